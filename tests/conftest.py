@@ -1,0 +1,35 @@
+"""Shared fixtures: paths to fetched real data. A missing data file fails the test (never skips):
+run ``vehicle-assist fetch`` (``./quickstart`` does) to bring it in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vehicle_assist import fetch, paths
+
+
+def data_file(group: str, name: str) -> Path:
+    """A fetched data file from configs/data.yaml; fails the test if it is not there."""
+    p = fetch.data_path(group, name)
+    if not p.is_file():
+        pytest.fail(f"data file {group}/{name} missing at {p}: run `vehicle-assist fetch {group}`")
+    return p
+
+
+@pytest.fixture
+def data():
+    """``data("frames", "highway_test1.jpg")`` -> Path of a real fetched file."""
+    return data_file
+
+
+@pytest.fixture
+def va_home(tmp_path, monkeypatch) -> Path:
+    """A throwaway VA_HOME holding a copy of the real configs, for tests that edit configs."""
+    import shutil
+
+    home = tmp_path / "home"
+    shutil.copytree(paths.configs(), home / "configs")
+    monkeypatch.setenv("VA_HOME", str(home))
+    return home

@@ -1,0 +1,123 @@
+"""Configuration: YAML files under ``configs/`` loaded through strict pydantic models.
+
+A malformed file, an unknown key or a wrong type fails with :class:`ConfigError`, which names the
+file, the key and what was expected. Every schema derives from :class:`StrictModel` (unknown keys
+are errors, so typos never pass silently).
+
+Environment overrides: ``VA_CONFIG`` names the onboard config file; ``VA_<SECTION>__<KEY>=value``
+overrides one key of it (e.g. ``VA_RUNTIME__THREADS=2``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from vehicle_assist import paths
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class ConfigError(Exception):
+    """A config file could not be used. ``str()`` says the file, the key and what was expected."""
+
+    def __init__(self, file: Path | str, key: str, expected: str) -> None:
+        self.file, self.key, self.expected = str(file), key, expected
+        super().__init__(f"{file}: {key}: {expected}")
+
+
+class StrictModel(BaseModel):
+    """Base for every config schema: unknown keys are errors; instances are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def read_yaml(path: Path) -> Any:
+    """Parse a YAML file, turning syntax errors into a ConfigError with the position."""
+    if not path.is_file():
+        raise ConfigError(path, "(file)", "the file to exist")
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(parse)"
+        raise ConfigError(path, where, f"valid YAML ({getattr(err, 'problem', err)})") from err
+
+
+def validate(data: Any, model: type[M], file: Path | str) -> M:
+    """Validate parsed data against ``model``; the first error becomes a ConfigError."""
+    try:
+        return model.model_validate(data if data is not None else {})
+    except ValidationError as err:
+        first = err.errors()[0]
+        key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        if first["type"] == "extra_forbidden":
+            allowed = _allowed_keys(model, first["loc"][:-1])
+            expected = f"unknown key; expected one of: {', '.join(allowed)}"
+        else:
+            expected = f"{first['msg']} (got {_short(first.get('input'))})"
+        raise ConfigError(file, key, expected) from err
+
+
+def load(path: Path | str, model: type[M], overrides: dict[str, Any] | None = None) -> M:
+    """Read and validate one YAML file, with optional nested overrides."""
+    path = Path(path)
+    data = read_yaml(path)
+    if overrides:
+        data = _merge(data or {}, overrides)
+    return validate(data, model, path)
+
+
+def config_path(name: str) -> Path:
+    """A file under ``$VA_HOME/configs``."""
+    return paths.configs() / name
+
+
+def env_overrides(prefix: str = "VA_") -> dict[str, Any]:
+    """``VA_SECTION__KEY=value`` environment variables as a nested dict (values parsed as YAML)."""
+    out: dict[str, Any] = {}
+    for key, value in os.environ.items():
+        if not key.startswith(prefix) or "__" not in key:
+            continue
+        parts = key[len(prefix):].lower().split("__")
+        node = out
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = yaml.safe_load(value)
+    return out
+
+
+def _merge(base: Any, extra: dict[str, Any]) -> Any:
+    if not isinstance(base, dict):
+        return extra
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = _merge(out.get(k), v) if isinstance(v, dict) else v
+    return out
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = getattr(current, "model_fields", {}).get(part)
+        if field is None:
+            break
+        ann = field.annotation
+        inner = [a for a in getattr(ann, "__args__", ()) if isinstance(a, type) and issubclass(a, BaseModel)]
+        current = inner[-1] if inner else ann
+    fields = getattr(current, "model_fields", {})
+    return sorted(fields) if fields else ["(none)"]
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+__all__ = ["ConfigError", "StrictModel", "Field", "load", "read_yaml", "validate", "config_path", "env_overrides"]

@@ -1,0 +1,342 @@
+"""The shared vocabulary: frozen message dataclasses and the log envelope.
+
+Vendor objects (YOLO results, Whisper segments, llama.cpp chunks) are converted to these types
+where they enter the program and never travel further. Times are integer nanoseconds of the run's
+:class:`~vehicle_assist.clock.Clock` (drive time under replay).
+
+One generic codec (:func:`to_record` / :func:`from_record`) turns any message into a JSON-able
+dict and back; large arrays (pixels, PCM) are summarised, not logged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+Box = tuple[float, float, float, float]
+"""Pixel box ``(x1, y1, x2, y2)`` in the frame's own coordinates."""
+
+
+class HazardLevel(enum.IntEnum):
+    """How urgent a hazard is; ordered so that ``max()`` picks the worst."""
+
+    NONE = 0
+    INFO = 1
+    CAUTION = 2
+    WARNING = 3
+    CRITICAL = 4
+
+
+class Tier(enum.IntEnum):
+    """Audio tiers at the speaker: a lower value pre-empts a higher one."""
+
+    ALERT = 0
+    ADVISORY = 1
+
+
+# --- perception ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class CameraFrame:
+    """One camera image (BGR, uint8, HxWx3)."""
+
+    t_ns: int
+    seq: int
+    image: np.ndarray
+    source: str = ""
+
+    @property
+    def height(self) -> int:
+        return int(self.image.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.image.shape[1])
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One detected object."""
+
+    box: Box
+    label: str
+    class_id: int
+    confidence: float
+    track_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Detections:
+    """Everything the detector found on one frame."""
+
+    t_ns: int
+    frame_seq: int
+    width: int
+    height: int
+    items: tuple[Detection, ...] = ()
+    infer_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class Track:
+    """An object followed across frames, with a short history of its box heights."""
+
+    track_id: int
+    label: str
+    box: Box
+    confidence: float
+    t_ns: int
+    first_t_ns: int
+    hits: int = 1
+    history: tuple[tuple[int, float], ...] = ()
+    """Recent ``(t_ns, box_height_px)`` samples, oldest first; TTC comes from their growth."""
+
+
+@dataclass(frozen=True)
+class VehicleState:
+    """What is known of the ego vehicle. ``None`` means unknown, never zero."""
+
+    t_ns: int
+    speed_mps: float | None = None
+    heading_deg: float | None = None
+    lat: float | None = None
+    lon: float | None = None
+    road_type: str | None = None
+    weather: str | None = None
+    source: str = "unknown"
+
+
+@dataclass(frozen=True)
+class Hazard:
+    """An assessed risk from one track (pure output of ``perception.hazards.assess``)."""
+
+    t_ns: int
+    kind: str
+    level: HazardLevel
+    label: str
+    track_id: int | None = None
+    distance_m: float | None = None
+    ttc_s: float | None = None
+    in_corridor: bool = False
+    closing_speed_mps: float | None = None
+
+
+@dataclass(frozen=True)
+class AlertEvent:
+    """An alert from the alert table became active (``state='start'``) or ended (``'end'``)."""
+
+    t_ns: int
+    name: str
+    priority: int
+    text: str
+    audible: bool
+    state: str = "start"
+
+
+# --- voice -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class AudioChunk:
+    """A block of mono PCM, float32 in [-1, 1]."""
+
+    t_ns: int
+    pcm: np.ndarray
+    sample_rate: int = 16000
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.pcm) / self.sample_rate
+
+
+@dataclass(frozen=True, eq=False)
+class Utterance:
+    """A span of speech cut by the VAD, 16 kHz mono float32."""
+
+    t_start_ns: int
+    t_end_ns: int
+    pcm: np.ndarray
+    sample_rate: int = 16000
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """What ASR heard, with a confidence in [0, 1]."""
+
+    t_ns: int
+    text: str
+    confidence: float
+    backend: str = ""
+    language: str = "en"
+    audio_s: float = 0.0
+    asr_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class Intent:
+    """A command acted on at once, or ``name='question'`` for the advisory lane."""
+
+    t_ns: int
+    name: str
+    text: str
+    slots: tuple[tuple[str, str], ...] = ()
+
+
+# --- knowledge and advisory ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scene:
+    """A structured situation to retrieve rules for (from a hazard, or typed by the user)."""
+
+    label: str | None = None
+    distance_m: float | None = None
+    speed_mps: float | None = None
+    road_type: str | None = None
+    weather: str | None = None
+    hazard: str | None = None
+
+
+@dataclass(frozen=True)
+class Query:
+    """A question and/or a scene for retrieval."""
+
+    t_ns: int
+    text: str
+    scene: Scene | None = None
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved piece of a rule source, citable by ``id`` (e.g. ``"126"``)."""
+
+    id: str
+    section: str
+    title: str
+    text: str
+    score: float = 0.0
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Advisory:
+    """An answer or proactive advice, with the rules it rests on."""
+
+    t_ns: int
+    text: str
+    route: str
+    cited: tuple[str, ...] = ()
+    refused: bool = False
+    question: str | None = None
+    ttl_s: float = 10.0
+
+
+@dataclass(frozen=True, eq=False)
+class SpeechRequest:
+    """Something to say through the audio arbiter (the single owner of the speaker)."""
+
+    t_ns: int
+    text: str
+    tier: Tier = Tier.ADVISORY
+    priority: int = 0
+    pcm: np.ndarray | None = None
+    sample_rate: int = 22050
+    source: str = ""
+
+
+# --- the log envelope ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A message on a topic: the unit of the bus and of the trip log."""
+
+    topic: str
+    t_ns: int
+    seq: int
+    msg: Any
+    proc_ns: int | None = None
+    """Processing (wall) time when the message was made; differs from ``t_ns`` under replay."""
+
+
+MESSAGE_TYPES: dict[str, type] = {
+    cls.__name__: cls
+    for cls in (
+        CameraFrame, Detection, Detections, Track, VehicleState, Hazard, AlertEvent, AudioChunk,
+        Utterance, Transcript, Intent, Scene, Query, Passage, Advisory, SpeechRequest,
+    )
+}
+
+
+def to_record(msg: Any) -> Any:
+    """Turn a message (or nested value) into JSON-able data. Arrays are summarised, not stored."""
+    if dataclasses.is_dataclass(msg) and not isinstance(msg, type):
+        out: dict[str, Any] = {"type": type(msg).__name__}
+        for f in dataclasses.fields(msg):
+            out[f.name] = to_record(getattr(msg, f.name))
+        return out
+    if isinstance(msg, np.ndarray):
+        return {"ndarray": list(msg.shape), "dtype": str(msg.dtype)}
+    if isinstance(msg, enum.Enum):
+        return msg.name.lower()
+    if isinstance(msg, (tuple, list)):
+        return [to_record(v) for v in msg]
+    if isinstance(msg, dict):
+        return {str(k): to_record(v) for k, v in msg.items()}
+    if isinstance(msg, (np.floating, np.integer)):
+        return msg.item()
+    return msg
+
+
+def from_record(data: Any) -> Any:
+    """Inverse of :func:`to_record` for messages without arrays (arrays come back as None)."""
+    if isinstance(data, dict) and data.get("type") in MESSAGE_TYPES:
+        cls = MESSAGE_TYPES[data["type"]]
+        hints = typing.get_type_hints(cls)
+        kwargs = {}
+        for f in dataclasses.fields(cls):
+            if f.name in data:
+                kwargs[f.name] = _coerce(hints[f.name], from_record(data[f.name]))
+        return cls(**kwargs)
+    if isinstance(data, dict) and "ndarray" in data:
+        return None
+    if isinstance(data, list):
+        return [from_record(v) for v in data]
+    return data
+
+
+def _coerce(hint: Any, value: Any) -> Any:
+    """Bring a decoded JSON value back to the field's declared type (enums, tuples)."""
+    if value is None:
+        return None
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(hint):
+            if arg is not type(None):
+                return _coerce(arg, value)
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return hint[value.upper()] if isinstance(value, str) else hint(value)
+    if origin is tuple and isinstance(value, list):
+        args = typing.get_args(hint)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(args[0], v) for v in value)
+        return tuple(_coerce(a, v) for a, v in zip(args, value)) if args else tuple(value)
+    return value
+
+
+def envelope_record(env: Envelope) -> dict[str, Any]:
+    """The trip-log form of an envelope."""
+    rec = {"seq": env.seq, "topic": env.topic, "t_ns": env.t_ns, "msg": to_record(env.msg)}
+    if env.proc_ns is not None:
+        rec["proc_ns"] = env.proc_ns
+    return rec
+
+
+__all__ = [name for name in dir() if not name.startswith("_")] + ["field"]

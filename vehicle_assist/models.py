@@ -1,0 +1,164 @@
+"""Model registry: each role (detector, asr, embedder, slm, tts) resolves to one local source.
+
+``configs/models.yaml`` is the table. :func:`resolve` finds where a role's model lives without
+loading it; ``load_<role>`` loads it once, behind a small interface. A missing model raises
+:class:`ModelNotFound`, naming the role, every place looked, and how to get it. Nothing here
+downloads (see :mod:`vehicle_assist.offline`).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vehicle_assist import config, paths
+from vehicle_assist.config import StrictModel
+
+ROLES = ("detector", "asr", "embedder", "slm", "tts")
+
+
+class PackageSource(StrictModel):
+    name: str
+    subpath: str = ""
+
+
+class RoleSpec(StrictModel):
+    kind: str
+    description: str = ""
+    path: str | None = None
+    package: PackageSource | None = None
+    fetched: str | None = None
+    system: str | None = None
+    upstream: str = ""
+    how_to_get: str = ""
+    required: bool = True
+    options: dict[str, Any] = {}
+
+
+class ModelsConfig(StrictModel):
+    roles: dict[str, RoleSpec]
+
+
+class ModelNotFound(Exception):
+    """A role's model is in none of the places configured for it."""
+
+    def __init__(self, role: str, looked: list[str], how: str) -> None:
+        self.role, self.looked, self.how = role, looked, how
+        super().__init__(
+            f"model for role '{role}' not found. Looked in:\n  - " + "\n  - ".join(looked)
+            + f"\nHow to get it: {how}"
+        )
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """Where a role's model was found."""
+
+    role: str
+    kind: str
+    path: Path
+    origin: str  # "path" | "env" | "package" | "fetched" | "system"
+    size_bytes: int
+    options: dict[str, Any]
+
+
+def load_config(path: Path | None = None) -> ModelsConfig:
+    cfg = config.load(path or config.config_path("models.yaml"), ModelsConfig)
+    missing = [r for r in ROLES if r not in cfg.roles]
+    if missing:
+        raise config.ConfigError(path or config.config_path("models.yaml"), "roles", f"entries for {missing}")
+    return cfg
+
+
+def resolve(role: str, cfg: ModelsConfig | None = None) -> Resolved:
+    """Find a role's model on disk (no loading). Raises ModelNotFound with every place looked."""
+    cfg = cfg or load_config()
+    if role not in cfg.roles:
+        raise KeyError(f"unknown model role '{role}'; known: {sorted(cfg.roles)}")
+    spec = cfg.roles[role]
+    looked: list[str] = []
+    candidates: list[tuple[str, Path | None, str]] = []
+    env = os.environ.get(f"VA_MODEL_{role.upper()}")
+    if env:
+        candidates.append(("env", Path(env).expanduser(), f"VA_MODEL_{role.upper()}={env}"))
+    if spec.path:
+        p = paths.resolve(spec.path)
+        candidates.append(("path", p, f"path {p}"))
+    if spec.package:
+        found = importlib.util.find_spec(spec.package.name)
+        if found and found.origin:
+            p = Path(found.origin).parent / spec.package.subpath
+            candidates.append(("package", p, f"package {spec.package.name}: {p}"))
+        else:
+            candidates.append(("package", None, f"package {spec.package.name} (not installed)"))
+    if spec.fetched:
+        p = paths.cache() / spec.fetched
+        candidates.append(("fetched", p, f"model cache {p}"))
+    if spec.system:
+        exe = shutil.which(spec.system)
+        candidates.append(("system", Path(exe) if exe else None, f"system program {spec.system} on PATH"))
+    for origin, p, label in candidates:
+        if p is not None and p.exists():
+            return Resolved(role, spec.kind, p, origin, _size(p), dict(spec.options))
+        looked.append(label + ("" if p is None else " (absent)"))
+    raise ModelNotFound(role, looked or ["(no source configured)"], spec.how_to_get or spec.upstream)
+
+
+def _size(p: Path) -> int:
+    if p.is_file():
+        return p.stat().st_size
+    return sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
+
+
+# --- one loader per role: vendor libraries are imported here, lazily --------------------------
+
+
+def load_detector(res: Resolved | None = None):
+    """An Ultralytics YOLO model (any format it loads: .pt, .onnx, OpenVINO folder)."""
+    res = res or resolve("detector")
+    from ultralytics import YOLO
+
+    return YOLO(str(res.path), task="detect")
+
+
+def load_asr(res: Resolved | None = None, **overrides: Any):
+    """A faster-whisper WhisperModel on the CPU."""
+    res = res or resolve("asr")
+    from faster_whisper import WhisperModel
+
+    opts = {**res.options, **overrides}
+    return WhisperModel(str(res.path), device="cpu", compute_type=opts.get("compute_type", "int8"),
+                        cpu_threads=int(opts.get("cpu_threads", 2)), local_files_only=True)
+
+
+def load_embedder(res: Resolved | None = None):
+    """A sentence-transformers model on the CPU."""
+    res = res or resolve("embedder")
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(res.path), device="cpu", local_files_only=True)
+
+
+def load_slm(res: Resolved | None = None, **overrides: Any):
+    """A llama.cpp model (any GGUF)."""
+    res = res or resolve("slm")
+    from llama_cpp import Llama
+
+    opts = {**res.options, **overrides}
+    return Llama(model_path=str(res.path), n_ctx=int(opts.get("n_ctx", 1024)),
+                 n_threads=int(opts.get("n_threads", 2)), seed=int(opts.get("seed", 0)), verbose=False)
+
+
+def load_tts(res: Resolved | None = None):
+    """The TTS renderer (pyttsx3 + espeak-ng), rendering to PCM only."""
+    res = res or resolve("tts")
+    from vehicle_assist.speech.tts import TTSRenderer
+
+    return TTSRenderer(voice=res.options.get("voice"), rate=int(res.options.get("rate", 175)))
+
+
+LOADERS = {"detector": load_detector, "asr": load_asr, "embedder": load_embedder, "slm": load_slm, "tts": load_tts}

@@ -1,0 +1,29 @@
+"""Keep every model library offline: nothing downloads at run time unless the user asks.
+
+Hugging Face, sentence-transformers, Ultralytics and whisper all try the network on first use;
+these variables make them use local files or fail fast. Set before those libraries are imported.
+"""
+
+from __future__ import annotations
+
+import os
+
+OFFLINE_ENV = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "YOLO_OFFLINE": "True",
+    "YOLO_VERBOSE": "False",
+    # Ultralytics tries to pip-install missing requirements at run time; never let it.
+    "YOLO_AUTOINSTALL": "False",
+    "ULTRALYTICS_AUTOINSTALL": "False",
+    "DO_NOT_TRACK": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+
+
+def enforce() -> None:
+    """Set the offline switches unless the user has set them explicitly."""
+    for key, value in OFFLINE_ENV.items():
+        os.environ.setdefault(key, value)

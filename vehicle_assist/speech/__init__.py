@@ -1,0 +1,1 @@
+"""The driver's voice lane: audio sources, activation, VAD, ASR, intents, and TTS rendering."""
