@@ -121,3 +121,53 @@ def _short(value: Any) -> str:
 
 
 __all__ = ["ConfigError", "StrictModel", "Field", "load", "read_yaml", "validate", "config_path", "env_overrides"]
+
+
+# --- the onboard config (configs/default.yaml): one section per concern ----------------------
+# Each concern owns its section's fields; the sections are filled in by the issues that build them.
+
+
+class KnowledgeSettings(StrictModel):
+    """Rule sources and retrieval (vehicle_assist.knowledge)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class PerceptionSettings(StrictModel):
+    """Camera, detector, tracker (vehicle_assist.perception)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class SpeechSettings(StrictModel):
+    """Microphone, activation, VAD, ASR (vehicle_assist.speech)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class AdvisorySettings(StrictModel):
+    """Routing, SLM, validation, optional remote LLM (vehicle_assist.advisory)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class RuntimeSettings(StrictModel):
+    """Event loop, threads, trip log (vehicle_assist.runtime)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class AppConfig(StrictModel):
+    """``configs/default.yaml`` (onboard) and ``configs/replay.yaml``."""
+
+    knowledge: KnowledgeSettings = KnowledgeSettings()
+    perception: PerceptionSettings = PerceptionSettings()
+    speech: SpeechSettings = SpeechSettings()
+    advisory: AdvisorySettings = AdvisorySettings()
+    runtime: RuntimeSettings = RuntimeSettings()
+
+
+def load_app(path: Path | str | None = None) -> AppConfig:
+    """Load the onboard config (``VA_CONFIG``, else configs/default.yaml) with ``VA_X__Y`` overrides."""
+    path = Path(path or os.environ.get("VA_CONFIG") or config_path("default.yaml"))
+    return load(path, AppConfig, env_overrides())
