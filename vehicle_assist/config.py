@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -139,10 +139,48 @@ class PerceptionSettings(StrictModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
 
+class VadSettings(StrictModel):
+    """Voice-activity detection (vehicle_assist.speech.vad): thresholds over the tracked noise floor."""
+
+    frame_ms: int = Field(20, ge=10, le=50, description="analysis frame length")
+    threshold_db: float = Field(9.0, ge=3.0, le=30.0, description="speech-band energy above the noise floor that counts as speech")
+    min_energy_dbfs: float = Field(-55.0, description="frames quieter than this are never speech")
+    start_s: float = Field(0.12, ge=0.02, description="speech needed within the start window to open an utterance")
+    min_utterance_s: float = Field(0.3, ge=0.05, description="shorter utterances are discarded")
+    max_utterance_s: float = Field(12.0, ge=1.0, le=30.0, description="an utterance is cut here (Whisper's window is 30 s)")
+    trailing_silence_s: float = Field(0.5, ge=0.1, description="silence that ends an utterance")
+    pre_roll_s: float = Field(0.25, ge=0.0, description="audio kept before the detected start")
+
+
+class AsrSettings(StrictModel):
+    """Speech recognition (vehicle_assist.speech.asr)."""
+
+    backend: Literal["faster-whisper", "openai-whisper"] = "faster-whisper"
+    beam_size: int = Field(1, ge=1, le=5, description="1 = greedy (fastest)")
+    min_confidence: float = Field(0.45, ge=0.0, le=1.0, description="below this the driver is asked to repeat")
+    initial_prompt: str | None = Field(None, description="decoder prompt (driving vocabulary); None = no prompt")
+    ask_back: str = "Sorry, say that again?"
+
+
+class ActivationSettings(StrictModel):
+    """How the assistant decides to listen (vehicle_assist.speech.activation)."""
+
+    mode: Literal["push_to_talk", "wake_phrase"] = "push_to_talk"
+    wake_phrase: str = "hey car"
+    wake_min_similarity: float = Field(0.66, ge=0.3, le=1.0, description="per-word similarity a transcript's first words need to the wake phrase")
+    speaking_hangover_s: float = Field(0.3, ge=0.0, description="the mic stays gated this long after the assistant stops speaking")
+
+
 class SpeechSettings(StrictModel):
     """Microphone, activation, VAD, ASR (vehicle_assist.speech)."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    sample_rate: int = 16000
+    block_ms: int = Field(100, ge=10, le=1000, description="audio block size from the microphone or a file")
+    mic_device: str | int | None = Field(None, description="sounddevice input device (None = system default)")
+    mute_default_minutes: int = Field(10, ge=1, le=240, description="'mute alerts' without a number mutes this long")
+    activation: ActivationSettings = ActivationSettings()
+    vad: VadSettings = VadSettings()
+    asr: AsrSettings = AsrSettings()
 
 
 class AdvisorySettings(StrictModel):
