@@ -251,6 +251,56 @@ class SpeechRequest:
     source: str = ""
 
 
+# --- runtime: speech, timings, errors, topic health ------------------------------------------
+
+
+@dataclass(frozen=True)
+class SpeechEvent:
+    """The speaker started, finished, pre-empted or dropped a request (the text, never the PCM)."""
+
+    t_ns: int
+    kind: str
+    """``"start"``, ``"end"``, ``"preempted"`` or ``"dropped"`` (the audio arbiter's listener kinds)."""
+    text: str
+    tier: Tier = Tier.ADVISORY
+    source: str = ""
+    t_perf_ns: int | None = None
+
+
+@dataclass(frozen=True)
+class StageTiming:
+    """How long one stage of a lane took on one item, in processing-time milliseconds."""
+
+    t_ns: int
+    lane: str
+    stage: str
+    ms: float
+    item: int | None = None
+    """What it worked on (e.g. the frame's seq), when there is such a thing."""
+
+
+@dataclass(frozen=True)
+class ErrorEvent:
+    """A stage failed: a stable code, a clear message, and where it happened."""
+
+    t_ns: int
+    code: str
+    message: str
+    stage: str = ""
+    restarts: int = 0
+
+
+@dataclass(frozen=True)
+class TopicStale:
+    """A topic went stale (``stale=True``) or recovered (``stale=False``); ``age_s`` None = never seen."""
+
+    t_ns: int
+    topic: str
+    stale: bool
+    age_s: float | None = None
+    stale_after_s: float | None = None
+
+
 # --- the log envelope ------------------------------------------------------------------------
 
 
@@ -271,6 +321,7 @@ MESSAGE_TYPES: dict[str, type] = {
     for cls in (
         CameraFrame, Detection, Detections, Track, VehicleState, Hazard, AlertEvent, AudioChunk,
         Utterance, Transcript, Intent, Scene, Query, Passage, Advisory, SpeechRequest,
+        SpeechEvent, StageTiming, ErrorEvent, TopicStale,
     )
 }
 
