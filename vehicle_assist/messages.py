@@ -292,7 +292,7 @@ class ErrorEvent:
 
 @dataclass(frozen=True)
 class TopicStale:
-    """A topic went stale (``stale=True``) or recovered (``stale=False``); ``age_s`` None = never seen."""
+    """A topic went stale (``stale=True``) or recovered; ``age_s`` since its last value (or since expected)."""
 
     t_ns: int
     topic: str
