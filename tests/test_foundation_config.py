@@ -1,0 +1,58 @@
+"""Config loading: malformed files and unknown keys fail with the file, the key and what was expected."""
+
+from __future__ import annotations
+
+import pytest
+
+from vehicle_assist import config, fetch, models
+from vehicle_assist.config import ConfigError
+
+
+def test_every_shipped_config_loads(va_home):
+    assert config.load_app().runtime is not None
+    assert set(models.load_config().roles) == set(models.ROLES)
+    assert fetch.catalogue().groups["models"].files
+
+
+def test_malformed_yaml_names_file_and_position(tmp_path):
+    bad = tmp_path / "models.yaml"
+    bad.write_text("roles:\n  detector: {kind: ultralytics\n  asr: [\n")
+    with pytest.raises(ConfigError) as err:
+        config.load(bad, models.ModelsConfig)
+    assert str(bad) in str(err.value)
+    assert "line" in err.value.key
+    assert "valid YAML" in err.value.expected
+
+
+def test_unknown_key_is_named_with_the_allowed_ones(tmp_path):
+    bad = tmp_path / "models.yaml"
+    bad.write_text("roles:\n  slm:\n    kind: llama-cpp\n    pathh: /x.gguf\n")
+    with pytest.raises(ConfigError) as err:
+        config.load(bad, models.ModelsConfig)
+    assert err.value.key == "roles.slm.pathh"
+    assert "unknown key" in err.value.expected and "path" in err.value.expected
+
+
+def test_wrong_type_says_what_was_expected(tmp_path):
+    bad = tmp_path / "models.yaml"
+    bad.write_text("roles:\n  slm:\n    kind: llama-cpp\n    required: sometimes\n")
+    with pytest.raises(ConfigError) as err:
+        config.load(bad, models.ModelsConfig)
+    assert err.value.key == "roles.slm.required"
+    assert "bool" in err.value.expected and "sometimes" in err.value.expected
+
+
+def test_missing_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="the file to exist"):
+        config.load(tmp_path / "nope.yaml", models.ModelsConfig)
+
+
+def test_env_override_reaches_a_section(monkeypatch):
+    monkeypatch.setenv("VA_RUNTIME__TRIP_LOG_DIR", "/tmp/trips")
+    assert config.env_overrides()["runtime"]["trip_log_dir"] == "/tmp/trips"
+
+
+def test_va_home_moves_every_config(va_home):
+    (va_home / "configs" / "models.yaml").write_text("roles: {}\n")
+    with pytest.raises(ConfigError, match="entries for"):
+        models.load_config()
