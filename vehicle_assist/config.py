@@ -189,10 +189,51 @@ class AdvisorySettings(StrictModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
 
+class ThreadSettings(StrictModel):
+    """CPU threads per model, chosen together so the lanes do not starve each other (docs/runtime.md)."""
+
+    detector: int = Field(1, ge=1, le=64)
+    """YOLO (onnxruntime/torch intra-op threads)."""
+    asr: int = Field(1, ge=1, le=64)
+    """Whisper (CTranslate2 cpu_threads)."""
+    slm: int = Field(1, ge=1, le=64)
+    """llama.cpp n_threads while generating."""
+    embedder: int = Field(1, ge=1, le=64)
+    """sentence-transformers (torch threads) for query embedding."""
+
+
+class WatchdogSettings(StrictModel):
+    """Restart of crashed stages (vehicle_assist.watchdog)."""
+
+    initial_backoff_s: float = Field(0.5, gt=0)
+    backoff_factor: float = Field(2.0, ge=1)
+    max_backoff_s: float = Field(10.0, gt=0)
+    reset_after_s: float = Field(30.0, gt=0)
+    """A stage that ran this long before crashing restarts at the first delay again."""
+    max_restarts: int | None = Field(5, ge=0)
+    """Crashes in a row before a stage is given up (null: never)."""
+
+
 class RuntimeSettings(StrictModel):
     """Event loop, threads, trip log (vehicle_assist.runtime)."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    trip_log_dir: str = "runs/trips"
+    """Where trip logs are written (relative to VA_HOME; git-ignored)."""
+    fsync: bool = False
+    """fsync after every record: survives power loss, costs a disk flush per record. Without it a
+    crash or kill -9 of the process still loses nothing already logged."""
+    queue_bound: int = Field(64, ge=1, le=100_000)
+    """Length bound of every FIFO topic subscription (the oldest is dropped, and counted, when full)."""
+    stale_check_s: float = Field(0.1, gt=0, le=10)
+    """How often topic staleness is checked (clock time)."""
+    vehicle: str = "none"
+    """Vehicle source: none | a telemetry file | a comma2k19 folder | obd[:PORT] | gpsd[:HOST[:PORT]] | A+B."""
+    vehicle_rate_hz: float = Field(10.0, gt=0, le=100)
+    """How often vehicle state is published."""
+    shutdown_timeout_s: float = Field(5.0, gt=0)
+    """On SIGINT/SIGTERM, how long stages get to finish before they are cancelled."""
+    threads: ThreadSettings = ThreadSettings()
+    watchdog: WatchdogSettings = WatchdogSettings()
 
 
 class AppConfig(StrictModel):
