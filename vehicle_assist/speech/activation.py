@@ -1,0 +1,183 @@
+"""Activation: when the assistant listens, and which transcripts it acts on.
+
+- Push-to-talk (default): audio reaches the VAD only while a button is held (a key, a GPIO line,
+  a steering-wheel button) through the small :class:`ButtonSource` interface; releasing it ends
+  the utterance.
+- Hands-free: every utterance is transcribed, but only one whose first words match the wake
+  phrase ("hey car") is acted on; the phrase is removed before the intent is classified. The
+  match is a fuzzy per-word comparison of the transcript's start (no extra model run), so
+  passengers and the radio do not reach the language model.
+- Self-hearing gate: while the audio arbiter speaks (``is_speaking()``), and for a short
+  hang-over after, the microphone's audio is dropped, so the assistant never transcribes itself.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Protocol
+
+PUSH_TO_TALK, WAKE_PHRASE = "push_to_talk", "wake_phrase"
+
+
+@dataclass(frozen=True)
+class WakeMatch:
+    """Result of looking for the wake phrase at the start of a transcript."""
+
+    matched: bool
+    remainder: str
+    score: float
+
+
+def _words(text: str) -> list[str]:
+    return re.sub(r"[^a-z0-9' ]+", " ", text.lower()).replace("'", "").split()
+
+
+def sound_key(word: str) -> str:
+    """A crude phonetic key: c/k and ph/f merged, vowels (and y) after the first letter folded to 'a'."""
+    w = word.lower().replace("ph", "f").replace("ck", "k").replace("c", "k").replace("q", "k")
+    if not w:
+        return w
+    tail = re.sub(r"[aeiouy]+", "a", w[1:])
+    return w[0] + re.sub(r"(.)\1+", r"\1", tail)
+
+
+def _similar(a: str, b: str) -> float:
+    ka, kb = sound_key(a), sound_key(b)
+    if not ka or not kb or ka[0] != kb[0]:
+        return 0.0
+    return difflib.SequenceMatcher(None, ka, kb).ratio()
+
+
+def match_wake(text: str, phrase: str = "hey car", min_similarity: float = 0.7) -> WakeMatch:
+    """Pure: does ``text`` start with ``phrase``? Each wake word must be similar to the word in its place."""
+    wake = _words(phrase)
+    words = _words(text)
+    if not wake or len(words) < len(wake):
+        return WakeMatch(False, text, 0.0)
+    best = (0.0, 0)
+    # Whisper may glue or split the phrase ("Heycar", "Hey, Car", "Hay car"): compare joined forms too.
+    for n in range(max(1, len(wake) - 1), min(len(words), len(wake) + 1) + 1):
+        head = words[:n]
+        if n == len(wake):
+            score = min(_similar(a, b) for a, b in zip(wake, head))
+        else:
+            score = _similar("".join(wake), "".join(head)) - 0.1
+        if score > best[0]:
+            best = (score, n)
+    if best[0] < min_similarity:
+        return WakeMatch(False, text, best[0])
+    rest_words = best[1]
+    # remove the matched words from the original text (keeping its punctuation and case)
+    tokens = re.findall(r"\S+", text)
+    kept, seen = [], 0
+    for tok in tokens:
+        if seen < rest_words and _words(tok):
+            seen += len(_words(tok))
+            continue
+        kept.append(tok)
+    remainder = " ".join(kept).lstrip(",.!?;: ")
+    return WakeMatch(True, remainder, best[0])
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Whether to act on a transcript, and the text to act on (wake phrase removed)."""
+
+    accept: bool
+    text: str
+    reason: str  # "push-to-talk" | "wake-phrase" | "no-wake-phrase"
+
+
+@dataclass(frozen=True)
+class ButtonEvent:
+    """A push-to-talk button went down (``pressed=True``) or up, at ``t_ns``."""
+
+    pressed: bool
+    t_ns: int
+
+
+class ButtonSource(Protocol):
+    """Anything that reports push-to-talk presses: a key, a GPIO line, a steering-wheel button."""
+
+    def events(self) -> Iterator[ButtonEvent]:
+        """Button transitions in time order."""
+
+
+@dataclass
+class ScriptedButton:
+    """Presses from a list (a recorded drive's button log, or a test)."""
+
+    script: list[ButtonEvent]
+
+    def events(self) -> Iterator[ButtonEvent]:
+        return iter(sorted(self.script, key=lambda e: e.t_ns))
+
+
+class FileButton:
+    """A GPIO-style button: a file holding ``1`` while pressed and ``0`` otherwise (Linux sysfs GPIO)."""
+
+    def __init__(self, path: Path | str, now_ns: Callable[[], int], active_low: bool = False) -> None:
+        self.path, self.now_ns, self.active_low = Path(path), now_ns, active_low
+        self._last: bool | None = None
+
+    def poll(self) -> ButtonEvent | None:
+        """Read the line once; an event when it changed since the last read."""
+        try:
+            raw = self.path.read_text().strip()
+        except OSError:
+            return None
+        pressed = (raw == "1") != self.active_low
+        if pressed == self._last:
+            return None
+        self._last = pressed
+        return ButtonEvent(pressed, self.now_ns())
+
+    def events(self) -> Iterator[ButtonEvent]:
+        while True:
+            ev = self.poll()
+            if ev is not None:
+                yield ev
+
+
+class Gate:
+    """Decides whether mic audio is listened to now, and whether a transcript is acted on."""
+
+    def __init__(self, mode: str = PUSH_TO_TALK, wake_phrase: str = "hey car", min_similarity: float = 0.7,
+                 is_speaking: Callable[[], bool] = lambda: False, hangover_s: float = 0.3) -> None:
+        if mode not in (PUSH_TO_TALK, WAKE_PHRASE):
+            raise ValueError(f"activation mode must be {PUSH_TO_TALK!r} or {WAKE_PHRASE!r}, got {mode!r}")
+        self.mode, self.wake_phrase, self.min_similarity = mode, wake_phrase, min_similarity
+        self.is_speaking, self.hangover_ns = is_speaking, int(hangover_s * 1e9)
+        self.pressed = False
+        self._spoke_until_ns: int | None = None
+
+    @classmethod
+    def from_settings(cls, settings, is_speaking: Callable[[], bool] = lambda: False) -> "Gate":
+        """Build from :class:`~vehicle_assist.config.ActivationSettings`."""
+        return cls(settings.mode, settings.wake_phrase, settings.wake_min_similarity, is_speaking,
+                   settings.speaking_hangover_s)
+
+    def button(self, event: ButtonEvent) -> bool:
+        """Apply a push-to-talk event; returns True when the button was just released (end the utterance)."""
+        released = self.pressed and not event.pressed
+        self.pressed = event.pressed
+        return released
+
+    def listening(self, t_ns: int) -> bool:
+        """Should mic audio at ``t_ns`` reach the VAD? Never while the assistant speaks (plus hang-over)."""
+        if self.is_speaking():
+            self._spoke_until_ns = t_ns
+            return False
+        if self._spoke_until_ns is not None and t_ns - self._spoke_until_ns < self.hangover_ns:
+            return False
+        return self.pressed if self.mode == PUSH_TO_TALK else True
+
+    def decide(self, text: str) -> Decision:
+        """Act on this transcript? In hands-free mode only when it starts with the wake phrase."""
+        if self.mode == PUSH_TO_TALK:
+            return Decision(True, text, "push-to-talk")
+        m = match_wake(text, self.wake_phrase, self.min_similarity)
+        return Decision(m.matched, m.remainder if m.matched else text, "wake-phrase" if m.matched else "no-wake-phrase")

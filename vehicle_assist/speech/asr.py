@@ -1,0 +1,163 @@
+"""Speech recognition: two Whisper backends behind one small interface.
+
+``faster-whisper`` (default) runs the CTranslate2 int8 model of the ``asr`` role;
+``openai-whisper`` runs the same weights in PyTorch, converted offline (:mod:`.convert`). Both turn
+Whisper's segments into one :class:`~vehicle_assist.messages.Transcript` with a confidence in
+[0, 1] computed from the segments' average log-probability and no-speech probability. A transcript
+below ``min_confidence`` is asked back instead of acted on.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from vehicle_assist import clock
+from vehicle_assist.messages import Transcript, Utterance
+
+BACKENDS = ("faster-whisper", "openai-whisper")
+
+
+class ASRError(Exception):
+    """Recognition failed. ``code``: asr-backend (unknown backend), asr-model (model missing),
+    asr-failed (the decoder raised)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        super().__init__(f"[{code}] {message}")
+
+
+@dataclass(frozen=True)
+class AsrOptions:
+    """Decoding options shared by both backends."""
+
+    beam_size: int = 1  # 1 = greedy: the fastest, and as good as beam 5 on short commands (bench/speech.py)
+    initial_prompt: str | None = None  # decoder prompt, e.g. driving vocabulary
+    language: str = "en"
+
+    @classmethod
+    def from_settings(cls, settings) -> "AsrOptions":
+        """Build from :class:`~vehicle_assist.config.AsrSettings`."""
+        return cls(beam_size=settings.beam_size, initial_prompt=settings.initial_prompt)
+
+
+@dataclass(frozen=True)
+class SegmentScore:
+    """What confidence is computed from, per Whisper segment (vendor segments stop here)."""
+
+    text: str
+    avg_logprob: float
+    no_speech_prob: float
+    weight: float  # the segment's length (characters), so long segments count more
+
+
+def confidence(segments: list[SegmentScore]) -> float:
+    """Transcript confidence in [0, 1]: exp(mean log-prob per token) x (1 - no-speech probability)."""
+    scored = [s for s in segments if s.text.strip()]
+    if not scored:
+        return 0.0
+    total = sum(max(s.weight, 1.0) for s in scored)
+    logprob = sum(s.avg_logprob * max(s.weight, 1.0) for s in scored) / total
+    no_speech = sum(s.no_speech_prob * max(s.weight, 1.0) for s in scored) / total
+    return float(min(1.0, max(0.0, math.exp(logprob) * (1.0 - no_speech))))
+
+
+def needs_ask_back(transcript: Transcript, min_confidence: float) -> bool:
+    """True when the transcript is too unsure (or empty) to act on."""
+    return not transcript.text.strip() or transcript.confidence < min_confidence
+
+
+class ASR(Protocol):
+    """A speech recogniser: one utterance in, one transcript out."""
+
+    name: str
+
+    def transcribe(self, utt: Utterance) -> Transcript:
+        """Recognise one utterance (16 kHz mono float32)."""
+
+
+def _transcript(utt: Utterance, segments: list[SegmentScore], backend: str, start_ns: int) -> Transcript:
+    text = " ".join(s.text.strip() for s in segments if s.text.strip())
+    return Transcript(t_ns=utt.t_end_ns, text=text, confidence=confidence(segments), backend=backend,
+                      audio_s=len(utt.pcm) / utt.sample_rate, asr_ms=(clock.perf_ns() - start_ns) / 1e6)
+
+
+def _check(utt: Utterance) -> np.ndarray:
+    pcm = np.asarray(utt.pcm, dtype=np.float32).reshape(-1)
+    if utt.sample_rate != 16000:
+        raise ASRError("asr-failed", f"Whisper needs 16 kHz audio, got {utt.sample_rate} Hz (use audio.load_audio)")
+    return np.nan_to_num(pcm)
+
+
+class FasterWhisperASR:
+    """faster-whisper (CTranslate2, int8) over the ``asr`` role's model."""
+
+    name = "faster-whisper"
+
+    def __init__(self, model: Any = None, options: AsrOptions = AsrOptions()) -> None:
+        from vehicle_assist import models
+
+        self.model = model if model is not None else models.load_asr()
+        self.options = options
+
+    def transcribe(self, utt: Utterance) -> Transcript:
+        """Recognise one utterance with greedy (or beam) decoding, no timestamps."""
+        start = clock.perf_ns()
+        pcm = _check(utt)
+        if len(pcm) == 0:
+            return _transcript(utt, [], self.name, start)
+        try:
+            segments, _info = self.model.transcribe(
+                pcm, language=self.options.language, beam_size=self.options.beam_size, temperature=0.0,
+                condition_on_previous_text=False, without_timestamps=True, vad_filter=False,
+                initial_prompt=self.options.initial_prompt)
+            scores = [SegmentScore(s.text, s.avg_logprob, s.no_speech_prob, len(s.text)) for s in segments]
+        except Exception as err:  # CTranslate2 raises RuntimeError/ValueError on bad input
+            raise ASRError("asr-failed", f"faster-whisper failed: {err}") from err
+        return _transcript(utt, scores, self.name, start)
+
+
+class OpenAIWhisperASR:
+    """openai-whisper (PyTorch) over the same weights, converted from CTranslate2 on first use."""
+
+    name = "openai-whisper"
+
+    def __init__(self, model: Any = None, options: AsrOptions = AsrOptions()) -> None:
+        from vehicle_assist import models
+
+        self.model = model if model is not None else models.load_asr_torch()
+        self.options = options
+
+    def transcribe(self, utt: Utterance) -> Transcript:
+        """Recognise one utterance with greedy (or beam) decoding, no timestamps."""
+        start = clock.perf_ns()
+        pcm = _check(utt)
+        if len(pcm) == 0:
+            return _transcript(utt, [], self.name, start)
+        beam = self.options.beam_size if self.options.beam_size > 1 else None
+        try:
+            result = self.model.transcribe(
+                pcm, language=self.options.language, fp16=False, temperature=0.0, beam_size=beam,
+                condition_on_previous_text=False, without_timestamps=True, verbose=None,
+                initial_prompt=self.options.initial_prompt)
+            scores = [SegmentScore(s["text"], s["avg_logprob"], s["no_speech_prob"], len(s["text"]))
+                      for s in result["segments"]]
+        except Exception as err:  # torch raises RuntimeError on bad input
+            raise ASRError("asr-failed", f"openai-whisper failed: {err}") from err
+        return _transcript(utt, scores, self.name, start)
+
+
+def load_backend(name: str = "faster-whisper", options: AsrOptions = AsrOptions()) -> ASR:
+    """Load one backend by name; a missing model becomes ASRError('asr-model') naming where it looked."""
+    from vehicle_assist.models import ModelNotFound
+
+    classes = {"faster-whisper": FasterWhisperASR, "openai-whisper": OpenAIWhisperASR}
+    if name not in classes:
+        raise ASRError("asr-backend", f"unknown ASR backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    try:
+        return classes[name](options=options)
+    except ModelNotFound as err:
+        raise ASRError("asr-model", str(err)) from err

@@ -1,0 +1,125 @@
+"""Intents: voice commands that act at once (no language model); everything else is a question.
+
+The command phrases are a table (``configs/intents.yaml``): per intent, regular expressions that
+must match the whole normalised utterance. :func:`classify` is pure: text and time in, an
+:class:`~vehicle_assist.messages.Intent` out.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from vehicle_assist import config
+from vehicle_assist.config import StrictModel
+from vehicle_assist.messages import Intent
+
+COMMANDS = ("mute", "unmute", "repeat", "louder", "quieter", "slower", "what_was_that", "stop")
+NAMES = COMMANDS + ("question", "empty")
+
+
+class IntentTable(StrictModel):
+    """Schema of configs/intents.yaml."""
+
+    fillers_start: list[str] = []
+    fillers_end: list[str] = []
+    noise_phrases: list[str] = []
+    number_words: dict[str, float] = {}
+    intents: dict[str, list[str]]
+
+
+@dataclass(frozen=True)
+class CompiledTable:
+    """The intent table with its patterns compiled."""
+
+    table: IntentTable
+    patterns: tuple[tuple[str, re.Pattern], ...]
+
+
+def compile_table(table: IntentTable, file: Path | str = "intents.yaml") -> CompiledTable:
+    """Compile and check the table (unknown intent names and bad regexes are ConfigErrors)."""
+    pats = []
+    for name, regexes in table.intents.items():
+        if name not in COMMANDS:
+            raise config.ConfigError(file, f"intents.{name}", f"one of {', '.join(COMMANDS)}")
+        for rx in regexes:
+            try:
+                pats.append((name, re.compile(rf"(?:{rx})")))
+            except re.error as err:
+                raise config.ConfigError(file, f"intents.{name}", f"a valid regular expression ({err}): {rx}") from err
+    return CompiledTable(table, tuple(pats))
+
+
+@lru_cache(maxsize=4)
+def load_table(path: Path | None = None) -> CompiledTable:
+    """Load configs/intents.yaml (cached)."""
+    path = path or config.config_path("intents.yaml")
+    return compile_table(config.load(path, IntentTable), path)
+
+
+def normalise(text: str) -> str:
+    """Lower case, apostrophes dropped, other punctuation to spaces, spaces collapsed."""
+    text = text.lower().replace("’", "'").replace("'", " ")
+    return " ".join(re.sub(r"[^a-z0-9]+", " ", text).split())
+
+
+def strip_fillers(text: str, table: IntentTable) -> str:
+    """Remove polite fillers at the start and end ("please", "can you", "hey car") repeatedly."""
+    changed = True
+    while changed and text:
+        changed = False
+        for f in sorted(table.fillers_start, key=len, reverse=True):
+            if text == f or text.startswith(f + " "):
+                text, changed = text[len(f):].strip(), True
+        for f in sorted(table.fillers_end, key=len, reverse=True):
+            if text.endswith(" " + f):
+                text, changed = text[: -len(f)].strip(), True
+    return text
+
+
+def parse_minutes(amount: str | None, unit: str | None, table: IntentTable) -> int | None:
+    """'ten' 'minutes' -> 10; 'half an' 'hour' -> 30; digits pass through; unknown words -> None."""
+    if not amount:
+        return None
+    amount = amount.strip()
+    if amount.replace(".", "", 1).isdigit():
+        value = float(amount)
+    else:
+        words = table.number_words
+        if amount in words:
+            value = words[amount]
+        else:
+            parts = amount.split()
+            if not parts or not all(p in words for p in parts):
+                return None
+            value = sum(words[p] for p in parts)  # "twenty five"
+    minutes = value * (60 if unit and unit.startswith("hour") else 1)
+    return max(1, int(round(minutes)))
+
+
+def classify(text: str, t_ns: int, table: CompiledTable | None = None, default_minutes: int = 10) -> Intent:
+    """Pure: the intent of an utterance's text (commands by table; anything else is a question)."""
+    table = table or load_table()
+    norm = strip_fillers(normalise(text), table.table)
+    if not norm or norm in table.table.noise_phrases:
+        return Intent(t_ns, "empty", text)
+    for name, rx in table.patterns:
+        m = rx.fullmatch(norm)
+        if m is None:
+            continue
+        slots: tuple[tuple[str, str], ...] = ()
+        if name == "mute":
+            groups = m.groupdict()
+            minutes = parse_minutes(groups.get("amount"), groups.get("unit"), table.table)
+            if groups.get("amount") and minutes is None:
+                continue  # "mute the alerts for the city" is not a duration: not this pattern
+            slots = (("minutes", str(minutes or default_minutes)),)
+        return Intent(t_ns, name, text, slots)
+    return Intent(t_ns, "question", text)
+
+
+def slot(intent: Intent, key: str, default: str | None = None) -> str | None:
+    """One slot value of an intent."""
+    return dict(intent.slots).get(key, default)

@@ -1,0 +1,179 @@
+"""Voice-activity detection: a pure state machine over audio and elapsed time.
+
+Each 20 ms frame gets its energy in the speech band (300-4000 Hz), which ignores most of the
+low-frequency rumble of a car. A noise floor is tracked (falls fast, rises slowly while no one
+speaks); a frame is speech when it stands ``threshold_db`` above the floor. An utterance opens
+when enough speech falls within a short window, ends after ``trailing_silence_s`` of non-speech or
+at ``max_utterance_s``, and is dropped when shorter than ``min_utterance_s``. Time comes in as an
+argument (``elapsed_s``, seconds of stream time), so results are the same live, in replay and in
+tests.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from vehicle_assist.messages import Utterance
+
+BAND_HZ = (300.0, 4000.0)
+FLOOR_RISE_DB_S = 3.0
+"""How fast the noise floor may rise while no one speaks (dB per second)."""
+FLOOR_RISE_SPEECH_DB_S = 0.5
+"""How fast it rises while frames look like speech (lets it escape a jump in road noise)."""
+
+
+@dataclass(frozen=True)
+class VadOptions:
+    """VAD thresholds; the defaults match ``configs/default.yaml`` (speech.vad)."""
+
+    frame_ms: int = 20
+    threshold_db: float = 9.0
+    min_energy_dbfs: float = -55.0
+    start_s: float = 0.12
+    min_utterance_s: float = 0.3
+    max_utterance_s: float = 12.0
+    trailing_silence_s: float = 0.5
+    pre_roll_s: float = 0.25
+
+    @classmethod
+    def from_settings(cls, settings) -> "VadOptions":
+        """Build from a :class:`~vehicle_assist.config.VadSettings`."""
+        return cls(**settings.model_dump())
+
+
+@dataclass(frozen=True)
+class VadEvent:
+    """``start`` (speech began), ``end`` (utterance ready) or ``discard`` (too short), at stream time ``t_s``."""
+
+    kind: str
+    t_s: float
+    utterance: Utterance | None = None
+    reason: str = ""
+
+
+def band_energy_db(frames: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Speech-band energy (dBFS-like) of each row of ``frames`` (n_frames x frame_len)."""
+    n = frames.shape[1]
+    window = np.hanning(n).astype(np.float32)
+    spec = np.abs(np.fft.rfft(frames * window, axis=1)) ** 2
+    freqs = np.fft.rfftfreq(n, 1.0 / sample_rate)
+    band = (freqs >= BAND_HZ[0]) & (freqs <= BAND_HZ[1])
+    power = spec[:, band].sum(axis=1) * 2.0 / (np.sum(window ** 2) * n)
+    return 10.0 * np.log10(power + 1e-12)
+
+
+class VadSegmenter:
+    """Cut a stream of PCM into utterances. ``process(chunk, elapsed_s)`` returns the events it caused."""
+
+    def __init__(self, options: VadOptions = VadOptions(), sample_rate: int = 16000, origin_ns: int = 0) -> None:
+        self.opt, self.sr, self.origin_ns = options, sample_rate, origin_ns
+        self.frame_len = sample_rate * options.frame_ms // 1000
+        self.frame_s = self.frame_len / sample_rate
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything (noise floor included)."""
+        self._pending = np.zeros(0, np.float32)
+        self._pending_t = 0.0
+        self.floor_db: float | None = None
+        self._history: deque[tuple[float, np.ndarray, bool]] = deque(
+            maxlen=max(1, int(round((self.opt.pre_roll_s + 2 * self.opt.start_s) / self.frame_s)) + 1))
+        self._utt: list[np.ndarray] | None = None
+        self._utt_start = 0.0
+        self._last_speech_end = 0.0
+
+    @property
+    def in_speech(self) -> bool:
+        """True while an utterance is open."""
+        return self._utt is not None
+
+    def process(self, chunk: np.ndarray, elapsed_s: float) -> list[VadEvent]:
+        """Feed a block of PCM that starts at stream time ``elapsed_s``; return start/end/discard events."""
+        chunk = np.asarray(chunk, dtype=np.float32).reshape(-1)
+        if len(self._pending) == 0:
+            self._pending_t = elapsed_s
+        self._pending = np.concatenate([self._pending, chunk])
+        n = len(self._pending) // self.frame_len
+        if n == 0:
+            return []
+        frames = self._pending[: n * self.frame_len].reshape(n, self.frame_len)
+        t0 = self._pending_t
+        self._pending = self._pending[n * self.frame_len:]
+        self._pending_t = t0 + n * self.frame_s
+        energies = band_energy_db(frames, self.sr)
+        events: list[VadEvent] = []
+        for i in range(n):
+            events.extend(self._step(t0 + i * self.frame_s, frames[i], float(energies[i])))
+        return events
+
+    def flush(self, elapsed_s: float, reason: str = "flush") -> list[VadEvent]:
+        """Close an open utterance now (end of stream, push-to-talk button released)."""
+        if self._utt is None:
+            return []
+        return [self._close(elapsed_s, reason, end_t=max(self._last_speech_end, elapsed_s))]
+
+    def _is_speech(self, e_db: float) -> bool:
+        return e_db > self.opt.min_energy_dbfs and self.floor_db is not None and e_db > self.floor_db + self.opt.threshold_db
+
+    def _track_floor(self, e_db: float, speech: bool) -> None:
+        if self.floor_db is None:
+            self.floor_db = e_db
+        elif e_db < self.floor_db:
+            self.floor_db += 0.5 * (e_db - self.floor_db)
+        else:
+            rate = FLOOR_RISE_SPEECH_DB_S if speech else FLOOR_RISE_DB_S
+            self.floor_db += min(e_db - self.floor_db, rate * self.frame_s)
+
+    def _step(self, t: float, frame: np.ndarray, e_db: float) -> list[VadEvent]:
+        if self.floor_db is None:
+            self.floor_db = e_db
+        speech = self._is_speech(e_db)
+        self._track_floor(e_db, speech)
+        t_end = t + self.frame_s
+        if self._utt is None:
+            self._history.append((t, frame, speech))
+            window = [h for h in self._history if h[0] >= t_end - 2 * self.opt.start_s]
+            if sum(h[2] for h in window) * self.frame_s + 1e-9 < self.opt.start_s:
+                return []
+            first = next(h[0] for h in window if h[2])
+            start = first - self.opt.pre_roll_s
+            kept = [h for h in self._history if h[0] >= start - 1e-9]
+            self._utt = [h[1] for h in kept]
+            self._utt_start = kept[0][0]
+            self._last_speech_end = t_end
+            self._history.clear()
+            return [VadEvent("start", self._utt_start)]
+        self._utt.append(frame)
+        if speech:
+            self._last_speech_end = t_end
+        if t_end - self._utt_start >= self.opt.max_utterance_s:
+            return [self._close(t_end, "max-length", end_t=t_end)]
+        if t_end - self._last_speech_end >= self.opt.trailing_silence_s:
+            return [self._close(t_end, "silence", end_t=self._last_speech_end + min(0.2, self.opt.trailing_silence_s))]
+        return []
+
+    def _close(self, t_now: float, reason: str, end_t: float) -> VadEvent:
+        frames, start = self._utt or [], self._utt_start
+        self._utt = None
+        keep = max(1, int(round((end_t - start) / self.frame_s)))
+        pcm = np.concatenate(frames[:keep] + ([self._pending] if reason == "flush" else [])) if frames else self._pending
+        if self._last_speech_end - start < self.opt.min_utterance_s:
+            return VadEvent("discard", t_now, None, "too-short")
+        utt = Utterance(self.origin_ns + int(start * 1e9), self.origin_ns + int((start + len(pcm) / self.sr) * 1e9),
+                        pcm.astype(np.float32), self.sr)
+        return VadEvent("end", t_now, utt, reason)
+
+
+def segment(pcm: np.ndarray, sample_rate: int = 16000, options: VadOptions = VadOptions(),
+            block_ms: int = 100, origin_ns: int = 0) -> list[Utterance]:
+    """All utterances in a recording (the stream is flushed at its end)."""
+    vad = VadSegmenter(options, sample_rate, origin_ns)
+    step = sample_rate * block_ms // 1000
+    out: list[Utterance] = []
+    for i in range(0, len(pcm), step):
+        out += [e.utterance for e in vad.process(pcm[i:i + step], i / sample_rate) if e.utterance is not None]
+    out += [e.utterance for e in vad.flush(len(pcm) / sample_rate) if e.utterance is not None]
+    return out
