@@ -167,7 +167,7 @@ class ActivationSettings(StrictModel):
 
     mode: Literal["push_to_talk", "wake_phrase"] = "push_to_talk"
     wake_phrase: str = "hey car"
-    wake_min_similarity: float = Field(0.66, ge=0.3, le=1.0, description="per-word similarity a transcript's first words need to the wake phrase")
+    wake_min_similarity: float = Field(0.7, ge=0.3, le=1.0, description="per-word similarity a transcript's first words need to the wake phrase")
     speaking_hangover_s: float = Field(0.3, ge=0.0, description="the mic stays gated this long after the assistant stops speaking")
 
 
