@@ -1,0 +1,151 @@
+"""hazards.assess and estimate_ttc: TTC from box-scale growth, distance, corridor, levels, hysteresis."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vehicle_assist.config import ConfigError
+from vehicle_assist.messages import HazardLevel, Track, VehicleState
+from vehicle_assist.perception import hazards
+from vehicle_assist.perception.hazards import CameraCalibration, assess, estimate_ttc, levels_of
+
+CAL = CameraCalibration()  # 1280x720, f=1150 px
+TABLE = hazards.load_table()
+FPS = 25
+
+
+def approach_track(dist_at, t_end: float, label: str = "car", lateral_m: float = 0.0, tid: int = 1,
+                   noise_px: float = 0.0, seed: int = 0, duration: float = 1.2) -> Track:
+    """A track whose box follows h = f*H/d(t) for a given distance function, sampled at 25 fps."""
+    H = TABLE.classes[label].height_m
+    rng = np.random.default_rng(seed)
+    times = np.arange(t_end - duration, t_end + 1e-9, 1 / FPS)
+    hist = []
+    for t in times:
+        h = CAL.focal_px * H / dist_at(t) + (rng.normal(0, noise_px) if noise_px else 0.0)
+        hist.append((int(t * 1e9), float(h)))
+    h = hist[-1][1]
+    w = h * 1.2
+    u = CAL.cx + lateral_m * h / H
+    box = (u - w / 2, 400 - h, u + w / 2, 400.0)
+    return Track(track_id=tid, label=label, box=box, confidence=0.8, t_ns=hist[-1][0], first_t_ns=hist[0][0],
+                 hits=len(hist), history=tuple(hist))
+
+
+def test_ttc_constant_closing_speed():
+    # lead stopped 40 m ahead, ego at 20 m/s: TTC = 2.0 s at t = 0
+    tr = approach_track(lambda t: 40 - 20 * t, 0.0)
+    est = estimate_ttc(tr.history, tr.t_ns, TABLE.ttc)
+    assert est.ttc_s == pytest.approx(2.0, rel=0.03)
+    assert est.ttc_cv_s == pytest.approx(2.0, rel=0.03)
+
+
+def test_ttc_with_pixel_noise_stays_close():
+    tr = approach_track(lambda t: 50 - 20 * t, 0.0, noise_px=0.7, seed=3)
+    est = estimate_ttc(tr.history, tr.t_ns, TABLE.ttc)
+    assert est.ttc_cv_s == pytest.approx(2.5, rel=0.2)
+
+
+def test_ttc_braking_lead_is_earlier_than_constant_velocity():
+    # both at 20 m/s, 30 m apart; lead brakes at 0.3 g from t=0: gap = 30 - 1.47 t^2
+    a = 0.3 * 9.81 / 2
+    t_now = 2.5
+    tr = approach_track(lambda t: 30 - a * t * t, t_now)
+    est = estimate_ttc(tr.history, tr.t_ns, TABLE.ttc)
+    true_ttc = np.sqrt(30 / a) - t_now
+    assert est.ttc_cv_s > true_ttc * 1.2  # constant velocity overestimates
+    assert est.ttc_s == pytest.approx(true_ttc, rel=0.1)
+
+
+def test_no_ttc_when_not_closing_or_too_short():
+    steady = approach_track(lambda t: 30.0, 0.0)
+    assert estimate_ttc(steady.history, steady.t_ns, TABLE.ttc).ttc_s is None
+    receding = approach_track(lambda t: 30 + 5 * t, 0.0)
+    assert estimate_ttc(receding.history, receding.t_ns, TABLE.ttc).ttc_s is None
+    short = approach_track(lambda t: 40 - 20 * t, 0.0, duration=0.1)
+    assert estimate_ttc(short.history, short.t_ns, TABLE.ttc).ttc_s is None
+
+
+def test_distance_from_box_height():
+    assert hazards.distance_m(1150 * 1.5 / 30, 1.5, CAL) == pytest.approx(30)
+    assert hazards.distance_m(0.5, 1.5, CAL) is None
+
+
+def test_closing_car_in_corridor_is_a_warning_and_adjacent_lane_is_not():
+    ahead = approach_track(lambda t: 50 - 20 * t, 0.0, tid=1)           # TTC 2.5 s, dead ahead
+    beside = approach_track(lambda t: 50 - 20 * t, 0.0, lateral_m=3.6, tid=2)  # next lane
+    out = {h.track_id: h for h in assess([ahead, beside], None, ahead.t_ns, CAL)}
+    assert out[1].kind == "forward-collision" and out[1].level == HazardLevel.WARNING and out[1].in_corridor
+    assert out[1].distance_m == pytest.approx(50, rel=0.02)
+    assert out[1].closing_speed_mps == pytest.approx(20, rel=0.05)
+    assert out[2].level == HazardLevel.INFO and not out[2].in_corridor
+
+
+def test_levels_follow_ttc_thresholds():
+    def level(ttc: float, v: float = 15.0) -> HazardLevel:
+        tr = approach_track(lambda t: ttc * v - v * t, 0.0)
+        return assess([tr], None, tr.t_ns, CAL)[0].level
+    assert level(1.2) == HazardLevel.CRITICAL
+    assert level(2.5) == HazardLevel.WARNING
+    assert level(4.0) == HazardLevel.CAUTION
+    assert level(8.0, v=5.0) == HazardLevel.INFO  # 40 m away, closing slowly
+
+
+def test_hysteresis_holds_a_level_near_its_threshold():
+    tr = approach_track(lambda t: 3.6 * 15 - 15 * t, 0.0)  # TTC 3.6: above warning (3.2), below 3.2*1.25
+    fresh = assess([tr], None, tr.t_ns, CAL)[0]
+    held = assess([tr], None, tr.t_ns, CAL, prev_levels={1: HazardLevel.WARNING})[0]
+    assert fresh.level == HazardLevel.CAUTION
+    assert held.level == HazardLevel.WARNING
+    assert levels_of([held]) == {1: HazardLevel.WARNING}
+
+
+def test_unknown_ego_speed_is_not_zero():
+    tr = approach_track(lambda t: 50 - 20 * t, 0.0)
+    unknown = assess([tr], VehicleState(t_ns=0, speed_mps=None), tr.t_ns, CAL)[0]
+    stopped = assess([tr], VehicleState(t_ns=0, speed_mps=0.0), tr.t_ns, CAL)[0]
+    assert unknown.level == HazardLevel.WARNING      # unknown speed never caps a level
+    assert stopped.level == HazardLevel.INFO         # a known standstill does
+
+
+def test_following_too_close_needs_known_speed():
+    tr = approach_track(lambda t: 12.0, 0.0)  # steady 12 m gap
+    moving = VehicleState(t_ns=0, speed_mps=25.0)   # 0.48 s headway
+    out = assess([tr], moving, tr.t_ns, CAL)[0]
+    assert out.kind == "following-too-close" and out.level == HazardLevel.CAUTION
+    assert assess([tr], None, tr.t_ns, CAL)[0].level == HazardLevel.INFO
+
+
+def test_pedestrian_close_in_corridor_and_rider_folded_into_cyclist():
+    ped = approach_track(lambda t: 8.0, 0.0, label="person", tid=5)
+    out = assess([ped], None, ped.t_ns, CAL)
+    assert out[0].kind == "pedestrian-ahead" and out[0].level == HazardLevel.WARNING
+    bike = approach_track(lambda t: 8.0, 0.0, label="bicycle", tid=6)
+    rider = Track(track_id=7, label="person", box=(bike.box[0], bike.box[1] - 10, bike.box[2], bike.box[3] - 20),
+                  confidence=0.9, t_ns=bike.t_ns, first_t_ns=bike.first_t_ns, hits=30)
+    kinds = {h.track_id: h.kind for h in assess([bike, rider], None, bike.t_ns, CAL)}
+    assert kinds == {6: "cyclist-ahead"}
+
+
+def test_stale_and_unknown_tracks_are_ignored():
+    tr = approach_track(lambda t: 50 - 20 * t, 0.0)
+    assert assess([tr], None, tr.t_ns + int(1e9), CAL) == []
+    odd = Track(track_id=9, label="kite", box=(600, 300, 700, 400), confidence=0.9, t_ns=0, first_t_ns=0)
+    assert assess([odd], None, 0, CAL) == []
+
+
+def test_calibration_scales_with_resolution():
+    small = CAL.scaled(320, 180)
+    assert small.focal_px == pytest.approx(287.5) and small.cx == pytest.approx(160)
+
+
+def test_table_rejects_inconsistent_thresholds(tmp_path):
+    bad = (tmp_path / "h.yaml")
+    text = (hazards.config.config_path("hazards.yaml")).read_text().replace("critical_ttc_s: 1.6", "critical_ttc_s: 9.0", 1)
+    bad.write_text(text)
+    with pytest.raises(ConfigError, match="critical_ttc_s < warning_ttc_s"):
+        hazards.load_table(bad)
+    (tmp_path / "k.yaml").write_text(text.replace("kind: forward-collision}", "kind: nosuch}", 1).replace("critical_ttc_s: 9.0", "critical_ttc_s: 1.6"))
+    with pytest.raises(ConfigError, match="kind"):
+        hazards.load_table(tmp_path / "k.yaml")

@@ -1,0 +1,1 @@
+"""The road-watching lane: frame sources, YOLO detector, tracker, hazard assessment."""

@@ -1,0 +1,266 @@
+"""Hazard assessment: a pure function of tracks, ego state and time -> list of :class:`Hazard`.
+
+- Time to collision (TTC) comes from the growth of a track's box scale. With ``h = f*H/d`` the
+  inverse height ``1/h`` is proportional to distance, so a line fitted to ``1/h`` over the last
+  second gives ``TTC = (1/h) / -(d(1/h)/dt)`` without any calibration. A parabola adds the relative
+  acceleration (a braking lead), and the earlier collision of the two is taken.
+- Distance comes from the box height, the class's typical real height and the focal length.
+- The ego corridor is tested in metres at the object's own distance: ``X = (u - cx) * H / h``.
+- Levels (info / caution / warning / critical) use thresholds from ``configs/hazards.yaml`` with
+  hysteresis on the previous level of the same track, so they do not flicker.
+- Unknown ego speed stays unknown (None): it never caps or lowers a level.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import numpy as np
+
+from vehicle_assist import config
+from vehicle_assist.config import Field, StrictModel
+from vehicle_assist.messages import Hazard, HazardLevel, Track, VehicleState
+
+FOLLOWING_TOO_CLOSE = "following-too-close"
+FORWARD_COLLISION = "forward-collision"
+
+
+class CameraCalibration(StrictModel):
+    """Pinhole camera: focal length and principal point in pixels at ``width`` x ``height``."""
+
+    width: int = Field(1280, gt=0)
+    height: int = Field(720, gt=0)
+    focal_px: float = Field(1150.0, gt=0)
+    cx: float = 640.0
+    cy: float = 390.0
+    mount_height_m: float = Field(1.25, gt=0)
+
+    def scaled(self, width: int, height: int) -> "CameraCalibration":
+        """The same camera seen at another resolution (frames resized, not cropped)."""
+        if (width, height) == (self.width, self.height):
+            return self
+        s = width / self.width
+        return CameraCalibration(width=width, height=height, focal_px=self.focal_px * s, cx=self.cx * s,
+                                 cy=self.cy * height / self.height, mount_height_m=self.mount_height_m)
+
+
+class ClassSpec(StrictModel):
+    height_m: float = Field(gt=0)
+    kind: str
+
+
+class TTCSpec(StrictModel):
+    window_s: float = Field(1.0, gt=0)
+    min_samples: int = Field(6, ge=3)
+    min_span_s: float = Field(0.35, gt=0)
+    min_hits: int = Field(4, ge=1)
+    max_s: float = Field(12.0, gt=0)
+    accel_aware: bool = True
+    max_rel_residual: float = Field(0.08, gt=0)
+    edge_margin_px: float = Field(4, ge=0)
+
+
+class LevelSpec(StrictModel):
+    critical_ttc_s: float = Field(gt=0)
+    warning_ttc_s: float = Field(gt=0)
+    caution_ttc_s: float = Field(gt=0)
+    warning_distance_m: float | None = None
+    caution_distance_m: float | None = None
+    info_distance_m: float = Field(60.0, gt=0)
+
+
+class HysteresisSpec(StrictModel):
+    ttc_factor: float = Field(1.25, ge=1.0)
+    distance_factor: float = Field(1.2, ge=1.0)
+    corridor_factor: float = Field(1.3, ge=1.0)
+
+
+class CorridorSpec(StrictModel):
+    half_width_m: float = Field(1.5, gt=0)
+    min_overlap_m: float = Field(0.3, ge=0)
+
+
+class HeadwaySpec(StrictModel):
+    caution_s: float = Field(0.8, gt=0)
+    min_ego_speed_mps: float = Field(2.0, ge=0)
+
+
+class HazardTable(StrictModel):
+    """``configs/hazards.yaml``."""
+
+    classes: dict[str, ClassSpec]
+    ttc: TTCSpec = TTCSpec()
+    levels: dict[str, LevelSpec]
+    hysteresis: HysteresisSpec = HysteresisSpec()
+    corridor: CorridorSpec = CorridorSpec()
+    headway: HeadwaySpec = HeadwaySpec()
+    camera: CameraCalibration = CameraCalibration()
+
+
+def load_table(path: Path | str | None = None) -> HazardTable:
+    """Load and check ``configs/hazards.yaml`` (every class kind must have a level entry)."""
+    path = Path(path) if path else config.config_path("hazards.yaml")
+    table = config.load(path, HazardTable)
+    for name, cls in table.classes.items():
+        if cls.kind not in table.levels:
+            raise config.ConfigError(path, f"classes.{name}.kind", f"a kind listed under levels (got {cls.kind!r})")
+    for kind, lv in table.levels.items():
+        if not lv.critical_ttc_s < lv.warning_ttc_s < lv.caution_ttc_s:
+            raise config.ConfigError(path, f"levels.{kind}", "critical_ttc_s < warning_ttc_s < caution_ttc_s")
+    return table
+
+
+@functools.lru_cache(maxsize=1)
+def default_table() -> HazardTable:
+    """The table from configs/hazards.yaml, loaded once."""
+    return load_table()
+
+
+@dataclass(frozen=True)
+class TTCEstimate:
+    """Time to collision from box-scale growth: constant-velocity and acceleration-aware."""
+
+    ttc_s: float | None
+    ttc_cv_s: float | None
+    samples: int
+
+
+def estimate_ttc(history: Iterable[tuple[int, float]], now_ns: int, spec: TTCSpec) -> TTCEstimate:
+    """TTC (s) from ``(t_ns, box_height_px)`` samples; None when not closing or too little data."""
+    pts = [(t, h) for t, h in history if h > 0 and now_ns - t <= spec.window_s * 1e9 and t <= now_ns]
+    if len(pts) < spec.min_samples:
+        return TTCEstimate(None, None, len(pts))
+    t = np.array([(p[0] - now_ns) / 1e9 for p in pts])
+    if t[-1] - t[0] < spec.min_span_s:
+        return TTCEstimate(None, None, len(pts))
+    y = 1.0 / np.array([p[1] for p in pts])
+    b, a = np.polyfit(t, y, 1)  # y ~ a + b*t, a = 1/h now (proportional to distance)
+    if a <= 0 or b >= 0:
+        return TTCEstimate(None, None, len(pts))
+    resid = math.sqrt(float(np.mean((y - (a + b * t)) ** 2))) / a
+    if resid > spec.max_rel_residual:
+        return TTCEstimate(None, None, len(pts))
+    cv = a / -b
+    best = cv
+    if spec.accel_aware and len(pts) >= 2 * spec.min_samples and t[-1] - t[0] >= 0.6 * spec.window_s:
+        c2, b2, a2 = np.polyfit(t, y, 2)
+        if a2 > 0 and c2 < 0 and b2 < 0:  # closing, and closing faster and faster
+            disc = b2 * b2 - 4 * c2 * a2
+            root = (-b2 - math.sqrt(disc)) / (2 * c2)  # the positive root of a2 + b2*T + c2*T^2 = 0
+            if 0 < root < best:
+                best = root
+    if cv > spec.max_s:
+        return TTCEstimate(None, None, len(pts))
+    return TTCEstimate(best, cv, len(pts))
+
+
+def distance_m(box_height_px: float, real_height_m: float, calib: CameraCalibration) -> float | None:
+    """Pinhole distance from a box height; None for degenerate boxes."""
+    return calib.focal_px * real_height_m / box_height_px if box_height_px > 1 else None
+
+
+def corridor_overlap_m(box: tuple[float, float, float, float], real_height_m: float, calib: CameraCalibration,
+                       half_width_m: float) -> float:
+    """How far (m) the object reaches into the ego corridor ``[-half_width, +half_width]``."""
+    x1, y1, x2, y2 = box
+    h = max(y2 - y1, 1.0)
+    left, right = (x1 - calib.cx) * real_height_m / h, (x2 - calib.cx) * real_height_m / h
+    return min(right, half_width_m) - max(left, -half_width_m)
+
+
+def _ridden(track: Track, tracks: list[Track]) -> bool:
+    """A person box mostly inside a bicycle/motorcycle box is its rider (the bike carries the hazard)."""
+    px1, py1, px2, py2 = track.box
+    area = max((px2 - px1) * (py2 - py1), 1.0)
+    for o in tracks:
+        if o.label in ("bicycle", "motorcycle"):
+            ox1, oy1, ox2, oy2 = o.box
+            inter = max(0.0, min(px2, ox2) - max(px1, ox1)) * max(0.0, min(py2, oy2) - max(py1, oy1))
+            if inter / area >= 0.3:
+                return True
+    return False
+
+
+def _truncated(box: tuple[float, float, float, float], calib: CameraCalibration, margin: float) -> bool:
+    x1, y1, x2, y2 = box
+    return x1 <= margin or y1 <= margin or x2 >= calib.width - margin or y2 >= calib.height - margin
+
+
+def assess(tracks: Iterable[Track], ego: VehicleState | None, now_ns: int, calib: CameraCalibration,
+           prev_levels: Mapping[int, HazardLevel] | None = None, table: HazardTable | None = None,
+           max_age_s: float = 0.3) -> list[Hazard]:
+    """Assess every current track; returns hazards of level >= INFO, worst first.
+
+    ``calib`` must describe the frames the tracks' boxes are in (see ``CameraCalibration.scaled``).
+    ``prev_levels`` maps track id -> the level of the previous call (hysteresis); pass
+    :func:`levels_of` of the previous result.
+    """
+    table = table or default_table()
+    prev_levels = prev_levels or {}
+    ego_speed = ego.speed_mps if ego is not None else None
+    current = [t for t in tracks if t.label in table.classes and now_ns - t.t_ns <= max_age_s * 1e9]
+    out: list[Hazard] = []
+    for tr in current:
+        cls = table.classes[tr.label]
+        if tr.label == "person" and _ridden(tr, current):
+            continue
+        kind = cls.kind
+        spec = table.levels[kind]
+        hy = table.hysteresis
+        prev = prev_levels.get(tr.track_id, HazardLevel.NONE)
+        h_px = tr.box[3] - tr.box[1]
+        dist = distance_m(h_px, cls.height_m, calib)
+        ttc = TTCEstimate(None, None, 0)
+        if tr.hits >= table.ttc.min_hits and not _truncated(tr.box, calib, table.ttc.edge_margin_px):
+            ttc = estimate_ttc(tr.history, now_ns, table.ttc)
+        half = table.corridor.half_width_m * (hy.corridor_factor if prev >= HazardLevel.CAUTION else 1.0)
+        width_m = (tr.box[2] - tr.box[0]) * cls.height_m / max(h_px, 1.0)
+        overlap = corridor_overlap_m(tr.box, cls.height_m, calib, half)
+        in_corridor = overlap >= min(table.corridor.min_overlap_m, width_m)
+
+        level = HazardLevel.NONE
+        if dist is not None and dist <= spec.info_distance_m * (hy.distance_factor if prev >= HazardLevel.INFO else 1.0):
+            level = HazardLevel.INFO
+        if in_corridor:
+            for lv, thr in ((HazardLevel.CRITICAL, spec.critical_ttc_s), (HazardLevel.WARNING, spec.warning_ttc_s),
+                            (HazardLevel.CAUTION, spec.caution_ttc_s)):
+                if ttc.ttc_s is not None and ttc.ttc_s <= thr * (hy.ttc_factor if prev >= lv else 1.0):
+                    level = max(level, lv)
+                    break
+            for lv, thr_d in ((HazardLevel.WARNING, spec.warning_distance_m), (HazardLevel.CAUTION, spec.caution_distance_m)):
+                if thr_d is not None and dist is not None and dist <= thr_d * (hy.distance_factor if prev >= lv else 1.0):
+                    level = max(level, lv)
+                    break
+            if (kind == FORWARD_COLLISION and level < HazardLevel.CAUTION and ego_speed is not None and dist is not None
+                    and ego_speed >= table.headway.min_ego_speed_mps
+                    and dist / ego_speed < table.headway.caution_s * (hy.ttc_factor if prev >= HazardLevel.CAUTION else 1.0)):
+                level, kind = HazardLevel.CAUTION, FOLLOWING_TOO_CLOSE
+        if ego_speed is not None and ego_speed < table.headway.min_ego_speed_mps:
+            level = min(level, HazardLevel.INFO if cls.kind == FORWARD_COLLISION else HazardLevel.CAUTION)
+        if level == HazardLevel.NONE:
+            continue
+        closing = dist / ttc.ttc_cv_s if dist is not None and ttc.ttc_cv_s else None
+        out.append(Hazard(t_ns=now_ns, kind=kind, level=level, label=tr.label, track_id=tr.track_id,
+                          distance_m=_round(dist), ttc_s=_round(ttc.ttc_s), in_corridor=in_corridor,
+                          closing_speed_mps=_round(closing)))
+    out.sort(key=lambda h: (-int(h.level), h.ttc_s if h.ttc_s is not None else math.inf,
+                            h.distance_m if h.distance_m is not None else math.inf))
+    return out
+
+
+def levels_of(hazards: Iterable[Hazard]) -> dict[int, HazardLevel]:
+    """Track id -> level, to pass as ``prev_levels`` on the next call."""
+    return {h.track_id: h.level for h in hazards if h.track_id is not None}
+
+
+def _round(x: float | None, nd: int = 3) -> float | None:
+    return None if x is None else round(float(x), nd)
+
+
+__all__ = ["CameraCalibration", "HazardTable", "TTCEstimate", "assess", "estimate_ttc", "distance_m",
+           "corridor_overlap_m", "load_table", "default_table", "levels_of", "FORWARD_COLLISION",
+           "FOLLOWING_TOO_CLOSE"]
