@@ -1,0 +1,128 @@
+"""``vehicle-assist log show|stats TRIP``: read a trip log written by ``run`` or ``replay``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from vehicle_assist.commands._out import console, emit, emit_line, err_console, fail, progress
+
+TRIP_HELP = "Trip log (.jsonl) to read, or 'latest' for the newest one in runtime.trip_log_dir."
+
+
+def resolve_trip(trip: str) -> Path:
+    """A trip path as typed (relative to the shell's directory), or the newest log for 'latest'."""
+    if trip != "latest":
+        return Path(trip).expanduser()
+    from vehicle_assist import config, paths
+
+    folder = paths.resolve(config.load_app().runtime.trip_log_dir)
+    logs = sorted(folder.glob("*.jsonl"), key=lambda p: p.stat().st_mtime)
+    if not logs:
+        fail(f"no trip logs in {folder}", 2)
+    return logs[-1]
+
+
+def summary(msg: Any, width: int = 110) -> str:
+    """One readable line for a logged message: its type, then its scalar fields."""
+    if not isinstance(msg, dict):
+        return str(msg)[:width]
+    parts = [str(msg.get("type", ""))]
+    for k, v in msg.items():
+        if k in ("type", "t_ns") or v is None or (isinstance(v, dict) and "ndarray" in v):
+            continue
+        if isinstance(v, float):
+            v = round(v, 3)
+        text = json.dumps(v, default=str) if isinstance(v, (list, dict)) else repr(v) if isinstance(v, str) else str(v)
+        parts.append(f"{k}={text}")
+    line = " ".join(parts)
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def register(app: typer.Typer) -> None:
+    log_app = typer.Typer(help="Read trip logs: list their records, or count them and give latency percentiles per stage.",
+                          no_args_is_help=True)
+    app.add_typer(log_app, name="log")
+
+    @log_app.command("show")
+    def show(
+        trip: str = typer.Argument(..., help=TRIP_HELP),
+        topic: Optional[list[str]] = typer.Option(None, "--topic", "-t", help="Only records of this topic (repeatable)."),
+        limit: int = typer.Option(0, "--limit", "-n", min=0, help="Show at most this many records (0: all)."),
+        as_json: bool = typer.Option(False, "--json", help="JSON Lines: the header, then each record as logged."),
+    ) -> None:
+        """List a trip log's records in order (seq, time, topic, message)."""
+        from vehicle_assist import triplog
+
+        path = resolve_trip(trip)
+        try:
+            header, records = triplog.read(path)
+            if as_json:
+                emit_line(header)
+            else:
+                git = header.get("git") or {}
+                console.print(f"[bold]{path}[/bold]  git {str(git.get('commit'))[:10]}{' (dirty)' if git.get('dirty') else ''}"
+                              f"  config {str(header.get('config_hash'))[:19]}  models {', '.join(header.get('models') or {}) or '-'}",
+                              soft_wrap=True)
+            t0 = None
+            shown = 0
+            for rec in records:
+                if topic and rec.get("topic") not in topic:
+                    continue
+                if limit and shown >= limit:
+                    break
+                shown += 1
+                if as_json:
+                    emit_line(rec)
+                    continue
+                t0 = rec["t_ns"] if t0 is None else t0
+                console.print(f"{rec['seq']:>7} {(rec['t_ns'] - t0) / 1e9:9.3f}s {rec['topic']:<16} {summary(rec.get('msg'))}",
+                              markup=False, highlight=False, soft_wrap=True)
+        except triplog.TripLogError as err:
+            fail(str(err), 2)
+        if records.truncated:
+            err_console.print(f"[yellow]warning:[/yellow] the last line ({records.truncated_bytes} bytes) was cut off "
+                              "mid-write (the process died); it was skipped")
+
+    @log_app.command("stats")
+    def stats(
+        trip: str = typer.Argument(..., help=TRIP_HELP),
+        as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+    ) -> None:
+        """Counts per topic, latency percentiles per stage (from stage timings), errors, seq check."""
+        from vehicle_assist import triplog, tripstats
+
+        path = resolve_trip(trip)
+        try:
+            header, records = triplog.read(path)
+            with progress(f"reading {path.name}", None, enabled=not as_json) as advance:
+                def counted():
+                    for i, rec in enumerate(records, 1):
+                        if i % 1000 == 0:
+                            advance(1000)
+                        yield rec
+                doc = tripstats.summarize(header, counted())
+            doc["truncated_last_line"] = records.truncated
+            doc["path"] = str(path)
+        except triplog.TripLogError as err:
+            fail(str(err), 2)
+
+        def human(d: dict) -> None:
+            console.print(f"[bold]{d['path']}[/bold]: {d['records']} records over {d['duration_s']:.1f} s; "
+                          f"seq strictly increasing: {'yes' if d['seq_strictly_increasing'] else 'NO'}"
+                          f"{'; last line cut off (skipped)' if d['truncated_last_line'] else ''}")
+            console.print("topics: " + ", ".join(f"{k} {v}" for k, v in d["topics"].items()))
+            if d["latency_ms"]:
+                console.print(f"{'stage':<28}{'n':>7}{'p50':>9}{'p95':>9}{'p99':>9}{'max':>9}  (ms)")
+                for stage, p in d["latency_ms"].items():
+                    console.print(f"{stage:<28}{p['n']:>7}{p['p50']:>9.1f}{p['p95']:>9.1f}{p['p99']:>9.1f}{p['max']:>9.1f}",
+                                  markup=False, highlight=False)
+            e = d["errors"]
+            console.print(f"errors: {e['count']}" + (" (" + ", ".join(f"{k} {v}" for k, v in e["by_code"].items()) + ")" if e["count"] else ""))
+            for err in e["first"]:
+                console.print(f"  seq {err['seq']} {err['stage']}: {err['code']}: {err['message']}", markup=False)
+
+        emit(doc, as_json, human)
