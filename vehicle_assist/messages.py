@@ -301,6 +301,20 @@ class TopicStale:
     stale_after_s: float | None = None
 
 
+@dataclass(frozen=True)
+class AdvisoryEvent:
+    """One step of an advisory run: a stage (``retrieve``, ``route``, ``generate``, ``validate``,
+    ``speak``, or ``run`` for the whole) started, ended or failed; ``data`` holds its details."""
+
+    type: str
+    """``"start"``, ``"end"`` or ``"error"``."""
+    stage: str
+    t_perf_ns: int
+    data: dict[str, Any] = field(default_factory=dict)
+    """Details: ``ms`` on end; ``code`` and ``message`` on error; the route, cited ids, verdict."""
+    run_id: int = 0
+
+
 # --- the log envelope ------------------------------------------------------------------------
 
 
@@ -321,7 +335,7 @@ MESSAGE_TYPES: dict[str, type] = {
     for cls in (
         CameraFrame, Detection, Detections, Track, VehicleState, Hazard, AlertEvent, AudioChunk,
         Utterance, Transcript, Intent, Scene, Query, Passage, Advisory, SpeechRequest,
-        SpeechEvent, StageTiming, ErrorEvent, TopicStale,
+        SpeechEvent, StageTiming, ErrorEvent, TopicStale, AdvisoryEvent,
     )
 }
 
