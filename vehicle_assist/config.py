@@ -183,10 +183,59 @@ class SpeechSettings(StrictModel):
     asr: AsrSettings = AsrSettings()
 
 
+class RemoteSettings(StrictModel):
+    """An optional OpenAI-compatible endpoint for complex questions; off unless the owner opts in.
+    Only the question text and the retrieved passages are sent."""
+
+    enabled: bool = False
+    url: str = ""
+    """Base URL of the endpoint, e.g. ``http://127.0.0.1:8080/v1`` (``/chat/completions`` is appended)."""
+    model: str = ""
+    api_key_env: str = "VA_REMOTE_API_KEY"
+    """Name of the environment variable holding the API key (the key itself never sits in a config)."""
+    timeout_s: float = Field(2.5, gt=0, le=30)
+    min_words: int = Field(14, ge=1)
+    """A question this long (or with 'why', 'explain', 'compare', 'difference') counts as complex."""
+
+
+class WorkloadSettings(StrictModel):
+    """When a non-urgent advisory must wait (driver busy) and when it is dropped."""
+
+    hold_level: str = "warning"
+    """A hazard at this level or above holds advisories back."""
+    high_speed_mps: float = Field(22.0, gt=0)
+    """Above this speed (22 m/s ~ 50 mph) close traffic makes the situation demanding."""
+    close_distance_m: float = Field(30.0, gt=0)
+    demanding_road_types: tuple[str, ...] = ("junction", "roundabout")
+    ttl_s: float = Field(10.0, gt=0)
+    """An advisory not spoken within this many seconds is dropped."""
+
+
 class AdvisorySettings(StrictModel):
     """Routing, SLM, validation, optional remote LLM (vehicle_assist.advisory)."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    route: str = Field("extractive", pattern="^(extractive|slm)$")
+    """How rule questions are answered locally: ``extractive`` (key sentence) or ``slm`` (validated)."""
+    max_answer_words: int = Field(32, ge=5, le=80)
+    min_support: float = Field(1.0, ge=0)
+    """Below this relevance of the best sentence the question is refused as not covered by the rules."""
+    refusal_text: str = "Sorry, the Highway Code does not cover that, so I can't answer it."
+    urgent_level: str = "warning"
+    """Hazards at this level or above get a templated phrase only, never the language model."""
+    templates: dict[str, str] = {"default": "Caution: {label} ahead.", "pedestrian": "Pedestrian ahead, slow down.",
+                                 "cyclist": "Cyclist ahead, give them room.", "vehicle": "Vehicle close ahead, ease off."}
+    prompt_max_tokens: int = Field(300, ge=64, le=2048)
+    prompt_passages: int = Field(2, ge=1, le=5)
+    prompt_sentences: int = Field(3, ge=1, le=10)
+    """Sentences kept per passage in the prompt (the most relevant ones, in their order)."""
+    slm_max_tokens: int = Field(72, ge=8, le=512)
+    slm_threads: int = Field(2, ge=1, le=64)
+    retrieve_timeout_s: float = Field(2.0, gt=0)
+    generate_timeout_s: float = Field(6.0, gt=0)
+    speak_timeout_s: float = Field(20.0, gt=0)
+    run_timeout_s: float = Field(30.0, gt=0)
+    remote: RemoteSettings = RemoteSettings()
+    workload: WorkloadSettings = WorkloadSettings()
 
 
 class ThreadSettings(StrictModel):

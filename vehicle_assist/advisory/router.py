@@ -1,0 +1,74 @@
+"""The router (pure): which route answers this request.
+
+- an urgent hazard -> ``template`` (a fixed phrase; never a language model)
+- a command intent -> ``intent`` (acted on by the voice lane at once)
+- a question the rules do not cover -> ``refusal`` (an honest short refusal)
+- a complex question, with the remote LLM opted in -> ``remote`` (local answer as fallback)
+- any other rule question or persistent hazard -> ``extractive`` or ``slm`` (``settings.route``)
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Protocol
+
+from vehicle_assist.config import AdvisorySettings
+from vehicle_assist.messages import Hazard, HazardLevel, Intent, Scene
+
+TEMPLATE, INTENT, REFUSAL, REMOTE, EXTRACTIVE, SLM = "template", "intent", "refusal", "remote", "extractive", "slm"
+ROUTES = (TEMPLATE, INTENT, REFUSAL, REMOTE, EXTRACTIVE, SLM)
+_COMPLEX = re.compile(r"\b(why|explain|compare|difference|versus|vs|what if|should i)\b", re.I)
+
+
+class RetrievalLike(Protocol):
+    """What the router needs of a retrieval: whether the rules can answer."""
+
+    answerable: bool
+
+
+def level(name: str) -> HazardLevel:
+    """A hazard level from its config name ('warning' -> HazardLevel.WARNING)."""
+    try:
+        return HazardLevel[name.upper()]
+    except KeyError as err:
+        raise ValueError(f"unknown hazard level {name!r}; expected one of {[h.name.lower() for h in HazardLevel]}") from err
+
+
+def is_complex(question: str, settings: AdvisorySettings) -> bool:
+    """A question long or open enough to be worth a larger remote model."""
+    return len(question.split()) >= settings.remote.min_words or bool(_COMPLEX.search(question))
+
+
+def route(item: str | Intent | Hazard | Scene, retrieval: RetrievalLike | None, settings: AdvisorySettings,
+          support: float | None = None) -> str:
+    """Pick the route for a question text, an intent, a hazard or a scene.
+
+    ``support`` is the relevance of the best rule sentence (see ``extractive.rank_sentences``);
+    below ``settings.min_support`` the question is refused even if retrieval found passages.
+    """
+    if isinstance(item, Hazard):
+        if item.level >= level(settings.urgent_level):
+            return TEMPLATE
+        question = ""
+    elif isinstance(item, Intent):
+        if item.name != "question":
+            return INTENT
+        question = item.text
+    elif isinstance(item, Scene):
+        question = ""
+    else:
+        question = item
+    if retrieval is None or not retrieval.answerable:
+        return REFUSAL
+    if support is not None and support < settings.min_support:
+        return REFUSAL
+    if question and settings.remote.enabled and settings.remote.url and is_complex(question, settings):
+        return REMOTE
+    return settings.route
+
+
+def template_text(hazard: Hazard, settings: AdvisorySettings) -> str:
+    """The fixed phrase for an urgent hazard (by its label, else its kind, else the default)."""
+    table = settings.templates
+    text = table.get(hazard.label) or table.get(hazard.kind) or table.get("default", "Caution: {label} ahead.")
+    return text.format(label=hazard.label or hazard.kind)

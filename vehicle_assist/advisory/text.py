@@ -1,0 +1,192 @@
+"""Pure text helpers for the advisory lane: passage -> sentences, word terms, sentence relevance.
+
+Rule passages are prose with bullet lists and markdown tables. :func:`passage_sentences` turns one
+into speakable sentences: a bullet keeps its short lead-in ("You should" + "leave enough space..."),
+and each table cell becomes its own sentence ("70 mph, overall stopping distance: 96 metres").
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+from vehicle_assist.messages import Passage
+
+_STOP = frozenset(
+    """a an the and or but if of to in on at by for with from into onto as is are was were be been being
+    do does did can could should would will shall may might must i me my we our you your he she it its
+    they them their this that these those there here what which who whom whose when where why how
+    not no yes so than then too very just also about over under up down out off again any all some
+    such only own same other more most much many few each both am have has had having let lets get
+    gets got tell please im ive id youre dont doesnt isnt arent whats thats theres""".split()
+)
+_WORD = re.compile(r"[a-z0-9]+(?:\.[0-9]+)?")
+_SENT_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9‘'\"(])")
+_BULLET = re.compile(r"^(\s*)[-*•]\s+(.*)$")
+_NUM_WORDS = {
+    "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
+    "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12", "twenty": "20",
+    "half": "0.5", "double": "2", "doubled": "2", "twice": "2",
+}
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """One speakable sentence of a passage, with its position (0 = first)."""
+
+    passage_id: str
+    index: int
+    text: str
+
+
+def stem(word: str) -> str:
+    """A tiny suffix stripper so that 'overtaking', 'overtakes' and 'overtake' meet."""
+    for suffix, keep in (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            word = word[: len(word) - len(suffix)] + keep
+            break
+    return word[:-1] if len(word) > 4 and word.endswith("e") else word
+
+
+def terms(text: str) -> list[str]:
+    """Content-word stems of ``text`` (stop words dropped; numbers and number words normalised)."""
+    out = []
+    for w in _WORD.findall(text.lower().replace("’", "'").replace("'", "")):
+        w = _NUM_WORDS.get(w, w)
+        if w in _STOP or (len(w) < 2 and not w.isdigit()):
+            continue
+        out.append(w if w[0].isdigit() else stem(w))
+    return out
+
+
+def _clean(text: str) -> str:
+    text = re.sub(r"\*\*|__|`", "", text)
+    text = text.replace("’", "'").replace("‘", "'")
+    return " ".join(text.split())
+
+
+def _table_sentences(rows: list[list[str]]) -> list[str]:
+    """A markdown table -> one sentence per data cell: '<row label>, <column>: <value>.'"""
+    rows = [r for r in rows if not all(re.fullmatch(r":?-{2,}:?", c) or not c for c in r)]
+    if len(rows) < 2:
+        return [" ".join(c for c in r if c) + "." for r in rows]
+    header, body = rows[0], rows[1:]
+    units: list[str] | None = None
+    if body and all(not re.search(r"\d", c) for c in body[0][1:]) and len(body) > 1:
+        units, body = body[0], body[1:]
+    out = []
+    for row in body:
+        label = row[0].rstrip(".")
+        for j, cell in enumerate(row[1:], start=1):
+            if not cell or j >= len(header):
+                continue
+            value = cell
+            if units and j < len(units):
+                m = re.fullmatch(r"(\d+)\S*\s*\((\d+)\)", cell)
+                u = re.fullmatch(r"(\S+)\s*\((\S+)\)", units[j])
+                if m and u:
+                    value = f"{m.group(1)} {u.group(1)} ({m.group(2)} {u.group(2)})"
+            out.append(f"{label}, {header[j].lower()}: {value}.")
+    return out
+
+
+def passage_sentences(passage: Passage) -> list[Sentence]:
+    """Split a passage into speakable sentences (bullets keep a short lead-in; tables become cells)."""
+    texts: list[str] = []
+    lead = ""
+    table: list[list[str]] = []
+    for raw in passage.text.split("\n") + [""]:
+        line = raw.rstrip()
+        if line.strip().startswith("|"):
+            table.append([_clean(c) for c in line.strip().strip("|").split("|")])
+            continue
+        if table:
+            texts.extend(_table_sentences(table))
+            table = []
+        if not line.strip():
+            lead = ""
+            continue
+        m = _BULLET.match(line)
+        if m:
+            body = _clean(m.group(2))
+            if not body:
+                continue
+            if lead and len(lead.split()) <= 6 and not m.group(1):
+                body = f"{lead} {body}"
+            else:
+                body = body[0].upper() + body[1:]
+            texts.extend(_split(body))
+            continue
+        parts = _split(_clean(line))
+        if parts and not re.search(r"[.!?:]$", parts[-1]):
+            lead = parts.pop()  # "You should" before a list
+        else:
+            lead = ""
+        texts.extend(parts)
+    out, seen = [], set()
+    for t in texts:
+        t = t.strip()
+        if not t or t in seen or len(t.split()) < 3 or not re.search(r"[A-Za-z]", t):
+            continue
+        seen.add(t)
+        if not re.search(r"[.!?]$", t):
+            t = t.rstrip(":;,") + "."
+        out.append(Sentence(passage.id, len(out), t))
+    return out
+
+
+def _split(text: str) -> list[str]:
+    return [s for s in _SENT_END.split(text) if s.strip()]
+
+
+_NUMERIC_Q = re.compile(
+    r"\b(how (far|much|many|long|close|fast|wide|big|often|old|heavy)|distance|gap|space|room|limit|speed|"
+    r"minimum|maximum|at least|metres?|meters?|feet|mph|seconds?|age)\b", re.I)
+
+
+def idf(sentences: list[Sentence]) -> dict[str, float]:
+    """Inverse document frequency of terms over a small set of sentences."""
+    df: Counter[str] = Counter()
+    for s in sentences:
+        df.update(set(terms(s.text)))
+    n = max(len(sentences), 1)
+    return {t: math.log(1 + n / c) for t, c in df.items()}
+
+
+def relevance(sentence: str, query_terms: list[str], weights: dict[str, float], numeric: bool) -> float:
+    """How well a sentence answers the query: idf-weighted term overlap, a bonus for numbers
+    when the question asks for a quantity, and a small penalty for length."""
+    st = set(terms(sentence))
+    if not st:
+        return 0.0
+    qs = set(query_terms)
+    score = sum(weights.get(t, 1.0) for t in qs & st)
+    if numeric and re.search(r"\d", sentence):
+        score += 1.5
+    return score / (1.0 + 0.01 * len(st))
+
+
+def wants_number(question: str) -> bool:
+    """True when the question asks for a quantity (distance, speed, time, age...)."""
+    return bool(_NUMERIC_Q.search(question))
+
+
+def shorten(text: str, max_words: int) -> str:
+    """Shorten a sentence for speech: drop parentheticals and trailing clauses past ``max_words``."""
+    text = re.sub(r"\s*\((?:see|for example|e\.g\.|including|excluding)[^)]*\)", "", text, flags=re.I)
+    text = re.sub(r"\s+", " ", text).strip()
+    words = text.split()
+    if len(words) <= max_words:
+        return text
+    clauses = re.split(r"(?<=[,;–-])\s+", text)
+    out: list[str] = []
+    for c in clauses:
+        if out and len(" ".join(out + [c]).split()) > max_words:
+            break
+        out.append(c)
+    short = " ".join(out)
+    if len(short.split()) > max_words:
+        short = " ".join(short.split()[:max_words])
+    return short.rstrip(" ,;:–-") + "."

@@ -1,0 +1,98 @@
+"""Grounding checks (pure): every number, unit and rule id in an answer must be supported.
+
+Support is the text of the cited passages plus the scene. Numbers are compared after
+normalisation ("two-second" == "2 second", "30mph" == "30 mph", "metres" == "m"), and a number
+with a unit must appear with the same unit. Cited ids must be among the retrieved ones.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_NUM_WORDS = {
+    "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7", "eight": "8",
+    "nine": "9", "ten": "10", "eleven": "11", "twelve": "12", "fifteen": "15", "twenty": "20",
+    "thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70", "hundred": "100",
+    "double": "2 times", "doubled": "2 times", "twice": "2 times", "half": "0.5",
+}
+_UNITS = {
+    "mph": "mph", "km/h": "kmh", "kmh": "kmh", "kph": "kmh", "metre": "m", "metres": "m", "meter": "m",
+    "meters": "m", "m": "m", "feet": "ft", "foot": "ft", "ft": "ft", "second": "s", "seconds": "s",
+    "secs": "s", "sec": "s", "s": "s", "minute": "min", "minutes": "min", "hour": "h", "hours": "h",
+    "tonne": "t", "tonnes": "t", "kg": "kg", "year": "yr", "years": "yr", "times": "x", "%": "%",
+    "percent": "%", "mm": "mm", "cm": "cm", "yards": "yd", "yard": "yd", "miles": "mi", "mile": "mi",
+    "car": "car", "cars": "car", "lengths": "len", "length": "len",
+}
+_UNIT_RE = "|".join(sorted((re.escape(u) for u in _UNITS), key=len, reverse=True))
+_QUANTITY = re.compile(rf"(?<![\w.])(\d+(?:\.\d+)?)(?:\s*({_UNIT_RE})(?![\w/]))?", re.I)
+_RULE_REF = re.compile(r"\brules?\s+((?:H?\d+[a-z]?)(?:\s*(?:,|and|to|-|–)\s*H?\d+[a-z]?)*)", re.I)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of validation: ``ok`` or not, and every reason it failed (empty when ok)."""
+
+    ok: bool
+    reasons: tuple[str, ...] = ()
+
+
+def normalise(text: str) -> str:
+    """Lower-case text with number words as digits and hyphens as spaces ('two-second' -> '2 second')."""
+    text = text.lower().replace("–", " ").replace("’", "'")
+    text = re.sub(r"(?<=[a-z0-9])-(?=[a-z0-9])", " ", text)
+    return re.sub(r"\b(" + "|".join(_NUM_WORDS) + r")\b", lambda m: _NUM_WORDS[m.group(1)], text)
+
+
+def quantities(text: str) -> list[tuple[str, str | None]]:
+    """``(number, canonical unit or None)`` pairs in ``text``; digits inside rule refs are excluded."""
+    text = _RULE_REF.sub(" ", normalise(text))
+    out = []
+    for m in _QUANTITY.finditer(text):
+        num = m.group(1).rstrip("0").rstrip(".") if "." in m.group(1) else m.group(1)
+        out.append((num, _UNITS.get(m.group(2).lower()) if m.group(2) else None))
+    return out
+
+
+def rule_refs(text: str) -> set[str]:
+    """Rule ids named in text ('Rule 126', 'Rules 211 to 215' -> {'126', '211', '215'})."""
+    out: set[str] = set()
+    for m in _RULE_REF.finditer(text):
+        out.update(x.upper() for x in re.findall(r"H?\d+[a-z]?", m.group(1), re.I))
+    return out
+
+
+def check(answer: str, cited: tuple[str, ...] | list[str], retrieved_ids: tuple[str, ...] | list[str] | set[str],
+          support: dict[str, str], scene_text: str = "", require_citation: bool = True) -> Verdict:
+    """Validate one answer. ``support`` maps a passage id to its text (at least the cited ones)."""
+    reasons: list[str] = []
+    if not answer.strip():
+        return Verdict(False, ("empty answer",))
+    retrieved = {str(r) for r in retrieved_ids}
+    cited = tuple(str(c) for c in cited)
+    if require_citation and not cited:
+        reasons.append("no rule cited")
+    for c in cited:
+        if c not in retrieved:
+            reasons.append(f"cited rule {c} was not retrieved")
+        elif c not in support:
+            reasons.append(f"cited rule {c} has no text to check against")
+    base_ids = {c.split("-")[0].split("#")[0].upper() for c in cited}
+    for ref in sorted(rule_refs(answer)):
+        if ref not in base_ids:
+            reasons.append(f"mentions Rule {ref}, which is not cited")
+    text = " ".join(support.get(c, "") for c in cited) + " " + scene_text
+    have = quantities(text)
+    have_nums = {n for n, _ in have}
+    have_pairs = {(n, u) for n, u in have if u}
+    have_units = {u for _, u in have if u} | {
+        _UNITS[w] for w in re.findall(rf"(?<![\w])({_UNIT_RE})(?![\w/])", normalise(text)) if w in _UNITS}
+    for num, unit in quantities(answer):
+        if num not in have_nums:
+            reasons.append(f"number {num} is not in the cited rules or the scene")
+        elif unit and (num, unit) not in have_pairs:
+            reasons.append(f"'{num} {unit}' is not in the cited rules or the scene")
+    for w in re.findall(r"\b(mph|km/h|metres?|meters?|feet|seconds?|tonnes?)(?![\w/])", normalise(answer)):
+        if _UNITS[w] not in have_units:
+            reasons.append(f"unit '{w}' is not in the cited rules or the scene")
+    return Verdict(not reasons, tuple(dict.fromkeys(reasons)))
