@@ -133,10 +133,78 @@ class KnowledgeSettings(StrictModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
 
+class CameraCalibration(StrictModel):
+    """Pinhole camera: focal length and principal point in pixels at ``width`` x ``height``.
+
+    ``cx`` is where the road straight ahead meets the horizon (the corridor's centre line) and
+    ``cy`` the horizon row; both are measured per camera (config) or per drive (manifest).
+    """
+
+    width: int = Field(1280, gt=0)
+    height: int = Field(720, gt=0)
+    focal_px: float = Field(1150.0, gt=0)
+    cx: float = 640.0
+    cy: float = 430.0
+    mount_height_m: float = Field(1.25, gt=0)
+
+    def scaled(self, width: int, height: int) -> "CameraCalibration":
+        """The same camera seen at another resolution (frames resized, not cropped)."""
+        if (width, height) == (self.width, self.height):
+            return self
+        s = width / self.width
+        return CameraCalibration(width=width, height=height, focal_px=self.focal_px * s, cx=self.cx * s,
+                                 cy=self.cy * height / self.height, mount_height_m=self.mount_height_m)
+
+
+class RoiSettings(StrictModel):
+    """The higher-resolution pass over the road ahead (far vehicles are a few pixels at 320 px)."""
+
+    every: int = Field(1, ge=0)
+    """Run it on every Nth frame (0: never)."""
+    size_frac: float = Field(0.3, gt=0.05, le=1.0)
+    """Side of the square region, as a fraction of the frame width."""
+    below_frac: float = Field(0.1, ge=0, le=0.5)
+    """How far the region's centre sits below the horizon, as a fraction of its side."""
+    imgsz: int = Field(320, ge=64, le=1280)
+
+
+class TrackerSettings(StrictModel):
+    """ByteTrack (Ultralytics) thresholds, and how much box history a track keeps."""
+
+    high_thresh: float = Field(0.25, gt=0, lt=1)
+    low_thresh: float = Field(0.1, gt=0, lt=1)
+    new_track_thresh: float = Field(0.25, gt=0, lt=1)
+    buffer_frames: int = Field(30, ge=1)
+    match_thresh: float = Field(0.8, gt=0, le=1)
+    history_s: float = Field(2.0, gt=0)
+
+
 class PerceptionSettings(StrictModel):
     """Camera, detector, tracker (vehicle_assist.perception)."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    source: str = "0"
+    """Camera index, video file, rtsp:// or http(s):// URL, or a folder of images."""
+    imgsz: int = Field(320, ge=64, le=1280)
+    """Detector input size for the full-frame pass."""
+    conf: float = Field(0.25, gt=0, lt=1)
+    classes: list[str] = ["car", "truck", "bus", "motorcycle", "bicycle", "person"]
+    """Road-relevant COCO classes kept from the detector; all others are dropped at the boundary."""
+    threads: int = Field(2, ge=1, le=64)
+    """CPU threads for pre/post-processing (torch); ONNX Runtime uses one per core."""
+    full_every: int = Field(2, ge=1)
+    """Run the full-frame pass on every Nth frame (the road-ahead pass fills the others)."""
+    roi: RoiSettings = RoiSettings()
+    tracker: TrackerSettings = TrackerSettings()
+    rate_hz: float = Field(25.0, gt=0)
+    """The declared frame rate of the lane; below lagging_factor x this, perception-lagging is raised."""
+    lagging_factor: float = Field(0.6, gt=0, le=1)
+    lagging_window_s: float = Field(2.0, gt=0)
+    camera_lost_after_s: float = Field(1.0, gt=0)
+    """No frame for this long raises camera-lost."""
+    retry_initial_s: float = Field(0.5, gt=0)
+    retry_max_s: float = Field(8.0, gt=0)
+    calibration: CameraCalibration | None = None
+    """This camera's calibration; None: the default in configs/hazards.yaml."""
 
 
 class VadSettings(StrictModel):

@@ -22,30 +22,11 @@ from typing import Iterable, Mapping
 import numpy as np
 
 from vehicle_assist import config
-from vehicle_assist.config import Field, StrictModel
+from vehicle_assist.config import CameraCalibration, Field, StrictModel
 from vehicle_assist.messages import Hazard, HazardLevel, Track, VehicleState
 
 FOLLOWING_TOO_CLOSE = "following-too-close"
 FORWARD_COLLISION = "forward-collision"
-
-
-class CameraCalibration(StrictModel):
-    """Pinhole camera: focal length and principal point in pixels at ``width`` x ``height``."""
-
-    width: int = Field(1280, gt=0)
-    height: int = Field(720, gt=0)
-    focal_px: float = Field(1150.0, gt=0)
-    cx: float = 640.0
-    cy: float = 390.0
-    mount_height_m: float = Field(1.25, gt=0)
-
-    def scaled(self, width: int, height: int) -> "CameraCalibration":
-        """The same camera seen at another resolution (frames resized, not cropped)."""
-        if (width, height) == (self.width, self.height):
-            return self
-        s = width / self.width
-        return CameraCalibration(width=width, height=height, focal_px=self.focal_px * s, cx=self.cx * s,
-                                 cy=self.cy * height / self.height, mount_height_m=self.mount_height_m)
 
 
 class ClassSpec(StrictModel):
