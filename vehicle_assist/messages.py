@@ -51,6 +51,8 @@ class CameraFrame:
     seq: int
     image: np.ndarray
     source: str = ""
+    perf_ns: int | None = None
+    """Processing-clock time (clock.perf_ns) when the frame was captured, for latency; None if unknown."""
 
     @property
     def height(self) -> int:
