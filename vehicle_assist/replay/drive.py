@@ -1,0 +1,260 @@
+"""Recorded drives behind one :class:`Drive` interface, yielding our messages in drive-time order.
+
+Formats: a folder (or a committed manifest file) with ``manifest.yaml``; a bare video file (no
+calibration); an MCAP file (:mod:`.mcap_drive`). ``open_drive`` picks the reader. Every drive yields
+:class:`Timed` items on the topics ``vehicle`` (VehicleState), ``audio`` (AudioChunk, time = the end
+of the block, when a live microphone would deliver it) and ``frames`` (CameraFrame), sorted by time;
+at equal times vehicle state comes first, then audio, then the frame.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Protocol, Sequence
+
+import numpy as np
+
+from vehicle_assist import paths
+from vehicle_assist.messages import AudioChunk, CameraFrame, VehicleState
+from vehicle_assist.replay.errors import DriveError
+from vehicle_assist.replay.manifest import Calibration, Manifest, load_manifest, media_path
+
+SAMPLE_RATE = 16000
+TOPIC_RANK = {"vehicle": 0, "audio": 1, "frames": 2}
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm")
+
+
+@dataclass(frozen=True)
+class Timed:
+    """One message of a drive on its topic, at drive time ``t_ns``."""
+
+    t_ns: int
+    topic: str
+    msg: Any
+
+
+@dataclass(frozen=True, eq=False)
+class VoicePcm:
+    """Speech to play into the microphone stream: 16 kHz mono PCM starting at drive time ``t_s``."""
+
+    t_s: float
+    pcm: np.ndarray
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class DriveInfo:
+    """What is known of a drive before reading it."""
+
+    name: str
+    path: str
+    kind: str
+    duration_s: float
+    frame_rate_hz: float
+    frame_count: int
+    width: int
+    height: int
+    calibration: Calibration | None
+    road_type: str | None = None
+    weather: str | None = None
+    has_audio: bool = False
+    has_telemetry: bool = False
+
+
+class Drive(Protocol):
+    """A recorded drive: its info, and its messages in drive-time order."""
+
+    info: DriveInfo
+
+    def messages(self, start_s: float = 0.0, end_s: float | None = None) -> Iterator[Timed]:
+        """Messages with drive time in ``[start_s, end_s)`` (audio may run past ``end_s`` to finish voice clips)."""
+
+
+def merge(*streams: Iterable[Timed]) -> Iterator[Timed]:
+    """Merge time-sorted streams into one, ordered by (time, topic rank)."""
+    return heapq.merge(*streams, key=lambda m: (m.t_ns, TOPIC_RANK.get(m.topic, 9)))
+
+
+def resolve_drive(spec: str | Path) -> Path:
+    """A drive name (``sim/manifests/<name>.yaml``) or a path (absolute, or relative to VA_HOME)."""
+    p = Path(spec)
+    candidates = [p] if p.is_absolute() else [paths.resolve(p), paths.sim() / "manifests" / f"{spec}.yaml",
+                                               paths.sim() / "drives" / str(spec)]
+    for c in candidates:
+        if c.exists():
+            return c
+    raise DriveError("drive-missing", spec, "(path)", f"a drive folder, manifest, video or .mcap file; looked at {', '.join(map(str, candidates))}")
+
+
+def open_drive(spec: str | Path, voice: Sequence[VoicePcm] = ()) -> Drive:
+    """Open a drive by name or path; ``voice`` adds scripted utterances to its microphone stream."""
+    path = resolve_drive(spec)
+    if path.is_dir():
+        manifest = path / "manifest.yaml"
+        if not manifest.is_file():
+            raise DriveError("manifest-missing", path, "manifest.yaml", "a manifest.yaml in the drive folder")
+        return FolderDrive(manifest, voice)
+    suffix = path.suffix.lower()
+    if suffix in (".yaml", ".yml"):
+        return FolderDrive(path, voice)
+    if suffix == ".mcap":
+        from vehicle_assist.replay.mcap_drive import McapDrive
+
+        return McapDrive(path, voice)
+    if suffix in VIDEO_SUFFIXES:
+        return VideoDrive(path, voice=voice)
+    raise DriveError("drive-format", path, "(file name)", "a folder, manifest (.yaml), video (" + ", ".join(VIDEO_SUFFIXES) + ") or .mcap")
+
+
+class VideoDrive:
+    """A video file, with optional calibration, audio track, voice clips and telemetry."""
+
+    def __init__(self, video: Path, *, name: str | None = None, frame_rate_hz: float | None = None,
+                 calibration: Calibration | None = None, audio_track: Path | None = None,
+                 voice: Sequence[VoicePcm] = (), telemetry: Sequence[VehicleState] = (),
+                 block_ms: int = 20, road_type: str | None = None, weather: str | None = None,
+                 kind: str = "video", source_path: Path | None = None) -> None:
+        import cv2
+
+        self.video, self.audio_track, self.voice = video, audio_track, tuple(voice)
+        self.telemetry, self.block_ms = tuple(telemetry), block_ms
+        cap = cv2.VideoCapture(str(video))
+        if not cap.isOpened():
+            raise DriveError("video-unreadable", video, "(open)", "a video file OpenCV/ffmpeg can decode")
+        container_fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
+        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        ok, first = cap.read()
+        cap.release()
+        if not ok or first is None:
+            raise DriveError("video-unreadable", video, "frame 0", "at least one decodable frame")
+        fps = frame_rate_hz or container_fps
+        if not fps or fps <= 0:
+            raise DriveError("video-unreadable", video, "(stream header)", "a frame rate (set frame_rate_hz in the manifest)")
+        self._pcm: np.ndarray | None = None
+        self.info = DriveInfo(
+            name=name or video.stem, path=str(source_path or video), kind=kind, duration_s=count / fps,
+            frame_rate_hz=fps, frame_count=count, width=int(first.shape[1]), height=int(first.shape[0]),
+            calibration=calibration, road_type=road_type, weather=weather,
+            has_audio=audio_track is not None or bool(self.voice), has_telemetry=bool(self.telemetry))
+
+    def messages(self, start_s: float = 0.0, end_s: float | None = None) -> Iterator[Timed]:
+        end = self.info.duration_s if end_s is None else min(end_s, self.info.duration_s)
+        streams = [self._frames(start_s, end), self._vehicle(start_s, end)]
+        if self.info.has_audio:
+            streams.append(audio_stream(self._track_pcm(), self.voice, start_s, end, self.block_ms))
+        return merge(*streams)
+
+    def _track_pcm(self) -> np.ndarray:
+        if self._pcm is None:
+            self._pcm = np.zeros(0, np.float32)
+            if self.audio_track is not None:
+                from vehicle_assist.speech.audio import AudioError, load_audio
+
+                try:
+                    self._pcm, _ = load_audio(self.audio_track, SAMPLE_RATE)
+                except AudioError as err:
+                    raise DriveError("audio-unreadable", self.audio_track, "(audio stream)", f"a decodable audio track ({err})") from err
+        return self._pcm
+
+    def _vehicle(self, start_s: float, end_s: float) -> Iterator[Timed]:
+        lo, hi = int(start_s * 1e9), int(end_s * 1e9)
+        for s in self.telemetry:
+            if lo <= s.t_ns < hi:
+                yield Timed(s.t_ns, "vehicle", s)
+
+    def _frames(self, start_s: float, end_s: float) -> Iterator[Timed]:
+        import cv2
+
+        cap = cv2.VideoCapture(str(self.video))
+        fps, src = self.info.frame_rate_hz, self.info.name
+        try:
+            index = 0
+            while True:
+                t_s = index / fps
+                if t_s >= end_s - 1e-9:
+                    break
+                if t_s < start_s - 1e-9:
+                    if not cap.grab():
+                        break
+                    index += 1
+                    continue
+                ok, image = cap.read()
+                if not ok or image is None:
+                    break  # container frame counts are estimates: a stream may end early
+                t_ns = int(round(t_s * 1e9))
+                yield Timed(t_ns, "frames", CameraFrame(t_ns=t_ns, seq=index, image=image, source=src))
+                index += 1
+        finally:
+            cap.release()
+
+
+def audio_stream(track: np.ndarray, voice: Sequence[VoicePcm], start_s: float, end_s: float,
+                 block_ms: int = 20, tail_s: float = 1.0) -> Iterator[Timed]:
+    """The microphone as fixed blocks: the track with voice clips mixed in at their times.
+
+    The stream covers ``[start_s, end_s)`` and runs on past ``end_s`` until every voice clip that
+    starts before ``end_s`` has played, plus ``tail_s`` of silence so a VAD can close the utterance.
+    """
+    clips = [v for v in voice if start_s <= v.t_s < end_s]
+    stop_s = max([end_s] + [v.t_s + len(v.pcm) / SAMPLE_RATE + tail_s for v in clips])
+    total = int(round(stop_s * SAMPLE_RATE))
+    mic = np.zeros(total, np.float32)
+    n = min(total, len(track))
+    mic[:n] = track[:n]
+    for v in clips:
+        a = int(round(v.t_s * SAMPLE_RATE))
+        b = min(total, a + len(v.pcm))
+        mic[a:b] += v.pcm[: b - a]
+    np.clip(mic, -1.0, 1.0, out=mic)
+    block = SAMPLE_RATE * block_ms // 1000
+    first = int(round(start_s * SAMPLE_RATE)) // block * block
+    for a in range(first, total - block + 1, block):
+        t_end_ns = (a + block) * 1_000_000_000 // SAMPLE_RATE
+        yield Timed(t_end_ns, "audio", AudioChunk(t_ns=t_end_ns, pcm=mic[a:a + block].copy(), sample_rate=SAMPLE_RATE))
+
+
+class FolderDrive(VideoDrive):
+    """A drive described by a manifest (a drive folder's ``manifest.yaml`` or ``sim/manifests/<name>.yaml``)."""
+
+    def __init__(self, manifest_path: Path, voice: Sequence[VoicePcm] = ()) -> None:
+        from vehicle_assist.speech.audio import AudioError, load_audio
+        from vehicle_assist.replay.telemetry import read_telemetry
+
+        manifest, base = load_manifest(manifest_path)
+        self.manifest = manifest
+        video = media_path(base, manifest.video, manifest_path, "video")
+        clips: list[VoicePcm] = list(voice)
+        track = None
+        if manifest.audio:
+            if manifest.audio.track:
+                track = media_path(base, manifest.audio.track, manifest_path, "audio.track")
+            for i, clip in enumerate(manifest.audio.clips):
+                p = media_path(base, clip.file, manifest_path, f"audio.clips.{i}.file")
+                try:
+                    pcm, _ = load_audio(p, SAMPLE_RATE)
+                except AudioError as err:
+                    raise DriveError("audio-unreadable", p, "(audio stream)", f"a decodable audio file ({err})") from err
+                clips.append(VoicePcm(clip.t, pcm, label=p.name))
+        states: list[VehicleState] = []
+        if manifest.telemetry:
+            tp = paths.resolve(manifest.telemetry.file, base)
+            if not tp.exists():
+                raise DriveError("drive-media-missing", manifest_path, "telemetry.file", f"an existing file or folder at {tp}")
+            states = read_telemetry(tp, manifest.telemetry.format, manifest.telemetry.t_offset_s, manifest.telemetry.rate_hz)
+            states = [_with_context(s, manifest) for s in states]
+        super().__init__(video, name=manifest.name, frame_rate_hz=manifest.frame_rate_hz,
+                         calibration=manifest.calibration, audio_track=track, voice=clips, telemetry=states,
+                         block_ms=manifest.audio.block_ms if manifest.audio else 20,
+                         road_type=manifest.road_type, weather=manifest.weather, kind="folder",
+                         source_path=manifest_path)
+
+
+def _with_context(s: VehicleState, m: Manifest) -> VehicleState:
+    """Fill road type and weather from the manifest where the telemetry does not know them."""
+    if (s.road_type or not m.road_type) and (s.weather or not m.weather):
+        return s
+    from dataclasses import replace
+
+    return replace(s, road_type=s.road_type or m.road_type, weather=s.weather or m.weather)
