@@ -21,8 +21,17 @@ class Calibration(StrictModel):
 
     focal_px: float = Field(gt=0, description="focal length in pixels at the video's resolution")
     mount_height_m: float = Field(gt=0, le=5, description="camera height above the road")
-    horizon_y: float | None = Field(None, description="image row of the horizon; None: the image centre")
+    cx: float | None = Field(None, description="column of the road's vanishing point; None: the image centre")
+    cy: float | None = Field(None, description="row of the horizon; None: the image centre")
     note: str = ""
+
+    def camera(self, width: int, height: int):
+        """As the perception lane's :class:`~vehicle_assist.config.CameraCalibration` for frames of this size."""
+        from vehicle_assist.config import CameraCalibration
+
+        return CameraCalibration(width=width, height=height, focal_px=self.focal_px, mount_height_m=self.mount_height_m,
+                                 cx=self.cx if self.cx is not None else width / 2,
+                                 cy=self.cy if self.cy is not None else height / 2)
 
 
 class VoiceClip(StrictModel):
