@@ -58,7 +58,8 @@ class Diff:
     got: Any
 
     def __str__(self) -> str:
-        return f"{self.topic}[{self.index}].{self.field}: reference {_short(self.ref)}, got {_short(self.got)}"
+        sep = "" if self.field.startswith("[") else "."
+        return f"{self.topic}[{self.index}]{sep}{self.field}: reference {_short(self.ref)}, got {_short(self.got)}"
 
 
 def _short(v: Any) -> str:

@@ -1,0 +1,63 @@
+"""Alert logic re-run on logged tracks (no detector), and a loosened hazards.yaml making a check fail."""
+
+from __future__ import annotations
+
+import shutil
+
+import yaml
+
+from vehicle_assist.config import CameraCalibration
+from vehicle_assist.messages import Envelope, Track, envelope_record
+from vehicle_assist.perception import hazards as hz
+from vehicle_assist.replay import expect, realert
+from vehicle_assist.replay.expect import parse
+
+CAL = CameraCalibration(width=1280, height=720, focal_px=1150.0, cx=640.0, cy=390.0, mount_height_m=1.25)
+
+
+def approach_log(fps=20.0, gap0=60.0, closing=12.0, seconds=4.0):
+    """Tracks of a car straight ahead closing at ``closing`` m/s (box height f*H/d), as the runtime logs them."""
+    recs, history = [], []
+    for i in range(int(seconds * fps)):
+        t_ns = int(i / fps * 1e9)
+        d = gap0 - closing * i / fps
+        h = CAL.focal_px * 1.5 / d
+        bottom = CAL.cy + CAL.focal_px * CAL.mount_height_m / d
+        box = (640 - h * 0.6, bottom - h, 640 + h * 0.6, bottom)
+        history = (history + [(t_ns, h)])[-30:]
+        tr = Track(1, "car", box, 0.9, t_ns, 0, i + 1, tuple(history))
+        recs.append(envelope_record(Envelope("tracks", t_ns, 2 * i + 1, (tr,))))
+    return recs
+
+
+def test_rerun_raises_the_expected_alert_from_logged_tracks():
+    out = realert.rerun(approach_log(), CAL)
+    assert [r["seq"] for r in out] == list(range(1, len(out) + 1))
+    alerts = expect.alert_starts(out)
+    # gap 60 m closing at 12 m/s: TTC 3.2 s (warning) at t=1.8 s, 1.6 s (critical) at t=3.4 s, once TTC is fitted
+    assert alerts and alerts[0][1] == "forward-collision" and 1.7 <= alerts[0][0] <= 2.2
+    assert any(n == "brake-now" and 3.3 <= t <= 3.7 for t, n in alerts)
+    (ok,) = expect.check([parse("alert forward-collision within 0.5 s of t=1.8")], out)
+    assert ok.passed, ok.reason
+
+
+def test_loosening_a_threshold_in_hazards_yaml_makes_a_check_fail(va_home):
+    check = [parse("alert forward-collision|brake-now within 0.5 s of t=1.8")]
+    table = hz.load_table(va_home / "configs" / "hazards.yaml")
+    assert expect.check(check, realert.rerun(approach_log(), CAL, table))[0].passed
+    data = yaml.safe_load((va_home / "configs" / "hazards.yaml").read_text())
+    data["levels"]["forward-collision"].update(critical_ttc_s=0.8, warning_ttc_s=1.0, caution_ttc_s=1.5)  # looser
+    (va_home / "configs" / "hazards.yaml").write_text(yaml.safe_dump(data))
+    loose = hz.load_table(va_home / "configs" / "hazards.yaml")
+    (result,) = expect.check(check, realert.rerun(approach_log(), CAL, loose))
+    assert not result.passed and "no forward-collision|brake-now alert between t=1.3 and t=2.3" in result.reason
+
+
+def test_system_alerts_are_kept_and_hazards_replaced():
+    from vehicle_assist.messages import AlertEvent
+
+    recs = approach_log(seconds=1.0)
+    recs.append(envelope_record(Envelope("alerts", int(0.5e9), 1000, AlertEvent(int(0.5e9), "camera-lost", 70, "Camera lost.", True))))
+    out = realert.rerun(recs, CAL)
+    assert [n for _, n in expect.alert_starts(out)] == ["camera-lost"]
+    assert sum(r["topic"] == "hazards" for r in out) == 20
