@@ -71,6 +71,9 @@ class Drive(Protocol):
     def messages(self, start_s: float = 0.0, end_s: float | None = None) -> Iterator[Timed]:
         """Messages with drive time in ``[start_s, end_s)`` (audio may run past ``end_s`` to finish voice clips)."""
 
+    def vehicle_states(self) -> list[VehicleState]:
+        """All recorded vehicle states, in time order (empty without telemetry)."""
+
 
 def merge(*streams: Iterable[Timed]) -> Iterator[Timed]:
     """Merge time-sorted streams into one, ordered by (time, topic rank)."""
@@ -145,6 +148,9 @@ class VideoDrive:
         if self.info.has_audio:
             streams.append(audio_stream(self._track_pcm(), self.voice, start_s, end, self.block_ms))
         return merge(*streams)
+
+    def vehicle_states(self) -> list[VehicleState]:
+        return list(self.telemetry)
 
     def _track_pcm(self) -> np.ndarray:
         if self._pcm is None:

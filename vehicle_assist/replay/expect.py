@@ -204,9 +204,10 @@ def _check_one(e: Expectation, records: list[dict], alerts: list[tuple[float, st
         if hits:
             return CheckResult(e.text, True, f"{_fmt(hits)}", e.kind, tuple(t for t, _ in hits))
         others = [(t, n) for t, n in alerts if _in(e.names, n)]
-        near = f"; {which} alerts elsewhere: {_fmt(others)}" if others else f"; no {which} alert at all"
+        label = "alert" if not e.names else f"{which} alert"
+        near = f"; {label}s elsewhere: {_fmt(others)}" if others else f"; no {label} at all"
         all_alerts = f" (all alerts: {_fmt(alerts)})" if alerts and not others else ""
-        return CheckResult(e.text, False, f"no {which} alert between t={e.t0:g} and t={e.t1:g}{near}{all_alerts}", e.kind)
+        return CheckResult(e.text, False, f"no {label} between t={e.t0:g} and t={e.t1:g}{near}{all_alerts}", e.kind)
     if e.kind in ("no_alert_between", "no_alert"):
         lo, hi = (e.t0, e.t1) if e.kind == "no_alert_between" else (float("-inf"), float("inf"))
         hits = [(t, n) for t, n in alerts if _in(e.names, n) and lo - 1e-9 <= t <= hi + 1e-9]

@@ -142,6 +142,9 @@ class McapDrive:
             streams.append(audio_stream(self._track_pcm(), self.voice, start_s, end))
         return merge(*streams)
 
+    def vehicle_states(self) -> list[VehicleState]:
+        return [m.msg for m in self._vehicle(0, 2**62)]
+
     def _frames(self, lo: int, hi: int) -> Iterator[Timed]:
         for i, log_time, image in self._decoded(IMAGE):
             t = log_time - self.t0

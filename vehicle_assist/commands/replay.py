@@ -1,0 +1,202 @@
+"""``vehicle-assist replay``: a recorded drive or a labelled scenario through the unchanged runtime."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from vehicle_assist.commands._out import console, emit, err_console, fail, progress
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def replay(
+        target: str = typer.Argument(..., help="A scenario (sim/scenarios/<name> or a .yaml with expect:), a drive "
+                                              "(sim/manifests/<name>, a folder with manifest.yaml, a video, an .mcap), "
+                                              "or a folder of them (batch)."),
+        realtime: bool = typer.Option(False, "--realtime", help="Feed inputs at their recorded times and drop stale frames, as live (for latency figures). Default: lockstep, every frame in order."),
+        speed: float = typer.Option(1.0, "--speed", min=0.05, max=20, help="Realtime only: drive seconds per wall second."),
+        out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: runs/replay/<name>-<time> under VA_HOME); in batch mode, the parent of one folder per target."),
+        start: float = typer.Option(0.0, "--start", min=0, help="Replay from this drive time (s)."),
+        end: Optional[float] = typer.Option(None, "--end", min=0, help="Replay up to this drive time (s)."),
+        check: bool = typer.Option(False, "--check", help="Check the scenario's expectations and compare with its reference log (sim/refs); exit 1 when any fails."),
+        update_refs: bool = typer.Option(False, "--update-refs", help="Rewrite the scenario's reference log from this replay."),
+        from_log: Optional[Path] = typer.Option(None, "--from-log", help="Do not replay: re-run hazards and alerts on the tracks logged in this trip log (fast iteration on configs/hazards.yaml and alerts.yaml)."),
+        no_voice: bool = typer.Option(False, "--no-voice", help="Perception and alerts only: no ASR, no advisories (faster)."),
+        video: bool = typer.Option(True, "--video/--no-video", help="Write the annotated MP4."),
+        mcap: bool = typer.Option(False, "--mcap", help="Also write outputs.mcap (trip log + frames with annotations) for Foxglove."),
+        jobs: int = typer.Option(1, "--jobs", min=1, max=16, help="Batch mode: replays run in this many parallel processes."),
+        config_file: Optional[Path] = typer.Option(None, "--config", help="Onboard config (default: VA_CONFIG or configs/default.yaml)."),
+        as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+    ) -> None:
+        """Replay a drive through the runtime; write the trip log, spoken WAVs, an annotated MP4 and an HTML report.
+
+        With a scenario, its driver questions are spoken into the microphone stream at their times and
+        --check says which expectations failed (exit 1). A folder replays every scenario in it and
+        writes one summary (pass/fail, alert precision and recall, false alerts per hour, latency).
+        """
+        from vehicle_assist.replay.errors import ReplayError
+
+        try:
+            p = Path(target)
+            folder = p if p.is_dir() and not (p / "manifest.yaml").exists() else None
+            if folder is not None:
+                result = _batch(folder, out, jobs, realtime, speed, check, no_voice, video, mcap, config_file, as_json)
+                emit(result, as_json, _human_batch)
+                raise SystemExit(0 if result["failed"] == 0 else 1)
+            result = _single(target, realtime, speed, out, start, end, check, update_refs, from_log, no_voice,
+                             video, mcap, config_file, as_json)
+        except ReplayError as err:
+            fail(str(err), 2)
+        emit(result, as_json, _human)
+        if check and result.get("passed") is False:
+            raise SystemExit(1)
+
+
+def _single(target, realtime, speed, out, start, end, check, update_refs, from_log, no_voice, video, mcap,
+            config_file, as_json) -> dict[str, Any]:
+    from vehicle_assist import config as config_mod
+    from vehicle_assist import runtime
+    from vehicle_assist.replay import job
+    from vehicle_assist.replay.run import ReplayOptions
+
+    t = job.resolve_target(target)
+    if (check or update_refs) and t.scenario is None:
+        fail(f"--check and --update-refs need a scenario; {target} is a drive", 2)
+    out_dir = out or job.default_out(t.name)
+    if from_log is not None:
+        if update_refs:
+            fail("--update-refs needs a real replay, not --from-log", 2)
+        return job.realert_target(t, from_log, out_dir, check, False)
+    cfg = config_mod.load_app(config_file)
+    with progress("loading models", None, enabled=not as_json):
+        parts = runtime.load_parts(cfg, voice=not no_voice)
+    drive = job.open_target(t, voice=False)
+    s0 = start or (t.scenario.spec.start_s if t.scenario else 0.0)
+    e0 = end if end is not None else (t.scenario.spec.end_s if t.scenario else None)
+    total = max(1, int(((e0 or drive.info.duration_s) - s0) * drive.info.frame_rate_hz))
+    options = ReplayOptions(mode="realtime" if realtime else "lockstep", start_s=start, end_s=end, speed=speed)
+    with progress(f"replaying {t.name}", total, enabled=not as_json) as advance:
+        result = job.replay_target(t, cfg, parts, out_dir, options, check, update_refs, video, mcap,
+                                   on_item=lambda m: advance() if m.topic == "frames" else None)
+    return result
+
+
+def _human(r: dict[str, Any]) -> None:
+    rp = r.get("replay") or {}
+    if rp:
+        console.print(f"[bold]{r['name']}[/bold]: {rp.get('frames_in')} frames, {rp.get('drive_s')} s of drive in "
+                      f"{rp.get('wall_s')} s ({rp.get('x_realtime')}x real time)")
+    for a_t, name in r.get("alerts", []):
+        console.print(f"  alert {name} at t={a_t:.2f} s")
+    for c in r.get("checks") or []:
+        mark = "[green]pass[/green]" if c["passed"] else "[red]FAIL[/red]"
+        console.print(f"  {mark} {c['expectation']}: {c['reason']}")
+    ref = r.get("ref")
+    if ref:
+        if ref.get("updated"):
+            console.print(f"  reference updated: {ref['path']} ({ref['records']} records)")
+        for d in ref.get("diffs", [])[:20]:
+            console.print(f"  [red]ref[/red] {d}")
+    for k, v in (r.get("files") or {}).items():
+        console.print(f"  {k}: {v}")
+    if r.get("trip_log"):
+        console.print(f"  trip log: {r['trip_log']}")
+    if r.get("passed") is not None:
+        console.print("[green]all checks passed[/green]" if r["passed"] else "[red]checks failed[/red]")
+
+
+# --- batch ------------------------------------------------------------------------------------
+
+
+def _batch(folder: Path, out, jobs, realtime, speed, check, no_voice, video, mcap, config_file, as_json) -> dict[str, Any]:
+    from vehicle_assist.replay import job
+    from vehicle_assist.replay.scenario import is_scenario
+
+    targets = sorted(p for p in folder.iterdir() if (p.suffix in (".yaml", ".yml") and is_scenario(p))
+                     or p.suffix.lower() in (".mp4", ".mcap", ".avi", ".mkv") or (p / "manifest.yaml").is_file())
+    if not targets:
+        fail(f"{folder}: no scenarios or drives in it", 2)
+    base = out or job.default_out(folder.name)
+    base.mkdir(parents=True, exist_ok=True)
+
+    def one(path: Path) -> dict[str, Any]:
+        cmd = [sys.executable, "-m", "vehicle_assist.cli", "replay", str(path), "--out", str(base / path.stem), "--json"]
+        cmd += ["--realtime", "--speed", str(speed)] if realtime else []
+        cmd += ["--check"] if check and is_scenario(path) else []
+        cmd += ["--no-voice"] if no_voice else []
+        cmd += [] if video else ["--no-video"]
+        cmd += ["--mcap"] if mcap else []
+        cmd += ["--config", str(config_file)] if config_file else []
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        try:
+            return json.loads(proc.stdout.strip().splitlines()[-1])
+        except (IndexError, json.JSONDecodeError):
+            return {"name": path.stem, "error": (proc.stderr.strip().splitlines() or ["no output"])[-1], "passed": False,
+                    "checks": [], "alerts": []}
+
+    results: list[dict[str, Any]] = []
+    with progress(f"replaying {len(targets)} targets", len(targets), enabled=not as_json) as advance:
+        with ThreadPoolExecutor(jobs) as pool:
+            for r in pool.map(one, targets):
+                results.append(r)
+                advance()
+    return summarize(targets, results)
+
+
+def summarize(targets: list[Path], results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Pass/fail per target, alert precision/recall against the labels, false alerts per hour, latency percentiles."""
+    from vehicle_assist import triplog
+    from vehicle_assist.replay import expect
+    from vehicle_assist.replay.scenario import is_scenario, load
+    from vehicle_assist.tripstats import percentiles, stage_latencies
+
+    runs, lat, drive_s = [], {}, 0.0
+    for path, r in zip(targets, results):
+        drive_s += float(r.get("drive_s") or 0.0)
+        if is_scenario(path) and r.get("checks"):
+            s = load(path)
+            res = [expect.CheckResult(c["expectation"], c["passed"], c["reason"], c.get("kind", "")) for c in r["checks"]]
+            runs.append((s.expectations, res, [(float(t), n) for t, n in r.get("alerts", [])]))
+        if r.get("trip_log"):
+            try:
+                _, recs = triplog.read(r["trip_log"])
+                for k, v in stage_latencies(recs).items():
+                    lat.setdefault(k, []).extend(v)
+            except Exception:  # a broken child log is reported by its own result
+                pass
+    score = expect.score(runs)
+    hours = drive_s / 3600
+    return {
+        "targets": [{"name": r.get("name"), "passed": r.get("passed"), "error": r.get("error"),
+                     "failed_checks": [c["expectation"] + ": " + c["reason"] for c in r.get("checks") or [] if not c["passed"]],
+                     "ref_diffs": len(((r.get("ref") or {}).get("diffs")) or []), "out": r.get("out")} for r in results],
+        "failed": sum(1 for r in results if r.get("passed") is False),
+        "alert_recall": score.recall, "alert_precision": score.precision,
+        "labelled": {"positive_windows": score.positives, "detected": score.detected,
+                     "alerts_in_labelled_windows": score.alerts_in_labelled, "false_alerts": score.alerts_false},
+        "drive_s": round(drive_s, 2),
+        "false_alerts_per_hour": round(score.alerts_false / hours, 1) if hours else None,
+        "latency_ms": {k: percentiles(v) for k, v in sorted(lat.items()) if v},
+    }
+
+
+def _human_batch(s: dict[str, Any]) -> None:
+    for t in s["targets"]:
+        mark = {True: "[green]pass[/green]", False: "[red]FAIL[/red]", None: "ran"}[t["passed"]]
+        console.print(f"{mark} {t['name']}" + (f" ({t['error']})" if t.get("error") else ""))
+        for f in t["failed_checks"]:
+            console.print(f"    {f}")
+    pr = lambda v: "n/a" if v is None else f"{v:.2f}"  # noqa: E731
+    console.print(f"alert recall {pr(s['alert_recall'])}, precision {pr(s['alert_precision'])}, "
+                  f"false alerts per hour {s['false_alerts_per_hour']} over {s['drive_s']} s of drive")
+    for k, v in s["latency_ms"].items():
+        console.print(f"  {k}: p50 {v['p50']} ms, p95 {v['p95']} ms (n={v['n']})")
+    if s["failed"]:
+        err_console.print(f"[red]{s['failed']} target(s) failed[/red]")

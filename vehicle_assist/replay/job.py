@@ -1,0 +1,176 @@
+"""One replay job end to end: resolve the target (scenario or drive), replay it through the runtime,
+check expectations and the reference, write the report, the annotated video and the MCAP.
+
+Used by ``vehicle-assist replay`` (one target, or one child process per target in batch mode) and
+by ``bench/endtoend.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from vehicle_assist import paths, triplog
+from vehicle_assist.replay import expect, refs, report
+from vehicle_assist.replay.drive import Drive, open_drive, resolve_drive
+from vehicle_assist.replay.faults import FaultPlan
+from vehicle_assist.replay.run import ReplayOptions, run_replay
+from vehicle_assist.replay.scenario import Scenario, is_scenario, load as load_scenario, render_questions, resolve as resolve_scenario
+
+
+@dataclass
+class Target:
+    """What to replay: a drive, optionally with a scenario's questions, faults and expectations."""
+
+    name: str
+    drive_spec: str
+    scenario: Scenario | None = None
+    plan: FaultPlan = field(default_factory=FaultPlan)
+
+
+def resolve_target(spec: str) -> Target:
+    """A scenario (name or file with ``expect:``) or a drive (name, manifest, folder, video, MCAP)."""
+    p = Path(spec)
+    candidates = [p, paths.resolve(p), paths.sim() / "scenarios" / f"{spec}.yaml"]
+    for c in candidates:
+        if c.is_file() and is_scenario(c):
+            s = load_scenario(c)
+            return Target(s.name, s.spec.drive, s, s.spec.faults)
+    drive = resolve_drive(spec)
+    return Target(drive.stem if drive.is_file() else drive.name, str(drive))
+
+
+def open_target(t: Target, renderer=None, voice: bool = True) -> Drive:
+    """The drive with the scenario's questions spoken into its microphone stream."""
+    clips = render_questions(t.scenario.spec.questions, renderer) if t.scenario and voice else []
+    return open_drive(t.drive_spec, voice=clips)
+
+
+def default_out(name: str) -> Path:
+    """``runs/replay/<name>-<UTC stamp>`` under VA_HOME (git-ignored)."""
+    from datetime import datetime, timezone
+
+    from vehicle_assist import clock
+
+    stamp = datetime.fromtimestamp(clock.unix_time(), timezone.utc).strftime("%Y%m%d-%H%M%S")
+    out = paths.resolve("runs/replay") / f"{name}-{stamp}"
+    n = 1
+    while out.exists():
+        n += 1
+        out = paths.resolve("runs/replay") / f"{name}-{stamp}-{n}"
+    return out
+
+
+def read_log(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    header, records = triplog.read(path)
+    return header, list(records)
+
+
+def evaluate(t: Target, records: list[dict[str, Any]], check_ref: bool, update_ref: bool,
+             rules: refs.CompareRules | None = None, info: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Scenario checks and the reference comparison (or update) of one trip log."""
+    out: dict[str, Any] = {"checks": None, "ref": None, "alerts": [[round(a, 3), n] for a, n in expect.alert_starts(records)]}
+    if t.scenario is None:
+        return out
+    results = expect.check(t.scenario.expectations, records, t.scenario.question_times)
+    out["checks"] = [{"expectation": r.expectation, "passed": r.passed, "reason": r.reason, "kind": r.kind,
+                      "polarity": e.polarity, "why": e.why} for r, e in zip(results, t.scenario.expectations)]
+    rules = rules or refs.load_rules()
+    path = refs.ref_path(t.name)
+    if update_ref:
+        n = refs.write_ref(records, path, rules, {"scenario": t.name, **({"git": info.get("git")} if info else {})})
+        out["ref"] = {"path": str(path), "updated": True, "records": n, "diffs": []}
+    elif check_ref:
+        if path.is_file():
+            _, ref = refs.read_ref(path)
+            diffs = refs.compare(records, ref, rules)
+            out["ref"] = {"path": str(path), "updated": False, "diffs": [str(d) for d in diffs]}
+        else:
+            out["ref"] = {"path": str(path), "updated": False, "diffs": [f"no reference at {path} (create it with --update-refs)"]}
+    return out
+
+
+def write_outputs(out_dir: Path, t: Target, header: dict[str, Any], records: list[dict[str, Any]],
+                  evaluation: dict[str, Any], drive: Drive | None, start_s: float, end_s: float | None,
+                  video: bool, mcap: bool, on_frame: Callable[[], None] | None = None) -> dict[str, str]:
+    """report.html, annotated.mp4 (``video``) and outputs.mcap (``mcap``) in ``out_dir``."""
+    from vehicle_assist.replay import annotate, mcap_out
+
+    files: dict[str, str] = {}
+    info_path = out_dir / "replay.json"
+    merged = {**header, **(json.loads(info_path.read_text()) if info_path.is_file() else {})}
+    ref = evaluation.get("ref")
+    html = report.render(merged, records, title=f"Replay: {t.name}", checks=evaluation.get("checks"),
+                         ref_diffs=ref["diffs"] if ref else None)
+    (out_dir / "report.html").write_text(html, encoding="utf-8")
+    files["report"] = str(out_dir / "report.html")
+    if drive is not None and (video or mcap):
+        def frames():
+            return (m.msg for m in drive.messages(start_s, end_s) if m.topic == "frames")
+
+        if video:
+            annotate.write_video(frames(), records, out_dir / "annotated.mp4", drive.info.frame_rate_hz, on_frame=on_frame)
+            files["video"] = str(out_dir / "annotated.mp4")
+        if mcap:
+            mcap_out.write(out_dir / "outputs.mcap", merged, records, frames())
+            files["mcap"] = str(out_dir / "outputs.mcap")
+    return files
+
+
+def replay_target(t: Target, config, parts, out_dir: Path, options: ReplayOptions, check: bool = False,
+                  update_refs: bool = False, video: bool = True, mcap: bool = False, renderer=None,
+                  on_item=None, on_frame=None) -> dict[str, Any]:
+    """Replay one target and evaluate it; returns the JSON-able result."""
+    drive = open_target(t, renderer, voice=parts.asr is not None)
+    scen = t.scenario
+    start = options.start_s or (scen.spec.start_s if scen else 0.0)
+    end = options.end_s if options.end_s is not None else (scen.spec.end_s if scen else None)
+    opts = ReplayOptions(options.mode, start, end, options.speed, options.step_ms, options.settle_timeout_s)
+    has_voice = bool(scen and scen.spec.questions)
+    res = asyncio.run(run_replay(drive, config, parts, out_dir, opts, t.plan, has_voice=has_voice, on_item=on_item,
+                                 extra_info={"scenario": scen.name if scen else None,
+                                             "questions": [q.model_dump() for q in scen.spec.questions] if scen else []}))
+    header, records = read_log(res.trip_log)
+    evaluation = evaluate(t, records, check, update_refs, info=header)
+    files = write_outputs(out_dir, t, header, records, evaluation, drive, start, end, video, mcap, on_frame)
+    checks = evaluation["checks"] or []
+    ref_diffs = (evaluation["ref"] or {}).get("diffs", []) if check else []
+    passed = all(c["passed"] for c in checks) and not ref_diffs
+    return {"name": t.name, "drive": res.info["drive"]["name"], "scenario": scen.name if scen else None,
+            "out": str(out_dir), "trip_log": str(res.trip_log), "passed": passed if (scen and check) else None,
+            "checks": checks, "ref": evaluation["ref"], "alerts": evaluation["alerts"], "files": files,
+            "speech_wavs": [str(p) for p in res.speech_wavs], "replay": res.info["replay"],
+            "drive_s": res.info["replay"]["drive_s"], "summary": res.summary}
+
+
+def realert_target(t: Target, trip: Path, out_dir: Path, check: bool, update_refs: bool) -> dict[str, Any]:
+    """Re-run hazards and alerts on a trip log's logged tracks (current configs), then evaluate."""
+    from vehicle_assist.config import CameraCalibration
+    from vehicle_assist.replay import realert
+
+    header, records = read_log(trip)
+    info_path = trip.parent / "replay.json"
+    info = json.loads(info_path.read_text()) if info_path.is_file() else {}
+    cal = (info.get("drive") or {}).get("calibration")
+    d = info.get("drive") or {}
+    calib = CameraCalibration(width=d.get("width", 1280), height=d.get("height", 720), focal_px=cal["focal_px"],
+                              mount_height_m=cal["mount_height_m"], cx=cal["cx"] if cal.get("cx") is not None else d.get("width", 1280) / 2,
+                              cy=cal["cy"] if cal.get("cy") is not None else d.get("height", 720) / 2) if cal else None
+    if calib is None:
+        from vehicle_assist.perception.hazards import load_table
+
+        calib = load_table().camera.scaled(d.get("width", 1280), d.get("height", 720))
+    new = realert.rerun(records, calib)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with (out_dir / "realert.jsonl").open("w") as f:
+        f.write(json.dumps({**header, "realert_of": str(trip)}, default=str) + "\n")
+        for r in new:
+            f.write(json.dumps(r, separators=(",", ":"), default=str) + "\n")
+    evaluation = evaluate(t, new, check, update_refs, info=header)
+    checks = evaluation["checks"] or []
+    ref_diffs = (evaluation["ref"] or {}).get("diffs", []) if check else []
+    return {"name": t.name, "from_log": str(trip), "out": str(out_dir), "checks": checks, "ref": evaluation["ref"],
+            "alerts": evaluation["alerts"], "passed": (all(c["passed"] for c in checks) and not ref_diffs) if (t.scenario and check) else None}
