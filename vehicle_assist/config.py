@@ -284,9 +284,19 @@ class AdvisorySettings(StrictModel):
 
     route: str = Field("extractive", pattern="^(extractive|slm)$")
     """How rule questions are answered locally: ``extractive`` (key sentence) or ``slm`` (validated)."""
-    max_answer_words: int = Field(32, ge=5, le=80)
+    max_answer_words: int = Field(45, ge=5, le=80)
+    """Spoken answers are shortened to this many words (tuned on dev: 32 -> 45 words lifts fact coverage)."""
+    extractive_sentences: int = Field(2, ge=1, le=3)
+    """Sentences in an extractive answer (the best, then the runner-up if both fit ``max_answer_words``)."""
+    whole_rules: bool = True
+    """Answer from the whole rule of each retrieved passage (not only the chunk that matched)."""
+    semantic_weight: float = Field(0.85, ge=0, le=1)
+    """Weight of embedding similarity against word match when ranking sentences (0 = words only)."""
     min_support: float = Field(1.0, ge=0)
     """Below this relevance of the best sentence the question is refused as not covered by the rules."""
+    rescue_similarity: float = Field(0.42, ge=0, le=1)
+    """A question the retriever found only weakly similar is still answered when its best rule sentence
+    is at least this similar (embedding cosine; tuned on dev). Out-of-scope questions are never rescued."""
     refusal_text: str = "Sorry, the Highway Code does not cover that, so I can't answer it."
     urgent_level: str = "warning"
     """Hazards at this level or above get a templated phrase only, never the language model."""

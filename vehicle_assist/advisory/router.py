@@ -40,11 +40,14 @@ def is_complex(question: str, settings: AdvisorySettings) -> bool:
 
 
 def route(item: str | Intent | Hazard | Scene, retrieval: RetrievalLike | None, settings: AdvisorySettings,
-          support: float | None = None) -> str:
+          support: float | None = None, similarity: float | None = None) -> str:
     """Pick the route for a question text, an intent, a hazard or a scene.
 
-    ``support`` is the relevance of the best rule sentence (see ``extractive.rank_sentences``);
+    ``support`` is the word-match relevance of the best rule sentence (see ``extractive.rank_sentences``);
     below ``settings.min_support`` the question is refused even if retrieval found passages.
+    ``similarity`` is the best sentence's embedding similarity: a question the retriever judged
+    only *weakly similar* (never one it judged out of scope) is answered when it reaches
+    ``settings.rescue_similarity``.
     """
     if isinstance(item, Hazard):
         if item.level >= level(settings.urgent_level):
@@ -58,8 +61,13 @@ def route(item: str | Intent | Hazard | Scene, retrieval: RetrievalLike | None, 
         question = ""
     else:
         question = item
-    if retrieval is None or not retrieval.answerable:
+    if retrieval is None:
         return REFUSAL
+    if not retrieval.answerable:
+        weak = str(getattr(retrieval, "reason", "")).startswith("low-similarity")
+        rescued = weak and similarity is not None and similarity >= settings.rescue_similarity
+        if not rescued:
+            return REFUSAL
     if support is not None and support < settings.min_support:
         return REFUSAL
     if question and settings.remote.enabled and settings.remote.url and is_complex(question, settings):

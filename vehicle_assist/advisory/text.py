@@ -163,9 +163,19 @@ def relevance(sentence: str, query_terms: list[str], weights: dict[str, float], 
         return 0.0
     qs = set(query_terms)
     score = sum(weights.get(t, 1.0) for t in qs & st)
+    if score <= 0:
+        return 0.0
     if numeric and re.search(r"\d", sentence):
         score += 1.5
+    if _ADVICE.search(sentence):
+        score += 0.5
+    if _ANAPHORA.match(sentence):
+        score *= 0.7
     return score / (1.0 + 0.01 * len(st))
+
+
+_ADVICE = re.compile(r"\b(should|must|do not|never|always|give way|allow|keep|leave|slow down|stop|wait|avoid)\b", re.I)
+_ANAPHORA = re.compile(r"^(this|these|they|it|such|that|those|them)\b", re.I)
 
 
 def wants_number(question: str) -> bool:
