@@ -130,7 +130,38 @@ __all__ = ["ConfigError", "StrictModel", "Field", "load", "read_yaml", "validate
 class KnowledgeSettings(StrictModel):
     """Rule sources and retrieval (vehicle_assist.knowledge)."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    sources: str = "knowledge/sources.yaml"
+    """Catalogue of rule sources (relative to VA_HOME)."""
+    jurisdictions: list[str] = ["uk-gb"]
+    """Which catalogue entries are active."""
+    exclude_ids: str = "#intro$"
+    """Regular expression of record ids left out of the index (section summaries that only list contents)."""
+    index_dir: str = "knowledge/index"
+    """Where the built index is persisted (git-ignored); rebuilt when sources or model change."""
+    max_tokens: int = Field(256, ge=32, le=512)
+    """Sub-chunk length limit in embedder tokens (all-MiniLM-L6-v2 reads 256)."""
+    chunk_overlap_sentences: int = Field(1, ge=0, le=3)
+    """Sentences repeated between neighbouring sub-chunks of a long rule."""
+    k: int = Field(5, ge=1, le=20)
+    """Passages returned per query."""
+    candidates: int = Field(30, ge=5, le=200)
+    """Candidates taken from each of BM25 and dense before fusion."""
+    rrf_k: float = Field(60.0, gt=0)
+    """Reciprocal-rank-fusion constant."""
+    bm25_weight: float = Field(1.0, ge=0)
+    """Weight of the lexical ranking in the fusion (dense has weight 1)."""
+    other_audience_factor: float = Field(0.8, gt=0, le=1)
+    """Fused-score factor for sections written for other road users (pedestrians, cyclists...)."""
+    normalize_queries: bool = True
+    """Rewrite spoken questions (fillers, numbers in words, everyday words) before searching."""
+    reject_min_dense: float = Field(0.33, ge=-1, le=1)
+    """Answerability: top dense cosine below this rejects the question."""
+    reject_out_of_scope: bool = True
+    """Answerability: reject questions matching the out-of-scope table (prices, other countries...)."""
+    torch_threads: int = Field(1, ge=1, le=16)
+    """CPU threads for query embedding (1 is fastest for one short query)."""
+    embed_int8: bool = False
+    """Dynamic int8 quantisation of the embedder (faster build and queries; vectors differ slightly)."""
 
 
 class CameraCalibration(StrictModel):
@@ -161,7 +192,7 @@ class RoiSettings(StrictModel):
 
     every: int = Field(1, ge=0)
     """Run it on every Nth frame (0: never)."""
-    size_frac: float = Field(0.3, gt=0.05, le=1.0)
+    size_frac: float = Field(0.25, gt=0.05, le=1.0)
     """Side of the square region, as a fraction of the frame width."""
     below_frac: float = Field(0.1, ge=0, le=0.5)
     """How far the region's centre sits below the horizon, as a fraction of its side."""

@@ -1,0 +1,70 @@
+"""Sentence embeddings for the index and for queries: the embedder's transformer + mean pooling.
+
+Wraps the sentence-transformers model loaded by ``models.load_embedder`` (vendor objects stay in
+here). Queries take a short fast path (one forward pass under ``torch.inference_mode``, no
+DataLoader); ``int8=True`` applies dynamic int8 quantisation to the Linear layers (faster, slightly
+different vectors: the index records which was used).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Callable
+
+import numpy as np
+
+
+class Encoder:
+    """Turns texts into L2-normalised float32 vectors (one row per text)."""
+
+    def __init__(self, embedder, int8: bool = False, threads: int | None = None) -> None:
+        import torch
+
+        self._torch = torch
+        self.embedder = embedder
+        self.tokenizer = embedder.tokenizer
+        self.max_tokens = int(getattr(embedder, "max_seq_length", 256) or 256)
+        self.int8 = int8
+        if threads:
+            torch.set_num_threads(threads)
+        model = embedder[0].auto_model
+        model.eval()
+        pooling = embedder[1] if len(embedder) > 1 else None
+        self._mean_pooling = bool(getattr(pooling, "pooling_mode_mean_tokens", False))
+        if int8:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        self._model = model
+        self.dim = int(embedder.get_sentence_embedding_dimension())
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens the model would read for ``text`` (special tokens included, no truncation)."""
+        return len(self.tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])
+
+    def encode(self, texts: list[str], batch_size: int = 32,
+               on_batch: Callable[[int], None] | None = None) -> np.ndarray:
+        """Embed ``texts`` (longest first inside, original order out); ``on_batch(n)`` after each batch."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        if not self._mean_pooling and not self.int8:  # another pooling: let the library do it
+            out = self.embedder.encode(texts, batch_size=batch_size, normalize_embeddings=True)
+            if on_batch:
+                on_batch(len(texts))
+            return np.asarray(out, dtype=np.float32)
+        torch = self._torch
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        result = np.zeros((len(texts), self.dim), dtype=np.float32)
+        with torch.inference_mode():
+            for start in range(0, len(texts), batch_size):
+                idx = order[start:start + batch_size]
+                batch = self.tokenizer([texts[i] for i in idx], padding=True, truncation=True,
+                                       max_length=self.max_tokens, return_tensors="pt")
+                hidden = self._model(**batch).last_hidden_state
+                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                vecs = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                vecs = torch.nn.functional.normalize(vecs, dim=1)
+                result[idx] = vecs.numpy()
+                if on_batch:
+                    on_batch(len(idx))
+        return result

@@ -1,0 +1,193 @@
+"""The persisted index: chunk embeddings in FAISS plus BM25, rebuilt when sources or model change.
+
+Layout of ``knowledge/index/`` (git-ignored): ``chunks.jsonl`` (one chunk per line, row order of
+the vectors), ``vectors.faiss`` (IndexFlatIP over L2-normalised vectors: cosine similarity) and
+``meta.json``, written last, holding the content hash of everything the index depends on (source
+files, embedding model files, chunking settings). A different hash, or a missing or corrupt file,
+means a rebuild.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from vehicle_assist import clock, paths
+from vehicle_assist.config import KnowledgeSettings
+from vehicle_assist.knowledge import KnowledgeError, corpus
+from vehicle_assist.knowledge.corpus import Chunk, Record, SourceSpec
+from vehicle_assist.knowledge.normalize import bm25_tokens
+
+log = logging.getLogger(__name__)
+
+INDEX_VERSION = 4
+"""Bump when the chunking or the on-disk layout changes: every index is then rebuilt."""
+
+_FILES = ("meta.json", "chunks.jsonl", "vectors.faiss")
+
+
+@dataclass
+class KnowledgeIndex:
+    """Everything retrieval needs in memory: chunks, their vectors (FAISS), BM25, full records."""
+
+    chunks: list[Chunk]
+    records: dict[str, Record]
+    sources: list[SourceSpec]
+    faiss_index: object
+    bm25: object
+    fingerprint: str
+    built: bool = False
+    build_s: float = 0.0
+    meta: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def model_fingerprint(model_path: Path) -> str:
+    """Identity of the embedding model: file names and sizes, plus the bytes of small files (configs)."""
+    h = hashlib.sha256(str(model_path.name).encode())
+    files = [model_path] if model_path.is_file() else sorted(p for p in model_path.rglob("*") if p.is_file())
+    for p in files:
+        rel = p.name if p == model_path else str(p.relative_to(model_path))
+        size = p.stat().st_size
+        h.update(f"{rel}:{size}".encode())
+        if size < 2_000_000:
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def fingerprint(settings: KnowledgeSettings, specs: list[SourceSpec], model_id: str, int8: bool) -> str:
+    """Content hash of what the index is built from; any change means a rebuild."""
+    h = hashlib.sha256(f"v{INDEX_VERSION}|{model_id}|int8={int8}|{settings.max_tokens}|"
+                       f"{settings.chunk_overlap_sentences}|{settings.exclude_ids}".encode())
+    for spec in specs:
+        for path in corpus.source_files(spec):
+            if not path.is_file():
+                raise KnowledgeError("source-missing", f"{path} not found: run `vehicle-assist fetch knowledge`")
+            h.update(f"{spec.id}:{path.name}:{file_sha256(path)}".encode())
+    return h.hexdigest()
+
+
+def index_dir(settings: KnowledgeSettings) -> Path:
+    """Where the index is persisted (``settings.index_dir`` under VA_HOME)."""
+    return paths.resolve(settings.index_dir)
+
+
+def stored_fingerprint(folder: Path) -> str | None:
+    """The hash recorded with a persisted index, or None if there is no complete index."""
+    try:
+        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    if not all((folder / f).is_file() for f in _FILES):
+        return None
+    return meta.get("fingerprint")
+
+
+def build_bm25(chunks: list[Chunk]):
+    """A BM25 (Okapi) index over the chunks' title + text."""
+    from rank_bm25 import BM25Okapi
+
+    return BM25Okapi([bm25_tokens(c.embed_text) or ["_"] for c in chunks])
+
+
+def _progress(enabled: bool, total: int):
+    if not enabled:
+        from contextlib import nullcontext
+
+        return nullcontext(lambda n=1: None)
+    from vehicle_assist.commands._out import progress
+
+    return progress("embedding rule passages", total)
+
+
+def build(settings: KnowledgeSettings, encoder, specs: list[SourceSpec], records: list[Record],
+          fp: str, folder: Path, progress: bool = True) -> tuple[list[Chunk], object, float]:
+    """Chunk, embed and write the index to ``folder``; returns (chunks, faiss index, seconds)."""
+    import faiss
+
+    t0 = clock.perf_ns()
+    skip = re.compile(settings.exclude_ids) if settings.exclude_ids else None
+    indexed = [r for r in records if not (skip and skip.search(r.id))]
+    chunks = corpus.build_chunks(indexed, encoder.count_tokens, settings.max_tokens,
+                                 settings.chunk_overlap_sentences)
+    with _progress(progress, len(chunks)) as advance:
+        vectors = encoder.encode([c.embed_text for c in chunks], on_batch=advance)
+    fidx = faiss.IndexFlatIP(vectors.shape[1])
+    fidx.add(vectors)
+    build_s = (clock.perf_ns() - t0) / 1e9
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "meta.json").unlink(missing_ok=True)  # an interrupted write leaves no valid index
+    tmp = folder / "chunks.jsonl.partial"
+    with tmp.open("w", encoding="utf-8") as f:
+        for c in chunks:
+            f.write(json.dumps(dataclasses.asdict(c), ensure_ascii=False) + "\n")
+    os.replace(tmp, folder / "chunks.jsonl")
+    faiss.write_index(fidx, str(folder / "vectors.faiss.partial"))
+    os.replace(folder / "vectors.faiss.partial", folder / "vectors.faiss")
+    meta = {"fingerprint": fp, "version": INDEX_VERSION, "chunks": len(chunks), "records": len(records),
+            "dim": int(vectors.shape[1]), "int8": encoder.int8, "build_s": round(build_s, 3),
+            "sources": [s.id for s in specs], "built_unix": round(clock.unix_time(), 1)}
+    tmp = folder / "meta.json.partial"
+    tmp.write_text(json.dumps(meta, indent=1), encoding="utf-8")
+    os.replace(tmp, folder / "meta.json")
+    return chunks, fidx, build_s
+
+
+def _read(folder: Path) -> tuple[list[Chunk], object, dict]:
+    import faiss
+
+    meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    chunks = [Chunk(**json.loads(line)) for line in
+              (folder / "chunks.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+    fidx = faiss.read_index(str(folder / "vectors.faiss"))
+    if fidx.ntotal != len(chunks) or len(chunks) != meta.get("chunks"):
+        raise ValueError(f"{fidx.ntotal} vectors for {len(chunks)} chunks")
+    return chunks, fidx, meta
+
+
+def open_index(settings: KnowledgeSettings, encoder, model_id: str, progress: bool = True,
+               rebuild: bool = False, on_event: Callable[[str], None] | None = None) -> KnowledgeIndex:
+    """Load the persisted index if its hash matches the sources and model, else (re)build it."""
+    specs = corpus.load_catalogue(settings)
+    records = [r for spec in specs for r in corpus.read_records(spec)]
+    fp = fingerprint(settings, specs, model_id, encoder.int8)
+    folder = index_dir(settings)
+    chunks = fidx = None
+    meta: dict = {}
+    built, build_s = False, 0.0
+    if not rebuild and stored_fingerprint(folder) == fp:
+        try:
+            chunks, fidx, meta = _read(folder)
+        except (OSError, ValueError, RuntimeError, TypeError, json.JSONDecodeError) as err:
+            log.warning("index at %s unreadable (%s): rebuilding", folder, err)
+            if on_event:
+                on_event(f"index unreadable ({err}): rebuilding")
+    elif on_event:
+        on_event("building index" if stored_fingerprint(folder) is None else "sources or model changed: rebuilding index")
+    if chunks is None:
+        chunks, fidx, build_s = build(settings, encoder, specs, records, fp, folder, progress)
+        built = True
+        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    return KnowledgeIndex(chunks=chunks, records={r.id: r for r in records}, sources=specs,
+                          faiss_index=fidx, bm25=build_bm25(chunks), fingerprint=fp, built=built,
+                          build_s=build_s, meta=meta)

@@ -1,0 +1,184 @@
+"""Hybrid retrieval: BM25 and dense (FAISS) rankings fused by reciprocal rank, one passage per rule,
+with a calibrated answerability decision and scene -> query text."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from vehicle_assist import clock
+from vehicle_assist.config import KnowledgeSettings
+from vehicle_assist.knowledge import KnowledgeError
+from vehicle_assist.knowledge.corpus import Chunk
+from vehicle_assist.knowledge.index import KnowledgeIndex
+from vehicle_assist.knowledge.normalize import Terms, bm25_tokens, load_terms, normalize, out_of_scope
+from vehicle_assist.messages import Passage, Scene
+
+MODES = ("hybrid", "dense", "bm25")
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """What a search found: passages best first, whether the Code can answer, stage timings (ms)."""
+
+    query: str
+    passages: tuple[Passage, ...]
+    answerable: bool
+    timings: dict[str, float]
+    normalized: str = ""
+    """The query text actually searched (after scene expansion and normalisation)."""
+    reason: str = ""
+    """Why the question was judged unanswerable ("" when answerable)."""
+    top_dense: float = 0.0
+    """Cosine similarity of the best dense match (the answerability score)."""
+
+
+def _key(value: str) -> str:
+    return value.strip().lower().replace("-", "_").replace(" ", "_")
+
+
+def scene_query(scene: Scene, terms: Terms | None = None) -> str:
+    """Query text for a structured situation: "cyclist ahead on a country road in wet weather...". Pure."""
+    table = (terms or load_terms()).scene
+    parts: list[str] = []
+    if scene.label:
+        parts.append(table["labels"].get(_key(scene.label), scene.label.replace("_", " ")))
+    if scene.hazard:
+        parts.append(table["hazards"].get(_key(scene.hazard), scene.hazard.replace("_", " ").replace("-", " ")))
+    if scene.road_type:
+        parts.append(table["road_types"].get(_key(scene.road_type), "on a " + scene.road_type.replace("_", " ")))
+    if scene.weather:
+        parts.append(table["weather"].get(_key(scene.weather), "in " + scene.weather.replace("_", " ")))
+    if scene.speed_mps is not None and scene.speed_mps > 0:
+        parts.append(f"travelling at {round(scene.speed_mps * 2.23694 / 5) * 5:.0f} mph")
+    return ", ".join(parts)
+
+
+def _rule_ranking(chunk_order: np.ndarray, chunks: list[Chunk], limit: int) -> list[tuple[str, int]]:
+    """Chunk indices best first -> [(rule_id, best chunk index)], one entry per rule."""
+    seen: dict[str, int] = {}
+    for ci in chunk_order:
+        ci = int(ci)
+        if ci < 0:
+            continue
+        rid = chunks[ci].rule_id
+        if rid not in seen:
+            seen[rid] = ci
+            if len(seen) >= limit:
+                break
+    return list(seen.items())
+
+
+class Retriever:
+    """Searches the Highway Code index; load once, search many times."""
+
+    def __init__(self, index: KnowledgeIndex, encoder, settings: KnowledgeSettings,
+                 terms: Terms | None = None) -> None:
+        self.index = index
+        self.encoder = encoder
+        self.settings = settings
+        self.terms = terms or load_terms()
+        self.passages_by_id: dict[str, Passage] = {
+            r.id: Passage(r.id, r.section, r.title, r.text, 0.0, r.source) for r in index.records.values()
+        }
+        self.attribution = " ".join(s.attribution for s in index.sources)
+
+    @classmethod
+    def load(cls, settings: KnowledgeSettings | None = None, embedder=None, progress: bool = True,
+             rebuild: bool = False, on_event=None) -> "Retriever":
+        """Load (or build, when sources or model changed) the index; the embedder comes from
+        ``models.load_embedder`` unless one is passed."""
+        from vehicle_assist import models
+        from vehicle_assist.knowledge.encoder import Encoder
+        from vehicle_assist.knowledge.index import model_fingerprint, open_index
+
+        if settings is None:
+            from vehicle_assist.config import load_app
+
+            settings = load_app().knowledge
+        try:
+            res = models.resolve("embedder")
+        except models.ModelNotFound as err:
+            raise KnowledgeError("model-missing", str(err)) from err
+        embedder = embedder if embedder is not None else models.load_embedder(res)
+        encoder = Encoder(embedder, int8=settings.embed_int8, threads=settings.torch_threads)
+        index = open_index(settings, encoder, model_fingerprint(res.path), progress=progress,
+                           rebuild=rebuild, on_event=on_event)
+        return cls(index, encoder, settings)
+
+    def passage(self, rule_id: str) -> Passage | None:
+        """The whole record cited as ``rule_id`` (e.g. "126"), or None if there is none."""
+        return self.passages_by_id.get(rule_id)
+
+    def search(self, text: str, scene: Scene | None = None, k: int | None = None, *,
+               mode: str = "hybrid", normalize_query: bool | None = None) -> Retrieval:
+        """Find the rules for a question and/or a scene; one passage per rule, best first."""
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        s = self.settings
+        k = k or s.k
+        timings: dict[str, float] = {}
+        t0 = clock.perf_ns()
+        text = (text or "").strip()
+        parts = [text] if text else []
+        if scene is not None:
+            parts.append(scene_query(scene, self.terms))
+        raw = ". ".join(parts)
+        do_norm = s.normalize_queries if normalize_query is None else normalize_query
+        query = normalize(raw, self.terms) if do_norm and raw else raw
+        scope = out_of_scope(text, self.terms) if (s.reject_out_of_scope and text) else None
+        timings["normalize_ms"] = (clock.perf_ns() - t0) / 1e6
+        if not query or not any(ch.isalnum() for ch in query):
+            timings["total_ms"] = (clock.perf_ns() - t0) / 1e6
+            return Retrieval(text, (), False, timings, query, "empty")
+        chunks = self.index.chunks
+        n_cand = min(s.candidates, len(chunks))
+        dense_rank: list[tuple[str, int]] = []
+        dense_score: dict[int, float] = {}
+        top_dense = 0.0
+        t = clock.perf_ns()
+        vec = self.encoder.encode([query])
+        timings["embed_ms"] = (clock.perf_ns() - t) / 1e6
+        t = clock.perf_ns()
+        scores, ids = self.index.faiss_index.search(vec, n_cand)
+        dense_score = {int(i): float(sc) for i, sc in zip(ids[0], scores[0]) if i >= 0}
+        top_dense = float(scores[0][0]) if len(scores[0]) else 0.0
+        if mode != "bm25":
+            dense_rank = _rule_ranking(ids[0], chunks, n_cand)
+        timings["dense_ms"] = (clock.perf_ns() - t) / 1e6
+        bm25_rank: list[tuple[str, int]] = []
+        if mode != "dense":
+            t = clock.perf_ns()
+            tokens = bm25_tokens(query)
+            if tokens:
+                lex = self.index.bm25.get_scores(tokens)
+                top = np.argsort(-lex, kind="stable")[: n_cand * 2]
+                top = top[lex[top] > 0]
+                bm25_rank = _rule_ranking(top, chunks, n_cand)
+            timings["bm25_ms"] = (clock.perf_ns() - t) / 1e6
+        t = clock.perf_ns()
+        fused: dict[str, float] = {}
+        best_chunk: dict[str, int] = {}
+        for weight, ranking in ((1.0, dense_rank), (s.bm25_weight, bm25_rank)):
+            for rank, (rid, ci) in enumerate(ranking):
+                fused[rid] = fused.get(rid, 0.0) + weight / (s.rrf_k + rank + 1)
+                best_chunk.setdefault(rid, ci)
+        if s.other_audience_factor < 1.0:
+            for rid in fused:
+                if chunks[best_chunk[rid]].section in self.terms.other_audience_sections:
+                    fused[rid] *= s.other_audience_factor
+        ordered = sorted(fused, key=lambda r: -fused[r])[:k]
+        passages = tuple(self._passage_of(chunks[best_chunk[rid]], fused[rid]) for rid in ordered)
+        timings["fuse_ms"] = (clock.perf_ns() - t) / 1e6
+        reason = ""
+        if scope:
+            reason = f"out-of-scope:{scope}"
+        elif top_dense < s.reject_min_dense:
+            reason = f"low-similarity:{top_dense:.2f}"
+        timings["total_ms"] = (clock.perf_ns() - t0) / 1e6
+        return Retrieval(text or query, passages, not reason and bool(passages), timings, query,
+                         reason, top_dense)
+
+    def _passage_of(self, chunk: Chunk, score: float) -> Passage:
+        return Passage(chunk.rule_id, chunk.section, chunk.title, chunk.text, round(score, 6), chunk.source)
