@@ -70,7 +70,7 @@ def rank_sentences(question: str, passages: tuple[Passage, ...] | list[Passage],
 
 def answer(question: str, passages: tuple[Passage, ...] | list[Passage], scene: Scene | None = None,
            max_words: int = 32, similarity: Similarity | None = None, ranked: list[Scored] | None = None,
-           second_ratio: float = 0.0, sentences: int = 2) -> Extract | None:
+           second_ratio: float = 0.0, sentences: int = 2, same_passage: bool = True) -> Extract | None:
     """The key sentence that best answers ``question`` (plus, with ``sentences=2``, the runner-up when it
     scores within ``second_ratio`` of it and both fit), shortened to ``max_words``; None without passages."""
     ranked = ranked if ranked is not None else rank_sentences(question, passages, scene, similarity=similarity)
@@ -79,10 +79,11 @@ def answer(question: str, passages: tuple[Passage, ...] | list[Passage], scene: 
     best = ranked[0]
     chosen = [best]
     first = shorten(best.sentence.text, max_words)
-    if sentences > 1 and len(ranked) > 1 and ranked[1].score >= second_ratio * best.score:
-        second = shorten(ranked[1].sentence.text, max_words)
+    pool = [r for r in ranked[1:] if not same_passage or r.sentence.passage_id == best.sentence.passage_id]
+    if sentences > 1 and pool and pool[0].score >= second_ratio * best.score:
+        second = shorten(pool[0].sentence.text, max_words)
         if len(first.split()) + len(second.split()) <= max_words + 8:
-            chosen.append(ranked[1])
+            chosen.append(pool[0])
     same = len({c.sentence.passage_id for c in chosen}) == 1
     if same:
         chosen.sort(key=lambda c: c.sentence.index)

@@ -17,7 +17,7 @@ from vehicle_assist.messages import Hazard, HazardLevel, Intent, Scene
 
 TEMPLATE, INTENT, REFUSAL, REMOTE, EXTRACTIVE, SLM = "template", "intent", "refusal", "remote", "extractive", "slm"
 ROUTES = (TEMPLATE, INTENT, REFUSAL, REMOTE, EXTRACTIVE, SLM)
-_COMPLEX = re.compile(r"\b(why|explain|compare|difference|versus|vs|what if|should i)\b", re.I)
+_COMPLEX = re.compile(r"\b(why|explain|compare|difference|versus|vs|what if)\b", re.I)
 
 
 class RetrievalLike(Protocol):

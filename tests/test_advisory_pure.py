@@ -1,0 +1,185 @@
+"""Pure parts of the advisory lane: passage sentences, validation, extractive answers, routing, timing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from vehicle_assist.advisory import extractive, router, timing, validate
+from vehicle_assist.advisory.scene import SceneError, describe, parse_scene
+from vehicle_assist.advisory.text import passage_sentences, shorten
+from vehicle_assist.config import AdvisorySettings, RemoteSettings, WorkloadSettings
+from vehicle_assist.messages import Advisory, Hazard, HazardLevel, Intent, Passage, Scene, VehicleState
+
+
+@pytest.fixture(scope="module")
+def rules(request) -> dict[str, Passage]:
+    """The real Highway Code passages (fetched data), by id."""
+    from tests.conftest import data_file
+
+    out = {}
+    for name in ("uk_highway_code.jsonl", "uk_highway_code_figures.jsonl"):
+        for line in data_file("knowledge", name).read_text(encoding="utf-8").splitlines():
+            r = json.loads(line)
+            out[r["id"]] = Passage(r["id"], r["section"], r["title"], r["text"])
+    return out
+
+
+# --- passage sentences ------------------------------------------------------------------------
+
+
+def test_bullets_keep_their_short_lead_in(rules):
+    texts = [s.text for s in passage_sentences(rules["126"])]
+    assert ("You should allow at least a two-second gap between you and the vehicle in front on high-speed "
+            "roads and in tunnels where visibility is reduced.") in texts
+
+
+def test_table_cells_become_sentences_with_units(rules):
+    texts = [s.text for s in passage_sentences(rules["124"])]
+    assert any(t.startswith("Cars & motorcycles") and t.endswith("motorways: 70 mph (112 km/h).") for t in texts)
+    fig = [s.text for s in passage_sentences(rules["126-figure"])]
+    assert "70 mph (113 km/h), overall stopping distance: 96 metres (315 feet), about 24 car lengths." in fig
+
+
+def test_shorten_keeps_short_text_and_cuts_long_text_at_a_clause():
+    assert shorten("Keep left.", 10) == "Keep left."
+    long = "Drive slowly, give plenty of room, watch the mirrors, and be ready to stop at any moment without warning."
+    out = shorten(long, 8)
+    assert len(out.split()) <= 8 and out.endswith(".") and out.startswith("Drive slowly,")
+
+
+# --- validation -------------------------------------------------------------------------------
+
+
+SUPPORT = {"126": "allow at least a two-second gap on high-speed roads. The gap should be at least doubled on wet roads"}
+
+
+def test_validate_accepts_supported_numbers_in_other_words():
+    v = validate.check("Keep a 2-second gap, doubled when wet (Rule 126).", ["126"], ["126", "163"], SUPPORT)
+    assert v.ok, v.reasons
+
+
+@pytest.mark.parametrize("answer,cited,why", [
+    ("Keep a three-second gap.", ["126"], "number 3"),
+    ("Keep a two-metre gap.", ["126"], "'2 m'"),
+    ("Keep a two-second gap, see Rule 127.", ["126"], "Rule 127"),
+    ("Keep a two-second gap.", ["999"], "not retrieved"),
+    ("Keep a two-second gap.", [], "no rule cited"),
+    ("Drive at 50 mph.", ["126"], "number 50"),
+])
+def test_validate_rejects_unsupported_facts_and_says_why(answer, cited, why):
+    v = validate.check(answer, cited, ["126", "163"], SUPPORT)
+    assert not v.ok
+    assert any(why in r for r in v.reasons), v.reasons
+
+
+def test_validate_accepts_numbers_from_the_scene():
+    v = validate.check("The cyclist is 12 metres ahead; leave a two-second gap.", ["126"], ["126"], SUPPORT,
+                       scene_text="cyclist 12 metres ahead")
+    assert v.ok, v.reasons
+
+
+# --- extractive -------------------------------------------------------------------------------
+
+
+def test_extractive_picks_the_key_sentence(rules):
+    ex = extractive.answer("what gap should I leave on a high-speed road", [rules["126"], rules["105"]],
+                           max_words=45, sentences=1)
+    assert ex is not None and "two-second gap" in ex.text and ex.cited == ("126",)
+
+
+def test_extractive_answer_is_grounded_and_short(rules):
+    ex = extractive.answer("how much room should I give a cyclist when I overtake", [rules["163"], rules["213"]],
+                           max_words=30)
+    assert ex is not None and len(ex.text.split()) <= 38
+    assert validate.check(ex.text, ex.cited, ["163", "213"], {"163": rules["163"].text, "213": rules["213"].text}).ok
+
+
+def test_extractive_without_passages_gives_none():
+    assert extractive.answer("anything", []) is None
+
+
+# --- scene ------------------------------------------------------------------------------------
+
+
+def test_parse_scene_forms():
+    s = parse_scene("label=cyclist distance=12 speed=30 road=narrow weather=rain")
+    assert s.label == "cyclist" and s.distance_m == 12 and abs(s.speed_mps - 13.41) < 0.01 and s.road_type == "narrow"
+    assert parse_scene('{"label": "bus", "distance_m": 20}') == Scene(label="bus", distance_m=20)
+    assert parse_scene("cyclist ahead on a narrow road").hazard == "cyclist ahead on a narrow road"
+    assert "30 mph" in describe(s)
+    with pytest.raises(SceneError, match="unknown scene key"):
+        parse_scene("colour=red")
+    with pytest.raises(SceneError, match="needs a number"):
+        parse_scene("distance=far")
+
+
+# --- router -----------------------------------------------------------------------------------
+
+
+class R:
+    """A retrieval outcome (only what the router reads)."""
+
+    def __init__(self, answerable: bool, reason: str = "") -> None:
+        self.answerable, self.reason = answerable, reason
+
+
+S = AdvisorySettings()
+
+
+def test_router_table():
+    urgent = Hazard(0, "collision", HazardLevel.CRITICAL, "car")
+    mild = Hazard(0, "vulnerable", HazardLevel.CAUTION, "cyclist")
+    assert router.route(urgent, None, S) == router.TEMPLATE
+    assert router.route(Intent(0, "mute", "mute for ten minutes"), None, S) == router.INTENT
+    assert router.route(mild, R(True), S) == S.route
+    assert router.route("what gap should I leave", R(True), S, support=3.0) == S.route
+    assert router.route("what is the capital of France", R(False, "out-of-scope:chit_chat"), S, similarity=0.9) == router.REFUSAL
+    assert router.route("what gap should I leave", None, S) == router.REFUSAL
+    assert router.route("what gap", R(True), S, support=0.1) == router.REFUSAL
+
+
+def test_router_rescues_only_weakly_similar_questions():
+    assert router.route("q", R(False, "low-similarity:0.35"), S, similarity=S.rescue_similarity + 0.01) == S.route
+    assert router.route("q", R(False, "low-similarity:0.35"), S, similarity=S.rescue_similarity - 0.01) == router.REFUSAL
+
+
+def test_router_remote_is_opt_in_and_only_for_complex_questions():
+    complex_q = "why should I leave a bigger gap in the rain than on a dry road"
+    assert router.route(complex_q, R(True), S) == S.route  # off by default
+    on = S.model_copy(update={"remote": RemoteSettings(enabled=True, url="http://127.0.0.1:9/v1")})
+    assert router.route(complex_q, R(True), on) == router.REMOTE
+    assert router.route("what gap should I leave", R(True), on) == on.route
+
+
+def test_template_text_by_label_then_default():
+    assert router.template_text(Hazard(0, "vulnerable", HazardLevel.WARNING, "pedestrian"), S) == S.templates["pedestrian"]
+    assert "truck" in router.template_text(Hazard(0, "collision", HazardLevel.WARNING, "truck"), S)
+
+
+# --- timing -----------------------------------------------------------------------------------
+
+
+W = WorkloadSettings()
+ADV = Advisory(t_ns=0, text="Give the cyclist room.", route="extractive", ttl_s=10.0)
+
+
+def test_timing_waits_while_a_warning_is_active():
+    d = timing.decide(ADV, 1_000_000_000, [Hazard(0, "collision", HazardLevel.WARNING, "car")], None, W)
+    assert d.action == timing.WAIT and "warning" in d.reason
+
+
+def test_timing_waits_when_fast_with_close_traffic_or_at_a_junction():
+    fast = VehicleState(0, speed_mps=30.0)
+    close = [Hazard(0, "vehicle", HazardLevel.INFO, "car", distance_m=15.0)]
+    assert timing.decide(ADV, 0, close, fast, W).action == timing.WAIT
+    assert timing.decide(ADV, 0, [], fast, W).action == timing.SPEAK
+    assert timing.decide(ADV, 0, close, VehicleState(0, speed_mps=10.0), W).action == timing.SPEAK
+    assert timing.decide(ADV, 0, [], VehicleState(0, road_type="junction"), W).action == timing.WAIT
+
+
+def test_timing_drops_after_ttl_and_unknown_speed_is_not_zero():
+    assert timing.decide(ADV, 11_000_000_000, [], None, W).action == timing.DROP
+    close = [Hazard(0, "vehicle", HazardLevel.INFO, "car", distance_m=5.0)]
+    assert timing.decide(ADV, 0, close, VehicleState(0, speed_mps=None), W).action == timing.SPEAK

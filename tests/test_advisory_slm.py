@@ -1,0 +1,113 @@
+"""The real SLM (SmolLM2-135M GGUF through llama.cpp): schema-constrained, deterministic, pre-emptible."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from vehicle_assist.advisory import prompt as prompts
+from vehicle_assist.advisory.run import AdvisoryRun
+from vehicle_assist.advisory.slm import SLM, AnswerStream
+from vehicle_assist.config import AdvisorySettings
+from vehicle_assist.messages import Passage
+
+P126 = Passage("126", "General rules", "Stopping distances",
+               "You should\n- allow at least a two-second gap between you and the vehicle in front on high-speed roads "
+               "and in tunnels where visibility is reduced. The gap should be at least doubled on wet roads and up to "
+               "ten times greater on icy roads")
+P163 = Passage("163", "Using the road", "Overtaking",
+               "You should\n- leave at least 1.5 metres when overtaking cyclists at speeds of up to 30mph, and give "
+               "them more space when overtaking at higher speeds")
+QUESTION = "how much room should I give a cyclist when I overtake"
+
+
+# --- pure: streaming parser and prompt --------------------------------------------------------
+
+
+def test_answer_stream_yields_sentences_as_they_complete():
+    st = AnswerStream()
+    out = []
+    for piece in ['{ "cited": ["1', '63"], "ans', 'wer": "Leave 1.5 me', 'tres. Give mo', 're room when \\"fast\\". ', 'Ok"}']:
+        out += st.feed(piece)
+    out += st.finish()
+    assert out == ["Leave 1.5 metres.", 'Give more room when "fast".', "Ok"]
+    assert st.cited() == ("163",)
+
+
+def test_prompt_fits_its_budget_and_keeps_the_relevant_sentence():
+    long = Passage("999", "s", "t", " ".join(f"Sentence number {i} says nothing useful here." for i in range(60)))
+    p = prompts.build(QUESTION, [P163, long, P126], max_tokens=300)
+    assert p.tokens <= 300 and p.ids[0] == "163" and "1.5 metres" in p.user
+    assert prompts.answer_schema(p.ids)["properties"]["cited"]["items"]["enum"] == list(p.ids)
+
+
+# --- the real model ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def slm():
+    return SLM.load(threads=2)
+
+
+class CountingEvent:
+    """A cancel flag that becomes set after it has been checked ``after`` times (one check per token)."""
+
+    def __init__(self, after: int) -> None:
+        self.after, self.checks = after, 0
+
+    def is_set(self) -> bool:
+        self.checks += 1
+        return self.checks > self.after
+
+
+@pytest.mark.slow
+def test_output_is_schema_json_citing_only_retrieved_ids(slm):
+    g = slm.generate(QUESTION, [P163, P126])
+    data = json.loads(g.raw)
+    assert g.stop == "done" and set(data) == {"cited", "answer"}
+    assert data["cited"] and set(data["cited"]) <= {"163", "126"}
+    assert g.text == data["answer"].strip() and g.tokens > 0 and g.prompt_tokens <= 300 + 20
+
+
+@pytest.mark.slow
+def test_decoding_is_deterministic_and_prefix_cache_changes_nothing(slm):
+    a = slm.generate(QUESTION, [P163, P126])
+    b = slm.generate(QUESTION, [P163, P126])
+    c = slm.generate(QUESTION, [P163, P126], reuse_prefix=False)
+    assert a.raw == b.raw == c.raw
+
+
+@pytest.mark.slow
+def test_stop_hook_preempts_within_one_token(slm):
+    g = slm.generate(QUESTION, [P163, P126], cancel=CountingEvent(after=3))
+    assert g.stop == "cancelled" and g.tokens <= 4
+
+
+@pytest.mark.slow
+def test_sentences_stream_to_the_callback(slm):
+    seen = []
+    g = slm.generate(QUESTION, [P163, P126], on_sentence=lambda s, c: seen.append((s, c)))
+    assert seen and " ".join(s for s, _ in seen).strip() == g.text
+    assert all(set(c) <= {"163", "126"} for _, c in seen)
+
+
+@pytest.mark.slow
+def test_run_with_the_real_slm_is_validated_or_falls_back(slm):
+    class Ret:
+        passages, answerable, reason, timings = (P163, P126), True, "", {}
+
+    class Retriever:
+        def search(self, text, scene=None, k=5):
+            return Ret()
+
+    spoken = []
+    lane = AdvisoryRun(AdvisorySettings(route="slm", semantic_weight=0.0), Retriever(), slm=slm, speaker=spoken.append)
+    rep = asyncio.run(lane.execute_report(QUESTION, None, 0))
+    assert spoken and rep.advisory.text and rep.advisory.cited
+    assert set(rep.advisory.cited) <= {"163", "126"}
+    if rep.advisory.route == "slm":
+        assert rep.verdict.ok and not rep.fallback
+    else:
+        assert rep.advisory.route == "extractive" and rep.fallback
