@@ -149,3 +149,13 @@ def test_alert_voice_prerenders_once_and_speaks_on_the_alert_tier():
     assert len(r.calls) == sum(s.audible for s in TABLE.values())  # nothing rendered at alert time
     assert reqs[0].tier == Tier.ALERT and reqs[0].source == "alert:forward-collision"
     assert ("start", "alert:forward-collision") in started
+
+
+def test_deescalation_does_not_start_the_weaker_alert_of_the_same_kind():
+    m = AlertManager(TABLE)
+    m.update([hz("forward-collision", HazardLevel.CRITICAL)], 0)
+    ev = m.update([hz("forward-collision", HazardLevel.WARNING)], int(1.2 * S))  # brake-now held 1.0 s, then ends
+    assert [(e.name, e.state) for e in ev] == [("brake-now", "end")]
+    assert m.update([hz("forward-collision", HazardLevel.WARNING)], int(3 * S)) == []
+    ev = m.update([hz("forward-collision", HazardLevel.WARNING)], int(6.1 * S))  # forward-collision's cooldown over
+    assert [(e.name, e.state) for e in ev] == [("forward-collision", "start")]

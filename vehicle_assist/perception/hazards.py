@@ -41,6 +41,8 @@ class TTCSpec(StrictModel):
     min_hits: int = Field(4, ge=1)
     max_s: float = Field(12.0, gt=0)
     accel_aware: bool = True
+    accel_sigma: float = Field(2.0, ge=0)
+    level_z: float = Field(1.0, ge=0)
     max_rel_residual: float = Field(0.08, gt=0)
     edge_margin_px: float = Field(4, ge=0)
 
@@ -103,40 +105,75 @@ def default_table() -> HazardTable:
 
 @dataclass(frozen=True)
 class TTCEstimate:
-    """Time to collision from box-scale growth: constant-velocity and acceleration-aware."""
+    """Time to collision from box-scale growth.
+
+    ``ttc_s`` is the best estimate (the earlier of constant-velocity and acceleration-aware);
+    ``ttc_cv_s`` the constant-velocity one; ``ttc_bound_s`` the conservative bound that levels use:
+    the closing rate and the curvature are each taken ``level_z`` standard errors towards "not
+    closing", so noise on a small far box cannot raise a warning by itself.
+    """
 
     ttc_s: float | None
     ttc_cv_s: float | None
+    ttc_bound_s: float | None
     samples: int
+
+
+_NONE = TTCEstimate(None, None, None, 0)
+
+
+def _root(a: float, b: float, c: float) -> float | None:
+    """The first positive time where a + b*T + c*T^2 reaches zero (None if never)."""
+    if abs(c) < 1e-12:
+        return a / -b if b < 0 else None
+    disc = b * b - 4 * c * a
+    if disc < 0:
+        return None
+    roots = [r for r in ((-b - math.sqrt(disc)) / (2 * c), (-b + math.sqrt(disc)) / (2 * c)) if r > 0]
+    return min(roots) if roots else None
 
 
 def estimate_ttc(history: Iterable[tuple[int, float]], now_ns: int, spec: TTCSpec) -> TTCEstimate:
     """TTC (s) from ``(t_ns, box_height_px)`` samples; None when not closing or too little data."""
     pts = [(t, h) for t, h in history if h > 0 and now_ns - t <= spec.window_s * 1e9 and t <= now_ns]
-    if len(pts) < spec.min_samples:
-        return TTCEstimate(None, None, len(pts))
+    n = len(pts)
+    if n < spec.min_samples:
+        return TTCEstimate(None, None, None, n)
     t = np.array([(p[0] - now_ns) / 1e9 for p in pts])
     if t[-1] - t[0] < spec.min_span_s:
-        return TTCEstimate(None, None, len(pts))
-    y = 1.0 / np.array([p[1] for p in pts])
-    b, a = np.polyfit(t, y, 1)  # y ~ a + b*t, a = 1/h now (proportional to distance)
+        return TTCEstimate(None, None, None, n)
+    hs = np.array([p[1] for p in pts])
+    y = 1.0 / hs
+    # var(1/h) ~ sigma^2 / h^4 for a pixel noise sigma: weight each sample by h^2 (polyfit's w is 1/sd)
+    w = (hs / hs.max()) ** 2
+    (b, a), cov = np.polyfit(t, y, 1, w=w, cov="unscaled")  # y ~ a + b*t, a = 1/h now (proportional to distance)
     if a <= 0 or b >= 0:
-        return TTCEstimate(None, None, len(pts))
-    resid = math.sqrt(float(np.mean((y - (a + b * t)) ** 2))) / a
+        return TTCEstimate(None, None, None, n)
+    res = y - (a + b * t)
+    resid = math.sqrt(float(np.sum(w * res ** 2) / np.sum(w))) / a
     if resid > spec.max_rel_residual:
-        return TTCEstimate(None, None, len(pts))
+        return TTCEstimate(None, None, None, n)
+    s2 = float(np.sum((w * res) ** 2)) / max(n - 2, 1)
+    b_bound = b + spec.level_z * math.sqrt(max(cov[0][0] * s2, 0.0))
     cv = a / -b
     best = cv
-    if spec.accel_aware and len(pts) >= 2 * spec.min_samples and t[-1] - t[0] >= 0.6 * spec.window_s:
-        c2, b2, a2 = np.polyfit(t, y, 2)
-        if a2 > 0 and c2 < 0 and b2 < 0:  # closing, and closing faster and faster
-            disc = b2 * b2 - 4 * c2 * a2
-            root = (-b2 - math.sqrt(disc)) / (2 * c2)  # the positive root of a2 + b2*T + c2*T^2 = 0
-            if 0 < root < best:
+    bound = a / -b_bound if b_bound < 0 else None
+    if spec.accel_aware and n >= 2 * spec.min_samples and t[-1] - t[0] >= 0.6 * spec.window_s:
+        (c2, b2, a2), cov2 = np.polyfit(t, y, 2, w=w, cov="unscaled")
+        res2 = y - (a2 + b2 * t + c2 * t * t)
+        sd_c2 = math.sqrt(max(cov2[0][0] * float(np.sum((w * res2) ** 2)) / max(n - 3, 1), 0.0))
+        # only a significant shrinking of the gap's rate counts (a braking lead)
+        if a2 > 0 and b2 < 0 and c2 < -spec.accel_sigma * sd_c2:
+            root = _root(a2, b2, c2)
+            if root is not None and root < best:
                 best = root
+            root_b = _root(a2, min(b2 + spec.level_z * math.sqrt(max(cov2[1][1] * float(np.sum((w * res2) ** 2)) / max(n - 3, 1), 0.0)), 0.0),
+                           c2 + spec.level_z * sd_c2)
+            if root_b is not None and (bound is None or root_b < bound):
+                bound = root_b
     if cv > spec.max_s:
-        return TTCEstimate(None, None, len(pts))
-    return TTCEstimate(best, cv, len(pts))
+        return TTCEstimate(None, None, None, n)
+    return TTCEstimate(best, cv, bound, n)
 
 
 def distance_m(box_height_px: float, real_height_m: float, calib: CameraCalibration) -> float | None:
@@ -195,7 +232,7 @@ def assess(tracks: Iterable[Track], ego: VehicleState | None, now_ns: int, calib
         prev = prev_levels.get(tr.track_id, HazardLevel.NONE)
         h_px = tr.box[3] - tr.box[1]
         dist = distance_m(h_px, cls.height_m, calib)
-        ttc = TTCEstimate(None, None, 0)
+        ttc = _NONE
         if tr.hits >= table.ttc.min_hits and not _truncated(tr.box, calib, table.ttc.edge_margin_px):
             ttc = estimate_ttc(tr.history, now_ns, table.ttc)
         half = table.corridor.half_width_m * (hy.corridor_factor if prev >= HazardLevel.CAUTION else 1.0)
@@ -209,7 +246,7 @@ def assess(tracks: Iterable[Track], ego: VehicleState | None, now_ns: int, calib
         if in_corridor:
             for lv, thr in ((HazardLevel.CRITICAL, spec.critical_ttc_s), (HazardLevel.WARNING, spec.warning_ttc_s),
                             (HazardLevel.CAUTION, spec.caution_ttc_s)):
-                if ttc.ttc_s is not None and ttc.ttc_s <= thr * (hy.ttc_factor if prev >= lv else 1.0):
+                if ttc.ttc_bound_s is not None and ttc.ttc_bound_s <= thr * (hy.ttc_factor if prev >= lv else 1.0):
                     level = max(level, lv)
                     break
             for lv, thr_d in ((HazardLevel.WARNING, spec.warning_distance_m), (HazardLevel.CAUTION, spec.caution_distance_m)):

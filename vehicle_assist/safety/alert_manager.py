@@ -3,7 +3,9 @@
 Like openpilot's AlertManager, it picks the single active alert by priority. An alert is *due*
 while some hazard of its trigger kind is at or above its trigger level. The active alert is held
 at least ``min_duration_s``; a higher-priority due alert replaces it at once; the same alert never
-starts again within ``cooldown_s`` of its last start. A driver's mute makes non-critical alerts
+starts again within ``cooldown_s`` of its last start. A stronger alert covers the weaker ones of
+the same hazard kind (after "Brake!" a "vehicle ahead" would only repeat it), so starting it also
+starts their cooldowns. A driver's mute makes non-critical alerts
 silent (still shown and logged); critical alerts are never muted.
 """
 
@@ -47,6 +49,11 @@ class AlertManager:
             audible = self._audible(best, now_ns, mute_until_ns)
             self.active, self._active_since, self._active_audible = best, now_ns, audible
             self._last_start[best] = now_ns
+            # a stronger alert covers the weaker ones of its hazard kind: they do not follow it
+            kind, prio = self.table[best].trigger.kind, self.table[best].priority
+            for name, spec in self.table.items():
+                if spec.trigger.kind == kind and spec.priority < prio:
+                    self._last_start[name] = now_ns
             events.append(self._event(best, now_ns, "start", audible))
         elif current is not None and not holding:
             events.append(self._event(current, now_ns, "end", self._active_audible))

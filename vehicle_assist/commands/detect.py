@@ -1,0 +1,120 @@
+"""``vehicle-assist detect``: run the safety lane over a video and write what it saw."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from vehicle_assist.commands._out import console, emit, fail, progress
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def detect(
+        video: str = typer.Argument(..., help="Video file or folder of images to analyse."),
+        out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: $VA_HOME/out/detect/<video name>)."),
+        calib: Optional[Path] = typer.Option(None, "--calib", help="Camera calibration JSON/YAML (fields, or a document with 'calibration'). Default: <video>.json if it has one, else the configured camera."),
+        speed: Optional[float] = typer.Option(None, "--speed", help="Ego speed in m/s, if known (default: unknown, never assumed 0)."),
+        max_frames: Optional[int] = typer.Option(None, "--max-frames", help="Stop after this many frames."),
+        no_video: bool = typer.Option(False, "--no-video", help="Skip the annotated MP4 (JSONL and summary only)."),
+        as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON document."),
+    ) -> None:
+        """Detect, track and assess every frame; write an annotated MP4, a JSONL of hazards and alerts, a summary.
+
+        Frames are processed in order (lockstep), so the output is the same on every run.
+        """
+        import cv2
+
+        from vehicle_assist import clock, paths
+        from vehicle_assist.messages import to_record
+        from vehicle_assist.perception import annotate, video as video_mod
+        from vehicle_assist.perception.detector import DetectorError, road_ahead_region
+        from vehicle_assist.perception.hazards import default_table
+        from vehicle_assist.perception.pipeline import load_settings
+        from vehicle_assist.perception.sources import SourceError, open_source
+
+        src_path = Path(video).expanduser()
+        if not src_path.exists():
+            fail(f"{video}: no such video file or folder", 2)
+        settings = load_settings()
+        try:
+            cal = video_mod.load_calibration(calib) if calib else video_mod.sidecar_calibration(src_path)
+        except (OSError, ValueError) as err:
+            fail(f"calibration {calib}: {err}", 2)
+        out_dir = out or paths.home() / "out" / "detect" / src_path.stem
+        out_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            probe = open_source(str(src_path), realtime=False)
+            total, fps = probe.frame_count or None, probe.fps or 25.0
+            probe.close()
+        except SourceError as err:
+            fail(str(err), 2)
+        if max_frames:
+            total = min(total or max_frames, max_frames)
+        writer = None
+        alerts_seen: list[dict] = []
+        n = 0
+        totals: list[float] = []
+        start = clock.perf_ns()
+        active = None
+        jsonl = out_dir / "hazards.jsonl"
+        try:
+            with jsonl.open("w") as log, progress("detecting", total, enabled=not as_json) as advance:
+                steps = video_mod.run_lockstep(str(src_path), settings, cal, speed, max_frames=max_frames)
+                lane_region = None
+                for frame, step in steps:
+                    res = step.result
+                    n += 1
+                    totals.append(res.timings["total"])
+                    for ev in step.events:
+                        if ev.state == "start":
+                            active = ev
+                            alerts_seen.append({"t_s": round(ev.t_ns / 1e9, 3), "frame": frame.seq, "name": ev.name,
+                                                "text": ev.text, "audible": ev.audible})
+                        elif active is not None and ev.name == active.name:
+                            active = None
+                    rec = {"frame": frame.seq, "t_s": round(frame.t_ns / 1e9, 3),
+                           "hazards": [to_record(h) for h in res.hazards],
+                           "alerts": [to_record(e) for e in step.events],
+                           "timings_ms": {k: round(v, 2) for k, v in res.timings.items()}}
+                    log.write(json.dumps(rec) + "\n")
+                    if not no_video:
+                        if writer is None:
+                            writer = cv2.VideoWriter(str(out_dir / "annotated.mp4"), cv2.VideoWriter_fourcc(*"mp4v"),
+                                                     fps, (frame.width, frame.height))
+                            r = settings.roi
+                            c = cal or settings.calibration or default_table().camera
+                            lane_region = road_ahead_region(frame.width, frame.height, c, r.size_frac, r.below_frac) if r.every else None
+                        writer.write(annotate.draw(frame.image, res, active, lane_region, 1000.0 / max(res.timings["total"], 1e-3)))
+                    advance()
+        except (DetectorError, SourceError) as err:
+            fail(str(err), 2)
+        finally:
+            if writer is not None:
+                writer.release()
+        wall_s = (clock.perf_ns() - start) / 1e9
+        summary = {
+            "video": str(src_path),
+            "frames": n,
+            "media_fps": fps,
+            "processing_fps": round(n / wall_s, 2) if wall_s else None,
+            "frame_ms_median": round(sorted(totals)[len(totals) // 2], 2) if totals else None,
+            "alerts": alerts_seen,
+            "calibration": (cal.model_dump() if cal else None),
+            "ego_speed_mps": speed,
+            "outputs": {"jsonl": str(jsonl), "video": None if no_video else str(out_dir / "annotated.mp4")},
+        }
+        (out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
+
+        def human(s: dict) -> None:
+            console.print(f"{s['frames']} frames at {s['processing_fps']} fps (median {s['frame_ms_median']} ms/frame)")
+            for a in s["alerts"]:
+                console.print(f"  {a['t_s']:7.2f} s  {a['name']:<20} {a['text']}" + ("" if a["audible"] else " (silent)"))
+            if not s["alerts"]:
+                console.print("  no alerts")
+            console.print(f"wrote {s['outputs']['jsonl']}" + (f" and {s['outputs']['video']}" if s["outputs"]["video"] else ""))
+
+        emit(summary, as_json, human)
