@@ -256,7 +256,7 @@ class AsrSettings(StrictModel):
 
     backend: Literal["faster-whisper", "openai-whisper"] = "faster-whisper"
     beam_size: int = Field(1, ge=1, le=5, description="1 = greedy (fastest)")
-    min_confidence: float = Field(0.45, ge=0.0, le=1.0, description="below this the driver is asked to repeat")
+    min_confidence: float = Field(0.4, ge=0.0, le=1.0, description="below this the driver is asked to repeat")
     initial_prompt: str | None = Field(None, description="decoder prompt (driving vocabulary); None = no prompt")
     ask_back: str = "Sorry, say that again?"
 

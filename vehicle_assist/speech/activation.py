@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Protocol
 
+from vehicle_assist.speech.intents import sound_key
+
 PUSH_TO_TALK, WAKE_PHRASE = "push_to_talk", "wake_phrase"
 
 
@@ -33,15 +35,6 @@ class WakeMatch:
 
 def _words(text: str) -> list[str]:
     return re.sub(r"[^a-z0-9' ]+", " ", text.lower()).replace("'", "").split()
-
-
-def sound_key(word: str) -> str:
-    """A crude phonetic key: c/k and ph/f merged, vowels (and y) after the first letter folded to 'a'."""
-    w = word.lower().replace("ph", "f").replace("ck", "k").replace("c", "k").replace("q", "k")
-    if not w:
-        return w
-    tail = re.sub(r"[aeiouy]+", "a", w[1:])
-    return w[0] + re.sub(r"(.)\1+", r"\1", tail)
 
 
 def _similar(a: str, b: str) -> float:

@@ -7,6 +7,7 @@ must match the whole normalised utterance. :func:`classify` is pure: text and ti
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -27,6 +28,9 @@ class IntentTable(StrictModel):
     fillers_end: list[str] = []
     noise_phrases: list[str] = []
     number_words: dict[str, float] = {}
+    fuzzy_max_words: int = 0
+    fuzzy_min_similarity: float = 1.0
+    examples: dict[str, list[str]] = {}
     intents: dict[str, list[str]]
 
 
@@ -41,6 +45,9 @@ class CompiledTable:
 def compile_table(table: IntentTable, file: Path | str = "intents.yaml") -> CompiledTable:
     """Compile and check the table (unknown intent names and bad regexes are ConfigErrors)."""
     pats = []
+    for name in table.examples:
+        if name not in COMMANDS:
+            raise config.ConfigError(file, f"examples.{name}", f"one of {', '.join(COMMANDS)}")
     for name, regexes in table.intents.items():
         if name not in COMMANDS:
             raise config.ConfigError(file, f"intents.{name}", f"one of {', '.join(COMMANDS)}")
@@ -57,6 +64,15 @@ def load_table(path: Path | None = None) -> CompiledTable:
     """Load configs/intents.yaml (cached)."""
     path = path or config.config_path("intents.yaml")
     return compile_table(config.load(path, IntentTable), path)
+
+
+def sound_key(word: str) -> str:
+    """A crude phonetic key: c/k and ph/f merged, vowels (and y) after the first letter folded to 'a'."""
+    w = word.lower().replace("ph", "f").replace("ck", "k").replace("c", "k").replace("q", "k")
+    if not w:
+        return w
+    tail = re.sub(r"[aeiouy]+", "a", w[1:])
+    return w[0] + re.sub(r"(.)\1+", r"\1", tail)
 
 
 def normalise(text: str) -> str:
@@ -117,7 +133,31 @@ def classify(text: str, t_ns: int, table: CompiledTable | None = None, default_m
                 continue  # "mute the alerts for the city" is not a duration: not this pattern
             slots = (("minutes", str(minutes or default_minutes)),)
         return Intent(t_ns, name, text, slots)
+    fuzzy = fuzzy_command(norm, table.table)
+    if fuzzy is not None:
+        slots = (("minutes", str(_duration(norm, table.table) or default_minutes)),) if fuzzy == "mute" else ()
+        return Intent(t_ns, fuzzy, text, slots)
     return Intent(t_ns, "question", text)
+
+
+def fuzzy_command(norm: str, table: IntentTable) -> str | None:
+    """The command whose example sounds most like a short utterance, if similar enough."""
+    core = re.sub(r" for [a-z0-9 ]+ (minutes?|mins?|hours?)$", "", norm)
+    if not core or len(core.split()) > table.fuzzy_max_words:
+        return None
+    key = sound_key(core.replace(" ", ""))
+    best, best_name = 0.0, None
+    for name, examples in table.examples.items():
+        for ex in examples:
+            score = difflib.SequenceMatcher(None, key, sound_key(ex.replace(" ", ""))).ratio()
+            if score > best:
+                best, best_name = score, name
+    return best_name if best >= table.fuzzy_min_similarity else None
+
+
+def _duration(norm: str, table: IntentTable) -> int | None:
+    m = re.search(r" for (?P<amount>[a-z0-9 ]+?) (?P<unit>minutes?|mins?|hours?)$", norm)
+    return parse_minutes(m["amount"], m["unit"], table) if m else None
 
 
 def slot(intent: Intent, key: str, default: str | None = None) -> str | None:

@@ -1,0 +1,231 @@
+"""Speech benchmark: WER (clean / 10 dB / 0 dB road noise), intent accuracy, wake phrase,
+VAD-end -> transcript latency, ask-back rate, TTS first-sentence render time.
+
+    python bench/speech.py [--split test] [--json-out FILE] [--backend faster-whisper]
+    python bench/speech.py --split dev --prompt-ablation      # does a driving prompt lower WER?
+    python bench/speech.py --agreement                        # openai-whisper vs faster-whisper
+
+Prints one JSON document on stdout and a short summary on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from vehicle_assist import clock, config, fetch
+from vehicle_assist.messages import Utterance
+from vehicle_assist.speech import activation, asr, audio, evalset, intents, vad
+from vehicle_assist.speech.tts import TTSRenderer, split_sentences
+
+CONDITIONS = {"clean": None, "snr10": 10.0, "snr0": 0.0}
+DRIVING_PROMPT = ("Driving questions: speed limit, motorway, roundabout, junction, overtaking, cyclist, "
+                  "lorry, pedestrian crossing, fog lights, stopping distance. Commands: mute alerts, louder, quieter, repeat.")
+ANSWERS = [
+    "Keep at least a two-second gap to the vehicle in front. Double it on wet roads.",
+    "Give the cyclist at least 1.5 metres when you pass at up to 30 mph. Give more at higher speeds.",
+    "The national speed limit on a motorway is 70 mph for cars. Lower limits may be signed.",
+    "Alerts muted for 10 minutes.",
+    "Slow down. A pedestrian is crossing ahead.",
+]
+
+
+def pct(values: list[float], q: float) -> float | None:
+    """A percentile (None for no values)."""
+    return round(float(np.percentile(values, q)), 1) if values else None
+
+
+def run_stream(pcm: np.ndarray, recogniser, options: vad.VadOptions, block_ms: int = 100) -> dict:
+    """Stream PCM through the VAD like a microphone; transcribe each utterance at its end event."""
+    seg = vad.VadSegmenter(options)
+    step = 16000 * block_ms // 1000
+    texts, confs, lat, durs = [], [], [], []
+
+    def handle(events):
+        for ev in events:
+            if ev.utterance is None:
+                continue
+            t0 = clock.perf_ns()  # the VAD end event has just been emitted
+            tr = recogniser.transcribe(ev.utterance)
+            intents.classify(tr.text, tr.t_ns)
+            lat.append((clock.perf_ns() - t0) / 1e6)
+            durs.append(len(ev.utterance.pcm) / 16000)
+            if tr.text:
+                texts.append(tr.text)
+                confs.append(tr.confidence)
+
+    for i in range(0, len(pcm), step):
+        handle(seg.process(pcm[i:i + step], i / 16000))
+    handle(seg.flush(len(pcm) / 16000))
+    return {"text": " ".join(texts), "confidence": min(confs) if confs else 0.0, "latency_ms": lat,
+            "utt_s": durs, "segments": len(durs)}
+
+
+def evaluate(split: str, recogniser, settings, conditions: dict, progress: bool = True) -> dict:
+    """All metrics for one split and backend."""
+    opts = vad.VadOptions.from_settings(settings.vad)
+    act = settings.activation
+    wake_gate = activation.Gate(activation.WAKE_PHRASE, act.wake_phrase, act.wake_min_similarity)
+    utts = evalset.load_utterances(split)
+    out: dict = {"split": split, "n_utterances": len(utts), "conditions": {}}
+    for cond, snr in conditions.items():
+        pairs = {"question": [], "command": [], "wake": []}
+        intent_ok, intent_n, wake_hit, false_act, neg_s = 0, 0, 0, 0, 0.0
+        lat3, lat_all, ask_back, found = [], [], 0, 0
+        errors, rows, by_voice = [], [], {}
+        for k, u in enumerate(utts):
+            pcm = evalset.audio_for(u, snr)
+            r = run_stream(pcm, recogniser, opts)
+            found += r["segments"] > 0
+            hyp = r["text"]
+            pairs[u.kind].append((u.text, hyp))
+            by_voice.setdefault(evalset.voice_for(u)[0], []).append((u.text, hyp))
+            lat_all += r["latency_ms"]
+            lat3 += [ms for ms, d in zip(r["latency_ms"], r["utt_s"]) if 2.5 <= d <= 3.5]
+            low = not hyp or r["confidence"] < settings.asr.min_confidence
+            ask_back += low
+            decision = wake_gate.decide(hyp)
+            if u.kind == "wake":
+                wake_hit += decision.accept
+                text = decision.text if decision.accept else ""
+            else:
+                false_act += decision.accept
+                neg_s += len(pcm) / 16000 - evalset.LEAD_S - evalset.TAIL_S
+                text = hyp
+            got = intents.classify(text, 0, default_minutes=settings.mute_default_minutes)
+            ok = got.name == u.intent and (not u.slots or dict(got.slots) == u.slots)
+            intent_ok += ok
+            intent_n += 1
+            rows.append({"id": u.id, "hyp": hyp, "confidence": round(r["confidence"], 3), "intent": got.name,
+                         "ok": ok, "wer": round(evalset.wer([(u.text, hyp)]), 3)})
+            if not ok:
+                errors.append({"id": u.id, "ref": u.text, "hyp": hyp, "intent": got.name, "want": u.intent})
+            if progress:
+                print(f"\r{cond} {k + 1}/{len(utts)}", end="", file=sys.stderr, flush=True)
+        if progress:
+            print(file=sys.stderr)
+        n_wake = sum(u.kind == "wake" for u in utts)
+        out["conditions"][cond] = {
+            "snr_db": snr,
+            "wer": {kind: round(evalset.wer(p), 4) for kind, p in pairs.items()},
+            "wer_questions_commands": round(evalset.wer(pairs["question"] + pairs["command"]), 4),
+            "wer_all": round(evalset.wer(sum(pairs.values(), [])), 4),
+            "intent_accuracy": round(intent_ok / intent_n, 4),
+            "wake_detected": round(wake_hit / n_wake, 4) if n_wake else None,
+            "false_activations": false_act,
+            "negative_speech_s": round(neg_s, 1),
+            "false_activations_per_hour": round(false_act / (neg_s / 3600), 2) if neg_s else None,
+            "vad_found": round(found / len(utts), 4),
+            "ask_back_rate": round(ask_back / len(utts), 4),
+            "vad_end_to_intent_ms": {"p50": pct(lat_all, 50), "p90": pct(lat_all, 90), "n": len(lat_all)},
+            "vad_end_to_intent_ms_3s": {"p50": pct(lat3, 50), "p90": pct(lat3, 90), "n": len(lat3)},
+            "wer_by_voice": {v: round(evalset.wer(p), 4) for v, p in sorted(by_voice.items())},
+            "intent_errors": errors,
+            "rows": rows,
+        }
+    return out
+
+
+def real_recordings(recogniser, settings) -> dict:
+    """WER on the real recordings that have reference transcripts, and wake false activations on all."""
+    refs = evalset.load_refs()
+    act = settings.activation
+    gate = activation.Gate(activation.WAKE_PHRASE, act.wake_phrase, act.wake_min_similarity)
+    pairs, rows, fa, secs = [], [], 0, 0.0
+    for name, ref in refs.items():
+        pcm, sr = audio.load_audio(fetch.data_path("speech", name))
+        utt = Utterance(0, int(len(pcm) / sr * 1e9), pcm, sr)
+        tr = recogniser.transcribe(utt)
+        accepted = gate.decide(tr.text).accept
+        fa += accepted
+        secs += len(pcm) / sr
+        rows.append({"file": name, "ref": ref, "hyp": tr.text, "confidence": round(tr.confidence, 3), "wake": accepted})
+        if ref:
+            pairs.append((ref, tr.text))
+    return {"wer": round(evalset.wer(pairs), 4), "n_with_ref": len(pairs), "false_activations": fa,
+            "speech_s": round(secs, 1), "rows": rows}
+
+
+def tts_first_sentence(n_repeat: int = 3) -> dict:
+    """Render time of the first sentence of typical answers."""
+    r = TTSRenderer()
+    r.render("Warm up.")
+    times = [r.render(split_sentences(a)[0]).render_ms for _ in range(n_repeat) for a in ANSWERS]
+    return {"p50_ms": pct(times, 50), "max_ms": round(max(times), 1), "n": len(times)}
+
+
+def agreement(split: str, settings, limit: int | None = None) -> dict:
+    """Share of utterances (clean) that both backends transcribe identically (after normalisation)."""
+    fw = asr.load_backend("faster-whisper", asr.AsrOptions.from_settings(settings.asr))
+    ow = asr.load_backend("openai-whisper", asr.AsrOptions.from_settings(settings.asr))
+    utts = evalset.load_utterances(split)[:limit]
+    same, rows, ms = 0, [], {"faster-whisper": [], "openai-whisper": []}
+    for k, u in enumerate(utts):
+        utt = Utterance(0, 0, evalset.audio_for(u, None, 0.2, 0.3), 16000)
+        a, b = fw.transcribe(utt), ow.transcribe(utt)
+        ms["faster-whisper"].append(a.asr_ms)
+        ms["openai-whisper"].append(b.asr_ms)
+        eq = evalset.normalise(a.text) == evalset.normalise(b.text)
+        same += eq
+        if not eq:
+            rows.append({"id": u.id, "faster_whisper": a.text, "openai_whisper": b.text})
+        print(f"\ragreement {k + 1}/{len(utts)}", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    return {"split": split, "n": len(utts), "same": same, "agreement": round(same / len(utts), 4),
+            "asr_ms_p50": {k: pct(v, 50) for k, v in ms.items()}, "differences": rows}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--split", default="test", choices=["dev", "test"], help="evaluation split")
+    ap.add_argument("--backend", default=None, choices=list(asr.BACKENDS), help="ASR backend (default: config)")
+    ap.add_argument("--conditions", default="clean,snr10,snr0", help="comma list of clean,snr10,snr0")
+    ap.add_argument("--prompt-ablation", action="store_true", help="compare WER without/with a driving-vocabulary prompt")
+    ap.add_argument("--agreement", action="store_true", help="openai-whisper vs faster-whisper transcripts")
+    ap.add_argument("--json-out", type=Path, default=None, help="also write the JSON here")
+    args = ap.parse_args()
+
+    settings = config.load_app().speech
+    conditions = {c: CONDITIONS[c] for c in args.conditions.split(",")}
+    t0 = clock.perf_ns()
+    if args.agreement:
+        result = {"agreement": agreement(args.split, settings)}
+    elif args.prompt_ablation:
+        result = {"prompt": DRIVING_PROMPT, "split": args.split}
+        fw_model = None
+        for label, prompt in (("no_prompt", None), ("driving_prompt", DRIVING_PROMPT)):
+            opts = asr.AsrOptions(beam_size=settings.asr.beam_size, initial_prompt=prompt)
+            rec = asr.FasterWhisperASR(fw_model, opts) if fw_model is not None else asr.FasterWhisperASR(options=opts)
+            fw_model = rec.model
+            ev = evaluate(args.split, rec, settings, conditions)
+            result[label] = {c: {"wer_all": v["wer_all"], "intent_accuracy": v["intent_accuracy"]}
+                             for c, v in ev["conditions"].items()}
+    else:
+        backend = args.backend or settings.asr.backend
+        recogniser = asr.load_backend(backend, asr.AsrOptions.from_settings(settings.asr))
+        result = {"backend": backend, **evaluate(args.split, recogniser, settings, conditions),
+                  "real_recordings": real_recordings(recogniser, settings), "tts_first_sentence": tts_first_sentence()}
+    result["bench_s"] = round((clock.perf_ns() - t0) / 1e9, 1)
+    try:
+        import os
+        result["load_average"] = [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        pass
+    text = json.dumps(result, indent=1)
+    print(text)
+    if args.json_out:
+        args.json_out.write_text(text)
+    for c, v in result.get("conditions", {}).items():
+        print(f"{c}: WER q+c {v['wer_questions_commands']:.1%}, intent {v['intent_accuracy']:.1%}, wake "
+              f"{v['wake_detected']:.1%}, FA {v['false_activations']} in {v['negative_speech_s']:.0f}s, "
+              f"latency p50 {v['vad_end_to_intent_ms']['p50']} ms (3 s: {v['vad_end_to_intent_ms_3s']['p50']})",
+              file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

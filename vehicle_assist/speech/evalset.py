@@ -1,0 +1,136 @@
+"""The speech evaluation set: driver utterances synthesised with espeak-ng, real recordings, noise.
+
+``bench/data/utterances.jsonl`` lists the driver's questions, commands and wake-phrase
+utterances (split dev/test before any tuning); each is synthesised deterministically (voice and
+speed chosen by its position) into ``sim/generated/speech/`` and can be mixed with the recorded
+road noise at a given SNR. ``bench/data/speech_refs.jsonl`` holds the reference transcripts of the
+real recordings in ``sim/speech``. Used by ``bench/speech.py`` and the tests.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import zlib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from vehicle_assist import fetch, paths
+from vehicle_assist.speech.audio import AudioError, load_audio, mix_at_snr
+
+VOICES = ("en-gb", "en-us", "en-gb-x-rp", "en-us+f3", "en-gb+f4", "en-us+m3")
+"""Standard-accent espeak-ng voices and variants. The regional-accent voices (en-gb-scotland,
+en-gb-x-gbclan, en-gb-x-gbcwmd, en-029) are left out: Whisper tiny.en reaches 36-53% WER on them
+(dev, 150 wpm; docs/speech.md), a synthesiser artefact more than a driver's accent."""
+SPEEDS = (140, 160, 180)
+NOISES = ("car_interior_rumble_1.wav", "car_interior_rumble_2.wav", "noisex92_leopard_military_vehicle_8k.wav")
+LEAD_S, TAIL_S = 0.6, 1.0
+
+
+@dataclass(frozen=True)
+class EvalUtterance:
+    """One line of bench/data/utterances.jsonl."""
+
+    id: str
+    text: str
+    kind: str  # question | command | wake
+    intent: str
+    split: str  # dev | test
+    slots: dict = field(default_factory=dict)
+
+
+def data_dir() -> Path:
+    """bench/data under VA_HOME."""
+    return paths.home() / "bench" / "data"
+
+
+def load_utterances(split: str | None = None, kind: str | None = None) -> list[EvalUtterance]:
+    """The evaluation utterances, optionally one split and/or kind."""
+    out = []
+    for line in (data_dir() / "utterances.jsonl").read_text().splitlines():
+        if line.strip():
+            u = EvalUtterance(**json.loads(line))
+            if (split is None or u.split == split) and (kind is None or u.kind == kind):
+                out.append(u)
+    return out
+
+
+def load_refs() -> dict[str, str | None]:
+    """Reference transcripts of the real recordings, keyed by file name (None: source gives none)."""
+    rows = [json.loads(x) for x in (data_dir() / "speech_refs.jsonl").read_text().splitlines() if x.strip()]
+    return {r["file"]: r["transcript"] for r in rows}
+
+
+def voice_for(u: EvalUtterance) -> tuple[str, int]:
+    """The (voice, words-per-minute) an utterance is synthesised with (deterministic)."""
+    n = zlib.crc32(u.id.encode())
+    return VOICES[n % len(VOICES)], SPEEDS[(n // len(VOICES)) % len(SPEEDS)]
+
+
+def synth(u: EvalUtterance, out_dir: Path | None = None) -> Path:
+    """The utterance spoken by espeak-ng (cached WAV)."""
+    voice, speed = voice_for(u)
+    out_dir = out_dir or paths.sim() / "generated" / "speech"
+    path = out_dir / f"{u.id}_{voice.replace('+', '_')}_{speed}.wav"
+    if path.is_file():
+        return path
+    exe = shutil.which("espeak-ng")
+    if exe is None:
+        raise AudioError("audio-missing", "espeak-ng is not installed (apt-get install espeak-ng)")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".partial.wav")
+    subprocess.run([exe, "-v", voice, "-s", str(speed), "-w", str(tmp), u.text], check=True, capture_output=True)
+    tmp.replace(path)
+    return path
+
+
+@lru_cache(maxsize=8)
+def noise(name: str) -> np.ndarray:
+    """A road-noise recording (16 kHz mono)."""
+    return load_audio(fetch.data_path("noise", name))[0]
+
+
+def audio_for(u: EvalUtterance, snr_db: float | None = None, lead_s: float = LEAD_S, tail_s: float = TAIL_S) -> np.ndarray:
+    """16 kHz PCM of the utterance with silence before/after, and road noise at ``snr_db`` (None: clean)."""
+    pcm, sr = load_audio(synth(u))
+    pcm = np.concatenate([np.zeros(int(lead_s * sr), np.float32), pcm, np.zeros(int(tail_s * sr), np.float32)])
+    if snr_db is None:
+        return pcm
+    n = zlib.crc32(u.id.encode()) // 7
+    noise_pcm = noise(NOISES[n % len(NOISES)])
+    return mix_at_snr(pcm, noise_pcm, snr_db, offset=(n * 7919) % len(noise_pcm))
+
+
+@lru_cache(maxsize=1)
+def _normaliser():
+    from whisper.normalizers import EnglishTextNormalizer
+
+    return EnglishTextNormalizer()
+
+
+def normalise(text: str) -> str:
+    """Whisper's English normaliser (numbers, spelling, punctuation) for WER."""
+    return _normaliser()(text)
+
+
+def word_errors(ref: str, hyp: str) -> tuple[int, int]:
+    """(edit distance in words, reference length) after normalisation."""
+    r, h = normalise(ref).split(), normalise(hyp).split()
+    d = list(range(len(h) + 1))
+    for i in range(1, len(r) + 1):
+        prev, d[0] = d[0], i
+        for j in range(1, len(h) + 1):
+            cur = min(d[j] + 1, d[j - 1] + 1, prev + (r[i - 1] != h[j - 1]))
+            prev, d[j] = d[j], cur
+    return d[len(h)], len(r)
+
+
+def wer(pairs: list[tuple[str, str]]) -> float:
+    """Corpus word error rate over (reference, hypothesis) pairs."""
+    errs = [word_errors(r, h) for r, h in pairs]
+    total = sum(n for _, n in errs)
+    return sum(e for e, _ in errs) / total if total else 0.0
