@@ -42,7 +42,10 @@ class TTCSpec(StrictModel):
     max_s: float = Field(12.0, gt=0)
     accel_aware: bool = True
     accel_sigma: float = Field(2.0, ge=0)
+    accel_window_s: float = Field(1.5, gt=0)
     level_z: float = Field(1.0, ge=0)
+    max_rel_accel_mps2: float = Field(12.0, gt=0)
+    min_box_frac: float = Field(0.028, ge=0)
     max_rel_residual: float = Field(0.08, gt=0)
     edge_margin_px: float = Field(4, ge=0)
 
@@ -133,9 +136,36 @@ def _root(a: float, b: float, c: float) -> float | None:
     return min(roots) if roots else None
 
 
-def estimate_ttc(history: Iterable[tuple[int, float]], now_ns: int, spec: TTCSpec) -> TTCEstimate:
-    """TTC (s) from ``(t_ns, box_height_px)`` samples; None when not closing or too little data."""
-    pts = [(t, h) for t, h in history if h > 0 and now_ns - t <= spec.window_s * 1e9 and t <= now_ns]
+def _robust_fit(t: np.ndarray, y: np.ndarray, w: np.ndarray, deg: int, keep: int):
+    """Weighted polynomial fit that drops outliers (a box that jumped for one frame) and refits.
+
+    Returns (coefficients highest power first, their standard errors, inlier mask).
+    """
+    mask = np.ones(len(t), bool)
+    for _ in range(2):
+        coef = np.polyfit(t[mask], y[mask], deg, w=w[mask])
+        res = (y - np.polyval(coef, t)) * w
+        scale = 1.4826 * float(np.median(np.abs(res[mask]))) + 1e-12
+        new = np.abs(res) <= 3.0 * scale
+        if new.sum() < keep or (new == mask).all():
+            break
+        mask = new
+    coef, cov = np.polyfit(t[mask], y[mask], deg, w=w[mask], cov="unscaled")
+    res = (y[mask] - np.polyval(coef, t[mask])) * w[mask]
+    s2 = float(np.sum(res ** 2)) / max(int(mask.sum()) - deg - 1, 1)
+    return coef, np.sqrt(np.clip(np.diag(cov) * s2, 0, None)), mask
+
+
+def estimate_ttc(history: Iterable[tuple[int, float]], now_ns: int, spec: TTCSpec,
+                 distance_m: float | None = None) -> TTCEstimate:
+    """TTC (s) from ``(t_ns, box_height_px)`` samples; None when not closing or too little data.
+
+    With ``distance_m`` known, a fitted relative deceleration beyond ``spec.max_rel_accel_mps2``
+    (physically impossible, so noise) is ignored.
+    """
+    longest = max(spec.window_s, spec.accel_window_s if spec.accel_aware else 0.0)
+    all_pts = [(t, h) for t, h in history if h > 0 and now_ns - t <= longest * 1e9 and t <= now_ns]
+    pts = [(t, h) for t, h in all_pts if now_ns - t <= spec.window_s * 1e9]
     n = len(pts)
     if n < spec.min_samples:
         return TTCEstimate(None, None, None, n)
@@ -146,33 +176,33 @@ def estimate_ttc(history: Iterable[tuple[int, float]], now_ns: int, spec: TTCSpe
     y = 1.0 / hs
     # var(1/h) ~ sigma^2 / h^4 for a pixel noise sigma: weight each sample by h^2 (polyfit's w is 1/sd)
     w = (hs / hs.max()) ** 2
-    (b, a), cov = np.polyfit(t, y, 1, w=w, cov="unscaled")  # y ~ a + b*t, a = 1/h now (proportional to distance)
+    (b, a), (sd_b, _), mask = _robust_fit(t, y, w, 1, spec.min_samples)  # y ~ a + b*t; a = 1/h now
     if a <= 0 or b >= 0:
         return TTCEstimate(None, None, None, n)
-    res = y - (a + b * t)
-    resid = math.sqrt(float(np.sum(w * res ** 2) / np.sum(w))) / a
+    res = (y - (a + b * t))[mask]
+    resid = math.sqrt(float(np.sum(w[mask] * res ** 2) / np.sum(w[mask]))) / a
     if resid > spec.max_rel_residual:
         return TTCEstimate(None, None, None, n)
-    s2 = float(np.sum((w * res) ** 2)) / max(n - 2, 1)
-    b_bound = b + spec.level_z * math.sqrt(max(cov[0][0] * s2, 0.0))
     cv = a / -b
+    if cv > spec.max_s:
+        return TTCEstimate(None, None, None, n)
+    b_bound = b + spec.level_z * sd_b
     best = cv
     bound = a / -b_bound if b_bound < 0 else None
-    if spec.accel_aware and n >= 2 * spec.min_samples and t[-1] - t[0] >= 0.6 * spec.window_s:
-        (c2, b2, a2), cov2 = np.polyfit(t, y, 2, w=w, cov="unscaled")
-        res2 = y - (a2 + b2 * t + c2 * t * t)
-        sd_c2 = math.sqrt(max(cov2[0][0] * float(np.sum((w * res2) ** 2)) / max(n - 3, 1), 0.0))
+    ta = np.array([(p[0] - now_ns) / 1e9 for p in all_pts])
+    if spec.accel_aware and len(all_pts) >= 2 * spec.min_samples and ta[-1] - ta[0] >= 0.6 * spec.accel_window_s:
+        ha = np.array([p[1] for p in all_pts])
+        (c2, b2, a2), (sd_c2, sd_b2, _), _ = _robust_fit(ta, 1.0 / ha, (ha / ha.max()) ** 2, 2, 2 * spec.min_samples)
         # only a significant shrinking of the gap's rate counts (a braking lead)
-        if a2 > 0 and b2 < 0 and c2 < -spec.accel_sigma * sd_c2:
+        # y is proportional to the gap, so y''/y = 2*c2/a2 is the relative acceleration per metre of gap
+        plausible = distance_m is None or abs(2 * c2 / a2) * distance_m <= spec.max_rel_accel_mps2
+        if a2 > 0 and b2 < 0 and c2 < -spec.accel_sigma * sd_c2 and plausible:
             root = _root(a2, b2, c2)
             if root is not None and root < best:
                 best = root
-            root_b = _root(a2, min(b2 + spec.level_z * math.sqrt(max(cov2[1][1] * float(np.sum((w * res2) ** 2)) / max(n - 3, 1), 0.0)), 0.0),
-                           c2 + spec.level_z * sd_c2)
+            root_b = _root(a2, min(b2 + spec.level_z * sd_b2, 0.0), c2 + spec.level_z * sd_c2)
             if root_b is not None and (bound is None or root_b < bound):
                 bound = root_b
-    if cv > spec.max_s:
-        return TTCEstimate(None, None, None, n)
     return TTCEstimate(best, cv, bound, n)
 
 
@@ -233,8 +263,9 @@ def assess(tracks: Iterable[Track], ego: VehicleState | None, now_ns: int, calib
         h_px = tr.box[3] - tr.box[1]
         dist = distance_m(h_px, cls.height_m, calib)
         ttc = _NONE
-        if tr.hits >= table.ttc.min_hits and not _truncated(tr.box, calib, table.ttc.edge_margin_px):
-            ttc = estimate_ttc(tr.history, now_ns, table.ttc)
+        if (tr.hits >= table.ttc.min_hits and h_px >= table.ttc.min_box_frac * calib.height
+                and not _truncated(tr.box, calib, table.ttc.edge_margin_px)):
+            ttc = estimate_ttc(tr.history, now_ns, table.ttc, dist)
         half = table.corridor.half_width_m * (hy.corridor_factor if prev >= HazardLevel.CAUTION else 1.0)
         width_m = (tr.box[2] - tr.box[0]) * cls.height_m / max(h_px, 1.0)
         overlap = corridor_overlap_m(tr.box, cls.height_m, calib, half)
