@@ -28,6 +28,7 @@ class IntentTable(StrictModel):
     fillers_end: list[str] = []
     noise_phrases: list[str] = []
     number_words: dict[str, float] = {}
+    question_words: list[str] = []
     fuzzy_max_words: int = 0
     fuzzy_min_similarity: float = 1.0
     examples: dict[str, list[str]] = {}
@@ -143,8 +144,8 @@ def classify(text: str, t_ns: int, table: CompiledTable | None = None, default_m
 def fuzzy_command(norm: str, table: IntentTable) -> str | None:
     """The command whose example sounds most like a short utterance, if similar enough."""
     core = re.sub(r" for [a-z0-9 ]+ (minutes?|mins?|hours?)$", "", norm)
-    if not core or len(core.split()) > table.fuzzy_max_words:
-        return None
+    if not core or len(core.split()) > table.fuzzy_max_words or core.split()[0] in table.question_words:
+        return None  # a question form ("what was that sign") only ever matches a pattern exactly
     key = sound_key(core.replace(" ", ""))
     best, best_name = 0.0, None
     for name, examples in table.examples.items():

@@ -83,6 +83,7 @@ class VadSegmenter:
             maxlen=max(1, int(round((self.opt.pre_roll_s + 2 * self.opt.start_s) / self.frame_s)) + 1))
         self._utt: list[np.ndarray] | None = None
         self._utt_start = 0.0
+        self._speech_start = 0.0
         self._last_speech_end = 0.0
 
     @property
@@ -143,15 +144,16 @@ class VadSegmenter:
             kept = [h for h in self._history if h[0] >= start - 1e-9]
             self._utt = [h[1] for h in kept]
             self._utt_start = kept[0][0]
+            self._speech_start = first
             self._last_speech_end = t_end
             self._history.clear()
             return [VadEvent("start", self._utt_start)]
         self._utt.append(frame)
         if speech:
             self._last_speech_end = t_end
-        if t_end - self._utt_start >= self.opt.max_utterance_s:
+        if t_end - self._utt_start >= self.opt.max_utterance_s - 1e-6:
             return [self._close(t_end, "max-length", end_t=t_end)]
-        if t_end - self._last_speech_end >= self.opt.trailing_silence_s:
+        if t_end - self._last_speech_end >= self.opt.trailing_silence_s - 1e-6:
             return [self._close(t_end, "silence", end_t=self._last_speech_end + min(0.2, self.opt.trailing_silence_s))]
         return []
 
@@ -160,7 +162,7 @@ class VadSegmenter:
         self._utt = None
         keep = max(1, int(round((end_t - start) / self.frame_s)))
         pcm = np.concatenate(frames[:keep] + ([self._pending] if reason == "flush" else [])) if frames else self._pending
-        if self._last_speech_end - start < self.opt.min_utterance_s:
+        if self._last_speech_end - self._speech_start < self.opt.min_utterance_s:
             return VadEvent("discard", t_now, None, "too-short")
         utt = Utterance(self.origin_ns + int(start * 1e9), self.origin_ns + int((start + len(pcm) / self.sr) * 1e9),
                         pcm.astype(np.float32), self.sr)

@@ -1,0 +1,89 @@
+"""Activation: wake phrase matching, push-to-talk, and the self-hearing gate on the real arbiter."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from vehicle_assist.audio_out import AudioArbiter, NullSink
+from vehicle_assist.messages import SpeechRequest, Tier
+from vehicle_assist.speech import activation
+from vehicle_assist.speech.tts import TTSRenderer
+
+
+@pytest.mark.parametrize("text,matched,remainder", [
+    ("Hey car, what is the speed limit?", True, "what is the speed limit?"),
+    ("Hey, car. Mute alerts.", True, "Mute alerts."),
+    ("Heycar, stop.", True, "stop."),
+    ("Hay car, louder", True, "louder"),
+    ("Hey Kar, repeat that", True, "repeat that"),
+    ("Hey car.", True, ""),
+    # passengers, the radio, and questions that merely mention a car
+    ("A car is behind me", False, None),
+    ("The car in front is slow", False, None),
+    ("Hey, can you help me?", False, None),
+    ("Okay, carry on", False, None),
+    ("Hey guys, look at that", False, None),
+    ("", False, None),
+])
+def test_match_wake(text, matched, remainder):
+    m = activation.match_wake(text, "hey car", 0.7)
+    assert m.matched is matched
+    if matched:
+        assert m.remainder == remainder
+
+
+def test_wake_phrase_is_configurable():
+    assert activation.match_wake("Computer, louder", "computer").matched
+    assert not activation.match_wake("Hey car, louder", "computer").matched
+
+
+def test_push_to_talk_listens_only_while_pressed():
+    gate = activation.Gate(activation.PUSH_TO_TALK)
+    button = activation.ScriptedButton([activation.ButtonEvent(True, 100), activation.ButtonEvent(False, 900)])
+    assert not gate.listening(50)
+    released = [gate.button(ev) for ev in button.events()]
+    assert released == [False, True]
+    assert not gate.listening(1000)
+    gate.button(activation.ButtonEvent(True, 1100))
+    assert gate.listening(1200)
+    assert gate.decide("anything at all").accept  # push-to-talk needs no wake phrase
+
+
+def test_hands_free_acts_only_on_the_wake_phrase():
+    gate = activation.Gate(activation.WAKE_PHRASE, "hey car")
+    assert gate.listening(0)
+    d = gate.decide("Hey car, mute the alerts")
+    assert d.accept and d.text == "mute the alerts" and d.reason == "wake-phrase"
+    assert not gate.decide("mute the alerts").accept
+
+
+def test_file_button_reads_a_gpio_style_line(tmp_path):
+    line = tmp_path / "value"
+    line.write_text("0\n")
+    btn = activation.FileButton(line, now_ns=lambda: 5)
+    assert btn.poll() == activation.ButtonEvent(False, 5)
+    assert btn.poll() is None  # no change, no event
+    line.write_text("1\n")
+    assert btn.poll() == activation.ButtonEvent(True, 5)
+
+
+def test_bad_mode_is_rejected():
+    with pytest.raises(ValueError, match="activation mode"):
+        activation.Gate("always")
+
+
+def test_self_hearing_gate_follows_the_real_arbiter():
+    rendered = TTSRenderer().render("Keep a two second gap.")
+    with AudioArbiter(NullSink(rendered.sample_rate, realtime=True)) as arbiter:
+        gate = activation.Gate(activation.WAKE_PHRASE, is_speaking=arbiter.is_speaking, hangover_s=0.3)
+        assert gate.listening(0)
+        arbiter.say(SpeechRequest(0, rendered.text, Tier.ADVISORY, pcm=rendered.pcm, sample_rate=rendered.sample_rate))
+        assert not gate.listening(1_000_000)  # the assistant is speaking: its own voice is not transcribed
+        assert arbiter.wait_idle(10.0)
+        t_after = 2_000_000_000
+        # the first check after speech ends still sees it speaking at t_after - 1 ms ...
+        gate._spoke_until_ns = t_after
+        assert not gate.listening(t_after + 100_000_000)  # ... and the hang-over keeps the mic gated
+        assert gate.listening(t_after + 400_000_000)

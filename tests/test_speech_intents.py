@@ -1,0 +1,91 @@
+"""Intents (pure, table-driven) and what commands change (controls)."""
+
+from __future__ import annotations
+
+import pytest
+
+from vehicle_assist import config
+from vehicle_assist.messages import Intent
+from vehicle_assist.speech import controls, intents
+
+
+@pytest.mark.parametrize("text,name,slots", [
+    ("Mute the alerts for ten minutes.", "mute", {"minutes": "10"}),
+    ("Mute alerts for 5 minutes", "mute", {"minutes": "5"}),
+    ("Hey car, mute the warnings for half an hour please", "mute", {"minutes": "30"}),
+    ("mute the alerts for twenty five minutes", "mute", {"minutes": "25"}),
+    ("Mute.", "mute", {"minutes": "10"}),
+    ("Stop the alerts.", "mute", {"minutes": "10"}),
+    ("Turn the alerts back on.", "unmute", {}),
+    ("Unmute", "unmute", {}),
+    ("Can you repeat that, please?", "repeat", {}),
+    ("Say that again.", "repeat", {}),
+    ("Louder!", "louder", {}),
+    ("I can't hear you", "louder", {}),
+    ("Volume down.", "quieter", {}),
+    ("Speak slower, please.", "slower", {}),
+    ("What was that?", "what_was_that", {}),
+    ("What did you just say?", "what_was_that", {}),
+    ("Stop talking.", "stop", {}),
+    ("Never mind.", "stop", {}),
+    # questions that contain command words stay questions
+    ("What was that sign?", "question", {}),
+    ("Should I slow down here?", "question", {}),
+    ("Do I have to stop at an amber light?", "question", {}),
+    ("How do I turn the fog lights on?", "question", {}),
+    ("What is the speed limit on a motorway?", "question", {}),
+    # nothing to act on
+    ("", "empty", {}),
+    ("  ...  ", "empty", {}),
+    ("Thank you.", "empty", {}),
+])
+def test_classify(text, name, slots):
+    got = intents.classify(text, 42)
+    assert (got.name, dict(got.slots)) == (name, slots)
+    assert got.t_ns == 42 and got.text == text
+
+
+def test_fuzzy_fallback_catches_slips_on_short_commands_only():
+    assert intents.classify("So down your speech.", 0).name == "slower"
+    assert intents.classify("Silence Nailers for 20 minutes.", 0).slots == (("minutes", "20"),)
+    long_question = "Can you tell me what the rule about box junctions says here?"
+    assert intents.classify(long_question, 0).name == "question"
+
+
+def test_classify_is_pure():
+    a = intents.classify("Mute alerts for 5 minutes", 7)
+    b = intents.classify("Mute alerts for 5 minutes", 7)
+    assert a == b
+
+
+def test_every_command_has_patterns_and_examples():
+    table = intents.load_table().table
+    assert set(table.intents) == set(intents.COMMANDS)
+    assert set(table.examples) == set(intents.COMMANDS)
+    for name, examples in table.examples.items():
+        for ex in examples:  # each example is itself classified as its own intent
+            assert intents.classify(ex, 0).name == name, ex
+
+
+def test_bad_table_is_a_config_error(tmp_path):
+    bad = tmp_path / "intents.yaml"
+    bad.write_text("intents:\n  mute: ['(unclosed']\n")
+    with pytest.raises(config.ConfigError, match="regular expression"):
+        intents.load_table(bad)
+    bad.write_text("intents:\n  dance: ['dance']\n")
+    with pytest.raises(config.ConfigError, match="intents.dance"):
+        intents.load_table(bad)
+
+
+def test_controls_apply_commands_without_a_language_model():
+    c = controls.VoiceControls()
+    now = 1_000_000_000
+    act = controls.apply(intents.classify("Mute the alerts for ten minutes", now), c, now)
+    assert act.controls.muted(now + 9 * 60 * 10**9) and not act.controls.muted(now + 11 * 60 * 10**9)
+    assert "10 minutes" in act.reply
+    assert not controls.apply(Intent(now, "unmute", ""), act.controls, now).controls.muted(now)
+    assert controls.apply(Intent(0, "louder", ""), c, 0).controls.gain > c.gain
+    assert controls.apply(Intent(0, "quieter", ""), c, 0).controls.gain < c.gain
+    assert controls.apply(Intent(0, "slower", ""), c, 0).controls.rate < c.rate
+    assert controls.apply(Intent(0, "stop", ""), c, 0).effect == "stop_speaking"
+    assert controls.apply(Intent(0, "question", "why"), c, 0).effect == "ask_advisory"

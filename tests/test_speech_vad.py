@@ -1,0 +1,97 @@
+"""VAD: a pure function of audio and elapsed time, on real speech and real road noise."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vehicle_assist.speech import audio, vad
+
+SR = 16000
+
+
+def _pad(pcm: np.ndarray, lead_s: float, tail_s: float) -> np.ndarray:
+    return np.concatenate([np.zeros(int(lead_s * SR), np.float32), pcm, np.zeros(int(tail_s * SR), np.float32)])
+
+
+@pytest.fixture(scope="module")
+def routine() -> np.ndarray:
+    from tests.conftest import data_file
+
+    return audio.load_audio(data_file("speech", "librispeech_251-137823-0002_testing_routine.wav"))[0]
+
+
+@pytest.fixture(scope="module")
+def rumble() -> np.ndarray:
+    from tests.conftest import data_file
+
+    return audio.load_audio(data_file("noise", "car_interior_rumble_1.wav"))[0]
+
+
+def test_silence_gives_no_utterance():
+    assert vad.segment(np.zeros(3 * SR, np.float32)) == []
+
+
+def test_real_speech_after_silence_is_one_utterance_with_the_right_span(routine):
+    pcm = _pad(routine, 1.0, 1.5)
+    utts = vad.segment(pcm)
+    assert len(utts) == 1
+    u = utts[0]
+    assert 0.6 <= u.t_start_ns / 1e9 <= 1.1  # speech starts at 1.0 s (+ pre-roll)
+    assert u.t_end_ns / 1e9 >= 1.0 + 2.6  # the speech itself lasts ~2.8 s
+    assert u.sample_rate == SR and u.pcm.dtype == np.float32
+
+
+@pytest.mark.parametrize("snr_db", [10.0, 0.0])
+def test_speech_in_road_noise_is_found_and_noise_alone_is_not(routine, rumble, snr_db):
+    pcm = audio.mix_at_snr(_pad(routine, 1.5, 1.5), rumble, snr_db)
+    utts = vad.segment(pcm)
+    assert len(utts) >= 1
+    covered = sum(len(u.pcm) for u in utts) / SR
+    assert covered >= 2.0
+    assert min(u.t_start_ns for u in utts) / 1e9 >= 0.8  # not triggered by the noise before the speech
+    assert vad.segment(rumble[: 6 * SR]) == []
+
+
+def test_end_comes_after_the_trailing_silence(routine):
+    opts = vad.VadOptions(trailing_silence_s=0.5)
+    seg = vad.VadSegmenter(opts)
+    pcm = _pad(routine, 0.5, 2.0)
+    events = []
+    for i in range(0, len(pcm), 1600):
+        events += seg.process(pcm[i:i + 1600], i / SR)
+    kinds = [e.kind for e in events]
+    assert kinds == ["start", "end"]
+    speech_end = 0.5 + len(routine) / SR
+    end = events[1]
+    assert speech_end - 0.6 <= end.t_s <= speech_end + opts.trailing_silence_s + 0.3
+    assert end.reason == "silence"
+
+
+def test_max_length_cuts_long_speech(routine):
+    long = np.concatenate([routine] * 3)  # ~9 s of speech with short gaps
+    utts = vad.segment(_pad(long, 0.5, 1.0), options=vad.VadOptions(max_utterance_s=3.0, trailing_silence_s=1.0))
+    assert len(utts) >= 3
+    assert all(len(u.pcm) / SR <= 3.0 + 1e-6 for u in utts)
+
+
+def test_too_short_is_discarded():
+    click = np.zeros(2 * SR, np.float32)
+    t = np.arange(int(0.08 * SR)) / SR
+    click[SR:SR + len(t)] = 0.5 * np.sin(2 * np.pi * 800 * t)
+    seg = vad.VadSegmenter(vad.VadOptions(start_s=0.04, min_utterance_s=0.3))
+    events = seg.process(click, 0.0) + seg.flush(2.0)
+    assert [e.kind for e in events] == ["start", "discard"]
+
+
+def test_same_audio_same_utterances_whatever_the_block_size(routine, rumble):
+    pcm = audio.mix_at_snr(_pad(routine, 1.0, 1.0), rumble, 10.0)
+    a = vad.segment(pcm, block_ms=30)
+    b = vad.segment(pcm, block_ms=250)
+    assert [(u.t_start_ns, u.t_end_ns) for u in a] == [(u.t_start_ns, u.t_end_ns) for u in b]
+
+
+def test_origin_shifts_timestamps(routine):
+    u0 = vad.segment(_pad(routine, 1.0, 1.0))[0]
+    u1 = vad.segment(_pad(routine, 1.0, 1.0), origin_ns=5_000_000_000)[0]
+    assert u1.t_start_ns - u0.t_start_ns == 5_000_000_000
