@@ -35,7 +35,7 @@ class CompareRules(StrictModel):
     """What is compared and how loosely."""
 
     topics: list[str] = ["hazards", "alerts", "transcripts", "intents", "advisories"]
-    ignore_fields: list[str] = ["proc_ns", "seq", "t_perf_ns", "first_t_ns", "t_start_ns", "t_end_ns"]
+    ignore_fields: list[str] = ["proc_ns", "seq", "t_perf_ns", "first_t_ns", "t_start_ns", "t_end_ns", "infer_ms", "asr_ms", "render_ms"]
     topic_ignore: dict[str, list[str]] = {}
     tolerance: Tolerance = Tolerance(abs=1e-6, rel=1e-6)
     field_tolerance: dict[str, Tolerance] = {"t_ns": Tolerance(abs=150_000_000)}

@@ -21,6 +21,7 @@ import json
 import logging
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Literal
@@ -135,7 +136,7 @@ class Feeder:
         self._it, self.clock, self.consumers, self.options = items, clock, consumers, options
         self.gate, self.ready, self.settle, self.on_item = gate, ready, settle, on_item
         self._cond = threading.Condition()
-        self._head: Timed | None = None
+        self._buf: deque[Timed] = deque()
         self._done = False
         self._closed = False
         self.step_ns = max(1, int(options.step_ms * 1e6))
@@ -145,15 +146,31 @@ class Feeder:
         self.timeouts = 0
 
     def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
+        """End both input streams (waiting consumers poll the flag; no lock, so the loop never blocks here)."""
+        self._closed = True
+
+    def _has(self, topic: str) -> bool:
+        """Whether ``topic`` has another item: looks ahead (buffering) until one shows or the stream ends."""
+        if any(m.topic == topic for m in self._buf):
+            return True
+        while not self._done:
+            item = next(self._it, None)
+            if item is None:
+                self._done = True
+                break
+            self._buf.append(item)
+            if item.topic == topic:
+                return True
+        return False
 
     def _peek(self) -> Timed | None:
-        if self._head is None and not self._done:
-            self._head = next(self._it, None)
-            self._done = self._head is None
-        return self._head
+        if not self._buf and not self._done:
+            item = next(self._it, None)
+            if item is None:
+                self._done = True
+            else:
+                self._buf.append(item)
+        return self._buf[0] if self._buf else None
 
     def _wall_wait(self, t_ns: int) -> None:
         if self.options.mode != "realtime":
@@ -175,41 +192,38 @@ class Feeder:
             self.settle()
 
     def take(self, topic: str) -> Any:
-        """The next message of ``topic`` once it is the stream's head (None at the end)."""
-        while True:
-            with self._cond:
-                while True:
-                    if self._closed:
-                        return None
-                    head = self._peek()
-                    if head is None:
-                        self._cond.notify_all()
-                        return None
-                    if head.topic not in self.consumers:  # vehicle states: sampled by the runtime itself
-                        self._head = None
-                        self._advance(head.t_ns)
-                        continue
-                    if head.topic == topic:
-                        break
-                    self._cond.wait(0.05)
-            # only the head's owner gets here; the other consumer waits on the condition
-            if self.options.mode == "lockstep":
-                deadline = time.perf_counter() + self.options.settle_timeout_s
-                while not self.ready(topic) and time.perf_counter() < deadline:
-                    time.sleep(0.005)
-                if not self.gate.wait_quiet(self.options.settle_timeout_s):
-                    self.timeouts += 1
-                    log.warning("runtime not quiet after %.0f s at t=%.2f s; moving on", self.options.settle_timeout_s, head.t_ns / 1e9)
-            self._advance(head.t_ns)
-            with self._cond:
-                self._head = None
-                self._cond.notify_all()
-            if topic == "frames":
-                self.gate.sent_frame(head.msg.seq)
-            self.released[topic] = self.released.get(topic, 0) + 1
-            if self.on_item:
-                self.on_item(head)
-            return head.msg
+        """The next message of ``topic`` once everything before it was handed out (None: the topic has ended)."""
+        with self._cond:
+            while True:
+                if self._closed or not self._has(topic):
+                    self._cond.notify_all()
+                    return None  # this input has ended (the runtime unexpects it: no false staleness)
+                head = self._peek()
+                if head.topic not in self.consumers:  # vehicle states: the runtime samples them itself
+                    self._buf.popleft()
+                    self._advance(head.t_ns)
+                    continue
+                if head.topic == topic:
+                    break
+                self._cond.wait(0.05)
+        # only the head's owner gets here; the other consumer waits until the head is its own
+        if self.options.mode == "lockstep":
+            deadline = time.perf_counter() + self.options.settle_timeout_s
+            while not self.ready(topic) and time.perf_counter() < deadline:
+                time.sleep(0.005)
+            if not self.gate.wait_quiet(self.options.settle_timeout_s):
+                self.timeouts += 1
+                log.warning("runtime not quiet after %.0f s at t=%.2f s; moving on", self.options.settle_timeout_s, head.t_ns / 1e9)
+        self._advance(head.t_ns)
+        with self._cond:
+            self._buf.popleft()
+            self._cond.notify_all()
+        if topic == "frames":
+            self.gate.sent_frame(head.msg.seq)
+        self.released[topic] = self.released.get(topic, 0) + 1
+        if self.on_item:
+            self.on_item(head)
+        return head.msg
 
     def stream(self, topic: str) -> Iterator[Any]:
         """An iterator for one runtime input (``frames`` or ``audio``)."""
@@ -239,6 +253,15 @@ def replay_config(config, drive: Drive):
     return config.model_copy(update={"perception": config.perception.model_copy(update={"calibration": cam})})
 
 
+def fresh_parts(parts):
+    """The parts with a new tracker (its state and track ids must not carry over from an earlier replay)."""
+    import dataclasses
+
+    tracker = parts.tracker
+    settings = getattr(tracker, "settings", None)
+    return dataclasses.replace(parts, tracker=type(tracker)(settings)) if settings is not None else parts
+
+
 async def _settle_loop(n: int = 6) -> None:
     for _ in range(n):
         await asyncio.sleep(0)
@@ -253,6 +276,7 @@ async def run_replay(drive: Drive, config, parts, out_dir: Path, options: Replay
     from vehicle_assist.speech.tts import write_wav
 
     plan = plan or faults_mod.FaultPlan()
+    parts = fresh_parts(parts)
     out_dir.mkdir(parents=True, exist_ok=True)
     trip_path = out_dir / "trip.jsonl"
     if trip_path.exists():
@@ -296,7 +320,7 @@ async def run_replay(drive: Drive, config, parts, out_dir: Path, options: Replay
     for i, seg in enumerate(sink.segments, start=1):
         if len(seg.pcm):
             kind = "alert" if int(seg.request.tier) == 0 else "advisory"
-            wavs.append(write_wav(out_dir / "speech" / f"{i:03d}_{kind}_{_slug(seg.request.source or seg.request.text)}.wav",
+            wavs.append(write_wav(out_dir / "speech" / f"{i:03d}_{kind}_{_slug(seg.request.text)}.wav",
                                   seg.pcm, sink.sample_rate))
     drive_s = max(0.0, (clock.now_ns() - int(options.start_s * 1e9)) / 1e9)
     run_info = {"drive": {"name": info.name, "path": info.path, "kind": info.kind, "duration_s": info.duration_s,
