@@ -64,9 +64,8 @@ class Chunk:
     def embed_text(self) -> str:
         """What is embedded and indexed: section and title give a sub-chunk its context."""
         head = self.title if self.title and not self.text.startswith(self.title) else ""
-        prefix = f"{self.section}. {head}".strip() if self.section and self.section != self.title else head
-        body = linearize_tables(self.text)
-        return f"{prefix}. {body}" if prefix else body
+        section = self.section if self.section != self.title else ""
+        return ". ".join(p for p in (section, head, linearize_tables(self.text)) if p)
 
 
 def _cells(line: str) -> list[str]:
@@ -175,7 +174,7 @@ def chunk_record(record: Record, count_tokens: Callable[[str], int], max_tokens:
     whole = Chunk(record.id, 0, record.section, record.title, record.kind, record.text, record.source)
     if count_tokens(whole.embed_text) <= max_tokens:
         return [whole]
-    budget = max_tokens - count_tokens(whole.embed_text[: len(whole.embed_text) - len(record.text)])
+    budget = max_tokens - count_tokens(f"{record.section}. {record.title}. ")
     pieces: list[str] = []
     for unit in _units(record.text):
         if _is_table(unit) or count_tokens(unit) <= budget:

@@ -36,7 +36,8 @@ class Encoder:
                 warnings.simplefilter("ignore")
                 model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
         self._model = model
-        self.dim = int(embedder.get_sentence_embedding_dimension())
+        get_dim = getattr(embedder, "get_embedding_dimension", None) or embedder.get_sentence_embedding_dimension
+        self.dim = int(get_dim())
 
     def count_tokens(self, text: str) -> int:
         """Tokens the model would read for ``text`` (special tokens included, no truncation)."""

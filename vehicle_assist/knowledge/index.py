@@ -29,7 +29,7 @@ from vehicle_assist.knowledge.normalize import bm25_tokens
 
 log = logging.getLogger(__name__)
 
-INDEX_VERSION = 4
+INDEX_VERSION = 5
 """Bump when the chunking or the on-disk layout changes: every index is then rebuilt."""
 
 _FILES = ("meta.json", "chunks.jsonl", "vectors.faiss")

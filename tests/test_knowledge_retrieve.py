@@ -1,0 +1,133 @@
+"""Index persistence and hybrid retrieval with the real all-MiniLM-L6-v2 embedder (slow)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from vehicle_assist import fetch, models, paths
+from vehicle_assist.config import KnowledgeSettings
+from vehicle_assist.knowledge.encoder import Encoder
+from vehicle_assist.knowledge.index import open_index
+from vehicle_assist.knowledge.record import ask_record
+from vehicle_assist.knowledge.retrieve import Retriever
+from vehicle_assist.messages import Scene
+
+pytestmark = pytest.mark.slow
+
+TINY_IDS = ("124", "126", "163", "195", "219")
+SOURCE = fetch.data_path("knowledge", "uk_highway_code.jsonl")  # the real file, before VA_HOME moves
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    return models.load_embedder()
+
+
+@pytest.fixture(scope="module")
+def retriever(embedder) -> Retriever:
+    """The real index (built once if absent or stale, else loaded)."""
+    return Retriever.load(KnowledgeSettings(), embedder=embedder, progress=False)
+
+
+@pytest.fixture
+def tiny_home(va_home):
+    """A VA_HOME whose catalogue holds five real rules, so building is quick."""
+    lines = [line for line in SOURCE.read_text(encoding="utf-8").splitlines() if json.loads(line)["id"] in TINY_IDS]
+    folder = va_home / "knowledge" / "sources"
+    folder.mkdir(parents=True)
+    (folder / "tiny.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (va_home / "knowledge" / "sources.yaml").write_text(
+        "sources:\n  - {id: tiny, jurisdiction: test, title: five rules, licence: OGL v3.0, "
+        "attribution: 'Contains public sector information (test).', files: [tiny.jsonl]}\n", encoding="utf-8")
+    return va_home
+
+
+def test_index_persists_and_rebuilds_only_on_change(tiny_home, embedder):
+    settings = KnowledgeSettings(jurisdictions=["tiny"])
+    enc = Encoder(embedder)
+    first = open_index(settings, enc, "model-a", progress=False)
+    assert first.built and {c.rule_id for c in first.chunks} == set(TINY_IDS)
+    assert len(first.chunks) > len(TINY_IDS)  # rules 124 and 163 exceed 256 tokens: sub-chunked
+    again = open_index(settings, enc, "model-a", progress=False)
+    assert not again.built and again.fingerprint == first.fingerprint
+    assert open_index(settings, enc, "model-b", progress=False).built  # the model changed
+    assert not open_index(settings, enc, "model-b", progress=False).built
+    src = tiny_home / "knowledge" / "sources" / "tiny.jsonl"
+    src.write_text(src.read_text(encoding="utf-8").replace("two-second", "three-second"), encoding="utf-8")
+    assert open_index(settings, enc, "model-b", progress=False).built  # a source changed
+    (paths.resolve(settings.index_dir) / "vectors.faiss").write_bytes(b"garbage")
+    healed = open_index(settings, enc, "model-b", progress=False)  # corrupt index: rebuilt, no crash
+    assert healed.built and healed.faiss_index.ntotal == len(healed.chunks)
+
+
+def test_every_chunk_fits_the_model_window(retriever):
+    count = retriever.encoder.count_tokens
+    too_long = [c for c in retriever.index.chunks if count(c.embed_text) > 256 and "|" not in c.text]
+    assert not too_long
+    assert {c.rule_id for c in retriever.index.chunks if c.part > 0} >= {"7", "124", "163"}
+
+
+@pytest.mark.parametrize("question, rule", [
+    ("there's an ambulance with blues on behind me", "219"),
+    ("can i wait in the bike box at the lights", "178"),
+    ("how far behind the car in front should i be on a fast road", "126"),
+    ("what's the national speed limit on a dual carriageway", "124"),
+])
+def test_spoken_questions_find_their_rule(retriever, question, rule):
+    r = retriever.search(question)
+    assert rule in [p.id for p in r.passages[:3]], [p.id for p in r.passages]
+    assert r.answerable
+
+
+def test_scene_finds_the_rules_for_the_situation(retriever):
+    r = retriever.search("", scene=Scene(label="bicycle", hazard="cyclist_ahead", road_type="rural", speed_mps=13))
+    assert {"163", "212", "213"} & {p.id for p in r.passages[:3]}
+    r = retriever.search("", scene=Scene(road_type="motorway", weather="fog", hazard="low_visibility"))
+    assert {"234", "235", "236", "226"} & {p.id for p in r.passages[:3]}
+
+
+def test_results_are_one_passage_per_rule(retriever):
+    r = retriever.search("overtaking cyclists and horse riders, how much room", k=10)
+    ids = [p.id for p in r.passages]
+    assert len(ids) == len(set(ids)) == 10
+    assert [p.score for p in r.passages] == sorted((p.score for p in r.passages), reverse=True)
+
+
+def test_unanswerable_questions_are_rejected(retriever):
+    for question in ("what's the speed limit on the autobahn", "how much does an MOT cost",
+                     "tell me a joke"):
+        r = retriever.search(question)
+        assert not r.answerable and r.reason, question
+
+
+def test_garbage_and_empty_input_degrade_gracefully(retriever):
+    assert not retriever.search("").answerable
+    r = retriever.search("?!? ...")
+    assert not r.answerable and r.passages == ()
+    r = retriever.search("zxqv blorf wug")
+    assert not r.answerable
+
+
+def test_passage_lookup_and_ask_record(retriever):
+    full = retriever.passage("126")
+    assert full is not None and "two-second" in full.text and retriever.passage("999") is None
+    assert "H1" in retriever.passages_by_id
+    r = retriever.search("how big a gap should I leave")
+    rec = ask_record(r)
+    assert list(rec) == ["question", "passages", "answerable", "answer", "cited", "route", "timings"]
+    assert rec["answer"] is None and rec["cited"] == [] and rec["route"] is None
+    assert set(rec["passages"][0]) == {"id", "score", "section", "title", "text"}
+    assert rec["timings"]["total_ms"] > 0 and "embed_ms" in rec["timings"]
+    json.dumps(rec)
+
+
+def test_dense_only_mode_differs_from_hybrid(retriever):
+    q = "can i wait in the bike box at the lights"
+    dense = retriever.search(q, mode="dense", normalize_query=False)
+    assert dense.normalized == q
+    assert "advanced stop lines" in retriever.search(q).normalized
+    with pytest.raises(ValueError):
+        retriever.search(q, mode="magic")

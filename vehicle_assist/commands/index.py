@@ -1,0 +1,55 @@
+"""``vehicle-assist index``: build (or check) the Highway Code retrieval index."""
+
+from __future__ import annotations
+
+import typer
+
+from vehicle_assist.commands._out import console, emit, err_console, fail
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def index(
+        rebuild: bool = typer.Option(False, "--rebuild", help="Rebuild even if the stored index matches the sources and model."),
+        as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+    ) -> None:
+        """Build the rule index (FAISS + BM25) under knowledge/index/, or load it if it is current.
+
+        The index is rebuilt automatically whenever a source file or the embedding model changes
+        (a content hash is stored with it).
+        """
+        from vehicle_assist.config import load_app
+        from vehicle_assist.knowledge import KnowledgeError
+        from vehicle_assist.knowledge.index import index_dir
+        from vehicle_assist.knowledge.retrieve import Retriever
+
+        settings = load_app().knowledge
+        notes: list[str] = []
+        try:
+            retriever = Retriever.load(settings, progress=not as_json, rebuild=rebuild, on_event=notes.append)
+        except KnowledgeError as err:
+            fail(str(err), 2)
+        idx = retriever.index
+        summary = {
+            "index_dir": str(index_dir(settings)),
+            "built": idx.built,
+            "build_s": round(idx.build_s, 3) if idx.built else idx.meta.get("build_s"),
+            "chunks": len(idx.chunks),
+            "records": len(idx.records),
+            "sub_chunked_records": len({c.rule_id for c in idx.chunks if c.part > 0}),
+            "sources": [s.id for s in idx.sources],
+            "fingerprint": idx.fingerprint,
+            "notes": notes,
+            "attribution": retriever.attribution,
+        }
+
+        def human(s: dict) -> None:
+            for note in s["notes"]:
+                err_console.print(note)
+            what = f"built in {s['build_s']:.1f} s" if s["built"] else "up to date (loaded)"
+            console.print(f"index {what}: {s['chunks']} passages from {s['records']} records "
+                          f"({s['sub_chunked_records']} long records sub-chunked), sources {', '.join(s['sources'])}")
+            console.print(f"at {s['index_dir']}  hash {s['fingerprint'][:12]}")
+            console.print(f"[dim]{s['attribution']}[/dim]")
+
+        emit(summary, as_json, human)
