@@ -190,6 +190,11 @@ class Bus:
             self._subs.setdefault(topic, []).append(sub)
         return sub
 
+    def subscriptions(self, topic: str) -> list[Subscription]:
+        """The current subscriptions of ``topic`` (to see whether consumers have work queued)."""
+        with self._lock:
+            return list(self._subs.get(topic, ()))
+
     def unsubscribe(self, sub: Subscription) -> None:
         """Stop delivering to ``sub`` and close it."""
         with self._lock:
