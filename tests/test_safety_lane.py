@@ -46,6 +46,22 @@ def test_no_frames_raises_camera_lost_once():
     settings = PerceptionSettings(camera_lost_after_s=0.05)
     pipe = PerceptionPipeline(NoDetector(), NoTracker(), default_table().camera)
     lane = SafetyLane(pipe, AlertManager(table), None, settings)
-    threading.Event().wait(0.1)  # longer than camera_lost_after_s with no frame
-    names = [e.name for i in range(5) for e in lane.step(None, i * S).events if e.state == "start"]
-    assert names == ["camera-lost"]
+    # run time 0.00, 0.02, ... 0.2 s with no frame: lost after 0.05 s, alerted once
+    steps = [lane.step(None, i * S // 50) for i in range(11)]
+    names = [(s.t_ns, e.name) for s in steps for e in s.events if e.state == "start"]
+    assert names == [(3 * S // 50, "camera-lost")]
+
+
+def test_a_slow_first_frame_in_replay_is_not_a_lost_camera():
+    import numpy as np
+
+    from vehicle_assist.messages import CameraFrame
+
+    settings = PerceptionSettings(camera_lost_after_s=0.05)
+    pipe = PerceptionPipeline(NoDetector(), NoTracker(), default_table().camera)
+    lane = SafetyLane(pipe, AlertManager(alerts.load_table()), None, settings, monitor_rate=False)
+    img = np.zeros((72, 128, 3), np.uint8)
+    for i in range(5):
+        threading.Event().wait(0.06)  # processing slower than camera_lost_after_s, media time 40 ms apart
+        step = lane.step(CameraFrame(t_ns=i * 40_000_000, seq=i, image=img), i * 40_000_000)
+        assert step.events == ()

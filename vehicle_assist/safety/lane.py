@@ -35,23 +35,28 @@ class SafetyLane:
         self.settings = settings or PerceptionSettings()
         s = self.settings
         self.monitor = RateMonitor(s.rate_hz, s.lagging_factor, s.lagging_window_s) if monitor_rate else None
-        self._last_frame_perf: int | None = None
-        self._started_perf = clock.perf_ns()
+        self._last_frame_ns: int | None = None
+        self._first_step_ns: int | None = None
 
     def step(self, frame: CameraFrame | None, now_ns: int, ego: VehicleState | None = None,
              mute_until_ns: int | None = None) -> LaneStep:
-        """Process one frame (or note its absence) at run time ``now_ns``; speak alerts that start."""
-        perf = clock.perf_ns()
+        """Process one frame (or note its absence) at run time ``now_ns``; speak alerts that start.
+
+        ``now_ns`` and the frames' ``t_ns`` are on the run's clock (wall time live, media time in
+        replay), so a slow first frame in replay is never taken for a lost camera.
+        """
+        if self._first_step_ns is None:
+            self._first_step_ns = now_ns
         result = None
         hz: list[Hazard] = []
         if frame is not None:
             result = self.pipeline.process(frame, ego)
             hz.extend(result.hazards)
-            self._last_frame_perf = frame.perf_ns or perf
+            self._last_frame_ns = frame.t_ns
             if self.monitor is not None:
                 self.monitor.tick(clock.perf_ns())
-        last = self._last_frame_perf if self._last_frame_perf is not None else self._started_perf
-        hz.extend(camera_hazards(last, clock.perf_ns(), self.settings.camera_lost_after_s))
+        last = self._last_frame_ns if self._last_frame_ns is not None else self._first_step_ns
+        hz.extend(camera_hazards(last, now_ns, self.settings.camera_lost_after_s))
         if self.monitor is not None:
             hz.extend(self.monitor.hazards(clock.perf_ns()))
         events = self.manager.update(hz, now_ns, mute_until_ns)
