@@ -99,6 +99,8 @@ class Track:
     hits: int = 1
     history: tuple[tuple[int, float], ...] = ()
     """Recent ``(t_ns, box_height_px)`` samples, oldest first; TTC comes from their growth."""
+    edges: tuple[tuple[int, float, float], ...] = ()
+    """Recent ``(t_ns, x1, x2)`` samples (box left/right edges), oldest first; lateral motion."""
 
 
 @dataclass(frozen=True)
