@@ -83,6 +83,8 @@ class RunReport:
     slm: Any = None
     """The SLM's :class:`~vehicle_assist.advisory.slm.Generated`, when the SLM ran."""
     ranked: list = field(default_factory=list, repr=False)
+    retrieval: Any = field(default=None, repr=False)
+    """The knowledge lane's Retrieval (None when retrieval failed or was not needed)."""
 
 
 class AdvisoryRun:
@@ -167,7 +169,7 @@ class AdvisoryRun:
                  similarity=None if best_sim is None else round(best_sim, 3), answerable=answerable,
                  reason=getattr(retrieval, "reason", ""))
         rep = RunReport(Advisory(t_ns, "", chosen, question=question, ttl_s=ttl), chosen, passages, answerable, support)
-        rep.ranked = ranked
+        rep.ranked, rep.retrieval = ranked, retrieval
 
         if chosen == router.REFUSAL:
             msg = s.refusal_text if retrieval is not None else "Sorry, I can't look that up right now."

@@ -20,7 +20,8 @@ class SceneError(ValueError):
 
 
 def parse_scene(text: str) -> Scene:
-    """``'label=cyclist distance=12 speed=30 road=narrow weather=rain'`` (speed in mph), a JSON object
+    """``'label=cyclist distance=12 speed=30 road=narrow weather=rain'`` (speed in mph; commas or spaces
+    between pairs; Scene field names such as ``speed_mps`` work too), a JSON object
     of Scene fields, or free words (kept as ``hazard``) -> Scene."""
     text = text.strip()
     if not text:
@@ -34,7 +35,7 @@ def parse_scene(text: str) -> Scene:
         if unknown:
             raise SceneError(f"unknown scene fields {sorted(unknown)}; expected {sorted(Scene.__dataclass_fields__)}")
         return Scene(**data)
-    pairs = re.findall(r"(\w+)=(\"[^\"]*\"|\S+)", text)
+    pairs = re.findall(r"(\w+)=(\"[^\"]*\"|[^\s,]+)", text)
     if not pairs:
         return Scene(hazard=text)
     fields: dict[str, object] = {}

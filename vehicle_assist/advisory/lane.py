@@ -1,0 +1,76 @@
+"""Assemble the advisory lane from the config (retriever, sentence similarity, SLM, speaker) and turn
+its report into the ``ask`` record (extending ``knowledge.record.ask_record``, never changing it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from vehicle_assist.advisory.run import AdvisoryRun, ArbiterSpeaker, RunReport
+from vehicle_assist.config import AppConfig
+
+
+@dataclass
+class Lane:
+    """A ready AdvisoryRun and the resources it owns (closed with :meth:`close`)."""
+
+    run: AdvisoryRun
+    retriever: Any
+    similarity: Any = None
+    arbiter: Any = None
+
+    def close(self) -> None:
+        """Persist newly embedded sentences and release the speaker."""
+        if self.similarity is not None:
+            self.similarity.save()
+        if self.arbiter is not None:
+            self.arbiter.wait_idle(30)
+            self.arbiter.close()
+
+
+def build(cfg: AppConfig, *, route: str | None = None, sink: str | None = None, retriever: Any = None,
+          progress: bool = False, on_event=None) -> Lane:
+    """Load what the configured (or ``route``-overridden) lane needs; ``sink`` ('null', 'wav:PATH',
+    'device') adds speech through the audio arbiter."""
+    from vehicle_assist.advisory.semantic import SentenceSimilarity
+    from vehicle_assist.knowledge.retrieve import Retriever
+
+    settings = cfg.advisory if route is None else cfg.advisory.model_copy(update={"route": route})
+    retriever = retriever or Retriever.load(cfg.knowledge, progress=progress)
+    similarity = SentenceSimilarity.for_retriever(retriever) if settings.semantic_weight > 0 else None
+    slm = None
+    if settings.route == "slm":
+        from vehicle_assist.advisory.slm import SLM
+
+        slm = SLM.load(threads=settings.slm_threads)
+    speaker = arbiter = None
+    if sink:
+        from vehicle_assist import models
+        from vehicle_assist.audio_out import AudioArbiter, open_sink
+
+        arbiter = AudioArbiter(open_sink(sink)).start()
+        speaker = ArbiterSpeaker(arbiter, models.load_tts())
+    run = AdvisoryRun(settings, retriever, slm=slm, speaker=speaker, on_event=on_event, similarity=similarity,
+                      cancel_event=arbiter.cancel_event if arbiter else None)
+    return Lane(run, retriever, similarity, arbiter)
+
+
+def ask_record(report: RunReport) -> dict:
+    """The knowledge lane's ask record for this run, with answer, cited, route, refused and timings added."""
+    from vehicle_assist.knowledge.record import ask_record as base
+
+    if report.retrieval is not None:
+        rec = base(report.retrieval)
+    else:
+        rec = {"question": report.advisory.question or "", "passages": [], "answerable": False, "answer": None,
+               "cited": [], "route": None, "timings": {}}
+    adv = report.advisory
+    rec["answer"] = adv.text
+    rec["cited"] = list(adv.cited)
+    rec["route"] = adv.route
+    rec["refused"] = adv.refused
+    rec["fallback"] = report.fallback or None
+    rec["grounded"] = None if report.verdict is None else report.verdict.ok
+    rec["timings"] = {**rec["timings"], **{("run_ms" if k == "total_ms" else k): round(v, 3)
+                                          for k, v in report.timings.items() if k != "retrieve_ms"}}
+    return rec
