@@ -72,6 +72,8 @@ class Detection:
     class_id: int
     confidence: float
     track_id: int | None = None
+    source: str = ""
+    """Which detector pass measured it (e.g. "full", "roi"); box scales differ slightly between passes."""
 
 
 @dataclass(frozen=True)
