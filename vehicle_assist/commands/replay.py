@@ -22,6 +22,7 @@ def register(app: typer.Typer) -> None:
                                               "or a folder of them (batch)."),
         realtime: bool = typer.Option(False, "--realtime", help="Feed inputs at their recorded times and drop stale frames, as live (for latency figures). Default: lockstep, every frame in order."),
         speed: float = typer.Option(1.0, "--speed", min=0.05, max=20, help="Realtime only: drive seconds per wall second."),
+        rate: Optional[float] = typer.Option(None, "--rate", min=0.5, max=60, help="Lockstep only: hand frames to perception at most at this rate (Hz of drive time), a fixed stride as a live loop at that rate would see; default every frame."),
         out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: runs/replay/<name>-<time> under VA_HOME); in batch mode, the parent of one folder per target."),
         start: float = typer.Option(0.0, "--start", min=0, help="Replay from this drive time (s)."),
         end: Optional[float] = typer.Option(None, "--end", min=0, help="Replay up to this drive time (s)."),
@@ -47,10 +48,10 @@ def register(app: typer.Typer) -> None:
             p = Path(target)
             folder = p if p.is_dir() and not (p / "manifest.yaml").exists() else None
             if folder is not None:
-                result = _batch(folder, out, jobs, realtime, speed, check, no_voice, video, mcap, config_file, as_json)
+                result = _batch(folder, out, jobs, realtime, speed, rate, check, no_voice, video, mcap, config_file, as_json)
                 emit(result, as_json, _human_batch)
                 raise SystemExit(0 if result["failed"] == 0 else 1)
-            result = _single(target, realtime, speed, out, start, end, check, update_refs, from_log, no_voice,
+            result = _single(target, realtime, speed, rate, out, start, end, check, update_refs, from_log, no_voice,
                              video, mcap, config_file, as_json)
         except ReplayError as err:
             fail(str(err), 2)
@@ -59,7 +60,7 @@ def register(app: typer.Typer) -> None:
             raise SystemExit(1)
 
 
-def _single(target, realtime, speed, out, start, end, check, update_refs, from_log, no_voice, video, mcap,
+def _single(target, realtime, speed, rate, out, start, end, check, update_refs, from_log, no_voice, video, mcap,
             config_file, as_json) -> dict[str, Any]:
     from vehicle_assist import config as config_mod
     from vehicle_assist import runtime
@@ -80,8 +81,11 @@ def _single(target, realtime, speed, out, start, end, check, update_refs, from_l
     drive = job.open_target(t, voice=False)
     s0 = start or (t.scenario.spec.start_s if t.scenario else 0.0)
     e0 = end if end is not None else (t.scenario.spec.end_s if t.scenario else None)
-    total = max(1, int(((e0 or drive.info.duration_s) - s0) * drive.info.frame_rate_hz))
-    options = ReplayOptions(mode="realtime" if realtime else "lockstep", start_s=start, end_s=end, speed=speed)
+    total = max(1, int(((e0 or drive.info.duration_s) - s0) * min(drive.info.frame_rate_hz, rate or 1e9)))
+    if rate and realtime:
+        fail("--rate is for lockstep; --realtime drops frames by itself when perception falls behind", 2)
+    options = ReplayOptions(mode="realtime" if realtime else "lockstep", start_s=start, end_s=end, speed=speed,
+                            frame_rate_hz=rate)
     with progress(f"replaying {t.name}", total, enabled=not as_json) as advance:
         result = job.replay_target(t, cfg, parts, out_dir, options, check, update_refs, video, mcap,
                                    on_item=lambda m: advance() if m.topic == "frames" else None)
@@ -115,7 +119,7 @@ def _human(r: dict[str, Any]) -> None:
 # --- batch ------------------------------------------------------------------------------------
 
 
-def _batch(folder: Path, out, jobs, realtime, speed, check, no_voice, video, mcap, config_file, as_json) -> dict[str, Any]:
+def _batch(folder: Path, out, jobs, realtime, speed, rate, check, no_voice, video, mcap, config_file, as_json) -> dict[str, Any]:
     from vehicle_assist.replay import job
     from vehicle_assist.replay.scenario import is_scenario
 
@@ -129,6 +133,7 @@ def _batch(folder: Path, out, jobs, realtime, speed, check, no_voice, video, mca
     def one(path: Path) -> dict[str, Any]:
         cmd = [sys.executable, "-m", "vehicle_assist.cli", "replay", str(path), "--out", str(base / path.stem), "--json"]
         cmd += ["--realtime", "--speed", str(speed)] if realtime else []
+        cmd += ["--rate", str(rate)] if rate else []
         cmd += ["--check"] if check and is_scenario(path) else []
         cmd += ["--no-voice"] if no_voice else []
         cmd += [] if video else ["--no-video"]

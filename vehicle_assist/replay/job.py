@@ -128,7 +128,7 @@ def replay_target(t: Target, config, parts, out_dir: Path, options: ReplayOption
     scen = t.scenario
     start = options.start_s or (scen.spec.start_s if scen else 0.0)
     end = options.end_s if options.end_s is not None else (scen.spec.end_s if scen else None)
-    opts = ReplayOptions(options.mode, start, end, options.speed, options.step_ms, options.settle_timeout_s)
+    opts = ReplayOptions(options.mode, start, end, options.speed, options.step_ms, options.settle_timeout_s, options.frame_rate_hz)
     has_voice = bool(scen and scen.spec.questions)
     res = asyncio.run(run_replay(drive, config, parts, out_dir, opts, t.plan, has_voice=has_voice, on_item=on_item,
                                  extra_info={"scenario": scen.name if scen else None,

@@ -52,6 +52,9 @@ class ReplayOptions:
     """Largest clock step across a gap in the inputs (timers fire at each step)."""
     settle_timeout_s: float = 180.0
     """Lockstep: the longest wall time to wait for the runtime to go quiet before moving on."""
+    frame_rate_hz: float | None = None
+    """Lockstep: hand frames to perception at most at this rate of drive time (a fixed stride, as a
+    live loop running at that rate would see them); None: every frame."""
 
 
 class ReplayVehicle:
@@ -144,10 +147,24 @@ class Feeder:
         self.t0_ns: int | None = None
         self.released = {"frames": 0, "audio": 0}
         self.timeouts = 0
+        self.skipped = 0
+        self._last_frame_ns: int | None = None
+        self._kept: Timed | None = None
 
     def close(self) -> None:
         """End both input streams (waiting consumers poll the flag; no lock, so the loop never blocks here)."""
         self._closed = True
+
+    def _skip(self, item: Timed) -> bool:
+        """A frame between strides (``frame_rate_hz``): time passes, the frame is not handed out."""
+        rate = self.options.frame_rate_hz
+        if item.topic != "frames" or not rate or item is self._kept:
+            return False
+        if self._last_frame_ns is not None and item.t_ns - self._last_frame_ns < 1e9 / rate - 1e6:
+            self.skipped += 1
+            return True
+        self._last_frame_ns, self._kept = item.t_ns, item  # decided once per frame (the head is looked at often)
+        return False
 
     def _has(self, topic: str) -> bool:
         """Whether ``topic`` has another item: looks ahead (buffering) until one shows or the stream ends."""
@@ -199,7 +216,7 @@ class Feeder:
                     self._cond.notify_all()
                     return None  # this input has ended (the runtime unexpects it: no false staleness)
                 head = self._peek()
-                if head.topic not in self.consumers:  # vehicle states: the runtime samples them itself
+                if head.topic not in self.consumers or self._skip(head):  # vehicle states: the runtime samples them
                     self._buf.popleft()
                     self._advance(head.t_ns)
                     continue
@@ -331,7 +348,8 @@ async def run_replay(drive: Drive, config, parts, out_dir: Path, options: Replay
                 "faults": plan.model_dump(), "fault_lines": faults_mod.describe(plan),
                 "replay": {"wall_s": round(wall_s, 3), "drive_s": round(drive_s, 3),
                            "x_realtime": round(drive_s / wall_s, 3) if wall_s else None,
-                           "frames_in": feeder.released.get("frames", 0), "audio_blocks_in": feeder.released.get("audio", 0),
+                           "frames_in": feeder.released.get("frames", 0), "frames_skipped_by_rate": feeder.skipped,
+                           "frame_rate_hz": options.frame_rate_hz, "audio_blocks_in": feeder.released.get("audio", 0),
                            "settle_timeouts": feeder.timeouts}, **(extra_info or {})}
     (out_dir / "replay.json").write_text(json.dumps(run_info, indent=1, default=str))
     return ReplayResult(trip_path, summary, run_info, wavs)
