@@ -149,3 +149,55 @@ def test_table_rejects_inconsistent_thresholds(tmp_path):
     (tmp_path / "k.yaml").write_text(text.replace("kind: forward-collision}", "kind: nosuch}", 1).replace("critical_ttc_s: 9.0", "critical_ttc_s: 1.6"))
     with pytest.raises(ConfigError, match="kind"):
         hazards.load_table(tmp_path / "k.yaml")
+
+
+def with_lateral_motion(tr: Track, v_mps: float, start_m: float) -> Track:
+    """Give a track edges that move sideways at v_mps (metres at each sample's own scale)."""
+    H = TABLE.classes[tr.label].height_m
+    edges, box = [], tr.box
+    for t, h in tr.history:
+        lat = start_m + v_mps * (t - tr.history[0][0]) / 1e9
+        u = CAL.cx + lat * h / H
+        w = h * 1.2
+        edges.append((t, u - w / 2, u + w / 2))
+        box = (u - w / 2, 400 - h, u + w / 2, 400.0)
+    import dataclasses
+
+    return dataclasses.replace(tr, edges=tuple(edges), box=box)
+
+
+def test_an_oncoming_car_sliding_out_of_the_corridor_is_not_a_collision():
+    base = approach_track(lambda t: 20 - 25 * t, 0.0, duration=0.5)   # closing fast, TTC 0.8 s
+    passing = with_lateral_motion(base, -3.0, -0.6)                   # drifting left at 3 m/s
+    staying = with_lateral_motion(base, 0.0, 0.0)
+    out_p = assess([passing], None, passing.t_ns, CAL)
+    out_s = assess([staying], None, staying.t_ns, CAL)
+    assert out_s[0].in_corridor and out_s[0].level == HazardLevel.CRITICAL
+    assert not out_p[0].in_corridor and out_p[0].level == HazardLevel.INFO
+    cut_in = with_lateral_motion(approach_track(lambda t: 30 - 12 * t, 0.0), 2.0, -4.2)  # from the next lane
+    assert assess([cut_in], None, cut_in.t_ns, CAL)[0].in_corridor
+
+
+def test_a_low_speed_approach_only_reaches_critical():
+    slow = approach_track(lambda t: 10 - 3.5 * t, 0.0)   # 3.5 m/s closing at 10 m: TTC 2.9 s
+    assert assess([slow], None, slow.t_ns, CAL)[0].level == HazardLevel.INFO
+    slower_closer = approach_track(lambda t: 5 - 4 * t, 0.0)  # TTC 1.25 s: critical whatever the speed
+    assert assess([slower_closer], None, slower_closer.t_ns, CAL)[0].level == HazardLevel.CRITICAL
+
+
+def test_tracker_restarts_growth_history_when_the_detector_pass_changes():
+    from vehicle_assist.messages import Detection, Detections
+    from vehicle_assist.perception.tracker import Tracker
+
+    trk = Tracker()
+    out = []
+    for i in range(10):
+        src = "roi" if i < 6 else "full"
+        h = 100 + 2 * i + (20 if src == "full" else 0)   # the full pass measures the same car taller
+        d = Detection(box=(600.0, 500.0 - h, 720.0, 500.0), label="car", class_id=2, confidence=0.9, source=src)
+        out = trk.update(Detections(t_ns=i * 40_000_000, frame_seq=i, width=1280, height=720, items=(d,)))
+        if i == 5:
+            assert len(out[0].history) == 6
+    assert len(out) == 1 and out[0].hits == 10
+    assert [round(h) for _, h in out[0].history] == [132, 134, 136, 138]
+    assert len(out[0].edges) == len(out[0].history)

@@ -130,8 +130,8 @@ class Detector:
                     found.append((box, c, p, "full"))
             passes.append("full")
         self.last_passes = tuple(passes)
-        items = tuple(Detection(box=box, label=self.names[c], class_id=c, confidence=round(p, 4))
-                      for box, c, p, _ in found)
+        items = tuple(Detection(box=box, label=self.names[c], class_id=c, confidence=round(p, 4), source=src)
+                      for box, c, p, src in found)
         return Detections(t_ns=frame.t_ns, frame_seq=frame.seq, width=frame.width, height=frame.height,
                           items=items, infer_ms=(clock.perf_ns() - start) / 1e6)
 

@@ -57,6 +57,7 @@ class LevelSpec(StrictModel):
     warning_distance_m: float | None = None
     caution_distance_m: float | None = None
     info_distance_m: float = Field(60.0, gt=0)
+    min_closing_mps: float = Field(0.0, ge=0)
 
 
 class HysteresisSpec(StrictModel):
@@ -68,6 +69,7 @@ class HysteresisSpec(StrictModel):
 class CorridorSpec(StrictModel):
     half_width_m: float = Field(1.5, gt=0)
     min_overlap_m: float = Field(0.3, ge=0)
+    predict_s: float = Field(1.5, ge=0)
 
 
 class HeadwaySpec(StrictModel):
@@ -220,6 +222,25 @@ def corridor_overlap_m(box: tuple[float, float, float, float], real_height_m: fl
     return min(right, half_width_m) - max(left, -half_width_m)
 
 
+def lateral_extent(track: Track, real_height_m: float, calib: CameraCalibration, now_ns: int, window_s: float,
+                   horizon_s: float) -> tuple[float, float] | None:
+    """Where the object's left/right edges (m from the corridor centre line) will be in ``horizon_s``.
+
+    Each sample's edges are converted to metres at that sample's own scale (``H / h``); a line
+    through the centre's motion predicts ahead. None when the track has too little edge history.
+    """
+    pts = [(t, x1, x2, h) for (t, x1, x2), (_, h) in zip(track.edges, track.history)
+           if h > 0 and now_ns - t <= window_s * 1e9]
+    if len(pts) < 4 or (pts[-1][0] - pts[0][0]) < 0.2e9:
+        return None
+    t = np.array([(p[0] - now_ns) / 1e9 for p in pts])
+    centre = np.array([((p[1] + p[2]) / 2 - calib.cx) * real_height_m / p[3] for p in pts])
+    v = float(np.polyfit(t, centre, 1)[0])
+    _, x1, x2, h = pts[-1]
+    left, right = (x1 - calib.cx) * real_height_m / h, (x2 - calib.cx) * real_height_m / h
+    return left + v * horizon_s, right + v * horizon_s
+
+
 def _ridden(track: Track, tracks: list[Track]) -> bool:
     """A person box mostly inside a bicycle/motorcycle box is its rider (the bike carries the hazard)."""
     px1, py1, px2, py2 = track.box
@@ -268,15 +289,24 @@ def assess(tracks: Iterable[Track], ego: VehicleState | None, now_ns: int, calib
             ttc = estimate_ttc(tr.history, now_ns, table.ttc, dist)
         half = table.corridor.half_width_m * (hy.corridor_factor if prev >= HazardLevel.CAUTION else 1.0)
         width_m = (tr.box[2] - tr.box[0]) * cls.height_m / max(h_px, 1.0)
-        overlap = corridor_overlap_m(tr.box, cls.height_m, calib, half)
-        in_corridor = overlap >= min(table.corridor.min_overlap_m, width_m)
+        need = min(table.corridor.min_overlap_m, width_m)
+        horizon = min(ttc.ttc_s if ttc.ttc_s is not None else math.inf, table.corridor.predict_s)
+        ahead = lateral_extent(tr, cls.height_m, calib, now_ns, table.ttc.window_s, horizon)
+        if ahead is not None:  # where it will be: an oncoming car passing by leaves the corridor
+            in_corridor = min(ahead[1], half) - max(ahead[0], -half) >= need
+        else:
+            in_corridor = corridor_overlap_m(tr.box, cls.height_m, calib, half) >= need
 
         level = HazardLevel.NONE
         if dist is not None and dist <= spec.info_distance_m * (hy.distance_factor if prev >= HazardLevel.INFO else 1.0):
             level = HazardLevel.INFO
         if in_corridor:
+            closing = dist / ttc.ttc_cv_s if dist is not None and ttc.ttc_cv_s else None
+            slow = closing is not None and closing < spec.min_closing_mps  # a low-speed approach: only critical
             for lv, thr in ((HazardLevel.CRITICAL, spec.critical_ttc_s), (HazardLevel.WARNING, spec.warning_ttc_s),
                             (HazardLevel.CAUTION, spec.caution_ttc_s)):
+                if lv < HazardLevel.CRITICAL and slow:
+                    break
                 if ttc.ttc_bound_s is not None and ttc.ttc_bound_s <= thr * (hy.ttc_factor if prev >= lv else 1.0):
                     level = max(level, lv)
                     break
@@ -310,6 +340,6 @@ def _round(x: float | None, nd: int = 3) -> float | None:
     return None if x is None else round(float(x), nd)
 
 
-__all__ = ["CameraCalibration", "HazardTable", "TTCEstimate", "assess", "estimate_ttc", "distance_m",
+__all__ = ["CameraCalibration", "HazardTable", "TTCEstimate", "assess", "estimate_ttc", "distance_m", "lateral_extent",
            "corridor_overlap_m", "load_table", "default_table", "levels_of", "FORWARD_COLLISION",
            "FOLLOWING_TOO_CLOSE"]

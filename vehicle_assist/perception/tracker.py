@@ -3,7 +3,9 @@
 ByteTrack associates boxes across frames (a Kalman filter plus two-stage IoU matching). Each
 track's history keeps the *measured* box height of its matched detection (not the Kalman
 estimate), because the TTC fit in :mod:`vehicle_assist.perception.hazards` does its own smoothing
-and must not inherit the filter's lag.
+and must not inherit the filter's lag. When a track's boxes start coming from another detector
+pass (it grew out of the road-ahead region), its history restarts: the two passes measure a box
+slightly differently, and a step in height would read as sudden growth.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ class _State:
     first_t_ns: int
     hits: int = 0
     history: deque = field(default_factory=deque)
+    edges: deque = field(default_factory=deque)
+    source: str = ""
 
 
 class Tracker:
@@ -71,12 +75,19 @@ class Tracker:
             det = items[idx]
             st = self._states.setdefault(tid, _State(first_t_ns=dets.t_ns))
             st.hits += 1
+            if det.source != st.source:  # another detector pass: its box scale differs, so growth restarts
+                st.history.clear()
+                st.edges.clear()
+                st.source = det.source
             st.history.append((dets.t_ns, float(det.box[3] - det.box[1])))
+            st.edges.append((dets.t_ns, float(det.box[0]), float(det.box[2])))
             while st.history and dets.t_ns - st.history[0][0] > keep_ns:
                 st.history.popleft()
+                st.edges.popleft()
             seen.add(tid)
             out.append(Track(track_id=tid, label=det.label, box=det.box, confidence=det.confidence, t_ns=dets.t_ns,
-                             first_t_ns=st.first_t_ns, hits=st.hits, history=tuple(st.history)))
+                             first_t_ns=st.first_t_ns, hits=st.hits, history=tuple(st.history),
+                             edges=tuple(st.edges)))
         self._forget(dets.t_ns)
         return out
 
