@@ -149,6 +149,8 @@ class AdvisoryRun:
             passages, answerable = tuple(retrieval.passages), bool(retrieval.answerable)
             if s.whole_rules:
                 passages = self._whole(passages)
+            if not text and getattr(retrieval, "query", ""):
+                ask = retrieval.query  # a scene: the knowledge lane's scene query says what matters in words
         except AdvisoryError as err:
             log.warning("retrieval failed: %s", err)
         timings["retrieve_ms"] = ctx.last_ms

@@ -63,14 +63,14 @@ def describe(scene: Scene | None) -> str:
         return ""
     parts = []
     if scene.label or scene.hazard:
-        what = " ".join(p for p in (scene.hazard, scene.label) if p)
+        what = " ".join(p.replace("_", " ") for p in (scene.hazard, scene.label) if p)
         parts.append(what + (f" {scene.distance_m:.0f} metres ahead" if scene.distance_m is not None else " ahead"))
     if scene.speed_mps is not None:
         parts.append(f"driving at {scene.speed_mps / MPS_PER_MPH:.0f} mph")
     if scene.road_type:
-        parts.append(f"{scene.road_type} road")
+        parts.append(f"{scene.road_type.replace('_', ' ')} road")
     if scene.weather:
-        parts.append(f"weather: {scene.weather}")
+        parts.append(f"weather: {scene.weather.replace('_', ' ')}")
     return "; ".join(parts)
 
 

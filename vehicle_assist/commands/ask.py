@@ -1,8 +1,8 @@
 """``vehicle-assist ask``: look a question (and/or a scene) up in the Highway Code.
 
-For now every question is answered with the retrieved rules only (``--retrieve-only``); spoken
-answers arrive with the advisory lane, which extends the record built by
-``knowledge.record.ask_record`` (never changes it).
+Without ``--retrieve-only`` the advisory lane answers (route, cited rules, refusal) and, with
+``--speak``, says it through the TTS and the audio arbiter; its record extends the one built by
+``knowledge.record.ask_record`` (answer, cited, route, refused, timings; never changes a field).
 """
 
 from __future__ import annotations
@@ -69,11 +69,16 @@ def register(app: typer.Typer) -> None:
         scene: Optional[str] = typer.Option(None, "--scene", help="A situation, e.g. 'label=bicycle,hazard=cyclist_ahead,road_type=rural,speed_mps=13'."),
         k: Optional[int] = typer.Option(None, "-k", min=1, max=20, help="Passages to return (default: knowledge.k)."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON: one record per question (JSON Lines)."),
+        speak: bool = typer.Option(False, "--speak", help="Also speak the answer (TTS through the audio arbiter)."),
+        audio_out: str = typer.Option("device", "--audio-out", help="Where --speak goes: device, wav:PATH or null "
+                                      "(falls back to wav:$VA_HOME/out/ask.wav when there is no audio device)."),
+        route: Optional[str] = typer.Option(None, "--route", help="Force the local route: extractive or slm "
+                                            "(default: advisory.route in the config)."),
     ) -> None:
         """Find the Highway Code rules for a question and/or a scene, with citations.
 
         Output record (JSON): question, passages [{id, score, section, title, text}], answerable,
-        answer, cited, route, timings.
+        answer, cited, route, timings; answered records add refused, fallback and grounded.
         """
         from vehicle_assist.config import load_app
         from vehicle_assist.knowledge import KnowledgeError
@@ -89,14 +94,16 @@ def register(app: typer.Typer) -> None:
             texts.insert(0, question)
         if not texts and the_scene is None:
             fail("give a question, --questions FILE or --scene", 2)
-        if not retrieve_only:
-            err_console.print("[dim]note: spoken answers arrive with the advisory lane; showing the retrieved rules "
-                              "(as --retrieve-only).[/dim]")
+        if route is not None and route not in ("extractive", "slm"):
+            fail(f"--route must be extractive or slm, got {route!r}", 2)
         try:
             retriever = Retriever.load(load_app().knowledge, progress=not as_json)
         except KnowledgeError as err:
             fail(str(err), 2)
         texts = texts or [""]
+        if not retrieve_only:
+            _answer(texts, the_scene, retriever, as_json, speak, audio_out, route, k)
+            return
         with progress("asking", len(texts), enabled=len(texts) > 1 and as_json) as advance:
             for text in texts:
                 retrieval = retriever.search(text, scene=the_scene, k=k)
@@ -108,3 +115,64 @@ def register(app: typer.Typer) -> None:
                 advance()
         if not as_json:
             console.print(f"[dim]{retriever.attribution}[/dim]")
+
+
+def _answer(texts: list[str], scene, retriever, as_json: bool, speak: bool, audio_out: str, route: str | None,
+            k: int | None) -> None:
+    """Answer each question through the advisory lane; print (and speak) the extended records."""
+    import asyncio
+
+    from vehicle_assist import clock, paths
+    from vehicle_assist.advisory import lane as lanes
+    from vehicle_assist.audio_out import AudioOutError
+    from vehicle_assist.config import load_app
+
+    cfg = load_app()
+    sink = None
+    if speak:
+        sink = audio_out
+        if audio_out.startswith("device"):
+            try:
+                from vehicle_assist.audio_out import open_sink
+
+                open_sink(audio_out).close()
+            except (AudioOutError, OSError, ImportError) as err:
+                sink = f"wav:{paths.home() / 'out' / 'ask.wav'}"
+                err_console.print(f"[yellow]no audio device ({err}); writing speech to {sink[4:]}[/yellow]")
+    try:
+        lane = lanes.build(cfg, route=route, sink=sink, retriever=retriever)
+    except AudioOutError as err:
+        fail(str(err), 2)
+    lane.run.k = k or cfg.knowledge.k
+    wall = clock.WallClock()
+    try:
+        with progress("answering", len(texts), enabled=len(texts) > 1 and as_json) as advance:
+            for text in texts:
+                report = asyncio.run(lane.run.execute_report(text or None, scene, wall.now_ns()))
+                record = lanes.ask_record(report)
+                if as_json:
+                    emit_line(record)
+                else:
+                    _render_answer(record, retriever.attribution, getattr(report.retrieval, "reason", ""))
+                advance()
+    finally:
+        lane.close()
+    if not as_json:
+        if sink and sink.startswith("wav:"):
+            console.print(f"[dim]speech written to {sink[4:]}[/dim]")
+        console.print(f"[dim]{retriever.attribution}[/dim]")
+
+
+def _render_answer(record: dict, attribution: str, reason: str) -> None:
+    """Readable form of an answered ask record: the answer, its route and citations, then the rules."""
+    console.print(f"[bold]{record['question'] or '(scene)'}[/bold]")
+    style = "yellow" if record["refused"] else "green"
+    console.print(f"[{style}]{record['answer']}[/{style}]")
+    cited = ", ".join(f"Rule {c}" if c[:1].isdigit() or c[:1] == "H" else c for c in record["cited"]) or "none"
+    t = record["timings"]
+    console.print(f"[dim]answered by the advisory lane: route {record['route']}; cited {cited}"
+                  + (f"; fallback: {record['fallback']}" if record.get("fallback") else "")
+                  + f"; first audio {t.get('first_audio_ms', 0):.0f} ms, run {t.get('run_ms', 0):.0f} ms[/dim]")
+    for p in record["passages"][:3]:
+        mark = "*" if p["id"] in record["cited"] else " "
+        console.print(f" {mark}[cyan]{p['id']}[/cyan] {p['title']} [dim]({p['section']}; score {p['score']:.4f})[/dim]")
