@@ -302,7 +302,9 @@ def assess(tracks: Iterable[Track], ego: VehicleState | None, now_ns: int, calib
             level = HazardLevel.INFO
         if in_corridor:
             closing = dist / ttc.ttc_cv_s if dist is not None and ttc.ttc_cv_s else None
-            slow = closing is not None and closing < spec.min_closing_mps  # a low-speed approach: only critical
+            # a low-speed approach reaches only critical, unless the gap is closing faster and faster (a braking lead)
+            braking = ttc.ttc_s is not None and ttc.ttc_cv_s is not None and ttc.ttc_s < ttc.ttc_cv_s
+            slow = closing is not None and closing < spec.min_closing_mps and not braking
             for lv, thr in ((HazardLevel.CRITICAL, spec.critical_ttc_s), (HazardLevel.WARNING, spec.warning_ttc_s),
                             (HazardLevel.CAUTION, spec.caution_ttc_s)):
                 if lv < HazardLevel.CRITICAL and slow:
