@@ -75,3 +75,30 @@ def test_scripted_question_is_heard_and_answered(cfg, tmp_path):
     assert answers and answers[0]["question"] and answers[0]["cited"]
     assert result["speech_wavs"] and (tmp_path / "q" / "report.html").is_file()
     assert {c["kind"] for c in result["checks"]} >= {"no_alert_between", "cites", "mentions"}
+
+
+def test_loosened_hazards_yaml_fails_the_approach_check_on_logged_tracks(cfg, parts, tmp_path):
+    """Replay the NHTSA stopped-lead approach once, then re-run only the alert logic on its logged
+    tracks: the real configs meet the warning deadline; loosened TTC thresholds miss it."""
+    import yaml
+
+    from vehicle_assist.perception import approach
+    from vehicle_assist.perception import hazards as hz
+    from vehicle_assist.replay import realert
+    from vehicle_assist.replay.scenario import load, resolve
+
+    approach.ensure("test")  # deterministic synthetic sequences (git-ignored); no-op when present
+    scen = load(resolve("approach_lead_stopped"))
+    drive = open_drive(scen.spec.drive)
+    res, records = _replay(drive, cfg, parts, tmp_path / "a", end_s=3.2)
+    deadline = [e for e in scen.expectations if e.t1 == 2.87]
+    assert expect.check(deadline, records)[0].passed
+    cal = drive.info.calibration.camera(drive.info.width, drive.info.height)
+    again = realert.rerun(records, cal, hz.load_table())
+    assert expect.alert_starts(again) == expect.alert_starts(records)  # same decisions without the detector
+    data = yaml.safe_load(config.config_path("hazards.yaml").read_text())
+    data["levels"]["forward-collision"].update(critical_ttc_s=0.6, warning_ttc_s=0.9, caution_ttc_s=1.2)
+    (tmp_path / "hazards.yaml").write_text(yaml.safe_dump(data))
+    loose = realert.rerun(records, cal, hz.load_table(tmp_path / "hazards.yaml"))
+    (result,) = expect.check(deadline, loose)
+    assert not result.passed and "no forward-collision|brake-now alert between t=0 and t=2.87" in result.reason
