@@ -150,3 +150,42 @@ def test_preemption_stops_generation_and_speaks_no_more():
     rep = run(AdvisoryRun(S.model_copy(update={"route": "slm"}), FixedRetriever(), slm=slm, speaker=speaker,
                           cancel_event=cancel))
     assert rep.preempted and spoken == ["Leave at least a two-second gap."] and slm.stopped_early
+
+
+class SteppingClock:
+    """A run clock whose sleep moves its own time forward (isolates the hold from real waiting)."""
+
+    def __init__(self) -> None:
+        self.now = 0
+
+    def now_ns(self) -> int:
+        return self.now
+
+    def perf_ns(self) -> int:
+        return time.perf_counter_ns()
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += int(seconds * 1e9)
+
+
+def test_advisory_waits_for_the_warning_to_clear_then_speaks():
+    clk, spoken, events = SteppingClock(), [], []
+    warning = Hazard(0, "collision", HazardLevel.WARNING, "car", distance_m=8.0)
+
+    def situation():
+        return ([warning] if clk.now < 3_000_000_000 else []), None
+
+    lane = AdvisoryRun(S, FixedRetriever(), speaker=spoken.append, on_event=events.append, clock=clk,
+                       situation=situation)
+    rep = run(lane)
+    held = [e for e in events if e.stage == "hold" and e.type == "end"][0]
+    assert held.data["action"] == "speak" and clk.now >= 3_000_000_000
+    assert spoken and not rep.dropped
+
+
+def test_advisory_is_dropped_when_the_driver_stays_busy_past_its_ttl():
+    clk, spoken = SteppingClock(), []
+    busy = Hazard(0, "collision", HazardLevel.WARNING, "car", distance_m=8.0)
+    lane = AdvisoryRun(S, FixedRetriever(), speaker=spoken.append, clock=clk, situation=lambda: ([busy], None))
+    rep = run(lane)
+    assert rep.dropped and spoken == [] and clk.now > S.workload.ttl_s * 1e9

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
 from vehicle_assist import clock
-from vehicle_assist.advisory import extractive, remote, router, validate
+from vehicle_assist.advisory import extractive, remote, router, timing, validate
 from vehicle_assist.advisory import scene as scenes
+from vehicle_assist.clock import Clock
 from vehicle_assist.config import AdvisorySettings
 from vehicle_assist.advisory.text import passage_sentences
 from vehicle_assist.speech.tts import split_sentences
@@ -79,6 +80,8 @@ class RunReport:
     verdict: validate.Verdict | None = None
     spoken: list[str] = field(default_factory=list)
     preempted: bool = False
+    dropped: bool = False
+    """The driver stayed busy until the advisory's time-to-live passed: nothing was said."""
     timings: dict[str, float] = field(default_factory=dict)
     slm: Any = None
     """The SLM's :class:`~vehicle_assist.advisory.slm.Generated`, when the SLM ran."""
@@ -93,8 +96,11 @@ class AdvisoryRun:
     def __init__(self, settings: AdvisorySettings, retriever: Retriever | None, *, slm: Any = None,
                  speaker: Speaker | None = None, on_event: Callable[[AdvisoryEvent], None] | None = None,
                  cancel_event: threading.Event | None = None, k: int = 5,
-                 similarity: extractive.Similarity | None = None) -> None:
+                 similarity: extractive.Similarity | None = None, clock: Clock | None = None,
+                 situation: timing.Situation | None = None) -> None:
         self.settings, self.retriever, self.slm, self.similarity = settings, retriever, slm, similarity
+        self.clock, self.situation = clock, situation
+        """With both, a non-urgent advisory waits while the driver is busy and is dropped after its TTL."""
         self.speaker, self.on_event, self.k = speaker, on_event, k
         self.cancel_event = cancel_event or threading.Event()
 
@@ -259,10 +265,20 @@ class AdvisoryRun:
             await self._speak_one(ctx, rep, sentence, timings)
 
     async def _speak_one(self, ctx: "_Ctx", rep: RunReport, sentence: str, timings: dict[str, float]) -> bool:
-        """Speak one sentence (unless pre-empted); records time to first audio. False if pre-empted."""
+        """Speak one sentence (unless pre-empted or dropped); records time to first audio."""
         if self.cancel_event.is_set():
             rep.preempted = True
             return False
+        if rep.dropped:
+            return False
+        if not rep.spoken and rep.route != router.TEMPLATE and self.clock is not None and self.situation is not None:
+            ctx.emit("start", "hold")
+            t0 = clock.perf_ns()
+            decision = await timing.hold(rep.advisory, self.clock, self.situation, self.settings.workload)
+            ctx.emit("end", "hold", ms=(clock.perf_ns() - t0) / 1e6, action=decision.action, reason=decision.reason)
+            if decision.action == timing.DROP:
+                rep.dropped = True
+                return False
         if self.speaker is not None:
             try:
                 await ctx.stage("speak", self.settings.speak_timeout_s, self.speaker, sentence, text=sentence)

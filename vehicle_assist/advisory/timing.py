@@ -8,8 +8,10 @@ once its time-to-live has passed. Time comes in as an argument.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable, Sequence
 
 from vehicle_assist.advisory.router import level
+from vehicle_assist.clock import Clock
 from vehicle_assist.config import WorkloadSettings
 from vehicle_assist.messages import Advisory, Hazard, VehicleState
 
@@ -51,3 +53,18 @@ def decide(advisory: Advisory, now_ns: int, hazards: list[Hazard] | tuple[Hazard
     if why:
         return Decision(WAIT, f"driver busy: {why}")
     return Decision(SPEAK, "clear")
+
+
+Situation = Callable[[], tuple[Sequence[Hazard], VehicleState | None]]
+"""Returns the current hazards and ego state (from the bus's latest values)."""
+
+
+async def hold(advisory: Advisory, clk: Clock, situation: Situation, settings: WorkloadSettings,
+               poll_s: float = 0.1) -> Decision:
+    """Wait, in the run's clock time, until ``advisory`` may be spoken (SPEAK) or has expired (DROP)."""
+    while True:
+        hazards, ego = situation()
+        d = decide(advisory, clk.now_ns(), list(hazards), ego, settings)
+        if d.action != WAIT:
+            return d
+        await clk.sleep(poll_s)
