@@ -167,7 +167,7 @@ def with_lateral_motion(tr: Track, v_mps: float, start_m: float) -> Track:
 
 
 def test_an_oncoming_car_sliding_out_of_the_corridor_is_not_a_collision():
-    base = approach_track(lambda t: 20 - 25 * t, 0.0, duration=0.5)   # closing fast, TTC 0.8 s
+    base = approach_track(lambda t: 20 - 25 * t, 0.0, duration=0.6)   # closing fast, TTC 0.8 s
     passing = with_lateral_motion(base, -3.0, -0.6)                   # drifting left at 3 m/s
     staying = with_lateral_motion(base, 0.0, 0.0)
     out_p = assess([passing], None, passing.t_ns, CAL)

@@ -303,7 +303,7 @@ def assess(tracks: Iterable[Track], ego: VehicleState | None, now_ns: int, calib
         if in_corridor:
             closing = dist / ttc.ttc_cv_s if dist is not None and ttc.ttc_cv_s else None
             # a low-speed approach reaches only critical, unless the gap is closing faster and faster (a braking lead)
-            braking = ttc.ttc_s is not None and ttc.ttc_cv_s is not None and ttc.ttc_s < ttc.ttc_cv_s
+            braking = ttc.ttc_s is not None and ttc.ttc_cv_s is not None and ttc.ttc_s < 0.9 * ttc.ttc_cv_s
             slow = closing is not None and closing < spec.min_closing_mps and not braking
             for lv, thr in ((HazardLevel.CRITICAL, spec.critical_ttc_s), (HazardLevel.WARNING, spec.warning_ttc_s),
                             (HazardLevel.CAUTION, spec.caution_ttc_s)):
