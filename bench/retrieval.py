@@ -5,7 +5,7 @@ for the configured hybrid retriever, hybrid without query normalisation, and a d
 
 JSON on stdout, a short summary on stderr. Recall@k here is the share of items with at least one
 of their gold rule ids among the first k passages. Rejection thresholds of the variants without
-the configured one (dense-only, no normalisation) are calibrated on dev (largest threshold with
+the configured one (the dense-only baseline) are calibrated on dev (largest threshold with
 <= 5% of dev answerable questions rejected) and applied unchanged to test.
 """
 
@@ -28,9 +28,9 @@ from vehicle_assist.messages import Scene
 
 QUESTIONS = paths.home() / "bench" / "data" / "questions.jsonl"
 VARIANTS = {  # name -> (search mode, normalise query?, use configured rejection?)
-    "hybrid": ("hybrid", None, True),
-    "hybrid_no_normalization": ("hybrid", False, False),
-    "dense_only_baseline": ("dense", False, False),
+    "hybrid": ("hybrid", None, True),  # the configured retriever
+    "hybrid_no_normalization": ("hybrid", False, True),  # ablation: raw spoken text
+    "dense_only_baseline": ("dense", False, False),  # plain dense, dev-calibrated threshold, no scope table
 }
 
 
