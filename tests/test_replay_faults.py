@@ -57,3 +57,31 @@ def test_slm_stall_flag_and_description():
     assert plan.slm_stall_s(int(1e9)) == 0.0 and plan.slm_stall_s(int(3e9)) == 8.0
     assert faults.describe(plan) == ["camera outage t=1-2 s", "SLM stalls 8 s on requests after t=2 s"]
     assert FaultPlan().is_empty() and not plan.is_empty()
+
+
+def test_stalled_advisor_waits_in_drive_time():
+    import asyncio
+
+    from vehicle_assist.clock import ReplayClock
+    from vehicle_assist.messages import Advisory
+    from vehicle_assist.replay.run import StalledAdvisor
+
+    class Answer:  # isolates the wrapper from the advisory lane
+        async def execute(self, question, scene, t_ns):
+            return Advisory(t_ns, "ok", "template", question=question)
+
+    async def main():
+        clock, events = ReplayClock(0), []
+        plan = FaultPlan.model_validate({"slm_stall": {"stall_s": 3.0, "after_s": 1.0}})
+        adv = StalledAdvisor(Answer(), plan, clock, events.append)
+        assert (await adv.execute("q", None, int(0.5e9))).text == "ok" and not events  # before after_s: no stall
+        task = asyncio.ensure_future(adv.execute("q", None, int(2e9)))
+        await asyncio.sleep(0.01)
+        clock.advance_to(int(2.9e9))
+        await asyncio.sleep(0.01)
+        assert not task.done() and [e.type for e in events] == ["start"]
+        clock.advance_to(int(3.1e9))
+        assert (await asyncio.wait_for(task, 1.0)).text == "ok"
+        assert [(e.type, e.stage) for e in events] == [("start", "stall"), ("end", "stall")]
+
+    asyncio.run(main())

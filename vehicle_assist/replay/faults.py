@@ -45,7 +45,8 @@ class AudioCorruption(Span):
 
 
 class SlmStall(StrictModel):
-    """The SLM stalls for ``stall_s`` on requests made at or after ``after_s`` (drive time)."""
+    """The advisory generator stalls for ``stall_s`` of drive time on requests made at or after ``after_s``
+    (applied by ``run.StalledAdvisor`` around the runtime's advisor; the safety lane goes on)."""
 
     stall_s: float = Field(gt=0, le=600)
     after_s: float = Field(0.0, ge=0)

@@ -84,7 +84,9 @@ class ReplayVehicle:
 class QuietGate:
     """Watches the runtime's logged envelopes to know when it has finished with what it was given."""
 
-    def __init__(self) -> None:
+    def __init__(self, wait_answers: bool = True) -> None:
+        self.wait_answers = wait_answers
+        """False when an injected SLM stall must pass in drive time (the drive goes on meanwhile)."""
         self._cond = threading.Condition()
         self.frames_sent: set[int] = set()
         self.utterances = 0
@@ -122,7 +124,8 @@ class QuietGate:
             self.frames_sent.add(seq)
 
     def quiet(self) -> bool:
-        return not self.frames_sent and self.transcripts >= self.utterances and self.answers >= self.questions
+        return (not self.frames_sent and self.transcripts >= self.utterances
+                and (self.answers >= self.questions or not self.wait_answers))
 
     def wait_quiet(self, timeout_s: float) -> bool:
         """Block until quiet (or the timeout); True when quiet."""
@@ -242,6 +245,16 @@ class Feeder:
             self.on_item(head)
         return head.msg
 
+    def tail(self, limit_s: float, pace_s: float = 0.002) -> None:
+        """After the drive's last item, keep drive time moving (up to ``limit_s``) until closed, so
+        timers of work still pending (an injected SLM stall) can fire. Run in its own thread."""
+        while not self._closed and not (self._done and not self._buf):
+            time.sleep(0.01)
+        end = self.clock.now_ns() + int(limit_s * 1e9)
+        while not self._closed and self.clock.now_ns() < end:
+            self._advance(min(end, self.clock.now_ns() + self.step_ns))
+            time.sleep(pace_s)
+
     def stream(self, topic: str) -> Iterator[Any]:
         """An iterator for one runtime input (``frames`` or ``audio``)."""
         while True:
@@ -268,6 +281,34 @@ def replay_config(config, drive: Drive):
         return config
     cam = cal.camera(drive.info.width, drive.info.height)
     return config.model_copy(update={"perception": config.perception.model_copy(update={"calibration": cam})})
+
+
+class StalledAdvisor:
+    """Fault injection: the advisory lane's generator stalls ``plan.slm_stall_s(t)`` seconds of drive time
+    before answering (logged as a ``stall`` stage), while the safety lane goes on."""
+
+    def __init__(self, inner, plan: faults_mod.FaultPlan, clock, on_event) -> None:
+        self.inner, self.plan, self.clock, self.on_event = inner, plan, clock, on_event
+
+    async def execute(self, question, scene, t_ns: int):
+        from vehicle_assist.messages import AdvisoryEvent
+
+        stall = self.plan.slm_stall_s(t_ns)
+        if stall:
+            self.on_event(AdvisoryEvent("start", "stall", self.clock.perf_ns(), {"injected_s": stall}))
+            await self.clock.sleep(stall)
+            self.on_event(AdvisoryEvent("end", "stall", self.clock.perf_ns(), {"injected_s": stall}))
+        return await self.inner.execute(question, scene, t_ns)
+
+
+def with_faults(parts, plan: faults_mod.FaultPlan, clock):
+    """The parts with the plan's advisory-lane fault (an SLM stall) wrapped around the advisor factory."""
+    import dataclasses
+
+    if plan.slm_stall is None or parts.make_advisor is None:
+        return parts
+    make = parts.make_advisor
+    return dataclasses.replace(parts, make_advisor=lambda arbiter, on_event: StalledAdvisor(make(arbiter, on_event), plan, clock, on_event))
 
 
 def fresh_parts(parts):
@@ -299,11 +340,12 @@ async def run_replay(drive: Drive, config, parts, out_dir: Path, options: Replay
     if trip_path.exists():
         raise ReplayError("out-exists", f"{trip_path} exists; a trip log is never overwritten (choose another --out)")
     clock = ReplayClock(int(options.start_s * 1e9))
+    parts = with_faults(parts, plan, clock)
     loop = asyncio.get_running_loop()
     info = drive.info
     consumers = {"frames"} | ({"audio"} if info.has_audio and parts.asr is not None else set())
     stream = faults_mod.apply(plan, drive.messages(options.start_s, options.end_s))
-    gate = QuietGate()
+    gate = QuietGate(wait_answers=plan.slm_stall is None)
     holder: dict[str, Any] = {}
 
     def ready(topic: str) -> bool:  # the runtime's consumers are subscribed (a frame published before is lost)
@@ -327,6 +369,8 @@ async def run_replay(drive: Drive, config, parts, out_dir: Path, options: Replay
     runtime = rt_mod.build(replay_config(config, drive), sources, clock, rt_mod.Sinks(speaker=sink, trip_log=trip_path), parts)
     holder["bus"] = runtime.bus
     runtime.bus.add_sink(gate.observe)
+    if plan.slm_stall is not None:  # the stalled answer comes due in drive time, after the drive may have ended
+        threading.Thread(target=feeder.tail, args=(plan.slm_stall.stall_s + 5.0,), daemon=True, name="replay-tail").start()
     wall0 = clock_mod.perf_ns()
     try:
         summary = await runtime.run()
