@@ -137,17 +137,18 @@ def build(settings: KnowledgeSettings, encoder, specs: list[SourceSpec], records
     build_s = (clock.perf_ns() - t0) / 1e9
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "meta.json").unlink(missing_ok=True)  # an interrupted write leaves no valid index
-    tmp = folder / "chunks.jsonl.partial"
+    part = f".{os.getpid()}.partial"  # two processes building at once never share a temporary file
+    tmp = folder / ("chunks.jsonl" + part)
     with tmp.open("w", encoding="utf-8") as f:
         for c in chunks:
             f.write(json.dumps(dataclasses.asdict(c), ensure_ascii=False) + "\n")
     os.replace(tmp, folder / "chunks.jsonl")
-    faiss.write_index(fidx, str(folder / "vectors.faiss.partial"))
-    os.replace(folder / "vectors.faiss.partial", folder / "vectors.faiss")
+    faiss.write_index(fidx, str(folder / ("vectors.faiss" + part)))
+    os.replace(folder / ("vectors.faiss" + part), folder / "vectors.faiss")
     meta = {"fingerprint": fp, "version": INDEX_VERSION, "chunks": len(chunks), "records": len(records),
             "dim": int(vectors.shape[1]), "int8": encoder.int8, "build_s": round(build_s, 3),
             "sources": [s.id for s in specs], "built_unix": round(clock.unix_time(), 1)}
-    tmp = folder / "meta.json.partial"
+    tmp = folder / ("meta.json" + part)
     tmp.write_text(json.dumps(meta, indent=1), encoding="utf-8")
     os.replace(tmp, folder / "meta.json")
     return chunks, fidx, build_s

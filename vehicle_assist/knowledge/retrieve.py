@@ -129,7 +129,7 @@ class Retriever:
         query = normalize(raw, self.terms) if do_norm and raw else raw
         scope = out_of_scope(text, self.terms) if (s.reject_out_of_scope and text) else None
         timings["normalize_ms"] = (clock.perf_ns() - t0) / 1e6
-        if not query or not any(ch.isalnum() for ch in query):
+        if not query or not any(ch.isalnum() for ch in query) or not self.index.chunks:
             timings["total_ms"] = (clock.perf_ns() - t0) / 1e6
             return Retrieval(text, (), False, timings, query, "empty")
         chunks = self.index.chunks
