@@ -369,6 +369,10 @@ async def run_replay(drive: Drive, config, parts, out_dir: Path, options: Replay
     runtime = rt_mod.build(replay_config(config, drive), sources, clock, rt_mod.Sinks(speaker=sink, trip_log=trip_path), parts)
     holder["bus"] = runtime.bus
     runtime.bus.add_sink(gate.observe)
+    if options.mode == "realtime":  # warm the detector up first: its first call is slow, and would cost frames
+        first = next((m.msg for m in drive.messages(options.start_s, options.end_s) if m.topic == "frames"), None)
+        if first is not None:
+            await loop.run_in_executor(None, parts.detector.detect, first)
     if plan.slm_stall is not None:  # the stalled answer comes due in drive time, after the drive may have ended
         threading.Thread(target=feeder.tail, args=(plan.slm_stall.stall_s + 5.0,), daemon=True, name="replay-tail").start()
     wall0 = clock_mod.perf_ns()

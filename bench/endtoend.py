@@ -1,0 +1,162 @@
+"""End-to-end benchmark: the runtime on a recorded drive (lockstep and realtime) against a naive
+sequential loop (detect -> transcribe -> retrieve -> generate -> speak in one thread).
+
+    python bench/endtoend.py [--drive approach_lead_slower] [--question-t 1.0] [--json-out FILE] [--skip-naive]
+
+Measures, with every model loaded: lockstep replay speed (x real time, every frame processed);
+in realtime mode, hazard frame -> alert audio latency (the runtime's ``frame_to_audio`` timings),
+frame -> decision latency, frames dropped, and question end -> first advisory audio; peak RSS.
+The naive loop runs on the same drive in real time: while it transcribes and answers, frames wait,
+so the frame age at decision shows what the design buys. JSON on stdout, a summary on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from vehicle_assist import config, runtime, triplog
+from vehicle_assist.replay.drive import open_drive
+from vehicle_assist.replay.run import ReplayOptions, run_replay
+from vehicle_assist.replay.scenario import Question, render_questions
+from vehicle_assist.tripstats import percentiles, stage_latencies
+
+QUESTION = "How much room should I give a cyclist when I overtake?"
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def replay(drive_name: str, clips, cfg, parts, mode: str, out: Path) -> tuple[dict, list[dict]]:
+    drive = open_drive(drive_name, voice=clips)
+    res = asyncio.run(run_replay(drive, cfg, parts, out, ReplayOptions(mode=mode), has_voice=bool(clips)))
+    _, recs = triplog.read(res.trip_log)
+    return res.info | {"summary": res.summary}, list(recs)
+
+
+def question_to_audio_s(records: list[dict]) -> float | None:
+    """Drive time from the end of the question (utterance end) to the first advisory-tier audio."""
+    ends = [r["msg"]["t_end_ns"] for r in records if r["topic"] == "utterances"]
+    starts = [r["t_ns"] for r in records if r["topic"] == "speech" and r["msg"]["kind"] == "start"
+              and r["msg"]["tier"] == "advisory" and r["msg"].get("source") == "advisory"]
+    if not ends or not starts:
+        return None
+    after = [s for s in starts if s >= ends[0]]
+    return round((after[0] - ends[0]) / 1e9, 3) if after else None
+
+
+def naive(drive_name: str, clips, cfg, parts) -> dict:
+    """One thread, in real time: newest frame -> detect -> track -> assess -> alerts; when the question
+    has been spoken: transcribe -> advise (retrieve, route, generate, render speech) before the next frame."""
+    from vehicle_assist.audio_out import AudioArbiter, NullSink
+    from vehicle_assist.clock import WallClock
+    from vehicle_assist.messages import Utterance
+    from vehicle_assist.perception import hazards as hz
+    from vehicle_assist.perception.tracker import Tracker
+    from vehicle_assist.replay.run import fresh_parts
+    from vehicle_assist.safety.alert_manager import AlertManager
+
+    drive = open_drive(drive_name)
+    parts = fresh_parts(parts)
+    frames = [m.msg for m in drive.messages() if m.topic == "frames"]
+    cal = drive.info.calibration.camera(drive.info.width, drive.info.height)
+    q = clips[0]
+    q_end = q.t_s + len(q.pcm) / 16000
+    arbiter = AudioArbiter(NullSink(realtime=False)).start()
+    advisor = parts.make_advisor(arbiter, lambda e: None)
+    alerts, levels = AlertManager(parts.alert_table), {}
+    ages, alert_ages, processed, answered_after = [], [], 0, None
+    t0 = time.perf_counter()
+    i = 0
+    while i < len(frames):
+        now = time.perf_counter() - t0
+        if answered_after is None and now >= q_end:  # the driver stopped speaking: handle it now, in line
+            utt = Utterance(int(q.t_s * 1e9), int(q_end * 1e9), q.pcm)
+            text = parts.asr.transcribe(utt).text
+            asyncio.run(advisor.execute(text, None, int(q_end * 1e9)))
+            answered_after = time.perf_counter() - t0 - q_end
+            continue
+        due = [k for k in range(i, len(frames)) if frames[k].t_ns / 1e9 <= now]
+        if not due:
+            time.sleep(max(0.0, frames[i].t_ns / 1e9 - now))
+            continue
+        i = due[-1]  # the newest frame; older ones are dropped
+        f = frames[i]
+        dets = parts.detector.detect(f)
+        tracks = parts.tracker.update(dets)
+        found = hz.assess(tracks, None, f.t_ns, cal, levels, parts.hazard_table)
+        levels = hz.levels_of(found)
+        age = time.perf_counter() - t0 - f.t_ns / 1e9
+        ages.append(age * 1000)
+        if any(e.state == "start" and e.audible for e in alerts.update(found, f.t_ns)):
+            alert_ages.append(age * 1000)
+        processed += 1
+        i += 1
+    arbiter.close()
+    return {"frames": len(frames), "processed": processed, "dropped": len(frames) - processed,
+            "frame_age_at_decision_ms": percentiles(ages) if ages else None,
+            "alert_frame_age_ms": percentiles(alert_ages) if alert_ages else None,
+            "question_end_to_answer_s": round(answered_after, 3) if answered_after is not None else None}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--drive", default="approach_lead_slower", help="drive name (sim/manifests) or path")
+    ap.add_argument("--question-t", type=float, default=1.0, help="drive time (s) at which the driver asks")
+    ap.add_argument("--json-out", type=Path, help="also write the JSON here")
+    ap.add_argument("--skip-naive", action="store_true", help="do not run the naive sequential loop")
+    args = ap.parse_args()
+    cfg = config.load_app()
+    t = time.perf_counter()
+    parts = runtime.load_parts(cfg, voice=True)
+    load_s = time.perf_counter() - t
+    clips = render_questions([Question(t=args.question_t, text=QUESTION)])
+    out = Path(tempfile.mkdtemp(prefix="va-e2e-"))
+    lock_info, lock_recs = replay(args.drive, clips, cfg, parts, "lockstep", out / "lockstep")
+    rt_info, rt_recs = replay(args.drive, clips, cfg, parts, "realtime", out / "realtime")
+    lat = stage_latencies(rt_recs)
+    result = {
+        "drive": args.drive, "question": QUESTION, "question_t": args.question_t, "models_load_s": round(load_s, 2),
+        "lockstep": {"x_realtime": lock_info["replay"]["x_realtime"], "frames": lock_info["replay"]["frames_in"],
+                     "frame_count": lock_info["drive"]["frame_count"], "wall_s": lock_info["replay"]["wall_s"],
+                     "detect_ms": percentiles(stage_latencies(lock_recs).get("safety.detect", [0.0]))},
+        "realtime": {"frames_processed": sum(r["topic"] == "detections" for r in rt_recs),
+                     "frame_count": rt_info["drive"]["frame_count"], "dropped": rt_info["summary"].get("dropped", {}),
+                     "frame_to_audio_ms": percentiles(lat["safety.frame_to_audio"]) if lat.get("safety.frame_to_audio") else None,
+                     "frame_to_decision_ms": percentiles(lat["safety.frame_to_decision"]) if lat.get("safety.frame_to_decision") else None,
+                     "question_end_to_first_advisory_audio_s": question_to_audio_s(rt_recs),
+                     "alerts": [(round(r["t_ns"] / 1e9, 2), r["msg"]["name"]) for r in rt_recs
+                                if r["topic"] == "alerts" and r["msg"]["state"] == "start"]},
+        "peak_rss_mb": None, "out": str(out),
+    }
+    if not args.skip_naive:
+        result["naive_sequential"] = naive(args.drive, clips, cfg, parts)
+    result["peak_rss_mb"] = round(rss_mb(), 1)
+    text = json.dumps(result, indent=1, default=str)
+    print(text)
+    if args.json_out:
+        args.json_out.write_text(text)
+    lk, rt = result["lockstep"], result["realtime"]
+    print(f"lockstep {lk['x_realtime']}x real time ({lk['frames']}/{lk['frame_count']} frames); realtime: "
+          f"{rt['frames_processed']}/{rt['frame_count']} frames, frame->decision p95 "
+          f"{(rt['frame_to_decision_ms'] or {}).get('p95')} ms, frame->alert audio p95 {(rt['frame_to_audio_ms'] or {}).get('p95')} ms, "
+          f"question end -> advisory audio {rt['question_end_to_first_advisory_audio_s']} s; peak RSS {result['peak_rss_mb']} MB",
+          file=sys.stderr)
+    if "naive_sequential" in result:
+        n = result["naive_sequential"]
+        print(f"naive loop: {n['processed']}/{n['frames']} frames, frame age at decision p95 "
+              f"{(n['frame_age_at_decision_ms'] or {}).get('p95')} ms (max {(n['frame_age_at_decision_ms'] or {}).get('max')}), "
+              f"question end -> answer {n['question_end_to_answer_s']} s", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
