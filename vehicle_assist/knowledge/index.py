@@ -128,8 +128,8 @@ def build(settings: KnowledgeSettings, encoder, specs: list[SourceSpec], records
     t0 = clock.perf_ns()
     skip = re.compile(settings.exclude_ids) if settings.exclude_ids else None
     indexed = [r for r in records if not (skip and skip.search(r.id))]
-    chunks = corpus.build_chunks(indexed, encoder.count_tokens, settings.max_tokens,
-                                 settings.chunk_overlap_sentences)
+    window = min(settings.max_tokens, encoder.max_tokens)  # another embedder may read fewer tokens
+    chunks = corpus.build_chunks(indexed, encoder.count_tokens, window, settings.chunk_overlap_sentences)
     with _progress(progress, len(chunks)) as advance:
         vectors = encoder.encode([c.embed_text for c in chunks], on_batch=advance)
     fidx = faiss.IndexFlatIP(vectors.shape[1])
