@@ -32,6 +32,11 @@ def perf_ns() -> int:
     return time.perf_counter_ns()
 
 
+def cpu_ns() -> int:
+    """CPU time this process has used (all threads), for cost figures that do not depend on other load."""
+    return time.process_time_ns()
+
+
 def unix_time() -> float:
     """Wall-clock seconds since the epoch, for log headers and file names only."""
     return time.time()
