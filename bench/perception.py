@@ -5,7 +5,9 @@
 
 Prints one JSON document on stdout and a short summary on stderr. Sections:
 
-- throughput: detect + track + assess per frame over real 720p clips, lockstep (frames/s, p50/p95 ms).
+- throughput: detect + track + assess per frame over real 720p clips, lockstep (frames/s, p50/p95 ms),
+  and the process CPU time per frame (independent of other load: 1000 / cpu_ms is the frame rate
+  one free core would give, a lower bound for two).
 - weights: one detector pass (320 px) with each weights file in the model cache (fp32 vs int8).
 - approach: the NHTSA approach sequences (vehicle_assist.perception.approach, generated if missing):
   time of the first forward-collision alert and the true TTC then, against the required TTC.
@@ -83,14 +85,19 @@ def section_throughput(settings, model) -> dict:
     clips = ["urban_busy_street_pedestrians_scooters_dad000487.mp4", "highway_cars_1s.mp4"]
     before = load()
     totals, stages = [], {"detect": [], "track": [], "assess": []}
+    c0 = clock.cpu_ns()
     for name in clips:
         r = run_clip(fetch.data_path("drives", name), settings, model=model)
         totals += r["totals_ms"][3:]  # the first frames warm the runtime
         for k in stages:
             stages[k] += r["stages_ms"][k][3:]
+    cpu_ms = (clock.cpu_ns() - c0) / 1e6 / max(len(totals) + 3 * len(clips), 1)
     t = np.array(totals)
     return {
         "clips": clips, "frames": len(t), "fps_mean": round(1000 / t.mean(), 2),
+        "cpu_ms_per_frame": round(cpu_ms, 2),
+        "fps_one_free_core_estimate": round(1000 / cpu_ms, 1),
+        "backend": _backend(settings, model),
         "ms_p50": round(float(np.percentile(t, 50)), 2), "ms_p95": round(float(np.percentile(t, 95)), 2),
         "stage_ms_mean": {k: round(float(np.mean(v)), 2) for k, v in stages.items()},
         "passes": {"full_every": settings.full_every, "roi_every": settings.roi.every, "imgsz": settings.imgsz,
@@ -99,22 +106,35 @@ def section_throughput(settings, model) -> dict:
     }
 
 
-def section_weights() -> dict:
+def _backend(settings, model) -> str:
+    from vehicle_assist.perception.detector import Detector
+
+    return Detector(model, settings).backend
+
+
+def section_weights(settings) -> dict:
+    """One 320 px pass per weights file and backend: wall ms (load-dependent) and process CPU ms."""
     import cv2
+
+    from vehicle_assist.perception.detector import Detector
 
     res = models.resolve("detector")
     img = cv2.imread(str(fetch.data_path("frames", "highway_test1.jpg")))
     out = {}
     for p in sorted(res.path.parent.glob("yolov8n_*.onnx")):
         m = models.load_detector(models.Resolved("detector", res.kind, p, "bench", p.stat().st_size, {}))
-        m.predict(img, imgsz=320, verbose=False)
-        ms, boxes = [], 0
-        for _ in range(15):
-            t0 = clock.perf_ns()
-            r = m.predict(img, imgsz=320, conf=0.25, verbose=False)
-            ms.append((clock.perf_ns() - t0) / 1e6)
-            boxes = len(r[0].boxes)
-        out[p.name] = {"ms_p50": round(float(np.median(ms)), 2), "detections": boxes}
+        for backend in ("ultralytics", "onnxruntime"):
+            det = Detector(m, settings.model_copy(update={"backend": backend}))
+            det._predict(img, 320)
+            ms, cpu, boxes = [], [], 0
+            for _ in range(10):
+                t0, c0 = clock.perf_ns(), clock.cpu_ns()
+                boxes = len(det._predict(img, 320))
+                ms.append((clock.perf_ns() - t0) / 1e6)
+                cpu.append((clock.cpu_ns() - c0) / 1e6)
+            out[f"{p.name}/{backend}"] = {"wall_ms_p50": round(float(np.median(ms)), 2),
+                                          "cpu_ms_p50": round(float(np.median(cpu)), 2), "detections": boxes}
+            log(f"  {p.name:<20} {backend:<12} wall {out[f'{p.name}/{backend}']['wall_ms_p50']:7.1f} ms  cpu {out[f'{p.name}/{backend}']['cpu_ms_p50']:7.1f} ms  boxes {boxes}")
     out["load"] = load()
     return out
 
@@ -227,7 +247,7 @@ def main() -> None:
         if name == "throughput":
             out[name] = section_throughput(settings, model)
         elif name == "weights":
-            out[name] = section_weights()
+            out[name] = section_weights(settings)
         elif name == "approach":
             out[name] = section_approach(args.split, settings, model)
         elif name == "negatives":

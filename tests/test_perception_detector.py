@@ -98,3 +98,16 @@ def test_tracker_keeps_stable_ids_on_a_real_clip(model, data):
     tr = next(ids[last] for ids in reversed(ids_per_frame) if last in ids)
     assert tr.hits == counts[last] and len(tr.history) >= 10
     assert [t for t, _ in tr.history] == sorted(t for t, _ in tr.history)
+
+
+def test_onnxruntime_path_gives_the_same_boxes_as_ultralytics(model, data):
+    plain = Detector(model, PerceptionSettings(backend="ultralytics", roi=RoiSettings(every=0)))
+    lean = Detector(model, PerceptionSettings(backend="onnxruntime", roi=RoiSettings(every=0)))
+    assert plain.backend == "ultralytics" and lean.backend == "onnxruntime"
+    assert Detector(model, PerceptionSettings()).backend == "onnxruntime"  # auto picks it for .onnx weights
+    for name in ("highway_test1.jpg", "bdd_urban_cyclist_truck.jpg", "pedestrians_on_crosswalk_streetlevel.jpg"):
+        f = frame_of(data("frames", name))
+        a = sorted((d.label, d.box) for d in plain.detect(f).items)
+        b = sorted((d.label, d.box) for d in lean.detect(f).items)
+        assert [x[0] for x in a] == [x[0] for x in b]
+        assert np.allclose([x[1] for x in a], [x[1] for x in b], atol=1.0)

@@ -218,6 +218,9 @@ class PerceptionSettings(StrictModel):
     imgsz: int = Field(320, ge=64, le=1280)
     """Detector input size for the full-frame pass."""
     conf: float = Field(0.25, gt=0, lt=1)
+    backend: Literal["auto", "ultralytics", "onnxruntime"] = "auto"
+    """Ultralytics' predictor (any weights format) or the lean ONNX Runtime path (.onnx only, same
+    boxes, half the CPU); auto: onnxruntime for .onnx weights, else ultralytics."""
     classes: list[str] = ["car", "truck", "bus", "motorcycle", "bicycle", "person"]
     """Road-relevant COCO classes kept from the detector; all others are dropped at the boundary."""
     threads: int = Field(2, ge=1, le=64)
