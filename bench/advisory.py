@@ -84,6 +84,17 @@ def summarise(rows: list[dict]) -> dict:
     }
 
 
+def kv_reuse(slm, retriever, rows: list[dict], n: int = 4) -> dict:
+    """Prefill time (ms, to the first token) with the saved system-prompt KV state vs from scratch."""
+    out: dict[str, list[float]] = {"reused": [], "scratch": []}
+    for q in [r for r in rows if r["answerable"] and r["question"]][:n]:
+        passages = retriever.search(q["question"]).passages
+        for mode, reuse in (("scratch", False), ("reused", True)):
+            g = slm.generate(q["question"], passages, max_tokens=2, reuse_prefix=reuse)
+            out[mode].append(g.prefill_ms)
+    return {k: pct(v, 50) for k, v in out.items()} | {"n": len(out["reused"])}
+
+
 async def run_all(args: argparse.Namespace) -> dict:
     from vehicle_assist.advisory.run import AdvisoryRun, ArbiterSpeaker
     from vehicle_assist.advisory.semantic import SentenceSimilarity
@@ -105,7 +116,7 @@ async def run_all(args: argparse.Namespace) -> dict:
 
         slm = SLM.load(threads=cfg.advisory.slm_threads)
         info["slm"] = {"model": slm.model_name, "threads": cfg.advisory.slm_threads, "prefix_ms": round(slm.prefix_ms, 1),
-                       "prefix_tokens": len(slm._prefix_tokens)}
+                       "prefix_tokens": len(slm._prefix_tokens), "kv_reuse": kv_reuse(slm, retriever, rows)}
     speaker = arbiter = None
     if args.speak:
         from vehicle_assist import models
@@ -135,6 +146,9 @@ async def run_all(args: argparse.Namespace) -> dict:
                 "facts_ok": (not adv.refused) and all(has_fact(adv.text, f) for f in q["key_facts"]),
                 "first_audio_ms": rep.timings.get("first_audio_ms"), "total_ms": rep.timings.get("total_ms"),
                 "retrieve_ms": rep.timings.get("retrieve_ms"),
+                "support": round(rep.support, 3),
+                "similarity": max((round(x.similarity, 3) for x in rep.ranked if x.similarity is not None), default=None),
+                "retrieval_answerable": rep.answerable,
             }
             if rep.slm is not None:
                 row.update(tokens_per_s=round(rep.slm.tokens_per_s, 1), slm_first_sentence_ms=rep.slm.first_sentence_ms,

@@ -363,6 +363,7 @@ class AdvisoryRun:
             return
         log.info("advisory fallback to extractive: %s", rep.fallback)
         if rep.spoken:  # part of a validated answer is already out: keep it, say no more
+            rep.verdict = await self._validate(ctx, " ".join(rep.spoken), tuple(cited_all), rep, scene, timings)
             rep.advisory = Advisory(t_ns, " ".join(rep.spoken), router.SLM, tuple(cited_all),
                                     question=rep.advisory.question, ttl_s=rep.advisory.ttl_s)
             return
