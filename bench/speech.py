@@ -161,22 +161,29 @@ def tts_first_sentence(n_repeat: int = 3) -> dict:
 
 def agreement(split: str, settings, limit: int | None = None) -> dict:
     """Share of utterances (clean) that both backends transcribe identically (after normalisation)."""
-    fw = asr.load_backend("faster-whisper", asr.AsrOptions.from_settings(settings.asr))
-    ow = asr.load_backend("openai-whisper", asr.AsrOptions.from_settings(settings.asr))
+    from vehicle_assist import models
+
+    opts = asr.AsrOptions.from_settings(settings.asr)
+    fw = asr.load_backend("faster-whisper", opts)
+    fw32 = asr.FasterWhisperASR(models.load_asr(compute_type="float32"), opts)
+    ow = asr.load_backend("openai-whisper", opts)
     utts = evalset.load_utterances(split)[:limit]
-    same, rows, ms = 0, [], {"faster-whisper": [], "openai-whisper": []}
+    same, same32, rows, ms = 0, 0, [], {"faster-whisper": [], "faster-whisper-float32": [], "openai-whisper": []}
     for k, u in enumerate(utts):
         utt = Utterance(0, 0, evalset.audio_for(u, None, 0.2, 0.3), 16000)
-        a, b = fw.transcribe(utt), ow.transcribe(utt)
+        a, a32, b = fw.transcribe(utt), fw32.transcribe(utt), ow.transcribe(utt)
         ms["faster-whisper"].append(a.asr_ms)
+        ms["faster-whisper-float32"].append(a32.asr_ms)
         ms["openai-whisper"].append(b.asr_ms)
         eq = evalset.normalise(a.text) == evalset.normalise(b.text)
         same += eq
+        same32 += evalset.normalise(a32.text) == evalset.normalise(b.text)
         if not eq:
-            rows.append({"id": u.id, "faster_whisper": a.text, "openai_whisper": b.text})
+            rows.append({"id": u.id, "faster_whisper": a.text, "openai_whisper": b.text, "faster_whisper_float32": a32.text})
         print(f"\ragreement {k + 1}/{len(utts)}", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
     return {"split": split, "n": len(utts), "same": same, "agreement": round(same / len(utts), 4),
+            "same_float32": same32, "agreement_float32": round(same32 / len(utts), 4),
             "asr_ms_p50": {k: pct(v, 50) for k, v in ms.items()}, "differences": rows}
 
 

@@ -10,6 +10,7 @@ real recordings in ``sim/speech``. Used by ``bench/speech.py`` and the tests.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import zlib
@@ -113,8 +114,8 @@ def _normaliser():
 
 
 def normalise(text: str) -> str:
-    """Whisper's English normaliser (numbers, spelling, punctuation) for WER."""
-    return _normaliser()(text)
+    """Whisper's English normaliser (numbers, spelling), then any punctuation it leaves removed."""
+    return " ".join(re.sub(r"[^a-z0-9' ]+", " ", _normaliser()(text).lower()).split())
 
 
 def word_errors(ref: str, hyp: str) -> tuple[int, int]:
