@@ -257,6 +257,9 @@ def main() -> None:
         else:
             ap.error(f"unknown section {name}")
         out[name]["wall_s"] = round((clock.perf_ns() - t0) / 1e9, 1)
+        if args.json_out:  # keep what is done if a later section fails
+            args.json_out.parent.mkdir(parents=True, exist_ok=True)
+            args.json_out.write_text(json.dumps(out, indent=1, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
     targets = {}
     if "throughput" in out:
         targets["fps>=25"] = {"value": out["throughput"]["fps_mean"], "met": out["throughput"]["fps_mean"] >= 25}
@@ -270,7 +273,7 @@ def main() -> None:
     if "approach" in out or "negatives" in out:
         targets["no_repeat_within_cooldown"] = {"value": cd, "met": cd == 0}
     out["targets"] = targets
-    text = json.dumps(out, indent=1)
+    text = json.dumps(out, indent=1, default=lambda o: o.item() if hasattr(o, "item") else str(o))
     print(text)
     if args.json_out:
         args.json_out.parent.mkdir(parents=True, exist_ok=True)

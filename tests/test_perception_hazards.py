@@ -201,3 +201,14 @@ def test_tracker_restarts_growth_history_when_the_detector_pass_changes():
     assert len(out) == 1 and out[0].hits == 10
     assert [round(h) for _, h in out[0].history] == [132, 134, 136, 138]
     assert len(out[0].edges) == len(out[0].history)
+
+
+def test_a_jump_in_box_height_is_not_growth():
+    steady = approach_track(lambda t: 36.0, 0.0)   # a car holding 36 m...
+    hist = list(steady.history)
+    jumped = [(t, h * (1.33 if i >= 5 else 1.0)) for i, (t, h) in enumerate(hist)]  # ...whose box snaps 33% taller
+    import dataclasses
+
+    tr = dataclasses.replace(steady, history=tuple(jumped))
+    est = estimate_ttc(tr.history, tr.t_ns, TABLE.ttc)
+    assert est.ttc_s is None  # after the jump the car is steady: no approach

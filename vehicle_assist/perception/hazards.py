@@ -45,6 +45,7 @@ class TTCSpec(StrictModel):
     accel_window_s: float = Field(1.5, gt=0)
     level_z: float = Field(1.0, ge=0)
     max_rel_accel_mps2: float = Field(12.0, gt=0)
+    max_jump: float = Field(0.2, gt=0)
     min_box_frac: float = Field(0.028, ge=0)
     max_rel_residual: float = Field(0.08, gt=0)
     edge_margin_px: float = Field(4, ge=0)
@@ -167,6 +168,12 @@ def estimate_ttc(history: Iterable[tuple[int, float]], now_ns: int, spec: TTCSpe
     """
     longest = max(spec.window_s, spec.accel_window_s if spec.accel_aware else 0.0)
     all_pts = [(t, h) for t, h in history if h > 0 and now_ns - t <= longest * 1e9 and t <= now_ns]
+    # a jump between consecutive boxes beyond max_jump is a measurement change (occlusion, a box
+    # snapping to another outline), not motion: only the samples after the last jump are used
+    for i in range(len(all_pts) - 1, 0, -1):
+        if abs(all_pts[i][1] / all_pts[i - 1][1] - 1.0) > spec.max_jump:
+            all_pts = all_pts[i:]
+            break
     pts = [(t, h) for t, h in all_pts if now_ns - t <= spec.window_s * 1e9]
     n = len(pts)
     if n < spec.min_samples:
