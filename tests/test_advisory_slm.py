@@ -100,7 +100,8 @@ def test_stop_hook_preempts_within_one_token(slm):
 @pytest.mark.slow
 def test_sentences_stream_to_the_callback(first):
     g, seen = first
-    assert seen and " ".join(s for s, _ in seen).strip() == g.text
+    spoken = " ".join(s for s, _ in seen).strip()
+    assert seen and (spoken == g.text if g.stop == "done" else g.text.startswith(spoken))
     assert all(set(c) <= {"163", "126"} for _, c in seen)
 
 

@@ -249,7 +249,7 @@ class SLM:
                     finish = choice.get("finish_reason") or finish
             except Exception as err:  # llama.cpp errors (context overflow, decode failure)
                 raise SLMError("slm-generate-failed", str(err)) from err
-            if not reason["stop"]:
+            if not reason["stop"] and finish != "length":  # an answer cut by max_tokens is never spoken whole
                 for s in stream.finish():
                     if first_sentence_ns is None:
                         first_sentence_ns = clock.perf_ns()
