@@ -48,7 +48,7 @@ def register(app: typer.Typer) -> None:
             p = Path(target)
             folder = p if p.is_dir() and not (p / "manifest.yaml").exists() else None
             if folder is not None:
-                result = _batch(folder, out, jobs, realtime, speed, rate, check, no_voice, video, mcap, config_file, as_json)
+                result = _batch(folder, out, jobs, realtime, speed, rate, check, update_refs, no_voice, video, mcap, config_file, as_json)
                 emit(result, as_json, _human_batch)
                 raise SystemExit(0 if result["failed"] == 0 else 1)
             result = _single(target, realtime, speed, rate, out, start, end, check, update_refs, from_log, no_voice,
@@ -119,7 +119,7 @@ def _human(r: dict[str, Any]) -> None:
 # --- batch ------------------------------------------------------------------------------------
 
 
-def _batch(folder: Path, out, jobs, realtime, speed, rate, check, no_voice, video, mcap, config_file, as_json) -> dict[str, Any]:
+def _batch(folder: Path, out, jobs, realtime, speed, rate, check, update_refs, no_voice, video, mcap, config_file, as_json) -> dict[str, Any]:
     from vehicle_assist.replay import job
     from vehicle_assist.replay.scenario import is_scenario
 
@@ -135,6 +135,7 @@ def _batch(folder: Path, out, jobs, realtime, speed, rate, check, no_voice, vide
         cmd += ["--realtime", "--speed", str(speed)] if realtime else []
         cmd += ["--rate", str(rate)] if rate else []
         cmd += ["--check"] if check and is_scenario(path) else []
+        cmd += ["--update-refs"] if update_refs and is_scenario(path) else []
         cmd += ["--no-voice"] if no_voice else []
         cmd += [] if video else ["--no-video"]
         cmd += ["--mcap"] if mcap else []
