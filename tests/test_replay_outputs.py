@@ -86,3 +86,18 @@ def test_mcap_output_has_json_channels_foxglove_can_read(data, tmp_path):
         assert all(ch.message_encoding == "json" for ch in summary.channels.values())
         alerts = [json.loads(m.data) for _, _, m in reader.iter_messages(topics=["/va/alerts"])]
     assert alerts[0]["msg"]["name"] == "cyclist-critical" and alerts[0]["timestamp"] == {"sec": 4, "nsec": 200_000_000}
+
+
+def test_timeline_svg_is_well_formed_and_places_events_in_time():
+    import xml.etree.ElementTree as ET
+
+    ev = report.events(trip())
+    svg = report.timeline_svg(ev, 5.0, [(2.0, 2.5, "camera outage")])
+    root = ET.fromstring(svg)  # well-formed XML
+    titles = [t.text for t in root.iter("{http://www.w3.org/2000/svg}title")]
+    assert any(t.startswith("cyclist-critical t=4.20") for t in titles)
+    assert any(t.startswith("fault: camera outage") for t in titles)
+    alert = next(r for r in root.iter("{http://www.w3.org/2000/svg}rect")
+                 if (r.findtext("{http://www.w3.org/2000/svg}title") or "").startswith("cyclist-critical"))
+    x = float(alert.get("x"))
+    assert abs(x - (report.LEFT + (report.W - report.LEFT - 10) * 4.2 / 5.0)) < 1.0  # at t=4.2 of a 5 s axis
