@@ -11,8 +11,9 @@ from vehicle_assist.speech import asr, convert, evalset
 
 pytestmark = pytest.mark.slow
 
-# Fixed before looking at results: every third test-split utterance (questions, commands, wake) + real speech.
-AGREEMENT_STEP = 3
+# Every fourth test-split utterance (questions, commands, wake) + real speech: 13 + 2 items keep the
+# test near a minute; bench/speech.py --agreement measures the whole split.
+AGREEMENT_STEP = 4
 
 
 def test_ct2_weights_map_onto_whisper_tiny_en():
