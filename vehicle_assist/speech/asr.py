@@ -153,11 +153,12 @@ class OpenAIWhisperASR:
 def load_backend(name: str = "faster-whisper", options: AsrOptions = AsrOptions()) -> ASR:
     """Load one backend by name; a missing model becomes ASRError('asr-model') naming where it looked."""
     from vehicle_assist.models import ModelNotFound
+    from vehicle_assist.speech.convert import ConvertError
 
     classes = {"faster-whisper": FasterWhisperASR, "openai-whisper": OpenAIWhisperASR}
     if name not in classes:
         raise ASRError("asr-backend", f"unknown ASR backend {name!r}; choose one of {', '.join(BACKENDS)}")
     try:
         return classes[name](options=options)
-    except ModelNotFound as err:
+    except (ModelNotFound, ConvertError) as err:
         raise ASRError("asr-model", str(err)) from err
