@@ -187,6 +187,21 @@ def agreement(split: str, settings, limit: int | None = None) -> dict:
             "asr_ms_p50": {k: pct(v, 50) for k, v in ms.items()}, "differences": rows}
 
 
+def latency(settings, repeats: int = 20) -> dict:
+    """VAD end -> transcript -> intent for one real 3.1 s utterance (LibriSpeech), streamed like a mic."""
+    recogniser = asr.load_backend(settings.asr.backend, asr.AsrOptions.from_settings(settings.asr))
+    pcm, _ = audio.load_audio(fetch.data_path("speech", "librispeech_251-137823-0002_testing_routine.wav"))
+    pcm = np.concatenate([np.zeros(8000, np.float32), pcm, np.zeros(16000, np.float32)])
+    opts = vad.VadOptions.from_settings(settings.vad)
+    run_stream(pcm, recogniser, opts)  # warm-up
+    ms, utt_s = [], []
+    for _ in range(repeats):
+        r = run_stream(pcm, recogniser, opts)
+        ms += r["latency_ms"]
+        utt_s += r["utt_s"]
+    return {"utterance_s": round(float(np.median(utt_s)), 2), "p50_ms": pct(ms, 50), "p90_ms": pct(ms, 90), "n": len(ms)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--split", default="test", choices=["dev", "test"], help="evaluation split")
@@ -194,13 +209,16 @@ def main() -> None:
     ap.add_argument("--conditions", default="clean,snr10,snr0", help="comma list of clean,snr10,snr0")
     ap.add_argument("--prompt-ablation", action="store_true", help="compare WER without/with a driving-vocabulary prompt")
     ap.add_argument("--agreement", action="store_true", help="openai-whisper vs faster-whisper transcripts")
+    ap.add_argument("--latency", action="store_true", help="only the VAD-end -> intent latency on a real 3 s utterance")
     ap.add_argument("--json-out", type=Path, default=None, help="also write the JSON here")
     args = ap.parse_args()
 
     settings = config.load_app().speech
     conditions = {c: CONDITIONS[c] for c in args.conditions.split(",")}
     t0 = clock.perf_ns()
-    if args.agreement:
+    if args.latency:
+        result = {"latency": latency(settings)}
+    elif args.agreement:
         result = {"agreement": agreement(args.split, settings)}
     elif args.prompt_ablation:
         result = {"prompt": DRIVING_PROMPT, "split": args.split}
