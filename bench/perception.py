@@ -235,11 +235,13 @@ def main() -> None:
     settings = pipeline.load_settings()
     import torch
 
-    out: dict = {"command": " ".join(["python", "bench/perception.py"] + sys.argv[1:]),
-                 "threads": {"torch": torch.get_num_threads(), "onnxruntime_intra_op": "default (one per core)",
-                             "settings.threads": settings.threads},
-                 "machine": load()}
     model = models.load_detector()
+    backend = _backend(settings, model)  # builds a Detector, which sets torch's threads
+    out: dict = {"command": " ".join(["python", "bench/perception.py"] + sys.argv[1:]),
+                 "threads": {"detector_backend": backend,
+                             "onnxruntime_intra_op": settings.threads if backend == "onnxruntime" else "Ultralytics default",
+                             "torch": torch.get_num_threads(), "settings.threads": settings.threads},
+                 "machine": load()}
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
     for name in sections:
         log(f"[{name}]")
