@@ -18,6 +18,7 @@ Live and replay differ only in the sources and the clock handed in: nothing here
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import signal
 import types
@@ -33,6 +34,7 @@ from vehicle_assist.config import AppConfig
 from vehicle_assist.messages import (Advisory, AdvisoryEvent, AudioChunk, CameraFrame, ErrorEvent, Hazard,
                                      HazardLevel, Intent, Scene, SpeechEvent, SpeechRequest, StageTiming, Tier,
                                      Utterance)
+from vehicle_assist.topics import TOPICS
 from vehicle_assist.vehicle import UnknownSource, VehicleSource
 from vehicle_assist.watchdog import Backoff, Watchdog
 
@@ -123,7 +125,14 @@ class Runtime:
 
         rt = config.runtime
         self.config, self.sources, self.clock, self.parts = config, sources, clock, parts
-        self.bus = Bus(clock, fifo_maxlen=rt.queue_bound)
+        # The camera is lost after perception's own threshold; detections go stale only later, so a
+        # lost camera raises camera-lost, and perception-lagging means frames come but are not processed.
+        lost = config.perception.camera_lost_after_s
+        topics = dict(TOPICS)
+        topics["frames"] = dataclasses.replace(TOPICS["frames"], stale_after_s=lost)
+        topics["detections"] = dataclasses.replace(TOPICS["detections"],
+                                                   stale_after_s=lost + (TOPICS["detections"].stale_after_s or 0.0))
+        self.bus = Bus(clock, topics, fifo_maxlen=rt.queue_bound)
         self.trip_path = sinks.trip_log or triplog.new_path(rt.trip_log_dir)
         header = triplog.provenance(config, parts.model_paths, inputs={
             "camera": sources.frames is not None, "mic": sources.audio is not None,
@@ -326,9 +335,11 @@ class Runtime:
         self._levels = hz.levels_of(found)
         self._hazards = tuple(found)
         self.bus.publish("hazards", self._hazards)
-        self._decide(found, frame.t_ns, env.proc_ns)
+        # assess in the frame's time base (the tracks'); alerts on the run clock, like the health path
+        origin = frame.perf_ns or env.proc_ns or t0  # capture time when the source knows it
+        self._decide(found, self.clock.now_ns(), origin)
         self._timing("safety", "assess_alert", t2, frame.seq)
-        self._timing("safety", "frame_to_decision", env.proc_ns or t0, frame.seq)
+        self._timing("safety", "frame_to_decision", origin, frame.seq)
 
     async def _health(self) -> None:
         """A topic going stale (or recovering) re-runs alert selection even when no frame comes."""
