@@ -183,7 +183,8 @@ class Runtime:
         wd, bus, src = self.watchdog, self.bus, self.sources
         wd.start("staleness", lambda: bus.watch(self.config.runtime.stale_check_s))
         wd.start("health", self._health)
-        wd.start("vehicle", self._vehicle)
+        if src.vehicle.name != "none":  # nothing configured: no stream of all-unknown states
+            wd.start("vehicle", self._vehicle)
         if src.vehicle.status().available:
             bus.expect("vehicle")
         if src.frames is not None:
