@@ -48,3 +48,13 @@ def test_scenario_errors_name_file_and_position(tmp_path):
     p.write_text("drive: x\nwatched: y\nquestions: [{t: 1}]\nexpect: ['no alert']\n")
     with pytest.raises(ScenarioError, match="questions.0: expected Value error, give exactly one of 'text' or 'audio'"):
         scenario.load(p)
+
+
+def test_synthesized_questions_are_cached_so_replays_hear_the_same_waveform(tmp_path):
+    import numpy as np
+
+    qs = [scenario.Question(t=1.0, text="What gap should I leave to the car in front?")]
+    (a,) = scenario.render_questions(qs, cache=tmp_path)
+    (b,) = scenario.render_questions(qs, cache=tmp_path)
+    assert len(list(tmp_path.glob("*.wav"))) == 1 and a.t_s == 1.0
+    assert np.array_equal(a.pcm, b.pcm) and 1.5 < len(a.pcm) / 16000 < 5.0  # 16 kHz speech

@@ -20,6 +20,7 @@ expect:
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -127,11 +128,18 @@ def is_scenario(path: Path) -> bool:
     return isinstance(data, dict) and "expect" in data
 
 
-def render_questions(questions: Iterable[Question], renderer: Any = None) -> list:
-    """The questions as 16 kHz voice clips (text through ``renderer``, a TTSRenderer; files loaded)."""
+def render_questions(questions: Iterable[Question], renderer: Any = None, cache: Path | None = None) -> list:
+    """The questions as 16 kHz voice clips: recorded files are loaded; text is synthesized with
+    ``renderer`` (a TTSRenderer) once and cached as WAV under ``sim/generated/voice`` (espeak-ng's output
+    differs a little from one rendering to the next, so a replay must reuse the same waveform to be
+    deterministic)."""
+    import hashlib
+
     from vehicle_assist.replay.drive import SAMPLE_RATE, VoicePcm
     from vehicle_assist.speech.audio import load_audio, resample
+    from vehicle_assist.speech.tts import write_wav
 
+    cache = cache or paths.sim() / "generated" / "voice"
     clips = []
     for q in questions:
         if q.text is not None:
@@ -139,8 +147,13 @@ def render_questions(questions: Iterable[Question], renderer: Any = None) -> lis
                 from vehicle_assist.speech.tts import TTSRenderer
 
                 renderer = TTSRenderer()
-            r = renderer.render(q.text)
-            clips.append(VoicePcm(q.t, resample(r.pcm, r.sample_rate, SAMPLE_RATE), label=q.text))
+            key = json.dumps([q.text, getattr(renderer, "voice", None), getattr(renderer, "rate", None)])
+            wav = cache / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.wav"
+            if not wav.is_file():
+                r = renderer.render(q.text)
+                write_wav(wav, resample(r.pcm, r.sample_rate, SAMPLE_RATE), SAMPLE_RATE)
+            pcm, _ = load_audio(wav, SAMPLE_RATE)  # always the stored 16-bit waveform, first time included
+            clips.append(VoicePcm(q.t, pcm, label=q.text))
         else:
             pcm, _ = load_audio(paths.resolve(q.audio), SAMPLE_RATE)
             clips.append(VoicePcm(q.t, pcm, label=q.audio))
