@@ -105,3 +105,16 @@ def parts(tracker=None, detector=None, advisor: bool = True) -> Parts:
 
 def model_dir() -> Path:
     return fetch.data_path("models", "yolov8n_fp32.onnx").parent
+
+
+class StallingDetector(EmptyDetector):
+    """Takes ``stall_s`` on frame ``on`` (a detector stuck while the camera keeps delivering)."""
+
+    def __init__(self, on: int, stall_s: float) -> None:
+        super().__init__()
+        self.on, self.stall_s = on, stall_s
+
+    def detect(self, frame: CameraFrame) -> Detections:
+        if frame.seq == self.on:
+            time.sleep(self.stall_s)
+        return super().detect(frame)

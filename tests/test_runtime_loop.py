@@ -138,3 +138,18 @@ def test_sigterm_shuts_down_gracefully_and_closes_the_trip_log(tmp_path):
     summary = json.loads(out.strip().splitlines()[-1])
     _, recs, reader = _records(path)
     assert not reader.truncated and summary["records"] == len(recs) >= 10
+
+
+def test_stalled_perception_raises_perception_lagging_and_recovers(tmp_path):
+    clock = WallClock()
+    parts = rp.parts(detector=rp.StallingDetector(on=5, stall_s=2.2), advisor=False)
+    rt = build(config.AppConfig(), Sources(frames=rp.frames(clock.now_ns)), clock,
+               Sinks(WavSink(tmp_path / "out.wav"), tmp_path / "trip.jsonl"), parts)
+    summary = asyncio.run(rt.run(duration_s=4.0))
+    _, recs, _ = _records(tmp_path / "trip.jsonl")
+    health = [(r["msg"]["topic"], r["msg"]["stale"]) for r in recs if r["topic"] == "health"]
+    assert ("detections", True) in health and ("detections", False) in health  # stalled, then recovered
+    assert ("frames", True) not in health  # the camera kept delivering
+    names = [r["msg"]["name"] for r in recs if r["topic"] == "alerts" and r["msg"]["state"] == "start"]
+    assert names == ["perception-lagging"]
+    assert summary["dropped"].get("frames", 0) > 0  # frames that came during the stall were skipped, not queued

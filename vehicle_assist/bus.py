@@ -135,6 +135,7 @@ class Bus:
         self._subs: dict[str, list[Subscription]] = {}
         self._sinks: list[Sink] = []
         self._published: Counter[str] = Counter()
+        self._dropped_gone: Counter[str] = Counter()
         self._expected: dict[str, int] = {}
         self._stale: set[str] = set()
         self.sink_errors = 0
@@ -201,6 +202,7 @@ class Bus:
             subs = self._subs.get(sub.topic, [])
             if sub in subs:
                 subs.remove(sub)
+                self._dropped_gone[sub.topic] += sub.dropped  # stats keep what it missed
         sub.close()
 
     def close(self) -> None:
@@ -268,12 +270,12 @@ class Bus:
         return self._seq
 
     def stats(self) -> dict[str, dict[str, object]]:
-        """Per topic: published, dropped (summed over subscribers), subscribers, stale."""
+        """Per topic: published, dropped (summed over subscribers, past ones included), subscribers, stale."""
         with self._lock:
             return {
                 topic: {
                     "published": self._published[topic],
-                    "dropped": sum(s.dropped for s in self._subs.get(topic, ())),
+                    "dropped": self._dropped_gone[topic] + sum(s.dropped for s in self._subs.get(topic, ())),
                     "subscribers": len(self._subs.get(topic, ())),
                     "stale": topic in self._stale,
                 }
