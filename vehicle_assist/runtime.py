@@ -21,11 +21,12 @@ import asyncio
 import dataclasses
 import logging
 import signal
+import threading
 import types
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Protocol
+from typing import Any, AsyncIterator, Callable, Iterable, Protocol
 
 from vehicle_assist import triplog
 from vehicle_assist.bus import Bus
@@ -154,7 +155,7 @@ class Runtime:
         self.advisor = parts.make_advisor(self.arbiter, lambda e: self.bus.publish("advisory_events", e)) \
             if parts.make_advisor else None
         self._pools = {name: ThreadPoolExecutor(1, thread_name_prefix=name)
-                       for name in ("frames-in", "audio-in", "detector", "asr", "tts")}
+                       for name in ("detector", "asr", "tts")}
         self._stop = asyncio.Event()
         self._hazards: tuple[Hazard, ...] = ()
         self._levels: dict[int, HazardLevel] = {}
@@ -294,11 +295,7 @@ class Runtime:
     # --- safety lane ----------------------------------------------------------------------------
 
     async def _frames_in(self) -> None:
-        it = iter(self.sources.frames)
-        while True:
-            frame = await self._in_pool("frames-in", next, it, None)
-            if frame is None:
-                break
+        async for frame in _pump(self.sources.frames, "frames-in"):
             self.bus.publish("frames", frame)
         self.bus.unexpect("frames")
         self.bus.unexpect("detections")
@@ -367,11 +364,7 @@ class Runtime:
         gate = self.gate
         seg = vad.VadSegmenter(vad.VadOptions.from_settings(sp.vad), sp.sample_rate, self.clock.now_ns())
         origin, elapsed = self.clock.now_ns(), 0.0
-        it = iter(self.sources.audio)
-        while True:
-            chunk = await self._in_pool("audio-in", next, it, None)
-            if chunk is None:
-                break
+        async for chunk in _pump(self.sources.audio, "audio-in"):
             self.bus.publish("audio", chunk)
             t = origin + int(elapsed * 1e9)
             t0 = self.clock.perf_ns()
@@ -483,6 +476,47 @@ class Runtime:
                 break
             await asyncio.sleep(0.05)
         self.stop()
+
+
+_END = object()
+
+
+async def _pump(iterable: Iterable[Any], name: str) -> AsyncIterator[Any]:
+    """Iterate a blocking source in a daemon thread (a source stuck in a read never holds up the
+    process's exit), handing items over through a 2-slot queue; the source's errors are re-raised."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[tuple[Any, BaseException | None]] = asyncio.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def hand(item: tuple[Any, BaseException | None]) -> None:
+        asyncio.run_coroutine_threadsafe(queue.put(item), loop).result()
+
+    def work() -> None:
+        outcome: tuple[Any, BaseException | None] = (_END, None)
+        try:
+            for item in iterable:
+                if stop.is_set():
+                    return
+                hand((item, None))
+        except BaseException as err:  # handed to the stage, which crashes and is restarted
+            outcome = (_END, err)
+        if not stop.is_set():
+            try:
+                hand(outcome)
+            except RuntimeError:  # the loop is gone
+                pass
+
+    threading.Thread(target=work, name=name, daemon=True).start()
+    try:
+        while True:
+            item, err = await queue.get()
+            if item is _END:
+                if err is not None:
+                    raise err
+                return
+            yield item
+    finally:
+        stop.set()
 
 
 def build(config: AppConfig, sources: Sources, clock: Clock, sinks: Sinks, parts: Parts) -> Runtime:
