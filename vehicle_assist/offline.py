@@ -20,6 +20,9 @@ OFFLINE_ENV = {
     "ULTRALYTICS_AUTOINSTALL": "False",
     "DO_NOT_TRACK": "1",
     "TOKENIZERS_PARALLELISM": "false",
+    # keep library chatter (weight-loading bars) out of our progress output
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "TRANSFORMERS_VERBOSITY": "error",
 }
 
 
