@@ -100,6 +100,7 @@ def test_alert_preempts_advisory_within_one_block():
 
 
 def test_alert_flushes_queued_advisories_and_cancel_clears_on_new_advisory():
+    """After a pre-emption, late sentences of the pre-empted answer are dropped; a new answer plays."""
     arb = AudioArbiter(NullSink(SR, realtime=True), block_ms=20).start()
     ev = Events(arb)
     arb.say(req("adv1", 1.0))
@@ -110,10 +111,14 @@ def test_alert_flushes_queued_advisories_and_cancel_clears_on_new_advisory():
     assert ev.kinds("adv2") == ["dropped"]
     assert ev.kinds("adv1")[-1] == "preempted"
     assert arb.cancel_event.is_set()
-    arb.say(req("adv3", 0.05))
+    arb.say(req("adv1-late", 0.05))  # rendered while the alert came: part of the pre-empted answer
+    assert arb.cancel_event.is_set()
+    arb.begin_advisory()
     assert not arb.cancel_event.is_set()
+    arb.say(req("adv3", 0.05))
     assert arb.wait_idle(5.0)
     arb.close()
+    assert ev.kinds("adv1-late") == ["dropped"]
     assert ev.kinds("adv3") == ["start", "end"]
 
 
@@ -125,6 +130,7 @@ def test_queue_order_is_tier_then_arrival():
     arb.say(req("adv-b", 0.05))
     arb.say(req("alert-1", 0.05, Tier.ALERT))  # flushes adv-a, adv-b
     arb.say(req("alert-2", 0.05, Tier.ALERT))
+    arb.begin_advisory()  # a new answer, after the alerts
     arb.say(req("adv-c", 0.05))
     arb.start()
     assert arb.wait_idle(5.0)

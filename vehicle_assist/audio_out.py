@@ -238,20 +238,28 @@ class AudioArbiter:
         """Call ``fn(kind, req, t_perf_ns)`` on "start", "end", "preempted" and "dropped"."""
         self._listeners.append(fn)
 
+    def begin_advisory(self) -> None:
+        """A new advisory (answer) starts: an earlier pre-emption no longer applies to it."""
+        self.cancel_event.clear()
+
     def say(self, req: SpeechRequest) -> None:
-        """Queue a rendered request; an ALERT pre-empts advisory playback and flushes queued advisories."""
+        """Queue a rendered request; an ALERT pre-empts advisory playback and flushes queued advisories.
+
+        An advisory arriving while ``cancel_event`` is set belongs to an answer that was pre-empted
+        (e.g. a sentence that was being rendered when the alert came): it is dropped, so the rest of
+        a pre-empted answer never plays after the alert. A new answer calls :meth:`begin_advisory`.
+        """
         if req.pcm is None or len(req.pcm) == 0:
             self._emit("dropped", req)
             return
         flushed: list[SpeechRequest] = []
         with self._cv:
-            if self._closing:
+            if self._closing or (req.tier != Tier.ALERT and self.cancel_event.is_set()):
                 flushed.append(req)
+                self.stats["dropped"] += 0 if self._closing else 1
             else:
                 if req.tier == Tier.ALERT:
                     flushed = self._preempt_locked(Tier.ALERT)
-                else:
-                    self.cancel_event.clear()  # a new advisory starts
                 heapq.heappush(self._queue, (int(req.tier), next(self._seq), req))
                 self._cv.notify_all()
         for r in flushed:

@@ -18,6 +18,9 @@ class Arbiter(Protocol):
 
     cancel_event: object
 
+    def begin_advisory(self) -> None:
+        """A new answer starts (clears an earlier pre-emption)."""
+
     def say(self, req: SpeechRequest) -> None:
         """Queue one rendered request."""
 
@@ -26,18 +29,15 @@ def speak_text(text: str, arbiter: Arbiter, renderer, tier: Tier = Tier.ADVISORY
                source: str = "", rate: int | None = None) -> None:
     """Render ``text`` one sentence at a time and queue each on ``arbiter``; stop when pre-empted."""
     cancel = arbiter.cancel_event
-    # A cancel flag left set by an earlier pre-emption must not silence this answer: only a
-    # set that follows a clear (the arbiter clears it when an advisory starts) means "stop".
-    armed = not cancel.is_set()
+    if tier != Tier.ALERT:
+        arbiter.begin_advisory()  # a flag left by an earlier pre-emption must not silence this answer
     for sentence in split_sentences(text):
-        if not armed and not cancel.is_set():
-            armed = True
-        if armed and cancel.is_set():
+        if tier != Tier.ALERT and cancel.is_set():
             return
         r = renderer.render(sentence, rate)
         if r.pcm.size == 0:
             continue
-        if armed and cancel.is_set():
+        if tier != Tier.ALERT and cancel.is_set():
             return
         arbiter.say(SpeechRequest(t_ns=t_ns, text=sentence, tier=tier, pcm=r.pcm, sample_rate=r.sample_rate,
                                   source=source))
