@@ -19,9 +19,11 @@ def register(app: typer.Typer) -> None:
         roles: Optional[list[str]] = typer.Argument(None, help=f"Roles to check (default: all of {', '.join(models.ROLES)})."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
     ) -> None:
-        """Check each model role on real data (detector finds a car, ASR transcribes an utterance,
-        embedder embeds, SLM generates, TTS renders) and print load time, inference time and peak
-        memory. Exits 1 when a required role fails."""
+        """Check each model role on real data and print load time, inference time and peak memory.
+
+        The detector must find a car on a dashcam frame, ASR transcribe a recorded utterance, the
+        embedder embed, the SLM generate and the TTS render speech. Exits 1 when a required role fails.
+        """
         chosen = tuple(roles or models.ROLES)
         unknown = set(chosen) - set(models.ROLES)
         if unknown:
