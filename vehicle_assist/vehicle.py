@@ -3,7 +3,7 @@
 Sources, chosen by a spec string (:func:`open_vehicle_source`):
 
 - ``""`` / ``"none"``: nothing known (every field None).
-- a telemetry file: CSV or JSON Lines with ``t`` (s) and any of ``speed`` (m/s; or ``speed_kmh``),
+- a telemetry file: CSV or JSON Lines with ``t`` (s) and any of ``speed`` (m/s; or ``speed_kmh`` / ``speed_mph``),
   ``heading`` (deg), ``lat``, ``lon``, ``road_type``, ``weather``; empty cells are unknown.
 - a comma2k19 segment folder (``processed_log/``): CAN speed, GNSS lat/lon/bearing (u-blox, else
   Qualcomm), times aligned to the first camera frame.
@@ -37,13 +37,22 @@ NUMERIC = ("speed_mps", "heading_deg", "lat", "lon")
 CATEGORICAL = ("road_type", "weather")
 _COLUMNS = {"speed": "speed_mps", "speed_mps": "speed_mps", "heading": "heading_deg", "heading_deg": "heading_deg",
             "lat": "lat", "lon": "lon", "road_type": "road_type", "weather": "weather"}
+# speed in other units: column -> (field, conversion to m/s, rank: m/s wins, then km/h, then mph)
+_UNITS: dict[str, tuple[str, Callable[[float], float], int]] = {
+    "speed_kmh": ("speed_mps", lambda v: v / 3.6, 1), "speed_mph": ("speed_mps", lambda v: v * 0.44704, 2)}
 
 
 class VehicleError(Exception):
-    """A vehicle source cannot be opened; ``code`` is stable, the message names the file and line."""
+    """A vehicle source cannot be opened; ``code`` is stable, the message names the file and line.
 
-    def __init__(self, code: str, message: str) -> None:
+    Format errors also carry ``file``, ``position`` (``line 3: speed``) and ``expected`` separately,
+    so a caller can report them in its own layout (the replay's :class:`DriveError` does).
+    """
+
+    def __init__(self, code: str, message: str, file: Path | None = None, position: str | None = None,
+                 expected: str | None = None) -> None:
         self.code = code
+        self.file, self.position, self.expected = file, position, expected
         super().__init__(f"{code}: {message}")
 
 
@@ -104,7 +113,7 @@ def interp_at(t_ns: int, ts: np.ndarray, vs: np.ndarray, max_gap_ns: int, hold_n
 
 
 def step_at(t_ns: int, ts: np.ndarray, vs: list[str | None], hold_ns: int) -> str | None:
-    """A categorical signal at ``t_ns``: the last value at or before it (None before the first
+    """A held (step) signal at ``t_ns``: the last value at or before it (None before the first
     sample, or more than ``hold_ns`` after the last)."""
     i = int(np.searchsorted(ts, t_ns, side="right"))
     if i == 0 or (i == len(ts) and t_ns - ts[-1] > hold_ns):
@@ -160,7 +169,7 @@ def _series(t_s: np.ndarray, v: np.ndarray, t0_s: float) -> tuple[np.ndarray, np
 
 def load_telemetry_file(path: Path, start_ns: int = 0, **kw: Any) -> TrackSource:
     """Read a CSV or JSON Lines telemetry file into a TrackSource; bad rows name their line."""
-    rows = list(_read_rows(path))
+    rows = list(read_rows(path))
     if not rows:
         raise VehicleError("telemetry-empty", f"{path}: no samples")
     t = np.array([r[1]["t"] for r in rows], dtype=np.float64)
@@ -181,60 +190,81 @@ def load_telemetry_file(path: Path, start_ns: int = 0, **kw: Any) -> TrackSource
     return TrackSource(f"file:{path.name}", numeric, categorical, start_ns=start_ns, detail=detail, **kw)
 
 
-def _read_rows(path: Path):
-    """Yield ``(line_number, {field: value})`` from CSV or JSONL, with units and types normalised."""
-    suffix = path.suffix.lower()
+def read_rows(path: Path, fmt: str | None = None, strict: bool = False):
+    """Yield ``(line_number, {field: value})`` from a CSV or JSONL telemetry table (``fmt`` ``csv`` /
+    ``jsonl``, else from the suffix), with units and types normalised.
+
+    Empty, null or non-finite values are left out (unknown, never 0). ``strict`` rejects columns
+    that are not telemetry fields instead of ignoring them.
+    """
+    fmt = fmt or {".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl"}.get(path.suffix.lower())
+    if fmt not in ("csv", "jsonl"):
+        raise VehicleError("telemetry-format", f"{path}: expected .csv or .jsonl", path, "(file name)",
+                           "a .csv or .jsonl file")
     try:
         fh = path.open(encoding="utf-8", newline="")
     except OSError as err:
-        raise VehicleError("telemetry-unreadable", f"{path}: {err.strerror}") from err
+        raise VehicleError("telemetry-unreadable", f"{path}: {err.strerror}", path, "(file)",
+                           f"a readable file ({err.strerror})") from err
     with fh:
-        if suffix == ".csv":
+        if fmt == "csv":
             reader = csv.DictReader(fh)
             if not reader.fieldnames or "t" not in reader.fieldnames:
-                raise VehicleError("telemetry-bad", f"{path}: needs a 't' column (got {reader.fieldnames})")
+                raise VehicleError("telemetry-bad", f"{path}: needs a 't' column (got {reader.fieldnames})", path,
+                                   "line 1", f"a header with a 't' column (got {reader.fieldnames})")
             for row in reader:
-                yield reader.line_num, _normalise(row, path, reader.line_num)
-        elif suffix in (".jsonl", ".json"):
+                yield reader.line_num, _normalise(row, path, reader.line_num, strict)
+        else:
             for lineno, line in enumerate(fh, 1):
                 if not line.strip():
                     continue
                 try:
                     row = json.loads(line)
-                except ValueError:
-                    raise VehicleError("telemetry-bad", f"{path}:{lineno}: not JSON") from None
-                if not isinstance(row, dict) or "t" not in row:
-                    raise VehicleError("telemetry-bad", f"{path}:{lineno}: needs an object with 't'")
-                yield lineno, _normalise(row, path, lineno)
-        else:
-            raise VehicleError("telemetry-format", f"{path}: expected .csv or .jsonl")
+                except json.JSONDecodeError as err:
+                    raise VehicleError("telemetry-bad", f"{path}:{lineno}: not JSON", path,
+                                       f"line {lineno}, column {err.colno}", f"one JSON object per line ({err.msg})") from None
+                if not isinstance(row, dict):
+                    raise VehicleError("telemetry-bad", f"{path}:{lineno}: needs an object with 't'", path,
+                                       f"line {lineno}", "a JSON object")
+                if "t" not in row:
+                    raise VehicleError("telemetry-bad", f"{path}:{lineno}: needs an object with 't'", path,
+                                       f"line {lineno}: t", "a time in seconds")
+                yield lineno, _normalise(row, path, lineno, strict)
 
 
-def _normalise(row: dict[str, Any], path: Path, lineno: int) -> dict[str, Any]:
+def _normalise(row: dict[str, Any], path: Path, lineno: int, strict: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for key, value in row.items():
+    for key, value in sorted(row.items(), key=lambda kv: _UNITS[kv[0]][2] if kv[0] in _UNITS else 0):
         if key is None:
+            if strict:
+                raise VehicleError("telemetry-bad", f"{path}:{lineno}: more cells than columns", path,
+                                   f"line {lineno}", "no more cells than the header has columns")
             continue
         key = key.strip()
+        if strict and key != "t" and key not in _COLUMNS and key not in _UNITS:
+            known = sorted({"t", *_COLUMNS, *_UNITS})
+            raise VehicleError("telemetry-bad", f"{path}:{lineno}: unknown column {key!r}", path,
+                               f"line {lineno}: {key}", f"one of the columns {known}")
         if isinstance(value, str):
             value = value.strip()
         if value in ("", None):
             continue
-        name = "speed_mps" if key == "speed_kmh" else _COLUMNS.get(key, key)
+        name, convert, _ = _UNITS.get(key, (_COLUMNS.get(key, key), float, 0))
         if key == "t" or name in NUMERIC:
             try:
-                value = float(value)
+                value = convert(float(value))
             except (TypeError, ValueError):
-                raise VehicleError("telemetry-bad", f"{path}:{lineno}: {key}={value!r} is not a number") from None
-            if key == "speed_kmh":
-                value /= 3.6
+                raise VehicleError("telemetry-bad", f"{path}:{lineno}: {key}={value!r} is not a number", path,
+                                   f"line {lineno}: {key}", f"a number (got {value!r})") from None
+            if not math.isfinite(value):
+                continue
         elif name in CATEGORICAL:
             value = str(value)
         else:
             continue
-        out[name] = value
+        out.setdefault(name, value)
     if "t" not in out:
-        raise VehicleError("telemetry-bad", f"{path}:{lineno}: no time 't'")
+        raise VehicleError("telemetry-bad", f"{path}:{lineno}: no time 't'", path, f"line {lineno}: t", "a time in seconds")
     return out
 
 
@@ -249,7 +279,8 @@ def load_comma2k19(folder: Path, start_ns: int = 0, **kw: Any) -> TrackSource:
         try:
             return np.load(d / "t"), np.load(d / "value")
         except (OSError, ValueError) as err:
-            raise VehicleError("telemetry-bad", f"{d}: unreadable numpy array ({err})") from err
+            raise VehicleError("telemetry-bad", f"{d}: unreadable numpy array ({err})", d, "(header)",
+                               f"a numpy array ({err})") from err
 
     speed = pair("CAN/speed")
     gnss, gnss_name = None, ""
@@ -260,10 +291,11 @@ def load_comma2k19(folder: Path, start_ns: int = 0, **kw: Any) -> TrackSource:
             break
         gnss = None
     if speed is None and gnss is None:
-        raise VehicleError("telemetry-bad", f"{folder}: no processed_log/CAN/speed nor GNSS/live_gnss_*")
-    frame_times = folder / "global_pose" / "frame_times"
+        raise VehicleError("telemetry-bad", f"{folder}: no processed_log/CAN/speed nor GNSS/live_gnss_*", folder,
+                           "processed_log", "CAN/speed or GNSS/live_gnss_* t and value arrays")
+    frames = comma2k19_frame_times(folder)
     starts = [float(p[0][0]) for p in (speed, gnss) if p is not None and len(p[0])]
-    t0 = float(np.load(frame_times)[0]) if frame_times.is_file() else min(starts)
+    t0 = float(frames[0]) if frames is not None else min(starts)
     numeric: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     if speed is not None:
         numeric["speed_mps"] = _series(speed[0], speed[1][:, 0] if speed[1].ndim == 2 else speed[1], t0)
@@ -280,6 +312,18 @@ def load_comma2k19(folder: Path, start_ns: int = 0, **kw: Any) -> TrackSource:
     source = TrackSource(f"comma2k19:{folder.name}", numeric, start_ns=start_ns, **kw)
     source.detail = f"{folder.name}: " + ", ".join(parts) + f", {source.duration_s:.1f} s"
     return source
+
+
+def comma2k19_frame_times(folder: Path) -> np.ndarray | None:
+    """The segment's camera frame times (s, log clock) from ``global_pose/frame_times``; None if absent."""
+    path = folder / "global_pose" / "frame_times"
+    if not path.is_file():
+        return None
+    try:
+        return np.load(path, allow_pickle=False).reshape(-1)
+    except (OSError, ValueError) as err:
+        raise VehicleError("telemetry-bad", f"{path}: unreadable numpy array ({err})", path, "(header)",
+                           f"a numpy array ({err})") from err
 
 
 # --- nothing known ----------------------------------------------------------------------------
