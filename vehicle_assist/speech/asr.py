@@ -92,62 +92,75 @@ def _check(utt: Utterance) -> np.ndarray:
     return np.nan_to_num(pcm)
 
 
-class FasterWhisperASR:
+class WhisperASR:
+    """What both Whisper backends share: model loading, input checks, error wrapping, the transcript.
+
+    A backend sets ``name``, ``_load`` (the model loader) and ``_decode`` (PCM -> segment scores).
+    """
+
+    name = "whisper"
+
+    def __init__(self, model: Any = None, options: AsrOptions = AsrOptions()) -> None:
+        self.model = model if model is not None else self._load()
+        self.options = options
+
+    def _load(self) -> Any:
+        """Load this backend's model through the registry."""
+        raise NotImplementedError
+
+    def _decode(self, pcm: np.ndarray) -> list[SegmentScore]:
+        """Decode 16 kHz float32 PCM into per-segment scores (vendor segments stop here)."""
+        raise NotImplementedError
+
+    def transcribe(self, utt: Utterance) -> Transcript:
+        """Recognise one utterance with greedy (or beam) decoding, no timestamps."""
+        start = clock.perf_ns()
+        pcm = _check(utt)
+        if len(pcm) == 0:
+            return _transcript(utt, [], self.name, start)
+        try:
+            scores = self._decode(pcm)
+        except Exception as err:  # CTranslate2 raises RuntimeError/ValueError, torch RuntimeError, on bad input
+            raise ASRError("asr-failed", f"{self.name} failed: {err}") from err
+        return _transcript(utt, scores, self.name, start)
+
+
+class FasterWhisperASR(WhisperASR):
     """faster-whisper (CTranslate2, int8) over the ``asr`` role's model."""
 
     name = "faster-whisper"
 
-    def __init__(self, model: Any = None, options: AsrOptions = AsrOptions()) -> None:
+    def _load(self) -> Any:
         from vehicle_assist import models
 
-        self.model = model if model is not None else models.load_asr()
-        self.options = options
+        return models.load_asr()
 
-    def transcribe(self, utt: Utterance) -> Transcript:
-        """Recognise one utterance with greedy (or beam) decoding, no timestamps."""
-        start = clock.perf_ns()
-        pcm = _check(utt)
-        if len(pcm) == 0:
-            return _transcript(utt, [], self.name, start)
-        try:
-            segments, _info = self.model.transcribe(
-                pcm, language=self.options.language, beam_size=self.options.beam_size, temperature=0.0,
-                condition_on_previous_text=False, without_timestamps=True, vad_filter=False,
-                initial_prompt=self.options.initial_prompt)
-            scores = [SegmentScore(s.text, s.avg_logprob, s.no_speech_prob, len(s.text)) for s in segments]
-        except Exception as err:  # CTranslate2 raises RuntimeError/ValueError on bad input
-            raise ASRError("asr-failed", f"faster-whisper failed: {err}") from err
-        return _transcript(utt, scores, self.name, start)
+    def _decode(self, pcm: np.ndarray) -> list[SegmentScore]:
+        segments, _info = self.model.transcribe(
+            pcm, language=self.options.language, beam_size=self.options.beam_size, temperature=0.0,
+            condition_on_previous_text=False, without_timestamps=True, vad_filter=False,
+            initial_prompt=self.options.initial_prompt)
+        return [SegmentScore(s.text, s.avg_logprob, s.no_speech_prob, len(s.text)) for s in segments]
 
 
-class OpenAIWhisperASR:
+class OpenAIWhisperASR(WhisperASR):
     """openai-whisper (PyTorch) over the same weights, converted from CTranslate2 on first use."""
 
     name = "openai-whisper"
 
-    def __init__(self, model: Any = None, options: AsrOptions = AsrOptions()) -> None:
+    def _load(self) -> Any:
         from vehicle_assist import models
 
-        self.model = model if model is not None else models.load_asr_torch()
-        self.options = options
+        return models.load_asr_torch()
 
-    def transcribe(self, utt: Utterance) -> Transcript:
-        """Recognise one utterance with greedy (or beam) decoding, no timestamps."""
-        start = clock.perf_ns()
-        pcm = _check(utt)
-        if len(pcm) == 0:
-            return _transcript(utt, [], self.name, start)
+    def _decode(self, pcm: np.ndarray) -> list[SegmentScore]:
         beam = self.options.beam_size if self.options.beam_size > 1 else None
-        try:
-            result = self.model.transcribe(
-                pcm, language=self.options.language, fp16=False, temperature=0.0, beam_size=beam,
-                condition_on_previous_text=False, without_timestamps=True, verbose=None,
-                initial_prompt=self.options.initial_prompt)
-            scores = [SegmentScore(s["text"], s["avg_logprob"], s["no_speech_prob"], len(s["text"]))
-                      for s in result["segments"]]
-        except Exception as err:  # torch raises RuntimeError on bad input
-            raise ASRError("asr-failed", f"openai-whisper failed: {err}") from err
-        return _transcript(utt, scores, self.name, start)
+        result = self.model.transcribe(
+            pcm, language=self.options.language, fp16=False, temperature=0.0, beam_size=beam,
+            condition_on_previous_text=False, without_timestamps=True, verbose=None,
+            initial_prompt=self.options.initial_prompt)
+        return [SegmentScore(s["text"], s["avg_logprob"], s["no_speech_prob"], len(s["text"]))
+                for s in result["segments"]]
 
 
 def load_backend(name: str = "faster-whisper", options: AsrOptions = AsrOptions()) -> ASR:
