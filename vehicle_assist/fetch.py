@@ -66,6 +66,7 @@ def data_path(group: str, name: str) -> Path:
 
 
 def sha256_of(path: Path) -> str:
+    """sha256 (hex) of a file's bytes, read in 1 MiB blocks."""
     h = hashlib.sha256()
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

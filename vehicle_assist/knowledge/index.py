@@ -23,6 +23,7 @@ import numpy as np
 
 from vehicle_assist import clock, paths
 from vehicle_assist.config import KnowledgeSettings
+from vehicle_assist.fetch import sha256_of
 from vehicle_assist.knowledge import KnowledgeError, corpus
 from vehicle_assist.knowledge.corpus import Chunk, Record, SourceSpec
 from vehicle_assist.knowledge.normalize import bm25_tokens
@@ -53,15 +54,6 @@ class KnowledgeIndex:
         return len(self.chunks)
 
 
-def file_sha256(path: Path) -> str:
-    """sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def model_fingerprint(model_path: Path) -> str:
     """Identity of the embedding model: file names and sizes, plus the bytes of small files (configs)."""
     h = hashlib.sha256(str(model_path.name).encode())
@@ -83,7 +75,7 @@ def fingerprint(settings: KnowledgeSettings, specs: list[SourceSpec], model_id: 
         for path in corpus.source_files(spec):
             if not path.is_file():
                 raise KnowledgeError("source-missing", f"{path} not found: run `vehicle-assist fetch knowledge`")
-            h.update(f"{spec.id}:{path.name}:{file_sha256(path)}".encode())
+            h.update(f"{spec.id}:{path.name}:{sha256_of(path)}".encode())
     return h.hexdigest()
 
 
