@@ -105,7 +105,7 @@ async def run_all(args: argparse.Namespace) -> dict:
     rows = load_questions(Path(args.questions), args.split, args.limit)
     modes = [m for m in args.modes.split(",") if m]
     print(f"{len(rows)} questions, modes {modes}", file=sys.stderr)
-    retriever = Retriever.load(cfg.knowledge, progress=False)
+    retriever = Retriever.load(cfg.knowledge, progress=False, threads=cfg.runtime.threads.embedder)
     similarity = SentenceSimilarity.for_retriever(retriever) if cfg.advisory.semantic_weight > 0 else None
     if similarity is not None:
         similarity.prewarm(retriever.passages_by_id.values())
@@ -114,8 +114,8 @@ async def run_all(args: argparse.Namespace) -> dict:
     if "slm" in modes:
         from vehicle_assist.advisory.slm import SLM
 
-        slm = SLM.load(threads=cfg.advisory.slm_threads)
-        info["slm"] = {"model": slm.model_name, "threads": cfg.advisory.slm_threads, "prefix_ms": round(slm.prefix_ms, 1),
+        slm = SLM.load(threads=cfg.runtime.threads.slm)
+        info["slm"] = {"model": slm.model_name, "threads": cfg.runtime.threads.slm, "prefix_ms": round(slm.prefix_ms, 1),
                        "prefix_tokens": len(slm._prefix_tokens), "kv_reuse": kv_reuse(slm, retriever, rows)}
     speaker = arbiter = None
     if args.speak:

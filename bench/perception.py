@@ -109,7 +109,7 @@ def section_throughput(settings, model) -> dict:
 def _backend(settings, model) -> str:
     from vehicle_assist.perception.detector import Detector
 
-    return Detector(model, settings).backend
+    return Detector(model, settings, threads=pipeline.load_threads().detector).backend
 
 
 def section_weights(settings) -> dict:
@@ -124,7 +124,7 @@ def section_weights(settings) -> dict:
     for p in sorted(res.path.parent.glob("yolov8n_*.onnx")):
         m = models.load_detector(models.Resolved("detector", res.kind, p, "bench", p.stat().st_size, {}))
         for backend in ("ultralytics", "onnxruntime"):
-            det = Detector(m, settings.model_copy(update={"backend": backend}))
+            det = Detector(m, settings.model_copy(update={"backend": backend}), threads=pipeline.load_threads().detector)
             det._predict(img, 320)
             ms, cpu, boxes = [], [], 0
             for _ in range(10):
@@ -236,11 +236,12 @@ def main() -> None:
     import torch
 
     model = models.load_detector()
-    backend = _backend(settings, model)  # builds a Detector, which sets torch's threads
+    backend = _backend(settings, model)  # builds a Detector, which sets torch's threads on the ultralytics path
+    threads = pipeline.load_threads().detector
     out: dict = {"command": " ".join(["python", "bench/perception.py"] + sys.argv[1:]),
                  "threads": {"detector_backend": backend,
-                             "onnxruntime_intra_op": settings.threads if backend == "onnxruntime" else "Ultralytics default",
-                             "torch": torch.get_num_threads(), "settings.threads": settings.threads},
+                             "onnxruntime_intra_op": threads if backend == "onnxruntime" else "Ultralytics default",
+                             "torch": torch.get_num_threads(), "runtime.threads.detector": threads},
                  "machine": load()}
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
     for name in sections:

@@ -158,8 +158,6 @@ class KnowledgeSettings(StrictModel):
     """Answerability: top dense cosine below this rejects the question."""
     reject_out_of_scope: bool = True
     """Answerability: reject questions matching the out-of-scope table (prices, other countries...)."""
-    torch_threads: int = Field(1, ge=1, le=16)
-    """CPU threads for query embedding (1 is fastest for one short query)."""
     embed_int8: bool = False
     """Dynamic int8 quantisation of the embedder (faster build and queries; vectors differ slightly)."""
 
@@ -223,8 +221,6 @@ class PerceptionSettings(StrictModel):
     boxes, half the CPU); auto: onnxruntime for .onnx weights, else ultralytics."""
     classes: list[str] = ["car", "truck", "bus", "motorcycle", "bicycle", "person"]
     """Road-relevant COCO classes kept from the detector; all others are dropped at the boundary."""
-    threads: int = Field(2, ge=1, le=64)
-    """CPU threads for pre/post-processing (torch); ONNX Runtime uses one per core."""
     full_every: int = Field(2, ge=1)
     """Run the full-frame pass on every Nth frame (the road-ahead pass fills the others)."""
     roi: RoiSettings = RoiSettings()
@@ -341,7 +337,6 @@ class AdvisorySettings(StrictModel):
     prompt_sentences: int = Field(3, ge=1, le=10)
     """Sentences kept per passage in the prompt (the most relevant ones, in their order)."""
     slm_max_tokens: int = Field(72, ge=8, le=512)
-    slm_threads: int = Field(2, ge=1, le=64)
     retrieve_timeout_s: float = Field(2.0, gt=0)
     generate_timeout_s: float = Field(6.0, gt=0)
     speak_timeout_s: float = Field(20.0, gt=0)
@@ -351,7 +346,11 @@ class AdvisorySettings(StrictModel):
 
 
 class ThreadSettings(StrictModel):
-    """CPU threads per model, chosen together so the lanes do not starve each other (docs/runtime.md)."""
+    """CPU threads per model, chosen together so the lanes do not starve each other (docs/runtime.md).
+
+    The one place thread counts are set: the runtime and the standalone commands (``detect``,
+    ``ask``) read ``runtime.threads``.
+    """
 
     detector: int = Field(1, ge=1, le=64)
     """YOLO (onnxruntime/torch intra-op threads)."""
@@ -360,7 +359,7 @@ class ThreadSettings(StrictModel):
     slm: int = Field(1, ge=1, le=64)
     """llama.cpp n_threads while generating."""
     embedder: int = Field(1, ge=1, le=64)
-    """sentence-transformers (torch threads) for query embedding."""
+    """sentence-transformers (torch threads) for query embedding (1 is fastest for one short query)."""
 
 
 class WatchdogSettings(StrictModel):

@@ -534,7 +534,7 @@ def load_parts(config: AppConfig, voice: bool = True) -> Parts:
     from vehicle_assist.speech.tts import TTSRenderer
 
     th = config.runtime.threads
-    perception = config.perception.model_copy(update={"threads": th.detector})
+    perception = config.perception
     table = hazards.load_table()
     calib = perception.calibration or table.camera
     paths_: dict[str, Path] = {}
@@ -543,7 +543,7 @@ def load_parts(config: AppConfig, voice: bool = True) -> Parts:
             paths_[role] = models.resolve(role).path
         except Exception:  # a missing optional model shows as absent in the header
             pass
-    parts = Parts(detector=Detector(settings=perception, calib=calib), tracker=Tracker(perception.tracker),
+    parts = Parts(detector=Detector(settings=perception, calib=calib, threads=th.detector), tracker=Tracker(perception.tracker),
                   calib=calib, hazard_table=table, alert_table=alerts.load_table(), renderer=TTSRenderer(),
                   model_paths=paths_)
     if voice:
@@ -561,7 +561,7 @@ def _advisor_factory(config: AppConfig, renderer: Any) -> Callable[[Any, Callabl
     from vehicle_assist.knowledge.retrieve import Retriever
 
     settings = config.advisory
-    retriever = Retriever.load(config.knowledge, progress=False)
+    retriever = Retriever.load(config.knowledge, progress=False, threads=config.runtime.threads.embedder)
     slm = None
     if settings.route == "slm":
         from vehicle_assist.advisory.slm import SLM

@@ -36,13 +36,13 @@ def build(cfg: AppConfig, *, route: str | None = None, sink: str | None = None, 
     from vehicle_assist.knowledge.retrieve import Retriever
 
     settings = cfg.advisory if route is None else cfg.advisory.model_copy(update={"route": route})
-    retriever = retriever or Retriever.load(cfg.knowledge, progress=progress)
+    retriever = retriever or Retriever.load(cfg.knowledge, progress=progress, threads=cfg.runtime.threads.embedder)
     similarity = SentenceSimilarity.for_retriever(retriever) if settings.semantic_weight > 0 else None
     slm = None
     if settings.route == "slm":
         from vehicle_assist.advisory.slm import SLM
 
-        slm = SLM.load(threads=settings.slm_threads)
+        slm = SLM.load(threads=cfg.runtime.threads.slm)
     speaker = arbiter = None
     if sink:
         from vehicle_assist import models

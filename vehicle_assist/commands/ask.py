@@ -97,7 +97,8 @@ def register(app: typer.Typer) -> None:
         if route is not None and route not in ("extractive", "slm"):
             fail(f"--route must be extractive or slm, got {route!r}", 2)
         try:
-            retriever = Retriever.load(load_app().knowledge, progress=not as_json)
+            app = load_app()
+            retriever = Retriever.load(app.knowledge, progress=not as_json, threads=app.runtime.threads.embedder)
         except KnowledgeError as err:
             fail(str(err), 2)
         texts = texts or [""]

@@ -23,10 +23,12 @@ def register(app: typer.Typer) -> None:
         from vehicle_assist.knowledge.index import index_dir
         from vehicle_assist.knowledge.retrieve import Retriever
 
-        settings = load_app().knowledge
+        app = load_app()
+        settings = app.knowledge
         notes: list[str] = []
         try:
-            retriever = Retriever.load(settings, progress=not as_json, rebuild=rebuild, on_event=notes.append)
+            retriever = Retriever.load(settings, progress=not as_json, rebuild=rebuild, on_event=notes.append,
+                                       threads=app.runtime.threads.embedder)
         except KnowledgeError as err:
             fail(str(err), 2)
         idx = retriever.index

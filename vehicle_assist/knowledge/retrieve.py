@@ -86,23 +86,28 @@ class Retriever:
 
     @classmethod
     def load(cls, settings: KnowledgeSettings | None = None, embedder=None, progress: bool = True,
-             rebuild: bool = False, on_event=None) -> "Retriever":
+             rebuild: bool = False, on_event=None, threads: int | None = None) -> "Retriever":
         """Load (or build, when sources or model changed) the index; the embedder comes from
-        ``models.load_embedder`` unless one is passed."""
+        ``models.load_embedder`` unless one is passed. ``threads``: torch threads for embedding
+        (None: ``runtime.threads.embedder`` of the onboard config when ``settings`` is None too,
+        else that table's default)."""
         from vehicle_assist import models
+        from vehicle_assist.config import ThreadSettings
         from vehicle_assist.knowledge.encoder import Encoder
         from vehicle_assist.knowledge.index import model_fingerprint, open_index
 
         if settings is None:
             from vehicle_assist.config import load_app
 
-            settings = load_app().knowledge
+            app = load_app()
+            settings, threads = app.knowledge, threads if threads is not None else app.runtime.threads.embedder
+        threads = threads if threads is not None else ThreadSettings().embedder
         try:
             res = models.resolve("embedder")
         except models.ModelNotFound as err:
             raise KnowledgeError("model-missing", str(err)) from err
         embedder = embedder if embedder is not None else models.load_embedder(res)
-        encoder = Encoder(embedder, int8=settings.embed_int8, threads=settings.torch_threads)
+        encoder = Encoder(embedder, int8=settings.embed_int8, threads=threads)
         index = open_index(settings, encoder, model_fingerprint(res.path), progress=progress,
                            rebuild=rebuild, on_event=on_event)
         return cls(index, encoder, settings)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from vehicle_assist import clock, models
-from vehicle_assist.config import CameraCalibration, PerceptionSettings
+from vehicle_assist.config import CameraCalibration, PerceptionSettings, ThreadSettings
 from vehicle_assist.messages import CameraFrame, Detection, Detections
 
 
@@ -122,19 +122,14 @@ class Detector:
     """YOLO over a full-frame pass and a road-ahead pass; ``detect(frame) -> Detections``."""
 
     def __init__(self, model=None, settings: PerceptionSettings | None = None,
-                 calib: CameraCalibration | None = None) -> None:
+                 calib: CameraCalibration | None = None, threads: int | None = None) -> None:
         self.settings = settings or PerceptionSettings()
+        self.threads = threads if threads is not None else ThreadSettings().detector  # runtime.threads.detector
         if calib is None:
             from vehicle_assist.perception.hazards import default_table
 
             calib = self.settings.calibration or default_table().camera
         self.calib = calib
-        try:
-            import torch
-
-            torch.set_num_threads(self.settings.threads)
-        except ImportError:  # torch is a dependency; this only guards odd installs
-            pass
         self.model = model if model is not None else models.load_detector()
         self.names: dict[int, str] = {int(k): str(v) for k, v in self.model.names.items()}
         wanted = set(self.settings.classes)
@@ -148,7 +143,14 @@ class Detector:
         if self.settings.backend == "onnxruntime" and not is_onnx:
             raise DetectorError("backend-mismatch", f"backend onnxruntime needs .onnx weights, got {weights}")
         if self.settings.backend == "onnxruntime" or (self.settings.backend == "auto" and is_onnx):
-            self.fast = OnnxYolo(weights, self.names, self.settings.threads)
+            self.fast = OnnxYolo(weights, self.names, self.threads)
+        else:  # only Ultralytics runs the model in torch, whose thread count is process-wide
+            try:
+                import torch
+
+                torch.set_num_threads(self.threads)
+            except ImportError:  # torch is a dependency; this only guards odd installs
+                pass
         self.backend = "onnxruntime" if self.fast is not None else "ultralytics"
         self._frames = 0
         self.last_passes: tuple[str, ...] = ()

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vehicle_assist import clock, config
-from vehicle_assist.config import CameraCalibration, PerceptionSettings, StrictModel
+from vehicle_assist.config import CameraCalibration, PerceptionSettings, StrictModel, ThreadSettings
 from vehicle_assist.messages import CameraFrame, Detections, Hazard, HazardLevel, Track, VehicleState
 from vehicle_assist.perception import hazards
 from vehicle_assist.perception.hazards import HazardTable
@@ -58,30 +58,49 @@ class _PerceptionOnly(StrictModel):
     perception: PerceptionSettings = PerceptionSettings()
 
 
+class _ThreadsOnly(StrictModel):
+    threads: ThreadSettings = ThreadSettings()
+
+
+def _section(path: Path | str | None, name: str, keys: tuple[str, ...] = ()) -> tuple[dict, Path]:
+    """One section (or a sub-table of it) of the onboard config with its ``VA_`` overrides, unvalidated."""
+    path = Path(path or os.environ.get("VA_CONFIG") or config.config_path("default.yaml"))
+    data, over = (config.read_yaml(path) or {}).get(name) or {}, config.env_overrides().get(name)
+    for key in keys:
+        data, over = (data or {}).get(key) or {}, (over or {}).get(key)
+    label = keys[-1] if keys else name
+    return (config._merge({label: data}, {label: over}) if over else {label: data}), path
+
+
 def load_settings(path: Path | str | None = None) -> PerceptionSettings:
     """The ``perception:`` section of the onboard config (VA_CONFIG, else configs/default.yaml), alone.
 
     Commands that only run perception validate only their own section (with the same
     ``VA_PERCEPTION__<KEY>`` overrides), so a half-edited section of another concern cannot stop them.
     """
-    path = Path(path or os.environ.get("VA_CONFIG") or config.config_path("default.yaml"))
-    data = {"perception": (config.read_yaml(path) or {}).get("perception") or {}}
-    over = config.env_overrides().get("perception")
-    if over:
-        data = config._merge(data, {"perception": over})
+    data, path = _section(path, "perception")
     return config.validate(data, _PerceptionOnly, path).perception
 
 
+def load_threads(path: Path | str | None = None) -> ThreadSettings:
+    """``runtime.threads`` of the onboard config (with ``VA_RUNTIME__THREADS__<KEY>``), validated alone."""
+    data, path = _section(path, "runtime", ("threads",))
+    return config.validate(data, _ThreadsOnly, path).threads
+
+
 def build(settings: PerceptionSettings | None = None, calib: CameraCalibration | None = None,
-          model=None) -> PerceptionPipeline:
-    """The pipeline from settings: the detector through models.load_detector, ByteTrack, the hazard table."""
+          model=None, threads: int | None = None) -> PerceptionPipeline:
+    """The pipeline from settings: the detector through models.load_detector, ByteTrack, the hazard table.
+
+    ``threads``: detector threads (None: ``runtime.threads.detector`` of the onboard config)."""
     from vehicle_assist.perception.detector import Detector
     from vehicle_assist.perception.tracker import Tracker
 
     settings = settings or PerceptionSettings()
     table = hazards.default_table()
     calib = calib or settings.calibration or table.camera
-    return PerceptionPipeline(Detector(model, settings, calib), Tracker(settings.tracker), calib, table)
+    threads = threads if threads is not None else load_threads().detector
+    return PerceptionPipeline(Detector(model, settings, calib, threads), Tracker(settings.tracker), calib, table)
 
 
 class RateMonitor:
@@ -111,4 +130,4 @@ class RateMonitor:
         return [Hazard(t_ns=now_ns, kind="perception-lagging", level=HazardLevel.WARNING, label="perception")]
 
 
-__all__ = ["PerceptionPipeline", "FrameResult", "RateMonitor", "build", "load_settings"]
+__all__ = ["PerceptionPipeline", "FrameResult", "RateMonitor", "build", "load_settings", "load_threads"]
