@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from vehicle_assist.messages import to_record
@@ -44,5 +45,5 @@ def progress(description: str, total: int | None, enabled: bool = True) -> Itera
 
 def fail(message: str, code: int = 1) -> None:
     """Print an error on stderr and exit with ``code``."""
-    err_console.print(f"[red]error:[/red] {message}")
+    err_console.print(f"[red]error:[/red] {escape(message)}")  # error codes like "[drive-missing]" are text, not markup
     raise SystemExit(code)

@@ -81,9 +81,10 @@ def merge(*streams: Iterable[Timed]) -> Iterator[Timed]:
 
 
 def resolve_drive(spec: str | Path) -> Path:
-    """A drive name (``sim/manifests/<name>.yaml``) or a path (absolute, or relative to VA_HOME)."""
+    """A drive name (``sim/manifests/<name>.yaml``) or a path: absolute, as typed (relative to the
+    cwd, like any command-line path), or relative to VA_HOME."""
     p = Path(spec)
-    candidates = [p] if p.is_absolute() else [paths.resolve(p), paths.sim() / "manifests" / f"{spec}.yaml",
+    candidates = [p] if p.is_absolute() else [p.resolve(), paths.resolve(p), paths.sim() / "manifests" / f"{spec}.yaml",
                                                paths.sim() / "drives" / str(spec)]
     for c in candidates:
         if c.exists():
