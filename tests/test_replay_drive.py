@@ -153,3 +153,11 @@ def test_truncated_mcap_fails_with_position(data, tmp_path):
     with pytest.raises(DriveError) as err:
         drv.open_drive(cut)
     assert err.value.code == "mcap-invalid" and "cut.mcap" in str(err.value)
+
+
+def test_a_relative_drive_path_is_taken_from_the_cwd_first(tmp_path, monkeypatch):
+    from vehicle_assist.replay.drive import resolve_drive
+
+    (tmp_path / "my_clip.mp4").write_bytes(b"x")
+    monkeypatch.chdir(tmp_path)
+    assert resolve_drive("my_clip.mp4") == tmp_path / "my_clip.mp4"
