@@ -66,25 +66,31 @@ class Subscription:
         for fut in waiters:
             _wake(fut)
 
+    def _take(self) -> Envelope | None:
+        """Under the lock: the next value (counted as delivered), None if there is none yet;
+        BusClosed once closed and drained."""
+        if self._items:
+            self.delivered += 1
+            return self._items.popleft()
+        if self._closed:
+            raise BusClosed(self.topic)
+        return None
+
     def get_nowait(self) -> Envelope:
         """The next value now; raises asyncio.QueueEmpty if none, BusClosed once closed and drained."""
         with self._lock:
-            if self._items:
-                self.delivered += 1
-                return self._items.popleft()
-            if self._closed:
-                raise BusClosed(self.topic)
-        raise asyncio.QueueEmpty()
+            env = self._take()
+        if env is None:
+            raise asyncio.QueueEmpty()
+        return env
 
     async def get(self) -> Envelope:
         """Wait for the next value (the newest one on a latest topic); BusClosed once closed."""
         while True:
             with self._lock:
-                if self._items:
-                    self.delivered += 1
-                    return self._items.popleft()
-                if self._closed:
-                    raise BusClosed(self.topic)
+                env = self._take()
+                if env is not None:
+                    return env
                 fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
                 self._waiters.append(fut)
             try:

@@ -26,7 +26,7 @@ import types
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Iterable, Protocol
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Protocol
 
 from vehicle_assist import triplog
 from vehicle_assist.bus import Bus
@@ -301,17 +301,21 @@ class Runtime:
         self.bus.unexpect("detections")
         self._input_ended("frames")
 
-    async def _perception(self) -> None:
-        sub = self.bus.subscribe("frames")
+    async def _consume(self, topic: str, handle: Callable[[Any], Awaitable[None]]) -> None:
+        """Handle every envelope of ``topic`` in turn, counted as work in progress while handled."""
+        sub = self.bus.subscribe(topic)
         try:
             async for env in sub:
                 self._working += 1
                 try:
-                    await self._process_frame(env)
+                    await handle(env)
                 finally:
                     self._working -= 1
         finally:
             self.bus.unsubscribe(sub)
+
+    async def _perception(self) -> None:
+        await self._consume("frames", self._process_frame)
 
     async def _process_frame(self, env: Any) -> None:
         """detect (worker thread) -> track -> assess -> alerts, each timed."""
@@ -381,16 +385,7 @@ class Runtime:
         self._input_ended("audio")
 
     async def _asr(self) -> None:
-        sub = self.bus.subscribe("utterances")
-        try:
-            async for env in sub:
-                self._working += 1
-                try:
-                    await self._hear(env.msg)
-                finally:
-                    self._working -= 1
-        finally:
-            self.bus.unsubscribe(sub)
+        await self._consume("utterances", lambda env: self._hear(env.msg))
 
     async def _hear(self, utt: Utterance) -> None:
         """ASR (worker thread) -> transcript -> ask back, or intent -> act."""
