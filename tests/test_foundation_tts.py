@@ -52,3 +52,17 @@ def test_empty_text_gives_empty_audio():
 def test_sentence_split_keeps_punctuation():
     assert tts.split_sentences("Slow down.  Cyclist ahead! Keep 1.5 metres.") == [
         "Slow down.", "Cyclist ahead!", "Keep 1.5 metres."]
+
+
+def test_rendering_keeps_the_whole_utterance(tmp_path):
+    """pyttsx3's own save path dropped the final buffer; ours must match espeak-ng's full output."""
+    import shutil
+
+    renderer = tts.TTSRenderer(voice="gmw/en", rate=175)
+    for text in ("Brake!", "Call number 3.", "Cyclist ahead. Give at least one and a half metres."):
+        ref = tmp_path / "ref.wav"
+        subprocess.run([shutil.which("espeak-ng"), "-v", "gmw/en", "-s", "175", "-w", str(ref), text], check=True)
+        ref_pcm, ref_sr = tts.read_wav(ref)
+        for _ in range(10):  # the old loss depended on buffer timing: repeat to catch it
+            ours = renderer.render(text)
+            assert abs(ours.duration_s - len(ref_pcm) / ref_sr) < 0.1, text

@@ -1,18 +1,20 @@
 """Text -> PCM through pyttsx3 over espeak-ng. Rendering only: this module never plays audio.
 
 Audio reaches the speaker only through :mod:`vehicle_assist.audio_out` (the arbiter). pyttsx3's
-espeak driver writes the synthesised samples to a WAV file (``save_to_file``); we read them back
-as float32 PCM. One engine per process, guarded by a lock, so repeated calls do not hang
-(pyttsx3 engines are process-wide singletons and are not re-entrant).
+espeak driver initialises espeak-ng in retrieval mode; we take the samples from pyttsx3's espeak
+binding with a synth callback of our own and wait with ``espeak_Synchronize``. We do not use the
+driver's ``save_to_file``: it writes the WAV *before* appending the samples delivered with the
+final event, so the end of an utterance (sometimes all of a short one) was lost, and its polling
+loop adds up to 10 ms. One engine per process, guarded by a lock, so repeated calls never hang.
 """
 
 from __future__ import annotations
 
-import contextlib
+import ctypes
 import io
 import re
-import tempfile
 import threading
+import logging
 import wave
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from vehicle_assist import clock
+
+log = logging.getLogger(__name__)
 
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+")
 
@@ -45,49 +49,80 @@ class TTSError(Exception):
     """Speech could not be rendered (engine missing or failed)."""
 
 
+SAMPLE_RATE = 22050
+"""espeak-ng's output rate."""
+
+
 class TTSRenderer:
     """Render text to PCM with pyttsx3 + espeak-ng."""
 
     _lock = threading.Lock()
     _engine = None
+    _espeak = None
+    _chunks: list[bytes] = []
+    _done = threading.Event()
+    _timeout_s = 20.0
 
-    def __init__(self, voice: str | None = "en-gb", rate: int = 175, volume: float = 1.0) -> None:
+    def __init__(self, voice: str | None = "gmw/en", rate: int = 175, volume: float = 1.0) -> None:
         self.voice, self.rate, self.volume = voice, rate, volume
-        self._tmpdir = Path(tempfile.mkdtemp(prefix="va-tts-"))
 
     @classmethod
     def _get_engine(cls):
         if cls._engine is None:
             try:
                 import pyttsx3
+                from pyttsx3.drivers import _espeak
 
-                cls._engine = pyttsx3.init("espeak")
+                cls._engine = pyttsx3.init("espeak")  # initialises espeak-ng (retrieval mode) once per process
             except Exception as err:  # pyttsx3 raises bare RuntimeError/OSError when espeak-ng is missing
                 raise TTSError(f"pyttsx3/espeak-ng unavailable: {err}. Install espeak-ng (apt-get install espeak-ng).") from err
+            cls._espeak = _espeak
+            _espeak.SetSynthCallback(cls._on_synth)
         return cls._engine
+
+    @classmethod
+    def _on_synth(cls, wav, numsamples, events) -> int:
+        """espeak-ng's callback: keep every buffer, then note the end of the message."""
+        if numsamples > 0:
+            cls._chunks.append(ctypes.string_at(wav, numsamples * ctypes.sizeof(ctypes.c_short)))
+        i = 0
+        while events[i].type != cls._espeak.EVENT_LIST_TERMINATED:
+            if events[i].type == cls._espeak.EVENT_MSG_TERMINATED:
+                cls._done.set()
+            i += 1
+        return 0
+
+    def _apply_settings(self, rate: int) -> None:
+        es = self._espeak
+        if self.voice and es.SetVoiceByName(self.voice.encode("utf-8")) != 0:
+            log.warning("espeak-ng has no voice %r (see `espeak-ng --voices`, column File); using its default", self.voice)
+            self.voice = None  # keep espeak-ng's default rather than fail every call
+        es.SetParameter(es.RATE, int(rate), 0)
+        es.SetParameter(es.VOLUME, int(round(self.volume * 100)), 0)
 
     def render(self, text: str, rate: int | None = None) -> Rendered:
         """Render ``text`` (any length) to PCM. Empty text gives empty PCM."""
         start = clock.perf_ns()
         text = " ".join(text.split())
         if not text:
-            return Rendered(text, np.zeros(0, np.float32), 22050, 0.0)
+            return Rendered(text, np.zeros(0, np.float32), SAMPLE_RATE, 0.0)
         with self._lock:
-            engine = self._get_engine()
-            if self.voice:
-                with contextlib.suppress(Exception):
-                    engine.setProperty("voice", self.voice)
-            engine.setProperty("rate", rate or self.rate)
-            engine.setProperty("volume", self.volume)
-            out = self._tmpdir / "render.wav"
-            out.unlink(missing_ok=True)
-            with contextlib.redirect_stdout(io.StringIO()):  # the driver prints "Audio saved to ..."
-                engine.save_to_file(text, str(out))
-                engine.runAndWait()
-            if not out.is_file():
-                raise TTSError(f"espeak-ng produced no audio for {text[:40]!r}")
-            pcm, sr = read_wav(out)
-        return Rendered(text, pcm, sr, (clock.perf_ns() - start) / 1e6)
+            self._get_engine()
+            self._apply_settings(rate or self.rate)
+            cls = type(self)
+            cls._chunks = []
+            cls._done.clear()
+            es = self._espeak
+            es.Synth(text.encode("utf-8"), flags=es.ENDPAUSE | es.CHARS_UTF8)
+            es.Synchronize()
+            if not cls._done.wait(self._timeout_s):
+                es.Cancel()
+                raise TTSError(f"espeak-ng did not finish {text[:40]!r} within {self._timeout_s:.0f} s")
+            raw = b"".join(cls._chunks)
+        if not raw:
+            raise TTSError(f"espeak-ng produced no audio for {text[:40]!r}")
+        pcm = np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0
+        return Rendered(text, pcm, SAMPLE_RATE, (clock.perf_ns() - start) / 1e6)
 
     def render_sentences(self, text: str, rate: int | None = None):
         """Yield one :class:`Rendered` per sentence, so playback can start before the rest is ready."""
