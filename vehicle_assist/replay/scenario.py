@@ -130,9 +130,8 @@ def is_scenario(path: Path) -> bool:
 
 def render_questions(questions: Iterable[Question], renderer: Any = None, cache: Path | None = None) -> list:
     """The questions as 16 kHz voice clips: recorded files are loaded; text is synthesized with
-    ``renderer`` (a TTSRenderer) once and cached as WAV under ``sim/generated/voice`` (espeak-ng's output
-    differs a little from one rendering to the next, so a replay must reuse the same waveform to be
-    deterministic)."""
+    ``renderer`` (a TTSRenderer) once and cached as 16-bit WAV under ``sim/generated/voice``, so every
+    replay hears exactly the same waveform (and saves the rendering time)."""
     import hashlib
 
     from vehicle_assist.replay.drive import SAMPLE_RATE, VoicePcm
