@@ -64,10 +64,8 @@ def naive(drive_name: str, clips, cfg, parts) -> dict:
     """One thread, in real time: newest frame -> detect -> track -> assess -> alerts; when the question
     has been spoken: transcribe -> advise (retrieve, route, generate, render speech) before the next frame."""
     from vehicle_assist.audio_out import AudioArbiter, NullSink
-    from vehicle_assist.clock import WallClock
     from vehicle_assist.messages import Utterance
     from vehicle_assist.perception import hazards as hz
-    from vehicle_assist.perception.tracker import Tracker
     from vehicle_assist.replay.run import fresh_parts
     from vehicle_assist.safety.alert_manager import AlertManager
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from vehicle_assist import models
-from vehicle_assist.config import CameraCalibration, PerceptionSettings, RoiSettings
+from vehicle_assist.config import PerceptionSettings, RoiSettings
 from vehicle_assist.messages import CameraFrame, Detection, Detections
 from vehicle_assist.perception import approach
 from vehicle_assist.perception.detector import Detector, DetectorError, road_ahead_region

@@ -6,7 +6,6 @@ import json
 import re
 
 import numpy as np
-import pytest
 
 from vehicle_assist.messages import (Advisory, AlertEvent, Envelope, ErrorEvent, Hazard, HazardLevel, SpeechEvent,
                                      StageTiming, Tier, TopicStale, Track, Transcript, envelope_record)

@@ -11,7 +11,7 @@ from vehicle_assist import config, runtime, triplog
 from vehicle_assist.replay import expect, refs
 from vehicle_assist.replay.drive import open_drive
 from vehicle_assist.replay.faults import FaultPlan
-from vehicle_assist.replay.job import open_target, replay_target, resolve_target
+from vehicle_assist.replay.job import replay_target, resolve_target
 from vehicle_assist.replay.run import ReplayOptions, run_replay
 
 pytestmark = pytest.mark.slow

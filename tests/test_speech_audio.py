@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 
 import numpy as np
@@ -19,7 +18,6 @@ def test_wav_flac_are_16k_mono_float(data):
     assert abs(len(pcm) / sr - 1.37) < 0.05
 
 
-@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
 def test_mp3_and_a_drive_video_track(data, tmp_path):
     mp3 = tmp_path / "routine.mp3"
     subprocess.run(["ffmpeg", "-v", "error", "-i", str(data("speech", "librispeech_251-137823-0002_testing_routine.wav")),

@@ -12,7 +12,7 @@ from typing import Optional
 
 import typer
 
-from vehicle_assist.commands._out import console, emit, emit_line, err_console, fail, progress
+from vehicle_assist.commands._out import console, emit_line, err_console, fail, progress
 
 SCENE_FIELDS = {"label": str, "distance_m": float, "speed_mps": float, "road_type": str, "weather": str, "hazard": str}
 

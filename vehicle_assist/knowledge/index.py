@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 
 from vehicle_assist import clock, paths
 from vehicle_assist.config import KnowledgeSettings

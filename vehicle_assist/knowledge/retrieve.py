@@ -3,7 +3,7 @@ with a calibrated answerability decision and scene -> query text."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -140,14 +140,12 @@ class Retriever:
         chunks = self.index.chunks
         n_cand = min(s.candidates, len(chunks))
         dense_rank: list[tuple[str, int]] = []
-        dense_score: dict[int, float] = {}
         top_dense = 0.0
         t = clock.perf_ns()
         vec = self.encoder.encode([query])
         timings["embed_ms"] = (clock.perf_ns() - t) / 1e6
         t = clock.perf_ns()
         scores, ids = self.index.faiss_index.search(vec, n_cand)
-        dense_score = {int(i): float(sc) for i, sc in zip(ids[0], scores[0]) if i >= 0}
         top_dense = float(scores[0][0]) if len(scores[0]) else 0.0
         if mode != "bm25":
             dense_rank = _rule_ranking(ids[0], chunks, n_cand)

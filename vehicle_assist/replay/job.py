@@ -18,7 +18,7 @@ from vehicle_assist.replay import expect, refs, report
 from vehicle_assist.replay.drive import Drive, open_drive, resolve_drive
 from vehicle_assist.replay.faults import FaultPlan
 from vehicle_assist.replay.run import ReplayOptions, run_replay
-from vehicle_assist.replay.scenario import Scenario, is_scenario, load as load_scenario, render_questions, resolve as resolve_scenario
+from vehicle_assist.replay.scenario import Scenario, is_scenario, load as load_scenario, render_questions
 
 
 @dataclass

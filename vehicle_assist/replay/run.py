@@ -196,9 +196,9 @@ class Feeder:
         if self.options.mode != "realtime":
             return
         if self.wall0 is None:
-            self.wall0, self.t0_ns = time.perf_counter(), t_ns
+            self.wall0, self.t0_ns = (clock_mod.perf_ns() / 1e9), t_ns
         due = self.wall0 + (t_ns - self.t0_ns) / 1e9 / self.options.speed
-        delay = due - time.perf_counter()
+        delay = due - (clock_mod.perf_ns() / 1e9)
         if delay > 0:
             time.sleep(delay)
 
@@ -228,8 +228,8 @@ class Feeder:
                 self._cond.wait(0.05)
         # only the head's owner gets here; the other consumer waits until the head is its own
         if self.options.mode == "lockstep":
-            deadline = time.perf_counter() + self.options.settle_timeout_s
-            while not self.ready(topic) and time.perf_counter() < deadline:
+            deadline = (clock_mod.perf_ns() / 1e9) + self.options.settle_timeout_s
+            while not self.ready(topic) and (clock_mod.perf_ns() / 1e9) < deadline:
                 time.sleep(0.005)
             if not self.gate.wait_quiet(self.options.settle_timeout_s):
                 self.timeouts += 1
