@@ -20,42 +20,18 @@ import tempfile
 import threading
 from pathlib import Path
 
-import numpy as np
 import psutil
 
 from vehicle_assist import clock as clock_mod
 from vehicle_assist import config, paths, runtime, triplog
 from vehicle_assist.audio_out import NullSink
 from vehicle_assist.clock import WallClock
-from vehicle_assist.messages import CameraFrame
+
+from common import looped_clips, pct  # bench/common.py (the script's folder is on sys.path)
 
 QUESTION = "What is the stopping distance at 50 miles per hour?"
 
 
-def looped_frames(path: Path, clock: WallClock, stop: threading.Event):
-    """The clip again and again in real time, re-stamped on the run clock (TTC needs time to move on)."""
-    from vehicle_assist.perception.sources import open_source
-
-    seq = 0
-    while not stop.is_set():
-        src = open_source(str(path), clock=clock, realtime=True)
-        try:
-            for f in src:
-                if stop.is_set():
-                    return
-                yield CameraFrame(clock.now_ns(), seq, f.image, f.source, perf_ns=f.perf_ns)
-                seq += 1
-        finally:
-            src.close()
-
-
-def pct(values: list[float]) -> dict:
-    """n, p50, p95, max (ms), rounded."""
-    if not values:
-        return {"n": 0}
-    a = np.asarray(values)
-    return {"n": int(a.size), "p50": round(float(np.percentile(a, 50)), 1), "p95": round(float(np.percentile(a, 95)), 1),
-            "max": round(float(a.max()), 1)}
 
 
 def main() -> None:
@@ -88,7 +64,7 @@ def main() -> None:
     stop = threading.Event()
     with tempfile.TemporaryDirectory() as tmp:
         trip = Path(tmp) / "trip.jsonl"
-        rt = runtime.build(cfg, runtime.Sources(frames=looped_frames(clip, clock, stop)), clock,
+        rt = runtime.build(cfg, runtime.Sources(frames=looped_clips([clip], clock, stop)), clock,
                            runtime.Sinks(NullSink(), trip), parts)
 
         async def go() -> dict:

@@ -44,8 +44,10 @@ from vehicle_assist import clock as clock_mod
 from vehicle_assist import config, paths, runtime, triplog
 from vehicle_assist.audio_out import NullSink
 from vehicle_assist.clock import WallClock
-from vehicle_assist.messages import AudioChunk, CameraFrame
+from vehicle_assist.messages import AudioChunk
 from vehicle_assist.topics import TOPICS
+
+from common import looped_clips, pct  # bench/common.py (the script's folder is on sys.path)
 
 SAMPLE_RATE = 16000
 QUESTIONS = (
@@ -60,23 +62,6 @@ NOISE_RMS_DBFS = -45.0  # light road noise
 SPEECH_RMS_DBFS = -22.0  # a driver speaking at arm's length from the mic
 MAX_DEFER_S = 10.0
 
-
-def looped_clips(clips: list[Path], clock: WallClock, stop: threading.Event) -> Iterator[CameraFrame]:
-    """The clips one after another, again and again, in real time, re-stamped on the run clock."""
-    from vehicle_assist.perception.sources import open_source
-
-    seq = 0
-    while not stop.is_set():
-        for path in clips:
-            src = open_source(str(path), clock=clock, realtime=True)
-            try:
-                for f in src:
-                    if stop.is_set():
-                        return
-                    yield CameraFrame(clock.now_ns(), seq, f.image, f.source, perf_ns=f.perf_ns)
-                    seq += 1
-            finally:
-                src.close()
 
 
 def at_level(pcm: np.ndarray, rms_dbfs: float) -> np.ndarray:
@@ -202,14 +187,6 @@ def check_log(trip: Path, published: dict[str, int]) -> dict:
         "alerts_started": alerts, "stage_crashes_logged": restarts_logged, "_stages": stages,
     }
 
-
-def pct(values: list[float]) -> dict:
-    """n, p50, p95, max (ms), rounded."""
-    if not values:
-        return {"n": 0}
-    a = np.asarray(values)
-    return {"n": int(a.size), "p50": round(float(np.percentile(a, 50)), 1),
-            "p95": round(float(np.percentile(a, 95)), 1), "max": round(float(a.max()), 1)}
 
 
 def main() -> None:

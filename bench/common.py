@@ -1,0 +1,39 @@
+"""Pieces the runtime benchmarks share (bench/runtime.py, bench/soak.py): looped real clips, percentiles."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from vehicle_assist.clock import WallClock
+from vehicle_assist.messages import CameraFrame
+
+
+def looped_clips(clips: list[Path], clock: WallClock, stop: threading.Event) -> Iterator[CameraFrame]:
+    """The clips one after another, again and again, in real time, re-stamped on the run clock."""
+    from vehicle_assist.perception.sources import open_source
+
+    seq = 0
+    while not stop.is_set():
+        for path in clips:
+            src = open_source(str(path), clock=clock, realtime=True)
+            try:
+                for f in src:
+                    if stop.is_set():
+                        return
+                    yield CameraFrame(clock.now_ns(), seq, f.image, f.source, perf_ns=f.perf_ns)
+                    seq += 1
+            finally:
+                src.close()
+
+
+def pct(values: list[float]) -> dict:
+    """n, p50, p95, max (ms), rounded."""
+    if not values:
+        return {"n": 0}
+    a = np.asarray(values)
+    return {"n": int(a.size), "p50": round(float(np.percentile(a, 50)), 1),
+            "p95": round(float(np.percentile(a, 95)), 1), "max": round(float(a.max()), 1)}
