@@ -26,6 +26,7 @@ from typing import Callable, Protocol
 import numpy as np
 
 from vehicle_assist import clock
+from vehicle_assist.errors import CodedError
 from vehicle_assist.messages import SpeechRequest, Tier
 
 log = logging.getLogger(__name__)
@@ -36,12 +37,8 @@ Listener = Callable[[str, SpeechRequest, int], None]
 LISTENER_KINDS = ("start", "end", "preempted", "dropped")
 
 
-class AudioOutError(Exception):
+class AudioOutError(CodedError):
     """The speaker could not be opened or written (code names the failure)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        self.code = code
-        super().__init__(f"{code}: {message}")
 
 
 class Sink(Protocol):

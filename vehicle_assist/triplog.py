@@ -21,18 +21,15 @@ from typing import Any, Iterator
 
 from vehicle_assist import clock as clock_mod
 from vehicle_assist import paths
+from vehicle_assist.errors import CodedError
 from vehicle_assist.messages import Envelope, envelope_record, from_record
 
 FORMAT = "vehicle_assist.triplog/1"
 FINGERPRINT_CHUNK = 1 << 20
 
 
-class TripLogError(Exception):
+class TripLogError(CodedError):
     """A trip log cannot be written or read; ``code`` is stable, the message says what and where."""
-
-    def __init__(self, code: str, message: str) -> None:
-        self.code = code
-        super().__init__(f"{code}: {message}")
 
 
 # --- provenance -------------------------------------------------------------------------------

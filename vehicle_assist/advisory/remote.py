@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from vehicle_assist import clock
 from vehicle_assist.config import RemoteSettings
+from vehicle_assist.errors import CodedError
 from vehicle_assist.messages import Passage
 
 SYSTEM = ("You answer a driver's question from the UK Highway Code passages given, in one or two short spoken "
@@ -26,12 +27,8 @@ SYSTEM = ("You answer a driver's question from the UK Highway Code passages give
           'If the passages do not answer the question, reply {"cited": [], "answer": ""}.')
 
 
-class RemoteError(Exception):
+class RemoteError(CodedError):
     """The remote endpoint could not give a usable answer (``code`` says why)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        self.code = code
-        super().__init__(f"{code}: {message}")
 
 
 @dataclass(frozen=True)

@@ -21,23 +21,28 @@ from typing import Any, Callable, Protocol
 from vehicle_assist import clock
 from vehicle_assist.advisory import extractive, remote, router, timing, validate
 from vehicle_assist.advisory import scene as scenes
+from vehicle_assist.advisory.text import passage_sentences
 from vehicle_assist.clock import Clock
 from vehicle_assist.config import AdvisorySettings
-from vehicle_assist.advisory.text import passage_sentences
+from vehicle_assist.errors import CodedError
+from vehicle_assist.messages import (
+    Advisory,
+    AdvisoryEvent,
+    Hazard,
+    Passage,
+    Scene,
+    SpeechRequest,
+    Tier,
+)
 from vehicle_assist.speech.tts import split_sentences
-from vehicle_assist.messages import Advisory, AdvisoryEvent, Hazard, Passage, Scene, SpeechRequest, Tier
 
 log = logging.getLogger(__name__)
 STAGES = ("retrieve", "route", "generate", "validate", "speak")
 _RUN_IDS = itertools.count(1)
 
 
-class AdvisoryError(Exception):
+class AdvisoryError(CodedError):
     """A stage failed: a stable ``code`` and a clear message."""
-
-    def __init__(self, code: str, message: str) -> None:
-        self.code = code
-        super().__init__(f"{code}: {message}")
 
 
 class Retriever(Protocol):

@@ -23,18 +23,15 @@ from typing import Any, Callable
 
 from vehicle_assist import clock, models
 from vehicle_assist.advisory import prompt as prompts
+from vehicle_assist.errors import CodedError
 from vehicle_assist.messages import Passage, Scene
 
 log = logging.getLogger(__name__)
 _SENTENCE_END = re.compile(r"[.!?](?=\s)")
 
 
-class SLMError(Exception):
+class SLMError(CodedError):
     """The language model could not be loaded or failed while generating."""
-
-    def __init__(self, code: str, message: str) -> None:
-        self.code = code
-        super().__init__(f"{code}: {message}")
 
 
 @dataclass(frozen=True)

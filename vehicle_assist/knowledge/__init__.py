@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from vehicle_assist.errors import CodedError
 
-class KnowledgeError(Exception):
+
+class KnowledgeError(CodedError):
     """A knowledge-base failure with a stable ``code`` (e.g. ``source-missing``) and a clear message."""
 
-    def __init__(self, code: str, message: str) -> None:
-        self.code = code
-        super().__init__(f"[{code}] {message}")
+    bracketed = True
 
 
 __all__ = ["KnowledgeError"]

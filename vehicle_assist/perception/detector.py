@@ -19,15 +19,12 @@ import numpy as np
 
 from vehicle_assist import clock, models
 from vehicle_assist.config import CameraCalibration, PerceptionSettings, ThreadSettings
+from vehicle_assist.errors import CodedError
 from vehicle_assist.messages import CameraFrame, Detection, Detections
 
 
-class DetectorError(Exception):
+class DetectorError(CodedError):
     """The detector could not be loaded or run (code names the failure)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        self.code = code
-        super().__init__(f"{code}: {message}")
 
 
 @dataclass(frozen=True)

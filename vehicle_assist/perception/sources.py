@@ -22,6 +22,7 @@ import numpy as np
 
 from vehicle_assist import clock as clock_mod
 from vehicle_assist.clock import Clock, WallClock
+from vehicle_assist.errors import CodedError
 from vehicle_assist.messages import CameraFrame, Hazard, HazardLevel
 
 log = logging.getLogger(__name__)
@@ -29,12 +30,8 @@ log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
 
-class SourceError(Exception):
+class SourceError(CodedError):
     """A frame source could not be opened (code names the failure)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        self.code = code
-        super().__init__(f"{code}: {message}")
 
 
 @dataclass

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from vehicle_assist.errors import CodedError
 
-class ReplayError(Exception):
+
+class ReplayError(CodedError):
     """A replay could not proceed. ``code`` is stable (e.g. ``drive-missing``); the message says what to do."""
 
-    def __init__(self, code: str, message: str) -> None:
-        self.code = code
-        super().__init__(f"[{code}] {message}")
+    bracketed = True
 
 
 class FormatError(ReplayError):

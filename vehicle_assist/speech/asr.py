@@ -16,18 +16,17 @@ from typing import Any, Protocol
 import numpy as np
 
 from vehicle_assist import clock
+from vehicle_assist.errors import CodedError
 from vehicle_assist.messages import Transcript, Utterance
 
 BACKENDS = ("faster-whisper", "openai-whisper")
 
 
-class ASRError(Exception):
+class ASRError(CodedError):
     """Recognition failed. ``code``: asr-backend (unknown backend), asr-model (model missing),
     asr-failed (the decoder raised)."""
 
-    def __init__(self, code: str, message: str) -> None:
-        self.code = code
-        super().__init__(f"[{code}] {message}")
+    bracketed = True
 
 
 @dataclass(frozen=True)

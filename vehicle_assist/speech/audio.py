@@ -17,18 +17,17 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from vehicle_assist.errors import CodedError
 from vehicle_assist.messages import AudioChunk
 
 SAMPLE_RATE = 16000
 
 
-class AudioError(Exception):
+class AudioError(CodedError):
     """Audio could not be read. ``code`` is one of: audio-missing, audio-unreadable, audio-empty,
     no-microphone, mic-failed."""
 
-    def __init__(self, code: str, message: str) -> None:
-        self.code = code
-        super().__init__(f"[{code}] {message}")
+    bracketed = True
 
 
 def resample(pcm: np.ndarray, sr_in: int, sr_out: int = SAMPLE_RATE) -> np.ndarray:

@@ -21,16 +21,15 @@ from typing import BinaryIO
 import numpy as np
 
 from vehicle_assist import paths
+from vehicle_assist.errors import CodedError
 
 _DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
 
 
-class ConvertError(Exception):
+class ConvertError(CodedError):
     """The CTranslate2 model could not be converted (unknown format or layout)."""
 
-    def __init__(self, code: str, message: str) -> None:
-        self.code = code
-        super().__init__(f"[{code}] {message}")
+    bracketed = True
 
 
 def _string(f: BinaryIO) -> str:
