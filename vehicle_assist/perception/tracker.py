@@ -1,6 +1,7 @@
-"""Tracking: Ultralytics' ByteTrack over our Detections, giving stable ids and box-height histories.
+"""Tracking: ByteTrack over our Detections, giving stable ids and box-height histories.
 
-ByteTrack associates boxes across frames (a Kalman filter plus two-stage IoU matching). Each
+ByteTrack (:mod:`vehicle_assist.perception.bytetrack`, numpy only: no torch on the onboard path)
+associates boxes across frames (a Kalman filter plus two-stage IoU matching). Each
 track's history keeps the *measured* box height of its matched detection (not the Kalman
 estimate), because the TTC fit in :mod:`vehicle_assist.perception.hazards` does its own smoothing
 and must not inherit the filter's lag. When a track's boxes start coming from another detector
@@ -12,27 +13,12 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 
 import numpy as np
 
 from vehicle_assist.config import TrackerSettings
 from vehicle_assist.messages import Detections, Track
-
-
-class _Boxes:
-    """The numpy view of our detections that ByteTrack reads (conf, cls, xywh, boolean indexing)."""
-
-    def __init__(self, xyxy: np.ndarray, conf: np.ndarray, cls: np.ndarray) -> None:
-        self.xyxy, self.conf, self.cls = xyxy, conf, cls
-        self.xywh = np.column_stack([(xyxy[:, 0] + xyxy[:, 2]) / 2, (xyxy[:, 1] + xyxy[:, 3]) / 2,
-                                     xyxy[:, 2] - xyxy[:, 0], xyxy[:, 3] - xyxy[:, 1]]) if len(xyxy) else np.zeros((0, 4))
-
-    def __len__(self) -> int:
-        return len(self.conf)
-
-    def __getitem__(self, idx) -> "_Boxes":
-        return _Boxes(self.xyxy[idx], self.conf[idx], self.cls[idx])
+from vehicle_assist.perception.bytetrack import ByteTracker, ByteTrackSettings
 
 
 @dataclass
@@ -48,14 +34,10 @@ class Tracker:
     """``update(dets) -> list[Track]``: the tracks matched on this frame, ids stable across frames."""
 
     def __init__(self, settings: TrackerSettings | None = None) -> None:
-        from ultralytics.trackers.byte_tracker import BYTETracker
-
         s = settings or TrackerSettings()
         self.settings = s
-        args = SimpleNamespace(tracker_type="bytetrack", track_high_thresh=s.high_thresh, track_low_thresh=s.low_thresh,
-                               new_track_thresh=s.new_track_thresh, track_buffer=s.buffer_frames,
-                               match_thresh=s.match_thresh, fuse_score=True)
-        self._bt = BYTETracker(args)
+        self._bt = ByteTracker(ByteTrackSettings(s.high_thresh, s.low_thresh, s.new_track_thresh, s.match_thresh,
+                                                 s.buffer_frames))
         self._states: dict[int, _State] = {}
 
     def update(self, dets: Detections) -> list[Track]:
@@ -63,13 +45,11 @@ class Tracker:
         items = dets.items
         xyxy = np.array([d.box for d in items], dtype=np.float32).reshape(-1, 4)
         conf = np.array([d.confidence for d in items], dtype=np.float32)
-        cls = np.array([d.class_id for d in items], dtype=np.float32)
-        rows = self._bt.update(_Boxes(xyxy, conf, cls))
+        pairs = self._bt.update(xyxy, conf)
         out: list[Track] = []
         keep_ns = self.settings.history_s * 1e9
         seen = set()
-        for row in np.asarray(rows).reshape(-1, 8):
-            tid, idx = int(row[4]), int(row[7])
+        for tid, idx in pairs:
             if not 0 <= idx < len(items):
                 continue
             det = items[idx]
@@ -93,7 +73,7 @@ class Tracker:
 
     def _forget(self, now_ns: int) -> None:
         """Drop the state of tracks ByteTrack has removed (bounded memory on long drives)."""
-        alive = {t.track_id for t in self._bt.tracked_stracks} | {t.track_id for t in self._bt.lost_stracks}
+        alive = self._bt.alive_ids()
         for tid in [t for t in self._states if t not in alive]:
             del self._states[tid]
 
