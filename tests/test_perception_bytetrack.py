@@ -106,8 +106,13 @@ def test_same_tracks_as_the_reference_on_real_detections(data):
     assert ours == ref
 
 
-def test_importing_the_tracker_does_not_load_torch():
-    code = ("import sys; from vehicle_assist.perception.tracker import Tracker; Tracker(); "
-            "print('torch' in sys.modules, 'ultralytics' in sys.modules)")
+@pytest.mark.slow
+def test_the_default_perception_pipeline_never_loads_torch(data):
+    """ONNX weights + our ByteTrack: the onboard safety lane runs without torch or Ultralytics in memory."""
+    code = ("import sys, cv2; from vehicle_assist.perception import pipeline; from vehicle_assist.messages import CameraFrame; "
+            "p = pipeline.build(); "
+            f"img = cv2.imread({str(data('frames', 'highway_test1.jpg'))!r}); "
+            "n = sum(len(p.detector.detect(CameraFrame(t_ns=i, seq=i, image=img)).items) for i in range(2)); "
+            "print(p.detector.backend, n > 0, 'torch' in sys.modules, 'ultralytics' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    assert out == ["False", "False"]
+    assert out == ["onnxruntime", "True", "False", "False"]

@@ -117,12 +117,36 @@ def _size(p: Path) -> int:
 # --- one loader per role: vendor libraries are imported here, lazily --------------------------
 
 
-def load_detector(res: Resolved | None = None):
+def load_detector(res: Resolved | Path | None = None):
     """An Ultralytics YOLO model (any format it loads: .pt, .onnx, OpenVINO folder)."""
-    res = res or resolve("detector")
+    path = res if isinstance(res, Path) else (res or resolve("detector")).path
     from ultralytics import YOLO
 
-    return YOLO(str(res.path), task="detect")
+    return YOLO(str(path), task="detect")
+
+
+@dataclass(frozen=True)
+class DetectorWeights:
+    """A YOLO ONNX export opened without Ultralytics (so without torch): its path and class names."""
+
+    ckpt_path: str
+    names: dict[int, str]
+
+
+def load_detector_weights(res: Resolved | None = None):
+    """The lean handle for ONNX weights (names from the export's metadata), else :func:`load_detector`."""
+    res = res or resolve("detector")
+    if res.path.suffix != ".onnx":
+        return load_detector(res)
+    import ast
+
+    import onnxruntime as ort
+
+    meta = ort.InferenceSession(str(res.path), providers=["CPUExecutionProvider"]).get_modelmeta()
+    raw = meta.custom_metadata_map.get("names")
+    if not raw:
+        return load_detector(res)  # not an Ultralytics export: let Ultralytics make sense of it
+    return DetectorWeights(str(res.path), {int(k): str(v) for k, v in ast.literal_eval(raw).items()})
 
 
 def load_asr(res: Resolved | None = None, **overrides: Any):

@@ -127,7 +127,8 @@ class Detector:
 
             calib = self.settings.calibration or default_table().camera
         self.calib = calib
-        self.model = model if model is not None else models.load_detector()
+        self.model = model if model is not None else (
+            models.load_detector() if self.settings.backend == "ultralytics" else models.load_detector_weights())
         self.names: dict[int, str] = {int(k): str(v) for k, v in self.model.names.items()}
         wanted = set(self.settings.classes)
         self.class_ids = sorted(i for i, n in self.names.items() if n in wanted)
@@ -142,6 +143,8 @@ class Detector:
         if self.settings.backend == "onnxruntime" or (self.settings.backend == "auto" and is_onnx):
             self.fast = OnnxYolo(weights, self.names, self.threads)
         else:  # only Ultralytics runs the model in torch, whose thread count is process-wide
+            if isinstance(self.model, models.DetectorWeights):
+                self.model = models.load_detector(Path(self.model.ckpt_path))
             try:
                 import torch
 
