@@ -267,6 +267,8 @@ class ActivationSettings(StrictModel):
     wake_phrase: str = "hey car"
     wake_min_similarity: float = Field(0.7, ge=0.3, le=1.0, description="per-word similarity a transcript's first words need to the wake phrase")
     speaking_hangover_s: float = Field(0.3, ge=0.0, description="the mic stays gated this long after the assistant stops speaking")
+    button: str = Field("key", pattern=r"^(key|none|gpio:.+)$",
+                        description="push-to-talk button of a live run: key (Enter on the terminal toggles), gpio:PATH[:active_low], or none")
 
 
 class SpeechSettings(StrictModel):

@@ -102,6 +102,8 @@ class Sources:
     vehicle: VehicleSource = field(default_factory=UnknownSource)
     audio_is_held: bool = False
     """Push-to-talk held for the whole audio input (a recorded question is one long press)."""
+    button: Any = None
+    """Push-to-talk button (``events() -> Iterator[ButtonEvent]``) of a live microphone; None: none."""
     missing: dict[str, str] = field(default_factory=dict)
 
 
@@ -167,6 +169,7 @@ class Runtime:
         self._inputs: set[str] = set()
         self._working = 0
         self._drain: asyncio.Future[None] | None = None
+        self._released = False  # the push-to-talk button went up: end the open utterance
 
     # --- the run --------------------------------------------------------------------------------
 
@@ -198,6 +201,8 @@ class Runtime:
             self._inputs.add("audio")
             wd.start("audio-in", self._audio_in)
             wd.start("asr", self._asr)
+            if src.button is not None and self.gate.mode == "push_to_talk":
+                wd.start("button", self._button)
         for what, why in src.missing.items():
             bus.publish("errors", ErrorEvent(self.clock.now_ns(), f"{what}-missing", why, stage=what))
         waits = [asyncio.ensure_future(self._stop.wait())]
@@ -226,11 +231,11 @@ class Runtime:
     async def shutdown(self) -> dict[str, Any]:
         """Stop inputs, let a running advisory finish (bounded), then close everything; the trip log last."""
         timeout = self.config.runtime.shutdown_timeout_s
-        for name in ("frames-in", "audio-in", "vehicle"):
+        for name in ("frames-in", "audio-in", "vehicle", "button"):
             task = self.watchdog.tasks.get(name)
             if task is not None:
                 task.cancel()
-        for s in (self.sources.frames, self.sources.audio):
+        for s in (self.sources.frames, self.sources.audio, self.sources.button):
             close = getattr(s, "close", None)
             if callable(close) and not isinstance(s, types.GeneratorType):  # a generator ends with its thread
                 try:
@@ -373,6 +378,9 @@ class Runtime:
             t = origin + int(elapsed * 1e9)
             t0 = self.clock.perf_ns()
             events = seg.process(chunk.pcm, elapsed) if gate.listening(t) else []
+            if self._released:  # push-to-talk let go: the utterance ends here, trailing silence or not
+                self._released = False
+                events += seg.flush(elapsed, "button-released")
             elapsed += chunk.duration_s
             for ev in events:
                 if ev.utterance is not None:
@@ -383,6 +391,12 @@ class Runtime:
                 self.bus.publish("utterances", ev.utterance)
         self.bus.unexpect("audio")
         self._input_ended("audio")
+
+    async def _button(self) -> None:
+        """Push-to-talk: a press opens the microphone to the VAD, the release ends the utterance."""
+        async for event in _pump(self.sources.button.events(), "button"):
+            if self.gate.button(event):
+                self._released = True
 
     async def _asr(self) -> None:
         await self._consume("utterances", lambda env: self._hear(env.msg))

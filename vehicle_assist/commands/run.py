@@ -83,6 +83,18 @@ def register(app: typer.Typer) -> None:
         mic_src, held, why = open_mic(cfg, clock, mic, not no_voice)
         if why:
             missing["mic"] = why
+        button = None
+        if mic_src is not None and not held and cfg.speech.activation.mode == "push_to_talk":
+            from vehicle_assist.speech.buttons import open_button
+
+            button, why = open_button(cfg.speech.activation.button, clock.now_ns)
+            if button is None:  # a live mic nobody can open: listen for the wake phrase instead
+                missing["button"] = f"{why}; listening for the wake phrase {cfg.speech.activation.wake_phrase!r} instead"
+                cfg = cfg.model_copy(update={"speech": cfg.speech.model_copy(update={
+                    "activation": cfg.speech.activation.model_copy(update={"mode": "wake_phrase"})})})
+            elif not as_json:
+                err_console.print("push-to-talk: press Enter to speak, Enter again when done"
+                                  if cfg.speech.activation.button == "key" else "push-to-talk: hold the button to speak")
         try:
             sink = audio_out.open_sink(speaker)
         except audio_out.AudioOutError as err:
@@ -99,7 +111,8 @@ def register(app: typer.Typer) -> None:
             err_console.print(f"[yellow]{what}:[/yellow] {text}")
         if frames is None and mic_src is None:
             fail("nothing to run: neither a camera nor a microphone could be opened", 3)
-        sources = runtime.Sources(frames=frames, audio=mic_src, vehicle=vehicle, audio_is_held=held, missing=missing)
+        sources = runtime.Sources(frames=frames, audio=mic_src, vehicle=vehicle, audio_is_held=held, button=button,
+                                  missing=missing)
         rt = runtime.build(cfg, sources, clock, runtime.Sinks(sink, trip_log), parts)
         if not as_json:
             err_console.print(f"running (trip log {rt.trip_path}); Ctrl-C to stop")
