@@ -376,6 +376,22 @@ class WatchdogSettings(StrictModel):
     """Crashes in a row before a stage is given up (null: never)."""
 
 
+class ProactiveSettings(StrictModel):
+    """Advisories the runtime offers unasked when a hazard persists (vehicle_assist.advisory.proactive)."""
+
+    enabled: bool = True
+    kinds: dict[str, Literal["info", "caution", "warning"]] = {"cyclist-ahead": "info", "pedestrian-ahead": "caution"}
+    """Hazard kinds that may trigger one, each with the least level that counts."""
+    persist_s: float = Field(3.0, ge=0)
+    """The same track must be there this long."""
+    gap_s: float = Field(0.5, ge=0)
+    """A track missing from the hazards for up to this long still counts as there (alternate-frame passes)."""
+    cooldown_s: float = Field(120.0, ge=0)
+    """At most one proactive advisory per kind in this many seconds."""
+    in_corridor_only: bool = True
+    """Only hazards in the ego path count."""
+
+
 class RuntimeSettings(StrictModel):
     """Event loop, threads, trip log (vehicle_assist.runtime)."""
 
@@ -396,6 +412,7 @@ class RuntimeSettings(StrictModel):
     """On SIGINT/SIGTERM, how long stages get to finish before they are cancelled."""
     threads: ThreadSettings = ThreadSettings()
     watchdog: WatchdogSettings = WatchdogSettings()
+    proactive: ProactiveSettings = ProactiveSettings()
 
 
 class AppConfig(StrictModel):

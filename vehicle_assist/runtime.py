@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Protocol
 
 from vehicle_assist import triplog
+from vehicle_assist.advisory.proactive import ProactiveState
 from vehicle_assist.bus import Bus
 from vehicle_assist.clock import Clock
 from vehicle_assist.config import AppConfig
@@ -170,6 +171,7 @@ class Runtime:
         self._working = 0
         self._drain: asyncio.Future[None] | None = None
         self._released = False  # the push-to-talk button went up: end the open utterance
+        self._proactive = ProactiveState()
 
     # --- the run --------------------------------------------------------------------------------
 
@@ -346,6 +348,7 @@ class Runtime:
         origin = frame.perf_ns or env.proc_ns or t0  # capture time when the source knows it
         self._decide(found, self.clock.now_ns(), origin)
         self._timing("safety", "assess_alert", t2, frame.seq)
+        self._offer_advice(found, frame.t_ns)
         self._timing("safety", "frame_to_decision", origin, frame.seq)
 
     async def _health(self) -> None:
@@ -435,23 +438,35 @@ class Runtime:
         if action.reply:
             await self._say(action.reply, f"command:{intent.name}")
 
+    def _offer_advice(self, found: list[Hazard], t_ns: int) -> None:
+        """A hazard that persisted may start an advisory on its rule, unasked; never over a running one."""
+        from vehicle_assist.advisory import proactive
+
+        hazard, self._proactive = proactive.due(found, self._proactive, t_ns, self.config.runtime.proactive)
+        if hazard is None or self.advisor is None or (self._advice is not None and not self._advice.done()):
+            return
+        ego = self.bus.latest("vehicle")
+        self._advice = asyncio.ensure_future(self._advise(None, scene_of([hazard], ego.msg if ego else None),
+                                                          self.clock.now_ns()))
+
     def _start_advice(self, intent: Intent) -> None:
         """A new question replaces an advisory still running (its speech is stopped)."""
         if self._advice is not None and not self._advice.done():
             self._advice.cancel()
             self.arbiter.preempt(Tier.ALERT)
-        self._advice = asyncio.ensure_future(self._advise(intent))
-
-    async def _advise(self, intent: Intent) -> None:
         ego = self.bus.latest("vehicle")
-        scene = scene_of(self._hazards, ego.msg if ego else None)
+        self._advice = asyncio.ensure_future(self._advise(intent.text, scene_of(self._hazards, ego.msg if ego else None),
+                                                          intent.t_ns))
+
+    async def _advise(self, question: str | None, scene: Scene | None, t_ns: int) -> None:
+        """Answer a question (or, with ``question`` None, advise on the scene's hazard) and log it."""
         try:
             if self.advisor is None:
-                advisory = Advisory(intent.t_ns, "Sorry, I can't answer questions right now.", "refusal", refused=True,
-                                    question=intent.text)
+                advisory = Advisory(t_ns, "Sorry, I can't answer questions right now.", "refusal", refused=True,
+                                    question=question)
                 await self._say(advisory.text, "advisory")
             else:
-                advisory = await self.advisor.execute(intent.text, scene, intent.t_ns)
+                advisory = await self.advisor.execute(question, scene, t_ns)
         except asyncio.CancelledError:
             raise
         except Exception as err:  # the voice lane degrades, never the safety lane
