@@ -410,6 +410,8 @@ class RuntimeSettings(StrictModel):
     """How often vehicle state is published."""
     shutdown_timeout_s: float = Field(5.0, gt=0)
     """On SIGINT/SIGTERM, how long stages get to finish before they are cancelled."""
+    malloc_arenas: int = Field(2, ge=0, le=64)
+    """Cap on glibc malloc arenas, set when the models load (0: glibc's default of 8 per core)."""
     threads: ThreadSettings = ThreadSettings()
     watchdog: WatchdogSettings = WatchdogSettings()
     proactive: ProactiveSettings = ProactiveSettings()

@@ -549,14 +549,15 @@ def build(config: AppConfig, sources: Sources, clock: Clock, sinks: Sinks, parts
 
 
 def load_parts(config: AppConfig, voice: bool = True) -> Parts:
-    """Load every model once, with the thread counts of ``runtime.threads``."""
-    from vehicle_assist import models
+    """Load every model once, with the thread counts of ``runtime.threads`` (malloc arenas capped first)."""
+    from vehicle_assist import memory, models
     from vehicle_assist.perception import hazards
     from vehicle_assist.perception.detector import Detector
     from vehicle_assist.perception.tracker import Tracker
     from vehicle_assist.safety import alerts
     from vehicle_assist.speech.tts import TTSRenderer
 
+    memory.cap_malloc_arenas(config.runtime.malloc_arenas)
     th = config.runtime.threads
     perception = config.perception
     table = hazards.load_table()
