@@ -110,17 +110,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-build", action="store_true", help="Skip the fresh index build timing.")
     ap.add_argument("--details", action="store_true", help="Include per-item results in the JSON.")
     args = ap.parse_args(argv)
-    settings = load_app().knowledge
+    app = load_app()
+    settings = app.knowledge
     t0 = clock.perf_ns()
     from vehicle_assist import models
 
-    embedder = models.load_embedder()
+    if settings.encoder == "onnx":  # the configured backend, with the onboard query thread count
+        embedder = models.load_embedder_onnx(threads=app.runtime.threads.embedder)
+    else:
+        embedder = models.load_embedder()
     load_s = (clock.perf_ns() - t0) / 1e9
     build = None if args.no_build else measure_build(settings, embedder)
-    retriever = Retriever.load(settings, embedder=embedder, progress=False)
+    retriever = Retriever.load(settings, embedder=embedder, progress=False, threads=app.runtime.threads.embedder)
     items = load_items()
     splits = [s for s in args.splits.split(",") if s]
-    report: dict = {"items": len(items), "model_load_s": round(load_s, 2), "index": build,
+    report: dict = {"items": len(items), "model_load_s": round(load_s, 2), "encoder": retriever.encoder.name,
+                    "index": build,
                     "settings": settings.model_dump(), "variants": {}}
     run_items(retriever, items[:10], "hybrid", None)  # warm-up: first calls allocate
     for name, (mode, norm, configured) in VARIANTS.items():

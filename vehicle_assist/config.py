@@ -159,7 +159,12 @@ class KnowledgeSettings(StrictModel):
     reject_out_of_scope: bool = True
     """Answerability: reject questions matching the out-of-scope table (prices, other countries...)."""
     embed_int8: bool = False
-    """Dynamic int8 quantisation of the embedder (faster build and queries; vectors differ slightly)."""
+    """Dynamic int8 quantisation of the torch embedder (faster build and queries; vectors differ slightly)."""
+    encoder: Literal["onnx", "torch"] = "onnx"
+    """Embedding backend: onnx (exported once and cached, run with onnxruntime, no torch at query
+    time; falls back to torch if the model cannot be exported) or torch (sentence-transformers)."""
+    build_threads: int = Field(0, ge=0, le=256)
+    """Threads for a full index build (an offline step); 0 = all cores. Queries use runtime.threads.embedder."""
 
 
 class CameraCalibration(StrictModel):

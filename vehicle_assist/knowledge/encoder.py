@@ -1,13 +1,16 @@
 """Sentence embeddings for the index and for queries: the embedder's transformer + mean pooling.
 
-Wraps the sentence-transformers model loaded by ``models.load_embedder`` (vendor objects stay in
-here). Queries take a short fast path (one forward pass under ``torch.inference_mode``, no
+Two backends with one interface (``name``, ``dim``, ``max_tokens``, ``count_tokens``, ``encode``):
+``OnnxEncoder`` (default: onnxruntime + fast tokenizer, no torch) and ``Encoder`` (torch). The
+torch one wraps the sentence-transformers model loaded by ``models.load_embedder`` (vendor objects
+stay in here). Queries take a short fast path (one forward pass under ``torch.inference_mode``, no
 DataLoader); ``int8=True`` applies dynamic int8 quantisation to the Linear layers (faster, slightly
 different vectors: the index records which was used).
 """
 
 from __future__ import annotations
 
+import os
 import warnings
 from typing import Callable
 
@@ -25,6 +28,7 @@ class Encoder:
         self.tokenizer = embedder.tokenizer
         self.max_tokens = int(getattr(embedder, "max_seq_length", 256) or 256)
         self.int8 = int8
+        self.name = "torch-int8" if int8 else "torch"
         if threads:
             torch.set_num_threads(threads)
         model = embedder[0].auto_model
@@ -68,4 +72,44 @@ class Encoder:
                 result[idx] = vecs.numpy()
                 if on_batch:
                     on_batch(len(idx))
+        return result
+
+
+class OnnxEncoder:
+    """Turns texts into L2-normalised float32 vectors with the ONNX embedder (no torch).
+
+    Queries run on the embedder's own session (``runtime.threads.embedder`` threads); a batch of
+    more than ``batch_size`` texts (an index build, offline) runs on a second session using
+    ``build_threads`` threads (default: all cores), created for that call only. Texts are tokenised
+    once and batched by token length, so padding is minimal."""
+
+    name = "onnx"
+    int8 = False
+
+    def __init__(self, embedder, build_threads: int | None = None) -> None:
+        self.embedder = embedder
+        self.max_tokens = embedder.max_tokens
+        self.dim = embedder.dim
+        self.build_threads = build_threads or os.cpu_count() or 1
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens the model would read for ``text`` (special tokens included, no truncation)."""
+        return self.embedder.count_tokens(text)
+
+    def encode(self, texts: list[str], batch_size: int = 16,
+               on_batch: Callable[[int], None] | None = None) -> np.ndarray:
+        """Embed ``texts`` (shortest first inside, original order out); ``on_batch(n)`` after each batch."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        ids = self.embedder.token_ids(texts)
+        run = self.embedder
+        if len(texts) > batch_size and self.build_threads != run.threads:
+            run = run.with_threads(self.build_threads)
+        order = np.argsort([len(x) for x in ids], kind="stable")
+        result = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(texts), batch_size):
+            idx = order[start:start + batch_size]
+            result[idx] = run.embed_ids([ids[i] for i in idx])
+            if on_batch:
+                on_batch(len(idx))
         return result

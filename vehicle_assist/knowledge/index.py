@@ -3,7 +3,7 @@
 Layout of ``knowledge/index/`` (git-ignored): ``chunks.jsonl`` (one chunk per line, row order of
 the vectors), ``vectors.faiss`` (IndexFlatIP over L2-normalised vectors: cosine similarity) and
 ``meta.json``, written last, holding the content hash of everything the index depends on (source
-files, embedding model files, chunking settings). A different hash, or a missing or corrupt file,
+files, embedding model files, encoder backend, chunking settings). A different hash, or a missing or corrupt file,
 means a rebuild.
 """
 
@@ -66,9 +66,10 @@ def model_fingerprint(model_path: Path) -> str:
     return h.hexdigest()
 
 
-def fingerprint(settings: KnowledgeSettings, specs: list[SourceSpec], model_id: str, int8: bool) -> str:
-    """Content hash of what the index is built from; any change means a rebuild."""
-    h = hashlib.sha256(f"v{INDEX_VERSION}|{model_id}|int8={int8}|{settings.max_tokens}|"
+def fingerprint(settings: KnowledgeSettings, specs: list[SourceSpec], model_id: str, encoder: str) -> str:
+    """Content hash of what the index is built from (``encoder``: the backend name, e.g. "onnx");
+    any change means a rebuild."""
+    h = hashlib.sha256(f"v{INDEX_VERSION}|{model_id}|encoder={encoder}|{settings.max_tokens}|"
                        f"{settings.chunk_overlap_sentences}|{settings.exclude_ids}".encode())
     for spec in specs:
         for path in corpus.source_files(spec):
@@ -137,7 +138,7 @@ def build(settings: KnowledgeSettings, encoder, specs: list[SourceSpec], records
     faiss.write_index(fidx, str(folder / ("vectors.faiss" + part)))
     os.replace(folder / ("vectors.faiss" + part), folder / "vectors.faiss")
     meta = {"fingerprint": fp, "version": INDEX_VERSION, "chunks": len(chunks), "records": len(records),
-            "dim": int(vectors.shape[1]), "int8": encoder.int8, "build_s": round(build_s, 3),
+            "dim": int(vectors.shape[1]), "encoder": encoder.name, "build_s": round(build_s, 3),
             "sources": [s.id for s in specs], "built_unix": round(clock.unix_time(), 1)}
     tmp = folder / ("meta.json" + part)
     tmp.write_text(json.dumps(meta, indent=1), encoding="utf-8")
@@ -162,7 +163,7 @@ def open_index(settings: KnowledgeSettings, encoder, model_id: str, progress: bo
     """Load the persisted index if its hash matches the sources and model, else (re)build it."""
     specs = corpus.load_catalogue(settings)
     records = [r for spec in specs for r in corpus.read_records(spec)]
-    fp = fingerprint(settings, specs, model_id, encoder.int8)
+    fp = fingerprint(settings, specs, model_id, encoder.name)
     folder = index_dir(settings)
     chunks = fidx = None
     meta: dict = {}

@@ -3,6 +3,7 @@ with a calibrated answerability decision and scene -> query text."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +17,7 @@ from vehicle_assist.knowledge.normalize import Terms, bm25_tokens, load_terms, n
 from vehicle_assist.messages import Passage, Scene
 
 MODES = ("hybrid", "dense", "bm25")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,26 @@ def _rule_ranking(chunk_order: np.ndarray, chunks: list[Chunk], limit: int) -> l
     return list(seen.items())
 
 
+def make_encoder(settings: KnowledgeSettings, res, embedder=None, threads: int = 1, on_event=None):
+    """The query/build encoder for ``settings.encoder`` (or for the ``embedder`` passed in)."""
+    from vehicle_assist import models
+    from vehicle_assist.knowledge.encoder import Encoder, OnnxEncoder
+    from vehicle_assist.knowledge.onnx_embed import OnnxEmbedder, OnnxUnavailable
+
+    build_threads = settings.build_threads or None
+    if isinstance(embedder, OnnxEmbedder):
+        return OnnxEncoder(embedder, build_threads)
+    if embedder is None and settings.encoder == "onnx" and not settings.embed_int8:
+        try:
+            return OnnxEncoder(models.load_embedder_onnx(res, threads=threads), build_threads)
+        except OnnxUnavailable as err:
+            log.warning("ONNX embedder unavailable, using torch: %s", err)
+            if on_event:
+                on_event(f"ONNX embedder unavailable, using torch: {err}")
+    embedder = embedder if embedder is not None else models.load_embedder(res)
+    return Encoder(embedder, int8=settings.embed_int8, threads=threads)
+
+
 class Retriever:
     """Searches the Highway Code index; load once, search many times."""
 
@@ -87,13 +109,14 @@ class Retriever:
     @classmethod
     def load(cls, settings: KnowledgeSettings | None = None, embedder=None, progress: bool = True,
              rebuild: bool = False, on_event=None, threads: int | None = None) -> "Retriever":
-        """Load (or build, when sources or model changed) the index; the embedder comes from
-        ``models.load_embedder`` unless one is passed. ``threads``: torch threads for embedding
-        (None: ``runtime.threads.embedder`` of the onboard config when ``settings`` is None too,
-        else that table's default)."""
+        """Load (or build, when sources or model changed) the index. The embedder is loaded through
+        ``models`` unless one is passed: ``settings.encoder`` "onnx" (default; falls back to torch
+        if the model cannot be exported) or "torch"; a passed sentence-transformers model uses
+        torch, a passed ``OnnxEmbedder`` ONNX. ``threads``: embedding threads for queries (None:
+        ``runtime.threads.embedder`` of the onboard config when ``settings`` is None too, else that
+        table's default)."""
         from vehicle_assist import models
         from vehicle_assist.config import ThreadSettings
-        from vehicle_assist.knowledge.encoder import Encoder
         from vehicle_assist.knowledge.index import model_fingerprint, open_index
 
         if settings is None:
@@ -106,8 +129,7 @@ class Retriever:
             res = models.resolve("embedder")
         except models.ModelNotFound as err:
             raise KnowledgeError("model-missing", str(err)) from err
-        embedder = embedder if embedder is not None else models.load_embedder(res)
-        encoder = Encoder(embedder, int8=settings.embed_int8, threads=threads)
+        encoder = make_encoder(settings, res, embedder, threads, on_event)
         index = open_index(settings, encoder, model_fingerprint(res.path), progress=progress,
                            rebuild=rebuild, on_event=on_event)
         return cls(index, encoder, settings)
