@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from vehicle_assist import fetch, models, paths
@@ -133,3 +134,14 @@ def test_dense_only_mode_differs_from_hybrid(retriever):
     assert "advanced stop lines" in retriever.search(q).normalized
     with pytest.raises(ValueError):
         retriever.search(q, mode="magic")
+
+
+def test_bm25_rows_give_rank_bm25_scores(retriever):
+    from rank_bm25 import BM25Okapi
+
+    from vehicle_assist.knowledge.normalize import bm25_tokens
+
+    okapi = BM25Okapi([bm25_tokens(c.embed_text) or ["_"] for c in retriever.index.chunks])
+    for q in ("cyclist ahead on a country road in wet weather, cyclist", "zxqv blorf", "70 mph motorway"):
+        tokens = bm25_tokens(q)
+        assert np.allclose(retriever.index.bm25.get_scores(tokens), okapi.get_scores(tokens), atol=1e-9)

@@ -154,8 +154,12 @@ class KnowledgeSettings(StrictModel):
     """Fused-score factor for sections written for other road users (pedestrians, cyclists...)."""
     normalize_queries: bool = True
     """Rewrite spoken questions (fillers, numbers in words, everyday words) before searching."""
+    answerability: Literal["model", "threshold"] = "model"
+    """Answerability: "model" = the logistic model in knowledge/answerability.yaml (fitted on dev by
+    bench/fit_answerability.py; the threshold below is used if it was fitted for another embedder),
+    "threshold" = reject_min_dense alone. The out-of-scope table applies in both."""
     reject_min_dense: float = Field(0.33, ge=-1, le=1)
-    """Answerability: top dense cosine below this rejects the question."""
+    """Answerability without the model: top dense cosine below this rejects the question."""
     reject_out_of_scope: bool = True
     """Answerability: reject questions matching the out-of-scope table (prices, other countries...)."""
     embed_int8: bool = False

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 
 from vehicle_assist import clock, paths
 from vehicle_assist.config import KnowledgeSettings
@@ -48,6 +49,8 @@ class KnowledgeIndex:
     built: bool = False
     build_s: float = 0.0
     meta: dict = field(default_factory=dict)
+    model_id: str = ""
+    """Fingerprint of the embedding model the vectors come from."""
 
     def __len__(self) -> int:
         return len(self.chunks)
@@ -95,11 +98,33 @@ def stored_fingerprint(folder: Path) -> str | None:
     return meta.get("fingerprint")
 
 
-def build_bm25(chunks: list[Chunk]):
+class Bm25:
+    """BM25 (Okapi, rank-bm25's parameters and idf) with each term's per-chunk score precomputed:
+    a query's scores are a sum of rows (same numbers as ``BM25Okapi.get_scores``, ~100x faster)."""
+
+    def __init__(self, okapi) -> None:
+        self.idf: dict[str, float] = dict(okapi.idf)
+        self.row = {term: i for i, term in enumerate(self.idf)}
+        doc_len = np.asarray(okapi.doc_len, dtype=np.float64)
+        norm = okapi.k1 * (1 - okapi.b + okapi.b * doc_len / okapi.avgdl)
+        weights = np.zeros((len(self.row), len(doc_len)), dtype=np.float64)
+        for d, freqs in enumerate(okapi.doc_freqs):
+            for term, tf in freqs.items():
+                weights[self.row[term], d] = self.idf[term] * tf * (okapi.k1 + 1) / (tf + norm[d])
+        self.weights = weights
+        self.size = len(doc_len)
+
+    def get_scores(self, tokens: list[str]) -> np.ndarray:
+        """BM25 score of every chunk for the query ``tokens`` (repeats count, unknown words add 0)."""
+        rows = [self.row[t] for t in tokens if t in self.row]
+        return self.weights[rows].sum(axis=0) if rows else np.zeros(self.size)
+
+
+def build_bm25(chunks: list[Chunk]) -> Bm25:
     """A BM25 (Okapi) index over the chunks' title + text."""
     from rank_bm25 import BM25Okapi
 
-    return BM25Okapi([bm25_tokens(c.embed_text) or ["_"] for c in chunks])
+    return Bm25(BM25Okapi([bm25_tokens(c.embed_text) or ["_"] for c in chunks]))
 
 
 def _progress(enabled: bool, total: int):
@@ -183,4 +208,4 @@ def open_index(settings: KnowledgeSettings, encoder, model_id: str, progress: bo
         meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
     return KnowledgeIndex(chunks=chunks, records={r.id: r for r in records}, sources=specs,
                           faiss_index=fidx, bm25=build_bm25(chunks), fingerprint=fp, built=built,
-                          build_s=build_s, meta=meta)
+                          build_s=build_s, meta=meta, model_id=model_id)

@@ -33,7 +33,11 @@ class Retrieval:
     reason: str = ""
     """Why the question was judged unanswerable ("" when answerable)."""
     top_dense: float = 0.0
-    """Cosine similarity of the best dense match (the answerability score)."""
+    """Cosine similarity of the best dense match."""
+    p_answerable: float | None = None
+    """P(answerable) from the answerability model (None when the model was not used)."""
+    features: tuple[float, ...] = ()
+    """The answerability model's scalar features (answerability.FEATURES) for this question."""
 
 
 def _key(value: str) -> str:
@@ -105,6 +109,20 @@ class Retriever:
             r.id: Passage(r.id, r.section, r.title, r.text, 0.0, r.source) for r in index.records.values()
         }
         self.attribution = " ".join(s.attribution for s in index.sources)
+        self.vocabulary = frozenset(getattr(index.bm25, "idf", {}))
+        self.answer_model = self._answer_model()
+
+    def _answer_model(self):
+        """The fitted answerability model when configured and fitted for this embedding model."""
+        from vehicle_assist.knowledge import answerability
+
+        if self.settings.answerability != "model":
+            return None
+        model = answerability.load()
+        if model is not None and model.model_id != self.index.model_id:
+            log.warning("answerability model fitted for another embedding model: using the similarity threshold")
+            return None
+        return model
 
     @classmethod
     def load(cls, settings: KnowledgeSettings | None = None, embedder=None, progress: bool = True,
@@ -173,14 +191,17 @@ class Retriever:
             dense_rank = _rule_ranking(ids[0], chunks, n_cand)
         timings["dense_ms"] = (clock.perf_ns() - t) / 1e6
         bm25_rank: list[tuple[str, int]] = []
-        if mode != "dense":
+        bm25_top = 0.0
+        if mode != "dense" or (self.answer_model is not None and text):
             t = clock.perf_ns()
             tokens = bm25_tokens(query)
             if tokens:
                 lex = self.index.bm25.get_scores(tokens)
-                top = np.argsort(-lex, kind="stable")[: n_cand * 2]
-                top = top[lex[top] > 0]
-                bm25_rank = _rule_ranking(top, chunks, n_cand)
+                bm25_top = float(lex.max())
+                if mode != "dense":
+                    top = np.argsort(-lex, kind="stable")[: n_cand * 2]
+                    top = top[lex[top] > 0]
+                    bm25_rank = _rule_ranking(top, chunks, n_cand)
             timings["bm25_ms"] = (clock.perf_ns() - t) / 1e6
         t = clock.perf_ns()
         fused: dict[str, float] = {}
@@ -196,14 +217,22 @@ class Retriever:
         ordered = sorted(fused, key=lambda r: -fused[r])[:k]
         passages = tuple(self._passage_of(chunks[best_chunk[rid]], fused[rid]) for rid in ordered)
         timings["fuse_ms"] = (clock.perf_ns() - t) / 1e6
-        reason = ""
+        reason, p_ok, feats = "", None, ()
+        if text:
+            from vehicle_assist.knowledge.answerability import features
+
+            feats = features(text, top_dense, bm25_top, self.vocabulary, scope is not None)
+            if self.answer_model is not None:
+                p_ok = self.answer_model.probability(vec[0], feats)
         if scope:
             reason = f"out-of-scope:{scope}"
+        elif p_ok is not None:
+            reason = f"low-answerability:{p_ok:.2f}" if p_ok < self.answer_model.threshold else ""
         elif top_dense < s.reject_min_dense:
             reason = f"low-similarity:{top_dense:.2f}"
         timings["total_ms"] = (clock.perf_ns() - t0) / 1e6
         return Retrieval(text or query, passages, not reason and bool(passages), timings, query,
-                         reason, top_dense)
+                         reason, top_dense, p_ok, tuple(float(f) for f in feats))
 
     def _passage_of(self, chunk: Chunk, score: float) -> Passage:
         return Passage(chunk.rule_id, chunk.section, chunk.title, chunk.text, round(score, 6), chunk.source)
