@@ -78,10 +78,11 @@ class Encoder:
 class OnnxEncoder:
     """Turns texts into L2-normalised float32 vectors with the ONNX embedder (no torch).
 
-    Queries run on the embedder's own session (``runtime.threads.embedder`` threads); a batch of
-    more than ``batch_size`` texts (an index build, offline) runs on a second session using
-    ``build_threads`` threads (default: all cores), created for that call only. Texts are tokenised
-    once and batched by token length, so padding is minimal."""
+    Queries run on the embedder's session (``runtime.threads.embedder`` threads). A batch job (an
+    index build, offline) runs its batches on ``build_threads`` worker threads at once (default: all
+    cores), all on that same session: batch-level parallelism needs no second copy of the model and,
+    unlike intra-op threads, does not stall when other processes hold the cores. Texts are
+    tokenised once and batched by token length, so padding is minimal."""
 
     name = "onnx"
     int8 = False
@@ -98,18 +99,29 @@ class OnnxEncoder:
 
     def encode(self, texts: list[str], batch_size: int = 16,
                on_batch: Callable[[int], None] | None = None) -> np.ndarray:
-        """Embed ``texts`` (shortest first inside, original order out); ``on_batch(n)`` after each batch."""
+        """Embed ``texts`` (batched by length inside, original order out); ``on_batch(n)`` after each batch."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         ids = self.embedder.token_ids(texts)
-        run = self.embedder
-        if len(texts) > batch_size and self.build_threads != run.threads:
-            run = run.with_threads(self.build_threads)
         order = np.argsort([len(x) for x in ids], kind="stable")
+        batches = [order[i:i + batch_size] for i in range(0, len(texts), batch_size)]
         result = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for start in range(0, len(texts), batch_size):
-            idx = order[start:start + batch_size]
-            result[idx] = run.embed_ids([ids[i] for i in idx])
-            if on_batch:
-                on_batch(len(idx))
+
+        def run(idx: np.ndarray) -> np.ndarray:
+            result[idx] = self.embedder.embed_ids([ids[i] for i in idx])
+            return idx
+
+        workers = min(self.build_threads, len(batches))
+        if workers <= 1:
+            for idx in batches:
+                run(idx)
+                if on_batch:
+                    on_batch(len(idx))
+            return result
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(workers, thread_name_prefix="embed") as pool:
+            for idx in pool.map(run, batches[::-1]):  # longest first: the pool ends on short batches
+                if on_batch:
+                    on_batch(len(idx))
         return result

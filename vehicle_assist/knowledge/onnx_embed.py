@@ -161,10 +161,6 @@ class OnnxEmbedder:
             raise OnnxUnavailable("onnx-load", f"{onnx_file}: {err}") from err
         self._inputs = [i.name for i in self.session.get_inputs()]
 
-    def with_threads(self, threads: int) -> "OnnxEmbedder":
-        """A second session on the same file with another thread count (e.g. all cores for a build)."""
-        return OnnxEmbedder(self.onnx_file, self.model_dir, threads)
-
     def token_ids(self, texts: list[str]) -> list[list[int]]:
         """Token ids with special tokens, truncated to the model window."""
         texts = [t.lower() for t in texts] if self._lower else texts
