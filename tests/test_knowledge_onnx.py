@@ -46,7 +46,7 @@ def test_onnx_vectors_match_sentence_transformers(st_model, onnx_embedder):
     cos = (np.asarray(ref) * onnx).sum(axis=1)
     assert cos.min() >= 0.999, (cos.min(), texts[int(cos.argmin())][:80])
     assert np.allclose(np.linalg.norm(onnx, axis=1), 1.0, atol=1e-5)
-    parallel = OnnxEncoder(onnx_embedder, build_threads=2).encode(texts, batch_size=16)  # batches on 2 workers
+    parallel = OnnxEncoder(onnx_embedder, build_threads=2).encode(texts, batch_size=16, parallel=True)  # batches on 2 workers
     assert np.allclose(parallel, onnx, atol=1e-6)
     one = OnnxEncoder(onnx_embedder).encode([texts[5]])  # a lone query (no padding) == in a padded batch
     assert float(one[0] @ onnx[5]) >= 0.9999

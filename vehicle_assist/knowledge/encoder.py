@@ -48,8 +48,9 @@ class Encoder:
         return len(self.tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])
 
     def encode(self, texts: list[str], batch_size: int = 32,
-               on_batch: Callable[[int], None] | None = None) -> np.ndarray:
-        """Embed ``texts`` (longest first inside, original order out); ``on_batch(n)`` after each batch."""
+               on_batch: Callable[[int], None] | None = None, parallel: bool = False) -> np.ndarray:
+        """Embed ``texts`` (longest first inside, original order out); ``on_batch(n)`` after each batch.
+        ``parallel`` is accepted for the common interface (torch uses its own thread setting)."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         if not self._mean_pooling and not self.int8:  # another pooling: let the library do it
@@ -78,9 +79,9 @@ class Encoder:
 class OnnxEncoder:
     """Turns texts into L2-normalised float32 vectors with the ONNX embedder (no torch).
 
-    Queries run on the embedder's session (``runtime.threads.embedder`` threads). A batch job (an
-    index build, offline) runs its batches on ``build_threads`` worker threads at once (default: all
-    cores), all on that same session: batch-level parallelism needs no second copy of the model and,
+    Queries and other callers run on the embedder's session (``runtime.threads.embedder`` threads).
+    ``encode(..., parallel=True)`` (the index build, offline) runs its batches on ``build_threads``
+    worker threads at once (default: all cores), all on that same session: batch-level parallelism needs no second copy of the model and,
     unlike intra-op threads, does not stall when other processes hold the cores. Texts are
     tokenised once and batched by token length, so padding is minimal."""
 
@@ -98,8 +99,9 @@ class OnnxEncoder:
         return self.embedder.count_tokens(text)
 
     def encode(self, texts: list[str], batch_size: int = 16,
-               on_batch: Callable[[int], None] | None = None) -> np.ndarray:
-        """Embed ``texts`` (batched by length inside, original order out); ``on_batch(n)`` after each batch."""
+               on_batch: Callable[[int], None] | None = None, parallel: bool = False) -> np.ndarray:
+        """Embed ``texts`` (batched by length inside, original order out); ``on_batch(n)`` after each
+        batch; ``parallel``: batches on ``build_threads`` workers."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         ids = self.embedder.token_ids(texts)
@@ -111,7 +113,7 @@ class OnnxEncoder:
             result[idx] = self.embedder.embed_ids([ids[i] for i in idx])
             return idx
 
-        workers = min(self.build_threads, len(batches))
+        workers = min(self.build_threads, len(batches)) if parallel else 1
         if workers <= 1:
             for idx in batches:
                 run(idx)

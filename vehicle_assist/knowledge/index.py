@@ -148,7 +148,7 @@ def build(settings: KnowledgeSettings, encoder, specs: list[SourceSpec], records
     window = min(settings.max_tokens, encoder.max_tokens)  # another embedder may read fewer tokens
     chunks = corpus.build_chunks(indexed, encoder.count_tokens, window, settings.chunk_overlap_sentences)
     with _progress(progress, len(chunks)) as advance:
-        vectors = encoder.encode([c.embed_text for c in chunks], on_batch=advance)
+        vectors = encoder.encode([c.embed_text for c in chunks], on_batch=advance, parallel=True)
     fidx = faiss.IndexFlatIP(vectors.shape[1])
     fidx.add(vectors)
     build_s = (clock.perf_ns() - t0) / 1e9
