@@ -23,7 +23,7 @@ from vehicle_assist.knowledge import answerability
 from vehicle_assist.knowledge.retrieve import Retriever
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
-from retrieval import load_items  # noqa: E402
+from retrieval import load_items
 
 GRID = (0.3, 1.0, 3.0, 10.0)
 REPEATS = 8

@@ -13,7 +13,13 @@ from vehicle_assist.config import KnowledgeSettings
 from vehicle_assist.knowledge import KnowledgeError
 from vehicle_assist.knowledge.corpus import Chunk
 from vehicle_assist.knowledge.index import KnowledgeIndex
-from vehicle_assist.knowledge.normalize import Terms, bm25_tokens, load_terms, normalize, out_of_scope
+from vehicle_assist.knowledge.normalize import (
+    Terms,
+    bm25_tokens,
+    load_terms,
+    normalize,
+    out_of_scope,
+)
 from vehicle_assist.messages import Passage, Scene
 
 MODES = ("hybrid", "dense", "bm25")
@@ -126,7 +132,7 @@ class Retriever:
 
     @classmethod
     def load(cls, settings: KnowledgeSettings | None = None, embedder=None, progress: bool = True,
-             rebuild: bool = False, on_event=None, threads: int | None = None) -> "Retriever":
+             rebuild: bool = False, on_event=None, threads: int | None = None) -> Retriever:
         """Load (or build, when sources or model changed) the index. The embedder is loaded through
         ``models`` unless one is passed: ``settings.encoder`` "onnx" (default; falls back to torch
         if the model cannot be exported) or "torch"; a passed sentence-transformers model uses
