@@ -17,9 +17,9 @@ from vehicle_assist.knowledge.retrieve import Retriever
 
 def test_features_are_pure_and_bounded():
     vocab = set(bm25_tokens("speed limits on motorways"))  # stemmed, as the index vocabulary is
-    f = answerability.features("what's the speed limit on the autobahn", 0.56, 6.0, vocab, True)
-    assert f.tolist() == pytest.approx([0.56, 1 / 3, 2.0, 1.0])  # speed, limit known; autobahn not
-    assert answerability.features("", 0.1, 0.0, vocab, False).tolist() == [0.1, 0.0, 0.0, 0.0]
+    f = answerability.features("what's the speed limit on the autobahn", 0.56, 6.0, vocab)
+    assert f.tolist() == pytest.approx([0.56, 1 / 3, 2.0])  # speed, limit known; autobahn not
+    assert answerability.features("", 0.1, 0.0, vocab).tolist() == [0.1, 0.0, 0.0]
 
 
 def test_the_stored_table_was_fitted_on_dev_for_the_configured_embedder():
@@ -29,9 +29,9 @@ def test_the_stored_table_was_fitted_on_dev_for_the_configured_embedder():
     assert model.info["fitted_on"] == "dev" and model.info["cv_answerable_false_rejected"] <= 0.05
     assert model.embedding_weights.shape == (384,) and len(model.feature_weights) == len(answerability.FEATURES)
     assert 0 < model.threshold < 1
-    assert model.feature_weights[0] > 0 and model.feature_weights[3] < 0  # similarity helps, scope match hurts
-    p = model.probability(np.zeros(384, dtype=np.float32), np.array([0.7, 0.0, 2.0, 0.0]))
-    q = model.probability(np.zeros(384, dtype=np.float32), np.array([0.2, 0.5, 0.5, 1.0]))
+    assert model.feature_weights[0] > 0 and model.feature_weights[1] < 0  # similarity helps, unknown words hurt
+    p = model.probability(np.zeros(384, dtype=np.float32), np.array([0.7, 0.0, 2.0]))
+    q = model.probability(np.zeros(384, dtype=np.float32), np.array([0.2, 0.5, 0.5]))
     assert 0 < q < p < 1
 
 

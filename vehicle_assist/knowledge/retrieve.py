@@ -227,7 +227,7 @@ class Retriever:
         if text:
             from vehicle_assist.knowledge.answerability import features
 
-            feats = features(text, top_dense, bm25_top, self.vocabulary, scope is not None)
+            feats = features(text, top_dense, bm25_top, self.vocabulary)
             if self.answer_model is not None:
                 p_ok = self.answer_model.probability(vec[0], feats)
         if scope:
