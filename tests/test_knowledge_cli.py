@@ -53,4 +53,5 @@ def test_index_command_reports_the_index():
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["chunks"] > summary["records"] - 30 and summary["sources"] == ["uk-gb"]
     assert summary["sub_chunked_records"] >= 20 and len(summary["fingerprint"]) == 64
+    assert summary["encoder"] == "onnx" and summary["answerability"] == "model"
     assert "Open Government Licence" in summary["attribution"]

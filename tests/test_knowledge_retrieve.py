@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from vehicle_assist import fetch, models, paths
 from vehicle_assist.config import KnowledgeSettings
-from vehicle_assist.knowledge.encoder import Encoder
+from vehicle_assist.knowledge.encoder import Encoder, OnnxEncoder
 from vehicle_assist.knowledge.index import open_index
 from vehicle_assist.knowledge.record import ask_record
 from vehicle_assist.knowledge.retrieve import Retriever
@@ -28,7 +29,7 @@ def embedder():
 @pytest.fixture(scope="module")
 def retriever(embedder) -> Retriever:
     """The real index (built once if absent or stale, else loaded)."""
-    return Retriever.load(KnowledgeSettings(), embedder=embedder, progress=False)
+    return Retriever.load(KnowledgeSettings(), progress=False)  # the default ONNX encoder
 
 
 @pytest.fixture
@@ -51,14 +52,17 @@ def test_index_persists_and_rebuilds_only_on_change(tiny_home, embedder):
     assert first.built and {c.rule_id for c in first.chunks} == set(TINY_IDS)
     assert len(first.chunks) > len(TINY_IDS)  # rules 124 and 163 exceed 256 tokens: sub-chunked
     again = open_index(settings, enc, "model-a", progress=False)
-    assert not again.built and again.fingerprint == first.fingerprint
+    assert not again.built and again.fingerprint == first.fingerprint and again.meta["encoder"] == "torch"
     assert open_index(settings, enc, "model-b", progress=False).built  # the model changed
     assert not open_index(settings, enc, "model-b", progress=False).built
+    onnx = OnnxEncoder(models.load_embedder_onnx())
+    assert open_index(settings, onnx, "model-b", progress=False).meta["encoder"] == "onnx"  # backend changed
+    assert not open_index(settings, onnx, "model-b", progress=False).built
     src = tiny_home / "knowledge" / "sources" / "tiny.jsonl"
     src.write_text(src.read_text(encoding="utf-8").replace("two-second", "three-second"), encoding="utf-8")
-    assert open_index(settings, enc, "model-b", progress=False).built  # a source changed
+    assert open_index(settings, onnx, "model-b", progress=False).built  # a source changed
     (paths.resolve(settings.index_dir) / "vectors.faiss").write_bytes(b"garbage")
-    healed = open_index(settings, enc, "model-b", progress=False)  # corrupt index: rebuilt, no crash
+    healed = open_index(settings, onnx, "model-b", progress=False)  # corrupt index: rebuilt, no crash
     assert healed.built and healed.faiss_index.ntotal == len(healed.chunks)
 
 
@@ -130,3 +134,14 @@ def test_dense_only_mode_differs_from_hybrid(retriever):
     assert "advanced stop lines" in retriever.search(q).normalized
     with pytest.raises(ValueError):
         retriever.search(q, mode="magic")
+
+
+def test_bm25_rows_give_rank_bm25_scores(retriever):
+    from rank_bm25 import BM25Okapi
+
+    from vehicle_assist.knowledge.normalize import bm25_tokens
+
+    okapi = BM25Okapi([bm25_tokens(c.embed_text) or ["_"] for c in retriever.index.chunks])
+    for q in ("cyclist ahead on a country road in wet weather, cyclist", "zxqv blorf", "70 mph motorway"):
+        tokens = bm25_tokens(q)
+        assert np.allclose(retriever.index.bm25.get_scores(tokens), okapi.get_scores(tokens), atol=1e-9)

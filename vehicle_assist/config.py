@@ -154,12 +154,21 @@ class KnowledgeSettings(StrictModel):
     """Fused-score factor for sections written for other road users (pedestrians, cyclists...)."""
     normalize_queries: bool = True
     """Rewrite spoken questions (fillers, numbers in words, everyday words) before searching."""
+    answerability: Literal["model", "threshold"] = "model"
+    """Answerability: "model" = the logistic model in knowledge/answerability.yaml (fitted on dev by
+    bench/fit_answerability.py; the threshold below is used if it was fitted for another embedder),
+    "threshold" = reject_min_dense alone. The out-of-scope table applies in both."""
     reject_min_dense: float = Field(0.33, ge=-1, le=1)
-    """Answerability: top dense cosine below this rejects the question."""
+    """Answerability without the model: top dense cosine below this rejects the question."""
     reject_out_of_scope: bool = True
     """Answerability: reject questions matching the out-of-scope table (prices, other countries...)."""
     embed_int8: bool = False
-    """Dynamic int8 quantisation of the embedder (faster build and queries; vectors differ slightly)."""
+    """Dynamic int8 quantisation of the torch embedder (faster build and queries; vectors differ slightly)."""
+    encoder: Literal["onnx", "torch"] = "onnx"
+    """Embedding backend: onnx (exported once and cached, run with onnxruntime, no torch at query
+    time; falls back to torch if the model cannot be exported) or torch (sentence-transformers)."""
+    build_threads: int = Field(0, ge=0, le=256)
+    """Threads for a full index build (an offline step); 0 = all cores. Queries use runtime.threads.embedder."""
 
 
 class CameraCalibration(StrictModel):

@@ -181,6 +181,15 @@ def load_embedder(res: Resolved | None = None):
     return SentenceTransformer(str(res.path), device="cpu", local_files_only=True)
 
 
+def load_embedder_onnx(res: Resolved | None = None, threads: int = 1):
+    """The same embedder as an onnxruntime session + fast tokenizer (exported with torch once, then
+    cached; see vehicle_assist.knowledge.onnx_embed). Raises OnnxUnavailable if it cannot be exported."""
+    res = res or resolve("embedder")
+    from vehicle_assist.knowledge.onnx_embed import OnnxEmbedder, ensure_onnx
+
+    return OnnxEmbedder(ensure_onnx(res), res.path, threads=threads)
+
+
 def load_slm(res: Resolved | None = None, **overrides: Any):
     """A llama.cpp model (any GGUF)."""
     res = res or resolve("slm")

@@ -41,6 +41,8 @@ def register(app: typer.Typer) -> None:
             "sub_chunked_records": len({c.rule_id for c in idx.chunks if c.part > 0}),
             "sources": [s.id for s in idx.sources],
             "fingerprint": idx.fingerprint,
+            "encoder": retriever.encoder.name,
+            "answerability": "model" if retriever.answer_model is not None else "threshold",
             "notes": notes,
             "attribution": retriever.attribution,
         }
@@ -51,7 +53,8 @@ def register(app: typer.Typer) -> None:
             what = f"built in {s['build_s']:.1f} s" if s["built"] else "up to date (loaded)"
             console.print(f"index {what}: {s['chunks']} passages from {s['records']} records "
                           f"({s['sub_chunked_records']} long records sub-chunked), sources {', '.join(s['sources'])}")
-            console.print(f"at {s['index_dir']}  hash {s['fingerprint'][:12]}")
+            console.print(f"at {s['index_dir']}  hash {s['fingerprint'][:12]}  encoder {s['encoder']}  "
+                          f"answerability {s['answerability']}")
             console.print(f"[dim]{s['attribution']}[/dim]")
 
         emit(summary, as_json, human)

@@ -3,7 +3,7 @@
 Layout of ``knowledge/index/`` (git-ignored): ``chunks.jsonl`` (one chunk per line, row order of
 the vectors), ``vectors.faiss`` (IndexFlatIP over L2-normalised vectors: cosine similarity) and
 ``meta.json``, written last, holding the content hash of everything the index depends on (source
-files, embedding model files, chunking settings). A different hash, or a missing or corrupt file,
+files, embedding model files, encoder backend, chunking settings). A different hash, or a missing or corrupt file,
 means a rebuild.
 """
 
@@ -15,10 +15,11 @@ import json
 import logging
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
+import numpy as np
 
 from vehicle_assist import clock, paths
 from vehicle_assist.config import KnowledgeSettings
@@ -48,6 +49,8 @@ class KnowledgeIndex:
     built: bool = False
     build_s: float = 0.0
     meta: dict = field(default_factory=dict)
+    model_id: str = ""
+    """Fingerprint of the embedding model the vectors come from."""
 
     def __len__(self) -> int:
         return len(self.chunks)
@@ -66,9 +69,10 @@ def model_fingerprint(model_path: Path) -> str:
     return h.hexdigest()
 
 
-def fingerprint(settings: KnowledgeSettings, specs: list[SourceSpec], model_id: str, int8: bool) -> str:
-    """Content hash of what the index is built from; any change means a rebuild."""
-    h = hashlib.sha256(f"v{INDEX_VERSION}|{model_id}|int8={int8}|{settings.max_tokens}|"
+def fingerprint(settings: KnowledgeSettings, specs: list[SourceSpec], model_id: str, encoder: str) -> str:
+    """Content hash of what the index is built from (``encoder``: the backend name, e.g. "onnx");
+    any change means a rebuild."""
+    h = hashlib.sha256(f"v{INDEX_VERSION}|{model_id}|encoder={encoder}|{settings.max_tokens}|"
                        f"{settings.chunk_overlap_sentences}|{settings.exclude_ids}".encode())
     for spec in specs:
         for path in corpus.source_files(spec):
@@ -94,11 +98,33 @@ def stored_fingerprint(folder: Path) -> str | None:
     return meta.get("fingerprint")
 
 
-def build_bm25(chunks: list[Chunk]):
+class Bm25:
+    """BM25 (Okapi, rank-bm25's parameters and idf) with each term's per-chunk score precomputed:
+    a query's scores are a sum of rows (same numbers as ``BM25Okapi.get_scores``, ~100x faster)."""
+
+    def __init__(self, okapi) -> None:
+        self.idf: dict[str, float] = dict(okapi.idf)
+        self.row = {term: i for i, term in enumerate(self.idf)}
+        doc_len = np.asarray(okapi.doc_len, dtype=np.float64)
+        norm = okapi.k1 * (1 - okapi.b + okapi.b * doc_len / okapi.avgdl)
+        weights = np.zeros((len(self.row), len(doc_len)), dtype=np.float64)
+        for d, freqs in enumerate(okapi.doc_freqs):
+            for term, tf in freqs.items():
+                weights[self.row[term], d] = self.idf[term] * tf * (okapi.k1 + 1) / (tf + norm[d])
+        self.weights = weights
+        self.size = len(doc_len)
+
+    def get_scores(self, tokens: list[str]) -> np.ndarray:
+        """BM25 score of every chunk for the query ``tokens`` (repeats count, unknown words add 0)."""
+        rows = [self.row[t] for t in tokens if t in self.row]
+        return self.weights[rows].sum(axis=0) if rows else np.zeros(self.size)
+
+
+def build_bm25(chunks: list[Chunk]) -> Bm25:
     """A BM25 (Okapi) index over the chunks' title + text."""
     from rank_bm25 import BM25Okapi
 
-    return BM25Okapi([bm25_tokens(c.embed_text) or ["_"] for c in chunks])
+    return Bm25(BM25Okapi([bm25_tokens(c.embed_text) or ["_"] for c in chunks]))
 
 
 def _progress(enabled: bool, total: int):
@@ -122,7 +148,7 @@ def build(settings: KnowledgeSettings, encoder, specs: list[SourceSpec], records
     window = min(settings.max_tokens, encoder.max_tokens)  # another embedder may read fewer tokens
     chunks = corpus.build_chunks(indexed, encoder.count_tokens, window, settings.chunk_overlap_sentences)
     with _progress(progress, len(chunks)) as advance:
-        vectors = encoder.encode([c.embed_text for c in chunks], on_batch=advance)
+        vectors = encoder.encode([c.embed_text for c in chunks], on_batch=advance, parallel=True)
     fidx = faiss.IndexFlatIP(vectors.shape[1])
     fidx.add(vectors)
     build_s = (clock.perf_ns() - t0) / 1e9
@@ -137,7 +163,7 @@ def build(settings: KnowledgeSettings, encoder, specs: list[SourceSpec], records
     faiss.write_index(fidx, str(folder / ("vectors.faiss" + part)))
     os.replace(folder / ("vectors.faiss" + part), folder / "vectors.faiss")
     meta = {"fingerprint": fp, "version": INDEX_VERSION, "chunks": len(chunks), "records": len(records),
-            "dim": int(vectors.shape[1]), "int8": encoder.int8, "build_s": round(build_s, 3),
+            "dim": int(vectors.shape[1]), "encoder": encoder.name, "build_s": round(build_s, 3),
             "sources": [s.id for s in specs], "built_unix": round(clock.unix_time(), 1)}
     tmp = folder / ("meta.json" + part)
     tmp.write_text(json.dumps(meta, indent=1), encoding="utf-8")
@@ -162,7 +188,7 @@ def open_index(settings: KnowledgeSettings, encoder, model_id: str, progress: bo
     """Load the persisted index if its hash matches the sources and model, else (re)build it."""
     specs = corpus.load_catalogue(settings)
     records = [r for spec in specs for r in corpus.read_records(spec)]
-    fp = fingerprint(settings, specs, model_id, encoder.int8)
+    fp = fingerprint(settings, specs, model_id, encoder.name)
     folder = index_dir(settings)
     chunks = fidx = None
     meta: dict = {}
@@ -182,4 +208,4 @@ def open_index(settings: KnowledgeSettings, encoder, model_id: str, progress: bo
         meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
     return KnowledgeIndex(chunks=chunks, records={r.id: r for r in records}, sources=specs,
                           faiss_index=fidx, bm25=build_bm25(chunks), fingerprint=fp, built=built,
-                          build_s=build_s, meta=meta)
+                          build_s=build_s, meta=meta, model_id=model_id)

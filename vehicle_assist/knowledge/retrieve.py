@@ -3,6 +3,7 @@ with a calibrated answerability decision and scene -> query text."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,10 +13,17 @@ from vehicle_assist.config import KnowledgeSettings
 from vehicle_assist.knowledge import KnowledgeError
 from vehicle_assist.knowledge.corpus import Chunk
 from vehicle_assist.knowledge.index import KnowledgeIndex
-from vehicle_assist.knowledge.normalize import Terms, bm25_tokens, load_terms, normalize, out_of_scope
+from vehicle_assist.knowledge.normalize import (
+    Terms,
+    bm25_tokens,
+    load_terms,
+    normalize,
+    out_of_scope,
+)
 from vehicle_assist.messages import Passage, Scene
 
 MODES = ("hybrid", "dense", "bm25")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -31,7 +39,11 @@ class Retrieval:
     reason: str = ""
     """Why the question was judged unanswerable ("" when answerable)."""
     top_dense: float = 0.0
-    """Cosine similarity of the best dense match (the answerability score)."""
+    """Cosine similarity of the best dense match."""
+    p_answerable: float | None = None
+    """P(answerable) from the answerability model (None when the model was not used)."""
+    features: tuple[float, ...] = ()
+    """The answerability model's scalar features (answerability.FEATURES) for this question."""
 
 
 def _key(value: str) -> str:
@@ -70,6 +82,26 @@ def _rule_ranking(chunk_order: np.ndarray, chunks: list[Chunk], limit: int) -> l
     return list(seen.items())
 
 
+def make_encoder(settings: KnowledgeSettings, res, embedder=None, threads: int = 1, on_event=None):
+    """The query/build encoder for ``settings.encoder`` (or for the ``embedder`` passed in)."""
+    from vehicle_assist import models
+    from vehicle_assist.knowledge.encoder import Encoder, OnnxEncoder
+    from vehicle_assist.knowledge.onnx_embed import OnnxEmbedder, OnnxUnavailable
+
+    build_threads = settings.build_threads or None
+    if isinstance(embedder, OnnxEmbedder):
+        return OnnxEncoder(embedder, build_threads)
+    if embedder is None and settings.encoder == "onnx" and not settings.embed_int8:
+        try:
+            return OnnxEncoder(models.load_embedder_onnx(res, threads=threads), build_threads)
+        except OnnxUnavailable as err:
+            log.warning("ONNX embedder unavailable, using torch: %s", err)
+            if on_event:
+                on_event(f"ONNX embedder unavailable, using torch: {err}")
+    embedder = embedder if embedder is not None else models.load_embedder(res)
+    return Encoder(embedder, int8=settings.embed_int8, threads=threads)
+
+
 class Retriever:
     """Searches the Highway Code index; load once, search many times."""
 
@@ -83,17 +115,32 @@ class Retriever:
             r.id: Passage(r.id, r.section, r.title, r.text, 0.0, r.source) for r in index.records.values()
         }
         self.attribution = " ".join(s.attribution for s in index.sources)
+        self.vocabulary = frozenset(getattr(index.bm25, "idf", {}))
+        self.answer_model = self._answer_model()
+
+    def _answer_model(self):
+        """The fitted answerability model when configured and fitted for this embedding model."""
+        from vehicle_assist.knowledge import answerability
+
+        if self.settings.answerability != "model":
+            return None
+        model = answerability.load()
+        if model is not None and model.model_id != self.index.model_id:
+            log.warning("answerability model fitted for another embedding model: using the similarity threshold")
+            return None
+        return model
 
     @classmethod
     def load(cls, settings: KnowledgeSettings | None = None, embedder=None, progress: bool = True,
-             rebuild: bool = False, on_event=None, threads: int | None = None) -> "Retriever":
-        """Load (or build, when sources or model changed) the index; the embedder comes from
-        ``models.load_embedder`` unless one is passed. ``threads``: torch threads for embedding
-        (None: ``runtime.threads.embedder`` of the onboard config when ``settings`` is None too,
-        else that table's default)."""
+             rebuild: bool = False, on_event=None, threads: int | None = None) -> Retriever:
+        """Load (or build, when sources or model changed) the index. The embedder is loaded through
+        ``models`` unless one is passed: ``settings.encoder`` "onnx" (default; falls back to torch
+        if the model cannot be exported) or "torch"; a passed sentence-transformers model uses
+        torch, a passed ``OnnxEmbedder`` ONNX. ``threads``: embedding threads for queries (None:
+        ``runtime.threads.embedder`` of the onboard config when ``settings`` is None too, else that
+        table's default)."""
         from vehicle_assist import models
         from vehicle_assist.config import ThreadSettings
-        from vehicle_assist.knowledge.encoder import Encoder
         from vehicle_assist.knowledge.index import model_fingerprint, open_index
 
         if settings is None:
@@ -106,8 +153,7 @@ class Retriever:
             res = models.resolve("embedder")
         except models.ModelNotFound as err:
             raise KnowledgeError("model-missing", str(err)) from err
-        embedder = embedder if embedder is not None else models.load_embedder(res)
-        encoder = Encoder(embedder, int8=settings.embed_int8, threads=threads)
+        encoder = make_encoder(settings, res, embedder, threads, on_event)
         index = open_index(settings, encoder, model_fingerprint(res.path), progress=progress,
                            rebuild=rebuild, on_event=on_event)
         return cls(index, encoder, settings)
@@ -151,14 +197,17 @@ class Retriever:
             dense_rank = _rule_ranking(ids[0], chunks, n_cand)
         timings["dense_ms"] = (clock.perf_ns() - t) / 1e6
         bm25_rank: list[tuple[str, int]] = []
-        if mode != "dense":
+        bm25_top = 0.0
+        if mode != "dense" or (self.answer_model is not None and text):
             t = clock.perf_ns()
             tokens = bm25_tokens(query)
             if tokens:
                 lex = self.index.bm25.get_scores(tokens)
-                top = np.argsort(-lex, kind="stable")[: n_cand * 2]
-                top = top[lex[top] > 0]
-                bm25_rank = _rule_ranking(top, chunks, n_cand)
+                bm25_top = float(lex.max())
+                if mode != "dense":
+                    top = np.argsort(-lex, kind="stable")[: n_cand * 2]
+                    top = top[lex[top] > 0]
+                    bm25_rank = _rule_ranking(top, chunks, n_cand)
             timings["bm25_ms"] = (clock.perf_ns() - t) / 1e6
         t = clock.perf_ns()
         fused: dict[str, float] = {}
@@ -174,14 +223,22 @@ class Retriever:
         ordered = sorted(fused, key=lambda r: -fused[r])[:k]
         passages = tuple(self._passage_of(chunks[best_chunk[rid]], fused[rid]) for rid in ordered)
         timings["fuse_ms"] = (clock.perf_ns() - t) / 1e6
-        reason = ""
+        reason, p_ok, feats = "", None, ()
+        if text:
+            from vehicle_assist.knowledge.answerability import features
+
+            feats = features(text, top_dense, bm25_top, self.vocabulary)
+            if self.answer_model is not None:
+                p_ok = self.answer_model.probability(vec[0], feats)
         if scope:
             reason = f"out-of-scope:{scope}"
+        elif p_ok is not None:
+            reason = f"low-answerability:{p_ok:.2f}" if p_ok < self.answer_model.threshold else ""
         elif top_dense < s.reject_min_dense:
             reason = f"low-similarity:{top_dense:.2f}"
         timings["total_ms"] = (clock.perf_ns() - t0) / 1e6
         return Retrieval(text or query, passages, not reason and bool(passages), timings, query,
-                         reason, top_dense)
+                         reason, top_dense, p_ok, tuple(float(f) for f in feats))
 
     def _passage_of(self, chunk: Chunk, score: float) -> Passage:
         return Passage(chunk.rule_id, chunk.section, chunk.title, chunk.text, round(score, 6), chunk.source)
