@@ -322,6 +322,8 @@ class AdvisorySettings(StrictModel):
     """Answer from the whole rule of each retrieved passage (not only the chunk that matched)."""
     semantic_weight: float = Field(0.85, ge=0, le=1)
     """Weight of embedding similarity against word match when ranking sentences (0 = words only)."""
+    cue_weight: float = Field(0.1, ge=0, le=1)
+    """Bonus for a sentence of the kind the question asks for (advisory/cues.yaml: "how far" -> a distance)."""
     min_support: float = Field(1.0, ge=0)
     """Below this relevance of the best sentence the question is refused as not covered by the rules."""
     rescue_similarity: float = Field(0.42, ge=0, le=1)
