@@ -74,6 +74,12 @@ def test_validate_rejects_unsupported_facts_and_says_why(answer, cited, why):
     assert any(why in r for r in v.reasons), v.reasons
 
 
+def test_validate_rejects_an_answer_that_shares_no_words_with_its_rule():
+    v = validate.check("You are a calm in-car assistant answering drivers.", ["126"], ["126"], SUPPORT)
+    assert not v.ok and any("shares no words" in r for r in v.reasons)
+    assert validate.check("Leave a two-second gap on high-speed roads.", ["126"], ["126"], SUPPORT).ok
+
+
 def test_validate_accepts_numbers_from_the_scene():
     v = validate.check("The cyclist is 12 metres ahead; leave a two-second gap.", ["126"], ["126"], SUPPORT,
                        scene_text="cyclist 12 metres ahead")

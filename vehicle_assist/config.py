@@ -334,11 +334,15 @@ class AdvisorySettings(StrictModel):
     """Hazards at this level or above get a templated phrase only, never the language model."""
     templates: dict[str, str] = {"default": "Caution: {label} ahead.", "pedestrian": "Pedestrian ahead, slow down.",
                                  "cyclist": "Cyclist ahead, give them room.", "vehicle": "Vehicle close ahead, ease off."}
-    prompt_max_tokens: int = Field(300, ge=64, le=2048)
+    prompt_max_tokens: int = Field(180, ge=64, le=2048)
+    """The whole prompt (system + user): prompt evaluation dominates the SLM's time to first audio."""
     prompt_passages: int = Field(2, ge=1, le=5)
-    prompt_sentences: int = Field(3, ge=1, le=10)
+    prompt_sentences: int = Field(2, ge=1, le=10)
     """Sentences kept per passage in the prompt (the most relevant ones, in their order)."""
     slm_max_tokens: int = Field(72, ge=8, le=512)
+    slm_output: str = Field("plain", pattern="^(plain|json)$")
+    """``plain``: the SLM writes the answer text and its citations are picked among the retrieved ids
+    afterwards (fast); ``json``: output constrained by a JSON schema citing retrieved ids (slower)."""
     retrieve_timeout_s: float = Field(2.0, gt=0)
     generate_timeout_s: float = Field(6.0, gt=0)
     speak_timeout_s: float = Field(20.0, gt=0)
