@@ -326,6 +326,10 @@ class AdvisorySettings(StrictModel):
     """Bonus for a sentence of the kind the question asks for (advisory/cues.yaml: "how far" -> a distance)."""
     min_support: float = Field(1.0, ge=0)
     """Below this relevance of the best sentence the question is refused as not covered by the rules."""
+    weak_support: float = Field(2.0, ge=0)
+    weak_similarity: float = Field(0.4, ge=0, le=1)
+    """A question whose best rule sentence is below both ``weak_support`` (word match) and this
+    (embedding cosine) is refused even when retrieval judged it answerable (tuned on dev)."""
     rescue_similarity: float = Field(0.42, ge=0, le=1)
     """A question the retriever found only weakly similar is still answered when its best rule sentence
     is at least this similar (embedding cosine; tuned on dev). Out-of-scope questions are never rescued."""

@@ -48,8 +48,8 @@ def rank_sentences(question: str, passages: tuple[Passage, ...] | list[Passage],
                    asked: str | None = None, cue_weight: float = 0.0) -> list[Scored]:
     """Every sentence of the top passages, best first, scored against the question and scene.
 
-    With ``similarity`` the order mixes word match (weight ``1 - alpha``, normalised to the best)
-    and semantic similarity (weight ``alpha``). ``asked`` is the driver's own question ('' for a
+    Word match is normalised to the best sentence's; with ``similarity`` the order mixes it
+    (weight ``1 - alpha``) with semantic similarity (weight ``alpha``). ``asked`` is the driver's own question ('' for a
     scene alone; default ``question``): each question cue (cues.yaml) a sentence answers adds
     ``cue_weight``."""
     pool = list(passages)[:max_passages]
@@ -69,7 +69,7 @@ def rank_sentences(question: str, passages: tuple[Passage, ...] | list[Passage],
     sims = list(similarity(ask, [s.text for s in sents])) if similarity is not None else None
     scored = []
     for i, s in enumerate(sents):
-        mix = lex[i] if sims is None else (1 - alpha) * lex[i] / top + alpha * max(sims[i], 0.0)
+        mix = lex[i] / top if sims is None else (1 - alpha) * lex[i] / top + alpha * max(sims[i], 0.0)
         bonus = cue_weight * cue_table.matches(s.text, wanted) if wanted else 0.0
         scored.append(Scored(s, mix * rank[s.passage_id] + bonus - 0.002 * s.index, lex[i] * rank[s.passage_id],
                              None if sims is None else float(sims[i])))
