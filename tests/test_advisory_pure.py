@@ -113,6 +113,13 @@ def test_validate_rejects_an_answer_that_shares_no_words_with_its_rule():
     assert validate.check("Leave a two-second gap on high-speed roads.", ["126"], ["126"], SUPPORT).ok
 
 
+def test_validate_rejects_an_echo_of_the_model_instructions():
+    system = "You are a calm in-car assistant. Answer the driver in one short sentence, using only the rules given."
+    v = validate.check("You're a calm in-car assistant.", ["126"], ["126"], SUPPORT, instructions=system)
+    assert not v.ok and any("instructions" in r for r in v.reasons)
+    assert validate.check("Leave a two-second gap.", ["126"], ["126"], SUPPORT, instructions=system).ok
+
+
 def test_validate_accepts_numbers_from_the_scene():
     v = validate.check("The cyclist is 12 metres ahead; leave a two-second gap.", ["126"], ["126"], SUPPORT,
                        scene_text="cyclist 12 metres ahead")

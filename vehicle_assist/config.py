@@ -338,7 +338,7 @@ class AdvisorySettings(StrictModel):
     """Hazards at this level or above get a templated phrase only, never the language model."""
     templates: dict[str, str] = {"default": "Caution: {label} ahead.", "pedestrian": "Pedestrian ahead, slow down.",
                                  "cyclist": "Cyclist ahead, give them room.", "vehicle": "Vehicle close ahead, ease off."}
-    prompt_max_tokens: int = Field(180, ge=64, le=2048)
+    prompt_max_tokens: int = Field(150, ge=64, le=2048)
     """The whole prompt (system + user): prompt evaluation dominates the SLM's time to first audio."""
     prompt_passages: int = Field(2, ge=1, le=5)
     prompt_sentences: int = Field(2, ge=1, le=10)

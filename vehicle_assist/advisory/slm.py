@@ -235,8 +235,8 @@ class SLM:
         return len(self.llm.tokenize(text.encode(), add_bos=False, special=False))
 
     def generate(self, question: str, passages: tuple[Passage, ...] | list[Passage], scene: Scene | None = None, *,
-                 max_tokens: int = 72, prompt_max_tokens: int = 300, prompt_passages: int = 2,
-                 prompt_sentences: int = 3, cancel: threading.Event | None = None, deadline_ns: int | None = None,
+                 max_tokens: int = 72, prompt_max_tokens: int = 150, prompt_passages: int = 2,
+                 prompt_sentences: int = 2, cancel: threading.Event | None = None, deadline_ns: int | None = None,
                  on_sentence: Callable[[str, tuple[str, ...]], None] | None = None,
                  reuse_prefix: bool = True) -> Generated:
         """Answer from ``passages``; streams sentences to ``on_sentence``; stops on ``cancel`` or the deadline."""

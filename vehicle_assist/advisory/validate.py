@@ -68,8 +68,10 @@ def rule_refs(text: str) -> set[str]:
 
 
 def check(answer: str, cited: tuple[str, ...] | list[str], retrieved_ids: tuple[str, ...] | list[str] | set[str],
-          support: dict[str, str], scene_text: str = "", require_citation: bool = True) -> Verdict:
-    """Validate one answer. ``support`` maps a passage id to its text (at least the cited ones)."""
+          support: dict[str, str], scene_text: str = "", require_citation: bool = True,
+          instructions: str = "") -> Verdict:
+    """Validate one answer. ``support`` maps a passage id to its text (at least the cited ones);
+    ``instructions`` is the model's system prompt: an answer made of its words is an echo, not an answer."""
     reasons: list[str] = []
     if not answer.strip():
         return Verdict(False, ("empty answer",))
@@ -101,8 +103,11 @@ def check(answer: str, cited: tuple[str, ...] | list[str], retrieved_ids: tuple[
         if _UNITS[w] not in have_units:
             reasons.append(f"unit '{w}' is not in the cited rules or the scene")
     said = set(terms(answer))
-    if cited and len(said) >= 4 and len(said & set(terms(text))) < 2:
+    rule_words = set(terms(text))
+    if cited and len(said) >= 4 and len(said & rule_words) < 2:
         reasons.append("the answer shares no words with the cited rules")
+    if instructions and said and len((said & set(terms(instructions))) - rule_words) >= max(1, len(said) / 2):
+        reasons.append("the answer repeats the model's instructions")
     return Verdict(not reasons, tuple(dict.fromkeys(reasons)))
 
 
