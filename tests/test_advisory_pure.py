@@ -64,6 +64,7 @@ def test_question_cues_pick_the_kind_of_sentence_asked_for():
     assert [c.name for c in cues.active("")] == ["action"]  # a scene alone asks what to do
     perm = [c for c in cues.load() if c.name == "permission"]
     assert cues.matches("You MUST NOT cross it.", perm) == 1 and cues.matches("you must not", perm) == 0
+    assert cues.matches("Never cross it.", perm) == 1  # the other words in any case
 
 
 def test_cues_move_the_answer_to_what_was_asked(rules):
