@@ -45,6 +45,8 @@ def test_plain_stream_yields_sentences_as_they_complete():
     out += st.finish()
     assert out == ["Leave 1.5 metres.", "Give more room when fast.", "Ok"]
     assert st.answer == "Leave 1.5 metres. Give more room when fast. Ok"
+    marked = PlainStream()  # rule markers copied from the prompt's "[163] ..." are not spoken
+    assert marked.feed("[163] Leave 1.5 metres. ") + marked.finish() == ["Leave 1.5 metres."]
 
 
 def test_citations_are_picked_among_the_offered_ids_by_support():

@@ -109,8 +109,17 @@ class AnswerStream:
         return tuple(dict.fromkeys(re.findall(r'"((?:[^"\\]|\\.)*)"', m.group(1))))
 
 
+_BRACKET_REF = re.compile(r"\s*\[[^\]\s]{1,80}\]\s*")
+
+
+def _unbracket(sentence: str) -> str:
+    """Drop rule markers copied from the prompt's '[126] ...' format: they are not spoken."""
+    return " ".join(_BRACKET_REF.sub(" ", sentence).split())
+
+
 class PlainStream:
-    """Incremental splitter of a plain-text answer into complete sentences (same interface as AnswerStream)."""
+    """Incremental splitter of a plain-text answer into complete sentences (same interface as AnswerStream);
+    rule markers copied from the prompt ("[126]") are dropped."""
 
     def __init__(self) -> None:
         self.raw = ""
@@ -125,19 +134,19 @@ class PlainStream:
             m = _SENTENCE_END.search(rest)
             if not m:
                 break
-            out.append(" ".join(rest[: m.end()].split()))
+            out.append(_unbracket(rest[: m.end()]))
             self._emitted += m.end()
-        return [s for s in out if s]
+        return [s for s in out if re.search(r"\w", s)]
 
     def finish(self) -> list[str]:
         """The trailing sentence once generation ended (if it has any words)."""
-        rest = " ".join(self.raw[self._emitted:].split())
+        rest = _unbracket(self.raw[self._emitted:])
         self._emitted = len(self.raw)
-        return [rest] if rest else []
+        return [rest] if re.search(r"\w", rest) else []
 
     @property
     def answer(self) -> str:
-        return " ".join(self.raw.split())
+        return _unbracket(self.raw)
 
 
 def _json_string_prefix(s: str) -> tuple[str, bool]:
