@@ -114,8 +114,8 @@ async def run_all(args: argparse.Namespace) -> dict:
     if "slm" in modes:
         from vehicle_assist.advisory.slm import SLM
 
-        slm = SLM.load(threads=cfg.runtime.threads.slm)
-        info["slm"] = {"model": slm.model_name, "threads": cfg.runtime.threads.slm, "prefix_ms": round(slm.prefix_ms, 1),
+        slm = SLM.load(threads=cfg.runtime.threads.slm, output=cfg.advisory.slm_output)
+        info["slm"] = {"model": slm.model_name, "threads": cfg.runtime.threads.slm, "output": slm.output, "prefix_ms": round(slm.prefix_ms, 1),
                        "prefix_tokens": len(slm._prefix_tokens), "kv_reuse": kv_reuse(slm, retriever, rows)}
     speaker = arbiter = None
     if args.speak:

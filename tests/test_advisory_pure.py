@@ -42,6 +42,40 @@ def test_table_cells_become_sentences_with_units(rules):
     assert "70 mph (113 km/h), overall stopping distance: 96 metres (315 feet), about 24 car lengths." in fig
 
 
+def test_a_bullet_list_is_also_one_sentence_and_headings_are_dropped(rules):
+    sents = passage_sentences(rules["257"])  # "Amber flashing lights. ... You should - reduce your speed - ..."
+    texts = [s.text for s in sents]
+    assert "Amber flashing lights." not in texts and not any(t.startswith("Rule 257:") for t in texts)
+    assert "You should reduce your speed." in texts
+    joined = [s for s in sents if s.joined]
+    assert len(joined) == 1 and joined[0].text.startswith("You should reduce your speed, be prepared for the hazard, and")
+    items = [s for s in sents if s.group == joined[0].group and not s.joined]
+    assert len(items) == 3
+    # a lead-in that does not run on into its items ("... from - a hard shoulder, ...") is not joined
+    assert not any(s.joined for s in passage_sentences(rules["278"]))
+    assert not any(t.startswith("Law") for t in (s.text for s in passage_sentences(rules["278"])))
+
+
+def test_question_cues_pick_the_kind_of_sentence_asked_for():
+    from vehicle_assist.advisory import cues
+
+    assert [c.name for c in cues.active("how far back should I stay")] == ["distance"]
+    assert "permission" in [c.name for c in cues.active("can I cross the solid white line")]
+    assert [c.name for c in cues.active("")] == ["action"]  # a scene alone asks what to do
+    perm = [c for c in cues.load() if c.name == "permission"]
+    assert cues.matches("You MUST NOT cross it.", perm) == 1 and cues.matches("you must not", perm) == 0
+    assert cues.matches("Never cross it.", perm) == 1  # the other words in any case
+
+
+def test_cues_move_the_answer_to_what_was_asked(rules):
+    q = "how far back should I stay from the car in front in wet weather"
+    plain = extractive.answer(q, [rules["227"]], max_words=45, sentences=1)
+    cued = extractive.answer(q, [rules["227"]], max_words=45, sentences=1,
+                             ranked=extractive.rank_sentences(q, [rules["227"]], cue_weight=1.0))
+    assert plain is not None and "keep well back" in plain.text  # most words in common, no distance
+    assert cued is not None and "double" in cued.text  # "how far" asks for a distance
+
+
 def test_shorten_keeps_short_text_and_cuts_long_text_at_a_clause():
     assert shorten("Keep left.", 10) == "Keep left."
     long = "Drive slowly, give plenty of room, watch the mirrors, and be ready to stop at any moment without warning."
@@ -72,6 +106,19 @@ def test_validate_rejects_unsupported_facts_and_says_why(answer, cited, why):
     v = validate.check(answer, cited, ["126", "163"], SUPPORT)
     assert not v.ok
     assert any(why in r for r in v.reasons), v.reasons
+
+
+def test_validate_rejects_an_answer_that_shares_no_words_with_its_rule():
+    v = validate.check("You are a calm in-car assistant answering drivers.", ["126"], ["126"], SUPPORT)
+    assert not v.ok and any("shares no words" in r for r in v.reasons)
+    assert validate.check("Leave a two-second gap on high-speed roads.", ["126"], ["126"], SUPPORT).ok
+
+
+def test_validate_rejects_an_echo_of_the_model_instructions():
+    system = "You are a calm in-car assistant. Answer the driver in one short sentence, using only the rules given."
+    v = validate.check("You're a calm in-car assistant.", ["126"], ["126"], SUPPORT, instructions=system)
+    assert not v.ok and any("instructions" in r for r in v.reasons)
+    assert validate.check("Leave a two-second gap.", ["126"], ["126"], SUPPORT, instructions=system).ok
 
 
 def test_validate_accepts_numbers_from_the_scene():
@@ -143,6 +190,16 @@ def test_router_table():
 def test_router_rescues_only_weakly_similar_questions():
     assert router.route("q", R(False, "low-similarity:0.35"), S, similarity=S.rescue_similarity + 0.01) == S.route
     assert router.route("q", R(False, "low-similarity:0.35"), S, similarity=S.rescue_similarity - 0.01) == router.REFUSAL
+
+
+def test_router_refuses_a_question_weak_on_both_words_and_meaning():
+    weak_words, weak_meaning = S.weak_support - 0.1, S.weak_similarity - 0.01
+    assert router.route("quickest way to manchester", R(True), S, support=weak_words, similarity=weak_meaning) == router.REFUSAL
+    # weak on one count only: still answered
+    assert router.route("q", R(True), S, support=weak_words, similarity=S.weak_similarity + 0.1) == S.route
+    assert router.route("q", R(True), S, support=S.weak_support + 1, similarity=weak_meaning) == S.route
+    # a scene has no question to judge
+    assert router.route(Scene(label="bicycle"), R(True), S, support=weak_words, similarity=weak_meaning) == S.route
 
 
 def test_router_remote_is_opt_in_and_only_for_complex_questions():

@@ -1,4 +1,4 @@
-"""The real SLM (SmolLM2-135M GGUF through llama.cpp): schema-constrained, deterministic, pre-emptible."""
+"""The real SLM (SmolLM2-135M GGUF through llama.cpp): plain or schema-constrained, deterministic, pre-emptible."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import pytest
 
 from vehicle_assist.advisory import prompt as prompts
 from vehicle_assist.advisory.run import AdvisoryRun
-from vehicle_assist.advisory.slm import SLM, AnswerStream
+from vehicle_assist.advisory import validate
+from vehicle_assist.advisory.slm import SLM, AnswerStream, PlainStream
 from vehicle_assist.config import AdvisorySettings
 from vehicle_assist.messages import Passage
 
@@ -36,6 +37,37 @@ def test_answer_stream_yields_sentences_as_they_complete():
     assert st.cited() == ("163",)
 
 
+def test_plain_stream_yields_sentences_as_they_complete():
+    st = PlainStream()
+    out = []
+    for piece in ["Leave 1.5 me", "tres. Give more", " room when fast. ", "Ok"]:
+        out += st.feed(piece)
+    out += st.finish()
+    assert out == ["Leave 1.5 metres.", "Give more room when fast.", "Ok"]
+    assert st.answer == "Leave 1.5 metres. Give more room when fast. Ok"
+    marked = PlainStream()  # rule markers copied from the prompt's "[163] ..." are not spoken
+    assert marked.feed("[163] Leave 1.5 metres. ") + marked.finish() == ["Leave 1.5 metres."]
+
+
+def test_citations_are_picked_among_the_offered_ids_by_support():
+    support = validate.support_texts([P163, P126])
+    assert validate.pick_citations("Leave at least 1.5 metres when overtaking cyclists.", ("126", "163"), support) == ("163",)
+    assert validate.pick_citations("Keep a two-second gap, doubled on wet roads.", ("163", "126"), support) == ("126",)
+    # an unsupported number: the closest rule is still cited, and validation says why it fails
+    ids = validate.pick_citations("Leave 9 metres for cyclists when overtaking.", ("126", "163"), support)
+    assert ids == ("163",) and not validate.check("Leave 9 metres for cyclists.", ids, ("126", "163"), support).ok
+    assert validate.pick_citations("anything", ("999",), support) == ()
+
+
+def test_plain_prompt_ends_with_the_answer_cue_and_json_prompt_asks_for_json():
+    plain = prompts.build(QUESTION, [P163, P126], max_tokens=180)
+    js = prompts.build(QUESTION, [P163, P126], max_tokens=300, output="json")
+    assert plain.user.endswith(prompts.ANSWER_CUE) and "JSON" not in plain.system
+    assert "JSON" in js.system and not js.user.endswith(prompts.ANSWER_CUE)
+    with pytest.raises(ValueError, match="plain or json"):
+        prompts.system_prompt("xml")
+
+
 def test_prompt_fits_its_budget_and_keeps_the_relevant_sentence():
     long = Passage("999", "s", "t", " ".join(f"Sentence number {i} says nothing useful here." for i in range(60)))
     p = prompts.build(QUESTION, [P163, long, P126], max_tokens=300)
@@ -48,7 +80,7 @@ def test_prompt_fits_its_budget_and_keeps_the_relevant_sentence():
 
 @pytest.fixture(scope="module")
 def slm():
-    return SLM.load(threads=2)
+    return SLM.load(threads=1)
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +106,18 @@ class CountingEvent:
 
 
 @pytest.mark.slow
-def test_output_is_schema_json_citing_only_retrieved_ids(first):
+def test_plain_output_is_one_line_citing_only_retrieved_ids(slm, first):
     g, _ = first
+    assert slm.output == "plain" and g.tokens > 0 and g.prompt_tokens <= 150 + 20
+    assert g.stop in ("done", "length") and g.text and "\n" not in g.raw
+    assert g.cited and set(g.cited) <= {"163", "126"}
+
+
+@pytest.mark.slow
+def test_json_output_is_schema_json_citing_only_retrieved_ids(slm):
+    js = SLM(slm.llm, slm.model_name, output="json")  # same weights, its own system prompt and KV state
+    js.warm()
+    g = js.generate(QUESTION, [P163, P126], max_tokens=MAX_TOKENS, prompt_max_tokens=300)
     assert g.tokens > 0 and g.prompt_tokens <= 300 + 20
     if g.stop == "done":
         data = json.loads(g.raw)

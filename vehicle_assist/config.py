@@ -333,8 +333,14 @@ class AdvisorySettings(StrictModel):
     """Answer from the whole rule of each retrieved passage (not only the chunk that matched)."""
     semantic_weight: float = Field(0.85, ge=0, le=1)
     """Weight of embedding similarity against word match when ranking sentences (0 = words only)."""
+    cue_weight: float = Field(0.1, ge=0, le=1)
+    """Bonus for a sentence of the kind the question asks for (advisory/cues.yaml: "how far" -> a distance)."""
     min_support: float = Field(1.0, ge=0)
     """Below this relevance of the best sentence the question is refused as not covered by the rules."""
+    weak_support: float = Field(2.0, ge=0)
+    weak_similarity: float = Field(0.4, ge=0, le=1)
+    """A question whose best rule sentence is below both ``weak_support`` (word match) and this
+    (embedding cosine) is refused even when retrieval judged it answerable (tuned on dev)."""
     rescue_similarity: float = Field(0.42, ge=0, le=1)
     """A question the retriever found only weakly similar is still answered when its best rule sentence
     is at least this similar (embedding cosine; tuned on dev). Out-of-scope questions are never rescued."""
@@ -343,11 +349,15 @@ class AdvisorySettings(StrictModel):
     """Hazards at this level or above get a templated phrase only, never the language model."""
     templates: dict[str, str] = {"default": "Caution: {label} ahead.", "pedestrian": "Pedestrian ahead, slow down.",
                                  "cyclist": "Cyclist ahead, give them room.", "vehicle": "Vehicle close ahead, ease off."}
-    prompt_max_tokens: int = Field(300, ge=64, le=2048)
+    prompt_max_tokens: int = Field(150, ge=64, le=2048)
+    """The whole prompt (system + user): prompt evaluation dominates the SLM's time to first audio."""
     prompt_passages: int = Field(2, ge=1, le=5)
-    prompt_sentences: int = Field(3, ge=1, le=10)
+    prompt_sentences: int = Field(2, ge=1, le=10)
     """Sentences kept per passage in the prompt (the most relevant ones, in their order)."""
     slm_max_tokens: int = Field(72, ge=8, le=512)
+    slm_output: str = Field("plain", pattern="^(plain|json)$")
+    """``plain``: the SLM writes the answer text and its citations are picked among the retrieved ids
+    afterwards (fast); ``json``: output constrained by a JSON schema citing retrieved ids (slower)."""
     retrieve_timeout_s: float = Field(2.0, gt=0)
     generate_timeout_s: float = Field(6.0, gt=0)
     speak_timeout_s: float = Field(20.0, gt=0)

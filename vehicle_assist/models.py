@@ -196,8 +196,12 @@ def load_slm(res: Resolved | None = None, **overrides: Any):
     from llama_cpp import Llama
 
     opts = {**res.options, **overrides}
-    return Llama(model_path=str(res.path), n_ctx=int(opts.get("n_ctx", 1024)),
-                 n_threads=int(opts.get("n_threads", 2)), seed=int(opts.get("seed", 0)), verbose=False)
+    threads = int(opts.get("n_threads", 2))
+    # prompt evaluation uses the same fixed threads (llama.cpp's default is every core, which stalls
+    # badly on shared cores)
+    return Llama(model_path=str(res.path), n_ctx=int(opts.get("n_ctx", 1024)), n_threads=threads,
+                 n_threads_batch=int(opts.get("n_threads_batch", threads)), n_batch=int(opts.get("n_batch", 512)),
+                 seed=int(opts.get("seed", 0)), verbose=False)
 
 
 def load_tts(res: Resolved | None = None):

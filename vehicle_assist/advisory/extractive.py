@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+from vehicle_assist.advisory import cues as cue_table
 from vehicle_assist.advisory import scene as scenes
 from vehicle_assist.advisory.text import Sentence, idf, passage_sentences, relevance, shorten, terms, wants_number
 from vehicle_assist.messages import Passage, Scene
@@ -43,50 +44,83 @@ RANK_WEIGHT = (1.0, 0.8, 0.65, 0.5, 0.4)
 
 
 def rank_sentences(question: str, passages: tuple[Passage, ...] | list[Passage], scene: Scene | None = None,
-                   max_passages: int = 3, similarity: Similarity | None = None, alpha: float = 0.5) -> list[Scored]:
+                   max_passages: int = 3, similarity: Similarity | None = None, alpha: float = 0.5,
+                   asked: str | None = None, cue_weight: float = 0.0) -> list[Scored]:
     """Every sentence of the top passages, best first, scored against the question and scene.
 
-    With ``similarity`` the order mixes word match (weight ``1 - alpha``, normalised to the best)
-    and semantic similarity (weight ``alpha``)."""
+    Word match is normalised to the best sentence's; with ``similarity`` the order mixes it
+    (weight ``1 - alpha``) with semantic similarity (weight ``alpha``). ``asked`` is the driver's own question ('' for a
+    scene alone; default ``question``): each question cue (cues.yaml) a sentence answers adds
+    ``cue_weight``."""
     pool = list(passages)[:max_passages]
     sents = [s for p in pool for s in passage_sentences(p)]
     if not sents:
         return []
     weights = idf(sents)
     ask = " ".join(x for x in (question, scenes.describe(scene)) if x)
-    qterms = terms(ask)
-    numeric = wants_number(question)
+    said = question if asked is None else asked
+    # the scene's own numbers (its speed, a distance) say nothing about which rule applies
+    qterms = terms(said) + [t for t in terms(ask if not said else scenes.describe(scene)) if not t[0].isdigit()]
+    numeric = wants_number(said)
+    wanted = cue_table.active(said) if cue_weight else ()
     rank = {p.id: RANK_WEIGHT[min(i, len(RANK_WEIGHT) - 1)] for i, p in enumerate(pool)}
     lex = [relevance(s.text, qterms, weights, numeric) for s in sents]
     top = max(lex) or 1.0
     sims = list(similarity(ask, [s.text for s in sents])) if similarity is not None else None
     scored = []
     for i, s in enumerate(sents):
-        mix = lex[i] if sims is None else (1 - alpha) * lex[i] / top + alpha * max(sims[i], 0.0)
-        scored.append(Scored(s, mix * rank[s.passage_id] - 0.002 * s.index, lex[i] * rank[s.passage_id],
+        mix = lex[i] / top if sims is None else (1 - alpha) * lex[i] / top + alpha * max(sims[i], 0.0)
+        bonus = cue_weight * cue_table.matches(s.text, wanted) if wanted else 0.0
+        scored.append(Scored(s, mix * rank[s.passage_id] + bonus - 0.002 * s.index, lex[i] * rank[s.passage_id],
                              None if sims is None else float(sims[i])))
     return sorted(scored, key=lambda x: -x.score)
+
+
+def _overlaps(a: Sentence, b: Sentence) -> bool:
+    """Two sentences say the same thing: one is a list joined into a sentence that holds the other."""
+    return a.passage_id == b.passage_id and a.group >= 0 and a.group == b.group and (a.joined or b.joined)
+
+
+def _keeps_best_item(joined: Sentence, ranked: list[Scored], max_words: int) -> bool:
+    """A list joined into one sentence may be said shortened only if the shortened text still holds
+    the list's best-ranked item (else that item is said on its own)."""
+    item = next((r.sentence for r in ranked if r.sentence.group == joined.group and not r.sentence.joined
+                 and r.sentence.passage_id == joined.passage_id), None)
+    if item is None:
+        return True
+    said = set(terms(shorten(joined.text, max_words)))
+    need = set(terms(item.text))
+    return len(need & said) >= 0.8 * len(need)
 
 
 def answer(question: str, passages: tuple[Passage, ...] | list[Passage], scene: Scene | None = None,
            max_words: int = 32, similarity: Similarity | None = None, ranked: list[Scored] | None = None,
            second_ratio: float = 0.0, sentences: int = 2, same_passage: bool = True) -> Extract | None:
     """The key sentence that best answers ``question`` (plus, with ``sentences=2``, the runner-up when it
-    scores within ``second_ratio`` of it and both fit), shortened to ``max_words``; None without passages."""
+    scores within ``second_ratio`` of it and both fit), shortened to ``max_words``; None without passages.
+
+    Two items of one bullet list are said as the whole list when it fits ("You should reduce your speed,
+    be prepared for the hazard, and ..."); a runner-up that repeats the best sentence is skipped."""
     ranked = ranked if ranked is not None else rank_sentences(question, passages, scene, similarity=similarity)
-    if not ranked:
+    whole = [r for r in ranked if not r.sentence.joined or _keeps_best_item(r.sentence, ranked, max_words)]
+    if not whole:
         return None
-    best = ranked[0]
-    chosen = [best]
+    best = whole[0]
+    chosen = [best.sentence]
     first = shorten(best.sentence.text, max_words)
-    pool = [r for r in ranked[1:] if not same_passage or r.sentence.passage_id == best.sentence.passage_id]
+    pool = [r for r in whole[1:] if (not same_passage or r.sentence.passage_id == best.sentence.passage_id)
+            and not _overlaps(r.sentence, best.sentence)]
     if sentences > 1 and pool and pool[0].score >= second_ratio * best.score:
-        second = shorten(pool[0].sentence.text, max_words)
-        if len(first.split()) + len(second.split()) <= max_words + 8:
-            chosen.append(pool[0])
-    same = len({c.sentence.passage_id for c in chosen}) == 1
-    if same:
-        chosen.sort(key=lambda c: c.sentence.index)
-    text = " ".join(shorten(c.sentence.text, max_words) for c in chosen)
-    cited = tuple(dict.fromkeys(c.sentence.passage_id for c in chosen))
-    return Extract(text, cited, " ".join(c.sentence.text for c in chosen), best.lexical)
+        nxt = pool[0].sentence
+        joined = [r.sentence for r in ranked if r.sentence.joined and r.sentence.passage_id == nxt.passage_id
+                  and r.sentence.group == nxt.group >= 0 and nxt.group == best.sentence.group]
+        second = shorten(nxt.text, max_words)
+        if joined and len(joined[0].text.split()) <= max_words + 8:
+            chosen = [joined[0]]
+        elif len(first.split()) + len(second.split()) <= max_words + 8:
+            chosen.append(nxt)
+    if len({c.passage_id for c in chosen}) == 1:
+        chosen.sort(key=lambda c: c.index)
+    text = " ".join(shorten(c.text, max_words) for c in chosen)
+    cited = tuple(dict.fromkeys(c.passage_id for c in chosen))
+    return Extract(text, cited, " ".join(c.text for c in chosen), best.lexical)

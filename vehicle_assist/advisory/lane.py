@@ -42,7 +42,7 @@ def build(cfg: AppConfig, *, route: str | None = None, sink: str | None = None, 
     if settings.route == "slm":
         from vehicle_assist.advisory.slm import SLM
 
-        slm = SLM.load(threads=cfg.runtime.threads.slm)
+        slm = SLM.load(threads=cfg.runtime.threads.slm, output=settings.slm_output)
     speaker = arbiter = None
     if sink:
         from vehicle_assist import models

@@ -17,6 +17,26 @@ SYSTEM = (
     'Example: Rules: [126] Allow at least a two-second gap on high-speed roads. '
     'Question: What gap should I leave? -> {"cited": ["126"], "answer": "Leave at least a two-second gap."}'
 )
+"""The system prompt when the output is JSON constrained by :func:`answer_schema` (``slm_output: json``)."""
+
+SYSTEM_PLAIN = (
+    "You are a calm in-car assistant. Answer the driver in one short sentence, using only the rules given. "
+    "Copy numbers and units exactly from the rules.\n"
+    "Example: Rules: [126] Allow at least a two-second gap on high-speed roads. "
+    "Question: What gap should I leave? Answer: Leave at least a two-second gap."
+)
+"""The system prompt for a plain-text answer (``slm_output: plain``); citations are picked afterwards
+among the ids in the prompt (validate.pick_citations)."""
+
+ANSWER_CUE = "Answer:"
+"""Ends a plain-text prompt's user message, so that the model starts with the answer itself."""
+
+
+def system_prompt(output: str = "plain") -> str:
+    """The fixed system prompt for an output mode (``plain`` or ``json``)."""
+    if output not in ("plain", "json"):
+        raise ValueError(f"output must be plain or json, got {output!r}")
+    return SYSTEM_PLAIN if output == "plain" else SYSTEM
 
 
 @dataclass(frozen=True)
@@ -54,12 +74,13 @@ def trimmed_passages(question: str, passages: tuple[Passage, ...] | list[Passage
 
 def build(question: str, passages: tuple[Passage, ...] | list[Passage], scene: Scene | None = None,
           max_tokens: int = 300, max_passages: int = 2, max_sentences: int = 3,
-          count: Callable[[str], int] = approx_tokens) -> Prompt:
+          count: Callable[[str], int] = approx_tokens, output: str = "plain") -> Prompt:
     """Build the prompt; sentences are dropped from the end until it fits ``max_tokens``."""
+    system = system_prompt(output)
     parts = trimmed_passages(question, passages, scene, max_passages, max_sentences)
     head = f"Scene: {scenes.describe(scene)}\n" if scene is not None else ""
-    tail = f"Question: {question or 'What should I do?'}"
-    fixed = count(SYSTEM) + count(head + tail) + 12  # chat-template tokens
+    tail = f"Question: {question or 'What should I do?'}" + (f"\n{ANSWER_CUE}" if output == "plain" else "")
+    fixed = count(system) + count(head + tail) + 12  # chat-template tokens
     while True:
         body = "Rules:\n" + "\n".join(f"[{pid}] {' '.join(sents)}" for pid, sents in parts)
         user = head + body + "\n" + tail
@@ -71,7 +92,7 @@ def build(question: str, passages: tuple[Passage, ...] | list[Passage], scene: S
             parts = parts[:-1]
         else:
             longest[1].pop()
-    return Prompt(SYSTEM, user, tuple(pid for pid, _ in parts), total)
+    return Prompt(system, user, tuple(pid for pid, _ in parts), total)
 
 
 def answer_schema(ids: tuple[str, ...] | list[str], max_chars: int = 220) -> dict:

@@ -47,7 +47,9 @@ def route(item: str | Intent | Hazard | Scene, retrieval: RetrievalLike | None, 
     below ``settings.min_support`` the question is refused even if retrieval found passages.
     ``similarity`` is the best sentence's embedding similarity: a question the retriever judged
     only *weakly similar* (never one it judged out of scope) is answered when it reaches
-    ``settings.rescue_similarity``.
+    ``settings.rescue_similarity``. A question whose best sentence is weak on both counts (word match
+    below ``weak_support`` and similarity below ``weak_similarity``) is refused even when retrieval
+    judged it answerable.
     """
     if isinstance(item, Hazard):
         if item.level >= level(settings.urgent_level):
@@ -70,6 +72,9 @@ def route(item: str | Intent | Hazard | Scene, retrieval: RetrievalLike | None, 
             return REFUSAL
     if support is not None and support < settings.min_support:
         return REFUSAL
+    if (question and support is not None and similarity is not None
+            and support < settings.weak_support and similarity < settings.weak_similarity):
+        return REFUSAL  # neither the words nor the meaning of any rule sentence match the question
     if question and settings.remote.enabled and settings.remote.url and is_complex(question, settings):
         return REMOTE
     return settings.route

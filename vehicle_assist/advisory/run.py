@@ -21,7 +21,6 @@ from typing import Any, Callable, Protocol
 from vehicle_assist import clock
 from vehicle_assist.advisory import extractive, remote, router, timing, validate
 from vehicle_assist.advisory import scene as scenes
-from vehicle_assist.advisory.text import passage_sentences
 from vehicle_assist.clock import Clock
 from vehicle_assist.config import AdvisorySettings
 from vehicle_assist.errors import CodedError
@@ -169,8 +168,8 @@ class AdvisoryRun:
         # route
         ctx.emit("start", "route")
         t0 = clock.perf_ns()
-        ranked = extractive.rank_sentences(ask, passages, scene, similarity=self.similarity,
-                                           alpha=s.semantic_weight) if passages else []
+        ranked = extractive.rank_sentences(ask, passages, scene, similarity=self.similarity, alpha=s.semantic_weight,
+                                           asked=text, cue_weight=s.cue_weight) if passages else []
         support = max((r.lexical for r in ranked), default=0.0)
         best_sim = max((r.similarity for r in ranked if r.similarity is not None), default=None)
         item: Any = hazard if hazard is not None else (text or scene or "")
@@ -258,8 +257,9 @@ class AdvisoryRun:
                         timings: dict[str, float]) -> validate.Verdict:
         ctx.emit("start", "validate")
         t0 = clock.perf_ns()
+        instructions = getattr(self.slm, "system", "") if rep.route == router.SLM else ""
         verdict = validate.check(text, cited, [p.id for p in rep.passages], support_texts(rep.passages),
-                                 scenes.facts(scene))
+                                 scenes.facts(scene), instructions=instructions)
         ms = (clock.perf_ns() - t0) / 1e6
         timings["validate_ms"] = timings.get("validate_ms", 0.0) + ms
         ctx.emit("end", "validate", ms=ms, ok=verdict.ok, reasons=list(verdict.reasons))
@@ -377,10 +377,8 @@ class AdvisoryRun:
         await self._speak(ctx, rep, split_sentences(answer.text), timings)
 
 
-def support_texts(passages: tuple[Passage, ...]) -> dict[str, str]:
-    """What validation may check an answer against: each passage's text plus its speakable sentences
-    (table cells rendered with their units, e.g. '70 mph (112 km/h)')."""
-    return {p.id: p.text + "\n" + " ".join(s.text for s in passage_sentences(p)) for p in passages}
+support_texts = validate.support_texts
+"""Kept here for callers of ``run.support_texts`` (see validate.support_texts)."""
 
 
 class _AnyEvent:

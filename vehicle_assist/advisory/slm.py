@@ -4,8 +4,12 @@
   SmolLM2-135M-Instruct) with fixed threads; decoding is greedy (temperature 0), so it is deterministic.
 - The system prompt's KV cache is computed once (:meth:`SLM.warm`) and saved; each run starts from it,
   so only the short user message is evaluated.
-- The output is constrained by a grammar compiled from :func:`prompt.answer_schema`: valid JSON whose
-  ``cited`` ids can only be the retrieved ones.
+- Output ``plain`` (the default): the model writes the answer as plain text, stopping at the end of
+  the line; each sentence's citations are then picked among the ids in the prompt
+  (:func:`validate.pick_citations`), so a cited id can only be a retrieved one. This is the fast path:
+  no JSON to write before the answer starts, and no grammar to check on every token.
+- Output ``json``: constrained by a grammar compiled from :func:`prompt.answer_schema`: valid JSON
+  whose ``cited`` ids can only be the retrieved ones (for stronger models that cite well themselves).
 - A stopping criterion checks a ``threading.Event`` (the audio arbiter's ``cancel_event``) and the
   deadline on every token, so pre-emption reaches the model within one token.
 - The ``answer`` string is parsed while it streams; each completed sentence goes to ``on_sentence``.
@@ -23,6 +27,7 @@ from typing import Any, Callable
 
 from vehicle_assist import clock, models
 from vehicle_assist.advisory import prompt as prompts
+from vehicle_assist.advisory import validate
 from vehicle_assist.errors import CodedError
 from vehicle_assist.messages import Passage, Scene
 
@@ -104,6 +109,46 @@ class AnswerStream:
         return tuple(dict.fromkeys(re.findall(r'"((?:[^"\\]|\\.)*)"', m.group(1))))
 
 
+_BRACKET_REF = re.compile(r"\s*\[[^\]\s]{1,80}\]\s*")
+
+
+def _unbracket(sentence: str) -> str:
+    """Drop rule markers copied from the prompt's '[126] ...' format: they are not spoken."""
+    return " ".join(_BRACKET_REF.sub(" ", sentence).split())
+
+
+class PlainStream:
+    """Incremental splitter of a plain-text answer into complete sentences (same interface as AnswerStream);
+    rule markers copied from the prompt ("[126]") are dropped."""
+
+    def __init__(self) -> None:
+        self.raw = ""
+        self._emitted = 0
+
+    def feed(self, text: str) -> list[str]:
+        """Add generated text; return sentences completed by it."""
+        self.raw += text
+        out = []
+        while True:
+            rest = self.raw[self._emitted:]
+            m = _SENTENCE_END.search(rest)
+            if not m:
+                break
+            out.append(_unbracket(rest[: m.end()]))
+            self._emitted += m.end()
+        return [s for s in out if re.search(r"\w", s)]
+
+    def finish(self) -> list[str]:
+        """The trailing sentence once generation ended (if it has any words)."""
+        rest = _unbracket(self.raw[self._emitted:])
+        self._emitted = len(self.raw)
+        return [rest] if re.search(r"\w", rest) else []
+
+    @property
+    def answer(self) -> str:
+        return _unbracket(self.raw)
+
+
 def _json_string_prefix(s: str) -> tuple[str, bool]:
     """Decode the JSON string body at the start of ``s``; (text so far, closed?)."""
     out, i = [], 0
@@ -135,11 +180,14 @@ def _json_string_prefix(s: str) -> tuple[str, bool]:
 class SLM:
     """A loaded GGUF model answering from passages; one generation at a time (a lock guards it)."""
 
-    def __init__(self, llm: Any, model_name: str = "") -> None:
+    def __init__(self, llm: Any, model_name: str = "", output: str = "plain") -> None:
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         self.llm = llm
         self.model_name = model_name
+        self.output = output
+        """``plain`` (answer text, citations picked afterwards) or ``json`` (schema-constrained)."""
+        self.system = prompts.system_prompt(output)
         self._lock = threading.Lock()
         template = llm.metadata.get("tokenizer.chat_template")
         if not template:
@@ -152,16 +200,17 @@ class SLM:
         self.prefix_ms = 0.0
 
     @classmethod
-    def load(cls, threads: int = 2) -> "SLM":
-        """Load the configured GGUF (models.yaml role ``slm``) with fixed threads, and warm it."""
+    def load(cls, threads: int = 2, output: str = "plain") -> "SLM":
+        """Load the configured GGUF (models.yaml role ``slm``) with fixed threads (for prompt evaluation
+        too), and warm it."""
         try:
             res = models.resolve("slm")
-            llm = models.load_slm(res, n_threads=threads)
+            llm = models.load_slm(res, n_threads=threads, n_threads_batch=threads)
         except models.ModelNotFound:
             raise
         except Exception as err:  # llama.cpp raises ValueError/RuntimeError on a bad file
             raise SLMError("slm-load-failed", f"could not load the SLM: {err}") from err
-        slm = cls(llm, res.path.name)
+        slm = cls(llm, res.path.name, output)
         slm.warm()
         return slm
 
@@ -181,7 +230,7 @@ class SLM:
     def warm(self) -> float:
         """Evaluate the system prompt once and keep its KV cache; returns the time it took (ms)."""
         with self._lock:
-            prefix, _ = self._split_prompt(prompts.Prompt(prompts.SYSTEM, "warm", (), 0))
+            prefix, _ = self._split_prompt(prompts.Prompt(self.system, "warm", (), 0))
             start = clock.perf_ns()
             self.llm.reset()
             self.llm.eval(prefix)
@@ -195,18 +244,30 @@ class SLM:
         return len(self.llm.tokenize(text.encode(), add_bos=False, special=False))
 
     def generate(self, question: str, passages: tuple[Passage, ...] | list[Passage], scene: Scene | None = None, *,
-                 max_tokens: int = 72, prompt_max_tokens: int = 300, prompt_passages: int = 2,
-                 prompt_sentences: int = 3, cancel: threading.Event | None = None, deadline_ns: int | None = None,
+                 max_tokens: int = 72, prompt_max_tokens: int = 150, prompt_passages: int = 2,
+                 prompt_sentences: int = 2, cancel: threading.Event | None = None, deadline_ns: int | None = None,
                  on_sentence: Callable[[str, tuple[str, ...]], None] | None = None,
                  reuse_prefix: bool = True) -> Generated:
         """Answer from ``passages``; streams sentences to ``on_sentence``; stops on ``cancel`` or the deadline."""
         from llama_cpp import LlamaGrammar, StoppingCriteriaList
 
         p = prompts.build(question, passages, scene, max_tokens=prompt_max_tokens, max_passages=prompt_passages,
-                          max_sentences=prompt_sentences, count=self.count_tokens)
+                          max_sentences=prompt_sentences, count=self.count_tokens, output=self.output)
         if not p.ids:
             return Generated("", (), "malformed", 0, 0, 0.0, None, 0.0)
-        grammar = LlamaGrammar.from_json_schema(json.dumps(prompts.answer_schema(p.ids)), verbose=False)
+        plain = self.output == "plain"
+        grammar = None if plain else LlamaGrammar.from_json_schema(json.dumps(prompts.answer_schema(p.ids)),
+                                                                  verbose=False)
+        support = validate.support_texts([x for x in passages if x.id in p.ids]) if plain else {}
+        cited_plain: list[str] = []
+
+        def cite(sentence: str, stream: Any) -> tuple[str, ...]:
+            if not plain:
+                return stream.cited()
+            ids = validate.pick_citations(sentence, p.ids, support)
+            cited_plain.extend(i for i in ids if i not in cited_plain)
+            return ids
+
         cancel = cancel or threading.Event()
         reason = {"stop": ""}
 
@@ -226,14 +287,15 @@ class SLM:
                 self.llm.reset()
             elif list(self.llm._input_ids[: len(prefix)]) != prefix and self._prefix_state is not None:
                 self.llm.load_state(self._prefix_state)
-            stream = AnswerStream()
+            stream: Any = PlainStream() if plain else AnswerStream()
             first_token_ns = first_sentence_ns = None
             n = 0
             finish = None
             try:
                 for chunk in self.llm.create_completion(
                         prefix + rest, max_tokens=max_tokens, temperature=0.0, top_k=1, repeat_penalty=1.0,
-                        stream=True, grammar=grammar, stopping_criteria=StoppingCriteriaList([stop_hook])):
+                        stream=True, grammar=grammar, stop=["\n"] if plain else None,
+                        stopping_criteria=StoppingCriteriaList([stop_hook])):
                     choice = chunk["choices"][0]
                     n += 1
                     if first_token_ns is None:
@@ -242,7 +304,7 @@ class SLM:
                         if first_sentence_ns is None:
                             first_sentence_ns = clock.perf_ns()
                         if on_sentence and not cancel.is_set():
-                            on_sentence(s, stream.cited())
+                            on_sentence(s, cite(s, stream))
                     finish = choice.get("finish_reason") or finish
             except Exception as err:  # llama.cpp errors (context overflow, decode failure)
                 raise SLMError("slm-generate-failed", str(err)) from err
@@ -251,14 +313,19 @@ class SLM:
                     if first_sentence_ns is None:
                         first_sentence_ns = clock.perf_ns()
                     if on_sentence and not cancel.is_set():
-                        on_sentence(s, stream.cited())
+                        on_sentence(s, cite(s, stream))
             end = clock.perf_ns()
         stop = reason["stop"] or ("length" if finish == "length" else "done")
-        if stop == "done":
+        if stop == "done" and not plain:
             try:
                 json.loads(stream.raw)
             except json.JSONDecodeError:
                 stop = "malformed"
+        if stop == "done" and plain and not stream.answer:
+            stop = "malformed"
+        if plain and not cited_plain and stream.answer:
+            cited_plain.extend(validate.pick_citations(stream.answer, p.ids, support))
         ms = lambda t: (t - start) / 1e6 if t is not None else None  # noqa: E731
-        return Generated(stream.answer, stream.cited(), stop, len(prefix) + len(rest), n,
-                         ms(first_token_ns) or 0.0, ms(first_sentence_ns), ms(end) or 0.0, stream.raw)
+        return Generated(stream.answer, tuple(cited_plain) if plain else stream.cited(), stop,
+                         len(prefix) + len(rest), n, ms(first_token_ns) or 0.0, ms(first_sentence_ns),
+                         ms(end) or 0.0, stream.raw)

@@ -39,6 +39,10 @@ class Sentence:
     passage_id: str
     index: int
     text: str
+    group: int = -1
+    """The bullet list this sentence belongs to (an item, or the list joined into one sentence); -1: none."""
+    joined: bool = False
+    """The whole list as one sentence ("You should reduce your speed, be prepared ..., and ...")."""
 
 
 def stem(word: str) -> str:
@@ -92,20 +96,57 @@ def _table_sentences(rows: list[list[str]]) -> list[str]:
     return out
 
 
+_CAPTION = re.compile(r"^(rule \w+:|laws? [A-Z(]|see rules? \w+)", re.I)
+
+
+def _is_heading(text: str, title: str) -> bool:
+    """A title repeated as the first line ("Amber flashing lights."), an image caption
+    ("Rule 257: Signal warning of a hazard") or a law reference: never an answer."""
+    bare = text.rstrip(".:").strip().lower()
+    return bool(title) and bare == title.strip().rstrip(".").lower() or bool(_CAPTION.match(text))
+
+
+_JOINABLE_LEAD = re.compile(r"\b(should|must|MUST|MUST NOT|not|never|because|need to|can|could|will|may|to)$")
+
+
+def _join_items(lead: str, items: list[str]) -> str:
+    """'You should' + ['reduce your speed', 'be prepared'] -> 'You should reduce your speed, and be prepared.'"""
+    heads = [(_split(i) or [i])[0].rstrip(" .;,") for i in items]
+    body = heads[0] if len(heads) == 1 else ", ".join(heads[:-1]) + ", and " + heads[-1]
+    return f"{lead} {body}."
+
+
 def passage_sentences(passage: Passage) -> list[Sentence]:
-    """Split a passage into speakable sentences (bullets keep a short lead-in; tables become cells)."""
-    texts: list[str] = []
+    """Split a passage into speakable sentences.
+
+    A bullet list after a lead-in ("You should" + items) gives one sentence per item (with the lead-in
+    when it is short) and, when the lead-in runs on into the items, one sentence that joins them
+    ("You should reduce your speed, be prepared for the hazard, and ..."); tables become one sentence
+    per cell. The title repeated as a heading, image captions and law references are left out."""
+    texts: list[tuple[str, int, bool]] = []
     lead = ""
+    items: list[str] = []
     table: list[list[str]] = []
+    group = 0
+
+    def close_list() -> None:
+        nonlocal group
+        if items:
+            if lead and len(items) > 1 and _JOINABLE_LEAD.search(lead):
+                texts.append((_join_items(lead, items), group, True))
+            group += 1
+        items.clear()
+
     for raw in passage.text.split("\n") + [""]:
         line = raw.rstrip()
         if line.strip().startswith("|"):
             table.append([_clean(c) for c in line.strip().strip("|").split("|")])
             continue
         if table:
-            texts.extend(_table_sentences(table))
+            texts.extend((t, -1, False) for t in _table_sentences(table))
             table = []
         if not line.strip():
+            close_list()
             lead = ""
             continue
         m = _BULLET.match(line)
@@ -113,27 +154,32 @@ def passage_sentences(passage: Passage) -> list[Sentence]:
             body = _clean(m.group(2))
             if not body:
                 continue
+            if not m.group(1):
+                items.append(body)
             if lead and len(lead.split()) <= 6 and not m.group(1):
                 body = f"{lead} {body}"
             else:
                 body = body[0].upper() + body[1:]
-            texts.extend(_split(body))
+            texts.extend((t, group, False) for t in _split(body))
             continue
+        close_list()
         parts = _split(_clean(line))
         if parts and not re.search(r"[.!?:]$", parts[-1]):
             lead = parts.pop()  # "You should" before a list
         else:
             lead = ""
-        texts.extend(parts)
+        texts.extend((t, -1, False) for t in parts)
     out, seen = [], set()
-    for t in texts:
+    for t, grp, joined in texts:
         t = t.strip()
         if not t or t in seen or len(t.split()) < 3 or not re.search(r"[A-Za-z]", t):
             continue
         seen.add(t)
+        if _is_heading(t, passage.title):
+            continue
         if not re.search(r"[.!?]$", t):
             t = t.rstrip(":;,") + "."
-        out.append(Sentence(passage.id, len(out), t))
+        out.append(Sentence(passage.id, len(out), t, grp, joined))
     return out
 
 

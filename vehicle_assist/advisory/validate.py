@@ -2,13 +2,18 @@
 
 Support is the text of the cited passages plus the scene. Numbers are compared after
 normalisation ("two-second" == "2 second", "30mph" == "30 mph", "metres" == "m"), and a number
-with a unit must appear with the same unit. Cited ids must be among the retrieved ones.
+with a unit must appear with the same unit. Cited ids must be among the retrieved ones, and an
+answer must share some content words with what it cites (a model that echoes its instructions
+cites a rule it does not use).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+from vehicle_assist.advisory.text import passage_sentences, terms
+from vehicle_assist.messages import Passage
 
 _NUM_WORDS = {
     "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7", "eight": "8",
@@ -63,8 +68,10 @@ def rule_refs(text: str) -> set[str]:
 
 
 def check(answer: str, cited: tuple[str, ...] | list[str], retrieved_ids: tuple[str, ...] | list[str] | set[str],
-          support: dict[str, str], scene_text: str = "", require_citation: bool = True) -> Verdict:
-    """Validate one answer. ``support`` maps a passage id to its text (at least the cited ones)."""
+          support: dict[str, str], scene_text: str = "", require_citation: bool = True,
+          instructions: str = "") -> Verdict:
+    """Validate one answer. ``support`` maps a passage id to its text (at least the cited ones);
+    ``instructions`` is the model's system prompt: an answer made of its words is an echo, not an answer."""
     reasons: list[str] = []
     if not answer.strip():
         return Verdict(False, ("empty answer",))
@@ -95,4 +102,34 @@ def check(answer: str, cited: tuple[str, ...] | list[str], retrieved_ids: tuple[
     for w in re.findall(r"\b(mph|km/h|metres?|meters?|feet|seconds?|tonnes?)(?![\w/])", normalise(answer)):
         if _UNITS[w] not in have_units:
             reasons.append(f"unit '{w}' is not in the cited rules or the scene")
+    said = set(terms(answer))
+    rule_words = set(terms(text))
+    if cited and len(said) >= 4 and len(said & rule_words) < 2:
+        reasons.append("the answer shares no words with the cited rules")
+    if instructions and said and len((said & set(terms(instructions))) - rule_words) >= max(1, len(said) / 2):
+        reasons.append("the answer repeats the model's instructions")
     return Verdict(not reasons, tuple(dict.fromkeys(reasons)))
+
+
+def support_texts(passages: tuple[Passage, ...] | list[Passage]) -> dict[str, str]:
+    """What an answer may be checked against: each passage's text plus its speakable sentences
+    (table cells rendered with their units, e.g. '70 mph (112 km/h)')."""
+    return {p.id: p.text + "\n" + " ".join(s.text for s in passage_sentences(p)) for p in passages}
+
+
+def pick_citations(answer: str, ids: tuple[str, ...] | list[str], support: dict[str, str]) -> tuple[str, ...]:
+    """The rules an answer written without citations comes from, chosen among ``ids`` only: the one
+    passage (else the pair) that supports every number and unit in it, with the most words in common;
+    when none does, the closest one (validation then says what is unsupported)."""
+    ids = [i for i in ids if i in support]
+    if not ids:
+        return ()
+    words = set(terms(answer))
+    overlap = {i: len(words & set(terms(support[i]))) for i in ids}
+    order = sorted(ids, key=lambda i: -overlap[i])
+    for i in order:
+        if check(answer, (i,), ids, support).ok:
+            return (i,)
+    if len(order) > 1 and check(answer, tuple(order[:2]), ids, support).ok:
+        return tuple(order[:2])
+    return (order[0],)
