@@ -64,7 +64,9 @@ class Tracker:
         xyxy = np.array([d.box for d in items], dtype=np.float32).reshape(-1, 4)
         conf = np.array([d.confidence for d in items], dtype=np.float32)
         cls = np.array([d.class_id for d in items], dtype=np.float32)
+        hidden = self._unseen_unconfirmed(dets.region)
         rows = self._bt.update(_Boxes(xyxy, conf, cls))
+        self._bt.tracked_stracks.extend(hidden)
         out: list[Track] = []
         keep_ns = self.settings.history_s * 1e9
         seen = set()
@@ -90,6 +92,27 @@ class Tracker:
                              edges=tuple(st.edges)))
         self._forget(dets.t_ns)
         return out
+
+    def _unseen_unconfirmed(self, region: tuple[int, int, int, int] | None) -> list:
+        """Take out of ByteTrack the new (unconfirmed) tracks this frame's passes could not see.
+
+        ByteTrack removes a new track at once when the next frame does not confirm it. On a frame
+        where only the road-ahead pass ran, an object outside that region (the pass drops boxes cut by
+        its border) was not looked at, so missing it is no evidence that it is gone: such tracks sit
+        this frame out and are put back after the update.
+        """
+        if region is None:
+            return []
+        x1, y1, x2, y2 = region
+        hidden = []
+        for tr in list(self._bt.tracked_stracks):
+            if tr.is_activated:
+                continue
+            bx1, by1, bx2, by2 = (float(v) for v in tr.xyxy)
+            if not (bx1 >= x1 and by1 >= y1 and bx2 <= x2 and by2 <= y2):
+                self._bt.tracked_stracks.remove(tr)
+                hidden.append(tr)
+        return hidden
 
     def _forget(self, now_ns: int) -> None:
         """Drop the state of tracks ByteTrack has removed (bounded memory on long drives)."""
