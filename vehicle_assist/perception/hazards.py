@@ -326,7 +326,7 @@ def assess(tracks: Iterable[Track], ego: VehicleState | None, now_ns: int, calib
                     break
             for lv, thr_d in ((HazardLevel.WARNING, spec.warning_distance_m), (HazardLevel.CAUTION, spec.caution_distance_m)):
                 if spec.distance_needs_motion and not closing_seen and prev < lv:
-                    break
+                    continue  # not entered without growth; a level already held keeps its hysteresis
                 if thr_d is not None and dist is not None and dist <= thr_d * (hy.distance_factor if prev >= lv else 1.0):
                     level = max(level, lv)
                     break
