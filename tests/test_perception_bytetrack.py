@@ -67,12 +67,27 @@ def scene(seed: int, frames: int = 120) -> list[tuple[np.ndarray, np.ndarray]]:
     return out
 
 
-def run_both(frames, settings: ByteTrackSettings) -> tuple[list, list]:
+def hide_unseen(ref, region):
+    """The reference's counterpart of ``looked_at``: unconfirmed tracks outside the region sit out."""
+    if region is None:
+        return []
+    x1, y1, x2, y2 = region
+    hidden = [t for t in ref.tracked_stracks if not t.is_activated
+              and not (t.xyxy[0] >= x1 and t.xyxy[1] >= y1 and t.xyxy[2] <= x2 and t.xyxy[3] <= y2)]
+    for t in hidden:
+        ref.tracked_stracks.remove(t)
+    return hidden
+
+
+def run_both(frames, settings: ByteTrackSettings, regions=None) -> tuple[list, list]:
     ours, ref = ByteTracker(settings), reference(settings)
     a, b = [], []
-    for xyxy, conf in frames:
-        a.append(sorted(ours.update(xyxy, conf)))
+    for i, (xyxy, conf) in enumerate(frames):
+        region = regions[i] if regions else None
+        a.append(sorted(ours.update(xyxy, conf, region)))
+        hidden = hide_unseen(ref, region)
         rows = np.asarray(ref.update(_Boxes(xyxy, conf))).reshape(-1, 8)
+        ref.tracked_stracks.extend(hidden)
         b.append(sorted((int(r[4]), int(r[7])) for r in rows))
     return a, b
 
@@ -85,6 +100,20 @@ def test_same_tracks_as_the_reference_on_hard_synthetic_scenes(seed):
     assert ours == ref
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_new_tracks_outside_the_looked_at_region_wait_as_in_the_reference(seed):
+    frames = scene(seed + 100)
+    regions = [(400, 150, 800, 450) if i % 2 else None for i in range(len(frames))]  # road-ahead-only frames
+    frames = [(xyxy, conf) if i % 2 == 0 else
+              (xyxy[(xyxy[:, 0] >= 400) & (xyxy[:, 2] <= 800) & (xyxy[:, 1] >= 150) & (xyxy[:, 3] <= 450)],
+               conf[(xyxy[:, 0] >= 400) & (xyxy[:, 2] <= 800) & (xyxy[:, 1] >= 150) & (xyxy[:, 3] <= 450)])
+              for i, (xyxy, conf) in enumerate(frames)]
+    ours, ref = run_both(frames, ByteTrackSettings(), regions)
+    plain, _ = run_both(frames, ByteTrackSettings())
+    assert ours == ref
+    assert ours != plain  # holding unseen newborns out changes which tracks survive
+
+
 @pytest.mark.slow
 def test_same_tracks_as_the_reference_on_real_detections(data):
     from vehicle_assist import models
@@ -92,16 +121,18 @@ def test_same_tracks_as_the_reference_on_real_detections(data):
     from vehicle_assist.perception.detector import Detector
     from vehicle_assist.perception.sources import open_source
 
-    det = Detector(models.load_detector(), PerceptionSettings())
-    frames = []
+    det = Detector(models.load_detector_weights(), PerceptionSettings())
+    frames, regions = [], []
     for name in ("urban_busy_street_pedestrians_scooters_dad000487.mp4", "highway_cars_1s.mp4"):
         src = open_source(str(data("drives", name)), realtime=False)
         for frame, _ in zip(src, range(150)):
-            items = det.detect(frame).items
-            frames.append((np.array([d.box for d in items], dtype=np.float32).reshape(-1, 4),
-                           np.array([d.confidence for d in items], dtype=np.float32)))
+            dets = det.detect(frame)
+            frames.append((np.array([d.box for d in dets.items], dtype=np.float32).reshape(-1, 4),
+                           np.array([d.confidence for d in dets.items], dtype=np.float32)))
+            regions.append(dets.region)
         src.close()
-    ours, ref = run_both(frames, ByteTrackSettings())
+    assert any(r is not None for r in regions) and any(r is None for r in regions)
+    ours, ref = run_both(frames, ByteTrackSettings(), regions)
     assert len({tid for f in ref for tid, _ in f}) >= 5
     assert ours == ref
 

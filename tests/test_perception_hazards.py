@@ -118,10 +118,10 @@ def test_following_too_close_needs_known_speed():
 
 
 def test_pedestrian_close_in_corridor_and_rider_folded_into_cyclist():
-    ped = approach_track(lambda t: 8.0, 0.0, label="person", tid=5)
+    ped = approach_track(lambda t: 8.0 - 2.0 * t, 0.0, label="person", tid=5)  # 8 m ahead, we close at 2 m/s
     out = assess([ped], None, ped.t_ns, CAL)
     assert out[0].kind == "pedestrian-ahead" and out[0].level == HazardLevel.WARNING
-    bike = approach_track(lambda t: 8.0, 0.0, label="bicycle", tid=6)
+    bike = approach_track(lambda t: 8.0 - 2.0 * t, 0.0, label="bicycle", tid=6)
     rider = Track(track_id=7, label="person", box=(bike.box[0], bike.box[1] - 10, bike.box[2], bike.box[3] - 20),
                   confidence=0.9, t_ns=bike.t_ns, first_t_ns=bike.first_t_ns, hits=30)
     kinds = {h.track_id: h.kind for h in assess([bike, rider], None, bike.t_ns, CAL)}
@@ -212,3 +212,34 @@ def test_a_jump_in_box_height_is_not_growth():
     tr = dataclasses.replace(steady, history=tuple(jumped))
     est = estimate_ttc(tr.history, tr.t_ns, TABLE.ttc)
     assert est.ttc_s is None  # after the jump the car is steady: no approach
+
+
+def test_a_person_standing_near_our_path_is_no_alert_until_we_close_on_them():
+    # a person 6 m ahead whose size does not change (we stand still; they wait at the kerb or cross
+    # in front of us): distance alone is not a warning (configs/hazards.yaml distance_needs_motion)
+    still = approach_track(lambda t: 6.0, 0.0, label="person", tid=8)
+    out = assess([still], None, still.t_ns, CAL)
+    assert out and out[0].level == HazardLevel.INFO and out[0].ttc_s is None
+    closing = approach_track(lambda t: 6.0 - 1.5 * t, 0.0, label="person", tid=9)
+    assert assess([closing], None, closing.t_ns, CAL)[0].level >= HazardLevel.WARNING
+
+
+def test_a_new_track_outside_the_road_ahead_region_survives_a_region_only_frame():
+    """A close object seen only by the full-frame pass (every 2nd frame) still becomes a track."""
+    from vehicle_assist.messages import Detection, Detections
+    from vehicle_assist.perception.tracker import Tracker
+
+    def run(region_on_odd_frames: bool) -> list:
+        trk = Tracker()
+        seen = []
+        for i in range(9):
+            full = i % 2 == 1  # ByteTrack confirms anything on its very first frame: start with an empty one
+            d = Detection(box=(1000.0 + 3 * i, 300.0, 1270.0, 700.0), label="person", class_id=0, confidence=0.7,
+                          source="full")
+            region = None if (full or not region_on_odd_frames) else (480, 300, 800, 620)
+            seen += trk.update(Detections(t_ns=i * 50_000_000, frame_seq=i, width=1280, height=720,
+                                          items=(d,) if full else (), region=region))
+        return seen
+
+    assert max(t.hits for t in run(region_on_odd_frames=True)) == 3  # confirmed at its 2nd sighting, then 2 more
+    assert not run(region_on_odd_frames=False)  # each new track removed unconfirmed on the next frame

@@ -60,3 +60,30 @@ def test_system_alerts_are_kept_and_hazards_replaced():
     out = realert.rerun(recs, CAL)
     assert [n for _, n in expect.alert_starts(out)] == ["camera-lost"]
     assert sum(r["topic"] == "hazards" for r in out) == 20
+
+
+def detections_log(fps=20.0, gap0=60.0, closing=12.0, seconds=4.0):
+    """The same approach as ``approach_log``, logged one step earlier: the detector's boxes (no tracks)."""
+    from vehicle_assist.messages import Detection, Detections
+
+    recs = []
+    for i in range(int(seconds * fps)):
+        t_ns = int(i / fps * 1e9)
+        d = gap0 - closing * i / fps
+        h = CAL.focal_px * 1.5 / d
+        bottom = CAL.cy + CAL.focal_px * CAL.mount_height_m / d
+        det = Detection(box=(640 - h * 0.6, bottom - h, 640 + h * 0.6, bottom), label="car", class_id=2,
+                        confidence=0.9, source="roi")
+        recs.append(envelope_record(Envelope("detections", t_ns, 2 * i + 1,
+                                             Detections(t_ns=t_ns, frame_seq=i, width=1280, height=720, items=(det,)))))
+    return recs
+
+
+def test_rerun_rebuilds_tracks_from_logged_detections():
+    out = realert.rerun(detections_log(), CAL)
+    tracks = [r for r in out if r["topic"] == "tracks"]
+    assert len(tracks) == 80 and all(len(r["msg"]) == 1 for r in tracks[1:])  # one car, one track id
+    assert len({m["track_id"] for r in tracks for m in r["msg"]}) == 1
+    alerts = expect.alert_starts(out)
+    assert alerts and alerts[0][1] == "forward-collision" and 1.7 <= alerts[0][0] <= 2.3
+    assert not [r for r in realert.rerun(detections_log(), CAL, retrack=False) if r["topic"] == "alerts"]  # no tracks logged

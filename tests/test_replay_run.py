@@ -48,6 +48,28 @@ def test_lockstep_processes_every_frame_in_order_and_is_deterministic(data, cfg,
     assert refs.compare(rb, refs.canonical(ra, rules), rules) == []  # the same decisions, twice
 
 
+def test_replay_uses_the_drive_calibration_and_starts_the_pass_schedule_afresh(data, cfg, parts, tmp_path):
+    from vehicle_assist.perception import hazards as hz
+    from vehicle_assist.perception.detector import road_ahead_region
+
+    data("drives", f"{DAD}.mp4")
+    drive = open_drive(DAD)
+    cam = drive.info.calibration.camera(drive.info.width, drive.info.height)
+    assert cam.focal_px != hz.load_table().camera.focal_px  # the manifest's guess, not the default camera
+    for out in ("a", "b"):  # the second replay with the same parts must not inherit the first one's frame count
+        _, records = _replay(drive, cfg, parts, tmp_path / out, start_s=3.5, end_s=3.8)
+        regions = [r["msg"]["region"] for r in records if r["topic"] == "detections"]
+        roi = cfg.perception.roi
+        want = road_ahead_region(drive.info.width, drive.info.height, cam, roi.size_frac, roi.below_frac)
+        assert regions[0] is None and regions[1] == [want.x1, want.y1, want.x2, want.y2]  # full pass first
+    tracks = {(r["t_ns"], m["track_id"]): m for r in records if r["topic"] == "tracks" for m in r["msg"]}
+    found = [(h, tracks[(r["t_ns"], h["track_id"])]) for r in records if r["topic"] == "hazards" for h in r["msg"]]
+    assert found
+    for h, tr in found:  # distances from the drive's focal length
+        height = hz.load_table().classes[tr["label"]].height_m
+        assert h["distance_m"] == pytest.approx(cam.focal_px * height / (tr["box"][3] - tr["box"][1]), rel=1e-3)
+
+
 def test_camera_outage_raises_camera_lost_at_drive_time(data, cfg, parts, tmp_path):
     data("drives", "urban_narrow_street_taxi_pedestrians_dad000597.mp4")
     drive = open_drive("urban_narrow_street_taxi_pedestrians_dad000597")

@@ -86,6 +86,8 @@ class Detections:
     height: int
     items: tuple[Detection, ...] = ()
     infer_ms: float = 0.0
+    region: tuple[int, int, int, int] | None = None
+    """The part of the frame the detector looked at (x1, y1, x2, y2); None: the whole frame."""
 
 
 @dataclass(frozen=True)

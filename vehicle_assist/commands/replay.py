@@ -28,7 +28,7 @@ def register(app: typer.Typer) -> None:
         end: Optional[float] = typer.Option(None, "--end", min=0, help="Replay up to this drive time (s)."),
         check: bool = typer.Option(False, "--check", help="Check the scenario's expectations and compare with its reference log (sim/refs); exit 1 when any fails."),
         update_refs: bool = typer.Option(False, "--update-refs", help="Rewrite the scenario's reference log from this replay."),
-        from_log: Optional[Path] = typer.Option(None, "--from-log", help="Do not replay: re-run hazards and alerts on the tracks logged in this trip log (fast iteration on configs/hazards.yaml and alerts.yaml)."),
+        from_log: Optional[Path] = typer.Option(None, "--from-log", help="Do not replay: re-run tracking, hazards and alerts on the detections logged in this trip log (fast iteration on configs/hazards.yaml, alerts.yaml and the tracker settings)."),
         no_voice: bool = typer.Option(False, "--no-voice", help="Perception and alerts only: no ASR, no advisories (faster)."),
         video: bool = typer.Option(True, "--video/--no-video", help="Write the annotated MP4."),
         mcap: bool = typer.Option(False, "--mcap", help="Also write outputs.mcap (trip log + frames with annotations) for Foxglove."),

@@ -153,8 +153,33 @@ class ByteTracker:
             cost = 1 - (1 - cost) * np.array([d.score for d in dets])[None]
         return cost
 
-    def update(self, xyxy: np.ndarray, scores: np.ndarray) -> list[tuple[int, int]]:
-        """Associate one frame's boxes (N x 4, pixels) and confidences with the tracks."""
+    def update(self, xyxy: np.ndarray, scores: np.ndarray,
+               looked_at: tuple[int, int, int, int] | None = None) -> list[tuple[int, int]]:
+        """Associate one frame's boxes (N x 4, pixels) and confidences with the tracks.
+
+        ``looked_at``: the region this frame's detector passes covered, when not the whole frame.
+        New (unconfirmed) tracks outside it sit this frame out instead of being removed for not
+        being seen: not looking is no evidence that an object is gone.
+        """
+        held = self._hold_unseen(looked_at)
+        out = self._update(xyxy, scores)
+        self.tracked.extend(held)
+        return out
+
+    def _hold_unseen(self, region: tuple[int, int, int, int] | None) -> list[_Track]:
+        if region is None:
+            return []
+        x1, y1, x2, y2 = region
+        held = []
+        for t in self.tracked:
+            if not t.activated:
+                bx1, by1, bx2, by2 = (float(v) for v in t.xyxy())
+                if not (bx1 >= x1 and by1 >= y1 and bx2 <= x2 and by2 <= y2):
+                    held.append(t)
+        self.tracked = [t for t in self.tracked if all(t is not h for h in held)]
+        return held
+
+    def _update(self, xyxy: np.ndarray, scores: np.ndarray) -> list[tuple[int, int]]:
         s = self.s
         self.frame += 1
         frame = self.frame

@@ -202,10 +202,11 @@ class Detector:
                     found.append((box, c, p, "full"))
             passes.append("full")
         self.last_passes = tuple(passes)
+        looked = None if run_full else (reg.x1, reg.y1, reg.x2, reg.y2)
         items = tuple(Detection(box=box, label=self.names[c], class_id=c, confidence=round(p, 4), source=src)
                       for box, c, p, src in found)
         return Detections(t_ns=frame.t_ns, frame_seq=frame.seq, width=frame.width, height=frame.height,
-                          items=items, infer_ms=(clock.perf_ns() - start) / 1e6)
+                          items=items, infer_ms=(clock.perf_ns() - start) / 1e6, region=looked)
 
 
 __all__ = ["Detector", "DetectorError", "OnnxYolo", "Region", "road_ahead_region", "iou"]

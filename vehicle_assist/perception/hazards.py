@@ -59,6 +59,8 @@ class LevelSpec(StrictModel):
     caution_distance_m: float | None = None
     info_distance_m: float = Field(60.0, gt=0)
     min_closing_mps: float = Field(0.0, ge=0)
+    distance_needs_motion: bool = False
+    """Distance levels only for an object seen closing (its box grows: TTC known), not merely near."""
 
 
 class HysteresisSpec(StrictModel):
@@ -300,9 +302,12 @@ def assess(tracks: Iterable[Track], ego: VehicleState | None, now_ns: int, calib
         horizon = min(ttc.ttc_s if ttc.ttc_s is not None else math.inf, table.corridor.predict_s)
         ahead = lateral_extent(tr, cls.height_m, calib, now_ns, table.ttc.window_s, horizon)
         if ahead is not None:  # where it will be: an oncoming car passing by leaves the corridor
-            in_corridor = min(ahead[1], half) - max(ahead[0], -half) >= need
+            in_corridor = bool(min(ahead[1], half) - max(ahead[0], -half) >= need)
         else:
-            in_corridor = corridor_overlap_m(tr.box, cls.height_m, calib, half) >= need
+            in_corridor = bool(corridor_overlap_m(tr.box, cls.height_m, calib, half) >= need)
+        # closing: the box grows with an accepted fit (TTC known); a person standing beside a stopped car
+        # or crossing in front of one keeps its size
+        closing_seen = tr.hits >= table.ttc.min_hits and ttc.ttc_cv_s is not None
 
         level = HazardLevel.NONE
         if dist is not None and dist <= spec.info_distance_m * (hy.distance_factor if prev >= HazardLevel.INFO else 1.0):
@@ -320,6 +325,8 @@ def assess(tracks: Iterable[Track], ego: VehicleState | None, now_ns: int, calib
                     level = max(level, lv)
                     break
             for lv, thr_d in ((HazardLevel.WARNING, spec.warning_distance_m), (HazardLevel.CAUTION, spec.caution_distance_m)):
+                if spec.distance_needs_motion and not closing_seen and prev < lv:
+                    continue  # not entered without growth; a level already held keeps its hysteresis
                 if thr_d is not None and dist is not None and dist <= thr_d * (hy.distance_factor if prev >= lv else 1.0):
                     level = max(level, lv)
                     break

@@ -6,7 +6,10 @@ track's history keeps the *measured* box height of its matched detection (not th
 estimate), because the TTC fit in :mod:`vehicle_assist.perception.hazards` does its own smoothing
 and must not inherit the filter's lag. When a track's boxes start coming from another detector
 pass (it grew out of the road-ahead region), its history restarts: the two passes measure a box
-slightly differently, and a step in height would read as sudden growth.
+slightly differently, and a step in height would read as sudden growth. On a frame where only the
+road-ahead pass ran (``Detections.region``), new tracks outside that region sit the update out:
+ByteTrack would otherwise remove them for not being seen, and a close object seen only by the
+full pass (every 2nd frame) would never become a track.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ class Tracker:
         items = dets.items
         xyxy = np.array([d.box for d in items], dtype=np.float32).reshape(-1, 4)
         conf = np.array([d.confidence for d in items], dtype=np.float32)
-        pairs = self._bt.update(xyxy, conf)
+        pairs = self._bt.update(xyxy, conf, dets.region)  # a region-only frame: new tracks outside it wait
         out: list[Track] = []
         keep_ns = self.settings.history_s * 1e9
         seen = set()

@@ -1,10 +1,13 @@
-"""Re-run the alert logic on a trip log's logged tracks, without the detector (fast iteration on
-``configs/hazards.yaml`` and ``configs/alerts.yaml``).
+"""Re-run the alert logic on a trip log's logged detections or tracks, without the detector (fast
+iteration on ``configs/hazards.yaml``, ``configs/alerts.yaml`` and the tracker settings).
 
-Hazards are recomputed with :func:`perception.hazards.assess` from each logged ``tracks`` record
-and the latest logged ``vehicle`` state; alerts with a fresh :class:`AlertManager`. Alerts whose
-trigger is not a hazard kind (system signals such as ``camera-lost``) are kept as logged. The
-driver's mute is not replayed (re-run alerts are as if unmuted).
+With ``retrack`` (the default when the log holds ``detections``), tracks are rebuilt from each
+logged ``detections`` record with a fresh :class:`Tracker`, exactly as the lane builds them;
+otherwise the logged ``tracks`` are used. Hazards are recomputed with
+:func:`perception.hazards.assess` and the latest logged ``vehicle`` state; alerts with a fresh
+:class:`AlertManager`. Alerts whose trigger is not a hazard kind (system signals such as
+``camera-lost``) are kept as logged. The driver's mute is not replayed (re-run alerts are as if
+unmuted).
 """
 
 from __future__ import annotations
@@ -14,12 +17,26 @@ from typing import Any, Iterable
 from vehicle_assist.messages import Envelope, envelope_record, from_record
 
 
-def rerun(records: Iterable[dict[str, Any]], calib, hazard_table=None, alert_table=None) -> list[dict[str, Any]]:
-    """The records with ``hazards`` and hazard-driven ``alerts`` replaced by recomputed ones (pure)."""
+def rerun(records: Iterable[dict[str, Any]], calib, hazard_table=None, alert_table=None,
+          retrack: bool | None = None, tracker_settings=None) -> list[dict[str, Any]]:
+    """The records with ``hazards`` and hazard-driven ``alerts`` (and, retracking, ``tracks``) recomputed.
+
+    ``retrack`` None: rebuild tracks when the log has detections. ``tracker_settings``: the
+    perception tracker settings to rebuild them with (default: the onboard config's).
+    """
     from vehicle_assist.perception import hazards as hz
     from vehicle_assist.safety.alert_manager import AlertManager
     from vehicle_assist.safety.alerts import load_table as load_alerts
 
+    records = list(records)
+    if retrack is None:
+        retrack = any(r.get("topic") == "detections" for r in records)
+    tracker = None
+    if retrack:
+        from vehicle_assist.perception.pipeline import load_settings
+        from vehicle_assist.perception.tracker import Tracker
+
+        tracker = Tracker(tracker_settings or load_settings().tracker)
     hazard_table = hazard_table or hz.load_table()
     alert_table = alert_table or load_alerts()
     hazard_kinds = {c.kind for c in hazard_table.classes.values()} | {hz.FOLLOWING_TOO_CLOSE}
@@ -32,14 +49,26 @@ def rerun(records: Iterable[dict[str, Any]], calib, hazard_table=None, alert_tab
         topic = rec.get("topic")
         if topic == "hazards" or (topic == "alerts" and rec.get("msg", {}).get("name") in driven):
             continue
+        if retrack and topic == "tracks":
+            continue
         out.append(rec)
         if topic == "vehicle":
             ego = from_record(rec["msg"])
-        elif topic == "tracks":
-            t = int(rec["t_ns"])
+            continue
+        if retrack and topic == "detections":
+            dets = from_record(rec["msg"])
+            tracks = tracker.update(dets)
+            out.append(envelope_record(Envelope("tracks", int(rec["t_ns"]), 0, tuple(tracks))))
+        elif not retrack and topic == "tracks":
             tracks = [from_record(m) for m in rec["msg"]] if isinstance(rec["msg"], list) else []
-            found = hz.assess(tracks, ego, t, calib, prev, hazard_table)
-            prev = hz.levels_of(found)
-            out.append(envelope_record(Envelope("hazards", t, 0, tuple(found))))
-            out += [envelope_record(Envelope("alerts", t, 0, event)) for event in manager.update(found, t)]
+        else:
+            continue
+        t = int(rec["t_ns"])
+        found = hz.assess(tracks, ego, t, calib, prev, hazard_table)
+        prev = hz.levels_of(found)
+        out.append(envelope_record(Envelope("hazards", t, 0, tuple(found))))
+        out += [envelope_record(Envelope("alerts", t, 0, event)) for event in manager.update(found, t)]
     return [{**r, "seq": i} for i, r in enumerate(out, start=1)]  # renumbered: strictly increasing again
+
+
+__all__ = ["rerun"]

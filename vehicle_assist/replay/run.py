@@ -311,13 +311,28 @@ def with_faults(parts, plan: faults_mod.FaultPlan, clock):
     return dataclasses.replace(parts, make_advisor=lambda arbiter, on_event: StalledAdvisor(make(arbiter, on_event), plan, clock, on_event))
 
 
-def fresh_parts(parts):
-    """The parts with a new tracker (its state and track ids must not carry over from an earlier replay)."""
+def fresh_parts(parts, calib=None):
+    """The parts for one replay: a new tracker (its state and track ids must not carry over from an
+    earlier replay), a detector view whose pass schedule starts afresh, and the drive's camera
+    calibration ``calib`` (when it has one) for the road-ahead region and hazard assessment."""
+    import copy
     import dataclasses
 
+    changes = {}
     tracker = parts.tracker
     settings = getattr(tracker, "settings", None)
-    return dataclasses.replace(parts, tracker=type(tracker)(settings)) if settings is not None else parts
+    if settings is not None:
+        changes["tracker"] = type(tracker)(settings)
+    det = parts.detector
+    if det is not None and hasattr(det, "_frames"):
+        det = copy.copy(det)  # shares the loaded model; only the frame counter and calibration differ
+        det._frames = 0
+        if calib is not None:
+            det.calib = calib
+        changes["detector"] = det
+    if calib is not None:
+        changes["calib"] = calib
+    return dataclasses.replace(parts, **changes) if changes else parts
 
 
 async def _settle_loop(n: int = 6) -> None:
@@ -334,7 +349,8 @@ async def run_replay(drive: Drive, config, parts, out_dir: Path, options: Replay
     from vehicle_assist.speech.tts import write_wav
 
     plan = plan or faults_mod.FaultPlan()
-    parts = fresh_parts(parts)
+    cal = drive.info.calibration
+    parts = fresh_parts(parts, cal.camera(drive.info.width, drive.info.height) if cal is not None else None)
     out_dir.mkdir(parents=True, exist_ok=True)
     trip_path = out_dir / "trip.jsonl"
     if trip_path.exists():
