@@ -69,7 +69,8 @@ def evaluate(split: str, recogniser, settings, conditions: dict, progress: bool 
     """All metrics for one split and backend."""
     opts = vad.VadOptions.from_settings(settings.vad)
     act = settings.activation
-    wake_gate = activation.Gate(activation.WAKE_PHRASE, act.wake_phrase, act.wake_min_similarity)
+    wake_gate = activation.Gate(activation.WAKE_PHRASE, act.wake_phrase, act.wake_min_similarity,
+                                heard_as=tuple(act.wake_heard_as.get(act.wake_phrase.lower(), ())))
     utts = evalset.load_utterances(split)
     out: dict = {"split": split, "n_utterances": len(utts), "conditions": {}}
     for cond, snr in conditions.items():
@@ -134,7 +135,8 @@ def real_recordings(recogniser, settings) -> dict:
     """WER on the real recordings that have reference transcripts, and wake false activations on all."""
     refs = evalset.load_refs()
     act = settings.activation
-    gate = activation.Gate(activation.WAKE_PHRASE, act.wake_phrase, act.wake_min_similarity)
+    gate = activation.Gate(activation.WAKE_PHRASE, act.wake_phrase, act.wake_min_similarity,
+                           heard_as=tuple(act.wake_heard_as.get(act.wake_phrase.lower(), ())))
     pairs, rows, fa, secs = [], [], 0, 0.0
     for name, ref in refs.items():
         pcm, sr = audio.load_audio(fetch.data_path("speech", name))
@@ -223,7 +225,7 @@ def main() -> None:
         result = {"prompt": DRIVING_PROMPT, "split": args.split}
         fw_model = None
         for label, prompt in (("no_prompt", None), ("driving_prompt", DRIVING_PROMPT)):
-            opts = asr.AsrOptions(beam_size=settings.asr.beam_size, initial_prompt=prompt)
+            opts = asr.AsrOptions(beam_size=settings.asr.beam_size, initial_prompt=prompt, pad_s=settings.asr.pad_s)
             rec = asr.FasterWhisperASR(fw_model, opts) if fw_model is not None else asr.FasterWhisperASR(options=opts)
             fw_model = rec.model
             ev = evaluate(args.split, rec, settings, conditions)

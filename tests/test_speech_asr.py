@@ -15,7 +15,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def fw() -> asr.ASR:
-    return asr.load_backend("faster-whisper")
+    from vehicle_assist import config
+
+    return asr.load_backend("faster-whisper", asr.AsrOptions.from_settings(config.load_app().speech.asr))  # as shipped
 
 
 def _utt(pcm: np.ndarray) -> Utterance:
@@ -88,6 +90,21 @@ def test_confidence_is_bounded_and_monotone():
     unsure = asr.confidence([asr.SegmentScore("hello", -0.1, 0.9, 5)])
     assert 0.0 <= lo < hi <= 1.0 and unsure < hi
     assert asr.confidence([]) == 0.0 and asr.confidence([asr.SegmentScore("  ", -0.1, 0.0, 0)]) == 0.0
+
+
+def test_pad_adds_silence_around_the_utterance():
+    pcm = np.ones(1600, np.float32)
+    padded = asr.pad(pcm, 0.5)
+    assert len(padded) == 1600 + 2 * 8000
+    assert not padded[:8000].any() and not padded[-8000:].any() and padded[8000:9600].all()
+    assert asr.pad(pcm, 0.0) is pcm
+
+
+def test_shipped_decoding_options():
+    from vehicle_assist import config
+
+    opts = asr.AsrOptions.from_settings(config.load_app().speech.asr)
+    assert opts.beam_size == 5 and opts.pad_s == 1.0 and opts.initial_prompt is None  # docs/speech.md
 
 
 def test_listen_command_json(data):
