@@ -48,7 +48,7 @@ def pad(pcm: np.ndarray, pad_s: float, sample_rate: int = 16000) -> np.ndarray:
     """The utterance with ``pad_s`` seconds of silence before and after (unchanged for 0)."""
     if pad_s <= 0:
         return pcm
-    zeros = np.zeros(int(round(pad_s * sample_rate)), np.float32)
+    zeros = np.zeros(round(pad_s * sample_rate), np.float32)
     return np.concatenate([zeros, pcm, zeros])
 
 

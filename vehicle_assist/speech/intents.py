@@ -1,7 +1,9 @@
 """Intents: voice commands that act at once (no language model); everything else is a question.
 
 The command phrases are a table (``configs/intents.yaml``): per intent, regular expressions that
-must match the whole normalised utterance. :func:`classify` is pure: text and time in, an
+must match the whole normalised utterance; known ASR mishearings of command words ("new to" ->
+"mute", learned on the dev split) are corrected when nothing matched as heard, and the corrected
+text must still match whole. :func:`classify` is pure: text and time in, an
 :class:`~vehicle_assist.messages.Intent` out.
 """
 
