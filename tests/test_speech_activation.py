@@ -51,6 +51,15 @@ def test_known_renderings_of_the_wake_phrase(text, matched, remainder):
     assert activation.Gate(activation.WAKE_PHRASE, "computer").heard_as == ()
 
 
+def test_gate_from_settings_takes_the_configured_renderings():
+    from vehicle_assist import config
+
+    settings = config.load_app().speech.activation.model_copy(update={"mode": activation.WAKE_PHRASE})
+    gate = activation.Gate.from_settings(settings)
+    assert gate.heard_as == tuple(settings.wake_heard_as["hey car"])
+    assert gate.decide("Okay car, what does this sign mean?").accept
+
+
 def test_wake_phrase_is_configurable():
     assert activation.match_wake("Computer, louder", "computer").matched
     assert not activation.match_wake("Hey car, louder", "computer").matched
