@@ -4,6 +4,7 @@ VAD-end -> transcript latency, ask-back rate, TTS first-sentence render time.
     python bench/speech.py [--split test] [--json-out FILE] [--backend faster-whisper]
     python bench/speech.py --split dev --prompt-ablation      # does a driving prompt lower WER?
     python bench/speech.py --agreement                        # openai-whisper vs faster-whisper
+    python bench/speech.py --split dev --decode-ablation      # greedy/beam 5, with/without silence padding
 
 Prints one JSON document on stdout and a short summary on stderr.
 """
@@ -69,7 +70,8 @@ def evaluate(split: str, recogniser, settings, conditions: dict, progress: bool 
     """All metrics for one split and backend."""
     opts = vad.VadOptions.from_settings(settings.vad)
     act = settings.activation
-    wake_gate = activation.Gate(activation.WAKE_PHRASE, act.wake_phrase, act.wake_min_similarity)
+    wake_gate = activation.Gate(activation.WAKE_PHRASE, act.wake_phrase, act.wake_min_similarity,
+                                heard_as=tuple(act.wake_heard_as.get(act.wake_phrase.lower(), ())))
     utts = evalset.load_utterances(split)
     out: dict = {"split": split, "n_utterances": len(utts), "conditions": {}}
     for cond, snr in conditions.items():
@@ -134,7 +136,8 @@ def real_recordings(recogniser, settings) -> dict:
     """WER on the real recordings that have reference transcripts, and wake false activations on all."""
     refs = evalset.load_refs()
     act = settings.activation
-    gate = activation.Gate(activation.WAKE_PHRASE, act.wake_phrase, act.wake_min_similarity)
+    gate = activation.Gate(activation.WAKE_PHRASE, act.wake_phrase, act.wake_min_similarity,
+                           heard_as=tuple(act.wake_heard_as.get(act.wake_phrase.lower(), ())))
     pairs, rows, fa, secs = [], [], 0, 0.0
     for name, ref in refs.items():
         pcm, sr = audio.load_audio(fetch.data_path("speech", name))
@@ -207,6 +210,7 @@ def main() -> None:
     ap.add_argument("--backend", default=None, choices=list(asr.BACKENDS), help="ASR backend (default: config)")
     ap.add_argument("--conditions", default="clean,snr10,snr0", help="comma list of clean,snr10,snr0")
     ap.add_argument("--prompt-ablation", action="store_true", help="compare WER without/with a driving-vocabulary prompt")
+    ap.add_argument("--decode-ablation", action="store_true", help="compare beam size 1/5 and silence padding 0/1 s")
     ap.add_argument("--agreement", action="store_true", help="openai-whisper vs faster-whisper transcripts")
     ap.add_argument("--latency", action="store_true", help="only the VAD-end -> intent latency on a real 3 s utterance")
     ap.add_argument("--json-out", type=Path, default=None, help="also write the JSON here")
@@ -219,11 +223,22 @@ def main() -> None:
         result = {"latency": latency(settings)}
     elif args.agreement:
         result = {"agreement": agreement(args.split, settings)}
+    elif args.decode_ablation:
+        result = {"split": args.split}
+        fw_model = None
+        for beam, pad_s in ((1, 0.0), (1, 1.0), (5, 0.0), (5, 1.0)):
+            opts = asr.AsrOptions(beam_size=beam, initial_prompt=settings.asr.initial_prompt, pad_s=pad_s)
+            rec = asr.FasterWhisperASR(fw_model, opts) if fw_model is not None else asr.FasterWhisperASR(options=opts)
+            fw_model = rec.model
+            ev = evaluate(args.split, rec, settings, conditions)
+            result[f"beam{beam}_pad{pad_s:g}"] = {
+                c: {"wer_questions_commands": v["wer_questions_commands"], "intent_accuracy": v["intent_accuracy"],
+                    "latency_p50_ms": v["vad_end_to_intent_ms"]["p50"]} for c, v in ev["conditions"].items()}
     elif args.prompt_ablation:
         result = {"prompt": DRIVING_PROMPT, "split": args.split}
         fw_model = None
         for label, prompt in (("no_prompt", None), ("driving_prompt", DRIVING_PROMPT)):
-            opts = asr.AsrOptions(beam_size=settings.asr.beam_size, initial_prompt=prompt)
+            opts = asr.AsrOptions(beam_size=settings.asr.beam_size, initial_prompt=prompt, pad_s=settings.asr.pad_s)
             rec = asr.FasterWhisperASR(fw_model, opts) if fw_model is not None else asr.FasterWhisperASR(options=opts)
             fw_model = rec.model
             ev = evaluate(args.split, rec, settings, conditions)

@@ -33,6 +33,33 @@ def test_match_wake(text, matched, remainder):
         assert m.remainder == remainder
 
 
+@pytest.mark.parametrize("text,matched,remainder", [
+    ("Hey Carter, louder.", True, "louder."),
+    ("Okay car, what does this sign mean?", True, "what does this sign mean?"),
+    ("OK car, stop.", True, "stop."),
+    ("The car behind is flashing its lights, what does that mean?", False, None),
+    ("Okay, carry on", False, None),
+])
+def test_known_renderings_of_the_wake_phrase(text, matched, remainder):
+    gate = activation.Gate(activation.WAKE_PHRASE, "hey car")  # the configured renderings of "hey car"
+    assert gate.heard_as and "hey carter" in gate.heard_as
+    d = gate.decide(text)
+    assert d.accept is matched
+    if matched:
+        assert d.text == remainder
+    assert not activation.Gate(activation.WAKE_PHRASE, "hey car", heard_as=()).decide("Hey Carter, louder.").accept
+    assert activation.Gate(activation.WAKE_PHRASE, "computer").heard_as == ()
+
+
+def test_gate_from_settings_takes_the_configured_renderings():
+    from vehicle_assist import config
+
+    settings = config.load_app().speech.activation.model_copy(update={"mode": activation.WAKE_PHRASE})
+    gate = activation.Gate.from_settings(settings)
+    assert gate.heard_as == tuple(settings.wake_heard_as["hey car"])
+    assert gate.decide("Okay car, what does this sign mean?").accept
+
+
 def test_wake_phrase_is_configurable():
     assert activation.match_wake("Computer, louder", "computer").matched
     assert not activation.match_wake("Hey car, louder", "computer").matched

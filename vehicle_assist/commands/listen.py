@@ -57,7 +57,9 @@ def register(app: typer.Typer) -> None:
         if name not in asr.BACKENDS:
             fail(f"unknown backend {name!r}; choose one of {', '.join(asr.BACKENDS)}", 2)
         mode = activation.WAKE_PHRASE if wake else settings.activation.mode
-        gate = activation.Gate(mode, settings.activation.wake_phrase, settings.activation.wake_min_similarity)
+        act = settings.activation
+        gate = activation.Gate(mode, act.wake_phrase, act.wake_min_similarity,
+                               heard_as=tuple(act.wake_heard_as.get(act.wake_phrase.lower(), ())))
         if mode == activation.PUSH_TO_TALK:
             gate.pressed = True  # a file (or this command's mic session) is one long press
         options = vad.VadOptions.from_settings(settings.vad)

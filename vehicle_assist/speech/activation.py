@@ -22,6 +22,7 @@ from typing import Callable, Iterator, Protocol
 from vehicle_assist.speech.intents import sound_key
 
 PUSH_TO_TALK, WAKE_PHRASE = "push_to_talk", "wake_phrase"
+HEARD_AS_SIMILARITY = 0.9  # "okay car" must not take "Okay, carry on"
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,21 @@ def _similar(a: str, b: str) -> float:
     return difflib.SequenceMatcher(None, ka, kb).ratio()
 
 
-def match_wake(text: str, phrase: str = "hey car", min_similarity: float = 0.7) -> WakeMatch:
-    """Pure: does ``text`` start with ``phrase``? Each wake word must be similar to the word in its place."""
+def match_wake(text: str, phrase: str = "hey car", min_similarity: float = 0.7,
+               heard_as: tuple[str, ...] = ()) -> WakeMatch:
+    """Pure: does ``text`` start with ``phrase`` (or one of its known ASR renderings ``heard_as``)?
+
+    Each wake word must be similar to the word in its place (``min_similarity``; a rendering, being
+    an exact heard form, needs ``HEARD_AS_SIMILARITY``); the best match wins."""
+    best = _match_one(text, phrase, min_similarity)
+    for variant in heard_as:
+        m = _match_one(text, variant, max(min_similarity, HEARD_AS_SIMILARITY))
+        if m.matched and (not best.matched or m.score > best.score):
+            best = m
+    return best
+
+
+def _match_one(text: str, phrase: str, min_similarity: float) -> WakeMatch:
     wake = _words(phrase)
     words = _words(text)
     if not wake or len(words) < len(wake):
@@ -139,10 +153,16 @@ class Gate:
     """Decides whether mic audio is listened to now, and whether a transcript is acted on."""
 
     def __init__(self, mode: str = PUSH_TO_TALK, wake_phrase: str = "hey car", min_similarity: float = 0.7,
-                 is_speaking: Callable[[], bool] = lambda: False, hangover_s: float = 0.3) -> None:
+                 is_speaking: Callable[[], bool] = lambda: False, hangover_s: float = 0.3,
+                 heard_as: tuple[str, ...] | None = None) -> None:
         if mode not in (PUSH_TO_TALK, WAKE_PHRASE):
             raise ValueError(f"activation mode must be {PUSH_TO_TALK!r} or {WAKE_PHRASE!r}, got {mode!r}")
         self.mode, self.wake_phrase, self.min_similarity = mode, wake_phrase, min_similarity
+        if heard_as is None:  # the configured renderings of this phrase (none for a phrase without any)
+            from vehicle_assist.config import ActivationSettings
+
+            heard_as = tuple(ActivationSettings().wake_heard_as.get(wake_phrase.lower(), ()))
+        self.heard_as = tuple(heard_as)
         self.is_speaking, self.hangover_ns = is_speaking, int(hangover_s * 1e9)
         self.pressed = False
         self._spoke_until_ns: int | None = None
@@ -151,7 +171,7 @@ class Gate:
     def from_settings(cls, settings, is_speaking: Callable[[], bool] = lambda: False) -> "Gate":
         """Build from :class:`~vehicle_assist.config.ActivationSettings`."""
         return cls(settings.mode, settings.wake_phrase, settings.wake_min_similarity, is_speaking,
-                   settings.speaking_hangover_s)
+                   settings.speaking_hangover_s, tuple(settings.wake_heard_as.get(settings.wake_phrase.lower(), ())))
 
     def button(self, event: ButtonEvent) -> bool:
         """Apply a push-to-talk event; returns True when the button was just released (end the utterance)."""
@@ -172,5 +192,5 @@ class Gate:
         """Act on this transcript? In hands-free mode only when it starts with the wake phrase."""
         if self.mode == PUSH_TO_TALK:
             return Decision(True, text, "push-to-talk")
-        m = match_wake(text, self.wake_phrase, self.min_similarity)
+        m = match_wake(text, self.wake_phrase, self.min_similarity, self.heard_as)
         return Decision(m.matched, m.remainder if m.matched else text, "wake-phrase" if m.matched else "no-wake-phrase")

@@ -33,14 +33,23 @@ class ASRError(CodedError):
 class AsrOptions:
     """Decoding options shared by both backends."""
 
-    beam_size: int = 1  # 1 = greedy: the fastest, and as good as beam 5 on short commands (bench/speech.py)
+    beam_size: int = 1  # 1 = greedy; the config's default is 5 (lower WER on dev, docs/speech.md)
     initial_prompt: str | None = None  # decoder prompt, e.g. driving vocabulary
     language: str = "en"
+    pad_s: float = 0.0  # digital silence added before and after the utterance (lower WER in road noise)
 
     @classmethod
     def from_settings(cls, settings) -> "AsrOptions":
         """Build from :class:`~vehicle_assist.config.AsrSettings`."""
-        return cls(beam_size=settings.beam_size, initial_prompt=settings.initial_prompt)
+        return cls(beam_size=settings.beam_size, initial_prompt=settings.initial_prompt, pad_s=settings.pad_s)
+
+
+def pad(pcm: np.ndarray, pad_s: float, sample_rate: int = 16000) -> np.ndarray:
+    """The utterance with ``pad_s`` seconds of silence before and after (unchanged for 0)."""
+    if pad_s <= 0:
+        return pcm
+    zeros = np.zeros(round(pad_s * sample_rate), np.float32)
+    return np.concatenate([zeros, pcm, zeros])
 
 
 @dataclass(frozen=True)
@@ -112,13 +121,13 @@ class WhisperASR:
         raise NotImplementedError
 
     def transcribe(self, utt: Utterance) -> Transcript:
-        """Recognise one utterance with greedy (or beam) decoding, no timestamps."""
+        """Recognise one utterance (silence-padded) with beam or greedy decoding, no timestamps."""
         start = clock.perf_ns()
         pcm = _check(utt)
         if len(pcm) == 0:
             return _transcript(utt, [], self.name, start)
         try:
-            scores = self._decode(pcm)
+            scores = self._decode(pad(pcm, self.options.pad_s))
         except Exception as err:  # CTranslate2 raises RuntimeError/ValueError, torch RuntimeError, on bad input
             raise ASRError("asr-failed", f"{self.name} failed: {err}") from err
         return _transcript(utt, scores, self.name, start)

@@ -1,7 +1,9 @@
 """Intents: voice commands that act at once (no language model); everything else is a question.
 
 The command phrases are a table (``configs/intents.yaml``): per intent, regular expressions that
-must match the whole normalised utterance. :func:`classify` is pure: text and time in, an
+must match the whole normalised utterance; known ASR mishearings of command words ("new to" ->
+"mute", learned on the dev split) are corrected when nothing matched as heard, and the corrected
+text must still match whole. :func:`classify` is pure: text and time in, an
 :class:`~vehicle_assist.messages.Intent` out.
 """
 
@@ -31,6 +33,7 @@ class IntentTable(StrictModel):
     question_words: list[str] = []
     fuzzy_max_words: int = 0
     fuzzy_min_similarity: float = 1.0
+    mishearings: dict[str, str] = {}
     examples: dict[str, list[str]] = {}
     intents: dict[str, list[str]]
 
@@ -122,6 +125,21 @@ def classify(text: str, t_ns: int, table: CompiledTable | None = None, default_m
     norm = strip_fillers(normalise(text), table.table)
     if not norm or norm in table.table.noise_phrases:
         return Intent(t_ns, "empty", text)
+    fixed = correct_mishearings(norm, table.table)
+    found = match_command(norm, table, default_minutes)
+    if found is None:  # the corrected text must match a pattern whole, so questions stay questions
+        found = match_command(fixed, table, default_minutes)
+    if found is not None:
+        return Intent(t_ns, found[0], text, found[1])
+    fuzzy = fuzzy_command(fixed, table.table)
+    if fuzzy is not None:
+        slots = (("minutes", str(_duration(fixed, table.table) or default_minutes)),) if fuzzy == "mute" else ()
+        return Intent(t_ns, fuzzy, text, slots)
+    return Intent(t_ns, "question", text)
+
+
+def match_command(norm: str, table: CompiledTable, default_minutes: int = 10) -> tuple[str, tuple] | None:
+    """(command, slots) when a pattern matches the whole normalised text, else None."""
     for name, rx in table.patterns:
         m = rx.fullmatch(norm)
         if m is None:
@@ -133,18 +151,27 @@ def classify(text: str, t_ns: int, table: CompiledTable | None = None, default_m
             if groups.get("amount") and minutes is None:
                 continue  # "mute the alerts for the city" is not a duration: not this pattern
             slots = (("minutes", str(minutes or default_minutes)),)
-        return Intent(t_ns, name, text, slots)
-    fuzzy = fuzzy_command(norm, table.table)
-    if fuzzy is not None:
-        slots = (("minutes", str(_duration(norm, table.table) or default_minutes)),) if fuzzy == "mute" else ()
-        return Intent(t_ns, fuzzy, text, slots)
-    return Intent(t_ns, "question", text)
+        return name, slots
+    return None
+
+
+def correct_mishearings(norm: str, table: IntentTable) -> str:
+    """Rewrite known ASR mishearings of command words ("new to" -> "mute"), longest first, whole words only."""
+    if not table.mishearings:
+        return norm
+    heard = "|".join(re.escape(h) for h in sorted(table.mishearings, key=len, reverse=True))
+    fixed = re.sub(rf"(?<![a-z0-9])(?:{heard})(?![a-z0-9])", lambda m: table.mishearings[m[0]], norm)
+    return " ".join(fixed.split())
+
+
+def _opens_with_question(norm: str, table: IntentTable) -> bool:
+    return bool(norm) and norm.split()[0] in table.question_words
 
 
 def fuzzy_command(norm: str, table: IntentTable) -> str | None:
     """The command whose example sounds most like a short utterance, if similar enough."""
     core = re.sub(r" for [a-z0-9 ]+ (minutes?|mins?|hours?)$", "", norm)
-    if not core or len(core.split()) > table.fuzzy_max_words or core.split()[0] in table.question_words:
+    if not core or len(core.split()) > table.fuzzy_max_words or _opens_with_question(core, table):
         return None  # a question form ("what was that sign") only ever matches a pattern exactly
     key = sound_key(core.replace(" ", ""))
     best, best_name = 0.0, None

@@ -26,7 +26,7 @@ class Heard:
     timings: dict[str, float] = field(default_factory=dict)  # ms per stage
 
 
-def hear(utt: Utterance, asr: ASR, gate: Gate, min_confidence: float = 0.4,
+def hear(utt: Utterance, asr: ASR, gate: Gate, min_confidence: float = 0.45,
          ask_back_text: str = "Sorry, say that again?", default_minutes: int = 10) -> Heard:
     """Transcribe one utterance and decide what to do with it."""
     t0 = clock.perf_ns()
