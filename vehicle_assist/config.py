@@ -379,12 +379,12 @@ class ThreadSettings(StrictModel):
 
     detector: int = Field(1, ge=1, le=64)
     """YOLO (onnxruntime/torch intra-op threads)."""
-    asr: int = Field(1, ge=1, le=64)
-    """Whisper (CTranslate2 cpu_threads)."""
+    asr: int = Field(2, ge=1, le=64)
+    """Whisper (CTranslate2 cpu_threads) in the runtime: a question is short and the driver waits for it."""
     slm: int = Field(1, ge=1, le=64)
     """llama.cpp n_threads while generating."""
     embedder: int = Field(1, ge=1, le=64)
-    """sentence-transformers (torch threads) for query embedding (1 is fastest for one short query)."""
+    """The query encoder (ONNX Runtime or torch threads; 1 is fastest for one short query)."""
 
 
 class WatchdogSettings(StrictModel):

@@ -575,7 +575,7 @@ def load_parts(config: AppConfig, voice: bool = True) -> Parts:
         from vehicle_assist.speech import asr
 
         opts = asr.AsrOptions.from_settings(config.speech.asr)
-        parts.asr = asr.load_backend(config.speech.asr.backend, opts)
+        parts.asr = asr.load_backend(config.speech.asr.backend, opts, threads=th.asr)
         parts.make_advisor = _advisor_factory(config, parts.renderer)
     return parts
 

@@ -108,12 +108,12 @@ class WhisperASR:
 
     name = "whisper"
 
-    def __init__(self, model: Any = None, options: AsrOptions = AsrOptions()) -> None:
-        self.model = model if model is not None else self._load()
+    def __init__(self, model: Any = None, options: AsrOptions = AsrOptions(), threads: int | None = None) -> None:
+        self.model = model if model is not None else self._load(**({"cpu_threads": threads} if threads else {}))
         self.options = options
 
-    def _load(self) -> Any:
-        """Load this backend's model through the registry."""
+    def _load(self, **overrides: Any) -> Any:
+        """Load this backend's model through the registry (``cpu_threads`` may override models.yaml)."""
         raise NotImplementedError
 
     def _decode(self, pcm: np.ndarray) -> list[SegmentScore]:
@@ -138,10 +138,10 @@ class FasterWhisperASR(WhisperASR):
 
     name = "faster-whisper"
 
-    def _load(self) -> Any:
+    def _load(self, **overrides: Any) -> Any:
         from vehicle_assist import models
 
-        return models.load_asr()
+        return models.load_asr(**overrides)
 
     def _decode(self, pcm: np.ndarray) -> list[SegmentScore]:
         segments, _info = self.model.transcribe(
@@ -156,10 +156,10 @@ class OpenAIWhisperASR(WhisperASR):
 
     name = "openai-whisper"
 
-    def _load(self) -> Any:
+    def _load(self, **overrides: Any) -> Any:
         from vehicle_assist import models
 
-        return models.load_asr_torch()
+        return models.load_asr_torch(**overrides)
 
     def _decode(self, pcm: np.ndarray) -> list[SegmentScore]:
         beam = self.options.beam_size if self.options.beam_size > 1 else None
@@ -171,8 +171,9 @@ class OpenAIWhisperASR(WhisperASR):
                 for s in result["segments"]]
 
 
-def load_backend(name: str = "faster-whisper", options: AsrOptions = AsrOptions()) -> ASR:
-    """Load one backend by name; a missing model becomes ASRError('asr-model') naming where it looked."""
+def load_backend(name: str = "faster-whisper", options: AsrOptions = AsrOptions(), threads: int | None = None) -> ASR:
+    """Load one backend by name (``threads``: CPU threads, else models.yaml's); a missing model becomes
+    ASRError('asr-model') naming where it looked."""
     from vehicle_assist.models import ModelNotFound
     from vehicle_assist.speech.convert import ConvertError
 
@@ -180,6 +181,6 @@ def load_backend(name: str = "faster-whisper", options: AsrOptions = AsrOptions(
     if name not in classes:
         raise ASRError("asr-backend", f"unknown ASR backend {name!r}; choose one of {', '.join(BACKENDS)}")
     try:
-        return classes[name](options=options)
+        return classes[name](options=options, threads=threads)
     except (ModelNotFound, ConvertError) as err:
         raise ASRError("asr-model", str(err)) from err
