@@ -147,11 +147,13 @@ class KnowledgeSettings(StrictModel):
     candidates: int = Field(30, ge=5, le=200)
     """Candidates taken from each of BM25 and dense before rank fusion ("rrf")."""
     fusion: Literal["score", "rrf"] = "score"
-    """How hybrid search fuses dense and BM25: "score" = per chunk, cosine + bm25_score_weight x
-    (BM25 / the query's best BM25), over every chunk; "rrf" = reciprocal rank fusion of the two
-    candidate lists (rrf_k, bm25_weight)."""
-    bm25_score_weight: float = Field(0.1, ge=0)
-    """Weight of the max-normalised BM25 score in "score" fusion (dense cosine has weight 1)."""
+    """How hybrid search fuses dense and BM25: "score" = per chunk, cosine + bm25_score_weight /
+    (1 + the chunk's BM25 rank / bm25_rank_scale) over every chunk (dense decides, the lexical
+    ranking nudges); "rrf" = reciprocal rank fusion of the two candidate lists (rrf_k, bm25_weight)."""
+    bm25_score_weight: float = Field(0.15, ge=0)
+    """Bonus of the best BM25 chunk in "score" fusion (dense cosine has weight 1)."""
+    bm25_rank_scale: float = Field(10.0, gt=0)
+    """BM25 rank at which the "score" fusion bonus has halved."""
     rrf_k: float = Field(60.0, gt=0)
     """Reciprocal-rank-fusion constant."""
     bm25_weight: float = Field(1.0, ge=0)

@@ -219,8 +219,8 @@ class Retriever:
                          reason, top_dense, p_ok, tuple(float(f) for f in feats))
 
     def _score_fusion(self, vec: np.ndarray, query: str, k: int, timings: dict[str, float]):
-        """Per chunk: (cosine + w x BM25 / best BM25) x audience factor, over every chunk; a rule
-        scores as its best chunk. Returns (rule ids best first, best chunk per rule, score per
+        """Per chunk: (cosine + w / (1 + BM25 rank / scale)) x audience factor, over every chunk
+        (chunks without a query word get no bonus); a rule scores as its best chunk. Returns (rule ids best first, best chunk per rule, score per
         rule, top cosine, top BM25)."""
         t = clock.perf_ns()
         dense = self.vectors @ vec
@@ -232,8 +232,10 @@ class Retriever:
         bm25_top = float(lex.max()) if len(lex) else 0.0
         timings["bm25_ms"] = (clock.perf_ns() - t) / 1e6
         t = clock.perf_ns()
-        score = dense + self.settings.bm25_score_weight * (lex / bm25_top if bm25_top > 0 else 0.0)
-        score = score * self.audience
+        rank = np.empty(len(lex))
+        rank[np.argsort(-lex, kind="stable")] = np.arange(len(lex))
+        bonus = self.settings.bm25_score_weight / (1.0 + rank / self.settings.bm25_rank_scale) * (lex > 0)
+        score = (dense + bonus) * self.audience
         ranking = _rule_ranking(np.argsort(-score, kind="stable"), self.index.chunks, k)
         timings["fuse_ms"] = (clock.perf_ns() - t) / 1e6
         return ([rid for rid, _ in ranking], dict(ranking), {rid: float(score[ci]) for rid, ci in ranking},
