@@ -1,5 +1,6 @@
 """Retrieval benchmark: recall@1/3/5, MRR, answerability, latency and index build time, per split,
-for the configured hybrid retriever, hybrid without query normalisation, and a dense-only baseline.
+for the configured hybrid retriever, hybrid with reciprocal rank fusion instead of score fusion,
+hybrid without query normalisation, and a dense-only baseline.
 
     python bench/retrieval.py [--json-out FILE] [--splits dev,test] [--no-build]
 
@@ -28,10 +29,11 @@ from vehicle_assist.knowledge.retrieve import Retriever
 from vehicle_assist.messages import Scene
 
 QUESTIONS = paths.home() / "bench" / "data" / "questions.jsonl"
-VARIANTS = {  # name -> (search mode, normalise query?, use configured rejection?)
-    "hybrid": ("hybrid", None, True),  # the configured retriever
-    "hybrid_no_normalization": ("hybrid", False, True),  # ablation: raw spoken text
-    "dense_only_baseline": ("dense", False, False),  # plain dense, dev-calibrated threshold, no scope table
+VARIANTS = {  # name -> (search mode, normalise query?, use configured rejection?, settings changed)
+    "hybrid": ("hybrid", None, True, {}),  # the configured retriever
+    "hybrid_rrf": ("hybrid", None, True, {"fusion": "rrf"}),  # ablation: reciprocal rank fusion instead
+    "hybrid_no_normalization": ("hybrid", False, True, {}),  # ablation: raw spoken text
+    "dense_only_baseline": ("dense", False, False, {}),  # plain dense, dev-calibrated threshold, no scope table
 }
 
 
@@ -134,10 +136,12 @@ def main(argv: list[str] | None = None) -> int:
                     "index": build,
                     "settings": settings.model_dump(), "variants": {}}
     run_items(retriever, items[:10], "hybrid", None)  # warm-up: first calls allocate
-    for name, (mode, norm, configured) in VARIANTS.items():
+    for name, (mode, norm, configured, changed) in VARIANTS.items():
+        retriever.settings = settings.model_copy(update=changed)
         results = run_items(retriever, items, mode, norm)
+        retriever.settings = settings
         threshold = None if configured else calibrate([r for r in results if r["split"] == "dev"])
-        entry = {"threshold": settings.reject_min_dense if configured else round(threshold, 4),
+        entry = {"threshold": settings.reject_min_dense if configured else round(threshold, 4), "changed": changed,
                  "out_of_scope_table": bool(configured and settings.reject_out_of_scope)}
         for split in splits:
             entry[split] = metrics([r for r in results if r["split"] == split], threshold)

@@ -83,6 +83,11 @@ def test_shorten_keeps_short_text_and_cuts_long_text_at_a_clause():
     assert len(out.split()) <= 8 and out.endswith(".") and out.startswith("Drive slowly,")
 
 
+def test_shorten_drops_cross_references_to_other_rules():
+    said = shorten("Slow vehicles MUST use a flashing amber beacon (also see Rule 220). Take care (see Rule 126).", 40)
+    assert said == "Slow vehicles MUST use a flashing amber beacon. Take care."
+
+
 # --- validation -------------------------------------------------------------------------------
 
 

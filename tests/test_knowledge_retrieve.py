@@ -145,3 +145,35 @@ def test_bm25_rows_give_rank_bm25_scores(retriever):
     for q in ("cyclist ahead on a country road in wet weather, cyclist", "zxqv blorf", "70 mph motorway"):
         tokens = bm25_tokens(q)
         assert np.allclose(retriever.index.bm25.get_scores(tokens), okapi.get_scores(tokens), atol=1e-9)
+
+
+def test_score_fusion_is_cosine_plus_bm25_rank_bonus(retriever):
+    """A passage's score is its best chunk's cosine + w / (1 + the chunk's BM25 rank / scale), times
+    the audience factor; passages come best first."""
+    from vehicle_assist.knowledge.normalize import bm25_tokens
+
+    assert retriever.settings.fusion == "score"
+    q = "how close can i follow the car in front on the motorway"
+    r = retriever.search(q)
+    vec = retriever.encoder.encode([r.normalized])[0]
+    lex = retriever.index.bm25.get_scores(bm25_tokens(r.normalized))
+    s = retriever.settings
+    rank = np.argsort(np.argsort(-lex, kind="stable"), kind="stable")
+    bonus = np.where(lex > 0, s.bm25_score_weight / (1 + rank / s.bm25_rank_scale), 0.0)
+    expected = (retriever.vectors @ vec + bonus) * retriever.audience
+    per_rule: dict[str, float] = {}
+    for c, score in zip(retriever.index.chunks, expected):
+        per_rule[c.rule_id] = max(per_rule.get(c.rule_id, -9.0), float(score))
+    best = sorted(per_rule, key=lambda rid: -per_rule[rid])[: len(r.passages)]
+    assert [p.id for p in r.passages] == best
+    assert [p.score for p in r.passages] == pytest.approx([per_rule[rid] for rid in best], abs=1e-5)
+    assert r.top_dense == pytest.approx(float((retriever.vectors @ vec).max()), abs=1e-5)
+
+
+def test_rank_fusion_is_still_available(retriever):
+    """fusion: rrf keeps reciprocal rank fusion (scores are sums of 1/(rrf_k + rank))."""
+    rrf = Retriever(retriever.index, retriever.encoder, retriever.settings.model_copy(update={"fusion": "rrf"}))
+    r = rrf.search("what's the speed limit on the motorway")
+    assert "124" in [p.id for p in r.passages[:3]]
+    assert all(0 < p.score <= 2 / (rrf.settings.rrf_k + 1) + 1e-6 for p in r.passages)
+    assert [p.score for p in r.passages] == sorted((p.score for p in r.passages), reverse=True)

@@ -145,11 +145,19 @@ class KnowledgeSettings(StrictModel):
     k: int = Field(5, ge=1, le=20)
     """Passages returned per query."""
     candidates: int = Field(30, ge=5, le=200)
-    """Candidates taken from each of BM25 and dense before fusion."""
+    """Candidates taken from each of BM25 and dense before rank fusion ("rrf")."""
+    fusion: Literal["score", "rrf"] = "score"
+    """How hybrid search fuses dense and BM25: "score" = per chunk, cosine + bm25_score_weight /
+    (1 + the chunk's BM25 rank / bm25_rank_scale) over every chunk (dense decides, the lexical
+    ranking nudges); "rrf" = reciprocal rank fusion of the two candidate lists (rrf_k, bm25_weight)."""
+    bm25_score_weight: float = Field(0.15, ge=0)
+    """Bonus of the best BM25 chunk in "score" fusion (dense cosine has weight 1)."""
+    bm25_rank_scale: float = Field(10.0, gt=0)
+    """BM25 rank at which the "score" fusion bonus has halved."""
     rrf_k: float = Field(60.0, gt=0)
     """Reciprocal-rank-fusion constant."""
     bm25_weight: float = Field(1.0, ge=0)
-    """Weight of the lexical ranking in the fusion (dense has weight 1)."""
+    """Weight of the lexical ranking in rank fusion (dense has weight 1)."""
     other_audience_factor: float = Field(0.8, gt=0, le=1)
     """Fused-score factor for sections written for other road users (pedestrians, cyclists...)."""
     normalize_queries: bool = True

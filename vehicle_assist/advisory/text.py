@@ -230,8 +230,9 @@ def wants_number(question: str) -> bool:
 
 
 def shorten(text: str, max_words: int) -> str:
-    """Shorten a sentence for speech: drop parentheticals and trailing clauses past ``max_words``."""
-    text = re.sub(r"\s*\((?:see|for example|e\.g\.|including|excluding)[^)]*\)", "", text, flags=re.I)
+    """Shorten a sentence for speech: drop parentheticals (cross-references such as "(also see Rule
+    220)", examples) and trailing clauses past ``max_words``."""
+    text = re.sub(r"\s*\((?:(?:also )?see|for example|e\.g\.|including|excluding)[^)]*\)", "", text, flags=re.I)
     text = re.sub(r"\s+", " ", text).strip()
     words = text.split()
     if len(words) <= max_words:

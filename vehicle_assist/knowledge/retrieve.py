@@ -1,4 +1,4 @@
-"""Hybrid retrieval: BM25 and dense (FAISS) rankings fused by reciprocal rank, one passage per rule,
+"""Hybrid retrieval: dense cosine and BM25 fused per chunk by score (or by reciprocal rank), one passage per rule,
 with a calibrated answerability decision and scene -> query text."""
 
 from __future__ import annotations
@@ -117,6 +117,13 @@ class Retriever:
         self.attribution = " ".join(s.attribution for s in index.sources)
         self.vocabulary = frozenset(getattr(index.bm25, "idf", {}))
         self.answer_model = self._answer_model()
+        n = len(index.chunks)
+        self.vectors = (index.faiss_index.reconstruct_n(0, n) if n else np.zeros((0, 1), dtype=np.float32))
+        """Chunk vectors (row order of ``index.chunks``) for score fusion over every chunk."""
+        other = self.terms.other_audience_sections
+        self.audience = np.array([settings.other_audience_factor if c.section in other else 1.0
+                                  for c in index.chunks], dtype=np.float32)
+        """Per-chunk score factor: rules written for other road users rank lower."""
 
     def _answer_model(self):
         """The fitted answerability model when configured and fitted for this embedding model."""
@@ -184,12 +191,64 @@ class Retriever:
             timings["total_ms"] = (clock.perf_ns() - t0) / 1e6
             return Retrieval(text, (), False, timings, query, "empty")
         chunks = self.index.chunks
-        n_cand = min(s.candidates, len(chunks))
-        dense_rank: list[tuple[str, int]] = []
-        top_dense = 0.0
         t = clock.perf_ns()
         vec = self.encoder.encode([query])
         timings["embed_ms"] = (clock.perf_ns() - t) / 1e6
+        if mode == "hybrid" and s.fusion == "score":
+            ordered, best_chunk, fused, top_dense, bm25_top = self._score_fusion(vec[0], query, k, timings)
+        else:
+            ordered, best_chunk, fused, top_dense, bm25_top = self._rank_fusion(vec, query, k, mode, text, timings)
+        t = clock.perf_ns()
+        passages = tuple(self._passage_of(chunks[best_chunk[rid]], fused[rid]) for rid in ordered)
+        timings["fuse_ms"] = timings.get("fuse_ms", 0.0) + (clock.perf_ns() - t) / 1e6
+        reason, p_ok, feats = "", None, ()
+        if text:
+            from vehicle_assist.knowledge.answerability import features
+
+            feats = features(text, top_dense, bm25_top, self.vocabulary)
+            if self.answer_model is not None:
+                p_ok = self.answer_model.probability(vec[0], feats)
+        if scope:
+            reason = f"out-of-scope:{scope}"
+        elif p_ok is not None:
+            reason = f"low-answerability:{p_ok:.2f}" if p_ok < self.answer_model.threshold else ""
+        elif top_dense < s.reject_min_dense:
+            reason = f"low-similarity:{top_dense:.2f}"
+        timings["total_ms"] = (clock.perf_ns() - t0) / 1e6
+        return Retrieval(text or query, passages, not reason and bool(passages), timings, query,
+                         reason, top_dense, p_ok, tuple(float(f) for f in feats))
+
+    def _score_fusion(self, vec: np.ndarray, query: str, k: int, timings: dict[str, float]):
+        """Per chunk: (cosine + w / (1 + BM25 rank / scale)) x audience factor, over every chunk
+        (chunks without a query word get no bonus); a rule scores as its best chunk. Returns (rule ids best first, best chunk per rule, score per
+        rule, top cosine, top BM25)."""
+        t = clock.perf_ns()
+        dense = self.vectors @ vec
+        top_dense = float(dense.max())
+        timings["dense_ms"] = (clock.perf_ns() - t) / 1e6
+        t = clock.perf_ns()
+        tokens = bm25_tokens(query)
+        lex = self.index.bm25.get_scores(tokens) if tokens else np.zeros(len(dense))
+        bm25_top = float(lex.max()) if len(lex) else 0.0
+        timings["bm25_ms"] = (clock.perf_ns() - t) / 1e6
+        t = clock.perf_ns()
+        rank = np.empty(len(lex))
+        rank[np.argsort(-lex, kind="stable")] = np.arange(len(lex))
+        bonus = self.settings.bm25_score_weight / (1.0 + rank / self.settings.bm25_rank_scale) * (lex > 0)
+        score = (dense + bonus) * self.audience
+        ranking = _rule_ranking(np.argsort(-score, kind="stable"), self.index.chunks, k)
+        timings["fuse_ms"] = (clock.perf_ns() - t) / 1e6
+        return ([rid for rid, _ in ranking], dict(ranking), {rid: float(score[ci]) for rid, ci in ranking},
+                top_dense, bm25_top)
+
+    def _rank_fusion(self, vec: np.ndarray, query: str, k: int, mode: str, text: str,
+                     timings: dict[str, float]):
+        """Reciprocal rank fusion of the dense and BM25 candidate lists (or one of them alone, by
+        ``mode``). Returns what ``_score_fusion`` does."""
+        s = self.settings
+        chunks = self.index.chunks
+        n_cand = min(s.candidates, len(chunks))
+        dense_rank: list[tuple[str, int]] = []
         t = clock.perf_ns()
         scores, ids = self.index.faiss_index.search(vec, n_cand)
         top_dense = float(scores[0][0]) if len(scores[0]) else 0.0
@@ -216,29 +275,11 @@ class Retriever:
             for rank, (rid, ci) in enumerate(ranking):
                 fused[rid] = fused.get(rid, 0.0) + weight / (s.rrf_k + rank + 1)
                 best_chunk.setdefault(rid, ci)
-        if s.other_audience_factor < 1.0:
-            for rid in fused:
-                if chunks[best_chunk[rid]].section in self.terms.other_audience_sections:
-                    fused[rid] *= s.other_audience_factor
+        for rid in fused:
+            fused[rid] *= float(self.audience[best_chunk[rid]])
         ordered = sorted(fused, key=lambda r: -fused[r])[:k]
-        passages = tuple(self._passage_of(chunks[best_chunk[rid]], fused[rid]) for rid in ordered)
         timings["fuse_ms"] = (clock.perf_ns() - t) / 1e6
-        reason, p_ok, feats = "", None, ()
-        if text:
-            from vehicle_assist.knowledge.answerability import features
-
-            feats = features(text, top_dense, bm25_top, self.vocabulary)
-            if self.answer_model is not None:
-                p_ok = self.answer_model.probability(vec[0], feats)
-        if scope:
-            reason = f"out-of-scope:{scope}"
-        elif p_ok is not None:
-            reason = f"low-answerability:{p_ok:.2f}" if p_ok < self.answer_model.threshold else ""
-        elif top_dense < s.reject_min_dense:
-            reason = f"low-similarity:{top_dense:.2f}"
-        timings["total_ms"] = (clock.perf_ns() - t0) / 1e6
-        return Retrieval(text or query, passages, not reason and bool(passages), timings, query,
-                         reason, top_dense, p_ok, tuple(float(f) for f in feats))
+        return ordered, best_chunk, fused, top_dense, bm25_top
 
     def _passage_of(self, chunk: Chunk, score: float) -> Passage:
         return Passage(chunk.rule_id, chunk.section, chunk.title, chunk.text, round(score, 6), chunk.source)
