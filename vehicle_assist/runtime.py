@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Protocol
 
 from vehicle_assist import triplog
-from vehicle_assist.advisory.proactive import ProactiveState
+from vehicle_assist.advisory.proactive import ProactiveState, due
 from vehicle_assist.bus import Bus
 from vehicle_assist.clock import Clock
 from vehicle_assist.config import AppConfig
@@ -440,9 +440,7 @@ class Runtime:
 
     def _offer_advice(self, found: list[Hazard], t_ns: int) -> None:
         """A hazard that persisted may start an advisory on its rule, unasked; never over a running one."""
-        from vehicle_assist.advisory import proactive
-
-        hazard, self._proactive = proactive.due(found, self._proactive, t_ns, self.config.runtime.proactive)
+        hazard, self._proactive = due(found, self._proactive, t_ns, self.config.runtime.proactive)
         if hazard is None or self.advisor is None or (self._advice is not None and not self._advice.done()):
             return
         ego = self.bus.latest("vehicle")

@@ -176,7 +176,7 @@ class ByteTracker:
                 bx1, by1, bx2, by2 = (float(v) for v in t.xyxy())
                 if not (bx1 >= x1 and by1 >= y1 and bx2 <= x2 and by2 <= y2):
                     held.append(t)
-        self.tracked = [t for t in self.tracked if all(t is not h for h in held)]
+        self.tracked = [t for t in self.tracked if t not in held]
         return held
 
     def _update(self, xyxy: np.ndarray, scores: np.ndarray) -> list[tuple[int, int]]:
