@@ -125,6 +125,19 @@ def load_detector(res: Resolved | Path | None = None):
     return YOLO(str(path), task="detect")
 
 
+def onnx_session(path: Path | str, threads: int = 1):
+    """An ONNX Runtime CPU session with a fixed thread count that sleeps rather than spins when idle
+    (the cores are shared with the other lanes). The one place sessions are configured."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.log_severity_level = 3
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
 @dataclass(frozen=True)
 class DetectorWeights:
     """A YOLO ONNX export opened without Ultralytics (so without torch): its path and class names."""
@@ -140,9 +153,7 @@ def load_detector_weights(res: Resolved | None = None):
         return load_detector(res)
     import ast
 
-    import onnxruntime as ort
-
-    meta = ort.InferenceSession(str(res.path), providers=["CPUExecutionProvider"]).get_modelmeta()
+    meta = onnx_session(res.path).get_modelmeta()
     raw = meta.custom_metadata_map.get("names")
     if not raw:
         return load_detector(res)  # not an Ultralytics export: let Ultralytics make sense of it

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vehicle_assist import paths
+from vehicle_assist import models, paths
 from vehicle_assist.knowledge import KnowledgeError
 
 log = logging.getLogger(__name__)
@@ -96,8 +96,6 @@ def export(res, out: Path) -> Path:
 
     import torch
 
-    from vehicle_assist import models
-
     st = models.load_embedder(res)
     model = st[0].auto_model.eval()
 
@@ -142,7 +140,6 @@ class OnnxEmbedder:
     """An onnxruntime session plus the model's fast tokenizer; ``embed`` gives L2-normalised vectors."""
 
     def __init__(self, onnx_file: Path, model_dir: Path, threads: int = 1) -> None:
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         layout = model_layout(model_dir)
@@ -151,12 +148,8 @@ class OnnxEmbedder:
         self.tokenizer = Tokenizer.from_file(str(layout["tokenizer"]))
         self.tokenizer.no_padding()
         self.tokenizer.no_truncation()
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
         try:
-            self.session = ort.InferenceSession(str(onnx_file), opts, providers=["CPUExecutionProvider"])
+            self.session = models.onnx_session(onnx_file, threads)
         except Exception as err:  # onnxruntime raises its own exception types for a corrupt file
             raise OnnxUnavailable("onnx-load", f"{onnx_file}: {err}") from err
         self._inputs = [i.name for i in self.session.get_inputs()]

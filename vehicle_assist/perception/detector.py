@@ -64,13 +64,7 @@ class OnnxYolo:
     """
 
     def __init__(self, path, names: dict[int, str], threads: int = 2, iou: float = 0.7) -> None:
-        import onnxruntime as ort
-
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = threads
-        so.inter_op_num_threads = 1
-        so.add_session_config_entry("session.intra_op.allow_spinning", "0")  # shared CPUs: sleep, do not spin
-        self.session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        self.session = models.onnx_session(path, threads)
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
         shape = inp.shape
