@@ -29,14 +29,13 @@ from pathlib import Path
 
 import numpy as np
 
-from vehicle_assist import clock, fetch, models
+from vehicle_assist import clock, config, fetch, models
 from vehicle_assist.audio_out import AudioArbiter, NullSink
 from vehicle_assist.messages import SpeechRequest, Tier
-from vehicle_assist.perception import approach, pipeline, video
+from vehicle_assist.perception import approach, video
 from vehicle_assist.perception.sources import open_source
 from vehicle_assist.safety import alerts
-from vehicle_assist.safety.alert_manager import AlertManager
-from vehicle_assist.safety.lane import SafetyLane
+from vehicle_assist.safety import lane as safety_lane
 from vehicle_assist.safety.voice import AlertVoice
 
 FCW = ("forward-collision", "brake-now")
@@ -68,11 +67,17 @@ def cooldown_violations(starts: list[tuple[float, str]], table) -> list[dict]:
     return bad
 
 
+def app_config():
+    """The perception section and the thread counts of the onboard config (validated alone)."""
+    return config.load_app(only=("perception", "runtime.threads"))
+
+
 def run_clip(path: Path, settings, calib=None, model=None, ego_speed=None) -> dict:
     """Lockstep run of the lane over one clip: alert starts and per-frame timings."""
     starts, totals, stages = [], [], {"detect": [], "track": [], "assess": []}
     n = 0
-    for frame, step in video.run_lockstep(str(path), settings, calib, ego_speed, model=model):
+    lane = safety_lane.load(settings, app_config().runtime.threads.detector, calib, model)
+    for frame, step in safety_lane.run_lockstep(lane, str(path), ego_speed):
         n += 1
         totals.append(step.result.timings["total"])
         for k in stages:
@@ -109,7 +114,7 @@ def section_throughput(settings, model) -> dict:
 def _backend(settings, model) -> str:
     from vehicle_assist.perception.detector import Detector
 
-    return Detector(model, settings, threads=pipeline.load_threads().detector).backend
+    return Detector(model, settings, threads=app_config().runtime.threads.detector).backend
 
 
 def section_weights(settings) -> dict:
@@ -124,7 +129,7 @@ def section_weights(settings) -> dict:
     for p in sorted(res.path.parent.glob("yolov8n_*.onnx")):
         m = models.load_detector(models.Resolved("detector", res.kind, p, "bench", p.stat().st_size, {}))
         for backend in ("ultralytics", "onnxruntime"):
-            det = Detector(m, settings.model_copy(update={"backend": backend}), threads=pipeline.load_threads().detector)
+            det = Detector(m, settings.model_copy(update={"backend": backend}), threads=app_config().runtime.threads.detector)
             det._predict(img, 320)
             ms, cpu, boxes = [], [], 0
             for _ in range(10):
@@ -203,7 +208,7 @@ def section_latency(split: str, settings, model) -> dict:
         arb.add_listener(on_audio)
         arb.say(SpeechRequest(t_ns=0, text=advisory.text, tier=Tier.ADVISORY, pcm=advisory.pcm,
                               sample_rate=advisory.sample_rate, source="bench-advisory"))
-        lane = SafetyLane(pipeline.build(settings, cal, model), AlertManager(table), voice, settings, monitor_rate=False)
+        lane = safety_lane.load(settings, app_config().runtime.threads.detector, cal, model, voice)
         src = open_source(str(mp4), realtime=True)
         for frame in src:
             with lock:
@@ -232,12 +237,12 @@ def main() -> None:
     ap.add_argument("--sections", default="throughput,weights,approach,negatives,latency", help="comma-separated sections")
     ap.add_argument("--json-out", type=Path, help="also write the JSON here")
     args = ap.parse_args()
-    settings = pipeline.load_settings()
+    settings = app_config().perception
     import torch
 
     model = models.load_detector()
     backend = _backend(settings, model)  # builds a Detector, which sets torch's threads on the ultralytics path
-    threads = pipeline.load_threads().detector
+    threads = app_config().runtime.threads.detector
     out: dict = {"command": " ".join(["python", "bench/perception.py"] + sys.argv[1:]),
                  "threads": {"detector_backend": backend,
                              "onnxruntime_intra_op": threads if backend == "onnxruntime" else "Ultralytics default",

@@ -35,6 +35,9 @@ class EmptyDetector:
     def __init__(self, fail_on: set[int] | None = None) -> None:
         self.fail_on = set(fail_on or ())
 
+    def reset(self, calib=None) -> None:
+        """Nothing carries across frames."""
+
     def detect(self, frame: CameraFrame) -> Detections:
         if frame.seq in self.fail_on:
             self.fail_on.discard(frame.seq)
@@ -50,6 +53,9 @@ class ClosingCarTracker:
         self.ttc_s, self.v = ttc_s, speed_mps
         self.calib = hazards.CameraCalibration()
         self.height_m = hazards.load_table().classes["car"].height_m
+
+    def reset(self) -> None:
+        """The script has no state but its cue."""
 
     def update(self, dets: Detections) -> list[Track]:
         if not self.go.is_set():
@@ -97,7 +103,7 @@ def parts(tracker=None, detector=None, advisor: bool = True) -> Parts:
     """Real alert table, hazard table, TTS; scripted perception; the long advisor."""
     renderer = TTSRenderer()
     return Parts(detector=detector or EmptyDetector(), tracker=tracker or ClosingCarTracker(),
-                 calib=hazards.CameraCalibration(), alert_table=alerts.load_table(), renderer=renderer,
+                 alert_table=alerts.load_table(), renderer=renderer,
                  hazard_table=hazards.load_table(),
                  make_advisor=(lambda arb, on_event: LongAdvisor(arb, renderer, on_event)) if advisor else None,
                  model_paths={"detector": fetch.data_path("models", "yolov8n_fp32.onnx")})

@@ -17,7 +17,7 @@ from vehicle_assist import config, triplog
 from vehicle_assist.audio_out import WavSink
 from vehicle_assist.clock import WallClock
 from vehicle_assist.messages import Hazard, HazardLevel
-from vehicle_assist.runtime import Sinks, Sources, build, scene_of, system_hazards
+from vehicle_assist.runtime import Sinks, Sources, build, scene_of
 
 import runtime_parts as rp  # noqa: E402  (tests/ is on sys.path under pytest)
 
@@ -29,10 +29,7 @@ def _records(path):
     return header, list(records), records
 
 
-def test_system_hazards_and_scene_are_pure():
-    assert [h.kind for h in system_hazards({"frames", "detections"}, 5)] == ["camera-lost"]
-    assert [h.kind for h in system_hazards({"detections"}, 5)] == ["perception-lagging"]
-    assert system_hazards({"vehicle", "audio"}, 5) == []
+def test_scene_is_pure():
     hz = [Hazard(1, "cyclist-ahead", HazardLevel.CAUTION, "bicycle", 2, 12.0)]
     s = scene_of(hz, None)
     assert (s.label, s.distance_m, s.hazard, s.speed_mps) == ("bicycle", 12.0, "cyclist-ahead", None)

@@ -458,7 +458,23 @@ class AppConfig(StrictModel):
     runtime: RuntimeSettings = RuntimeSettings()
 
 
-def load_app(path: Path | str | None = None) -> AppConfig:
-    """Load the onboard config (``VA_CONFIG``, else configs/default.yaml) with ``VA_X__Y`` overrides."""
+def load_app(path: Path | str | None = None, only: tuple[str, ...] = ()) -> AppConfig:
+    """Load the onboard config (``VA_CONFIG``, else configs/default.yaml) with ``VA_X__Y`` overrides.
+
+    ``only`` (e.g. ``("perception", "runtime.threads")``) validates just those sections or
+    sub-tables, the rest left at their defaults: a command that runs one concern is not stopped by
+    a half-edited section of another."""
     path = Path(path or os.environ.get("VA_CONFIG") or config_path("default.yaml"))
-    return load(path, AppConfig, env_overrides())
+    if not only:
+        return load(path, AppConfig, env_overrides())
+    data = _merge(read_yaml(path) or {}, env_overrides())
+    picked: dict[str, Any] = {}
+    for dotted in only:
+        keys = dotted.split(".")
+        node, out = data, picked
+        for key in keys[:-1]:
+            node = node.get(key) if isinstance(node, dict) else None
+            out = out.setdefault(key, {})
+        if isinstance(node, dict) and keys[-1] in node:
+            out[keys[-1]] = node[keys[-1]]
+    return validate(picked, AppConfig, path)

@@ -28,32 +28,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Protocol
 
-from vehicle_assist import triplog
+from vehicle_assist import aio, triplog
 from vehicle_assist.advisory.proactive import ProactiveState, due
 from vehicle_assist.bus import Bus
 from vehicle_assist.clock import Clock
 from vehicle_assist.config import AppConfig
-from vehicle_assist.messages import (Advisory, AdvisoryEvent, AudioChunk, CameraFrame, ErrorEvent, Hazard,
-                                     HazardLevel, Intent, Scene, SpeechEvent, SpeechRequest, StageTiming, Tier,
-                                     Utterance)
+from vehicle_assist.messages import (Advisory, AdvisoryEvent, AudioChunk, CameraFrame, ErrorEvent, Hazard, Intent,
+                                     Scene, SpeechEvent, SpeechRequest, Tier, Utterance)
+from vehicle_assist.perception.hazards import HazardTable
+from vehicle_assist.perception.hazards import load_table as load_hazard_table
+from vehicle_assist.perception.pipeline import FrameDetector, FrameTracker
+from vehicle_assist.safety import lane as safety_lane
+from vehicle_assist.safety.alerts import AlertSpec
+from vehicle_assist.safety.voice import AlertVoice
 from vehicle_assist.topics import TOPICS
 from vehicle_assist.vehicle import UnknownSource, VehicleSource
 from vehicle_assist.watchdog import Backoff, Watchdog
 
 log = logging.getLogger(__name__)
-
-STALE_HAZARDS: dict[str, str] = {"frames": "camera-lost", "detections": "perception-lagging"}
-"""A stale topic -> the hazard kind it raises (the alert table says what is spoken)."""
-
-
-def system_hazards(stale: Iterable[str], now_ns: int) -> list[Hazard]:
-    """Pure: hazards for stale topics. A lost camera explains lagging perception, so only it is raised."""
-    stale = set(stale)
-    if "frames" in stale:
-        stale.discard("detections")
-    return [Hazard(t_ns=now_ns, kind=STALE_HAZARDS[t], level=HazardLevel.WARNING, label=t)
-            for t in sorted(stale) if t in STALE_HAZARDS]
-
 
 def scene_of(hazards: Iterable[Hazard], ego: Any) -> Scene | None:
     """Pure: the situation for retrieval, from the worst current hazard and what is known of the ego."""
@@ -76,16 +68,12 @@ class Advisor(Protocol):
 class Parts:
     """The loaded components (models loaded once, by :func:`load_parts` or by a test)."""
 
-    detector: Any
-    """``detect(CameraFrame) -> Detections``."""
-    tracker: Any
-    """``update(Detections) -> list[Track]``."""
-    calib: Any
-    """``perception.hazards.CameraCalibration`` of the camera (scaled to each frame's size)."""
-    alert_table: dict[str, Any]
+    detector: FrameDetector
+    tracker: FrameTracker
+    hazard_table: HazardTable
+    alert_table: dict[str, AlertSpec]
     renderer: Any
     """``render(text, rate=None) -> Rendered`` (pcm, sample_rate)."""
-    hazard_table: Any = None
     asr: Any = None
     """``transcribe(Utterance) -> Transcript``; None: no voice lane."""
     make_advisor: Callable[[Any, Callable[[AdvisoryEvent], None]], Advisor] | None = None
@@ -122,8 +110,6 @@ class Runtime:
 
     def __init__(self, config: AppConfig, sources: Sources, clock: Clock, sinks: Sinks, parts: Parts) -> None:
         from vehicle_assist.audio_out import AudioArbiter
-        from vehicle_assist.safety.alert_manager import AlertManager
-        from vehicle_assist.safety.voice import AlertVoice
         from vehicle_assist.speech.activation import Gate
         from vehicle_assist.speech.controls import VoiceControls
 
@@ -145,8 +131,9 @@ class Runtime:
         self.bus.add_sink(self.trip.append)
         self.arbiter = AudioArbiter(sinks.speaker)
         self.arbiter.add_listener(self._on_speech)
-        self.alerts = AlertManager(parts.alert_table)
-        self.alert_voice = AlertVoice(parts.alert_table, parts.renderer, self.arbiter)
+        self.safety = safety_lane.assemble(config.perception, parts.detector, parts.tracker, parts.hazard_table,
+                                           parts.alert_table, AlertVoice(parts.alert_table, parts.renderer, self.arbiter))
+        self.safety.bind(self.bus, mute=lambda: self.controls.mute_until_ns, after_frame=self._offer_advice)
         self.controls = VoiceControls()
         self.gate = Gate.from_settings(config.speech.activation, self.arbiter.is_speaking)
         if sources.audio_is_held:
@@ -157,16 +144,10 @@ class Runtime:
                                  w.max_restarts)
         self.advisor = parts.make_advisor(self.arbiter, lambda e: self.bus.publish("advisory_events", e)) \
             if parts.make_advisor else None
-        self._pools = {name: ThreadPoolExecutor(1, thread_name_prefix=name)
-                       for name in ("detector", "asr", "tts")}
+        self._pools = {name: ThreadPoolExecutor(1, thread_name_prefix=name) for name in ("asr", "tts")}
         self._stop = asyncio.Event()
-        self._hazards: tuple[Hazard, ...] = ()
-        self._levels: dict[int, HazardLevel] = {}
-        self._calib: dict[tuple[int, int], Any] = {}
-        self._alert_origin: dict[int, tuple[SpeechRequest, int]] = {}
         self._advice: asyncio.Task[None] | None = None
         self.last_advisory: Advisory | None = None
-        self.last_alert_text: str | None = None
         self._inputs: set[str] = set()
         self._working = 0
         self._drain: asyncio.Future[None] | None = None
@@ -188,7 +169,7 @@ class Runtime:
         self.arbiter.start()
         wd, bus, src = self.watchdog, self.bus, self.sources
         wd.start("staleness", lambda: bus.watch(self.config.runtime.stale_check_s))
-        wd.start("health", self._health)
+        wd.start("health", self.safety.health)
         if src.vehicle.name != "none":  # nothing configured: no stream of all-unknown states
             wd.start("vehicle", self._vehicle)
         if src.vehicle.status().available:
@@ -197,7 +178,7 @@ class Runtime:
             bus.expect("frames", "detections")
             self._inputs.add("frames")
             wd.start("frames-in", self._frames_in)
-            wd.start("perception", self._perception)
+            wd.start("perception", self.safety.serve)
         if src.audio is not None and self.parts.asr is not None:
             bus.expect("audio")
             self._inputs.add("audio")
@@ -253,6 +234,7 @@ class Runtime:
         self.bus.close()
         await asyncio.get_running_loop().run_in_executor(None, self.arbiter.close)
         self.sources.vehicle.close()
+        self.safety.close()
         for pool in self._pools.values():
             pool.shutdown(wait=False, cancel_futures=True)
         stats = self.bus.stats()
@@ -265,10 +247,8 @@ class Runtime:
 
     # --- helpers --------------------------------------------------------------------------------
 
-    def _timing(self, lane: str, stage: str, t0_perf: int, item: int | None = None) -> float:
-        ms = (self.clock.perf_ns() - t0_perf) / 1e6
-        self.bus.publish("timings", StageTiming(self.clock.now_ns(), lane, stage, round(ms, 3), item))
-        return ms
+    def _timing(self, lane: str, stage: str, t0_perf: int, item: int | None = None) -> None:
+        self.bus.timing(lane, stage, (self.clock.perf_ns() - t0_perf) / 1e6, item)
 
     async def _in_pool(self, pool: str, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._pools[pool], fn, *args)
@@ -276,36 +256,11 @@ class Runtime:
     def _on_speech(self, kind: str, req: SpeechRequest, t_perf_ns: int) -> None:
         """Arbiter listener (its thread): log what was said; frame -> alert audio latency on start."""
         self.bus.publish("speech", SpeechEvent(self.clock.now_ns(), kind, req.text, req.tier, req.source, t_perf_ns))
-        origin = self._alert_origin.pop(id(req), None)
-        if origin is not None and kind == "start":
-            ms = (t_perf_ns - origin[1]) / 1e6
-            self.bus.publish("timings", StageTiming(self.clock.now_ns(), "safety", "frame_to_audio", round(ms, 3)))
-
-    def _decide(self, hazards: list[Hazard], now_ns: int, origin_perf_ns: int | None) -> None:
-        """Alert selection and spoken alerts for the current hazards (+ system hazards of stale topics)."""
-        events = self.alerts.update(hazards + system_hazards(self.bus.stale_topics(), now_ns), now_ns,
-                                    self.controls.mute_until_ns)
-        for ev in events:
-            self.bus.publish("alerts", ev)
-            if ev.state == "start":
-                self.last_alert_text = ev.text
-        for req in self.alert_voice.handle(events):
-            if origin_perf_ns is not None:
-                self._alert_origin[id(req)] = (req, origin_perf_ns)
-
-    def _calibration(self, width: int, height: int) -> Any:
-        key = (width, height)
-        if key not in self._calib:
-            self._calib[key] = self.parts.calib.scaled(width, height)
-        return self._calib[key]
-
-    # --- safety lane ----------------------------------------------------------------------------
+        if req.origin_perf_ns is not None and kind == "start":
+            self.bus.timing("safety", "frame_to_audio", (t_perf_ns - req.origin_perf_ns) / 1e6)
 
     async def _frames_in(self) -> None:
-        async for frame in _pump(self.sources.frames, "frames-in"):
-            self.bus.publish("frames", frame)
-        self.bus.unexpect("frames")
-        self.bus.unexpect("detections")
+        await self.safety.frames_in(self.sources.frames)
         self._input_ended("frames")
 
     async def _consume(self, topic: str, handle: Callable[[Any], Awaitable[None]]) -> None:
@@ -318,46 +273,6 @@ class Runtime:
                     await handle(env)
                 finally:
                     self._working -= 1
-        finally:
-            self.bus.unsubscribe(sub)
-
-    async def _perception(self) -> None:
-        await self._consume("frames", self._process_frame)
-
-    async def _process_frame(self, env: Any) -> None:
-        """detect (worker thread) -> track -> assess -> alerts, each timed."""
-        from vehicle_assist.perception import hazards as hz
-
-        frame: CameraFrame = env.msg
-        t0 = self.clock.perf_ns()
-        dets = await self._in_pool("detector", self.parts.detector.detect, frame)
-        self._timing("safety", "detect", t0, frame.seq)
-        self.bus.publish("detections", dets)
-        t1 = self.clock.perf_ns()
-        tracks = self.parts.tracker.update(dets)
-        self._timing("safety", "track", t1, frame.seq)
-        self.bus.publish("tracks", tuple(tracks))
-        t2 = self.clock.perf_ns()
-        ego_env = self.bus.latest("vehicle")
-        found = hz.assess(tracks, ego_env.msg if ego_env else None, frame.t_ns,
-                          self._calibration(frame.width, frame.height), self._levels, self.parts.hazard_table)
-        self._levels = hz.levels_of(found)
-        self._hazards = tuple(found)
-        self.bus.publish("hazards", self._hazards)
-        # assess in the frame's time base (the tracks'); alerts on the run clock, like the health path
-        origin = frame.perf_ns or env.proc_ns or t0  # capture time when the source knows it
-        self._decide(found, self.clock.now_ns(), origin)
-        self._timing("safety", "assess_alert", t2, frame.seq)
-        self._offer_advice(found, frame.t_ns)
-        self._timing("safety", "frame_to_decision", origin, frame.seq)
-
-    async def _health(self) -> None:
-        """A topic going stale (or recovering) re-runs alert selection even when no frame comes."""
-        sub = self.bus.subscribe("health")
-        try:
-            async for _ in sub:
-                stale = self.bus.stale_topics()
-                self._decide([] if "frames" in stale else list(self._hazards), self.clock.now_ns(), None)
         finally:
             self.bus.unsubscribe(sub)
 
@@ -376,7 +291,7 @@ class Runtime:
         gate = self.gate
         seg = vad.VadSegmenter(vad.VadOptions.from_settings(sp.vad), sp.sample_rate, self.clock.now_ns())
         origin, elapsed = self.clock.now_ns(), 0.0
-        async for chunk in _pump(self.sources.audio, "audio-in"):
+        async for chunk in aio.pump(self.sources.audio, "audio-in"):
             self.bus.publish("audio", chunk)
             t = origin + int(elapsed * 1e9)
             t0 = self.clock.perf_ns()
@@ -397,7 +312,7 @@ class Runtime:
 
     async def _button(self) -> None:
         """Push-to-talk: a press opens the microphone to the VAD, the release ends the utterance."""
-        async for event in _pump(self.sources.button.events(), "button"):
+        async for event in aio.pump(self.sources.button.events(), "button"):
             if self.gate.button(event):
                 self._released = True
 
@@ -431,14 +346,14 @@ class Runtime:
             self.arbiter.preempt(Tier.ALERT)
         elif action.effect == "repeat" and self.last_advisory is not None:
             await self._say(self.last_advisory.text, "repeat")
-        elif action.effect == "what_was_that" and self.last_alert_text:
-            await self._say(self.last_alert_text, "what-was-that")
+        elif action.effect == "what_was_that" and self.safety.last_alert_text:
+            await self._say(self.safety.last_alert_text, "what-was-that")
         elif action.effect == "ask_advisory":
             self._start_advice(intent)
         if action.reply:
             await self._say(action.reply, f"command:{intent.name}")
 
-    def _offer_advice(self, found: list[Hazard], t_ns: int) -> None:
+    def _offer_advice(self, found: tuple[Hazard, ...], t_ns: int) -> None:
         """A hazard that persisted may start an advisory on its rule, unasked; never over a running one."""
         hazard, self._proactive = due(found, self._proactive, t_ns, self.config.runtime.proactive)
         if hazard is None or self.advisor is None or (self._advice is not None and not self._advice.done()):
@@ -453,7 +368,7 @@ class Runtime:
             self._advice.cancel()
             self.arbiter.preempt(Tier.ALERT)
         ego = self.bus.latest("vehicle")
-        self._advice = asyncio.ensure_future(self._advise(intent.text, scene_of(self._hazards, ego.msg if ego else None),
+        self._advice = asyncio.ensure_future(self._advise(intent.text, scene_of(self.safety.hazards, ego.msg if ego else None),
                                                           intent.t_ns))
 
     async def _advise(self, question: str | None, scene: Scene | None, t_ns: int) -> None:
@@ -493,52 +408,11 @@ class Runtime:
         t0 = self.clock.perf_ns()
         while (self.clock.perf_ns() - t0) / 1e9 < limit_s:
             advising = self._advice is not None and not self._advice.done()
-            queued = any(not sub.empty() for topic in ("frames", "utterances") for sub in self.bus.subscriptions(topic))
-            if not (advising or queued or self._working or self.arbiter.is_speaking()):
+            queued = any(not sub.empty() for sub in self.bus.subscriptions("utterances"))
+            if not (advising or queued or self._working or self.safety.busy() or self.arbiter.is_speaking()):
                 break
             await asyncio.sleep(0.05)
         self.stop()
-
-
-_END = object()
-
-
-async def _pump(iterable: Iterable[Any], name: str) -> AsyncIterator[Any]:
-    """Iterate a blocking source in a daemon thread (a source stuck in a read never holds up the
-    process's exit), handing items over through a 2-slot queue; the source's errors are re-raised."""
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[tuple[Any, BaseException | None]] = asyncio.Queue(maxsize=2)
-    stop = threading.Event()
-
-    def hand(item: tuple[Any, BaseException | None]) -> None:
-        asyncio.run_coroutine_threadsafe(queue.put(item), loop).result()
-
-    def work() -> None:
-        outcome: tuple[Any, BaseException | None] = (_END, None)
-        try:
-            for item in iterable:
-                if stop.is_set():
-                    return
-                hand((item, None))
-        except BaseException as err:  # handed to the stage, which crashes and is restarted
-            outcome = (_END, err)
-        if not stop.is_set():
-            try:
-                hand(outcome)
-            except RuntimeError:  # the loop is gone
-                pass
-
-    threading.Thread(target=work, name=name, daemon=True).start()
-    try:
-        while True:
-            item, err = await queue.get()
-            if item is _END:
-                if err is not None:
-                    raise err
-                return
-            yield item
-    finally:
-        stop.set()
 
 
 def build(config: AppConfig, sources: Sources, clock: Clock, sinks: Sinks, parts: Parts) -> Runtime:
@@ -549,7 +423,6 @@ def build(config: AppConfig, sources: Sources, clock: Clock, sinks: Sinks, parts
 def load_parts(config: AppConfig, voice: bool = True) -> Parts:
     """Load every model once, with the thread counts of ``runtime.threads`` (malloc arenas capped first)."""
     from vehicle_assist import memory, models
-    from vehicle_assist.perception import hazards
     from vehicle_assist.perception.detector import Detector
     from vehicle_assist.perception.tracker import Tracker
     from vehicle_assist.safety import alerts
@@ -558,7 +431,7 @@ def load_parts(config: AppConfig, voice: bool = True) -> Parts:
     memory.cap_malloc_arenas(config.runtime.malloc_arenas)
     th = config.runtime.threads
     perception = config.perception
-    table = hazards.load_table()
+    table = load_hazard_table()
     calib = perception.calibration or table.camera
     paths_: dict[str, Path] = {}
     for role in ("detector", "asr", "embedder", "slm"):
@@ -567,7 +440,7 @@ def load_parts(config: AppConfig, voice: bool = True) -> Parts:
         except Exception:  # a missing optional model shows as absent in the header
             pass
     parts = Parts(detector=Detector(settings=perception, calib=calib, threads=th.detector), tracker=Tracker(perception.tracker),
-                  calib=calib, hazard_table=table, alert_table=alerts.load_table(), renderer=TTSRenderer(),
+                  hazard_table=table, alert_table=alerts.load_table(), renderer=TTSRenderer(),
                   model_paths=paths_)
     if voice:
         from vehicle_assist.speech import asr
@@ -598,5 +471,4 @@ def _advisor_factory(config: AppConfig, renderer: Any) -> Callable[[Any, Callabl
     return make
 
 
-__all__ = ["Runtime", "Parts", "Sources", "Sinks", "build", "load_parts", "system_hazards", "scene_of",
-           "STALE_HAZARDS"]
+__all__ = ["Runtime", "Parts", "Sources", "Sinks", "build", "load_parts", "scene_of"]

@@ -28,18 +28,18 @@ def register(app: typer.Typer) -> None:
         """
         import cv2
 
-        from vehicle_assist import clock, paths
-        from vehicle_assist.messages import to_record
+        from vehicle_assist import clock, config, paths
+        from vehicle_assist.messages import AlertState, to_record
         from vehicle_assist.perception import annotate, video as video_mod
         from vehicle_assist.perception.detector import DetectorError, road_ahead_region
-        from vehicle_assist.perception.hazards import default_table
-        from vehicle_assist.perception.pipeline import load_settings
         from vehicle_assist.perception.sources import SourceError, open_source
+        from vehicle_assist.safety import lane as safety_lane
 
         src_path = Path(video).expanduser()
         if not src_path.exists():
             fail(f"{video}: no such video file or folder", 2)
-        settings = load_settings()
+        app = config.load_app(only=("perception", "runtime.threads"))
+        settings = app.perception
         try:
             cal = video_mod.load_calibration(calib) if calib else video_mod.sidecar_calibration(src_path)
         except (OSError, ValueError) as err:
@@ -63,14 +63,15 @@ def register(app: typer.Typer) -> None:
         jsonl = out_dir / "hazards.jsonl"
         try:
             with jsonl.open("w") as log, progress("detecting", total, enabled=not as_json) as advance:
-                steps = video_mod.run_lockstep(str(src_path), settings, cal, speed, max_frames=max_frames)
+                lane = safety_lane.load(settings, app.runtime.threads.detector, cal)
+                steps = safety_lane.run_lockstep(lane, str(src_path), speed, max_frames=max_frames)
                 lane_region = None
                 for frame, step in steps:
                     res = step.result
                     n += 1
                     totals.append(res.timings["total"])
                     for ev in step.events:
-                        if ev.state == "start":
+                        if ev.state == AlertState.START:
                             active = ev
                             alerts_seen.append({"t_s": round(ev.t_ns / 1e9, 3), "frame": frame.seq, "name": ev.name,
                                                 "text": ev.text, "audible": ev.audible})
@@ -86,7 +87,7 @@ def register(app: typer.Typer) -> None:
                             writer = cv2.VideoWriter(str(out_dir / "annotated.mp4"), cv2.VideoWriter_fourcc(*"mp4v"),
                                                      fps, (frame.width, frame.height))
                             r = settings.roi
-                            c = cal or settings.calibration or default_table().camera
+                            c = lane.pipeline.calib
                             lane_region = road_ahead_region(frame.width, frame.height, c, r.size_frac, r.below_frac) if r.every else None
                         writer.write(annotate.draw(frame.image, res, active, lane_region, 1000.0 / max(res.timings["total"], 1e-3)))
                     advance()

@@ -149,6 +149,13 @@ class Detector:
         self._frames = 0
         self.last_passes: tuple[str, ...] = ()
 
+    def reset(self, calib: CameraCalibration | None = None) -> None:
+        """Start the pass schedule afresh (a new run), optionally for another camera's calibration."""
+        self._frames = 0
+        self.last_passes = ()
+        if calib is not None:
+            self.calib = calib
+
     def _predict(self, image: np.ndarray, imgsz: int) -> list[tuple[tuple[float, float, float, float], int, float]]:
         if self.fast is not None:
             return self.fast.predict(image, imgsz, self.settings.conf, self.class_ids)

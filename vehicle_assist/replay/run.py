@@ -6,7 +6,7 @@ order, advancing a :class:`ReplayClock` as it goes (in steps of at most ``step_m
 letting the loop run its timers at each step, so staleness fires at the right drive time).
 
 - ``lockstep`` (default): before handing out the next input the feeder waits until the runtime is
-  quiet (the last frame's decision is logged, every utterance transcribed, every question
+  quiet (the last frame's ``frame_done`` is logged, every utterance transcribed, every question
   answered), observed from the bus's logged envelopes only. Every frame is processed, in order;
   the decisions do not depend on how fast the machine is.
 - ``realtime``: inputs are handed out at their recorded times (wall clock, times ``speed``); a
@@ -99,8 +99,8 @@ class QuietGate:
         """Bus sink (called under the bus lock, in seq order)."""
         msg, topic = env.msg, env.topic
         with self._cond:
-            if topic == "timings" and getattr(msg, "stage", "") == "frame_to_decision":
-                self.frames_sent.discard(getattr(msg, "item", None))
+            if topic == "frame_done":
+                self.frames_sent.discard(msg.frame_seq)
             elif topic == "utterances":
                 self.utterances += 1
             elif topic == "transcripts":
@@ -311,30 +311,6 @@ def with_faults(parts, plan: faults_mod.FaultPlan, clock):
     return dataclasses.replace(parts, make_advisor=lambda arbiter, on_event: StalledAdvisor(make(arbiter, on_event), plan, clock, on_event))
 
 
-def fresh_parts(parts, calib=None):
-    """The parts for one replay: a new tracker (its state and track ids must not carry over from an
-    earlier replay), a detector view whose pass schedule starts afresh, and the drive's camera
-    calibration ``calib`` (when it has one) for the road-ahead region and hazard assessment."""
-    import copy
-    import dataclasses
-
-    changes = {}
-    tracker = parts.tracker
-    settings = getattr(tracker, "settings", None)
-    if settings is not None:
-        changes["tracker"] = type(tracker)(settings)
-    det = parts.detector
-    if det is not None and hasattr(det, "_frames"):
-        det = copy.copy(det)  # shares the loaded model; only the frame counter and calibration differ
-        det._frames = 0
-        if calib is not None:
-            det.calib = calib
-        changes["detector"] = det
-    if calib is not None:
-        changes["calib"] = calib
-    return dataclasses.replace(parts, **changes) if changes else parts
-
-
 async def _settle_loop(n: int = 6) -> None:
     for _ in range(n):
         await asyncio.sleep(0)
@@ -349,8 +325,6 @@ async def run_replay(drive: Drive, config, parts, out_dir: Path, options: Replay
     from vehicle_assist.speech.tts import write_wav
 
     plan = plan or faults_mod.FaultPlan()
-    cal = drive.info.calibration
-    parts = fresh_parts(parts, cal.camera(drive.info.width, drive.info.height) if cal is not None else None)
     out_dir.mkdir(parents=True, exist_ok=True)
     trip_path = out_dir / "trip.jsonl"
     if trip_path.exists():
