@@ -75,7 +75,9 @@ def naive(drive_name: str, clips, cfg, parts) -> dict:
     q = clips[0]
     q_end = q.t_s + len(q.pcm) / 16000
     arbiter = AudioArbiter(NullSink(realtime=False)).start()
-    advisor = parts.make_advisor(arbiter, lambda e: None)
+    from vehicle_assist.speech.speak import Speaker
+
+    advisor = parts.advisory.bind(Speaker(arbiter, parts.renderer), cancel_event=arbiter.cancel_event)
     ages, alert_ages, processed, answered_after, decided, heard = [], [], 0, None, [], None
     t0 = time.perf_counter()
     i = 0

@@ -30,6 +30,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Protocol
 
 from vehicle_assist import aio, triplog
 from vehicle_assist.advisory.proactive import ProactiveState, due
+from vehicle_assist.advisory.timing import Situation
 from vehicle_assist.bus import Bus
 from vehicle_assist.clock import Clock
 from vehicle_assist.config import AppConfig
@@ -41,6 +42,7 @@ from vehicle_assist.perception.pipeline import FrameDetector, FrameTracker
 from vehicle_assist.safety import lane as safety_lane
 from vehicle_assist.safety.alerts import AlertSpec
 from vehicle_assist.safety.voice import AlertVoice
+from vehicle_assist.speech.speak import Speaker
 from vehicle_assist.topics import TOPICS
 from vehicle_assist.vehicle import UnknownSource, VehicleSource
 from vehicle_assist.watchdog import Backoff, Watchdog
@@ -64,6 +66,15 @@ class Advisor(Protocol):
         """Answer and speak; returns the Advisory."""
 
 
+class AdvisorFactory(Protocol):
+    """What the runtime needs of ``advisory.lane.AdvisoryParts``: the loaded lane, bound per run."""
+
+    def bind(self, speaker: Speaker | None = None, on_event: Callable[[AdvisoryEvent], None] | None = None,
+             cancel_event: threading.Event | None = None, clock: Clock | None = None,
+             situation: Situation | None = None) -> Advisor:
+        """An advisor speaking through ``speaker`` (waiting while the driver is busy, per ``situation``)."""
+
+
 @dataclass
 class Parts:
     """The loaded components (models loaded once, by :func:`load_parts` or by a test)."""
@@ -76,8 +87,8 @@ class Parts:
     """``render(text, rate=None) -> Rendered`` (pcm, sample_rate)."""
     asr: Any = None
     """``transcribe(Utterance) -> Transcript``; None: no voice lane."""
-    make_advisor: Callable[[Any, Callable[[AdvisoryEvent], None]], Advisor] | None = None
-    """``(arbiter, on_event) -> Advisor``; None: questions are answered with an apology."""
+    advisory: AdvisorFactory | None = None
+    """The advisory lane (``advisory.lane.load``); None: questions are answered with an apology."""
     model_paths: dict[str, Path] = field(default_factory=dict)
     """Role -> model file, for the trip log's provenance header."""
 
@@ -142,8 +153,9 @@ class Runtime:
         self.watchdog = Watchdog(clock, lambda e: self.bus.publish("errors", e),
                                  Backoff(w.initial_backoff_s, w.backoff_factor, w.max_backoff_s, w.reset_after_s),
                                  w.max_restarts)
-        self.advisor = parts.make_advisor(self.arbiter, lambda e: self.bus.publish("advisory_events", e)) \
-            if parts.make_advisor else None
+        self.speaker = Speaker(self.arbiter, parts.renderer, self.controls.rate)
+        self.advisor = parts.advisory.bind(self.speaker, lambda e: self.bus.publish("advisory_events", e),
+                                           self.arbiter.cancel_event, clock, self._situation) if parts.advisory else None
         self._pools = {name: ThreadPoolExecutor(1, thread_name_prefix=name) for name in ("asr", "tts")}
         self._stop = asyncio.Event()
         self._advice: asyncio.Task[None] | None = None
@@ -253,6 +265,11 @@ class Runtime:
     async def _in_pool(self, pool: str, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._pools[pool], fn, *args)
 
+    def _situation(self) -> tuple[tuple[Hazard, ...], Any]:
+        """The current hazards and ego state, for the advisory lane's workload hold."""
+        ego = self.bus.latest("vehicle")
+        return self.safety.hazards, ego.msg if ego else None
+
     def _on_speech(self, kind: str, req: SpeechRequest, t_perf_ns: int) -> None:
         """Arbiter listener (its thread): log what was said; frame -> alert audio latency on start."""
         self.bus.publish("speech", SpeechEvent(self.clock.now_ns(), kind, req.text, req.tier, req.source, t_perf_ns))
@@ -342,6 +359,7 @@ class Runtime:
         action = controls.apply(intent, self.controls, self.clock.now_ns())
         self.controls = action.controls
         self.arbiter.set_gain(self.controls.gain)
+        self.speaker.rate = self.controls.rate
         if action.effect == "stop_speaking":
             self.arbiter.preempt(Tier.ALERT)
         elif action.effect == "repeat" and self.last_advisory is not None:
@@ -391,10 +409,7 @@ class Runtime:
 
     async def _say(self, text: str, source: str) -> None:
         """Render (TTS thread) and queue advisory-tier speech sentence by sentence."""
-        from vehicle_assist.speech.speak import speak_text
-
-        await self._in_pool("tts", speak_text, text, self.arbiter, self.parts.renderer, Tier.ADVISORY,
-                            self.clock.now_ns(), source, self.controls.rate)
+        await self._in_pool("tts", self.speaker.say, text, source, Tier.ADVISORY, self.clock.now_ns())
 
     def _input_ended(self, name: str) -> None:
         """A file input ran out; when all have, the run ends once the lanes are idle."""
@@ -447,28 +462,10 @@ def load_parts(config: AppConfig, voice: bool = True) -> Parts:
 
         opts = asr.AsrOptions.from_settings(config.speech.asr)
         parts.asr = asr.load_backend(config.speech.asr.backend, opts, threads=th.asr)
-        parts.make_advisor = _advisor_factory(config, parts.renderer)
+        from vehicle_assist.advisory import lane as advisory_lane
+
+        parts.advisory = advisory_lane.load(config)
     return parts
-
-
-def _advisor_factory(config: AppConfig, renderer: Any) -> Callable[[Any, Callable[[AdvisoryEvent], None]], Advisor]:
-    """Build the advisory lane's retriever and (if routed to) SLM once; bind to the arbiter later."""
-    from vehicle_assist.advisory.run import AdvisoryRun, ArbiterSpeaker
-    from vehicle_assist.knowledge.retrieve import Retriever
-
-    settings = config.advisory
-    retriever = Retriever.load(config.knowledge, progress=False, threads=config.runtime.threads.embedder)
-    slm = None
-    if settings.route == "slm":
-        from vehicle_assist.advisory.slm import SLM
-
-        slm = SLM.load(threads=config.runtime.threads.slm)
-
-    def make(arbiter: Any, on_event: Callable[[AdvisoryEvent], None]) -> Advisor:
-        return AdvisoryRun(settings, retriever, slm=slm, speaker=ArbiterSpeaker(arbiter, renderer),
-                           on_event=on_event, cancel_event=arbiter.cancel_event)
-
-    return make
 
 
 __all__ = ["Runtime", "Parts", "Sources", "Sinks", "build", "load_parts", "scene_of"]

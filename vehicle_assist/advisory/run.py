@@ -30,8 +30,6 @@ from vehicle_assist.messages import (
     Hazard,
     Passage,
     Scene,
-    SpeechRequest,
-    Tier,
 )
 from vehicle_assist.speech.tts import split_sentences
 
@@ -50,23 +48,9 @@ class Retriever(Protocol):
     def search(self, text: str, scene: Scene | None = None, k: int = 5) -> Any: ...
 
 
-Speaker = Callable[[str], None]
-"""Speaks one sentence (renders it and hands it to the audio arbiter); returns once it is queued."""
-
-
-class ArbiterSpeaker:
-    """A Speaker over the TTS renderer and the audio arbiter (advisory tier)."""
-
-    def __init__(self, arbiter: Any, renderer: Any, tier: Tier = Tier.ADVISORY, source: str = "advisory") -> None:
-        self.arbiter, self.renderer, self.tier, self.source = arbiter, renderer, tier, source
-
-    def __call__(self, sentence: str) -> None:
-        """Render ``sentence`` and queue it (skipped once pre-empted)."""
-        if self.arbiter.cancel_event.is_set():
-            return
-        r = self.renderer.render(sentence)
-        self.arbiter.say(SpeechRequest(t_ns=0, text=sentence, tier=self.tier, pcm=r.pcm, sample_rate=r.sample_rate,
-                                       source=self.source))
+Speaker = Callable[[str], object]
+"""Speaks one sentence (renders it and hands it to the audio arbiter; :class:`vehicle_assist.speech.speak.Speaker`)
+and returns once it is queued."""
 
 
 @dataclass

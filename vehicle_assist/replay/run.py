@@ -93,6 +93,10 @@ class QuietGate:
         self.transcripts = 0
         self.questions = 0
         self.answers = 0
+        self._asked: set[int] = set()
+        self._holding: set[int] = set()
+        """Runs answering a question / of those, the ones waiting in drive time for the driver to be
+        less busy (the drive must go on meanwhile)."""
         self.alerts: list[tuple[int, str]] = []
 
     def observe(self, env: Envelope) -> None:
@@ -109,6 +113,11 @@ class QuietGate:
                 self.questions += 1
             elif topic == "advisories" and getattr(msg, "question", None) is not None:
                 self.answers += 1
+            elif topic == "advisory_events":
+                if msg.stage == "run" and msg.type == "start" and msg.data.get("question") is not None:
+                    self._asked.add(msg.run_id)
+                elif msg.stage == "hold" and msg.run_id in self._asked:
+                    (self._holding.add if msg.type == "start" else self._holding.discard)(msg.run_id)
             elif topic == "errors":
                 stage = getattr(msg, "stage", "")
                 if stage == "perception":
@@ -125,7 +134,7 @@ class QuietGate:
 
     def quiet(self) -> bool:
         return (not self.frames_sent and self.transcripts >= self.utterances
-                and (self.answers >= self.questions or not self.wait_answers))
+                and (self.answers + len(self._holding) >= self.questions or not self.wait_answers))
 
     def wait_quiet(self, timeout_s: float) -> bool:
         """Block until quiet (or the timeout); True when quiet."""
@@ -301,14 +310,26 @@ class StalledAdvisor:
         return await self.inner.execute(question, scene, t_ns)
 
 
+@dataclass
+class StalledLane:
+    """The advisory lane with the plan's fault (an SLM stall) around every advisor it binds."""
+
+    inner: Any
+    plan: faults_mod.FaultPlan
+    clock: Any
+
+    def bind(self, speaker=None, on_event=None, cancel_event=None, clock=None, situation=None):
+        inner = self.inner.bind(speaker, on_event, cancel_event, clock, situation)
+        return StalledAdvisor(inner, self.plan, self.clock, on_event or (lambda e: None))
+
+
 def with_faults(parts, plan: faults_mod.FaultPlan, clock):
-    """The parts with the plan's advisory-lane fault (an SLM stall) wrapped around the advisor factory."""
+    """The parts with the plan's advisory-lane fault (an SLM stall) wrapped around the advisory lane."""
     import dataclasses
 
-    if plan.slm_stall is None or parts.make_advisor is None:
+    if plan.slm_stall is None or parts.advisory is None:
         return parts
-    make = parts.make_advisor
-    return dataclasses.replace(parts, make_advisor=lambda arbiter, on_event: StalledAdvisor(make(arbiter, on_event), plan, clock, on_event))
+    return dataclasses.replace(parts, advisory=StalledLane(parts.advisory, plan, clock))
 
 
 async def _settle_loop(n: int = 6) -> None:
