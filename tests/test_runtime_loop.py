@@ -17,7 +17,8 @@ from vehicle_assist import config, triplog
 from vehicle_assist.audio_out import WavSink
 from vehicle_assist.clock import WallClock
 from vehicle_assist.messages import Hazard, HazardLevel
-from vehicle_assist.runtime import Sinks, Sources, build, scene_of
+from vehicle_assist.advisory.dispatch import scene_of
+from vehicle_assist.runtime import Sinks, Sources, build
 
 import runtime_parts as rp  # noqa: E402  (tests/ is on sys.path under pytest)
 
@@ -150,3 +151,34 @@ def test_stalled_perception_raises_perception_lagging_and_recovers(tmp_path):
     names = [r["msg"]["name"] for r in recs if r["topic"] == "alerts" and r["msg"]["state"] == "start"]
     assert names == ["perception-lagging"]
     assert summary["dropped"].get("frames", 0) > 0  # frames that came during the stall were skipped, not queued
+
+
+def test_speak_more_slowly_slows_the_answers(tmp_path):
+    """The driver's "speak more slowly" reaches the one speaker: the same answer, said again, is longer."""
+    from vehicle_assist.messages import Intent
+
+    clock = WallClock()
+    sink = WavSink(tmp_path / "out.wav", realtime=False)
+    rt = build(config.AppConfig(), Sources(), clock, Sinks(sink, tmp_path / "trip.jsonl"), rp.parts())
+
+    async def idle():
+        while rt.advice.busy() or rt.arbiter.is_speaking():
+            await asyncio.sleep(0.05)
+
+    async def main():
+        async def script():
+            rt.ask("how far behind should I keep")
+            await idle()
+            await rt.voice.act(Intent(clock.now_ns(), "slower", "speak more slowly"))
+            rt.ask("how far behind should I keep")
+            await asyncio.sleep(0.1)
+            await idle()
+            rt.stop()
+        asyncio.ensure_future(script())
+        return await rt.run(duration_s=60.0)
+
+    asyncio.run(main())
+    answers = [len(s.pcm) for s in sink.segments if s.request.source == "advisory"]
+    reply = [s.request.text for s in sink.segments if s.request.source == "command:slower"]
+    assert len(answers) == 6 and reply == ["I'll speak more slowly."]
+    assert all(slow > 1.1 * normal for normal, slow in zip(answers[:3], answers[3:]))

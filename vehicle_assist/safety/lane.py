@@ -20,7 +20,7 @@ the rate frames are offered at, when the camera is slower than that), both on th
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Iterable
 
 from vehicle_assist import aio, clock
@@ -33,6 +33,7 @@ from vehicle_assist.perception.pipeline import FrameDetector, FrameResult, Frame
 from vehicle_assist.safety.alert_manager import AlertManager
 from vehicle_assist.safety.alerts import AlertSpec
 from vehicle_assist.safety.voice import AlertVoice
+from vehicle_assist.topics import TOPICS, TopicSpec
 
 STALE_HAZARDS: dict[str, str] = {"frames": "camera-lost", "detections": "perception-lagging"}
 """A stale topic -> the hazard kind it raises (the alert table says what is spoken)."""
@@ -45,6 +46,15 @@ def system_hazards(stale: Iterable[str], now_ns: int) -> list[Hazard]:
         stale.discard("detections")
     return [Hazard(t_ns=now_ns, kind=STALE_HAZARDS[t], level=HazardLevel.WARNING, label=t)
             for t in sorted(stale) if t in STALE_HAZARDS]
+
+
+def topics(settings: PerceptionSettings) -> dict[str, TopicSpec]:
+    """The bus's topics with this lane's staleness: frames are lost after ``camera_lost_after_s``;
+    detections go stale only later, so a lost camera raises camera-lost, and perception-lagging
+    means frames come but are not processed."""
+    lost = settings.camera_lost_after_s
+    return {**TOPICS, "frames": replace(TOPICS["frames"], stale_after_s=lost),
+            "detections": replace(TOPICS["detections"], stale_after_s=lost + (TOPICS["detections"].stale_after_s or 0.0))}
 
 
 class RateMonitor:
@@ -288,5 +298,5 @@ def run_lockstep(lane: SafetyLane, spec: str, ego_speed_mps: float | None = None
         src.close()
 
 
-__all__ = ["SafetyLane", "Decision", "LaneStep", "RateMonitor", "STALE_HAZARDS", "system_hazards", "assemble", "load",
-           "run_lockstep"]
+__all__ = ["SafetyLane", "Decision", "LaneStep", "RateMonitor", "STALE_HAZARDS", "system_hazards", "topics", "assemble",
+           "load", "run_lockstep"]

@@ -1,18 +1,26 @@
-"""The voice lane for one utterance: ASR -> activation decision -> ask back, or intent.
+"""The voice lane: microphone -> activation gate -> VAD -> utterances -> ASR -> intent -> act.
 
-Used by ``vehicle-assist listen`` and the runtime. Every stage is timed (``clock.perf_ns``); the
-result is a :class:`Heard` record made only of our own types.
+:func:`hear` is one utterance (ASR -> activation decision -> ask back, or intent), used by
+``vehicle-assist listen`` and by :class:`VoiceLane`, the lane as the car runs it on the bus: audio
+blocks through the gate and the VAD, each utterance heard on a worker thread, a command acted on at
+once (mute, volume, speech rate, repeat, stop), a question handed to the advisory lane. Every
+stage is timed; results are our own types only.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
+from typing import Awaitable, Callable, Iterable, Iterator, Protocol
 
-from vehicle_assist import clock
-from vehicle_assist.messages import Intent, Transcript, Utterance
-from vehicle_assist.speech import intents
-from vehicle_assist.speech.activation import Decision, Gate
+from vehicle_assist import aio, clock
+from vehicle_assist.bus import Bus
+from vehicle_assist.config import SpeechSettings
+from vehicle_assist.messages import Advisory, AudioChunk, Envelope, Intent, Tier, Transcript, Utterance
+from vehicle_assist.speech import controls, intents, vad
+from vehicle_assist.speech.activation import ButtonEvent, Decision, Gate
 from vehicle_assist.speech.asr import ASR, needs_ask_back
+from vehicle_assist.speech.controls import Effect, VoiceControls
 
 
 @dataclass(frozen=True)
@@ -44,3 +52,127 @@ def hear(utt: Utterance, asr: ASR, gate: Gate, min_confidence: float = 0.45,
                 ask = ask_back_text
     t2 = clock.perf_ns()
     return Heard(transcript, decision, intent, ask, {"asr_ms": (t1 - t0) / 1e6, "decide_ms": (t2 - t1) / 1e6})
+
+
+class Output(Protocol):
+    """What the voice lane controls of the audio arbiter."""
+
+    cancel_event: threading.Event
+
+    def is_speaking(self) -> bool: ...
+    def preempt(self, below: Tier = Tier.ALERT) -> None: ...
+    def set_gain(self, gain: float) -> None: ...
+
+
+class Advice(Protocol):
+    """What the voice lane needs of the advisory dispatcher."""
+
+    last: Advisory | None
+
+    def ask(self, intent: Intent) -> None: ...
+
+
+class RateControl(Protocol):
+    rate: int | None
+
+
+class VoiceLane:
+    """The voice lane on the runtime's bus: ``audio`` -> ``utterances`` -> ``transcripts`` -> ``intents``."""
+
+    def __init__(self, settings: SpeechSettings, asr: ASR | None, output: Output, speaker: RateControl,
+                 say: Callable[[str, str], Awaitable[None]], advice: Advice,
+                 last_alert: Callable[[], str | None], held: bool = False) -> None:
+        self.settings, self.asr, self.output, self.speaker = settings, asr, output, speaker
+        self.say, self.advice, self.last_alert = say, advice, last_alert
+        self.controls = VoiceControls()
+        """What the driver's commands set (mute, volume, speech rate)."""
+        speaker.rate = self.controls.rate
+        self.gate = Gate.from_settings(settings.activation, output.is_speaking)
+        self.gate.pressed = held  # a recorded question is one long press of push-to-talk
+        self._released = False  # the push-to-talk button went up: end the open utterance
+        self._bus: Bus | None = None
+        self._inbox: aio.Inbox | None = None
+        self._worker: aio.Worker | None = None
+
+    def bind(self, bus: Bus) -> None:
+        """Run on ``bus``."""
+        self._bus, self._inbox, self._worker = bus, aio.Inbox(bus, "utterances"), aio.Worker("asr")
+
+    async def audio_in(self, chunks: Iterable[AudioChunk]) -> None:
+        """Microphone blocks through the gate and the VAD; returns when the input ends."""
+        bus, sp = self._require(), self.settings
+        now = bus.clock.now_ns
+        seg = vad.VadSegmenter(vad.VadOptions.from_settings(sp.vad), sp.sample_rate, now())
+        origin, elapsed = now(), 0.0
+        async for chunk in aio.pump(chunks, "audio-in"):
+            bus.publish("audio", chunk)
+            t0 = clock.perf_ns()
+            events = seg.process(chunk.pcm, elapsed) if self.gate.listening(origin + int(elapsed * 1e9)) else []
+            if self._released:  # push-to-talk let go: the utterance ends here, trailing silence or not
+                self._released = False
+                events += seg.flush(elapsed, "button-released")
+            elapsed += chunk.duration_s
+            for ev in events:
+                if ev.utterance is not None:
+                    bus.timing("voice", "vad", (clock.perf_ns() - t0) / 1e6)
+                    bus.publish("utterances", ev.utterance)
+        for ev in seg.flush(elapsed, "end-of-input"):
+            if ev.utterance is not None:
+                bus.publish("utterances", ev.utterance)
+        bus.unexpect("audio")
+
+    async def button(self, events: Iterator[ButtonEvent]) -> None:
+        """Push-to-talk: a press opens the microphone to the VAD, the release ends the utterance."""
+        async for event in aio.pump(events, "button"):
+            if self.gate.button(event):
+                self._released = True
+
+    async def listen(self) -> None:
+        """Hear every utterance in turn."""
+        self._require()
+        await self._inbox.serve(self._hear)
+
+    async def _hear(self, env: Envelope) -> None:
+        """ASR (worker thread) -> transcript -> ask back, or intent -> act."""
+        bus, sp = self._require(), self.settings
+        t0 = clock.perf_ns()
+        heard = await self._worker.call(hear, env.msg, self.asr, self.gate, sp.asr.min_confidence, sp.asr.ask_back,
+                                        sp.mute_default_minutes)
+        bus.timing("voice", "asr", (clock.perf_ns() - t0) / 1e6)
+        bus.publish("transcripts", heard.transcript)
+        if heard.ask_back:
+            await self.say(heard.ask_back, "ask-back")
+        if heard.intent is not None:
+            bus.publish("intents", heard.intent)
+            await self.act(heard.intent)
+
+    async def act(self, intent: Intent) -> None:
+        """A command acts at once (its reply spoken); a question goes to the advisory lane."""
+        action = controls.apply(intent, self.controls, self._require().clock.now_ns())
+        self.controls = action.controls
+        self.output.set_gain(self.controls.gain)
+        self.speaker.rate = self.controls.rate
+        if action.effect == Effect.STOP_SPEAKING:
+            self.output.preempt(Tier.ALERT)
+        elif action.effect == Effect.REPEAT and self.advice.last is not None:
+            await self.say(self.advice.last.text, "repeat")
+        elif action.effect == Effect.WHAT_WAS_THAT and self.last_alert():
+            await self.say(self.last_alert(), "what-was-that")
+        elif action.effect == Effect.ASK_ADVISORY:
+            self.advice.ask(intent)
+        if action.reply:
+            await self.say(action.reply, f"command:{intent.name}")
+
+    def busy(self) -> bool:
+        """An utterance is queued or being heard."""
+        return self._inbox is not None and self._inbox.busy()
+
+    def close(self) -> None:
+        """Release the ASR's worker thread."""
+        if self._worker is not None:
+            self._worker.close()
+
+    def _require(self) -> Bus:
+        if self._bus is None:
+            raise RuntimeError("VoiceLane.bind(bus) first")
+        return self._bus
