@@ -221,6 +221,29 @@ def test_video_holds_the_last_frame_until_the_last_word_with_the_speaker_in_sync
     assert ok and caption_pixels(img, "answer").sum() > 1000  # the answer's caption at 1.5 s, on the held frame
 
 
+def test_a_camera_outage_holds_the_frame_before_it_as_the_runtime_saw_it(data, tmp_path):
+    import cv2
+
+    from vehicle_assist.replay.faults import FaultPlan
+    from vehicle_assist.replay.job import Target, write_outputs
+
+    data("drives", f"{DRIVE}.mp4")
+    plan = FaultPlan.model_validate({"camera_outage": [{"start_s": 0.5, "end_s": 1.5}]})
+    target = Target("outage", DRIVE, None, plan)
+    files, info = write_outputs(tmp_path, target, {}, [], {}, open_drive(DRIVE), 0.0, 2.0, video=True, mcap=False)
+    assert info["camera_frames"] == 20 and info["frames"] == 40 and info["sound"] is False  # 0.5-1.5 s never reached the runtime
+    cap = cv2.VideoCapture(files["video"])
+    shots = {}
+    for k in range(40):
+        ok, img = cap.read()
+        if k in (9, 12, 28, 31):
+            shots[k] = img[100:600].astype(int)
+    cap.release()
+    diff = lambda a, b: float(np.abs(shots[a] - shots[b]).mean())  # noqa: E731
+    assert diff(9, 12) < 5 and diff(9, 28) < 5  # the frame of t=0.45 s held through the outage (up to coding noise)
+    assert diff(28, 31) > 20  # moving pictures again after it
+
+
 def test_video_without_frames_is_a_clear_error(tmp_path):
     from vehicle_assist.replay.errors import ReplayError
 

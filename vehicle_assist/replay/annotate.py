@@ -185,7 +185,7 @@ class OverlayIndex:
                 boxes.append((tuple(box), label, levels.get(tid, "none")))
         worst = max(levels.values(), key=lambda lv: LEVEL_RANK.get(lv, 0), default="none")
         shown = (t_ns if shown_ns is None else shown_ns) / 1e9
-        status = f"t={shown:5.2f}s  hazard: {worst}" + (f"  (last camera frame, t={f_ns / 1e9:.2f}s, held)" if held else "")
+        status = f"t={shown:5.2f}s  hazard: {worst}" + (f"  (camera frame of t={f_ns / 1e9:.2f}s held)" if held else "")
         return Overlay(t_s, tuple(boxes), captions_at(self.schedule, t_s), status)
 
 
@@ -298,7 +298,7 @@ def output_size(w: int, h: int, max_width: int) -> tuple[int, int]:
 
 def write_video(frames: Iterable[Any], records: Iterable[dict[str, Any]], path: Path, fps: float, *,
                 start_s: float = 0.0, soundtrack: Soundtrack | None = None, max_width: int = 1280,
-                min_fps: float = 10.0, tail_s: float = 0.4, hold_tick_s: float = 0.5, crf: int = 23, preset: str = "superfast",
+                min_fps: float = 10.0, tail_s: float = 0.4, hold_tick_s: float = 0.5, crf: int = 26, preset: str = "ultrafast",
                 on_frame=None) -> Written:
     """Write the annotated MP4 (H.264 + AAC, through PyAV's FFmpeg) from CameraFrames ``frames``
     (drive-time order) and, as its audio track, what the speaker played (``soundtrack``; silence without).

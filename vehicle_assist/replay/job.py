@@ -113,8 +113,10 @@ def write_outputs(out_dir: Path, t: Target, header: dict[str, Any], records: lis
     if drive is not None and (video or mcap):
         track = soundtrack.load(out_dir)
 
-        def frames():
-            return (m.msg for m in drive.messages(start_s, end_s) if m.topic == "frames")
+        def frames():  # what the runtime was given: a camera outage or dropped frames hold the frame before
+            from vehicle_assist.replay import faults
+
+            return (m.msg for m in faults.apply(t.plan, (m for m in drive.messages(start_s, end_s) if m.topic == "frames")))
 
         if video:
             wall0 = clock.perf_ns()
