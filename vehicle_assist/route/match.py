@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vehicle_assist.route.ahead import next_edge
 from vehicle_assist.route.map import RoadMap, haversine_m
 
 
@@ -52,12 +53,13 @@ class MatchSettings:
     """Candidate search radius; no road this close: no match."""
     beta_m: float = 8.0
     """Scale of the transition's route-vs-travelled distance difference."""
-    heading_sigma_deg: float = 35.0
+    heading_sigma_deg: float = 20.0
     heading_min_speed_mps: float = 3.0
     step_m: float = 12.0
     max_step_s: float = 3.0
-    max_candidates: int = 10
-    """Segments kept per step (nearest first); each gives one or two directed states."""
+    max_candidates: int = 16
+    """Ways kept per step (nearest first, the nearest segment of each); each segment gives one or two
+    directed states."""
     uturn_cost: float = 6.0
     """Log-probability cost of turning back on the same road."""
     max_gap_s: float = 30.0
@@ -142,8 +144,14 @@ class Matcher:
         if self._best is None:
             return None
         b = self._best
-        length = float(self.rmap.edge_len[b.edge])
-        return Match(b.edge, min(length, b.offset_m + self._carried), b.distance_m, False)
+        edge, offset = b.edge, b.offset_m + self._carried
+        while offset > float(self.rmap.edge_len[edge]):  # past the edge's end: on along the likeliest continuation
+            nxt = next_edge(self.rmap, edge)
+            if nxt is None:
+                return Match(edge, float(self.rmap.edge_len[edge]), b.distance_m, False)
+            offset -= float(self.rmap.edge_len[edge])
+            edge = nxt
+        return Match(edge, offset, b.distance_m, False)
 
     def _candidates(self, fix: Fix) -> tuple[list[tuple[int, float, float]], np.ndarray]:
         rmap, s = self.rmap, self.s
@@ -154,7 +162,16 @@ class Matcher:
         dist, frac = rmap.project_on_segments(xy, segs)
         keep = dist <= s.radius_m
         segs, dist, frac = segs[keep], dist[keep], frac[keep]
-        order = np.argsort(dist)[: s.max_candidates]
+        # nearest segment of each way (a way's other segments are the same road, farther off)
+        order, ways_seen = [], set()
+        seg_way = rmap.a["seg_way"]
+        for i in np.argsort(dist):
+            w = int(seg_way[segs[i]])
+            if w not in ways_seen:
+                ways_seen.add(w)
+                order.append(i)
+                if len(order) >= s.max_candidates:
+                    break
         states, emis = [], []
         use_heading = (fix.heading_deg is not None and fix.speed_mps is not None
                        and fix.speed_mps >= s.heading_min_speed_mps)
