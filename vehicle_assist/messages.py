@@ -337,6 +337,8 @@ class RouteFeature:
     osm_id: int | None = None
     limit_mph: float | None = None
     limit_source: str | None = None
+    sure: bool = True
+    """No junction with another way on lies between the car and it (else the path ahead is a guess)."""
 
 
 @dataclass(frozen=True)

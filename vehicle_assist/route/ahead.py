@@ -10,7 +10,9 @@ Features reported, each once, nearest first, with its distance along the path:
 ``crossing`` (detail: zebra, pelican, puffin, toucan, signal-controlled, marked, unmarked...),
 ``signals``, ``give_way``, ``stop`` (honouring a ``direction`` tag), ``roundabout`` (entering a
 ring, or a mini-roundabout node), ``speed_limit_change`` (the next way's applicable limit differs;
-``limit_mph`` and ``limit_source`` say the new one), ``school``, ``level_crossing``.
+``limit_mph`` and ``limit_source`` say the new one), ``school``, ``level_crossing``. A feature
+beyond a junction where the car could go another way has ``sure=False``: it lies on the likeliest
+path, not on a known one (advise only sure ones).
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ def feature_record(f: RouteFeature) -> dict:
     if f.limit_mph is not None:
         out["limit_mph"] = round(f.limit_mph)
         out["limit_source"] = f.limit_source
+    if not f.sure:
+        out["sure"] = False
     return out
 
 
@@ -61,17 +65,27 @@ def next_edge(rmap: RoadMap, e: int) -> int | None:
     return min(pool, key=lambda o: abs((rmap.edge_bearing(o) - heading + 180.0) % 360.0 - 180.0))
 
 
-def path_ahead(rmap: RoadMap, edge: int, offset_m: float, distance_m: float) -> list[tuple[int, float]]:
-    """The edges ahead as ``(edge, distance from the car to the edge's end node)``, current first."""
-    out: list[tuple[int, float]] = []
+def branches(rmap: RoadMap, e: int) -> int:
+    """How many ways on (U-turns aside) the end node of edge ``e`` offers."""
+    v = int(rmap.edge_to[e])
+    outs = rmap.out_edges[rmap.out_ptr[v]:rmap.out_ptr[v + 1]]
+    return sum(1 for o in outs if o != rmap.edge_rev[e] and rmap.edge_to[o] != rmap.edge_from[e])
+
+
+def path_ahead(rmap: RoadMap, edge: int, offset_m: float, distance_m: float) -> list[tuple[int, float, bool]]:
+    """The edges ahead as ``(edge, distance from the car to the edge's end node, sure)``, current
+    first; ``sure`` is False once the path has passed a node where it could have gone another way."""
+    out: list[tuple[int, float, bool]] = []
     seen: set[int] = set()
     e: int | None = edge
     dist = float(rmap.edge_len[edge]) - offset_m
+    sure = True
     while e is not None and e not in seen:
         seen.add(e)
-        out.append((e, dist))
+        out.append((e, dist, sure))
         if dist >= distance_m:
             break
+        sure = sure and branches(rmap, e) <= 1
         e = next_edge(rmap, e)
         if e is not None:
             dist += float(rmap.edge_len[e])
@@ -89,17 +103,19 @@ def features_ahead(rmap: RoadMap, limits: WayLimits, edge: int, offset_m: float,
     prev_limit = limits.of(prev_way)
     in_ring = bool(a["way_roundabout"][prev_way])
     path = path_ahead(rmap, edge, offset_m, reach)
-    for i, (e, end_dist) in enumerate(path):
+    for i, (e, end_dist, sure) in enumerate(path):
         way = rmap.way_of_edge(e)
         start_dist = end_dist - float(rmap.edge_len[e])
         if i > 0 and start_dist <= reach:
             limit = limits.of(way)
             if limit[0] is not None and prev_limit[0] is not None and abs(limit[0] - prev_limit[0]) > 0.5:
-                feats.append(RouteFeature("speed_limit_change", start_dist, limit_mph=limit[0], limit_source=limit[1]))
+                feats.append(RouteFeature("speed_limit_change", start_dist, limit_mph=limit[0], limit_source=limit[1],
+                                          sure=sure))
             prev_limit = limit if limit[0] is not None else prev_limit
             ring = bool(a["way_roundabout"][way])
             if ring and not in_ring:
-                feats.append(RouteFeature("roundabout", start_dist, str(a["way_name"][way]), int(a["way_id"][way])))
+                feats.append(RouteFeature("roundabout", start_dist, str(a["way_name"][way]), int(a["way_id"][way]),
+                                          sure=sure))
             in_ring = ring
         node = int(rmap.edge_to[e])
         if end_dist > reach or node in seen_nodes:
@@ -111,6 +127,6 @@ def features_ahead(rmap: RoadMap, limits: WayLimits, edge: int, offset_m: float,
             if (direction == "forward" and not along) or (direction == "backward" and along):
                 continue
             feats.append(RouteFeature(str(a["feat_kind"][f]), end_dist, str(a["feat_detail"][f]),
-                                 int(a["feat_osm_id"][f]) if a["feat_osm_id"][f] >= 0 else None))
+                                 int(a["feat_osm_id"][f]) if a["feat_osm_id"][f] >= 0 else None, sure=sure))
     feats.sort(key=lambda f: f.distance_m)
     return feats
