@@ -299,6 +299,8 @@ class SpeechSettings(StrictModel):
     block_ms: int = Field(100, ge=10, le=1000, description="audio block size from the microphone or a file")
     mic_device: str | int | None = Field(None, description="sounddevice input device (None = system default)")
     mute_default_minutes: int = Field(10, ge=1, le=240, description="'mute alerts' without a number mutes this long")
+    whole_file_max_s: float = Field(600.0, gt=0, le=7200, description="the longest file a whole-file mode "
+                                    "(listen --whole) reads into memory; longer input is refused (other modes stream any length)")
     activation: ActivationSettings = ActivationSettings()
     vad: VadSettings = VadSettings()
     asr: AsrSettings = AsrSettings()
