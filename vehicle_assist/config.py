@@ -483,6 +483,32 @@ class RuntimeSettings(StrictModel):
     proactive: ProactiveSettings = ProactiveSettings()
 
 
+class RouteSettings(StrictModel):
+    """Route context from an offline map (vehicle_assist.route; docs/route.md)."""
+
+    map: str | None = None
+    """OSM extract (.osm / .osm.pbf; relative to VA_HOME), or null: no route context."""
+    vehicle_type: str = "car"
+    """Row of Rule 124's national-limit table in configs/route.yaml (car, car_towing, bus, goods...)."""
+    nation: Literal["england", "scotland", "wales"] = "england"
+    """Built-up national limit: 30 mph, or 20 mph in Wales."""
+    gps_sigma_m: float = Field(10.0, gt=0)
+    """GNSS position noise (1 sigma) the matcher assumes."""
+    radius_m: float = Field(50.0, gt=0)
+    """No road this close to a fix: no match, no claim."""
+    beta_m: float = Field(8.0, gt=0)
+    step_m: float = Field(12.0, gt=0)
+    """A matching step every this many metres travelled (between steps the match is carried forward)."""
+    max_step_s: float = Field(3.0, gt=0)
+    max_gap_s: float = Field(30.0, gt=0)
+    lookahead_s: float = Field(10.0, gt=0)
+    """Features ahead are looked for within this many seconds of travel..."""
+    lookahead_min_m: float = Field(100.0, ge=0)
+    """...but at least this far..."""
+    lookahead_max_m: float = Field(600.0, gt=0)
+    """...and at most this far."""
+
+
 class AppConfig(StrictModel):
     """``configs/default.yaml`` (onboard) and ``configs/replay.yaml``."""
 
@@ -491,6 +517,7 @@ class AppConfig(StrictModel):
     speech: SpeechSettings = SpeechSettings()
     advisory: AdvisorySettings = AdvisorySettings()
     runtime: RuntimeSettings = RuntimeSettings()
+    route: RouteSettings = RouteSettings()
 
 
 def load_app(path: Path | str | None = None) -> AppConfig:
