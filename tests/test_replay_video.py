@@ -203,6 +203,7 @@ def test_video_holds_the_last_frame_until_the_last_word_with_the_speaker_in_sync
     out = tmp_path / "v.mp4"
     w = annotate.write_video(iter(frames), trip(), out, 20.0, start_s=0.0, soundtrack=track)
     assert w.camera_frames == 20 and w.audio and w.duration_s == 5.7  # the silent alert's caption ends last
+    assert out.stat().st_mode & 0o777 == 0o600  # what was said in the car: owner-only
     info = probe(out)
     kinds = {s["codec_type"]: s["codec_name"] for s in info["streams"]}
     assert kinds == {"video": "h264", "audio": "aac"}

@@ -23,6 +23,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from vehicle_assist import private
 from vehicle_assist.replay.errors import ReplayError
 from vehicle_assist.replay.report import LEVEL_RANK
 from vehicle_assist.replay.soundtrack import Soundtrack, Spoken, from_records, window
@@ -324,13 +325,13 @@ def write_video(frames: Iterable[Any], records: Iterable[dict[str, Any]], path: 
     nxt = next(it, None)
     if nxt is None:
         raise ReplayError("video-no-frames", f"no camera frames to write {path} from")
-    path.parent.mkdir(parents=True, exist_ok=True)
     h0, w0 = nxt.image.shape[:2]
     ow, oh = output_size(w0, h0, max_width)
     box_scale = ow / w0
     rate = Fraction(out_fps).limit_denominator(1001)
     sr = soundtrack.sample_rate if soundtrack else 22050
     try:
+        private.open_file(path, "wb").close()  # owner-only from the start (FFmpeg keeps the mode it finds)
         container = av.open(str(path), "w", options={"movflags": "+faststart"})
     except (OSError, av.FFmpegError) as err:
         raise ReplayError("video-failed", f"cannot write {path}: {err}") from err

@@ -25,6 +25,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from vehicle_assist import private
+
 log = logging.getLogger(__name__)
 
 LOG_NAME = "speaker.json"
@@ -85,7 +87,7 @@ def write_log(path: Path, segments: Iterable[Any], sample_rate: int, wav_name: s
         played.append({"t_s": round(seg.t_ns / 1e9, 6), "offset": int(seg.start_sample), "samples": int(len(seg.pcm)),
                        "text": req.text, "tier": "alert" if int(req.tier) == 0 else "advisory",
                        "source": req.source, "completed": bool(seg.completed)})
-    path.write_text(json.dumps({"wav": wav_name, "sample_rate": int(sample_rate), "played": played}, indent=1))
+    private.write_text(path, json.dumps({"wav": wav_name, "sample_rate": int(sample_rate), "played": played}, indent=1))
 
 
 def place(played: Sequence[Played], sample_rate: int) -> list[Spoken]:
