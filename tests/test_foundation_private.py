@@ -86,7 +86,8 @@ def test_replay_and_detect_outputs_are_owner_only(tmp_path, data):
                          preexec_fn=umask)
     assert res.returncode == 0, res.stderr[-3000:]
     doc = json.loads(res.stdout.strip().splitlines()[-1])
-    written = [doc["trip_log"], *doc["files"].values(), *doc["speech_wavs"], out / "replay.json", out / "speaker.wav"]
+    written = [doc["trip_log"], *doc["files"].values(), *doc["speech_wavs"], out / "replay.json", out / "speaker.wav",
+               out / "speaker.json"]
     assert {"report", "video", "mcap"} <= set(doc["files"])
     assert {str(p): oct(mode(p)) for p in written} == {str(p): "0o600" for p in written}
     assert mode(out) == 0o700

@@ -29,15 +29,16 @@ def annotations(t_ns: int, overlay, scale: float = 1.0) -> dict[str, Any]:
                        "thickness": 3 if level in ("warning", "critical") else 2})
         texts.append({"timestamp": stamp, "position": {"x": x1, "y": max(0.0, y1 - 4)}, "text": f"{label} {level}",
                       "font_size": 14, "text_color": _colour(level), "background_color": {"r": 0, "g": 0, "b": 0, "a": 0.5}})
-    for k, (text, kind) in enumerate(overlay.captions):
-        texts.append({"timestamp": stamp, "position": {"x": 10, "y": 30 + 24 * k}, "text": f"[{kind}] {text}", "font_size": 18,
+    for k, cap in enumerate(overlay.captions):
+        texts.append({"timestamp": stamp, "position": {"x": 10, "y": 30 + 24 * k}, "text": cap.line(), "font_size": 18,
                       "text_color": {"r": 1, "g": 1, "b": 1, "a": 1}, "background_color": {"r": 0, "g": 0, "b": 0, "a": 0.7}})
     return {"circles": [], "points": points, "texts": texts}
 
 
 def write(path: Path, header: dict[str, Any], records: Iterable[dict[str, Any]], frames: Iterable[Any] | None = None,
-          jpeg_quality: int = 80, max_width: int = 960) -> dict[str, int]:
-    """Write the MCAP; returns message counts per channel."""
+          jpeg_quality: int = 80, max_width: int = 960, spoken=None) -> dict[str, int]:
+    """Write the MCAP; returns message counts per channel. ``spoken``: the speaker's timing for the captions
+    (:mod:`.soundtrack`; None: from the log's speech events)."""
     import cv2
     from mcap.writer import Writer
 
@@ -68,7 +69,7 @@ def write(path: Path, header: dict[str, Any], records: Iterable[dict[str, Any]],
                     "t_ns": r.get("t_ns"), "proc_ns": r.get("proc_ns"), "msg": r.get("msg")}
             add(f"/va/{r.get('topic')}", foxglove.LOG_RECORD, r.get("t_ns", 0), data)
         if frames is not None:
-            index = OverlayIndex(records)
+            index = OverlayIndex(records, spoken)
             for frame in frames:
                 img, scale = frame.image, 1.0
                 if img.shape[1] > max_width:

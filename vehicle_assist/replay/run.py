@@ -347,6 +347,7 @@ async def run_replay(drive: Drive, config, parts, out_dir: Path, options: Replay
     """Replay ``drive`` through the runtime (already-loaded ``parts``); writes ``out_dir/trip.jsonl`` and speech WAVs."""
     from vehicle_assist import runtime as rt_mod
     from vehicle_assist.audio_out import WavSink
+    from vehicle_assist.replay import soundtrack
     from vehicle_assist.speech.tts import write_wav
 
     plan = plan or faults_mod.FaultPlan()
@@ -382,7 +383,7 @@ async def run_replay(drive: Drive, config, parts, out_dir: Path, options: Replay
                              vehicle=vehicle, audio_is_held=has_voice)
     if not info.has_audio:
         sources.missing["mic"] = "the drive has no audio and no scripted questions"
-    sink = WavSink(out_dir / "speaker.wav", realtime=options.mode == "realtime")
+    sink = WavSink(out_dir / "speaker.wav", realtime=options.mode == "realtime", now_ns=clock.now_ns)
     runtime = rt_mod.build(replay_config(config, drive), sources, clock, rt_mod.Sinks(speaker=sink, trip_log=trip_path), parts)
     holder["bus"] = runtime.bus
     runtime.bus.add_sink(gate.observe)
@@ -404,6 +405,7 @@ async def run_replay(drive: Drive, config, parts, out_dir: Path, options: Replay
             kind = "alert" if int(seg.request.tier) == 0 else "advisory"
             wavs.append(write_wav(out_dir / "speech" / f"{i:03d}_{kind}_{_slug(seg.request.text)}.wav",
                                   seg.pcm, sink.sample_rate))
+    soundtrack.write_log(out_dir / soundtrack.LOG_NAME, sink.segments, sink.sample_rate)  # the speaker on the drive clock
     drive_s = max(0.0, (clock.now_ns() - int(options.start_s * 1e9)) / 1e9)
     run_info = {"drive": {"name": info.name, "path": info.path, "kind": info.kind, "duration_s": info.duration_s,
                           "frame_rate_hz": info.frame_rate_hz, "frame_count": info.frame_count,
