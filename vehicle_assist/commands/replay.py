@@ -57,6 +57,8 @@ def register(app: typer.Typer) -> None:
                              video, mcap, config_file, as_json)
         except ReplayError as err:
             fail(str(err), 2)
+        except KeyboardInterrupt:
+            fail("cancelled: pending replays were stopped; finished ones are in their output folders", 130)
         emit(result, as_json, _human)
         if check and result.get("passed") is False:
             raise SystemExit(1)
@@ -205,7 +207,8 @@ def _cited(r: dict[str, Any]) -> list[list[str]]:
 def _human_batch(s: dict[str, Any]) -> None:
     for t in s["targets"]:
         mark = {True: "[green]pass[/green]", False: "[red]FAIL[/red]", None: "ran"}[t["passed"]]
-        console.print(f"{mark} {t['name']}" + (f" ({t['error']})" if t.get("error") else ""))
+        where = f" [dim]{t['wall_s']} s on {t['node']}" + (f", {t['attempts']} attempts" if (t.get("attempts") or 1) > 1 else "") + "[/dim]" if t.get("node") else ""
+        console.print(f"{mark} {t['name']}" + (f" ({t['error']})" if t.get("error") else "") + where)
         for f in t["failed_checks"]:
             console.print(f"    {f}")
     pr = lambda v: "n/a" if v is None else f"{v:.2f}"  # noqa: E731
@@ -213,5 +216,7 @@ def _human_batch(s: dict[str, Any]) -> None:
                   f"false alerts per hour {s['false_alerts_per_hour']} over {s['drive_s']} s of drive")
     for k, v in s["latency_ms"].items():
         console.print(f"  {k}: p50 {v['p50']} ms, p95 {v['p95']} ms (n={v['n']})")
+    if s.get("engine"):
+        console.print(f"{len(s['targets'])} targets on the {s['engine']} engine in {s.get('wall_s')} s")
     if s["failed"]:
         err_console.print(f"[red]{s['failed']} target(s) failed[/red]")
