@@ -25,7 +25,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from vehicle_assist import clock
+from vehicle_assist import clock, private
 from vehicle_assist.errors import CodedError
 from vehicle_assist.messages import SpeechRequest, Tier
 
@@ -96,10 +96,10 @@ class WavSink:
 
     def __init__(self, path: Path | str, sample_rate: int = 22050, realtime: bool = True) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.sample_rate, self.realtime = sample_rate, realtime
         self.segments: list[Segment] = []
-        self._wav = wave.open(str(self.path), "wb")
+        self._file = private.open_file(self.path, "wb")  # what was said in the car: owner-only
+        self._wav = wave.open(self._file, "wb")
         self._wav.setnchannels(1)
         self._wav.setsampwidth(2)
         self._wav.setframerate(sample_rate)
@@ -128,6 +128,7 @@ class WavSink:
         with self._lock:
             if self._wav is not None:
                 self._wav.close()
+                self._file.close()  # wave leaves a file object it was handed open
                 self._wav = None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Optional
 
@@ -39,7 +40,8 @@ def register(app: typer.Typer) -> None:
 
         With a scenario, its driver questions are spoken into the microphone stream at their times and
         --check says which expectations failed (exit 1). A folder replays every scenario in it and
-        writes one summary (pass/fail, alert precision and recall, false alerts per hour, latency).
+        writes one summary (pass/fail, alert precision and recall, false alerts per hour, latency),
+        printed and kept as summary.json in the output folder.
         """
         from vehicle_assist.replay.errors import ReplayError
 
@@ -130,8 +132,10 @@ def _batch(folder: Path, out, jobs, realtime, speed, rate, check, update_refs, n
                      or p.suffix.lower() in (".mp4", ".mcap", ".avi", ".mkv") or (p / "manifest.yaml").is_file())
     if not targets:
         fail(f"{folder}: no scenarios or drives in it", 2)
+    from vehicle_assist import private
+
     base = out or job.default_out(folder.name)
-    base.mkdir(parents=True, exist_ok=True)
+    private.make_dirs(base)
     specs = [engine.JobSpec(target=str(p), out=str(base / p.stem), realtime=realtime, speed=speed, rate=rate,
                             check=check and is_scenario(p), update_refs=update_refs and is_scenario(p), voice=not no_voice,
                             video=video, mcap=mcap, config_file=str(config_file) if config_file else None) for p in targets]
@@ -147,6 +151,8 @@ def _batch(folder: Path, out, jobs, realtime, speed, rate, check, update_refs, n
     summary = summarize(targets, results)
     summary["engine"] = engine_name
     summary["wall_s"] = round(__import__("time").perf_counter() - t0, 2)
+    summary["summary_file"] = str(base / "summary.json")  # the same document as printed, kept with the runs
+    private.write_text(base / "summary.json", json.dumps(summary, indent=1, default=str))
     return summary
 
 
@@ -218,5 +224,6 @@ def _human_batch(s: dict[str, Any]) -> None:
         console.print(f"  {k}: p50 {v['p50']} ms, p95 {v['p95']} ms (n={v['n']})")
     if s.get("engine"):
         console.print(f"{len(s['targets'])} targets on the {s['engine']} engine in {s.get('wall_s')} s")
+    console.print(f"summary: {s['summary_file']}", soft_wrap=True)
     if s["failed"]:
         err_console.print(f"[red]{s['failed']} target(s) failed[/red]")

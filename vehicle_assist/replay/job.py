@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from vehicle_assist import paths, triplog
+from vehicle_assist import paths, private, triplog
 from vehicle_assist.replay import expect, refs, report
 from vehicle_assist.replay.drive import Drive, open_drive, resolve_drive
 from vehicle_assist.replay.faults import FaultPlan
@@ -49,6 +49,11 @@ def open_target(t: Target, renderer=None, voice: bool = True) -> Drive:
     return open_drive(t.drive_spec, voice=clips)
 
 
+def replay_root() -> Path:
+    """Where replays write by default: ``runs/replay`` under VA_HOME (git-ignored)."""
+    return paths.resolve("runs/replay")
+
+
 def default_out(name: str) -> Path:
     """``runs/replay/<name>-<UTC stamp>`` under VA_HOME (git-ignored)."""
     from datetime import datetime, timezone
@@ -56,11 +61,11 @@ def default_out(name: str) -> Path:
     from vehicle_assist import clock
 
     stamp = datetime.fromtimestamp(clock.unix_time(), timezone.utc).strftime("%Y%m%d-%H%M%S")
-    out = paths.resolve("runs/replay") / f"{name}-{stamp}"
+    out = replay_root() / f"{name}-{stamp}"
     n = 1
     while out.exists():
         n += 1
-        out = paths.resolve("runs/replay") / f"{name}-{stamp}-{n}"
+        out = replay_root() / f"{name}-{stamp}-{n}"
     return out
 
 
@@ -105,7 +110,7 @@ def write_outputs(out_dir: Path, t: Target, header: dict[str, Any], records: lis
     ref = evaluation.get("ref")
     html = report.render(merged, records, title=f"Replay: {t.name}", checks=evaluation.get("checks"),
                          ref_diffs=ref["diffs"] if ref else None)
-    (out_dir / "report.html").write_text(html, encoding="utf-8")
+    private.write_text(out_dir / "report.html", html)
     files["report"] = str(out_dir / "report.html")
     if drive is not None and (video or mcap):
         def frames():
@@ -117,6 +122,8 @@ def write_outputs(out_dir: Path, t: Target, header: dict[str, Any], records: lis
         if mcap:
             mcap_out.write(out_dir / "outputs.mcap", merged, records, frames())
             files["mcap"] = str(out_dir / "outputs.mcap")
+    for f in files.values():  # written by OpenCV/ffmpeg too: owner-only whatever made them
+        private.restrict(f)
     return files
 
 
@@ -164,8 +171,7 @@ def realert_target(t: Target, trip: Path, out_dir: Path, check: bool, update_ref
 
         calib = load_table().camera.scaled(d.get("width", 1280), d.get("height", 720))
     new = realert.rerun(records, calib)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with (out_dir / "realert.jsonl").open("w") as f:
+    with private.open_file(out_dir / "realert.jsonl", "w") as f:
         f.write(json.dumps({**header, "realert_of": str(trip)}, default=str) + "\n")
         for r in new:
             f.write(json.dumps(r, separators=(",", ":"), default=str) + "\n")

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any, Iterable
 
+from vehicle_assist import private
 from vehicle_assist.replay import foxglove
 from vehicle_assist.replay.annotate import LEVEL_BGR, OverlayIndex
 
@@ -42,8 +43,7 @@ def write(path: Path, header: dict[str, Any], records: Iterable[dict[str, Any]],
 
     records = list(records)
     counts: dict[str, int] = {}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("wb") as f:
+    with private.open_file(path, "wb") as f:  # trip data: owner-only
         w = Writer(f)
         w.start(profile="", library="vehicle_assist")
         w.add_metadata("vehicle_assist.triplog_header", {k: json.dumps(v, default=str) for k, v in header.items()})

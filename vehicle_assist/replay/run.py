@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Literal
 
 from vehicle_assist import clock as clock_mod
+from vehicle_assist import private
 from vehicle_assist.clock import ReplayClock
 from vehicle_assist.messages import Envelope, VehicleState
 from vehicle_assist.replay import faults as faults_mod
@@ -351,7 +352,7 @@ async def run_replay(drive: Drive, config, parts, out_dir: Path, options: Replay
     plan = plan or faults_mod.FaultPlan()
     cal = drive.info.calibration
     parts = fresh_parts(parts, cal.camera(drive.info.width, drive.info.height) if cal is not None else None)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    private.make_dirs(out_dir)  # trip log, WAVs, report: owner-only (vehicle_assist.private)
     trip_path = out_dir / "trip.jsonl"
     if trip_path.exists():
         raise ReplayError("out-exists", f"{trip_path} exists; a trip log is never overwritten (choose another --out)")
@@ -415,7 +416,7 @@ async def run_replay(drive: Drive, config, parts, out_dir: Path, options: Replay
                            "frames_in": feeder.released.get("frames", 0), "frames_skipped_by_rate": feeder.skipped,
                            "frame_rate_hz": options.frame_rate_hz, "audio_blocks_in": feeder.released.get("audio", 0),
                            "settle_timeouts": feeder.timeouts}, **(extra_info or {})}
-    (out_dir / "replay.json").write_text(json.dumps(run_info, indent=1, default=str))
+    private.write_text(out_dir / "replay.json", json.dumps(run_info, indent=1, default=str))
     return ReplayResult(trip_path, summary, run_info, wavs)
 
 
