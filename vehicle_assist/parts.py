@@ -64,6 +64,8 @@ class Sources:
     button: Button | None = None
     """Push-to-talk button of a live microphone; None: none."""
     missing: dict[str, str] = field(default_factory=dict)
+    modes: dict[str, str] = field(default_factory=dict)
+    """Lanes switched off on purpose (``{"voice": "off (--no-voice)"}``): in the header, not errors."""
 
 
 @dataclass

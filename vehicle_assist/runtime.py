@@ -52,7 +52,8 @@ class Runtime:
         self.trip_path = sinks.trip_log or triplog.new_path(rt.trip_log_dir)
         self.trip = triplog.TripLog(self.trip_path, triplog.provenance(config, parts.model_paths, inputs={
             "camera": sources.frames is not None, "mic": sources.audio is not None,
-            "vehicle": sources.vehicle.name, "missing": sources.missing}), fsync=rt.fsync)
+            "vehicle": sources.vehicle.name, "missing": sources.missing, "modes": sources.modes},
+            t0_ns=clock.now_ns()), fsync=rt.fsync)
         self.bus.add_sink(self.trip.append)
         self.watchdog = Watchdog.from_settings(clock, lambda e: self.bus.publish("errors", e), rt.watchdog)
         self.arbiter = AudioArbiter(sinks.speaker)
@@ -154,7 +155,7 @@ class Runtime:
                 "published": {t: s["published"] for t, s in stats.items() if s["published"]},
                 "dropped": {t: s["dropped"] for t, s in stats.items() if s["dropped"]},
                 "restarts": {k: v for k, v in self.watchdog.restarts.items() if v},
-                "sink_errors": self.bus.sink_errors, "missing": self.sources.missing}
+                "sink_errors": self.bus.sink_errors, "missing": self.sources.missing, "modes": self.sources.modes}
 
     def _situation(self) -> tuple[tuple[Hazard, ...], VehicleState | None]:
         """The current hazards and ego state, for the advisory lane's workload hold."""

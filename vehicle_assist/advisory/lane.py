@@ -88,10 +88,10 @@ def build(cfg: AppConfig, *, route: str | None = None, sink: str | None = None, 
     if sink:
         from vehicle_assist import models
         from vehicle_assist.audio_out import AudioArbiter, open_sink
-        from vehicle_assist.speech.speak import Speaker as ArbiterSpeaker
+        from vehicle_assist.speech import speak
 
         arbiter = AudioArbiter(open_sink(sink)).start()
-        speaker = ArbiterSpeaker(arbiter, models.load_tts())
+        speaker = speak.Speaker(arbiter, models.load_tts())
     run = parts.bind(speaker, on_event, arbiter.cancel_event if arbiter else None)
     return Lane(run, parts, arbiter)
 
