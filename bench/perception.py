@@ -9,7 +9,7 @@ Prints one JSON document on stdout and a short summary on stderr. Sections:
   and the process CPU time per frame (independent of other load: 1000 / cpu_ms is the frame rate
   one free core would give, a lower bound for two).
 - weights: one detector pass (320 px) with each weights file in the model cache (fp32 vs int8).
-- approach: the NHTSA approach sequences (vehicle_assist.perception.approach, generated if missing):
+- approach: the NHTSA approach sequences (vehicle_assist.tools.approach, generated if missing):
   time of the first forward-collision alert and the true TTC then, against the required TTC.
 - negatives: the real clips (sim/drives/*.mp4): forward-collision alerts per hour (all are false).
 - latency: the approach sequences played in real time (latest-frame source, frames dropped when the
@@ -32,7 +32,8 @@ import numpy as np
 from vehicle_assist import clock, config, fetch, models
 from vehicle_assist.audio_out import AudioArbiter, NullSink
 from vehicle_assist.messages import SpeechRequest, Tier
-from vehicle_assist.perception import approach, video
+from vehicle_assist.perception import video
+from vehicle_assist.tools import approach
 from vehicle_assist.perception.sources import open_source
 from vehicle_assist.safety import alerts
 from vehicle_assist.safety import lane as safety_lane

@@ -20,7 +20,8 @@ import numpy as np
 
 from vehicle_assist import clock, config, fetch
 from vehicle_assist.messages import Utterance
-from vehicle_assist.speech import activation, asr, audio, evalset, intents, vad
+from vehicle_assist.speech import activation, asr, audio, intents, vad
+from vehicle_assist.tools import evalset
 from vehicle_assist.speech.tts import TTSRenderer, split_sentences
 
 CONDITIONS = {"clean": None, "snr10": 10.0, "snr0": 0.0}

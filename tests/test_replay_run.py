@@ -143,7 +143,7 @@ def test_loosened_hazards_yaml_fails_the_approach_check_on_logged_tracks(cfg, pa
     tracks: the real configs meet the warning deadline; loosened TTC thresholds miss it."""
     import yaml
 
-    from vehicle_assist.perception import approach
+    from vehicle_assist.tools import approach
     from vehicle_assist.perception import hazards as hz
     from vehicle_assist.replay import realert
     from vehicle_assist.replay.scenario import load, resolve

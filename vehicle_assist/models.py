@@ -170,35 +170,12 @@ def load_asr(res: Resolved | None = None, **overrides: Any):
                         cpu_threads=int(opts.get("cpu_threads", 2)), local_files_only=True)
 
 
-def load_asr_torch(res: Resolved | None = None, **overrides: Any):
-    """The same Whisper as an openai-whisper (PyTorch) model, converted offline from the CTranslate2
-    weights on first use and cached (see vehicle_assist.speech.convert)."""
-    res = res or resolve("asr")
-    import torch
-    import whisper
-
-    from vehicle_assist.speech.convert import convert
-
-    opts = {**res.options, **overrides}
-    torch.set_num_threads(int(opts.get("cpu_threads", 2)))
-    return whisper.load_model(str(convert(res.path)), device="cpu")
-
-
 def load_embedder(res: Resolved | None = None):
     """A sentence-transformers model on the CPU."""
     res = res or resolve("embedder")
     from sentence_transformers import SentenceTransformer
 
     return SentenceTransformer(str(res.path), device="cpu", local_files_only=True)
-
-
-def load_embedder_onnx(res: Resolved | None = None, threads: int = 1):
-    """The same embedder as an onnxruntime session + fast tokenizer (exported with torch once, then
-    cached; see vehicle_assist.knowledge.onnx_embed). Raises OnnxUnavailable if it cannot be exported."""
-    res = res or resolve("embedder")
-    from vehicle_assist.knowledge.onnx_embed import OnnxEmbedder, ensure_onnx
-
-    return OnnxEmbedder(ensure_onnx(res), res.path, threads=threads)
 
 
 def load_slm(res: Resolved | None = None, **overrides: Any):

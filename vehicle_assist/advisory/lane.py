@@ -44,7 +44,7 @@ class AdvisoryParts:
             self.similarity.save()
 
 
-def load(cfg: AppConfig, *, route: str | None = None, retriever: Any = None, progress: bool = False) -> AdvisoryParts:
+def load(cfg: AppConfig, *, route: str | None = None, retriever: Any = None, progress: Any = None) -> AdvisoryParts:
     """Load what the configured (or ``route``-overridden) lane needs."""
     from vehicle_assist.advisory.semantic import SentenceSimilarity
     from vehicle_assist.knowledge.retrieve import Retriever as KnowledgeRetriever
@@ -81,7 +81,7 @@ class Lane:
 
 
 def build(cfg: AppConfig, *, route: str | None = None, sink: str | None = None, retriever: Any = None,
-          progress: bool = False, on_event: Callable[[AdvisoryEvent], None] | None = None) -> Lane:
+          progress: Any = None, on_event: Callable[[AdvisoryEvent], None] | None = None) -> Lane:
     """:func:`load`, and with ``sink`` ('null', 'wav:PATH', 'device') speech through the audio arbiter."""
     parts = load(cfg, route=route, retriever=retriever, progress=progress)
     speaker = arbiter = None

@@ -158,8 +158,10 @@ class OpenAIWhisperASR(WhisperASR):
 
     def _load(self, **overrides: Any) -> Any:
         from vehicle_assist import models
+        from vehicle_assist.speech.convert import load_model
 
-        return models.load_asr_torch(**overrides)
+        res = models.resolve("asr")
+        return load_model(res.path, int({**res.options, **overrides}.get("cpu_threads", 2)))
 
     def _decode(self, pcm: np.ndarray) -> list[SegmentScore]:
         beam = self.options.beam_size if self.options.beam_size > 1 else None
