@@ -51,3 +51,13 @@ def test_envelope_record_carries_both_times():
 def test_unknown_speed_stays_unknown():
     rec = m.to_record(m.VehicleState(t_ns=0))
     assert rec["speed_mps"] is None
+
+
+def test_the_module_exports_its_vocabulary_only():
+    import vehicle_assist.messages as m
+
+    assert all(hasattr(m, name) for name in m.__all__)
+    assert not {"np", "typing", "dataclasses", "field", "enum", "types", "Any"} & set(m.__all__)
+    ours = {n for n, v in vars(m).items() if isinstance(v, type) and v.__module__ == m.__name__}
+    assert ours <= set(m.__all__)  # every message type is exported
+    assert m.AlertState.START == "start" and m.to_record(m.AlertState.END) == "end"  # logs keep their strings

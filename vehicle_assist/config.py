@@ -392,10 +392,6 @@ class AdvisorySettings(StrictModel):
     """A question the retriever found only weakly similar is still answered when its best rule sentence
     is at least this similar (embedding cosine; tuned on dev). Out-of-scope questions are never rescued."""
     refusal_text: str = "Sorry, the Highway Code does not cover that, so I can't answer it."
-    urgent_level: str = "warning"
-    """Hazards at this level or above get a templated phrase only, never the language model."""
-    templates: dict[str, str] = {"default": "Caution: {label} ahead.", "pedestrian": "Pedestrian ahead, slow down.",
-                                 "cyclist": "Cyclist ahead, give them room.", "vehicle": "Vehicle close ahead, ease off."}
     prompt_max_tokens: int = Field(150, ge=64, le=2048)
     """The whole prompt (system + user): prompt evaluation dominates the SLM's time to first audio."""
     prompt_passages: int = Field(2, ge=1, le=5)

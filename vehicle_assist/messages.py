@@ -469,4 +469,11 @@ def envelope_record(env: Envelope) -> dict[str, Any]:
     return rec
 
 
-__all__ = [name for name in dir() if not name.startswith("_")] + ["field"]
+__all__ = [
+    "Box", "HazardLevel", "Tier", "AlertState",
+    "CameraFrame", "Detection", "Detections", "Track", "VehicleState", "Hazard", "AlertEvent", "FrameDone",
+    "AudioChunk", "Utterance", "Transcript", "Intent",
+    "Scene", "Query", "Passage", "Advisory", "RouteFeature", "RouteContext",
+    "SpeechRequest", "SpeechEvent", "StageTiming", "ErrorEvent", "TopicStale", "AdvisoryEvent",
+    "Envelope", "MESSAGE_TYPES", "to_record", "from_record", "envelope_record",
+]
