@@ -182,3 +182,30 @@ def test_speak_more_slowly_slows_the_answers(tmp_path):
     reply = [s.request.text for s in sink.segments if s.request.source == "command:slower"]
     assert len(answers) == 6 and reply == ["I'll speak more slowly."]
     assert all(slow > 1.1 * normal for normal, slow in zip(answers[:3], answers[3:]))
+
+
+def test_a_camera_missing_at_start_is_said_at_once_and_cleared_by_the_first_frame(tmp_path):
+    """Issue 13 item 7: a camera that does not answer at start raises the same spoken camera-lost
+    alert as a camera lost mid-drive, at once; the first frame back ends it."""
+    clock = WallClock()
+
+    def late_camera():  # a live camera that answers only after 1.5 s (it retries meanwhile)
+        time.sleep(1.5)
+        yield from rp.frames(clock.now_ns, n=25)
+
+    rt = build(config.AppConfig(), Sources(frames=late_camera(), missing={"camera": "no camera answers at '7'"}), clock,
+               Sinks(WavSink(tmp_path / "out.wav"), tmp_path / "trip.jsonl"), rp.parts(advisor=False))
+    asyncio.run(rt.run(duration_s=3.0))
+    _, recs, _ = _records(tmp_path / "trip.jsonl")
+    (t0,) = [r["t_ns"] for r in recs if r["topic"] == "errors" and r["msg"]["code"] == "camera-missing"]  # run start
+    alerts = [(r["msg"]["state"], (r["t_ns"] - t0) / 1e9) for r in recs if r["topic"] == "alerts"
+              if r["msg"]["name"] == "camera-lost"]
+    assert alerts[0][0] == "start" and alerts[0][1] < 0.25  # at the first staleness check, not camera_lost_after_s later
+    spoken = [(r["t_ns"] - t0) / 1e9 for r in recs if r["topic"] == "speech" and r["msg"]["kind"] == "start"
+              and r["msg"]["text"].startswith("Camera lost")]
+    assert spoken and spoken[0] < 0.5
+    first_frame = min(r["t_ns"] for r in recs if r["topic"] == "detections")
+    ended = [r["t_ns"] for r in recs if r["topic"] == "alerts" and r["msg"]["name"] == "camera-lost"
+             and r["msg"]["state"] == "end"]
+    assert ended and 0 <= ended[0] - first_frame < 50_000_000  # cleared with the first frame back, not 1 s later
+    assert [s for s, _ in alerts] == ["start", "end"]  # and not raised again

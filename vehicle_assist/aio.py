@@ -4,6 +4,7 @@ model, and a topic's envelopes handled in turn (with a view of whether work is p
 from __future__ import annotations
 
 import asyncio
+import signal
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, TypeVar
@@ -53,6 +54,24 @@ async def pump(iterable: Iterable[T], name: str) -> AsyncIterator[T]:
         stop.set()
 
 
+def on_signals(fn: Callable[[], None], signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)) -> Callable[[], None]:
+    """Call ``fn`` on the running loop when one of ``signals`` comes (where the platform and thread
+    allow); returns the function that removes the handlers."""
+    loop, handled = asyncio.get_running_loop(), []
+    for sig in signals:
+        try:
+            loop.add_signal_handler(sig, fn)
+            handled.append(sig)
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread / platform
+            pass
+
+    def undo() -> None:
+        for sig in handled:
+            loop.remove_signal_handler(sig)
+
+    return undo
+
+
 class Worker:
     """One thread for one model (detector, ASR, TTS): calls run there in turn, off the event loop."""
 
@@ -94,4 +113,4 @@ class Inbox:
         return bool(self._working) or (self._sub is not None and not self._sub.empty())
 
 
-__all__ = ["pump", "Worker", "Inbox"]
+__all__ = ["pump", "on_signals", "Worker", "Inbox"]

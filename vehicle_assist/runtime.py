@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import types
 from typing import Any, Awaitable, Callable, Protocol
 
@@ -76,13 +75,7 @@ class Runtime:
 
     async def run(self, duration_s: float | None = None) -> dict[str, Any]:
         """Run until ``duration_s`` of clock time, SIGINT/SIGTERM, or every input has ended."""
-        loop, handled = asyncio.get_running_loop(), []
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(sig, self.stop)
-                handled.append(sig)
-            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread / platform
-                pass
+        unhandle = aio.on_signals(self.stop)
         self.arbiter.start()
         wd, bus, src = self.watchdog, self.bus, self.sources
         wd.start("staleness", lambda: bus.watch(self.config.runtime.stale_check_s))
@@ -91,8 +84,10 @@ class Runtime:
             wd.start("vehicle", lambda: vehicle.publish_states(bus, src.vehicle, self.config.runtime.vehicle_rate_hz))
         if src.vehicle.status().available:
             bus.expect("vehicle")
+        if src.frames is not None or "camera" in src.missing:  # a camera not answering is lost from the start
+            lost_ns = int(self.config.perception.camera_lost_after_s * 1e9) if "camera" in src.missing else 0
+            bus.expect("frames", "detections", since_ns=self.clock.now_ns() - lost_ns)
         if src.frames is not None:
-            bus.expect("frames", "detections")
             self._input("frames-in", "frames", lambda: self.safety.frames_in(src.frames))
             wd.start("perception", self.safety.serve)
         if src.audio is not None and self.voice.asr is not None:
@@ -111,8 +106,7 @@ class Runtime:
         finally:
             for w in waits:
                 w.cancel()
-            for sig in handled:
-                loop.remove_signal_handler(sig)
+            unhandle()
             summary = await self.shutdown()
         return summary
 

@@ -30,7 +30,9 @@ def open_mic(cfg: Any, clock: Any, mic: str | None, voice: bool) -> tuple[Any, b
 
 
 def open_camera(cfg: Any, clock: Any, camera: str | None) -> tuple[Any, str | None]:
-    """The frame source (started: open it after the models are loaded, a file plays in real time)."""
+    """The frame source (started: open it after the models are loaded, a file plays in real time),
+    and why it is missing. A live camera that does not answer now is kept: it retries with backoff,
+    the run speaks the camera-lost alert from the start, and frames are used as soon as they come."""
     from vehicle_assist.perception import sources as frames_mod
 
     spec = camera if camera is not None else cfg.perception.source
@@ -40,8 +42,7 @@ def open_camera(cfg: Any, clock: Any, camera: str | None) -> tuple[Any, str | No
     except frames_mod.SourceError as err:
         return None, str(err)
     if frames.stats.lost:  # a live camera index or URL that does not answer now
-        frames.close()
-        return None, f"no camera answers at {spec!r}"
+        return frames, f"no camera answers at {spec!r}; retrying, hazard warnings are off until it does"
     return frames, None
 
 
@@ -113,7 +114,9 @@ def register(app: typer.Typer) -> None:
         for lane, text in modes.items():
             if not as_json:
                 err_console.print(f"{lane} lane: {text}")
-        if frames is None and mic_src is None:
+        if (frames is None or "camera" in missing) and mic_src is None:
+            if frames is not None:
+                frames.close()
             fail("nothing to run: neither a camera nor a microphone could be opened", 3)
         sources = runtime.Sources(frames=frames, audio=mic_src, vehicle=vehicle, audio_is_held=held, button=button,
                                   missing=missing, modes=modes)

@@ -145,7 +145,8 @@ class SafetyLane:
         """Alert selection at ``now_ns`` for a frame's result (None: the last frame's hazards, unless the
         camera is lost) and the system hazards of the ``stale`` topics; audible alerts that start are spoken."""
         stale = set(stale)
-        if result is not None:
+        if result is not None:  # a frame just detected: the camera is back, whatever the last staleness check said
+            stale -= {"frames", "detections"}
             self.hazards = result.hazards
             self.monitor.processed(now_ns)
         found = [] if "frames" in stale and result is None else list(self.hazards)
