@@ -113,4 +113,39 @@ class Inbox:
         return bool(self._working) or (self._sub is not None and not self._sub.empty())
 
 
-__all__ = ["pump", "on_signals", "Worker", "Inbox"]
+class BusLane:
+    """A lane's place on the runtime's bus: its input topic handled in turn (:class:`Inbox`) and one
+    worker thread for its model (:class:`Worker`). Subclasses call :meth:`attach` from their ``bind``."""
+
+    _bus: Bus | None = None
+    _inbox: Inbox | None = None
+    _worker: Worker | None = None
+
+    def attach(self, bus: Bus, topic: str, worker: str) -> None:
+        """Run on ``bus``, handling ``topic``, with a worker thread named ``worker``."""
+        self._bus, self._inbox, self._worker = bus, Inbox(bus, topic), Worker(worker)
+
+    @property
+    def bus(self) -> Bus:
+        """The bus the lane runs on (``bind`` first)."""
+        if self._bus is None:
+            raise RuntimeError(f"{type(self).__name__}.bind(bus) first")
+        return self._bus
+
+    async def handle_inputs(self, handle: Callable[[Envelope], Awaitable[None]]) -> None:
+        """Handle every envelope of the input topic in turn, until the bus closes."""
+        if self._inbox is None:
+            raise RuntimeError(f"{type(self).__name__}.bind(bus) first")
+        await self._inbox.serve(handle)
+
+    def busy(self) -> bool:
+        """An input is queued or being handled."""
+        return self._inbox is not None and self._inbox.busy()
+
+    def close(self) -> None:
+        """Release the worker thread."""
+        if self._worker is not None:
+            self._worker.close()
+
+
+__all__ = ["pump", "on_signals", "Worker", "Inbox", "BusLane"]

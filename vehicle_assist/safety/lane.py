@@ -113,7 +113,7 @@ class LaneStep:
     events: tuple[AlertEvent, ...]
 
 
-class SafetyLane:
+class SafetyLane(aio.BusLane):
     """Perception pipeline + system signals (camera lost, lagging) + alert manager + spoken alerts."""
 
     def __init__(self, pipeline: PerceptionPipeline, manager: AlertManager, voice: AlertVoice | None = None,
@@ -126,9 +126,6 @@ class SafetyLane:
         self.last_alert_text: str | None = None
         self._last_frame_ns: int | None = None
         self._first_ns: int | None = None
-        self._bus: Bus | None = None
-        self._inbox: aio.Inbox | None = None
-        self._worker: aio.Worker | None = None
 
     # --- the lane, one call at a time --------------------------------------------------------------
 
@@ -192,13 +189,12 @@ class SafetyLane:
              after_frame: Callable[[tuple[Hazard, ...], int], None] | None = None) -> None:
         """Run on ``bus``: frames from ``frames``, results to ``detections``/``tracks``/``hazards``/``alerts``/``frame_done``.
         ``mute`` gives the driver's mute; ``after_frame(hazards, t_ns)`` sees each frame's hazards."""
-        self._bus, self._mute, self._after = bus, mute, after_frame
-        self._inbox = aio.Inbox(bus, "frames")
-        self._worker = aio.Worker("detector")
+        self._mute, self._after = mute, after_frame
+        self.attach(bus, "frames", "detector")
 
     async def frames_in(self, frames: Iterable[CameraFrame]) -> None:
         """Publish the camera's frames (the input stage); returns when the source ends."""
-        bus = self._require()
+        bus = self.bus
         async for frame in aio.pump(frames, "frames-in"):
             bus.publish("frames", frame)
             self.arrived(bus.clock.now_ns())
@@ -207,11 +203,10 @@ class SafetyLane:
 
     async def serve(self) -> None:
         """Handle every frame the bus delivers (the newest when perception is behind)."""
-        self._require()
-        await self._inbox.serve(self._frame)
+        await self.handle_inputs(self._frame)
 
     async def _frame(self, env: Envelope) -> None:
-        bus, frame = self._require(), env.msg
+        bus, frame = self.bus, env.msg
         origin = frame.perf_ns or env.proc_ns or clock.perf_ns()  # capture time when the source knows it
         ego = bus.latest("vehicle")
         result = await self._worker.call(self.perceive, frame, ego.msg if ego else None)
@@ -231,7 +226,7 @@ class SafetyLane:
 
     async def health(self) -> None:
         """A topic going stale (or recovering) re-runs alert selection even when no frame comes."""
-        bus = self._require()
+        bus = self.bus
         sub = bus.subscribe("health")
         try:
             async for _ in sub:
@@ -241,21 +236,7 @@ class SafetyLane:
 
     def _publish(self, decision: Decision) -> None:
         for ev in decision.events:
-            self._require().publish("alerts", ev)
-
-    def busy(self) -> bool:
-        """A frame is queued or being processed."""
-        return self._inbox is not None and self._inbox.busy()
-
-    def close(self) -> None:
-        """Release the detector's worker thread."""
-        if self._worker is not None:
-            self._worker.close()
-
-    def _require(self) -> Bus:
-        if self._bus is None:
-            raise RuntimeError("SafetyLane.bind(bus) first")
-        return self._bus
+            self.bus.publish("alerts", ev)
 
 
 def assemble(settings: PerceptionSettings, detector: FrameDetector, tracker: FrameTracker, hazard_table: HazardTable,

@@ -76,7 +76,7 @@ class RateControl(Protocol):
     rate: int | None
 
 
-class VoiceLane:
+class VoiceLane(aio.BusLane):
     """The voice lane on the runtime's bus: ``audio`` -> ``utterances`` -> ``transcripts`` -> ``intents``."""
 
     def __init__(self, settings: SpeechSettings, asr: ASR | None, output: Output, speaker: RateControl,
@@ -90,17 +90,14 @@ class VoiceLane:
         self.gate = Gate.from_settings(settings.activation, output.is_speaking)
         self.gate.pressed = held  # a recorded question is one long press of push-to-talk
         self._released = False  # the push-to-talk button went up: end the open utterance
-        self._bus: Bus | None = None
-        self._inbox: aio.Inbox | None = None
-        self._worker: aio.Worker | None = None
 
     def bind(self, bus: Bus) -> None:
-        """Run on ``bus``."""
-        self._bus, self._inbox, self._worker = bus, aio.Inbox(bus, "utterances"), aio.Worker("asr")
+        """Run on ``bus``: utterances heard on the ASR's worker thread."""
+        self.attach(bus, "utterances", "asr")
 
     async def audio_in(self, chunks: Iterable[AudioChunk]) -> None:
         """Microphone blocks through the gate and the VAD; returns when the input ends."""
-        bus, sp = self._require(), self.settings
+        bus, sp = self.bus, self.settings
         now = bus.clock.now_ns
         seg = vad.VadSegmenter(vad.VadOptions.from_settings(sp.vad), sp.sample_rate, now())
         origin, elapsed = now(), 0.0
@@ -129,12 +126,11 @@ class VoiceLane:
 
     async def listen(self) -> None:
         """Hear every utterance in turn."""
-        self._require()
-        await self._inbox.serve(self._hear)
+        await self.handle_inputs(self._hear)
 
     async def _hear(self, env: Envelope) -> None:
         """ASR (worker thread) -> transcript -> ask back, or intent -> act."""
-        bus, sp = self._require(), self.settings
+        bus, sp = self.bus, self.settings
         t0 = clock.perf_ns()
         heard = await self._worker.call(hear, env.msg, self.asr, self.gate, sp.asr.min_confidence, sp.asr.ask_back,
                                         sp.mute_default_minutes)
@@ -148,7 +144,7 @@ class VoiceLane:
 
     async def act(self, intent: Intent) -> None:
         """A command acts at once (its reply spoken); a question goes to the advisory lane."""
-        action = controls.apply(intent, self.controls, self._require().clock.now_ns())
+        action = controls.apply(intent, self.controls, self.bus.clock.now_ns())
         self.controls = action.controls
         self.output.set_gain(self.controls.gain)
         self.speaker.rate = self.controls.rate
@@ -162,17 +158,3 @@ class VoiceLane:
             self.advice.ask(intent)
         if action.reply:
             await self.say(action.reply, f"command:{intent.name}")
-
-    def busy(self) -> bool:
-        """An utterance is queued or being heard."""
-        return self._inbox is not None and self._inbox.busy()
-
-    def close(self) -> None:
-        """Release the ASR's worker thread."""
-        if self._worker is not None:
-            self._worker.close()
-
-    def _require(self) -> Bus:
-        if self._bus is None:
-            raise RuntimeError("VoiceLane.bind(bus) first")
-        return self._bus
