@@ -61,18 +61,18 @@ def render(record: dict, attribution: str, reason: str = "") -> None:
 
 
 def register(app: typer.Typer) -> None:
-    @app.command()
+    @app.command(short_help="Answer a question from the Highway Code, citing its rules.")
     def ask(
-        question: Optional[str] = typer.Argument(None, help="The question, as spoken (omit with --questions or --scene)."),
+        question: Optional[str] = typer.Argument(None, metavar="QUESTION", help="The question, as spoken (omit with --questions or --scene)."),
         retrieve_only: bool = typer.Option(False, "--retrieve-only", help="Only retrieve the rules (no spoken answer)."),
-        questions: Optional[Path] = typer.Option(None, "--questions", help="File with one question per line; one record per line out."),
-        scene: Optional[str] = typer.Option(None, "--scene", help="A situation, e.g. 'label=bicycle,hazard=cyclist_ahead,road_type=rural,speed_mps=13'."),
-        k: Optional[int] = typer.Option(None, "-k", min=1, max=20, help="Passages to return (default: knowledge.k)."),
+        questions: Optional[Path] = typer.Option(None, "--questions", metavar="FILE", help="File with one question per line; one record per line out."),
+        scene: Optional[str] = typer.Option(None, "--scene", metavar="KEY=VALUE,...", help="A situation as key=value pairs, e.g. label=bicycle,hazard=cyclist_ahead,speed_mps=13 (keys: label, distance_m, speed_mps, road_type, weather, hazard)."),
+        k: Optional[int] = typer.Option(None, "-k", metavar="N", min=1, max=20, help="Passages to return (default: knowledge.k)."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON: one record per question (JSON Lines)."),
         speak: bool = typer.Option(False, "--speak", help="Also speak the answer (TTS through the audio arbiter)."),
-        audio_out: str = typer.Option("device", "--audio-out", help="Where --speak goes: device, wav:PATH or null "
+        audio_out: str = typer.Option("device", "--audio-out", metavar="SINK", help="Where --speak goes: device, wav:PATH or null "
                                       "(falls back to wav:$VA_HOME/out/ask.wav when there is no audio device)."),
-        route: Optional[str] = typer.Option(None, "--route", help="Force the local route: extractive or slm "
+        route: Optional[str] = typer.Option(None, "--route", metavar="ROUTE", help="Force the local route: extractive or slm "
                                             "(default: advisory.route in the config)."),
     ) -> None:
         """Find the Highway Code rules for a question and/or a scene, with citations.

@@ -12,13 +12,13 @@ from vehicle_assist.commands._out import console, emit, fail, progress
 
 
 def register(app: typer.Typer) -> None:
-    @app.command()
+    @app.command(short_help="Detect, track and warn on a video: annotated MP4 and JSONL.")
     def detect(
-        video: str = typer.Argument(..., help="Video file or folder of images to analyse."),
-        out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: $VA_HOME/out/detect/<video name>)."),
-        calib: Optional[Path] = typer.Option(None, "--calib", help="Camera calibration JSON/YAML (fields, or a document with 'calibration'). Default: <video>.json if it has one, else the configured camera."),
-        speed: Optional[float] = typer.Option(None, "--speed", help="Ego speed in m/s, if known (default: unknown, never assumed 0)."),
-        max_frames: Optional[int] = typer.Option(None, "--max-frames", help="Stop after this many frames."),
+        video: str = typer.Argument(..., metavar="VIDEO", help="Video file or folder of images to analyse."),
+        out: Optional[Path] = typer.Option(None, "--out", metavar="DIR", help="Output folder (default: $VA_HOME/out/detect/<video name>)."),
+        calib: Optional[Path] = typer.Option(None, "--calib", metavar="FILE", help="Camera calibration JSON/YAML (fields, or a document with 'calibration'). Default: <video>.json if it has one, else the configured camera."),
+        speed: Optional[float] = typer.Option(None, "--speed", metavar="M/S", help="Ego speed in m/s, if known (default: unknown, never assumed 0)."),
+        max_frames: Optional[int] = typer.Option(None, "--max-frames", metavar="N", help="Stop after this many frames."),
         no_video: bool = typer.Option(False, "--no-video", help="Skip the annotated MP4 (JSONL and summary only)."),
         as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON document."),
     ) -> None:

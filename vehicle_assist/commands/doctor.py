@@ -14,9 +14,9 @@ from vehicle_assist.commands._out import console, emit, progress
 
 
 def register(app: typer.Typer) -> None:
-    @app.command()
+    @app.command(short_help="Check every model role with a real tiny inference.")
     def doctor(
-        roles: Optional[list[str]] = typer.Argument(None, help=f"Roles to check (default: all of {', '.join(models.ROLES)})."),
+        roles: Optional[list[str]] = typer.Argument(None, metavar="ROLE", help=f"Roles to check (default: all of {', '.join(models.ROLES)})."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
     ) -> None:
         """Check each model role on real data and print load time, inference time and peak memory.

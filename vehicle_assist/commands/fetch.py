@@ -12,10 +12,10 @@ from vehicle_assist.commands._out import console, emit, fail, progress
 
 
 def register(app: typer.Typer) -> None:
-    @app.command()
+    @app.command(short_help="Fetch detector weights, rule sources, drives and test media.")
     def fetch(
-        groups: Optional[list[str]] = typer.Argument(None, help="Data groups to fetch (default: all). See configs/data.yaml."),
-        mirror: Optional[Path] = typer.Option(None, envvar="VA_MIRROR", help="Mirror folder to copy from instead of upstream (layout <group>/<name>)."),
+        groups: Optional[list[str]] = typer.Argument(None, metavar="GROUP", help="Data groups to fetch (default: all). See configs/data.yaml."),
+        mirror: Optional[Path] = typer.Option(None, envvar="VA_MIRROR", metavar="DIR", help="Mirror folder to copy from instead of upstream (layout <group>/<name>)."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
     ) -> None:
         """Fetch detector weights, rule sources, drives and test media; each file is checked by sha256.

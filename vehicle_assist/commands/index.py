@@ -8,7 +8,7 @@ from vehicle_assist.commands._out import console, emit, err_console, fail
 
 
 def register(app: typer.Typer) -> None:
-    @app.command()
+    @app.command(short_help="Build the Highway Code rule index, or check it is current.")
     def index(
         rebuild: bool = typer.Option(False, "--rebuild", help="Rebuild even if the stored index matches the sources and model."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),

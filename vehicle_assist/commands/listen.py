@@ -35,10 +35,10 @@ def _print(rec: dict) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    @app.command()
+    @app.command(short_help="Transcribe speech and classify what the driver asked.")
     def listen(
-        audio_file: Optional[Path] = typer.Argument(None, help="Audio file (WAV/FLAC/MP3, or a video's audio track). Omit to use the microphone."),
-        backend: Optional[str] = typer.Option(None, "--backend", help="ASR backend: faster-whisper | openai-whisper (default: speech.asr.backend in the config)."),
+        audio_file: Optional[Path] = typer.Argument(None, metavar="AUDIO_FILE", help="Audio file (WAV/FLAC/MP3, or a video's audio track). Omit to use the microphone."),
+        backend: Optional[str] = typer.Option(None, "--backend", metavar="NAME", help="ASR backend: faster-whisper | openai-whisper (default: speech.asr.backend in the config)."),
         wake: bool = typer.Option(False, "--wake", help="Hands-free mode: act only on utterances that start with the wake phrase."),
         whole: bool = typer.Option(False, "--whole", help="Transcribe the whole file as one utterance (no VAD)."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON document (file) or JSON Lines (microphone)."),

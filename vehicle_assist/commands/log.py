@@ -45,13 +45,13 @@ def summary(msg: Any, width: int = 110) -> str:
 def register(app: typer.Typer) -> None:
     log_app = typer.Typer(help="Read trip logs: list their records, or count them and give latency percentiles per stage.",
                           no_args_is_help=True)
-    app.add_typer(log_app, name="log")
+    app.add_typer(log_app, name="log", short_help="Read trip logs: their records, or counts and latencies.")
 
     @log_app.command("show")
     def show(
-        trip: str = typer.Argument(..., help=TRIP_HELP),
-        topic: Optional[list[str]] = typer.Option(None, "--topic", "-t", help="Only records of this topic (repeatable)."),
-        limit: int = typer.Option(0, "--limit", "-n", min=0, help="Show at most this many records (0: all)."),
+        trip: str = typer.Argument(..., metavar="TRIP", help=TRIP_HELP),
+        topic: Optional[list[str]] = typer.Option(None, "--topic", "-t", metavar="TOPIC", help="Only records of this topic (repeatable)."),
+        limit: int = typer.Option(0, "--limit", "-n", metavar="N", min=0, help="Show at most this many records (0: all)."),
         as_json: bool = typer.Option(False, "--json", help="JSON Lines: the header, then each record as logged."),
     ) -> None:
         """List a trip log's records in order (seq, time, topic, message)."""
@@ -87,9 +87,9 @@ def register(app: typer.Typer) -> None:
             err_console.print(f"[yellow]warning:[/yellow] the last line ({records.truncated_bytes} bytes) was cut off "
                               "mid-write (the process died); it was skipped")
 
-    @log_app.command("stats")
+    @log_app.command("stats", short_help="Counts per topic, latency percentiles per stage, errors.")
     def stats(
-        trip: str = typer.Argument(..., help=TRIP_HELP),
+        trip: str = typer.Argument(..., metavar="TRIP", help=TRIP_HELP),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
     ) -> None:
         """Counts per topic, latency percentiles per stage (from stage timings), errors, seq check."""

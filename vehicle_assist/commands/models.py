@@ -10,7 +10,7 @@ from vehicle_assist.commands._out import console, emit
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("models")
+    @app.command("models", short_help="List the model roles, where each resolves from, and sizes.")
     def list_models(as_json: bool = typer.Option(False, "--json", help="Print one JSON document.")) -> None:
         """List model roles, the source each resolves to, and its size (no model is loaded)."""
         cfg = models.load_config()

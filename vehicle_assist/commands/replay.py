@@ -15,25 +15,25 @@ from vehicle_assist.commands._out import console, emit, err_console, fail, progr
 
 
 def register(app: typer.Typer) -> None:
-    @app.command()
+    @app.command(short_help="Replay drives or labelled scenarios through the runtime.")
     def replay(
-        target: str = typer.Argument(..., help="A scenario (sim/scenarios/<name> or a .yaml with expect:), a drive "
+        target: str = typer.Argument(..., metavar="TARGET", help="A scenario (sim/scenarios/<name> or a .yaml with expect:), a drive "
                                               "(sim/manifests/<name>, a folder with manifest.yaml, a video, an .mcap), "
                                               "or a folder of them (batch)."),
         realtime: bool = typer.Option(False, "--realtime", help="Feed inputs at their recorded times and drop stale frames, as live (for latency figures). Default: lockstep, every frame in order."),
-        speed: float = typer.Option(1.0, "--speed", min=0.05, max=20, help="Realtime only: drive seconds per wall second."),
-        rate: Optional[float] = typer.Option(None, "--rate", min=0.5, max=60, help="Lockstep only: hand frames to perception at most at this rate (Hz of drive time), a fixed stride as a live loop at that rate would see; default every frame."),
-        out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: runs/replay/<name>-<time> under VA_HOME); in batch mode, the parent of one folder per target."),
-        start: float = typer.Option(0.0, "--start", min=0, help="Replay from this drive time (s)."),
-        end: Optional[float] = typer.Option(None, "--end", min=0, help="Replay up to this drive time (s)."),
+        speed: float = typer.Option(1.0, "--speed", metavar="X", min=0.05, max=20, help="Realtime only: drive seconds per wall second."),
+        rate: Optional[float] = typer.Option(None, "--rate", metavar="HZ", min=0.5, max=60, help="Lockstep only: hand frames to perception at most at this rate (Hz of drive time), a fixed stride as a live loop at that rate would see; default every frame."),
+        out: Optional[Path] = typer.Option(None, "--out", metavar="DIR", help="Output folder (default: runs/replay/<name>-<time> under VA_HOME); in batch mode, the parent of one folder per target."),
+        start: float = typer.Option(0.0, "--start", metavar="SECONDS", min=0, help="Replay from this drive time (s)."),
+        end: Optional[float] = typer.Option(None, "--end", metavar="SECONDS", min=0, help="Replay up to this drive time (s)."),
         check: bool = typer.Option(False, "--check", help="Check the scenario's expectations and compare with its reference log (sim/refs); exit 1 when any fails."),
         update_refs: bool = typer.Option(False, "--update-refs", help="Rewrite the scenario's reference log from this replay."),
-        from_log: Optional[Path] = typer.Option(None, "--from-log", help="Do not replay: re-run tracking, hazards and alerts on the detections logged in this trip log (fast iteration on configs/hazards.yaml, alerts.yaml and the tracker settings)."),
+        from_log: Optional[Path] = typer.Option(None, "--from-log", metavar="TRIP", help="Do not replay: re-run tracking, hazards and alerts on the detections logged in this trip log (fast iteration on configs/hazards.yaml, alerts.yaml and the tracker settings)."),
         no_voice: bool = typer.Option(False, "--no-voice", help="Perception and alerts only: no ASR, no advisories (faster)."),
         video: bool = typer.Option(True, "--video/--no-video", help="Write the annotated MP4."),
         mcap: bool = typer.Option(False, "--mcap", help="Also write outputs.mcap (trip log + frames with annotations) for Foxglove."),
-        jobs: int = typer.Option(1, "--jobs", min=1, max=16, help="Batch mode: replays run in this many parallel processes."),
-        config_file: Optional[Path] = typer.Option(None, "--config", help="Onboard config (default: VA_CONFIG or configs/default.yaml)."),
+        jobs: int = typer.Option(1, "--jobs", metavar="N", min=1, max=16, help="Batch mode: replays run in this many parallel processes."),
+        config_file: Optional[Path] = typer.Option(None, "--config", metavar="FILE", help="Onboard config (default: VA_CONFIG or configs/default.yaml)."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
     ) -> None:
         """Replay a drive through the runtime; write the trip log, spoken WAVs, an annotated MP4 and an HTML report.

@@ -46,22 +46,27 @@ def open_camera(cfg: Any, clock: Any, camera: str | None) -> tuple[Any, str | No
 
 
 def register(app: typer.Typer) -> None:
-    @app.command()
+    @app.command(short_help="Run the assistant on live devices, or on files standing in.")
     def run(
-        config_file: Optional[Path] = typer.Option(None, "--config", help="Onboard config (default: VA_CONFIG, else configs/default.yaml)."),
-        camera: Optional[str] = typer.Option(None, "--camera", help="Camera index, video file, rtsp:// or http(s):// URL, or image folder (default: perception.source)."),
-        mic: Optional[str] = typer.Option(None, "--mic", help="Microphone device (index or name) or an audio file standing in for it (default: speech.mic_device)."),
-        telemetry: Optional[str] = typer.Option(None, "--telemetry", help="Vehicle state: telemetry .csv/.jsonl, comma2k19 folder, obd[:PORT], gpsd[:HOST[:PORT]], A+B, or none (default: runtime.vehicle)."),
+        config_file: Optional[Path] = typer.Option(None, "--config", metavar="FILE", help="Onboard config (default: VA_CONFIG, else configs/default.yaml)."),
+        camera: Optional[str] = typer.Option(None, "--camera", metavar="SOURCE", help="Camera index, video file, rtsp:// or http(s):// URL, or image folder (default: perception.source)."),
+        mic: Optional[str] = typer.Option(None, "--mic", metavar="DEVICE|FILE", help="Microphone device (index or name) or an audio file standing in for it (default: speech.mic_device)."),
+        telemetry: Optional[str] = typer.Option(None, "--telemetry", metavar="SOURCE", help="Vehicle state: telemetry .csv/.jsonl, comma2k19 folder, obd[:PORT], gpsd[:HOST[:PORT]], A+B, or none (default: runtime.vehicle)."),
         no_voice: bool = typer.Option(False, "--no-voice", help="Run the safety lane only (no microphone, ASR or advisories)."),
-        trip_log: Optional[Path] = typer.Option(None, "--trip-log", help="Trip log file to write (default: a new file in runtime.trip_log_dir)."),
-        speaker: str = typer.Option("device", "--speaker", help="Audio output: device[:NAME], wav:PATH, or null. Falls back to null when no device exists."),
-        duration: Optional[float] = typer.Option(None, "--duration", min=0.1, help="Stop after this many seconds (default: until Ctrl-C, or until every file input has ended)."),
+        trip_log: Optional[Path] = typer.Option(None, "--trip-log", metavar="FILE", help="Trip log file to write (default: a new file in runtime.trip_log_dir)."),
+        speaker: str = typer.Option("device", "--speaker", metavar="SINK", help="Audio output: device[:NAME], wav:PATH, or null. Falls back to null when no device exists."),
+        duration: Optional[float] = typer.Option(None, "--duration", metavar="SECONDS", min=0.1, help="Stop after this many seconds (default: until Ctrl-C, or until every file input has ended)."),
         as_json: bool = typer.Option(False, "--json", help="Print the run summary as one JSON document."),
     ) -> None:
         """Run the assistant: watch the road, listen to the driver, warn and advise, log the trip.
 
-        Any input may be a file: `run --camera clip.mp4 --mic question.wav --duration 20` works on a
-        machine without devices. A missing camera or microphone is reported and the rest runs.
+        Any input may be a file, so it also runs on a machine without devices, for example:
+
+        \b
+          vehicle-assist run --camera clip.mp4 --mic question.wav --duration 20
+
+        A camera or microphone that cannot be opened (a device that does not answer, a file that is
+        missing, unreadable or empty) is reported and the rest runs; with neither, exit code 3.
         Ctrl-C (SIGINT) or SIGTERM stops gracefully; the trip log is complete either way.
         """
         import asyncio
