@@ -96,10 +96,14 @@ class WavSink:
 
     def __init__(self, path: Path | str, sample_rate: int = 22050, realtime: bool = True) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.sample_rate, self.realtime = sample_rate, realtime
         self.segments: list[Segment] = []
-        self._wav = wave.open(str(self.path), "wb")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = open(self.path, "wb")  # opened here, so a path we cannot write is one clear error
+        except OSError as err:
+            raise AudioOutError("wav-open-failed", f"cannot write {self.path}: {err.strerror or err}") from err
+        self._wav = wave.open(self._fh, "wb")
         self._wav.setnchannels(1)
         self._wav.setsampwidth(2)
         self._wav.setframerate(sample_rate)
@@ -128,6 +132,7 @@ class WavSink:
         with self._lock:
             if self._wav is not None:
                 self._wav.close()
+                self._fh.close()
                 self._wav = None
 
 
@@ -144,7 +149,7 @@ class SoundDeviceSink:
                                            device=device, latency="low")
             self._stream.start()
         except Exception as err:  # PortAudio raises its own error types, or OSError without a library
-            raise AudioOutError("no-audio-device", f"cannot open an output device ({err}); use --audio null or wav:PATH") from err
+            raise AudioOutError("no-audio-device", f"cannot open an output device ({err})") from err
         self.sample_rate = sample_rate
 
     def write(self, block: np.ndarray) -> None:

@@ -115,7 +115,7 @@ class Cli(TyperGroup):
             ctx = getattr(err, "ctx", None)
             hint = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
             _out.fail(err.format_message().rstrip(".") + hint, err.exit_code, code="usage")
-        except click_errors.Abort:
+        except typer.Abort:
             _out.fail("aborted", 130, code="aborted")
         except (ConfigError, CodedError) as err:  # a bad config, env variable or input nobody handled closer
             _out.fail(err, 2)

@@ -587,9 +587,11 @@ def _advisor_factory(config: AppConfig, renderer: Any) -> Callable[[Any, Callabl
     retriever = Retriever.load(config.knowledge, progress=False, threads=config.runtime.threads.embedder)
     slm = None
     if settings.route == "slm":
-        from vehicle_assist.advisory.slm import SLM
+        from vehicle_assist.advisory.lane import load_slm
 
-        slm = SLM.load(threads=config.runtime.threads.slm)
+        slm, why = load_slm(config)
+        if why:
+            log.warning("SLM not loaded: %s", why)
 
     def make(arbiter: Any, on_event: Callable[[AdvisoryEvent], None]) -> Advisor:
         return AdvisoryRun(settings, retriever, slm=slm, speaker=ArbiterSpeaker(arbiter, renderer),

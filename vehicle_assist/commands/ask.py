@@ -12,7 +12,7 @@ from typing import Optional
 
 import typer
 
-from vehicle_assist.commands._out import console, emit_line, err_console, fail, progress
+from vehicle_assist.commands._out import console, emit_line, fail, note, progress, warn
 
 SCENE_FIELDS = {"label": str, "distance_m": float, "speed_mps": float, "road_type": str, "weather": str, "hazard": str}
 
@@ -89,18 +89,18 @@ def register(app: typer.Typer) -> None:
             the_scene = parse_scene(scene) if scene else None
             texts = read_questions(questions) if questions else []
         except ValueError as err:
-            fail(str(err), 2)
+            fail(err, 2, code="bad-input")
         if question:
             texts.insert(0, question)
         if not texts and the_scene is None:
-            fail("give a question, --questions FILE or --scene", 2)
+            fail("give a question, --questions FILE or --scene", 2, code="usage")
         if route is not None and route not in ("extractive", "slm"):
-            fail(f"--route must be extractive or slm, got {route!r}", 2)
+            fail(f"--route must be extractive or slm, got {route!r}", 2, code="usage")
         try:
             app = load_app()
             retriever = Retriever.load(app.knowledge, progress=not as_json, threads=app.runtime.threads.embedder)
         except KnowledgeError as err:
-            fail(str(err), 2)
+            fail(err, 2)
         texts = texts or [""]
         if not retrieve_only:
             _answer(texts, the_scene, retriever, as_json, speak, audio_out, route, k)
@@ -139,11 +139,13 @@ def _answer(texts: list[str], scene, retriever, as_json: bool, speak: bool, audi
                 open_sink(audio_out).close()
             except (AudioOutError, OSError, ImportError) as err:
                 sink = f"wav:{paths.home() / 'out' / 'ask.wav'}"
-                err_console.print(f"[yellow]no audio device ({err}); writing speech to {sink[4:]}[/yellow]")
+                note(f"no audio device ({getattr(err, 'message', err)}); writing speech to {sink[4:]}")
     try:
         lane = lanes.build(cfg, route=route, sink=sink, retriever=retriever)
     except AudioOutError as err:
-        fail(str(err), 2)
+        fail(err, 2)
+    for why in lane.notes:
+        warn(why)
     lane.run.k = k or cfg.knowledge.k
     wall = clock.WallClock()
     try:

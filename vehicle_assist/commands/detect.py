@@ -38,12 +38,12 @@ def register(app: typer.Typer) -> None:
 
         src_path = Path(video).expanduser()
         if not src_path.exists():
-            fail(f"{video}: no such video file or folder", 2)
+            fail(f"{video}: no such video file or folder", 2, code="video-missing")
         settings = load_settings()
         try:
             cal = video_mod.load_calibration(calib) if calib else video_mod.sidecar_calibration(src_path)
         except (OSError, ValueError) as err:
-            fail(f"calibration {calib}: {err}", 2)
+            fail(f"calibration {calib}: {err}", 2, code="bad-calibration")
         out_dir = out or paths.home() / "out" / "detect" / src_path.stem
         out_dir.mkdir(parents=True, exist_ok=True)
         try:
@@ -51,7 +51,7 @@ def register(app: typer.Typer) -> None:
             total, fps = probe.frame_count or None, probe.fps or 25.0
             probe.close()
         except SourceError as err:
-            fail(str(err), 2)
+            fail(err, 2)
         if max_frames:
             total = min(total or max_frames, max_frames)
         writer = None
@@ -91,7 +91,7 @@ def register(app: typer.Typer) -> None:
                         writer.write(annotate.draw(frame.image, res, active, lane_region, 1000.0 / max(res.timings["total"], 1e-3)))
                     advance()
         except (DetectorError, SourceError) as err:
-            fail(str(err), 2)
+            fail(err, 2)
         finally:
             if writer is not None:
                 writer.release()

@@ -39,8 +39,9 @@ def register(app: typer.Typer) -> None:
 
         def human(rep: dict) -> None:
             table = Table(title="vehicle-assist doctor")
-            for col in ("role", "status", "load ms", "infer ms", "peak MB", "detail"):
+            for col in ("role", "status", "load ms", "infer ms", "peak MB"):
                 table.add_column(col)
+            table.add_column("detail", overflow="fold")  # wrapped, never cut with an ellipsis
             for r in rep["roles"]:
                 status = "[green]ok[/green]" if r["ok"] else "[red]FAIL[/red]"
                 table.add_row(r["role"], status, f"{r['load_ms']:.0f}", f"{r['infer_ms']:.0f}",

@@ -27,7 +27,7 @@ def register(app: typer.Typer) -> None:
             with progress("fetching data", total, enabled=not as_json) as advance:
                 results, errors = fetching.fetch_all(groups, mirror, on_file=lambda g, n: advance())
         except fetching.FetchError as err:
-            fail(str(err), 2)
+            fail(err, 2)
         summary = {
             "files": len(results),
             "bytes": sum(r.bytes for r in results),
@@ -40,7 +40,7 @@ def register(app: typer.Typer) -> None:
             console.print(f"{s['files']} files ready ({s['bytes'] / 1e6:.1f} MB): {o['present']} already present, "
                           f"{o['mirror']} from mirror, {o['upstream']} downloaded")
             for e in s["errors"]:
-                console.print(f"[red]error:[/red] {e}")
+                console.print(f"error: {e}", markup=False, highlight=False)
 
         emit(summary, as_json, human)
         if errors:

@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.markup import escape
 
-from vehicle_assist.commands._out import console, emit, emit_line, err_console, fail, progress
+from vehicle_assist.commands._out import console, emit, emit_line, fail, note, progress
 
 
 def _record(heard, utt, vad_end_ms: float | None = None) -> dict:
@@ -55,7 +54,7 @@ def register(app: typer.Typer) -> None:
         settings = config.load_app().speech
         name = backend or settings.asr.backend
         if name not in asr.BACKENDS:
-            fail(f"unknown backend {name!r}; choose one of {', '.join(asr.BACKENDS)}", 2)
+            fail(f"unknown backend {name!r}; choose one of {', '.join(asr.BACKENDS)}", 2, code="usage")
         mode = activation.WAKE_PHRASE if wake else settings.activation.mode
         act = settings.activation
         gate = activation.Gate(mode, act.wake_phrase, act.wake_min_similarity,
@@ -72,12 +71,12 @@ def register(app: typer.Typer) -> None:
             try:
                 mic.check()
             except audio.AudioError as err:
-                fail(escape(str(err)), 3)
+                fail(err, 3)
         t0 = clock.perf_ns()
         try:
             recogniser = asr.load_backend(name, asr.AsrOptions.from_settings(settings.asr))
         except asr.ASRError as err:
-            fail(escape(str(err)), 2)
+            fail(err, 2)
         load_ms = (clock.perf_ns() - t0) / 1e6
 
         if mic is not None:
@@ -87,7 +86,7 @@ def register(app: typer.Typer) -> None:
         try:
             pcm, sr = audio.load_audio(audio_file)
         except audio.AudioError as err:
-            fail(escape(str(err)), 2)
+            fail(err, 2)
         t1 = clock.perf_ns()
         utts = [Utterance(0, int(len(pcm) / sr * 1e9), pcm, sr)] if whole else vad.segment(pcm, sr, options)
         vad_ms = (clock.perf_ns() - t1) / 1e6
@@ -97,7 +96,7 @@ def register(app: typer.Typer) -> None:
                 try:
                     heard = lane.hear(utt, recogniser, gate, **kw)
                 except asr.ASRError as err:
-                    fail(escape(str(err)), 1)
+                    fail(err, 1)
                 records.append(_record(heard, utt))
                 advance()
         doc = {"file": str(audio_file), "backend": name, "activation": mode, "audio_s": round(len(pcm) / sr, 3),
@@ -120,7 +119,7 @@ def _listen_mic(mic, recogniser, gate, options, kw, as_json: bool) -> None:
     from vehicle_assist.speech import lane, vad
 
     seg = vad.VadSegmenter(options)
-    err_console.print("listening on the microphone (Ctrl-C to stop)...")
+    note("listening on the microphone (Ctrl-C to stop)...")
     elapsed = 0.0
     try:
         for chunk in mic:

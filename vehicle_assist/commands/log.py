@@ -22,7 +22,7 @@ def resolve_trip(trip: str) -> Path:
     folder = paths.resolve(config.load_app().runtime.trip_log_dir)
     logs = sorted(folder.glob("*.jsonl"), key=lambda p: p.stat().st_mtime)
     if not logs:
-        fail(f"no trip logs in {folder}", 2)
+        fail(f"no trip logs in {folder}", 2, code="not-found")
     return logs[-1]
 
 
@@ -82,7 +82,7 @@ def register(app: typer.Typer) -> None:
                 console.print(f"{rec['seq']:>7} {(rec['t_ns'] - t0) / 1e9:9.3f}s {rec['topic']:<16} {summary(rec.get('msg'))}",
                               markup=False, highlight=False, soft_wrap=True)
         except triplog.TripLogError as err:
-            fail(str(err), 2)
+            fail(err, 2)
         if records.truncated:
             err_console.print(f"[yellow]warning:[/yellow] the last line ({records.truncated_bytes} bytes) was cut off "
                               "mid-write (the process died); it was skipped")
@@ -108,7 +108,7 @@ def register(app: typer.Typer) -> None:
             doc["truncated_last_line"] = records.truncated
             doc["path"] = str(path)
         except triplog.TripLogError as err:
-            fail(str(err), 2)
+            fail(err, 2)
 
         def human(d: dict) -> None:
             console.print(f"[bold]{d['path']}[/bold]: {d['records']} records over {d['duration_s']:.1f} s; "

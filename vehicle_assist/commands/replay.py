@@ -54,7 +54,7 @@ def register(app: typer.Typer) -> None:
             result = _single(target, realtime, speed, rate, out, start, end, check, update_refs, from_log, no_voice,
                              video, mcap, config_file, as_json)
         except ReplayError as err:
-            fail(str(err), 2)
+            fail(err, 2)
         emit(result, as_json, _human)
         if check and result.get("passed") is False:
             raise SystemExit(1)
@@ -69,11 +69,11 @@ def _single(target, realtime, speed, rate, out, start, end, check, update_refs, 
 
     t = job.resolve_target(target)
     if (check or update_refs) and t.scenario is None:
-        fail(f"--check and --update-refs need a scenario; {target} is a drive", 2)
+        fail(f"--check and --update-refs need a scenario; {target} is a drive", 2, code="usage")
     out_dir = out or job.default_out(t.name)
     if from_log is not None:
         if update_refs:
-            fail("--update-refs needs a real replay, not --from-log", 2)
+            fail("--update-refs needs a real replay, not --from-log", 2, code="usage")
         return job.realert_target(t, from_log, out_dir, check, False)
     cfg = config_mod.load_app(config_file)
     with progress("loading models", None, enabled=not as_json):
@@ -83,7 +83,7 @@ def _single(target, realtime, speed, rate, out, start, end, check, update_refs, 
     e0 = end if end is not None else (t.scenario.spec.end_s if t.scenario else None)
     total = max(1, int(((e0 or drive.info.duration_s) - s0) * min(drive.info.frame_rate_hz, rate or 1e9)))
     if rate and realtime:
-        fail("--rate is for lockstep; --realtime drops frames by itself when perception falls behind", 2)
+        fail("--rate is for lockstep; --realtime drops frames by itself when perception falls behind", 2, code="usage")
     options = ReplayOptions(mode="realtime" if realtime else "lockstep", start_s=start, end_s=end, speed=speed,
                             frame_rate_hz=rate)
     with progress(f"replaying {t.name}", total, enabled=not as_json) as advance:
@@ -126,7 +126,7 @@ def _batch(folder: Path, out, jobs, realtime, speed, rate, check, update_refs, n
     targets = sorted(p for p in folder.iterdir() if (p.suffix in (".yaml", ".yml") and is_scenario(p))
                      or p.suffix.lower() in (".mp4", ".mcap", ".avi", ".mkv") or (p / "manifest.yaml").is_file())
     if not targets:
-        fail(f"{folder}: no scenarios or drives in it", 2)
+        fail(f"{folder}: no scenarios or drives in it", 2, code="drive-missing")
     base = out or job.default_out(folder.name)
     base.mkdir(parents=True, exist_ok=True)
 
