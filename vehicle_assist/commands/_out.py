@@ -47,14 +47,21 @@ def emit_line(data: Any) -> None:
 
 @contextmanager
 def progress(description: str, total: int | None, enabled: bool = True) -> Iterator[Callable[[int], None]]:
-    """A progress bar on stderr (hidden with ``enabled=False``); yields ``advance(n=1)``."""
-    if not enabled:
+    """A progress bar on stderr (hidden with ``enabled=False``, and when stderr is not a terminal:
+    a pipe or log file gets no bar residue); yields ``advance(n=1)``."""
+    if not enabled or not err_console.is_terminal:
         yield lambda n=1: None
         return
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeRemainingColumn(), console=err_console, transient=True) as bar:
         task = bar.add_task(description, total=total)
         yield lambda n=1: bar.advance(task, n)
+
+
+def say(text: str) -> None:
+    """One line of readable output on stdout, printed as is (no markup: paths, transcripts and error
+    codes such as ``[audio-empty]`` keep their brackets)."""
+    console.print(text, markup=False, highlight=False)
 
 
 def one_line(text: str) -> str:

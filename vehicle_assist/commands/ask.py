@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 
 from vehicle_assist.commands._out import console, emit_line, fail, note, progress, warn
 
@@ -46,7 +47,7 @@ def read_questions(path: Path) -> list[str]:
 
 def render(record: dict, attribution: str, reason: str = "") -> None:
     """Readable form of one ask record."""
-    console.print(f"[bold]{record['question']}[/bold]")
+    console.print(f"[bold]{escape(record['question'])}[/bold]")
     if record["answerable"]:
         console.print("answerable from the Highway Code; rules found:")
     else:
@@ -162,15 +163,15 @@ def _answer(texts: list[str], scene, retriever, as_json: bool, speak: bool, audi
         lane.close()
     if not as_json:
         if sink and sink.startswith("wav:"):
-            console.print(f"[dim]speech written to {sink[4:]}[/dim]")
+            console.print(f"[dim]speech written to {escape(sink[4:])}[/dim]")
         console.print(f"[dim]{retriever.attribution}[/dim]")
 
 
 def _render_answer(record: dict, attribution: str, reason: str) -> None:
     """Readable form of an answered ask record: the answer, its route and citations, then the rules."""
-    console.print(f"[bold]{record['question'] or '(scene)'}[/bold]")
+    console.print(f"[bold]{escape(record['question'] or '(scene)')}[/bold]")
     style = "yellow" if record["refused"] else "green"
-    console.print(f"[{style}]{record['answer']}[/{style}]")
+    console.print(f"[{style}]{escape(record['answer'] or '')}[/{style}]")
     cited = ", ".join(f"Rule {c}" if c[:1].isdigit() or c[:1] == "H" else c for c in record["cited"]) or "none"
     t = record["timings"]
     console.print(f"[dim]answered by the advisory lane: route {record['route']}; cited {cited}"

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 
 from vehicle_assist.commands._out import console, emit, emit_line, fail, note, progress
 
@@ -29,7 +30,7 @@ def _record(heard, utt, vad_end_ms: float | None = None) -> dict:
 
 def _print(rec: dict) -> None:
     what = rec["intent"] or ("ask back: " + rec["ask_back"] if rec["ask_back"] else rec["activation"])
-    console.print(f"[{rec['start_s']:6.2f}-{rec['end_s']:6.2f}s] [bold]{rec['transcript'] or '(nothing)'}[/bold]  "
+    console.print(f"\\[{rec['start_s']:6.2f}-{rec['end_s']:6.2f}s] [bold]{escape(rec['transcript'] or '(nothing)')}[/bold]  "
                   f"conf {rec['confidence']:.2f}  -> {what}  (asr {rec['timings']['asr_ms']:.0f} ms)")
 
 
@@ -105,7 +106,7 @@ def register(app: typer.Typer) -> None:
                            "vad_ms": round(vad_ms, 1)}}
 
         def human(d: dict) -> None:
-            console.print(f"{d['file']}: {d['audio_s']:.1f} s, {len(d['utterances'])} utterance(s), backend {d['backend']}")
+            console.print(f"{escape(d['file'])}: {d['audio_s']:.1f} s, {len(d['utterances'])} utterance(s), backend {d['backend']}")
             for rec in d["utterances"]:
                 _print(rec)
             if not d["utterances"]:

@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 import typer
 
-from vehicle_assist.commands._out import console, emit, emit_line, err_console, fail, progress
+from vehicle_assist.commands._out import console, emit, emit_line, fail, progress, warn
 
 TRIP_HELP = "Trip log (.jsonl) to read, or 'latest' for the newest one in runtime.trip_log_dir."
 
@@ -24,6 +24,15 @@ def resolve_trip(trip: str) -> Path:
     if not logs:
         fail(f"no trip logs in {folder}", 2, code="not-found")
     return logs[-1]
+
+
+def header_line(path: Path, header: dict[str, Any]) -> str:
+    """The trip log's provenance on one line (fields of the wrong type show as '?', never fail)."""
+    git = header.get("git") if isinstance(header.get("git"), dict) else {}
+    models = header.get("models")
+    names = ", ".join(map(str, models)) if isinstance(models, (dict, list)) else "?"
+    return (f"{path}  git {str(git.get('commit'))[:10]}{' (dirty)' if git.get('dirty') else ''}"
+            f"  config {str(header.get('config_hash'))[:19]}  models {names or '-'}")
 
 
 def summary(msg: Any, width: int = 110) -> str:
@@ -63,10 +72,7 @@ def register(app: typer.Typer) -> None:
             if as_json:
                 emit_line(header)
             else:
-                git = header.get("git") or {}
-                console.print(f"[bold]{path}[/bold]  git {str(git.get('commit'))[:10]}{' (dirty)' if git.get('dirty') else ''}"
-                              f"  config {str(header.get('config_hash'))[:19]}  models {', '.join(header.get('models') or {}) or '-'}",
-                              soft_wrap=True)
+                console.print(header_line(path, header), markup=False, highlight=False, soft_wrap=True)
             t0 = None
             shown = 0
             for rec in records:
@@ -83,9 +89,8 @@ def register(app: typer.Typer) -> None:
                               markup=False, highlight=False, soft_wrap=True)
         except triplog.TripLogError as err:
             fail(err, 2)
-        if records.truncated:
-            err_console.print(f"[yellow]warning:[/yellow] the last line ({records.truncated_bytes} bytes) was cut off "
-                              "mid-write (the process died); it was skipped")
+        if records.problems():
+            warn(records.problems())
 
     @log_app.command("stats", short_help="Counts per topic, latency percentiles per stage, errors.")
     def stats(
@@ -106,14 +111,19 @@ def register(app: typer.Typer) -> None:
                         yield rec
                 doc = tripstats.summarize(header, counted())
             doc["truncated_last_line"] = records.truncated
+            doc["skipped_lines"] = [{"line": n, "why": why} for n, why in records.skipped]
             doc["path"] = str(path)
         except triplog.TripLogError as err:
             fail(err, 2)
+        if records.problems():
+            warn(records.problems())
 
         def human(d: dict) -> None:
-            console.print(f"[bold]{d['path']}[/bold]: {d['records']} records over {d['duration_s']:.1f} s; "
+            console.print(f"{d['path']}: {d['records']} records over {d['duration_s']:.1f} s; "
                           f"seq strictly increasing: {'yes' if d['seq_strictly_increasing'] else 'NO'}"
-                          f"{'; last line cut off (skipped)' if d['truncated_last_line'] else ''}")
+                          f"{'; last line cut off (skipped)' if d['truncated_last_line'] else ''}"
+                          f"{f'; {len(skipped)} bad line(s) skipped' if (skipped := d['skipped_lines']) else ''}",
+                          markup=False, highlight=False)
             console.print("topics: " + ", ".join(f"{k} {v}" for k, v in d["topics"].items()))
             if d["latency_ms"]:
                 console.print(f"{'stage':<28}{'n':>7}{'p50':>9}{'p95':>9}{'p99':>9}{'max':>9}  (ms)")

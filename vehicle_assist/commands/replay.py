@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
+from rich.markup import escape
 
-from vehicle_assist.commands._out import console, emit, err_console, fail, progress
+from vehicle_assist.commands._out import console, emit, err_console, fail, progress, say, warn
 
 
 def register(app: typer.Typer) -> None:
@@ -93,6 +94,8 @@ def _single(target, realtime, speed, rate, out, start, end, check, update_refs, 
 
 
 def _human(r: dict[str, Any]) -> None:
+    for w in r.get("warnings") or []:
+        warn(w)
     rp = r.get("replay") or {}
     if rp:
         console.print(f"[bold]{r['name']}[/bold]: {rp.get('frames_in')} frames, {rp.get('drive_s')} s of drive in "
@@ -101,17 +104,17 @@ def _human(r: dict[str, Any]) -> None:
         console.print(f"  alert {name} at t={a_t:.2f} s")
     for c in r.get("checks") or []:
         mark = "[green]pass[/green]" if c["passed"] else "[red]FAIL[/red]"
-        console.print(f"  {mark} {c['expectation']}: {c['reason']}")
+        console.print(f"  {mark} {escape(c['expectation'])}: {escape(c['reason'])}")
     ref = r.get("ref")
     if ref:
         if ref.get("updated"):
-            console.print(f"  reference updated: {ref['path']} ({ref['records']} records)")
+            say(f"  reference updated: {ref['path']} ({ref['records']} records)")
         for d in ref.get("diffs", [])[:20]:
-            console.print(f"  [red]ref[/red] {d}")
+            console.print(f"  [red]ref[/red] {escape(d)}")
     for k, v in (r.get("files") or {}).items():
-        console.print(f"  {k}: {v}")
+        say(f"  {k}: {v}")
     if r.get("trip_log"):
-        console.print(f"  trip log: {r['trip_log']}")
+        say(f"  trip log: {r['trip_log']}")
     if r.get("passed") is not None:
         console.print("[green]all checks passed[/green]" if r["passed"] else "[red]checks failed[/red]")
 
@@ -142,10 +145,14 @@ def _batch(folder: Path, out, jobs, realtime, speed, rate, check, update_refs, n
         cmd += ["--config", str(config_file)] if config_file else []
         proc = subprocess.run(cmd, capture_output=True, text=True)
         try:
-            return json.loads(proc.stdout.strip().splitlines()[-1])
+            doc = json.loads(proc.stdout.strip().splitlines()[-1])
         except (IndexError, json.JSONDecodeError):
-            return {"name": path.stem, "error": (proc.stderr.strip().splitlines() or ["no output"])[-1], "passed": False,
-                    "checks": [], "alerts": []}
+            doc = {"error": (proc.stderr.strip().splitlines() or ["no output"])[-1]}
+        if isinstance(doc.get("error"), dict):  # the child's --json error object
+            doc["error"] = f"[{doc['error'].get('code')}] {doc['error'].get('message')}"
+        if doc.get("error"):
+            doc = {"name": path.stem, "passed": False, "checks": [], "alerts": [], **doc}
+        return doc
 
     results: list[dict[str, Any]] = []
     with progress(f"replaying {len(targets)} targets", len(targets), enabled=not as_json) as advance:
@@ -196,9 +203,9 @@ def summarize(targets: list[Path], results: list[dict[str, Any]]) -> dict[str, A
 def _human_batch(s: dict[str, Any]) -> None:
     for t in s["targets"]:
         mark = {True: "[green]pass[/green]", False: "[red]FAIL[/red]", None: "ran"}[t["passed"]]
-        console.print(f"{mark} {t['name']}" + (f" ({t['error']})" if t.get("error") else ""))
+        console.print(f"{mark} {escape(str(t['name']))}" + (f" ({escape(t['error'])})" if t.get("error") else ""))
         for f in t["failed_checks"]:
-            console.print(f"    {f}")
+            say(f"    {f}")
     pr = lambda v: "n/a" if v is None else f"{v:.2f}"  # noqa: E731
     console.print(f"alert recall {pr(s['alert_recall'])}, precision {pr(s['alert_precision'])}, "
                   f"false alerts per hour {s['false_alerts_per_hour']} over {s['drive_s']} s of drive")

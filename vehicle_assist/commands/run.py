@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 import typer
 
-from vehicle_assist.commands._out import console, emit, err_console, fail, progress
+from vehicle_assist.commands._out import emit, fail, note, progress, say
 
 
 def open_mic(cfg: Any, clock: Any, mic: str | None, voice: bool) -> tuple[Any, bool, str | None]:
@@ -16,8 +16,13 @@ def open_mic(cfg: Any, clock: Any, mic: str | None, voice: bool) -> tuple[Any, b
 
     if not voice:
         return None, False, "voice lane off (--no-voice)"
-    if mic is not None and Path(mic).expanduser().is_file():
-        return audio.FileSource(Path(mic).expanduser(), cfg.speech.block_ms), True, None
+    if mic is not None and audio.looks_like_file(mic):  # a file standing in: missing or empty says so
+        source = audio.FileSource(Path(mic).expanduser(), cfg.speech.block_ms)
+        try:
+            source.check()
+        except audio.AudioError as err:
+            return None, False, f"[{err.code}] {err.message}"
+        return source, True, None
     device = mic if mic is not None else cfg.speech.mic_device
     if isinstance(device, str) and device.isdigit():
         device = int(device)
@@ -25,7 +30,7 @@ def open_mic(cfg: Any, clock: Any, mic: str | None, voice: bool) -> tuple[Any, b
     try:
         candidate.check()
     except audio.AudioError as err:
-        return None, False, str(err)
+        return None, False, f"[{err.code}] {err.message}"
     return candidate, False, None
 
 
@@ -38,11 +43,19 @@ def open_camera(cfg: Any, clock: Any, camera: str | None) -> tuple[Any, str | No
         frames = frames_mod.open_source(spec, clock=clock, realtime=True, retry_initial_s=cfg.perception.retry_initial_s,
                                         retry_max_s=cfg.perception.retry_max_s)
     except frames_mod.SourceError as err:
-        return None, str(err)
+        return None, f"[{err.code}] {err.message}"
     if frames.stats.lost:  # a live camera index or URL that does not answer now
         frames.close()
         return None, f"no camera answers at {spec!r}"
     return frames, None
+
+
+def _close(*things: Any) -> None:
+    """Close opened inputs and outputs before exiting on an error (native threads must not outlive them)."""
+    for thing in things:
+        close = getattr(thing, "close", None)
+        if callable(close):
+            close()
 
 
 def register(app: typer.Typer) -> None:
@@ -71,18 +84,23 @@ def register(app: typer.Typer) -> None:
         """
         import asyncio
 
-        from vehicle_assist import audio_out, config, runtime
+        from vehicle_assist import audio_out, config, runtime, triplog
         from vehicle_assist.clock import WallClock
         from vehicle_assist.vehicle import VehicleError, open_vehicle_source
 
         cfg = config.load_app(config_file)
+        if trip_log is not None:  # before any device or model is opened: nothing to tear down
+            try:
+                triplog.check_new(trip_log)
+            except triplog.TripLogError as err:
+                fail(err, 2)
         clock = WallClock()
         missing: dict[str, str] = {}
         try:
             vehicle = open_vehicle_source(telemetry if telemetry is not None else cfg.runtime.vehicle,
                                           clock.now_ns, clock.now_ns())
         except VehicleError as err:
-            fail(str(err), 2)
+            fail(err, 2)
         if not vehicle.status().available and vehicle.name != "none":
             missing["vehicle"] = vehicle.status().detail
         mic_src, held, why = open_mic(cfg, clock, mic, not no_voice)
@@ -98,13 +116,13 @@ def register(app: typer.Typer) -> None:
                 cfg = cfg.model_copy(update={"speech": cfg.speech.model_copy(update={
                     "activation": cfg.speech.activation.model_copy(update={"mode": "wake_phrase"})})})
             elif not as_json:
-                err_console.print("push-to-talk: press Enter to speak, Enter again when done"
-                                  if cfg.speech.activation.button == "key" else "push-to-talk: hold the button to speak")
+                note("push-to-talk: press Enter to speak, Enter again when done"
+                     if cfg.speech.activation.button == "key" else "push-to-talk: hold the button to speak")
         try:
             sink = audio_out.open_sink(speaker)
         except audio_out.AudioOutError as err:
             if speaker != "device":
-                fail(str(err), 2)
+                fail(f"--speaker {speaker}: {err.message}; use --speaker null or wav:PATH", 2, code=err.code)
             missing["speaker"] = f"{err}; speaking to the null sink"
             sink = audio_out.NullSink()
         with progress("loading models", None, enabled=not as_json):
@@ -113,27 +131,31 @@ def register(app: typer.Typer) -> None:
         if why:
             missing["camera"] = why
         for what, text in missing.items():
-            err_console.print(f"[yellow]{what}:[/yellow] {text}")
+            note(f"{what}: {text}")
         if frames is None and mic_src is None:
-            fail("nothing to run: neither a camera nor a microphone could be opened", 3)
+            fail("nothing to run: neither a camera nor a microphone could be opened", 3, code="no-input")
         sources = runtime.Sources(frames=frames, audio=mic_src, vehicle=vehicle, audio_is_held=held, button=button,
                                   missing=missing)
-        rt = runtime.build(cfg, sources, clock, runtime.Sinks(sink, trip_log), parts)
+        try:
+            rt = runtime.build(cfg, sources, clock, runtime.Sinks(sink, trip_log), parts)
+        except triplog.TripLogError as err:  # e.g. the trip log appeared since the check: close what is open
+            _close(frames, button, vehicle, sink)
+            fail(err, 2)
         if not as_json:
-            err_console.print(f"running (trip log {rt.trip_path}); Ctrl-C to stop")
+            note(f"running (trip log {rt.trip_path}); Ctrl-C to stop")
         summary = asyncio.run(rt.run(duration))
 
         def human(s: dict) -> None:
             pub = s["published"]
-            console.print(f"trip log: {s['trip_log']} ({s['records']} records)")
-            console.print(f"frames {pub.get('frames', 0)} processed {pub.get('detections', 0)}, hazards updates "
-                          f"{pub.get('hazards', 0)}, alert events {pub.get('alerts', 0)}, transcripts "
-                          f"{pub.get('transcripts', 0)}, advisories {pub.get('advisories', 0)}, errors {pub.get('errors', 0)}")
+            say(f"trip log: {s['trip_log']} ({s['records']} records)")
+            say(f"frames {pub.get('frames', 0)} processed {pub.get('detections', 0)}, hazards updates "
+                f"{pub.get('hazards', 0)}, alert events {pub.get('alerts', 0)}, transcripts "
+                f"{pub.get('transcripts', 0)}, advisories {pub.get('advisories', 0)}, errors {pub.get('errors', 0)}")
             if s["dropped"]:
-                console.print("dropped (consumer too slow, newest kept): "
-                              + ", ".join(f"{k} {v}" for k, v in s["dropped"].items()))
+                say("dropped (consumer too slow, newest kept): "
+                    + ", ".join(f"{k} {v}" for k, v in s["dropped"].items()))
             for what, why in s["missing"].items():
-                console.print(f"not used: {what} ({why})")
-            console.print(f"see: vehicle-assist log stats {s['trip_log']}")
+                say(f"not used: {what} ({why})")
+            say(f"see: vehicle-assist log stats {s['trip_log']}")
 
         emit(summary, as_json, human)

@@ -16,6 +16,7 @@ from typing import Any, Callable
 from vehicle_assist import paths, triplog
 from vehicle_assist.replay import expect, refs, report
 from vehicle_assist.replay.drive import Drive, open_drive, resolve_drive
+from vehicle_assist.replay.errors import ReplayError
 from vehicle_assist.replay.faults import FaultPlan
 from vehicle_assist.replay.run import ReplayOptions, run_replay
 from vehicle_assist.replay.scenario import Scenario, is_scenario, load as load_scenario, render_questions
@@ -65,8 +66,39 @@ def default_out(name: str) -> Path:
 
 
 def read_log(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    header, records, _ = read_log_checked(path)
+    return header, records
+
+
+def read_log_checked(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]], str | None]:
+    """A trip log's header, its records, and one line on lines it had to skip (None if none)."""
     header, records = triplog.read(path)
-    return header, list(records)
+    recs = list(records)
+    return header, recs, records.problems()
+
+
+def _realert_calibration(trip: Path) -> tuple[Any, dict[str, Any]]:
+    """The camera calibration a replay log was made with (from its ``replay.json``), else the
+    default camera; raises ReplayError when ``replay.json`` is there but unreadable."""
+    from vehicle_assist.config import CameraCalibration
+
+    info_path = trip.parent / "replay.json"
+    try:
+        info = json.loads(info_path.read_text()) if info_path.is_file() else {}
+        d = info.get("drive") or {}
+        cal = d.get("calibration")
+        w, h = int(d.get("width", 1280)), int(d.get("height", 720))
+        calib = CameraCalibration(width=w, height=h, focal_px=cal["focal_px"], mount_height_m=cal["mount_height_m"],
+                                  cx=cal["cx"] if cal.get("cx") is not None else w / 2,
+                                  cy=cal["cy"] if cal.get("cy") is not None else h / 2) if cal else None
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as err:  # ValueError: JSON and pydantic
+        raise ReplayError("bad-replay-info", f"{info_path}: not a replay description this version can read "
+                          f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from None
+    if calib is None:
+        from vehicle_assist.perception.hazards import load_table
+
+        calib = load_table().camera.scaled(w, h)
+    return calib, info
 
 
 def evaluate(t: Target, records: list[dict[str, Any]], check_ref: bool, update_ref: bool,
@@ -148,22 +180,18 @@ def replay_target(t: Target, config, parts, out_dir: Path, options: ReplayOption
 
 def realert_target(t: Target, trip: Path, out_dir: Path, check: bool, update_refs: bool) -> dict[str, Any]:
     """Re-run hazards and alerts on a trip log's logged tracks (current configs), then evaluate."""
-    from vehicle_assist.config import CameraCalibration
+    from vehicle_assist.messages import MessageError
     from vehicle_assist.replay import realert
 
-    header, records = read_log(trip)
-    info_path = trip.parent / "replay.json"
-    info = json.loads(info_path.read_text()) if info_path.is_file() else {}
-    cal = (info.get("drive") or {}).get("calibration")
-    d = info.get("drive") or {}
-    calib = CameraCalibration(width=d.get("width", 1280), height=d.get("height", 720), focal_px=cal["focal_px"],
-                              mount_height_m=cal["mount_height_m"], cx=cal["cx"] if cal.get("cx") is not None else d.get("width", 1280) / 2,
-                              cy=cal["cy"] if cal.get("cy") is not None else d.get("height", 720) / 2) if cal else None
-    if calib is None:
-        from vehicle_assist.perception.hazards import load_table
-
-        calib = load_table().camera.scaled(d.get("width", 1280), d.get("height", 720))
-    new = realert.rerun(records, calib)
+    try:
+        header, records, problems = read_log_checked(trip)
+    except triplog.TripLogError as err:
+        raise ReplayError(err.code, err.message) from None
+    calib, _ = _realert_calibration(trip)
+    try:
+        new = realert.rerun(records, calib)
+    except MessageError as err:
+        raise ReplayError("bad-record", f"{trip}: {err.message}") from None
     out_dir.mkdir(parents=True, exist_ok=True)
     with (out_dir / "realert.jsonl").open("w") as f:
         f.write(json.dumps({**header, "realert_of": str(trip)}, default=str) + "\n")
@@ -173,4 +201,5 @@ def realert_target(t: Target, trip: Path, out_dir: Path, check: bool, update_ref
     checks = evaluation["checks"] or []
     ref_diffs = (evaluation["ref"] or {}).get("diffs", []) if check else []
     return {"name": t.name, "from_log": str(trip), "out": str(out_dir), "checks": checks, "ref": evaluation["ref"],
-            "alerts": evaluation["alerts"], "passed": (all(c["passed"] for c in checks) and not ref_diffs) if (t.scenario and check) else None}
+            "alerts": evaluation["alerts"], "passed": (all(c["passed"] for c in checks) and not ref_diffs) if (t.scenario and check) else None,
+            "warnings": [problems] if problems else []}

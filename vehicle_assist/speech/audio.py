@@ -64,17 +64,46 @@ def load_audio(path: Path | str, sample_rate: int = SAMPLE_RATE) -> tuple[np.nda
     return pcm, sample_rate
 
 
-def _ffmpeg_decode(path: Path, sample_rate: int, first_err: Exception) -> np.ndarray:
+def _ffmpeg_decode(path: Path, sample_rate: int, first_err: Exception, max_s: float | None = None) -> np.ndarray:
     exe = shutil.which("ffmpeg")
     if exe is None:
         raise AudioError("audio-unreadable", f"{path}: soundfile could not read it ({first_err}) and ffmpeg is not installed")
     cmd = [exe, "-nostdin", "-v", "error", "-i", str(path), "-vn", "-ac", "1", "-ar", str(sample_rate),
-           "-f", "f32le", "-"]
+           *(["-t", str(max_s)] if max_s else []), "-f", "f32le", "-"]
     proc = subprocess.run(cmd, capture_output=True, timeout=120, check=False)
     if proc.returncode != 0:
         msg = proc.stderr.decode(errors="replace").strip().splitlines()
         raise AudioError("audio-unreadable", f"{path}: not a readable audio file ({msg[-1] if msg else first_err})")
     return np.frombuffer(proc.stdout, dtype="<f4").astype(np.float32)
+
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".wma", ".aiff", ".aif",
+                  ".mp4", ".mkv", ".mov", ".avi", ".webm")
+"""File name endings taken as a file (not a sound-device name) wherever either may be given."""
+
+
+def looks_like_file(spec: str) -> bool:
+    """Whether a ``--mic`` style value names a file rather than a device: it exists as a file, has a
+    path separator, or ends like an audio or video file."""
+    p = Path(spec).expanduser()
+    return p.is_file() or "/" in spec or p.suffix.lower() in AUDIO_SUFFIXES
+
+
+def probe(path: Path | str) -> None:
+    """Raise :class:`AudioError` now if ``path`` cannot give audio (missing, unreadable, no samples),
+    reading only its header, or its first second through ffmpeg; the whole file is not decoded."""
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError("audio-missing", f"{path}: no such file")
+    try:
+        import soundfile as sf
+
+        frames = sf.info(str(path)).frames
+    except Exception as sf_err:  # libsndfile cannot read it: ask ffmpeg for its first second
+        pcm = _ffmpeg_decode(path, SAMPLE_RATE, sf_err, max_s=1.0)
+        frames = len(pcm)
+    if frames <= 0:
+        raise AudioError("audio-empty", f"{path}: the file holds no audio samples")
 
 
 def chunks(pcm: np.ndarray, sample_rate: int, block_ms: int, t0_ns: int = 0) -> Iterator[AudioChunk]:
@@ -92,6 +121,10 @@ class FileSource:
     block_ms: int = 100
     t0_ns: int = 0
     sample_rate: int = SAMPLE_RATE
+
+    def check(self) -> None:
+        """Raise :class:`AudioError` now if the file cannot give audio (see :func:`probe`)."""
+        probe(self.path)
 
     def __iter__(self) -> Iterator[AudioChunk]:
         pcm, sr = load_audio(self.path, self.sample_rate)
