@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from vehicle_assist.commands._out import console, emit, fail, progress
+from vehicle_assist.commands._out import console, emit, fail, progress, warn
 
 
 def register(app: typer.Typer) -> None:
@@ -96,9 +96,13 @@ def register(app: typer.Typer) -> None:
             if writer is not None:
                 writer.release()
         wall_s = (clock.perf_ns() - start) / 1e9
+        if total and n < total - 1:  # the container promised more frames than could be decoded
+            warn(f"{src_path}: the video ends early: {n} frame(s) decoded of the {total} its header claims "
+                 "(a truncated file?); the outputs cover what was read")
         summary = {
             "video": str(src_path),
             "frames": n,
+            "frames_claimed": total,
             "media_fps": fps,
             "processing_fps": round(n / wall_s, 2) if wall_s else None,
             "frame_ms_median": round(sorted(totals)[len(totals) // 2], 2) if totals else None,

@@ -76,15 +76,14 @@ def _single(target, realtime, speed, rate, out, start, end, check, update_refs, 
         if update_refs:
             fail("--update-refs needs a real replay, not --from-log", 2, code="usage")
         return job.realert_target(t, from_log, out_dir, check, False)
+    if rate and realtime:
+        fail("--rate is for lockstep; --realtime drops frames by itself when perception falls behind", 2, code="usage")
+    drive = job.open_target(t, voice=False)
+    s0, e0 = job.window(t, drive, start, end)  # a window outside the drive fails before any model loads
     cfg = config_mod.load_app(config_file)
     with progress("loading models", None, enabled=not as_json):
         parts = runtime.load_parts(cfg, voice=not no_voice)
-    drive = job.open_target(t, voice=False)
-    s0 = start or (t.scenario.spec.start_s if t.scenario else 0.0)
-    e0 = end if end is not None else (t.scenario.spec.end_s if t.scenario else None)
     total = max(1, int(((e0 or drive.info.duration_s) - s0) * min(drive.info.frame_rate_hz, rate or 1e9)))
-    if rate and realtime:
-        fail("--rate is for lockstep; --realtime drops frames by itself when perception falls behind", 2, code="usage")
     options = ReplayOptions(mode="realtime" if realtime else "lockstep", start_s=start, end_s=end, speed=speed,
                             frame_rate_hz=rate)
     with progress(f"replaying {t.name}", total, enabled=not as_json) as advance:

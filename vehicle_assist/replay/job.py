@@ -152,20 +152,50 @@ def write_outputs(out_dir: Path, t: Target, header: dict[str, Any], records: lis
     return files
 
 
+def window(t: Target, drive: Drive, start_s: float | None, end_s: float | None) -> tuple[float, float | None]:
+    """The drive-time window to replay (given, else the scenario's, else the whole drive); raises
+    ReplayError ``bad-window`` when it holds no part of the drive."""
+    scen = t.scenario
+    start = start_s or (scen.spec.start_s if scen else 0.0)
+    end = end_s if end_s is not None else (scen.spec.end_s if scen else None)
+    length = drive.info.duration_s
+    if end is not None and end <= start:
+        raise ReplayError("bad-window", f"the replay window ends at {end:g} s, not after its start at {start:g} s")
+    if start >= length:
+        raise ReplayError("bad-window", f"the replay window starts at {start:g} s, at or past the end of "
+                          f"{drive.info.name} ({length:.2f} s long)")
+    return start, end
+
+
+def video_warning(info: dict[str, Any]) -> str | None:
+    """One line when the video ended before its container said it would (from ``replay.json``'s drive)."""
+    read = (info.get("drive") or {}).get("read") or {}
+    if not read.get("ended_early"):
+        return None
+    d = info["drive"]
+    return (f"{d.get('path')}: the video ends early: {read['frames']} frame(s) decoded up to {read['until_s']:.2f} s, "
+            f"of the {read['claimed_frames']} frames ({d.get('duration_s', 0):.2f} s) its header claims "
+            "(a truncated file?); the replay covers what was read")
+
+
 def replay_target(t: Target, config, parts, out_dir: Path, options: ReplayOptions, check: bool = False,
                   update_refs: bool = False, video: bool = True, mcap: bool = False, renderer=None,
                   on_item=None, on_frame=None) -> dict[str, Any]:
     """Replay one target and evaluate it; returns the JSON-able result."""
     drive = open_target(t, renderer, voice=parts.asr is not None)
     scen = t.scenario
-    start = options.start_s or (scen.spec.start_s if scen else 0.0)
-    end = options.end_s if options.end_s is not None else (scen.spec.end_s if scen else None)
+    start, end = window(t, drive, options.start_s, options.end_s)
     opts = ReplayOptions(options.mode, start, end, options.speed, options.step_ms, options.settle_timeout_s, options.frame_rate_hz)
     has_voice = bool(scen and scen.spec.questions)
     res = asyncio.run(run_replay(drive, config, parts, out_dir, opts, t.plan, has_voice=has_voice, on_item=on_item,
                                  extra_info={"scenario": scen.name if scen else None,
                                              "questions": [q.model_dump() for q in scen.spec.questions] if scen else []}))
-    header, records = read_log(res.trip_log)
+    read = res.info["drive"].get("read") or {}
+    if read and read.get("frames") == 0:
+        raise ReplayError("no-frames", f"{drive.info.path}: no frame could be decoded in the replay window "
+                          f"from {start:g} s (the video ends early: a truncated file?); outputs so far in {out_dir}")
+    header, records, problems = read_log_checked(res.trip_log)
+    warnings = [w for w in (video_warning(res.info), problems) if w]
     evaluation = evaluate(t, records, check, update_refs, info=header)
     files = write_outputs(out_dir, t, header, records, evaluation, drive, start, end, video, mcap, on_frame)
     checks = evaluation["checks"] or []
@@ -175,7 +205,7 @@ def replay_target(t: Target, config, parts, out_dir: Path, options: ReplayOption
             "out": str(out_dir), "trip_log": str(res.trip_log), "passed": passed if (scen and check) else None,
             "checks": checks, "ref": evaluation["ref"], "alerts": evaluation["alerts"], "files": files,
             "speech_wavs": [str(p) for p in res.speech_wavs], "replay": res.info["replay"],
-            "drive_s": res.info["replay"]["drive_s"], "summary": res.summary}
+            "drive_s": res.info["replay"]["drive_s"], "summary": res.summary, "warnings": warnings}
 
 
 def realert_target(t: Target, trip: Path, out_dir: Path, check: bool, update_refs: bool) -> dict[str, Any]:
