@@ -96,12 +96,13 @@ class Cli(TyperGroup):
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
              complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
         args = list(sys.argv[1:] if args is None else args)
+        prog_name = prog_name or "vehicle-assist"  # also under `python -m vehicle_assist.cli`
         _out.set_json_errors(wants_json(args))
         plain_arguments(self)
         try:
             bad = not_utf8(args)
             if bad is not None:
-                _out.fail(f"argument {bad[0]} ({bad[1]!r}) is not valid UTF-8 text; "
+                _out.fail(f"argument {bad[0]} ('{bad[1]}') is not valid UTF-8 text; "
                           "give questions, names and paths in UTF-8", 2, code="bad-argument")
             rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click_errors.NoArgsIsHelpError as err:  # bare group: its help, as click shows it

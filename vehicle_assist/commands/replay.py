@@ -56,6 +56,8 @@ def register(app: typer.Typer) -> None:
                              video, mcap, config_file, as_json)
         except ReplayError as err:
             fail(err, 2)
+        for w in result.get("warnings") or []:  # on stderr under --json too
+            warn(w)
         emit(result, as_json, _human)
         if check and result.get("passed") is False:
             raise SystemExit(1)
@@ -93,8 +95,6 @@ def _single(target, realtime, speed, rate, out, start, end, check, update_refs, 
 
 
 def _human(r: dict[str, Any]) -> None:
-    for w in r.get("warnings") or []:
-        warn(w)
     rp = r.get("replay") or {}
     if rp:
         console.print(f"[bold]{r['name']}[/bold]: {rp.get('frames_in')} frames, {rp.get('drive_s')} s of drive in "
