@@ -42,6 +42,7 @@ COMMANDS = (
     "run",
     "replay",
     "log",
+    "route",
 )
 
 

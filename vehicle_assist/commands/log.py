@@ -10,20 +10,23 @@ import typer
 
 from vehicle_assist.commands._out import console, emit, emit_line, fail, progress, warn
 
-TRIP_HELP = "Trip log (.jsonl) to read, or 'latest' for the newest one in runtime.trip_log_dir."
+TRIP_HELP = ("Trip log (.jsonl) to read, or 'latest' for the newest one written by run (runtime.trip_log_dir) "
+             "or replay (runs/replay).")
 
 
 def resolve_trip(trip: str) -> Path:
-    """A trip path as typed (relative to the shell's directory), or the newest log for 'latest'."""
+    """A trip path as typed (relative to the shell's directory), or the newest log for 'latest':
+    of ``run`` (``runtime.trip_log_dir``) and of ``replay`` (``trip.jsonl`` under ``runs/replay``)."""
     if trip != "latest":
         return Path(trip).expanduser()
     from vehicle_assist import config, paths
+    from vehicle_assist.replay.job import replay_root
 
-    folder = paths.resolve(config.load_app().runtime.trip_log_dir)
-    logs = sorted(folder.glob("*.jsonl"), key=lambda p: p.stat().st_mtime)
+    folder, replays = paths.resolve(config.load_app().runtime.trip_log_dir), replay_root()
+    logs = [p for p in folder.glob("*.jsonl") if p.is_file()] + [p for p in replays.rglob("trip.jsonl") if p.is_file()]
     if not logs:
-        fail(f"no trip logs in {folder}", 2, code="not-found")
-    return logs[-1]
+        fail(f"no trip logs in {folder} or {replays}", 2, code="not-found")
+    return max(logs, key=lambda p: p.stat().st_mtime)
 
 
 def header_line(path: Path, header: dict[str, Any]) -> str:
@@ -63,7 +66,7 @@ def register(app: typer.Typer) -> None:
         limit: int = typer.Option(0, "--limit", "-n", metavar="N", min=0, help="Show at most this many records (0: all)."),
         as_json: bool = typer.Option(False, "--json", help="JSON Lines: the header, then each record as logged."),
     ) -> None:
-        """List a trip log's records in order (seq, time, topic, message)."""
+        """List a trip log's records in order (seq, time since the trip started, topic, message)."""
         from vehicle_assist import triplog
 
         path = resolve_trip(trip)
@@ -73,9 +76,11 @@ def register(app: typer.Typer) -> None:
                 emit_line(header)
             else:
                 console.print(header_line(path, header), markup=False, highlight=False, soft_wrap=True)
-            t0 = None
+            # the trip's start; older logs (or a header of the wrong type): their first record, whatever is shown
+            t0 = header.get("t0_ns") if isinstance(header.get("t0_ns"), int) else None
             shown = 0
             for rec in records:
+                t0 = rec["t_ns"] if t0 is None else t0
                 if topic and rec.get("topic") not in topic:
                     continue
                 if limit and shown >= limit:
@@ -84,7 +89,6 @@ def register(app: typer.Typer) -> None:
                 if as_json:
                     emit_line(rec)
                     continue
-                t0 = rec["t_ns"] if t0 is None else t0
                 console.print(f"{rec['seq']:>7} {(rec['t_ns'] - t0) / 1e9:9.3f}s {rec['topic']:<16} {summary(rec.get('msg'))}",
                               markup=False, highlight=False, soft_wrap=True)
         except triplog.TripLogError as err:

@@ -104,7 +104,8 @@ def register(app: typer.Typer) -> None:
         if not vehicle.status().available and vehicle.name != "none":
             missing["vehicle"] = vehicle.status().detail
         mic_src, held, why = open_mic(cfg, clock, mic, not no_voice)
-        if why:
+        modes = {"voice": "off (--no-voice)"} if no_voice else {}  # chosen, so a mode, not a missing input
+        if why and not no_voice:
             missing["mic"] = why
         button = None
         if mic_src is not None and not held and cfg.speech.activation.mode == "push_to_talk":
@@ -123,7 +124,7 @@ def register(app: typer.Typer) -> None:
         except audio_out.AudioOutError as err:
             if speaker != "device":
                 fail(f"--speaker {speaker}: {err.message}; use --speaker null or wav:PATH", 2, code=err.code)
-            missing["speaker"] = f"{err}; speaking to the null sink"
+            missing["speaker"] = f"[{err.code}] {err.message}; speaking to the null sink"
             sink = audio_out.NullSink()
         with progress("loading models", None, enabled=not as_json):
             parts = runtime.load_parts(cfg, voice=mic_src is not None)
@@ -132,10 +133,13 @@ def register(app: typer.Typer) -> None:
             missing["camera"] = why
         for what, text in missing.items():
             note(f"{what}: {text}")
+        for lane, text in modes.items():
+            if not as_json:
+                note(f"{lane} lane: {text}")
         if frames is None and mic_src is None:
             fail("nothing to run: neither a camera nor a microphone could be opened", 3, code="no-input")
         sources = runtime.Sources(frames=frames, audio=mic_src, vehicle=vehicle, audio_is_held=held, button=button,
-                                  missing=missing)
+                                  missing=missing, modes=modes)
         try:
             rt = runtime.build(cfg, sources, clock, runtime.Sinks(sink, trip_log), parts)
         except triplog.TripLogError as err:  # e.g. the trip log appeared since the check: close what is open
@@ -156,6 +160,8 @@ def register(app: typer.Typer) -> None:
                     + ", ".join(f"{k} {v}" for k, v in s["dropped"].items()))
             for what, why in s["missing"].items():
                 say(f"not used: {what} ({why})")
+            for lane, mode in s.get("modes", {}).items():
+                say(f"{lane} lane: {mode}")
             say(f"see: vehicle-assist log stats {s['trip_log']}")
 
         emit(summary, as_json, human)
