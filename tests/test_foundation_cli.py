@@ -57,13 +57,23 @@ def test_top_level_help_lists_commands():
         assert name in out.stdout
 
 
-COMMANDS = [[c.name] for c in cli.app.registered_commands if c.name] + [["log", "show"], ["log", "stats"]]
+def _tree(command, path=()):
+    """Every command and group of the CLI as its word path, e.g. ("log", "show")."""
+    for name, sub in getattr(command, "commands", {}).items():
+        yield (*path, name)
+        yield from _tree(sub, (*path, name))
+
+
+COMMANDS = [list(p) for p in _tree(__import__("typer").main.get_command(cli.app))]
+GROUPS = [[]] + [p for p in COMMANDS if getattr(__import__("typer").main.get_command(cli.app).commands[p[0]], "commands", None)
+                 and len(p) == 1]
 
 
 @pytest.mark.parametrize("name", COMMANDS, ids=" ".join)
 def test_every_command_has_help_that_reads_as_sentences(name):
     out = _run(*name, "--help")
-    assert out.returncode == 0 and "--json" in out.stdout
+    is_group = "Commands:" in out.stdout
+    assert out.returncode == 0 and ("--json" in out.stdout or is_group)
     text = out.stdout
     assert not re.search(r"<(bool|str|int|float|path|list\[\w+\]|(int|float) range)>", text), text  # type labels
     assert not re.search(r"\{[A-Za-z_]+\}", text), text  # {target}-style argument names
@@ -71,7 +81,7 @@ def test_every_command_has_help_that_reads_as_sentences(name):
     assert text.startswith(f"Usage: vehicle-assist {' '.join(name)} [OPTIONS]")
 
 
-@pytest.mark.parametrize("group", [[], ["log"]])
+@pytest.mark.parametrize("group", GROUPS, ids=lambda g: " ".join(g) or "top")
 def test_command_lists_give_whole_sentences(group):
     out = _run(*group, "--help")
     rows = out.stdout.split("Commands:\n", 1)[1].splitlines()
@@ -87,10 +97,10 @@ def test_missing_video_error_is_one_line_under_a_long_path(tmp_path):
     deep = tmp_path.joinpath(*["a-rather-long-folder-name"] * 8) / "none.mp4"  # > 200 characters
     out = _run("detect", str(deep))
     line = _one_error(out, "video-missing")
-    assert line == f"error: [video-missing] {deep}: no such video file or folder"
+    assert line == f"error: [video-missing] {deep}: no such video file, folder or drive"
     assert out.returncode == 2
     err = _json_error(_run("detect", str(deep), "--json"), "video-missing")
-    assert err["message"] == f"{deep}: no such video file or folder"
+    assert err["message"] == f"{deep}: no such video file, folder or drive"
 
 
 def test_detect_missing_video_is_a_clear_error(tmp_path):
@@ -99,7 +109,7 @@ def test_detect_missing_video_is_a_clear_error(tmp_path):
     res = CliRunner().invoke(cli.app, ["detect", str(tmp_path / "none.mp4"), "--json"])
     assert res.exit_code == 2
     assert json.loads(res.stdout)["error"] == {"code": "video-missing",
-                                               "message": f"{tmp_path / 'none.mp4'}: no such video file or folder"}
+                                               "message": f"{tmp_path / 'none.mp4'}: no such video file, folder or drive"}
 
 
 def test_usage_errors_are_one_line_or_json():

@@ -59,7 +59,7 @@ def register(app: typer.Typer) -> None:
                           no_args_is_help=True)
     app.add_typer(log_app, name="log", short_help="Read trip logs: their records, or counts and latencies.")
 
-    @log_app.command("show")
+    @log_app.command("show", short_help="List a trip log's records: seq, time, topic, message.")
     def show(
         trip: str = typer.Argument(..., metavar="TRIP", help=TRIP_HELP),
         topic: Optional[list[str]] = typer.Option(None, "--topic", "-t", metavar="TOPIC", help="Only records of this topic (repeatable)."),
