@@ -255,7 +255,7 @@ def _ridden(track: Track, tracks: list[Track]) -> bool:
     px1, py1, px2, py2 = track.box
     area = max((px2 - px1) * (py2 - py1), 1.0)
     for o in tracks:
-        if o.label in ("bicycle", "motorcycle"):
+        if o.label in ("bicycle", "motorcycle", "cyclist", "motorcyclist"):
             ox1, oy1, ox2, oy2 = o.box
             inter = max(0.0, min(px2, ox2) - max(px1, ox1)) * max(0.0, min(py2, oy2) - max(py1, oy1))
             if inter / area >= 0.3:
