@@ -57,6 +57,8 @@ SCHEDULES: dict[str, dict] = {
     "full640rect+roi320": {"imgsz": 640, "rect": True, "full_every": 1, "roi": {"every": 1, "imgsz": 320}},
     "full640rect": {"imgsz": 640, "rect": True, "full_every": 1, "roi": {"every": 0}},
     "full640rect/2+roi320": {"imgsz": 640, "rect": True, "full_every": 2, "roi": {"every": 1, "imgsz": 320}},
+    "full416rect+roi320": {"imgsz": 416, "rect": True, "full_every": 1, "roi": {"every": 1, "imgsz": 320}},
+    "full480rect+roi256": {"imgsz": 480, "rect": True, "full_every": 1, "roi": {"every": 1, "imgsz": 256}},
 }
 """Candidate schedules (overrides of the configured ``perception`` section)."""
 
@@ -243,6 +245,31 @@ def run_schedule(name: str, overrides: dict, frames: list[tuple[str, np.ndarray,
     return doc
 
 
+def time_720p(overrides: dict, clip: Path, frames: int, threads: int) -> dict:
+    """Wall and process-CPU ms per frame of the schedule on a 1280x720 clip (the live camera's size;
+    the KITTI frames are 1242x375, so a rectangular pass costs less there)."""
+    from vehicle_assist import clock
+    from vehicle_assist.perception import pipeline
+    from vehicle_assist.perception.detector import Detector
+    from vehicle_assist.perception.sources import open_source
+
+    det = Detector(None, _merge(pipeline.load_settings(), overrides), threads=threads)
+    src = open_source(str(clip), realtime=False)
+    wall, cpu = [], []
+    for i, frame in enumerate(src):
+        if i >= frames + 2:
+            break
+        t0, c0 = clock.perf_ns(), clock.cpu_ns()
+        det.detect(frame)
+        if i >= 2:  # the first frames warm the session
+            wall.append((clock.perf_ns() - t0) / 1e6)
+            cpu.append((clock.cpu_ns() - c0) / 1e6)
+    src.close()
+    return {"clip": clip.name, "frames": len(wall), "wall_mean": round(float(np.mean(wall)), 1),
+            "wall_p95": round(float(np.percentile(wall, 95)), 1), "cpu_mean": round(float(np.mean(cpu)), 1),
+            "fps_one_free_core_estimate": round(1000 / float(np.mean(cpu)), 1)}
+
+
 def _merge(base, overrides: dict):
     upd = dict(overrides)
     if "roi" in upd:
@@ -294,6 +321,7 @@ def main() -> None:
     ap.add_argument("--eval-conf", type=float, default=None, help="score threshold scored (default: tracker high_thresh)")
     ap.add_argument("--limit", type=int, default=None, help="first N frames only")
     ap.add_argument("--threads", type=int, default=None, help="detector threads (default runtime.threads.detector)")
+    ap.add_argument("--timing-frames", type=int, default=40, help="frames of the 720p clip timed per schedule (0: skip)")
     ap.add_argument("--json-out", type=Path)
     args = ap.parse_args()
     if args.data is None or not (args.data / "label_2").is_dir():
@@ -312,6 +340,11 @@ def main() -> None:
     for name in names:
         doc = run_schedule(name, SCHEDULES[name], frames, args.eval_conf, threads)
         doc["targets"] = targets(doc)
+        if args.timing_frames:
+            from vehicle_assist import fetch
+
+            doc["ms_per_frame_720p"] = time_720p(SCHEDULES[name], fetch.data_path("drives", "highway_cars_1s.mp4"),
+                                                 args.timing_frames, threads)
         doc["load_after"] = [round(x, 2) for x in os.getloadavg()]
         out["schedules"][name] = doc
         a5 = doc["iou0.5"]["all_phases"]["classes"]
@@ -321,7 +354,8 @@ def main() -> None:
               f"prec veh {a5['vehicle']['precision']} ped {a5['pedestrian']['precision']} "
               f"fp/frame {doc['iou0.5']['all_phases']['false_positives_per_frame']} "
               f"large by phase {[p['recall_large_>100px'] for p in doc['iou0.5']['by_phase'].values()]} "
-              f"ms {doc['ms_per_frame']} load {doc['load_after']}", file=sys.stderr, flush=True)
+              f"ms {doc['ms_per_frame']} 720p {doc.get('ms_per_frame_720p')} load {doc['load_after']}",
+              file=sys.stderr, flush=True)
         if args.json_out:
             args.json_out.parent.mkdir(parents=True, exist_ok=True)
             args.json_out.write_text(json.dumps(out, indent=1))
