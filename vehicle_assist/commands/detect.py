@@ -20,11 +20,14 @@ def register(app: typer.Typer) -> None:
         speed: Optional[float] = typer.Option(None, "--speed", help="Ego speed in m/s, if known (default: unknown, never assumed 0)."),
         max_frames: Optional[int] = typer.Option(None, "--max-frames", help="Stop after this many frames."),
         no_video: bool = typer.Option(False, "--no-video", help="Skip the annotated MP4 (JSONL and summary only)."),
+        stills: bool = typer.Option(False, "--stills", help="A folder of unrelated stills: each image on its own (every detector pass, no tracking, hazards or alerts across them; no annotated video)."),
         as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON document."),
     ) -> None:
-        """Detect, track and assess every frame; write an annotated MP4, a JSONL of hazards and alerts, a summary.
+        """Detect, track and assess every frame; write an annotated MP4, a JSONL of detections, hazards and alerts, a summary.
 
-        Frames are processed in order (lockstep), so the output is the same on every run.
+        Frames are processed in order (lockstep), so the output is the same on every run. Each JSONL line
+        holds the frame's detections (box, label, score, track id, detector pass; the image's file name
+        when the input is a folder). With --stills every image is an independent frame.
         """
         import cv2
 
@@ -36,10 +39,18 @@ def register(app: typer.Typer) -> None:
         from vehicle_assist.perception.pipeline import load_settings
         from vehicle_assist.perception.sources import SourceError, open_source
 
+        from vehicle_assist.perception.sources import IMAGE_SUFFIXES
+
         src_path = Path(video).expanduser()
         if not src_path.exists():
             fail(f"{video}: no such video file or folder", 2)
+        if stills and not src_path.is_dir():
+            fail(f"--stills needs a folder of images, got {video}", 2)
         settings = load_settings()
+        if stills:  # every still gets every pass of the schedule; stills differ in size, so no video
+            no_video = True
+            settings = settings.model_copy(update={"full_every": 1, "roi": settings.roi.model_copy(update={"every": 1})})
+        names = sorted(p.name for p in src_path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if src_path.is_dir() else None
         try:
             cal = video_mod.load_calibration(calib) if calib else video_mod.sidecar_calibration(src_path)
         except (OSError, ValueError) as err:
@@ -58,12 +69,14 @@ def register(app: typer.Typer) -> None:
         alerts_seen: list[dict] = []
         n = 0
         totals: list[float] = []
+        n_dets = 0
         start = clock.perf_ns()
         active = None
         jsonl = out_dir / "hazards.jsonl"
         try:
             with jsonl.open("w") as log, progress("detecting", total, enabled=not as_json) as advance:
-                steps = video_mod.run_lockstep(str(src_path), settings, cal, speed, max_frames=max_frames)
+                steps = (video_mod.run_stills if stills else video_mod.run_lockstep)(
+                    str(src_path), settings, cal, speed, max_frames=max_frames)
                 lane_region = None
                 for frame, step in steps:
                     res = step.result
@@ -76,10 +89,14 @@ def register(app: typer.Typer) -> None:
                                                 "text": ev.text, "audible": ev.audible})
                         elif active is not None and ev.name == active.name:
                             active = None
-                    rec = {"frame": frame.seq, "t_s": round(frame.t_ns / 1e9, 3),
-                           "hazards": [to_record(h) for h in res.hazards],
-                           "alerts": [to_record(e) for e in step.events],
-                           "timings_ms": {k: round(v, 2) for k, v in res.timings.items()}}
+                    rec = {"frame": frame.seq, "t_s": round(frame.t_ns / 1e9, 3)}
+                    if names is not None and frame.seq < len(names):
+                        rec["file"] = names[frame.seq]
+                    rec.update({"detections": video_mod.detection_records(res),
+                                "hazards": [to_record(h) for h in res.hazards],
+                                "alerts": [to_record(e) for e in step.events],
+                                "timings_ms": {k: round(v, 2) for k, v in res.timings.items()}})
+                    n_dets += len(rec["detections"])
                     log.write(json.dumps(rec) + "\n")
                     if not no_video:
                         if writer is None:
@@ -105,6 +122,8 @@ def register(app: typer.Typer) -> None:
             "alerts": alerts_seen,
             "calibration": (cal.model_dump() if cal else None),
             "ego_speed_mps": speed,
+            "stills": stills,
+            "detections": n_dets,
             "outputs": {"jsonl": str(jsonl), "video": None if no_video else str(out_dir / "annotated.mp4")},
         }
         (out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
