@@ -58,6 +58,8 @@ SCHEDULES: dict[str, dict] = {
     "full640rect": {"imgsz": 640, "rect": True, "full_every": 1, "roi": {"every": 0}},
     "full640rect/2+roi320": {"imgsz": 640, "rect": True, "full_every": 2, "roi": {"every": 1, "imgsz": 320}},
     "full416rect+roi320": {"imgsz": 416, "rect": True, "full_every": 1, "roi": {"every": 1, "imgsz": 320}},
+    "issue16": {"imgsz": 416, "rect": True, "full_every": 1, "conf": 0.1, "riders": True,
+                "nms_groups": [["car", "truck", "bus"], ["bicycle", "motorcycle"]], "roi": {"every": 1, "imgsz": 320}},
     "full480rect+roi256": {"imgsz": 480, "rect": True, "full_every": 1, "roi": {"every": 1, "imgsz": 256}},
 }
 """Candidate schedules (overrides of the configured ``perception`` section)."""
