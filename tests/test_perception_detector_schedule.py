@@ -118,7 +118,8 @@ def test_vehicle_classes_suppress_each_other_and_riders_become_cyclists(data):
     frame = CameraFrame(t_ns=0, seq=0, image=img)
     per_class = Detector(None, PerceptionSettings(imgsz=640, rect=True, full_every=1, conf=0.1, nms_groups=[], riders=False,
                                                   roi=RoiSettings(every=0))).detect(frame).items
-    grouped = Detector(None, PerceptionSettings(imgsz=640, rect=True, full_every=1, conf=0.1,
+    grouped = Detector(None, PerceptionSettings(imgsz=640, rect=True, full_every=1, conf=0.1, riders=True,
+                                                nms_groups=[["car", "truck", "bus"], ["bicycle", "motorcycle"]],
                                                 roi=RoiSettings(every=0))).detect(frame).items
 
     def overlapping_vehicle_pairs(items):

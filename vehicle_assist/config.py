@@ -247,10 +247,10 @@ class PerceptionSettings(StrictModel):
     """Letterbox the full-frame pass to the frame's aspect (padding to a multiple of 32 only): a 16:9
     frame at imgsz 640 runs at 640x384. Needs an any-size detector (derived from fixed ONNX weights)."""
     nms_iou: float = Field(0.7, gt=0, le=1)
-    nms_groups: list[list[str]] = [["car", "truck", "bus"], ["bicycle", "motorcycle"]]
+    nms_groups: list[list[str]] = []
     """Classes that suppress each other in NMS (one vehicle is not a car, a truck and a bus at once,
-    one bike not a bicycle and a motorcycle)."""
-    riders: bool = True
+    one bike not a bicycle and a motorcycle): e.g. ``[[car, truck, bus], [bicycle, motorcycle]]``."""
+    riders: bool = False
     """Fold a person riding a bicycle/motorcycle into one cyclist/motorcyclist detection."""
     rider_overlap: float = Field(0.3, gt=0, le=1)
     """Least fraction of the person's box inside the bike's for it to be the rider."""
