@@ -28,7 +28,7 @@ def _load_map(path: str):
     from vehicle_assist.route.map import load_map
 
     rmap = load_map(path)
-    rmap.tree()  # build the KD-tree now, not on the first fix
+    _ = rmap.tree  # build the KD-tree now, not on the first fix
     return rmap
 
 

@@ -328,6 +328,7 @@ def generate(name: str, out_dir: Path | None = None) -> Path:
     path = random_path(rmap, rng, float(spec.get("length_m", 1500)), start_edge=start)
     d = drive(rmap, limits, path, rng, name, sigma_m=float(spec.get("sigma_m", 10.0)),
               speeding=tuple(spec["speeding"]) if spec.get("speeding") else None,
+              speeding_factor=float(spec.get("speeding_factor", 1.25)),
               gap=tuple(spec["gap"]) if spec.get("gap") else None, outside_s=float(spec.get("outside_s", 0.0)))
     out.mkdir(parents=True, exist_ok=True)
     d.write_csv(out / "telemetry.csv")
