@@ -146,7 +146,8 @@ class Runtime:
         self.trip_path = sinks.trip_log or triplog.new_path(rt.trip_log_dir)
         header = triplog.provenance(config, parts.model_paths, inputs={
             "camera": sources.frames is not None, "mic": sources.audio is not None,
-            "vehicle": sources.vehicle.name, "missing": sources.missing, "modes": sources.modes},
+            "vehicle": sources.vehicle.name, "missing": sources.missing, "modes": sources.modes,
+            "route": {"map": config.route.map, "log_position": config.route.log_position} if config.route.map else None},
             t0_ns=clock.now_ns())
         self.trip = triplog.TripLog(self.trip_path, header, fsync=rt.fsync)
         self.bus.add_sink(private.position_filter(self.trip.append, config.route.log_position))
