@@ -259,7 +259,7 @@ class AdvisoryRun:
         t0 = clock.perf_ns()
         instructions = getattr(self.slm, "system", "") if rep.route == router.SLM else ""
         verdict = validate.check(text, cited, [p.id for p in rep.passages], support_texts(rep.passages),
-                                 scenes.facts(scene), instructions=instructions)
+                                 scenes.facts(scene), instructions=instructions, question=rep.advisory.question or "")
         ms = (clock.perf_ns() - t0) / 1e6
         timings["validate_ms"] = timings.get("validate_ms", 0.0) + ms
         ctx.emit("end", "validate", ms=ms, ok=verdict.ok, reasons=list(verdict.reasons))
