@@ -150,6 +150,11 @@ async def run_all(args: argparse.Namespace) -> dict:
     cfg = load_app()
     rows = load_questions(Path(args.questions), args.split, args.limit)
     modes = [m for m in args.modes.split(",") if m]
+    typical = None
+    if args.with_scene:  # the same scene beside every question (in a car there is nearly always a car ahead)
+        from vehicle_assist.advisory.scene import parse_scene
+
+        typical = parse_scene(args.with_scene)
     print(f"{len(rows)} questions, modes {modes}", file=sys.stderr)
     retriever = Retriever.load(cfg.knowledge, progress=False, threads=cfg.runtime.threads.embedder)
     similarity = SentenceSimilarity.for_retriever(retriever) if cfg.advisory.semantic_weight > 0 else None
@@ -173,7 +178,7 @@ async def run_all(args: argparse.Namespace) -> dict:
         arbiter = AudioArbiter(NullSink(realtime=False)).start()
         speaker = ArbiterSpeaker(arbiter, renderer)
     results: dict = {"commit": _commit(), "config": {"modes": modes, "split": args.split, "limit": args.limit, "speak": args.speak,
-                                "semantic_weight": cfg.advisory.semantic_weight,
+                                "semantic_weight": cfg.advisory.semantic_weight, "with_scene": args.with_scene,
                                 "max_answer_words": cfg.advisory.max_answer_words}, **info, "splits": {}}
     per: dict[tuple[str, str], list[dict]] = {}
     for mode in modes:
@@ -181,7 +186,9 @@ async def run_all(args: argparse.Namespace) -> dict:
         lane = AdvisoryRun(settings, retriever, slm=slm, speaker=speaker, similarity=similarity,
                            cancel_event=arbiter.cancel_event if arbiter else None)
         for i, q in enumerate(rows):
-            scene = Scene(**q["scene"]) if q.get("scene") else None
+            scene = Scene(**q["scene"]) if q.get("scene") else typical
+            if q.get("scene") is None and typical is not None and not q["question"]:
+                scene = None
             rep = await lane.execute_report(q["question"] or None, scene, clock.perf_ns())
             adv = rep.advisory
             row = {
@@ -233,6 +240,8 @@ def main() -> None:
                     help="skip TTS (first-audio times then exclude rendering)")
     ap.add_argument("--rows", action="store_true", help="include every question's result in the JSON")
     ap.add_argument("--json-out", default=None, help="also write the JSON here")
+    ap.add_argument("--with-scene", default=None,
+                    help="a scene given with every question, e.g. 'label=car,distance_m=19,hazard=forward-collision'")
     ap.add_argument("--baseline", default=None,
                     help="JSON of an earlier run of this script (for example the code before issue 15, run with its "
                          "package on PYTHONPATH): put side by side under 'baseline'")

@@ -222,7 +222,8 @@ class AdvisoryRun:
         if self.retriever is None:
             raise AdvisoryError("retrieve-unavailable", "no retriever configured")
         try:
-            return self.retriever.search(text, scene=scene, k=self.k)
+            # a question is retrieved for what it asks; the scene steers only a scene or a vague question
+            return self.retriever.search(text, scene=scene if scenes.steers(text) else None, k=self.k)
         except Exception as err:  # the knowledge lane's own errors, or a broken index
             raise AdvisoryError("retrieve-failed", str(err)) from err
 

@@ -149,7 +149,7 @@ def meaning(answer: str, support: str, question: str = "") -> list[str]:
             reasons.append(f"sentence {quoted} is not supported by the cited rules{why}")
             continue
         copied = [t for t in missing if t in asked]
-        if copied:
+        if len(copied) >= 2 or (copied and 3 * len(copied) >= len(said)):
             reasons.append(f"sentence {quoted} takes {', '.join(repr(t) for t in copied)} from the question, "
                            "not from the cited rules")
             continue
