@@ -183,8 +183,15 @@ async def run_all(args: argparse.Namespace) -> dict:
     per: dict[tuple[str, str], list[dict]] = {}
     for mode in modes:
         settings = cfg.advisory.model_copy(update={"route": mode})
-        lane = AdvisoryRun(settings, retriever, slm=slm, speaker=speaker, similarity=similarity,
-                           cancel_event=arbiter.cancel_event if arbiter else None)
+        try:  # the builder the car uses too (advisory.lane: `ask`, this bench and the runtime)
+            from vehicle_assist.advisory.lane import Resources
+        except ImportError:  # the code before issue 15, for a --baseline run
+            Resources = None
+        cancel = arbiter.cancel_event if arbiter else None
+        if Resources is not None:
+            lane = Resources(settings, retriever, similarity, slm).run(speaker=speaker, cancel_event=cancel)
+        else:
+            lane = AdvisoryRun(settings, retriever, slm=slm, speaker=speaker, similarity=similarity, cancel_event=cancel)
         for i, q in enumerate(rows):
             scene = Scene(**q["scene"]) if q.get("scene") else typical
             if q.get("scene") is None and typical is not None and not q["question"]:
