@@ -106,6 +106,8 @@ class Sources:
     button: Any = None
     """Push-to-talk button (``events() -> Iterator[ButtonEvent]``) of a live microphone; None: none."""
     missing: dict[str, str] = field(default_factory=dict)
+    modes: dict[str, str] = field(default_factory=dict)
+    """Lanes switched off on purpose (``{"voice": "off (--no-voice)"}``): in the header, not errors."""
 
 
 @dataclass
@@ -140,7 +142,8 @@ class Runtime:
         self.trip_path = sinks.trip_log or triplog.new_path(rt.trip_log_dir)
         header = triplog.provenance(config, parts.model_paths, inputs={
             "camera": sources.frames is not None, "mic": sources.audio is not None,
-            "vehicle": sources.vehicle.name, "missing": sources.missing})
+            "vehicle": sources.vehicle.name, "missing": sources.missing, "modes": sources.modes},
+            t0_ns=clock.now_ns())
         self.trip = triplog.TripLog(self.trip_path, header, fsync=rt.fsync)
         self.bus.add_sink(self.trip.append)
         self.arbiter = AudioArbiter(sinks.speaker)
@@ -261,7 +264,7 @@ class Runtime:
                 "published": {t: s["published"] for t, s in stats.items() if s["published"]},
                 "dropped": {t: s["dropped"] for t, s in stats.items() if s["dropped"]},
                 "restarts": {k: v for k, v in self.watchdog.restarts.items() if v},
-                "sink_errors": self.bus.sink_errors, "missing": self.sources.missing}
+                "sink_errors": self.bus.sink_errors, "missing": self.sources.missing, "modes": self.sources.modes}
 
     # --- helpers --------------------------------------------------------------------------------
 

@@ -40,7 +40,8 @@ def register(app: typer.Typer) -> None:
 
         With a scenario, its driver questions are spoken into the microphone stream at their times and
         --check says which expectations failed (exit 1). A folder replays every scenario in it and
-        writes one summary (pass/fail, alert precision and recall, false alerts per hour, latency).
+        writes one summary (pass/fail, alert precision and recall, false alerts per hour, latency),
+        printed and kept as summary.json in the output folder.
         """
         from vehicle_assist.replay.errors import ReplayError
 
@@ -127,8 +128,10 @@ def _batch(folder: Path, out, jobs, realtime, speed, rate, check, update_refs, n
                      or p.suffix.lower() in (".mp4", ".mcap", ".avi", ".mkv") or (p / "manifest.yaml").is_file())
     if not targets:
         fail(f"{folder}: no scenarios or drives in it", 2)
+    from vehicle_assist import private
+
     base = out or job.default_out(folder.name)
-    base.mkdir(parents=True, exist_ok=True)
+    private.make_dirs(base)
 
     def one(path: Path) -> dict[str, Any]:
         cmd = [sys.executable, "-m", "vehicle_assist.cli", "replay", str(path), "--out", str(base / path.stem), "--json"]
@@ -153,7 +156,10 @@ def _batch(folder: Path, out, jobs, realtime, speed, rate, check, update_refs, n
             for r in pool.map(one, targets):
                 results.append(r)
                 advance()
-    return summarize(targets, results)
+    summary = summarize(targets, results)
+    summary["summary_file"] = str(base / "summary.json")  # the same document as printed, kept with the runs
+    private.write_text(base / "summary.json", json.dumps(summary, indent=1, default=str))
+    return summary
 
 
 def summarize(targets: list[Path], results: list[dict[str, Any]]) -> dict[str, Any]:
@@ -204,5 +210,6 @@ def _human_batch(s: dict[str, Any]) -> None:
                   f"false alerts per hour {s['false_alerts_per_hour']} over {s['drive_s']} s of drive")
     for k, v in s["latency_ms"].items():
         console.print(f"  {k}: p50 {v['p50']} ms, p95 {v['p95']} ms (n={v['n']})")
+    console.print(f"summary: {s['summary_file']}", soft_wrap=True)
     if s["failed"]:
         err_console.print(f"[red]{s['failed']} target(s) failed[/red]")

@@ -7,7 +7,7 @@ A drive folder holds the manifest and its media; committed manifests for fetched
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Iterator, Literal
 
 from pydantic import Field
 
@@ -92,3 +92,26 @@ def media_path(base: Path, rel: str, manifest_path: Path, key: str) -> Path:
                if "generated" in p.parts else "fetch drives with `vehicle-assist fetch drives`")
         raise DriveError("drive-media-missing", manifest_path, key, f"an existing file at {p} ({how})")
     return p
+
+
+def manifests_for_video(video: Path | str) -> Iterator[Path]:
+    """Manifests of drives whose video is ``video``: ``manifest.yaml`` beside it, then the committed
+    ``sim/manifests/*.yaml``. Unreadable manifests are passed over (they name some other drive)."""
+    target = Path(video).resolve()
+    candidates = [target.parent / "manifest.yaml"] + sorted((paths.sim() / "manifests").glob("*.y*ml"))
+    for m in candidates:
+        if not m.is_file():
+            continue
+        try:
+            manifest, base = load_manifest(m)
+        except DriveError:
+            continue
+        if paths.resolve(manifest.video, base).resolve() == target:
+            yield m
+
+
+def drive_calibration(video: Path | str) -> tuple[Calibration, Path] | None:
+    """The calibration of the drive ``video`` belongs to, and its manifest, as replay would use it."""
+    for m in manifests_for_video(video):
+        return load_manifest(m)[0].calibration, m
+    return None

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Literal
 
 from vehicle_assist import clock as clock_mod
+from vehicle_assist import private
 from vehicle_assist.clock import ReplayClock
 from vehicle_assist.messages import Envelope, VehicleState
 from vehicle_assist.replay import faults as faults_mod
@@ -346,12 +347,13 @@ async def run_replay(drive: Drive, config, parts, out_dir: Path, options: Replay
     """Replay ``drive`` through the runtime (already-loaded ``parts``); writes ``out_dir/trip.jsonl`` and speech WAVs."""
     from vehicle_assist import runtime as rt_mod
     from vehicle_assist.audio_out import WavSink
+    from vehicle_assist.replay import soundtrack
     from vehicle_assist.speech.tts import write_wav
 
     plan = plan or faults_mod.FaultPlan()
     cal = drive.info.calibration
     parts = fresh_parts(parts, cal.camera(drive.info.width, drive.info.height) if cal is not None else None)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    private.make_dirs(out_dir)  # trip log, WAVs, report: owner-only (vehicle_assist.private)
     trip_path = out_dir / "trip.jsonl"
     if trip_path.exists():
         raise ReplayError("out-exists", f"{trip_path} exists; a trip log is never overwritten (choose another --out)")
@@ -381,7 +383,7 @@ async def run_replay(drive: Drive, config, parts, out_dir: Path, options: Replay
                              vehicle=vehicle, audio_is_held=has_voice)
     if not info.has_audio:
         sources.missing["mic"] = "the drive has no audio and no scripted questions"
-    sink = WavSink(out_dir / "speaker.wav", realtime=options.mode == "realtime")
+    sink = WavSink(out_dir / "speaker.wav", realtime=options.mode == "realtime", now_ns=clock.now_ns)
     runtime = rt_mod.build(replay_config(config, drive), sources, clock, rt_mod.Sinks(speaker=sink, trip_log=trip_path), parts)
     holder["bus"] = runtime.bus
     runtime.bus.add_sink(gate.observe)
@@ -403,6 +405,7 @@ async def run_replay(drive: Drive, config, parts, out_dir: Path, options: Replay
             kind = "alert" if int(seg.request.tier) == 0 else "advisory"
             wavs.append(write_wav(out_dir / "speech" / f"{i:03d}_{kind}_{_slug(seg.request.text)}.wav",
                                   seg.pcm, sink.sample_rate))
+    soundtrack.write_log(out_dir / soundtrack.LOG_NAME, sink.segments, sink.sample_rate)  # the speaker on the drive clock
     drive_s = max(0.0, (clock.now_ns() - int(options.start_s * 1e9)) / 1e9)
     run_info = {"drive": {"name": info.name, "path": info.path, "kind": info.kind, "duration_s": info.duration_s,
                           "frame_rate_hz": info.frame_rate_hz, "frame_count": info.frame_count,
@@ -415,7 +418,7 @@ async def run_replay(drive: Drive, config, parts, out_dir: Path, options: Replay
                            "frames_in": feeder.released.get("frames", 0), "frames_skipped_by_rate": feeder.skipped,
                            "frame_rate_hz": options.frame_rate_hz, "audio_blocks_in": feeder.released.get("audio", 0),
                            "settle_timeouts": feeder.timeouts}, **(extra_info or {})}
-    (out_dir / "replay.json").write_text(json.dumps(run_info, indent=1, default=str))
+    private.write_text(out_dir / "replay.json", json.dumps(run_info, indent=1, default=str))
     return ReplayResult(trip_path, summary, run_info, wavs)
 
 
