@@ -660,20 +660,13 @@ def load_parts(config: AppConfig, voice: bool = True) -> Parts:
 
 def _advisor_factory(config: AppConfig, renderer: Any) -> Callable[[Any, Callable[[AdvisoryEvent], None]], Advisor]:
     """Build the advisory lane's retriever and (if routed to) SLM once; bind to the arbiter later."""
-    from vehicle_assist.advisory.run import AdvisoryRun, ArbiterSpeaker
-    from vehicle_assist.knowledge.retrieve import Retriever
+    from vehicle_assist.advisory import lane
+    from vehicle_assist.advisory.run import ArbiterSpeaker
 
-    settings = config.advisory
-    retriever = Retriever.load(config.knowledge, progress=False, threads=config.runtime.threads.embedder)
-    slm = None
-    if settings.route == "slm":
-        from vehicle_assist.advisory.slm import SLM
-
-        slm = SLM.load(threads=config.runtime.threads.slm)
+    res = lane.resources(config)  # the same lane as `ask` and the advisory bench
 
     def make(arbiter: Any, on_event: Callable[[AdvisoryEvent], None]) -> Advisor:
-        return AdvisoryRun(settings, retriever, slm=slm, speaker=ArbiterSpeaker(arbiter, renderer),
-                           on_event=on_event, cancel_event=arbiter.cancel_event)
+        return res.run(speaker=ArbiterSpeaker(arbiter, renderer), on_event=on_event, cancel_event=arbiter.cancel_event)
 
     return make
 
