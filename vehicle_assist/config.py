@@ -511,6 +511,10 @@ class RouteSettings(StrictModel):
     """...but at least this far..."""
     lookahead_max_m: float = Field(600.0, gt=0)
     """...and at most this far."""
+    log_position: Literal["exact", "coarse", "off"] = "exact"
+    """Positions in the trip log and the report: exact, coarse (rounded to 0.01 deg, ~1 km), or off."""
+    advice_ttl_s: float = Field(3.0, gt=0)
+    """A route advisory held back by the workload hold is dropped after this long (its distance goes stale)."""
 
 
 class AppConfig(StrictModel):
