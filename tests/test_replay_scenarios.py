@@ -49,7 +49,7 @@ def test_scenario_errors_name_file_and_position(tmp_path):
     with pytest.raises(ScenarioError, match="watched: expected Field required"):
         scenario.load(p)
     p.write_text("drive: x\nwatched: y\nquestions: [{t: 1}]\nexpect: ['no alert']\n")
-    with pytest.raises(ScenarioError, match="questions.0: expected Value error, give exactly one of 'text' or 'audio'"):
+    with pytest.raises(ScenarioError, match="questions.0: expected give exactly one of 'text' or 'audio'"):
         scenario.load(p)
 
 
