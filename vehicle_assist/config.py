@@ -391,6 +391,10 @@ class AdvisorySettings(StrictModel):
     extractive_sentences: int = Field(2, ge=1, le=3)
     """Sentences in an extractive answer (the best, then the runner-up if both fit ``max_answer_words``)."""
     whole_rules: bool = True
+    facts: str = Field("with_sentence", pattern="^(off|alone|with_sentence)$")
+    """Number questions answered from the Code's structured facts (advisory/facts.py): ``alone`` says
+    the fact, ``with_sentence`` adds the best rule sentence when it fits, ``off`` keeps the sentence answer."""
+    facts_min_score: float = Field(1.5, ge=0)
     """Answer from the whole rule of each retrieved passage (not only the chunk that matched)."""
     semantic_weight: float = Field(0.85, ge=0, le=1)
     """Weight of embedding similarity against word match when ranking sentences (0 = words only)."""
@@ -521,6 +525,10 @@ class RouteSettings(StrictModel):
     """...but at least this far..."""
     lookahead_max_m: float = Field(600.0, gt=0)
     """...and at most this far."""
+    log_position: Literal["exact", "coarse", "off"] = "exact"
+    """Positions in the trip log and the report: exact, coarse (rounded to 0.01 deg, ~1 km), or off."""
+    advice_ttl_s: float = Field(3.0, gt=0)
+    """A route advisory held back by the workload hold is dropped after this long (its distance goes stale)."""
 
 
 class AppConfig(StrictModel):
