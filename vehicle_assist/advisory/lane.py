@@ -30,10 +30,25 @@ class Lane:
             self.arbiter.close()
 
 
-def build(cfg: AppConfig, *, route: str | None = None, sink: str | None = None, retriever: Any = None,
-          progress: bool = False, on_event=None) -> Lane:
-    """Load what the configured (or ``route``-overridden) lane needs; ``sink`` ('null', 'wav:PATH',
-    'device') adds speech through the audio arbiter."""
+@dataclass
+class Resources:
+    """What every advisory run of one configuration shares: loaded once, by ``ask``, the bench and the car."""
+
+    settings: Any
+    retriever: Any
+    similarity: Any = None
+    slm: Any = None
+    notes: list[str] = field(default_factory=list)
+    """What could not be set up as configured (the SLM would not load: extractive route instead)."""
+
+    def run(self, *, speaker=None, on_event=None, cancel_event=None) -> AdvisoryRun:
+        """An AdvisoryRun over these resources (the one way the CLI, the bench and the runtime make one)."""
+        return AdvisoryRun(self.settings, self.retriever, slm=self.slm, speaker=speaker, on_event=on_event,
+                           similarity=self.similarity, cancel_event=cancel_event)
+
+
+def resources(cfg: AppConfig, *, route: str | None = None, retriever: Any = None, progress: bool = False) -> Resources:
+    """Load the retriever, the sentence similarity and (when routed to) the SLM for the configured lane."""
     from vehicle_assist.advisory.semantic import SentenceSimilarity
     from vehicle_assist.knowledge.retrieve import Retriever
 
@@ -43,18 +58,8 @@ def build(cfg: AppConfig, *, route: str | None = None, sink: str | None = None, 
     slm, notes = None, []
     if settings.route == "slm":
         slm, why = load_slm(cfg)
-        if why:
-            notes.append(why)
-    speaker = arbiter = None
-    if sink:
-        from vehicle_assist import models
-        from vehicle_assist.audio_out import AudioArbiter, open_sink
-
-        arbiter = AudioArbiter(open_sink(sink)).start()
-        speaker = ArbiterSpeaker(arbiter, models.load_tts())
-    run = AdvisoryRun(settings, retriever, slm=slm, speaker=speaker, on_event=on_event, similarity=similarity,
-                      cancel_event=arbiter.cancel_event if arbiter else None)
-    return Lane(run, retriever, similarity, arbiter, notes)
+        notes += [why] if why else []
+    return Resources(settings, retriever, similarity, slm, notes)
 
 
 def load_slm(cfg: AppConfig) -> tuple[Any, str | None]:
@@ -68,6 +73,22 @@ def load_slm(cfg: AppConfig) -> tuple[Any, str | None]:
         return SLM.load(threads=cfg.runtime.threads.slm, output=cfg.advisory.slm_output), None
     except SLMError as err:
         return None, f"[{err.code}] {err.message}; answering on the extractive route instead"
+
+
+def build(cfg: AppConfig, *, route: str | None = None, sink: str | None = None, retriever: Any = None,
+          progress: bool = False, on_event=None) -> Lane:
+    """Load what the configured (or ``route``-overridden) lane needs; ``sink`` ('null', 'wav:PATH',
+    'device') adds speech through the audio arbiter."""
+    res = resources(cfg, route=route, retriever=retriever, progress=progress)
+    speaker = arbiter = None
+    if sink:
+        from vehicle_assist import models
+        from vehicle_assist.audio_out import AudioArbiter, open_sink
+
+        arbiter = AudioArbiter(open_sink(sink)).start()
+        speaker = ArbiterSpeaker(arbiter, models.load_tts())
+    run = res.run(speaker=speaker, on_event=on_event, cancel_event=arbiter.cancel_event if arbiter else None)
+    return Lane(run, res.retriever, res.similarity, arbiter, res.notes)
 
 
 def ask_record(report: RunReport) -> dict:
