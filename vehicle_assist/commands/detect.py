@@ -170,7 +170,7 @@ def _source(video: str):
         return path, (mf.drive_calibration(path) if path.is_file() else None)
     m, base = mf.load_manifest(manifest)
     if m.video is None:
-        fail(f"{manifest}: a drive without a camera (telemetry only): nothing to detect", 2)
+        fail(f"{manifest}: a drive without a camera (telemetry only): nothing to detect", 2, code="no-camera")
     return mf.media_path(base, m.video, manifest, "video"), (m.calibration, manifest)
 
 

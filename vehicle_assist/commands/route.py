@@ -132,9 +132,9 @@ def register(app: typer.Typer) -> None:
 
         emit(doc, as_json, human)
 
-    @route_app.command("drives")
+    @route_app.command("drives", short_help="Generate the scripted route drives that are missing or changed.")
     def drives(
-        name: Optional[list[str]] = typer.Argument(None, help="Drive names of sim/route_drives.yaml (default: all)."),
+        name: Optional[list[str]] = typer.Argument(None, metavar="NAME", help="Drive names of sim/route_drives.yaml (default: all)."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
     ) -> None:
         """Generate the scripted route drives (sim/route_drives.yaml) into sim/generated/route/ (when missing or changed)."""
