@@ -285,3 +285,11 @@ def test_only_the_supported_sentences_of_a_failed_answer_may_be_said():
     assert not validate.check(answer, ("160",), ["160"], support).ok
     assert validate.supported_part(answer, ("160",), ["160"], support) == "Keep to the left unless overtaking."
     assert validate.supported_part("Rule 277 says stop at the line.", ("160",), ["160"], support) == ""
+
+
+def test_stem_undoubles_the_consonant_before_ing_and_ed():
+    from vehicle_assist.advisory.text import stem, terms
+
+    assert stem("stopping") == stem("stopped") == stem("stop") == "stop"
+    assert stem("running") == "run" and stem("falling") == "fall" and stem("passing") == "pass"
+    assert set(terms("how long does it take to stop")) & set(terms("Typical stopping distances"))

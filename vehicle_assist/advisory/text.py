@@ -50,6 +50,8 @@ def stem(word: str) -> str:
     for suffix, keep in (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             word = word[: len(word) - len(suffix)] + keep
+            if suffix in ("ing", "ed") and len(word) >= 4 and word[-1] == word[-2] and word[-1] in "bdgmnprt":
+                word = word[:-1]  # 'stopping' -> 'stop', 'running' -> 'run' (not 'fall', 'pass')
             break
     return word[:-1] if len(word) > 4 and word.endswith("e") else word
 
