@@ -63,15 +63,9 @@ def test_meaning_check_accepts_what_the_rules_say(rules_by_id, answer, cited):
 
 @pytest.fixture(scope="module")
 def rules_by_id():
-    from tests.conftest import data_file
-    from vehicle_assist.messages import Passage
+    from tests.conftest import code_passages
 
-    out = {}
-    for name in ("uk_highway_code.jsonl", "uk_highway_code_figures.jsonl"):
-        for line in data_file("knowledge", name).read_text(encoding="utf-8").splitlines():
-            r = json.loads(line)
-            out[r["id"]] = Passage(r["id"], r["section"], r["title"], r["text"])
-    return out
+    return code_passages()
 
 
 def _problems(item: dict, report) -> list[str]:

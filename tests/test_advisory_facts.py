@@ -15,14 +15,9 @@ from vehicle_assist.messages import Passage
 
 @pytest.fixture(scope="module")
 def rules() -> dict[str, Passage]:
-    from tests.conftest import data_file
+    from tests.conftest import code_passages
 
-    out = {}
-    for name in ("uk_highway_code.jsonl", "uk_highway_code_figures.jsonl"):
-        for line in data_file("knowledge", name).read_text(encoding="utf-8").splitlines():
-            r = json.loads(line)
-            out[r["id"]] = Passage(r["id"], r["section"], r["title"], r["text"])
-    return out
+    return code_passages()
 
 
 def test_tables_become_facts_with_their_rule_and_slots(rules):

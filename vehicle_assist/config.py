@@ -212,6 +212,9 @@ class RoiSettings(StrictModel):
     below_frac: float = Field(0.1, ge=0, le=0.5)
     """How far the region's centre sits below the horizon, as a fraction of its side."""
     imgsz: int = Field(320, ge=64, le=1280)
+    part_area_factor: float = Field(1.5, ge=1.0)
+    """A whole-frame box this many times the area of the road-ahead box it overlaps (IoU > 0.3) wins:
+    the region saw only a part of the object."""
 
 
 class TrackerSettings(StrictModel):
@@ -240,6 +243,17 @@ class PerceptionSettings(StrictModel):
     """Road-relevant COCO classes kept from the detector; all others are dropped at the boundary."""
     full_every: int = Field(2, ge=1)
     """Run the full-frame pass on every Nth frame (the road-ahead pass fills the others)."""
+    rect: bool = False
+    """Letterbox the full-frame pass to the frame's aspect (padding to a multiple of 32 only): a 16:9
+    frame at imgsz 640 runs at 640x384. Needs an any-size detector (derived from fixed ONNX weights)."""
+    nms_iou: float = Field(0.7, gt=0, le=1)
+    nms_groups: list[list[str]] = []
+    """Classes that suppress each other in NMS (one vehicle is not a car, a truck and a bus at once,
+    one bike not a bicycle and a motorcycle): e.g. ``[[car, truck, bus], [bicycle, motorcycle]]``."""
+    riders: bool = False
+    """Fold a person riding a bicycle/motorcycle into one cyclist/motorcyclist detection."""
+    rider_overlap: float = Field(0.3, gt=0, le=1)
+    """Least fraction of the person's box inside the bike's for it to be the rider."""
     roi: RoiSettings = RoiSettings()
     tracker: TrackerSettings = TrackerSettings()
     rate_hz: float = Field(25.0, gt=0)
@@ -511,6 +525,10 @@ class RouteSettings(StrictModel):
     """...but at least this far..."""
     lookahead_max_m: float = Field(600.0, gt=0)
     """...and at most this far."""
+    log_position: Literal["exact", "coarse", "off"] = "exact"
+    """Positions in the trip log and the report: exact, coarse (rounded to 0.01 deg, ~1 km), or off."""
+    advice_ttl_s: float = Field(3.0, gt=0)
+    """A route advisory held back by the workload hold is dropped after this long (its distance goes stale)."""
 
 
 class AppConfig(StrictModel):

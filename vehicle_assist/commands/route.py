@@ -134,3 +134,21 @@ def register(app: typer.Typer) -> None:
                           + f"; loaded in {d['load_ms']} ms. © OpenStreetMap contributors")
 
         emit(doc, as_json, human)
+
+    @route_app.command("drives")
+    def drives(
+        name: Optional[list[str]] = typer.Argument(None, help="Drive names of sim/route_drives.yaml (default: all)."),
+        as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+    ) -> None:
+        """Generate the scripted route drives (sim/route_drives.yaml) into sim/generated/route/ (when missing or changed)."""
+        from vehicle_assist.route import synth
+        from vehicle_assist.route.map import RouteError
+
+        try:
+            folders = synth.ensure(name or None)
+        except KeyError as err:
+            _error(as_json, "drive-unknown", f"no drive {err} in sim/route_drives.yaml")
+        except (RouteError, OSError) as err:
+            _error(as_json, "drives-failed", str(err))
+        doc = {"drives": [str(f) for f in folders]}
+        emit(doc, as_json, lambda d: console.print("\n".join(d["drives"]), markup=False, highlight=False))

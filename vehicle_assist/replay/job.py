@@ -123,7 +123,7 @@ def write_outputs(out_dir: Path, t: Target, header: dict[str, Any], records: lis
 
             return (m.msg for m in faults.apply(t.plan, (m for m in drive.messages(start_s, end_s) if m.topic == "frames")))
 
-        if video:
+        if video and drive.info.frame_count:  # a telemetry-only drive has no camera to annotate
             wall0 = clock.perf_ns()
             w = annotate.write_video(frames(), records, out_dir / "annotated.mp4", drive.info.frame_rate_hz,
                                      start_s=start_s, soundtrack=track, on_frame=on_frame)
