@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vehicle_assist.advisory import rerank
+import rerank  # bench/rerank.py: an experiment kept outside the runtime package
 from vehicle_assist.advisory.semantic import SentenceSimilarity
 from vehicle_assist.config import load_app
 from vehicle_assist.knowledge.retrieve import Retriever

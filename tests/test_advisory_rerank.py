@@ -1,11 +1,15 @@
-"""The rule re-ranker's pure parts (advisory/rerank.py): features, the stored table, the order it gives.
+"""The rule re-ranker's pure parts (bench/rerank.py, an experiment outside the runtime package): features, the stored table, the order it gives.
 The fitted model is not in use (no dev gain, docs/advisory.md); these keep the experiment re-runnable."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 
-from vehicle_assist.advisory import rerank
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+import rerank  # noqa: E402
 from vehicle_assist.messages import Passage
 
 P = (Passage("126", "General", "Stopping distances", "Leave at least a two-second gap. Double it on wet roads.", 0.6),
