@@ -72,6 +72,25 @@ def on_signals(fn: Callable[[], None], signals: tuple[int, ...] = (signal.SIGINT
     return undo
 
 
+class Inputs:
+    """The inputs a run waits for (files that end); ``on_all_ended`` once every one has ended."""
+
+    def __init__(self, on_all_ended: Callable[[], object]) -> None:
+        self.on_all_ended = on_all_ended
+        self.names: set[str] = set()
+        self._done: object = None
+
+    def add(self, name: str) -> None:
+        """Wait for ``name`` too (replay's drive clock of a telemetry-only drive, say)."""
+        self.names.add(name)
+
+    def ended(self, name: str) -> None:
+        """``name`` has ended."""
+        self.names.discard(name)
+        if not self.names and self._done is None:
+            self._done = self.on_all_ended()  # kept: a task must not be collected while it runs
+
+
 class Worker:
     """One thread for one model (detector, ASR, TTS): calls run there in turn, off the event loop."""
 
@@ -148,4 +167,4 @@ class BusLane:
             self._worker.close()
 
 
-__all__ = ["pump", "on_signals", "Worker", "Inbox", "BusLane"]
+__all__ = ["pump", "on_signals", "Inputs", "Worker", "Inbox", "BusLane"]

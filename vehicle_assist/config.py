@@ -48,8 +48,10 @@ def read_yaml(path: Path) -> Any:
         raise ConfigError(path, where, f"valid YAML ({getattr(err, 'problem', err)})") from err
 
 
-def validate(data: Any, model: type[M], file: Path | str) -> M:
-    """Validate parsed data against ``model``; the first error becomes a ConfigError."""
+def validate(data: Any, model: type[M], file: Path | str, env: bool = False) -> M:
+    """Validate parsed data against ``model``; the first error becomes a ConfigError. With ``env``
+    (the data holds ``VA_<SECTION>__<KEY>`` overrides), an error at an overridden key names the
+    environment variable instead of the file."""
     try:
         return model.model_validate(data if data is not None else {})
     except ValidationError as err:
@@ -60,16 +62,18 @@ def validate(data: Any, model: type[M], file: Path | str) -> M:
             expected = f"unknown key; expected one of: {', '.join(allowed)}"
         else:
             expected = f"{first['msg'].removeprefix('Value error, ')} (got {_short(first.get('input'))})"
-        raise ConfigError(file, key, expected) from err
+        var = env_var_for(first["loc"]) if env else None
+        where = f"environment variable {var}={os.environ[var]!r} (overriding {file})" if var else file
+        raise ConfigError(where, key, expected) from err
 
 
 def load(path: Path | str, model: type[M], overrides: dict[str, Any] | None = None) -> M:
-    """Read and validate one YAML file, with optional nested overrides."""
+    """Read and validate one YAML file, with optional nested overrides (from ``VA_*`` variables)."""
     path = Path(path)
     data = read_yaml(path)
     if overrides:
         data = _merge(data or {}, overrides)
-    return validate(data, model, path)
+    return validate(data, model, path, env=bool(overrides))
 
 
 def config_path(name: str) -> Path:
@@ -87,8 +91,24 @@ def env_overrides(prefix: str = "VA_") -> dict[str, Any]:
         node = out
         for part in parts[:-1]:
             node = node.setdefault(part, {})
-        node[parts[-1]] = yaml.safe_load(value)
+        try:
+            node[parts[-1]] = yaml.safe_load(value)
+        except yaml.YAMLError:  # not YAML (e.g. "runs/[x]"): the text itself; validation judges it
+            node[parts[-1]] = value
     return out
+
+
+def env_var_for(loc: tuple[Any, ...], prefix: str = "VA_") -> str | None:
+    """The ``VA_<SECTION>__<KEY>`` variable that set the config key at ``loc`` (or a table above
+    it), if one is set. ``loc`` may start below the section (a section validated alone)."""
+    key = tuple(str(p).lower() for p in loc if not isinstance(p, int))
+    for name in sorted(os.environ):
+        if not name.startswith(prefix) or "__" not in name:
+            continue
+        parts = tuple(name[len(prefix):].lower().split("__"))
+        if key[: len(parts)] == parts or (key and parts[-len(key):] == key):
+            return name
+    return None
 
 
 def _merge(base: Any, extra: dict[str, Any]) -> Any:
@@ -120,7 +140,8 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-__all__ = ["ConfigError", "StrictModel", "Field", "load", "read_yaml", "validate", "config_path", "env_overrides"]
+__all__ = ["ConfigError", "StrictModel", "Field", "load", "read_yaml", "validate", "config_path", "env_overrides",
+           "env_var_for"]
 
 
 # --- the onboard config (configs/default.yaml): one section per concern ----------------------
@@ -212,6 +233,9 @@ class RoiSettings(StrictModel):
     below_frac: float = Field(0.1, ge=0, le=0.5)
     """How far the region's centre sits below the horizon, as a fraction of its side."""
     imgsz: int = Field(320, ge=64, le=1280)
+    part_area_factor: float = Field(1.5, ge=1.0)
+    """A whole-frame box this many times the area of the road-ahead box it overlaps (IoU > 0.3) wins:
+    the region saw only a part of the object."""
 
 
 class TrackerSettings(StrictModel):
@@ -240,6 +264,17 @@ class PerceptionSettings(StrictModel):
     """Road-relevant COCO classes kept from the detector; all others are dropped at the boundary."""
     full_every: int = Field(2, ge=1)
     """Run the full-frame pass on every Nth frame (the road-ahead pass fills the others)."""
+    rect: bool = False
+    """Letterbox the full-frame pass to the frame's aspect (padding to a multiple of 32 only): a 16:9
+    frame at imgsz 640 runs at 640x384. Needs an any-size detector (derived from fixed ONNX weights)."""
+    nms_iou: float = Field(0.7, gt=0, le=1)
+    nms_groups: list[list[str]] = []
+    """Classes that suppress each other in NMS (one vehicle is not a car, a truck and a bus at once,
+    one bike not a bicycle and a motorcycle): e.g. ``[[car, truck, bus], [bicycle, motorcycle]]``."""
+    riders: bool = False
+    """Fold a person riding a bicycle/motorcycle into one cyclist/motorcyclist detection."""
+    rider_overlap: float = Field(0.3, gt=0, le=1)
+    """Least fraction of the person's box inside the bike's for it to be the rider."""
     roi: RoiSettings = RoiSettings()
     tracker: TrackerSettings = TrackerSettings()
     rate_hz: float = Field(25.0, gt=0)
@@ -377,6 +412,10 @@ class AdvisorySettings(StrictModel):
     extractive_sentences: int = Field(2, ge=1, le=3)
     """Sentences in an extractive answer (the best, then the runner-up if both fit ``max_answer_words``)."""
     whole_rules: bool = True
+    facts: str = Field("with_sentence", pattern="^(off|alone|with_sentence)$")
+    """Number questions answered from the Code's structured facts (advisory/facts.py): ``alone`` says
+    the fact, ``with_sentence`` adds the best rule sentence when it fits, ``off`` keeps the sentence answer."""
+    facts_min_score: float = Field(1.5, ge=0)
     """Answer from the whole rule of each retrieved passage (not only the chunk that matched)."""
     semantic_weight: float = Field(0.85, ge=0, le=1)
     """Weight of embedding similarity against word match when ranking sentences (0 = words only)."""
@@ -503,6 +542,10 @@ class RouteSettings(StrictModel):
     """...but at least this far..."""
     lookahead_max_m: float = Field(600.0, gt=0)
     """...and at most this far."""
+    log_position: Literal["exact", "coarse", "off"] = "exact"
+    """Positions in the trip log and the report: exact, coarse (rounded to 0.01 deg, ~1 km), or off."""
+    advice_ttl_s: float = Field(3.0, gt=0)
+    """A route advisory held back by the workload hold is dropped after this long (its distance goes stale)."""
 
 
 class AppConfig(StrictModel):
@@ -535,4 +578,4 @@ def load_app(path: Path | str | None = None, only: tuple[str, ...] = ()) -> AppC
             out = out.setdefault(key, {})
         if isinstance(node, dict) and keys[-1] in node:
             out[keys[-1]] = node[keys[-1]]
-    return validate(picked, AppConfig, path)
+    return validate(picked, AppConfig, path, env=True)

@@ -82,3 +82,38 @@ def restrict(path: Path | str) -> Path:
     if path.is_file():
         os.chmod(path, FILE_MODE)
     return path
+
+
+# --- positions in what is written about a trip ---------------------------------------------------
+
+COARSE_DEG = 0.01
+"""``coarse`` positions are rounded to this many degrees (about 1.1 km of latitude, 0.7 km of
+longitude at 50 deg N): the town and district stay, the street does not."""
+
+
+def coarse_position(lat: float | None, lon: float | None, mode: str) -> tuple[float | None, float | None]:
+    """A position as ``route.log_position`` lets it be written: ``exact``, ``coarse`` or ``off`` (None)."""
+    if lat is None or lon is None or mode == "exact":
+        return lat, lon
+    if mode == "off":
+        return None, None
+    return round(round(lat / COARSE_DEG) * COARSE_DEG, 2), round(round(lon / COARSE_DEG) * COARSE_DEG, 2)
+
+
+def position_filter(write: Any, mode: str) -> Any:
+    """A trip-log sink that coarsens or drops the positions of the envelopes it writes (the
+    ``vehicle`` topic's VehicleState is the only message with a position); ``exact``: ``write`` itself."""
+    if mode == "exact":
+        return write
+    import dataclasses
+
+    def sink(env: Any) -> None:
+        msg = env.msg
+        if hasattr(msg, "lat") and hasattr(msg, "lon") and dataclasses.is_dataclass(msg):
+            lat, lon = coarse_position(msg.lat, msg.lon, mode)
+            if (lat, lon) != (msg.lat, msg.lon):
+                env = dataclasses.replace(env, msg=dataclasses.replace(msg, lat=lat, lon=lon))
+        write(env)
+
+    return sink
+

@@ -1,13 +1,11 @@
 """The onboard loop: wiring and supervision of the lanes over one bus.
 
-``build(config, sources, clock, sinks, parts) -> Runtime``; ``await runtime.run(duration_s)``.
-Live and replay differ only in the sources and the clock handed in: nothing here asks which.
-The lanes do the work: :class:`~vehicle_assist.safety.lane.SafetyLane` (frames -> alerts, no
-language model), :class:`~vehicle_assist.speech.lane.VoiceLane` (audio -> intents, commands) and
-:class:`~vehicle_assist.advisory.dispatch.AdvisoryDispatcher` (one answer at a time). The runtime
-owns the bus, the trip log (closed, with fsync, last), the audio arbiter and the one speaker; runs
-every stage under the watchdog (crash -> ``errors`` -> restart with backoff); ends the run once
-every file input has ended and the lanes are idle; stops gracefully on SIGINT/SIGTERM.
+``build(config, sources, clock, sinks, parts) -> Runtime``; ``await runtime.run(duration_s)``; live and
+replay differ only in the sources and the clock handed in. The lanes do the work: ``SafetyLane``
+(frames -> alerts, no language model), ``VoiceLane`` (audio -> intents), ``AdvisoryDispatcher`` (one
+answer at a time), with ``route.map`` the ``RouteLane``. The runtime owns the bus, the trip log
+(closed, with fsync, last), the audio arbiter and the one speaker; runs every stage under the
+watchdog (crash -> ``errors`` -> restart); ends once every file input has ended and the lanes are idle.
 """
 
 from __future__ import annotations
@@ -17,14 +15,15 @@ import logging
 import types
 from typing import Any, Awaitable, Callable, Protocol
 
-from vehicle_assist import aio, triplog, vehicle
+from vehicle_assist import aio, private, triplog, vehicle
 from vehicle_assist.advisory.dispatch import AdvisoryDispatcher
 from vehicle_assist.audio_out import AudioArbiter
 from vehicle_assist.bus import Bus
 from vehicle_assist.clock import Clock
 from vehicle_assist.config import AppConfig
-from vehicle_assist.messages import ErrorEvent, Hazard, Intent, SpeechEvent, SpeechRequest, Tier, VehicleState
+from vehicle_assist.messages import ErrorEvent, Intent, SpeechEvent, SpeechRequest, Tier
 from vehicle_assist.parts import Parts, Sinks, Sources, load_parts
+from vehicle_assist.route.lane import LaneStep, open_lane
 from vehicle_assist.safety import lane as safety_lane
 from vehicle_assist.safety.voice import AlertVoice
 from vehicle_assist.speech.lane import VoiceLane
@@ -51,27 +50,30 @@ class Runtime:
         self.trip_path = sinks.trip_log or triplog.new_path(rt.trip_log_dir)
         self.trip = triplog.TripLog(self.trip_path, triplog.provenance(config, parts.model_paths, inputs={
             "camera": sources.frames is not None, "mic": sources.audio is not None,
-            "vehicle": sources.vehicle.name, "missing": sources.missing, "modes": sources.modes},
+            "vehicle": sources.vehicle.name, "missing": sources.missing, "modes": sources.modes,
+            "route": {"map": config.route.map, "log_position": config.route.log_position} if config.route.map else None},
             t0_ns=clock.now_ns()), fsync=rt.fsync)
-        self.bus.add_sink(self.trip.append)
+        self.bus.add_sink(private.position_filter(self.trip.append, config.route.log_position))
         self.watchdog = Watchdog.from_settings(clock, lambda e: self.bus.publish("errors", e), rt.watchdog)
         self.arbiter = AudioArbiter(sinks.speaker)
         self.arbiter.add_listener(self._on_speech)
         self.speaker, self._tts = Speaker(self.arbiter, parts.renderer), aio.Worker("tts")
         self.safety = safety_lane.assemble(config.perception, parts.detector, parts.tracker, parts.hazard_table,
                                            parts.alert_table, AlertVoice(parts.alert_table, parts.renderer, self.arbiter))
-        advisor = parts.advisory.bind(self.speaker, lambda e: self.bus.publish("advisory_events", e),
-                                      self.arbiter.cancel_event, clock, self._situation) if parts.advisory else None
+        self.route, self._route_error = open_lane(config.route)
+        advisor = parts.advisory.bind(self.speaker, lambda e: self.bus.publish("advisory_events", e), self.arbiter.cancel_event,
+                                      clock, lambda: (self.safety.hazards, self.advice.ego())) if parts.advisory else None
         self.advice = AdvisoryDispatcher(advisor, self.bus, self.say, lambda: self.arbiter.preempt(Tier.ALERT),
-                                         lambda: self.safety.hazards, rt.proactive)
+                                         lambda: self.safety.hazards, rt.proactive, config.advisory.workload,
+                                         self.route.answer if self.route else lambda intent: None)
         self.voice = VoiceLane(config.speech, parts.asr, self.arbiter, self.speaker, self.say, self.advice,
                                lambda: self.safety.last_alert_text, sources.audio_is_held)
         self.safety.bind(self.bus, mute=lambda: self.voice.controls.mute_until_ns, after_frame=self.advice.offer)
         self.voice.bind(self.bus)
         self.lanes: tuple[Lane, ...] = (self.safety, self.voice, self.advice)
         self._stop = asyncio.Event()
-        self._inputs: set[str] = set()
-        self._drain: asyncio.Future[None] | None = None
+        self.inputs = aio.Inputs(lambda: asyncio.ensure_future(self._drain_then_stop()))
+        """File inputs the run waits for: when all have ended, the run ends once the lanes are idle."""
 
     async def run(self, duration_s: float | None = None) -> dict[str, Any]:
         """Run until ``duration_s`` of clock time, SIGINT/SIGTERM, or every input has ended."""
@@ -96,6 +98,10 @@ class Runtime:
             wd.start("asr", self.voice.listen)
             if src.button is not None and self.voice.gate.mode == "push_to_talk":
                 wd.start("button", lambda: self.voice.button(src.button.events()))
+        if self.route is not None and src.vehicle.name != "none":
+            wd.start("route", lambda: self.route.serve(bus, self.clock, self.advice.busy, self._on_route_step))
+        elif self._route_error:  # no map: the run goes on without route context
+            bus.publish("errors", ErrorEvent(self.clock.now_ns(), "route-unavailable", self._route_error, stage="route"))
         for what, why in src.missing.items():
             bus.publish("errors", ErrorEvent(self.clock.now_ns(), f"{what}-missing", why, stage=what))
         waits = [asyncio.ensure_future(self._stop.wait())]
@@ -151,26 +157,26 @@ class Runtime:
                 "restarts": {k: v for k, v in self.watchdog.restarts.items() if v},
                 "sink_errors": self.bus.sink_errors, "missing": self.sources.missing, "modes": self.sources.modes}
 
-    def _situation(self) -> tuple[tuple[Hazard, ...], VehicleState | None]:
-        """The current hazards and ego state, for the advisory lane's workload hold."""
-        ego = self.bus.latest("vehicle")
-        return self.safety.hazards, ego.msg if ego else None
-
     def _on_speech(self, kind: str, req: SpeechRequest, t_perf_ns: int) -> None:
         """Arbiter listener (its thread): log what was said; frame -> alert audio latency on start."""
         self.bus.publish("speech", SpeechEvent(self.clock.now_ns(), kind, req.text, req.tier, req.source, t_perf_ns))
         if req.origin_perf_ns is not None and kind == "start":
             self.bus.timing("safety", "frame_to_audio", (t_perf_ns - req.origin_perf_ns) / 1e6)
 
+    def _on_route_step(self, step: LaneStep) -> None:
+        """The speeding hazard -> alert selection; a route advisory due -> said (workload hold, not over another)."""
+        if step.hazards or step.hazards_changed:
+            self.safety.raise_hazards(step.hazards)
+        if step.advice is not None:
+            self.advice.tell(step.advice.advisory(self.clock.now_ns(), ttl_s=self.config.route.advice_ttl_s), "route")
+
     def _input(self, stage: str, name: str, pump: Callable[[], Awaitable[None]]) -> None:
-        """Supervise an input stage; when every input has ended, the run ends once the lanes are idle."""
-        self._inputs.add(name)
+        """Supervise an input stage, counted among the inputs the run waits for."""
+        self.inputs.add(name)
 
         async def run() -> None:
             await pump()
-            self._inputs.discard(name)
-            if not self._inputs:
-                self._drain = asyncio.ensure_future(self._drain_then_stop())
+            self.inputs.ended(name)
 
         self.watchdog.start(stage, run)
 

@@ -1,9 +1,11 @@
 """The advisory lane in the car: one advisory at a time, off the safety lane's path.
 
-A driver's question replaces an advisory still running (its speech is stopped); a hazard that
-persisted may start one unasked (``proactive.due``), never over a running one. The answer is
-logged on ``advisories``; a failure is logged on ``errors`` and the voice lane goes on (the safety
-lane never waits on any of this).
+A driver's question replaces an advisory still running (its speech is stopped); a question another
+lane can answer (``first``: the route lane's "what's the speed limit here?") is answered by it; a
+hazard that persisted may start one unasked (``proactive.due``), and another lane may hand one in
+(:meth:`AdvisoryDispatcher.tell`: a route advisory, said once the driver is not busy), never over a
+running one. The answer is logged on ``advisories``; a failure is logged on ``errors`` and the voice
+lane goes on (the safety lane never waits on any of this).
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ from __future__ import annotations
 import asyncio
 from typing import Awaitable, Callable, Iterable, Protocol
 
+from vehicle_assist.advisory import timing
 from vehicle_assist.advisory.proactive import ProactiveState, due
 from vehicle_assist.bus import Bus
-from vehicle_assist.config import ProactiveSettings
+from vehicle_assist.config import ProactiveSettings, WorkloadSettings
 from vehicle_assist.messages import Advisory, ErrorEvent, Hazard, Intent, Scene, VehicleState
 
 APOLOGY = "Sorry, I can't answer questions right now."
@@ -43,9 +46,11 @@ class AdvisoryDispatcher:
     """Starts, replaces and finishes advisories; ``last`` is the last one given (for "repeat")."""
 
     def __init__(self, advisor: Advisor | None, bus: Bus, say: Say, stop_speaking: Callable[[], None],
-                 hazards: Callable[[], tuple[Hazard, ...]], proactive: ProactiveSettings) -> None:
+                 hazards: Callable[[], tuple[Hazard, ...]], proactive: ProactiveSettings,
+                 workload: WorkloadSettings = WorkloadSettings(),
+                 first: Callable[[Intent], Advisory | None] = lambda intent: None) -> None:
         self.advisor, self.bus, self.say, self.stop_speaking = advisor, bus, say, stop_speaking
-        self.hazards, self.proactive = hazards, proactive
+        self.hazards, self.proactive, self.workload, self.first = hazards, proactive, workload, first
         self.last: Advisory | None = None
         self._task: asyncio.Task[None] | None = None
         self._state = ProactiveState()
@@ -59,14 +64,24 @@ class AdvisoryDispatcher:
         if self.busy():
             self._task.cancel()
             self.stop_speaking()
-        self._task = asyncio.ensure_future(self._advise(intent.text, scene_of(self.hazards(), self._ego()), intent.t_ns))
+        known = self.first(intent)
+        if known is not None:
+            self._task = asyncio.ensure_future(self._give(known, "route"))
+            return
+        self._task = asyncio.ensure_future(self._advise(intent.text, scene_of(self.hazards(), self.ego()), intent.t_ns))
+
+    def tell(self, advisory: Advisory, source: str) -> None:
+        """Say an advisory another lane made, once the driver is not busy (the workload hold; dropped
+        when it goes stale); never over a running advisory."""
+        if not self.busy():
+            self._task = asyncio.ensure_future(self._give(advisory, source, hold=True))
 
     def offer(self, found: tuple[Hazard, ...], t_ns: int) -> None:
         """A hazard that persisted may start an advisory on its rule, unasked; never over a running one."""
         hazard, self._state = due(found, self._state, t_ns, self.proactive)
         if hazard is None or self.advisor is None or self.busy():
             return
-        self._task = asyncio.ensure_future(self._advise(None, scene_of([hazard], self._ego()), self.bus.clock.now_ns()))
+        self._task = asyncio.ensure_future(self._advise(None, scene_of([hazard], self.ego()), self.bus.clock.now_ns()))
 
     async def finish(self, timeout_s: float) -> None:
         """Let a running advisory finish (at most ``timeout_s``), then cancel it."""
@@ -81,9 +96,20 @@ class AdvisoryDispatcher:
         if self.busy():
             self._task.cancel()
 
-    def _ego(self) -> VehicleState | None:
+    def ego(self) -> VehicleState | None:
+        """The latest vehicle state (None before any)."""
         env = self.bus.latest("vehicle")
         return env.msg if env else None
+
+    async def _give(self, advisory: Advisory, source: str, hold: bool = False) -> None:
+        """Say an advisory made elsewhere (under the workload hold with ``hold``) and log it."""
+        if hold:
+            situation = lambda: (self.hazards(), self.ego())  # noqa: E731
+            if (await timing.hold(advisory, self.bus.clock, situation, self.workload)).action == timing.DROP:
+                return
+        await self.say(advisory.text, source)
+        self.last = advisory
+        self.bus.publish("advisories", advisory)
 
     async def _advise(self, question: str | None, scene: Scene | None, t_ns: int) -> None:
         """Answer a question (or, with ``question`` None, advise on the scene's hazard) and log it."""

@@ -11,7 +11,7 @@ hold and the advisory's time-to-live). :func:`build` is ``ask``'s lane with its 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from vehicle_assist.advisory import timing
@@ -29,6 +29,8 @@ class AdvisoryParts:
     retriever: Retriever | None
     similarity: Any = None
     slm: Any = None
+    notes: list[str] = field(default_factory=list)
+    """What could not be set up as configured (the SLM would not load: extractive route instead)."""
 
     def bind(self, speaker: Speaker | None = None, on_event: Callable[[AdvisoryEvent], None] | None = None,
              cancel_event: threading.Event | None = None, clock: Clock | None = None,
@@ -52,12 +54,24 @@ def load(cfg: AppConfig, *, route: str | None = None, retriever: Any = None, pro
     settings = cfg.advisory if route is None else cfg.advisory.model_copy(update={"route": route})
     retriever = retriever or KnowledgeRetriever.load(cfg.knowledge, progress=progress, threads=cfg.runtime.threads.embedder)
     similarity = SentenceSimilarity.for_retriever(retriever) if settings.semantic_weight > 0 else None
-    slm = None
+    slm, notes = None, []
     if settings.route == "slm":
-        from vehicle_assist.advisory.slm import SLM
+        slm, why = load_slm(cfg)
+        notes += [why] if why else []
+    return AdvisoryParts(settings, retriever, similarity, slm, notes)
 
-        slm = SLM.load(threads=cfg.runtime.threads.slm, output=settings.slm_output)
-    return AdvisoryParts(settings, retriever, similarity, slm)
+
+def load_slm(cfg: AppConfig) -> tuple[Any, str | None]:
+    """The configured SLM, or ``(None, why)`` when its file cannot be loaded (not a GGUF, no chat
+    template): the lane then answers on the extractive route, each answer marked ``slm-unavailable``.
+    A model that is not there at all (:class:`~vehicle_assist.models.ModelNotFound`) is raised: the
+    configuration names a file that does not exist, which must be fixed, not papered over."""
+    from vehicle_assist.advisory.slm import SLM, SLMError
+
+    try:
+        return SLM.load(threads=cfg.runtime.threads.slm, output=cfg.advisory.slm_output), None
+    except SLMError as err:
+        return None, f"[{err.code}] {err.message}; answering on the extractive route instead"
 
 
 @dataclass
@@ -71,6 +85,11 @@ class Lane:
     @property
     def retriever(self) -> Any:
         return self.parts.retriever
+
+    @property
+    def notes(self) -> list[str]:
+        """What the lane could not set up as configured, for the user."""
+        return self.parts.notes
 
     def close(self) -> None:
         """Persist newly embedded sentences and release the speaker."""

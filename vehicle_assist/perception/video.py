@@ -35,4 +35,12 @@ def sidecar_calibration(video: Path | str) -> CameraCalibration | None:
         return None
 
 
-__all__ = ["load_calibration", "sidecar_calibration"]
+def detection_records(result) -> list[dict]:
+    """A frame's detections as JSON records: box (xyxy px), label, score, track id (None when no track
+    took it, e.g. a low-score box or a still), the detector pass that measured it."""
+    ids = {t.box: t.track_id for t in result.tracks}
+    return [{"box": [round(v, 1) for v in d.box], "label": d.label, "score": round(d.confidence, 3),
+             "track_id": ids.get(d.box), "pass": d.source} for d in result.detections.items]
+
+
+__all__ = ["detection_records", "load_calibration", "sidecar_calibration"]

@@ -10,6 +10,7 @@ at equal times vehicle state comes first, then audio, then the frame.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -19,9 +20,23 @@ from vehicle_assist import paths
 from vehicle_assist.messages import CameraFrame, VehicleState
 from vehicle_assist.replay.errors import DriveError
 from vehicle_assist.replay.manifest import Calibration, Manifest, load_manifest, media_path
-from vehicle_assist.replay.stream import SAMPLE_RATE, Drive, DriveInfo, Timed, VoicePcm, audio_stream, merge
+from vehicle_assist.replay.stream import SAMPLE_RATE, TOPIC_RANK, Drive, DriveInfo, Timed, VoicePcm, audio_stream, merge  # noqa: F401 (re-exported)
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm")
+
+
+@dataclass(frozen=True)
+class VideoRead:
+    """What one full pass over a drive's video actually decoded (container frame counts are claims)."""
+
+    frames: int
+    """Frames decoded and yielded in the window."""
+    until_s: float
+    """Drive time just after the last frame yielded (the start of the window when none was)."""
+    ended_early: bool
+    """A frame the container promised inside the window could not be decoded (a truncated file)."""
+    claimed_frames: int
+    """The container's frame count."""
 
 
 def resolve_drive(spec: str | Path) -> Path:
@@ -59,7 +74,7 @@ def open_drive(spec: str | Path, voice: Sequence[VoicePcm] = ()) -> Drive:
 class VideoDrive:
     """A video file, with optional calibration, audio track, voice clips and telemetry."""
 
-    def __init__(self, video: Path, *, name: str | None = None, frame_rate_hz: float | None = None,
+    def __init__(self, video: Path | None, *, name: str | None = None, frame_rate_hz: float | None = None,
                  calibration: Calibration | None = None, audio_track: Path | None = None,
                  voice: Sequence[VoicePcm] = (), telemetry: Sequence[VehicleState] = (),
                  block_ms: int = 20, road_type: str | None = None, weather: str | None = None,
@@ -68,6 +83,17 @@ class VideoDrive:
 
         self.video, self.audio_track, self.voice = video, audio_track, tuple(voice)
         self.telemetry, self.block_ms = tuple(telemetry), block_ms
+        self._pcm: np.ndarray | None = None
+        if video is None:  # a telemetry-only drive (GPS + speed, no camera): it lasts as long as its telemetry
+            if not self.telemetry:
+                raise DriveError("drive-empty", source_path or name or "(drive)", "video/telemetry",
+                                 "a video, or telemetry for a drive without a camera")
+            self.info = DriveInfo(
+                name=name or "drive", path=str(source_path or name), kind=kind,
+                duration_s=self.telemetry[-1].t_ns / 1e9 + 0.1, frame_rate_hz=0.0, frame_count=0, width=0, height=0,
+                calibration=calibration, road_type=road_type, weather=weather,
+                has_audio=audio_track is not None or bool(self.voice), has_telemetry=True)
+            return
         cap = cv2.VideoCapture(str(video))
         if not cap.isOpened():
             raise DriveError("video-unreadable", video, "(open)", "a video file OpenCV/ffmpeg can decode")
@@ -81,6 +107,8 @@ class VideoDrive:
         if not fps or fps <= 0:
             raise DriveError("video-unreadable", video, "(stream header)", "a frame rate (set frame_rate_hz in the manifest)")
         self._pcm: np.ndarray | None = None
+        self.last_read: VideoRead | None = None
+        """Set when a pass over the frames ends: what was really decoded."""
         self.info = DriveInfo(
             name=name or video.stem, path=str(source_path or video), kind=kind, duration_s=count / fps,
             frame_rate_hz=fps, frame_count=count, width=int(first.shape[1]), height=int(first.shape[0]),
@@ -118,8 +146,12 @@ class VideoDrive:
     def _frames(self, start_s: float, end_s: float) -> Iterator[Timed]:
         import cv2
 
+        if self.video is None:
+            return
+
         cap = cv2.VideoCapture(str(self.video))
         fps, src = self.info.frame_rate_hz, self.info.name
+        n, early, until_s = 0, False, start_s
         try:
             index = 0
             while True:
@@ -128,15 +160,19 @@ class VideoDrive:
                     break
                 if t_s < start_s - 1e-9:
                     if not cap.grab():
+                        early = index < self.info.frame_count - 1  # one short: a rounded count, not a cut
                         break
                     index += 1
                     continue
                 ok, image = cap.read()
-                if not ok or image is None:
-                    break  # container frame counts are estimates: a stream may end early
+                if not ok or image is None:  # container frame counts are claims: a stream may end early
+                    early = index < self.info.frame_count - 1
+                    break
                 t_ns = int(round(t_s * 1e9))
                 yield Timed(t_ns, "frames", CameraFrame(t_ns=t_ns, seq=index, image=image, source=src))
+                n, until_s = n + 1, (index + 1) / fps
                 index += 1
+            self.last_read = VideoRead(n, round(until_s, 3), early, self.info.frame_count)
         finally:
             cap.release()
 
@@ -150,7 +186,7 @@ class FolderDrive(VideoDrive):
 
         manifest, base = load_manifest(manifest_path)
         self.manifest = manifest
-        video = media_path(base, manifest.video, manifest_path, "video")
+        video = media_path(base, manifest.video, manifest_path, "video") if manifest.video else None
         clips: list[VoicePcm] = list(voice)
         track = None
         if manifest.audio:

@@ -22,7 +22,7 @@ import logging
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Literal
 
@@ -285,9 +285,13 @@ class ReplayResult:
 
 
 def replay_config(config, drive: Drive):
-    """The run's config with the drive's camera calibration (when the drive has one)."""
+    """The run's config with the drive's camera calibration (when the drive has one), and the map
+    its manifest names as ``route.map`` when the config names none."""
+    the_map = getattr(getattr(drive, "manifest", None), "map", None)
+    if the_map and not config.route.map:
+        config = config.model_copy(update={"route": config.route.model_copy(update={"map": the_map})})
     cal = drive.info.calibration
-    if cal is None:
+    if cal is None or not drive.info.frame_count:
         return config
     cam = cal.camera(drive.info.width, drive.info.height)
     return config.model_copy(update={"perception": config.perception.model_copy(update={"calibration": cam})})
@@ -356,13 +360,17 @@ async def run_replay(drive: Drive, config, parts, out_dir: Path, options: Replay
     parts = with_faults(parts, plan, clock)
     loop = asyncio.get_running_loop()
     info = drive.info
-    consumers = {"frames"} | ({"audio"} if info.has_audio and parts.asr is not None else set())
+    camera = info.frame_count > 0
+    # a drive without a camera (telemetry only): its vehicle states pace the drive clock instead of frames
+    consumers = ({"frames"} if camera else {"vehicle"}) | ({"audio"} if info.has_audio and parts.asr is not None else set())
     stream = faults_mod.apply(plan, drive.messages(options.start_s, options.end_s))
     gate = QuietGate(wait_answers=plan.slm_stall is None)
     holder: dict[str, Any] = {}
 
     def ready(topic: str) -> bool:  # the runtime's consumers are subscribed (a frame published before is lost)
         bus = holder.get("bus")
+        if topic == "vehicle":
+            return bus is not None
         return bus is not None and bool(bus.subscriptions("frames" if topic == "frames" else "utterances"))
 
     def settle() -> None:
@@ -373,11 +381,13 @@ async def run_replay(drive: Drive, config, parts, out_dir: Path, options: Replay
 
     feeder = Feeder(iter(stream), clock, consumers, options, gate, ready, settle, on_item)
     vehicle = ReplayVehicle(drive.vehicle_states(), f"replay:{info.name}")
-    sources = rt_mod.Sources(frames=feeder.stream("frames"),
+    sources = rt_mod.Sources(frames=feeder.stream("frames") if camera else None,
                              audio=feeder.stream("audio") if "audio" in consumers else None,
                              vehicle=vehicle, audio_is_held=has_voice)
     if not info.has_audio:
         sources.missing["mic"] = "the drive has no audio and no scripted questions"
+    if not camera:
+        sources.modes["camera"] = "none: the drive has no video (telemetry only)"  # not a lost camera
     sink = WavSink(out_dir / "speaker.wav", realtime=options.mode == "realtime", now_ns=clock.now_ns)
     runtime = rt_mod.build(replay_config(config, drive), sources, clock, rt_mod.Sinks(speaker=sink, trip_log=trip_path), parts)
     holder["bus"] = runtime.bus
@@ -386,6 +396,15 @@ async def run_replay(drive: Drive, config, parts, out_dir: Path, options: Replay
         first = next((m.msg for m in drive.messages(options.start_s, options.end_s) if m.topic == "frames"), None)
         if first is not None:
             await loop.run_in_executor(None, parts.detector.detect, first)
+    if not camera:  # the drive clock follows the telemetry; the run ends (once idle) when it does
+        runtime.inputs.add("drive-clock")
+
+        def pace() -> None:
+            for _ in feeder.stream("vehicle"):
+                pass
+            loop.call_soon_threadsafe(runtime.inputs.ended, "drive-clock")
+
+        threading.Thread(target=pace, daemon=True, name="replay-drive-clock").start()
     if plan.slm_stall is not None:  # the stalled answer comes due in drive time, after the drive may have ended
         threading.Thread(target=feeder.tail, args=(plan.slm_stall.stall_s + 5.0,), daemon=True, name="replay-tail").start()
     wall0 = clock_mod.perf_ns()
@@ -405,7 +424,8 @@ async def run_replay(drive: Drive, config, parts, out_dir: Path, options: Replay
     run_info = {"drive": {"name": info.name, "path": info.path, "kind": info.kind, "duration_s": info.duration_s,
                           "frame_rate_hz": info.frame_rate_hz, "frame_count": info.frame_count,
                           "width": info.width, "height": info.height,
-                          "calibration": info.calibration.model_dump() if info.calibration else None},
+                          "calibration": info.calibration.model_dump() if info.calibration else None,
+                          "read": asdict(read) if (read := getattr(drive, "last_read", None)) else None},
                 "mode": options.mode, "start_s": options.start_s, "end_s": options.end_s, "speed": options.speed,
                 "faults": plan.model_dump(), "fault_lines": faults_mod.describe(plan),
                 "replay": {"wall_s": round(wall_s, 3), "drive_s": round(drive_s, 3),

@@ -31,6 +31,8 @@ import numpy as np
 
 from vehicle_assist import config, paths
 from vehicle_assist.config import StrictModel
+from vehicle_assist.errors import CodedError
+from vehicle_assist.fetch import sha256_of
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +42,8 @@ SAMPLE_M = 8.0
 """Index points are sampled along segments at most this far apart."""
 
 
-class RouteError(Exception):
+class RouteError(CodedError):
     """A map cannot be read or indexed; ``code`` is stable, the message names the file."""
-
-    def __init__(self, code: str, message: str) -> None:
-        self.code = code
-        super().__init__(f"{code}: {message}")
 
 
 class RouteTables(StrictModel):
@@ -431,14 +429,6 @@ def build_arrays(path: Path, tables: RouteTables) -> dict[str, np.ndarray]:
     return arrays
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def cache_path(path: Path, sha: str, tables: RouteTables) -> Path:
     """Where the index of an extract is cached: keyed by its sha256, the tables and the format."""
     key = hashlib.sha256(f"{sha}|{INDEX_VERSION}|{tables.model_dump_json()}".encode()).hexdigest()[:16]
@@ -454,7 +444,7 @@ def load_map(path: str | Path, tables: RouteTables | None = None, use_cache: boo
     if not path.is_file():
         raise RouteError("map-not-found", f"no map file at {path} (run `vehicle-assist fetch maps`)")
     tables = tables or load_tables()
-    sha = sha256_file(path)
+    sha = sha256_of(path)
     memo = (str(path.resolve()), sha)
     if use_cache and memo in _LOADED:
         return _LOADED[memo]

@@ -123,6 +123,8 @@ class SafetyLane(aio.BusLane):
         self.monitor = RateMonitor(s.rate_hz, s.lagging_factor, s.lagging_window_s)
         self.hazards: tuple[Hazard, ...] = ()
         """The last processed frame's hazards."""
+        self.others: tuple[Hazard, ...] = ()
+        """Hazards another lane raised (the route lane's speeding), part of every decision."""
         self.last_alert_text: str | None = None
         self._last_frame_ns: int | None = None
         self._first_ns: int | None = None
@@ -150,12 +152,12 @@ class SafetyLane(aio.BusLane):
         system = system_hazards(stale, now_ns)
         if not any(h.kind == "perception-lagging" for h in system):
             system += self.monitor.hazards(now_ns)
-        events = tuple(self.manager.update(found + system, now_ns, mute_until_ns))
+        events = tuple(self.manager.update(found + system + list(self.others), now_ns, mute_until_ns))
         for ev in events:
             if ev.state == AlertState.START:
                 self.last_alert_text = ev.text
         spoken = tuple(self.voice.handle(events, origin_perf_ns)) if self.voice is not None and events else ()
-        return Decision(now_ns, tuple(found + system), events, spoken)
+        return Decision(now_ns, tuple(found + system) + self.others, events, spoken)
 
     def step(self, frame: CameraFrame | None, now_ns: int, ego: VehicleState | None = None,
              mute_until_ns: int | None = None) -> LaneStep:
@@ -181,7 +183,7 @@ class SafetyLane(aio.BusLane):
         self.manager = AlertManager(self.manager.table)
         s = self.settings
         self.monitor = RateMonitor(s.rate_hz, s.lagging_factor, s.lagging_window_s)
-        self.hazards, self.last_alert_text, self._last_frame_ns, self._first_ns = (), None, None, None
+        self.hazards, self.others, self.last_alert_text, self._last_frame_ns, self._first_ns = (), (), None, None, None
 
     # --- on the runtime's bus ----------------------------------------------------------------------
 
@@ -234,6 +236,12 @@ class SafetyLane(aio.BusLane):
         finally:
             bus.unsubscribe(sub)
 
+    def raise_hazards(self, hazards: Iterable[Hazard]) -> None:
+        """Hazards another lane raised now (replacing its earlier ones); alert selection re-runs at once."""
+        self.others = tuple(hazards)
+        bus = self.bus
+        self._publish(self.decide(bus.clock.now_ns(), None, bus.stale_topics(), self._mute()))
+
     def _publish(self, decision: Decision) -> None:
         for ev in decision.events:
             self.bus.publish("alerts", ev)
@@ -280,5 +288,25 @@ def run_lockstep(lane: SafetyLane, spec: str, ego_speed_mps: float | None = None
         src.close()
 
 
+def run_stills(lane: SafetyLane, spec: str, max_frames: int | None = None) -> Iterable[tuple[CameraFrame, LaneStep]]:
+    """Yield ``(frame, step)`` for every image of a folder of unrelated stills: the lane's detector
+    only (no tracking, hazards or alerts across them)."""
+    from vehicle_assist.perception.sources import open_source
+
+    src = open_source(spec, realtime=False)
+    try:
+        for frame in src:
+            t0 = clock.perf_ns()
+            dets = lane.pipeline.detector.detect(frame)
+            ms = (clock.perf_ns() - t0) / 1e6
+            res = FrameResult(frame_seq=frame.seq, t_ns=frame.t_ns, detections=dets, tracks=(), hazards=(),
+                              timings={"detect": ms, "track": 0.0, "assess": 0.0, "total": ms})
+            yield frame, LaneStep(t_ns=frame.t_ns, result=res, hazards=(), events=())
+            if max_frames is not None and frame.seq + 1 >= max_frames:
+                break
+    finally:
+        src.close()
+
+
 __all__ = ["SafetyLane", "Decision", "LaneStep", "RateMonitor", "STALE_HAZARDS", "system_hazards", "topics", "assemble",
-           "load", "run_lockstep"]
+           "load", "run_lockstep", "run_stills"]
