@@ -68,3 +68,14 @@ def test_labels_are_readable_at_720p():
     assert rows.size and rows.max() - rows.min() >= 12  # letters at least 12 px tall
     cols = np.flatnonzero(text.any(axis=0))
     assert cols.max() - cols.min() > 150  # "car #1 18 m TTC 2.1 s warning" is long
+
+
+def test_the_hazards_label_is_drawn_on_top_of_overlapping_ones():
+    img = np.full((720, 1280, 3), 90, np.uint8)
+    hazard = ((600.0, 400.0, 700.0, 480.0), "car #1 18 m TTC 2.1 s", "warning")
+    other = ((610.0, 402.0, 720.0, 470.0), "person #9 19 m", "none")  # its label lands on the car's
+    for boxes in ((hazard, other), (other, hazard)):
+        out = annotate.draw(img, annotate.Overlay(0.0, boxes))
+        plate = out[360:398, 600:900]
+        colour = np.array(annotate.LEVEL_BGR["warning"])
+        assert np.all(np.abs(plate.astype(int) - colour) < 40, axis=2).sum() > 150

@@ -315,7 +315,10 @@ def draw(image: np.ndarray, overlay: Overlay, box_scale: float = 1.0) -> np.ndar
     small = scale * 0.7
     label_scale = max(0.5, h / 720 * 0.62)  # box labels: ~13 px capitals at 720p, on a dark plate
     label_thick = 2 if h >= 600 else 1
-    for k, ((x1, y1, x2, y2), label, level) in enumerate(overlay.boxes):
+    # the worst hazard's box and label last (on top of any they overlap), predicted boxes first
+    order = sorted(range(len(overlay.boxes)), key=lambda k: (LEVEL_RANK.get(overlay.boxes[k][2], 0), k not in overlay.predicted))
+    for k in order:
+        (x1, y1, x2, y2), label, level = overlay.boxes[k]
         x1, y1, x2, y2 = (int(round(v * box_scale)) for v in (x1, y1, x2, y2))
         colour = LEVEL_BGR.get(level, LEVEL_BGR["none"])
         width = 4 if LEVEL_RANK.get(level, 0) >= 3 else 2
