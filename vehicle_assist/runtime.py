@@ -664,6 +664,8 @@ def _advisor_factory(config: AppConfig, renderer: Any) -> Callable[[Any, Callabl
     from vehicle_assist.advisory.run import ArbiterSpeaker
 
     res = lane.resources(config)  # the same lane as `ask` and the advisory bench
+    for why in res.notes:  # the SLM would not load: the extractive route answers
+        log.warning("advisory lane: %s", why)
 
     def make(arbiter: Any, on_event: Callable[[AdvisoryEvent], None]) -> Advisor:
         return res.run(speaker=ArbiterSpeaker(arbiter, renderer), on_event=on_event, cancel_event=arbiter.cancel_event)

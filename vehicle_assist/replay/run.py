@@ -22,7 +22,7 @@ import logging
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Literal
 
@@ -429,7 +429,8 @@ async def run_replay(drive: Drive, config, parts, out_dir: Path, options: Replay
     run_info = {"drive": {"name": info.name, "path": info.path, "kind": info.kind, "duration_s": info.duration_s,
                           "frame_rate_hz": info.frame_rate_hz, "frame_count": info.frame_count,
                           "width": info.width, "height": info.height,
-                          "calibration": info.calibration.model_dump() if info.calibration else None},
+                          "calibration": info.calibration.model_dump() if info.calibration else None,
+                          "read": asdict(read) if (read := getattr(drive, "last_read", None)) else None},
                 "mode": options.mode, "start_s": options.start_s, "end_s": options.end_s, "speed": options.speed,
                 "faults": plan.model_dump(), "fault_lines": faults_mod.describe(plan),
                 "replay": {"wall_s": round(wall_s, 3), "drive_s": round(drive_s, 3),
