@@ -5,6 +5,7 @@ VAD-end -> transcript latency, ask-back rate, TTS first-sentence render time.
     python bench/speech.py --split dev --prompt-ablation      # does a driving prompt lower WER?
     python bench/speech.py --agreement                        # openai-whisper vs faster-whisper
     python bench/speech.py --split dev --decode-ablation      # greedy/beam 5, with/without silence padding
+    python bench/speech.py --tts                              # first-sentence render time, Piper vs pyttsx3
 
 Prints one JSON document on stdout and a short summary on stderr.
 """
@@ -21,7 +22,7 @@ import numpy as np
 from vehicle_assist import clock, config, fetch
 from vehicle_assist.messages import Utterance
 from vehicle_assist.speech import activation, asr, audio, evalset, intents, vad
-from vehicle_assist.speech.tts import TTSRenderer, split_sentences
+from vehicle_assist.speech.tts import load_renderer, split_sentences
 
 CONDITIONS = {"clean": None, "snr10": 10.0, "snr0": 0.0}
 DRIVING_PROMPT = ("Driving questions: speed limit, motorway, roundabout, junction, overtaking, cyclist, "
@@ -153,12 +154,20 @@ def real_recordings(recogniser, settings) -> dict:
             "speech_s": round(secs, 1), "rows": rows}
 
 
-def tts_first_sentence(n_repeat: int = 3) -> dict:
-    """Render time of the first sentence of typical answers."""
-    r = TTSRenderer()
+def tts_first_sentence(engine: str | None = None, n_repeat: int = 3) -> dict:
+    """Render time of the first sentence of typical answers (``engine``: piper | pyttsx3, None: config).
+    Each repeat uses a new rate so that Piper's cache of short replies never answers."""
+    r = load_renderer(engine)
     r.render("Warm up.")
-    times = [r.render(split_sentences(a)[0]).render_ms for _ in range(n_repeat) for a in ANSWERS]
-    return {"p50_ms": pct(times, 50), "max_ms": round(max(times), 1), "n": len(times)}
+    times, audio_s = [], []
+    for k in range(n_repeat):
+        for a in ANSWERS:
+            out = r.render(split_sentences(a)[0], 175 - k)
+            times.append(out.render_ms)
+            audio_s.append(out.duration_s)
+    return {"engine": r.engine, "p50_ms": pct(times, 50), "p90_ms": pct(times, 90), "max_ms": round(max(times), 1),
+            "n": len(times), "audio_s_p50": pct(audio_s, 50),
+            "real_time_factor_p50": round(float(np.median(np.array(times) / 1000 / np.array(audio_s))), 3)}
 
 
 def agreement(split: str, settings, limit: int | None = None) -> dict:
@@ -213,6 +222,7 @@ def main() -> None:
     ap.add_argument("--decode-ablation", action="store_true", help="compare beam size 1/5 and silence padding 0/1 s")
     ap.add_argument("--agreement", action="store_true", help="openai-whisper vs faster-whisper transcripts")
     ap.add_argument("--latency", action="store_true", help="only the VAD-end -> intent latency on a real 3 s utterance")
+    ap.add_argument("--tts", action="store_true", help="only the first-sentence render time of both TTS engines")
     ap.add_argument("--json-out", type=Path, default=None, help="also write the JSON here")
     args = ap.parse_args()
 
@@ -221,6 +231,8 @@ def main() -> None:
     t0 = clock.perf_ns()
     if args.latency:
         result = {"latency": latency(settings)}
+    elif args.tts:
+        result = {"tts_first_sentence": {e: tts_first_sentence(e, n_repeat=5) for e in ("piper", "pyttsx3")}}
     elif args.agreement:
         result = {"agreement": agreement(args.split, settings)}
     elif args.decode_ablation:

@@ -271,6 +271,7 @@ class AsrSettings(StrictModel):
     """Speech recognition (vehicle_assist.speech.asr)."""
 
     backend: Literal["faster-whisper", "openai-whisper"] = "faster-whisper"
+    model: Literal["tiny.en", "base"] = Field("tiny.en", description="Whisper model: tiny.en (role asr) or base (role asr_base, assembled from its PyPI parts)")
     beam_size: int = Field(5, ge=1, le=5, description="1 = greedy; 5 lowered WER on the dev split (docs/speech.md)")
     pad_s: float = Field(1.0, ge=0.0, le=5.0, description="seconds of silence added before and after an utterance before decoding")
     min_confidence: float = Field(0.4, ge=0.0, le=1.0, description="below this the driver is asked to repeat")
@@ -292,6 +293,13 @@ class ActivationSettings(StrictModel):
         description="per wake phrase, how the ASR is known to mishear it (learned on the dev split); matched like the phrase")
 
 
+class TtsSettings(StrictModel):
+    """The speaking voice (vehicle_assist.speech.tts); the engines' own options are in configs/models.yaml."""
+
+    engine: Literal["piper", "pyttsx3"] = Field(
+        "piper", description="piper (natural neural voice; falls back to pyttsx3 when Piper or its voice is missing) or pyttsx3 (espeak-ng)")
+
+
 class SpeechSettings(StrictModel):
     """Microphone, activation, VAD, ASR (vehicle_assist.speech)."""
 
@@ -302,6 +310,7 @@ class SpeechSettings(StrictModel):
     activation: ActivationSettings = ActivationSettings()
     vad: VadSettings = VadSettings()
     asr: AsrSettings = AsrSettings()
+    tts: TtsSettings = TtsSettings()
 
 
 class RemoteSettings(StrictModel):

@@ -553,7 +553,7 @@ def load_parts(config: AppConfig, voice: bool = True) -> Parts:
     from vehicle_assist.perception.detector import Detector
     from vehicle_assist.perception.tracker import Tracker
     from vehicle_assist.safety import alerts
-    from vehicle_assist.speech.tts import TTSRenderer
+    from vehicle_assist.speech.tts import load_renderer
 
     memory.cap_malloc_arenas(config.runtime.malloc_arenas)
     th = config.runtime.threads
@@ -567,7 +567,7 @@ def load_parts(config: AppConfig, voice: bool = True) -> Parts:
         except Exception:  # a missing optional model shows as absent in the header
             pass
     parts = Parts(detector=Detector(settings=perception, calib=calib, threads=th.detector), tracker=Tracker(perception.tracker),
-                  calib=calib, hazard_table=table, alert_table=alerts.load_table(), renderer=TTSRenderer(),
+                  calib=calib, hazard_table=table, alert_table=alerts.load_table(), renderer=load_renderer(config.speech.tts.engine),
                   model_paths=paths_)
     if voice:
         from vehicle_assist.speech import asr

@@ -20,6 +20,8 @@ from vehicle_assist.errors import CodedError
 from vehicle_assist.messages import Transcript, Utterance
 
 BACKENDS = ("faster-whisper", "openai-whisper")
+MODEL_ROLES = {"tiny.en": "asr", "base": "asr_base"}
+"""Whisper model name (``speech.asr.model``) -> its role in configs/models.yaml."""
 
 
 class ASRError(CodedError):
@@ -37,11 +39,13 @@ class AsrOptions:
     initial_prompt: str | None = None  # decoder prompt, e.g. driving vocabulary
     language: str = "en"
     pad_s: float = 0.0  # digital silence added before and after the utterance (lower WER in road noise)
+    model: str = "tiny.en"  # which Whisper (MODEL_ROLES): tiny.en | base
 
     @classmethod
     def from_settings(cls, settings) -> "AsrOptions":
         """Build from :class:`~vehicle_assist.config.AsrSettings`."""
-        return cls(beam_size=settings.beam_size, initial_prompt=settings.initial_prompt, pad_s=settings.pad_s)
+        return cls(beam_size=settings.beam_size, initial_prompt=settings.initial_prompt, pad_s=settings.pad_s,
+                   model=settings.model)
 
 
 def pad(pcm: np.ndarray, pad_s: float, sample_rate: int = 16000) -> np.ndarray:
@@ -109,8 +113,16 @@ class WhisperASR:
     name = "whisper"
 
     def __init__(self, model: Any = None, options: AsrOptions = AsrOptions(), threads: int | None = None) -> None:
-        self.model = model if model is not None else self._load(**({"cpu_threads": threads} if threads else {}))
         self.options = options
+        self.model_name = options.model
+        self.model = model if model is not None else self._load(**({"cpu_threads": threads} if threads else {}))
+
+    def _resolved(self):
+        from vehicle_assist import models
+
+        if self.model_name not in MODEL_ROLES:
+            raise ASRError("asr-model", f"unknown Whisper model {self.model_name!r}; choose one of {', '.join(MODEL_ROLES)}")
+        return models.resolve(MODEL_ROLES[self.model_name])
 
     def _load(self, **overrides: Any) -> Any:
         """Load this backend's model through the registry (``cpu_threads`` may override models.yaml)."""
@@ -141,7 +153,7 @@ class FasterWhisperASR(WhisperASR):
     def _load(self, **overrides: Any) -> Any:
         from vehicle_assist import models
 
-        return models.load_asr(**overrides)
+        return models.load_asr(self._resolved(), **overrides)
 
     def _decode(self, pcm: np.ndarray) -> list[SegmentScore]:
         segments, _info = self.model.transcribe(
@@ -159,7 +171,7 @@ class OpenAIWhisperASR(WhisperASR):
     def _load(self, **overrides: Any) -> Any:
         from vehicle_assist import models
 
-        return models.load_asr_torch(**overrides)
+        return models.load_asr_torch(self._resolved(), name=self.model_name, **overrides)
 
     def _decode(self, pcm: np.ndarray) -> list[SegmentScore]:
         beam = self.options.beam_size if self.options.beam_size > 1 else None
@@ -172,8 +184,8 @@ class OpenAIWhisperASR(WhisperASR):
 
 
 def load_backend(name: str = "faster-whisper", options: AsrOptions = AsrOptions(), threads: int | None = None) -> ASR:
-    """Load one backend by name (``threads``: CPU threads, else models.yaml's); a missing model becomes
-    ASRError('asr-model') naming where it looked."""
+    """Load one backend by name with the Whisper model of ``options.model`` (tiny.en | base; ``threads``:
+    CPU threads, else models.yaml's); a missing model becomes ASRError('asr-model') naming where it looked."""
     from vehicle_assist.models import ModelNotFound
     from vehicle_assist.speech.convert import ConvertError
 
