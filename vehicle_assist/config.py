@@ -267,6 +267,16 @@ class VadSettings(StrictModel):
     pre_roll_s: float = Field(0.25, ge=0.0, description="audio kept before the detected start")
 
 
+class NoiseGateSettings(StrictModel):
+    """When Whisper's text is taken for noise (vehicle_assist.speech.asr.noise_reason); tuned on dev."""
+
+    enabled: bool = True
+    no_speech_prob: float = Field(0.5, ge=0.0, le=1.0, description="no-speech probability above this ...")
+    no_speech_logprob: float = Field(-0.7, le=0.0, description="... with a mean token log-prob below this: noise")
+    min_logprob: float = Field(-1.2, le=0.0, description="a segment less sure than this (mean token log-prob) is noise")
+    max_compression_ratio: float = Field(2.4, gt=1.0, description="a more repetitive segment is noise (a hallucination loop)")
+
+
 class AsrSettings(StrictModel):
     """Speech recognition (vehicle_assist.speech.asr)."""
 
@@ -277,6 +287,7 @@ class AsrSettings(StrictModel):
     min_confidence: float = Field(0.4, ge=0.0, le=1.0, description="below this the driver is asked to repeat")
     initial_prompt: str | None = Field(None, description="decoder prompt (driving vocabulary); None = no prompt")
     ask_back: str = "Sorry, say that again?"
+    noise_gate: NoiseGateSettings = NoiseGateSettings()
 
 
 class ActivationSettings(StrictModel):
