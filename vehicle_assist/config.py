@@ -304,6 +304,15 @@ class ActivationSettings(StrictModel):
         description="per wake phrase, how the ASR is known to mishear it (learned on the dev split); matched like the phrase")
 
 
+class EndpointSettings(StrictModel):
+    """How long to keep listening after the VAD's end before acting (vehicle_assist.speech.endpoint)."""
+
+    enabled: bool = True
+    hold_question_s: float = Field(0.85, ge=0.0, le=3.0, description="after a question that looks finished")
+    hold_unfinished_s: float = Field(1.2, ge=0.0, le=3.0, description="after text that stops mid-sentence ('... on the')")
+    max_merged_s: float = Field(15.0, ge=1.0, le=30.0, description="longer utterances are never held for merging")
+
+
 class TtsSettings(StrictModel):
     """The speaking voice (vehicle_assist.speech.tts); the engines' own options are in configs/models.yaml."""
 
@@ -321,6 +330,7 @@ class SpeechSettings(StrictModel):
     activation: ActivationSettings = ActivationSettings()
     vad: VadSettings = VadSettings()
     asr: AsrSettings = AsrSettings()
+    endpoint: EndpointSettings = EndpointSettings()
     tts: TtsSettings = TtsSettings()
 
 

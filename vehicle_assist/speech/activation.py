@@ -188,6 +188,11 @@ class Gate:
             return False
         return self.pressed if self.mode == PUSH_TO_TALK else True
 
+    def may_go_on(self) -> bool:
+        """Could the driver still be speaking? False once the push-to-talk button was released (the
+        release is the end of speech, so a mid-sentence hold is pointless)."""
+        return self.mode != PUSH_TO_TALK or self.pressed
+
     def decide(self, text: str) -> Decision:
         """Act on this transcript? In hands-free mode only when it starts with the wake phrase."""
         if self.mode == PUSH_TO_TALK:
