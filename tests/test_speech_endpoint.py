@@ -29,7 +29,7 @@ OPTS = EndpointOptions(hold_question_s=0.85, hold_unfinished_s=1.2)
     ("When am I allowed...", 1.2),
     ("Hey car.", 1.2),  # only the wake phrase: the question follows
     ("Thank you.", 0.0),  # a noise phrase
-    ("", 0.0),
+    ("", 0.85),  # no words (a lone short word Whisper missed): hear it again with what follows
 ])
 def test_hold_follows_what_was_said(text, hold):
     assert hold_s(text, OPTS) == pytest.approx(hold)

@@ -300,7 +300,7 @@ class ActivationSettings(StrictModel):
     button: str = Field("key", pattern=r"^(key|none|gpio:.+)$",
                         description="push-to-talk button of a live run: key (Enter on the terminal toggles), gpio:PATH[:active_low], or none")
     wake_heard_as: dict[str, list[str]] = Field(
-        default_factory=lambda: {"hey car": ["ok car", "okay car", "hey carter", "k car", "vacar", "take our"]},
+        default_factory=lambda: {"hey car": ["ok car", "okay car", "hey carter", "k car", "vacar", "take our", "a car,"]},
         description="per wake phrase, how the ASR is known to mishear it (learned on the dev split); matched like the phrase")
 
 

@@ -4,8 +4,10 @@ The VAD ends an utterance after ``vad.trailing_silence_s`` of silence; drivers p
 that in the middle of a sentence ("When am I allowed ... to use the hard shoulder?"). Once the
 utterance is transcribed, :func:`hold_s` (pure) says how much longer to listen before acting on it:
 
-- a command that matches its pattern whole ("switch the warnings on", "louder") or no words at
-  all: act at once (0 s);
+- a command that matches its pattern whole ("switch the warnings on", "louder") or a noise
+  phrase ("thank you"): act at once (0 s);
+- no words (Whisper heard none in what the VAD took for speech, or the noise gate dropped them):
+  ``hold_question_s``, so a short first word lost on its own is heard again with what follows;
 - text that stops on a word no finished sentence ends with ("... on the", "... allowed to"), or only
   the wake phrase: ``hold_unfinished_s``;
 - anything else, i.e. a question that looks finished: ``hold_question_s``.
@@ -68,8 +70,10 @@ def hold_s(text: str, opts: EndpointOptions = EndpointOptions(), table: intents.
     ``hold_question_s`` for the rest: questions, commands recognised only by sound ("volume" may
     be the start of "volume up"), and "mute" without a duration (one may follow).
     """
-    if not opts.enabled or not text.strip():
+    if not opts.enabled:
         return 0.0
+    if not text.strip():  # speech the VAD heard but Whisper gave no words for (or the gate dropped):
+        return opts.hold_question_s  # if more follows, hear them together (a short "mute" alone can be lost)
     table = table or intents.load_table()
     norm = intents.normalise(text)
     core = intents.strip_fillers(norm, table.table)
