@@ -87,3 +87,19 @@ def test_real_road_noise_gives_no_transcript_intent_or_answer(data):
     for u in utts:
         heard = lane.hear(u, recogniser, gate, settings.asr.min_confidence)
         assert heard.transcript.text == "" and heard.intent is None and heard.ask_back is None, heard.transcript
+
+
+@pytest.mark.slow
+def test_the_gate_keeps_short_spoken_commands_in_road_noise(data):
+    """The other side: short real words (Piper voice) in real car noise at 5 dB are not taken for noise."""
+    from vehicle_assist.speech.tts import load_renderer
+
+    settings = config.load_app().speech
+    recogniser = asr.load_backend("faster-whisper", asr.AsrOptions.from_settings(settings.asr))
+    piper = load_renderer("piper")
+    noise, _ = audio.load_audio(data("noise", "car_interior_rumble_1.wav"))
+    for text in ("Louder.", "Stop talking.", "Mute the alerts.", "Say that again."):
+        r = piper.render(text)
+        pcm = np.concatenate([np.zeros(8000, np.float32), audio.resample(r.pcm, r.sample_rate), np.zeros(8000, np.float32)])
+        t = recogniser.transcribe(Utterance(0, 0, audio.mix_at_snr(pcm, noise, 5.0), 16000))
+        assert t.rejected == "" and t.text, (text, t)
