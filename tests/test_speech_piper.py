@@ -201,13 +201,19 @@ def test_round_trip_piper_answers_are_heard_back_by_whisper(piper):
         "Slow down. A pedestrian is crossing ahead.",
         "You must not use the hard shoulder except in an emergency.",
     ]
+    import onnxruntime
+
     settings = config.load_app().speech.asr
     recogniser = asr.load_backend("faster-whisper", asr.AsrOptions.from_settings(settings))
     pairs = []
-    for text in answers:
-        pcm = np.concatenate([r.pcm for r in piper.render_sentences(text)])
-        pcm16 = audio.resample(pcm, piper.sample_rate, 16000)
-        tr = recogniser.transcribe(Utterance(0, 0, pcm16.astype(np.float32), 16000))
-        pairs.append((text, tr.text))
+    # Piper samples noise in each rendering (one rendering's WER ranged 1.5-6% here): three seeded
+    # renderings of each answer, a new rate each time so that nothing comes from the reply cache
+    for seed in range(3):
+        onnxruntime.set_seed(seed)
+        for text in answers:
+            pcm = np.concatenate([r.pcm for r in piper.render_sentences(text, 175 - seed)])
+            pcm16 = audio.resample(pcm, piper.sample_rate, 16000)
+            tr = recogniser.transcribe(Utterance(0, 0, pcm16.astype(np.float32), 16000))
+            pairs.append((text, tr.text))
     wer = evalset.wer(pairs)
-    assert wer <= 0.05, pairs
+    assert wer <= 0.05, [p for p in pairs if evalset.word_errors(*p)[0]]
