@@ -48,8 +48,10 @@ def read_yaml(path: Path) -> Any:
         raise ConfigError(path, where, f"valid YAML ({getattr(err, 'problem', err)})") from err
 
 
-def validate(data: Any, model: type[M], file: Path | str) -> M:
-    """Validate parsed data against ``model``; the first error becomes a ConfigError."""
+def validate(data: Any, model: type[M], file: Path | str, env: bool = False) -> M:
+    """Validate parsed data against ``model``; the first error becomes a ConfigError. With ``env``
+    (the data holds ``VA_<SECTION>__<KEY>`` overrides), an error at an overridden key names the
+    environment variable instead of the file."""
     try:
         return model.model_validate(data if data is not None else {})
     except ValidationError as err:
@@ -60,16 +62,18 @@ def validate(data: Any, model: type[M], file: Path | str) -> M:
             expected = f"unknown key; expected one of: {', '.join(allowed)}"
         else:
             expected = f"{first['msg'].removeprefix('Value error, ')} (got {_short(first.get('input'))})"
-        raise ConfigError(file, key, expected) from err
+        var = env_var_for(first["loc"]) if env else None
+        where = f"environment variable {var}={os.environ[var]!r} (overriding {file})" if var else file
+        raise ConfigError(where, key, expected) from err
 
 
 def load(path: Path | str, model: type[M], overrides: dict[str, Any] | None = None) -> M:
-    """Read and validate one YAML file, with optional nested overrides."""
+    """Read and validate one YAML file, with optional nested overrides (from ``VA_*`` variables)."""
     path = Path(path)
     data = read_yaml(path)
     if overrides:
         data = _merge(data or {}, overrides)
-    return validate(data, model, path)
+    return validate(data, model, path, env=bool(overrides))
 
 
 def config_path(name: str) -> Path:
@@ -87,8 +91,24 @@ def env_overrides(prefix: str = "VA_") -> dict[str, Any]:
         node = out
         for part in parts[:-1]:
             node = node.setdefault(part, {})
-        node[parts[-1]] = yaml.safe_load(value)
+        try:
+            node[parts[-1]] = yaml.safe_load(value)
+        except yaml.YAMLError:  # not YAML (e.g. "runs/[x]"): the text itself; validation judges it
+            node[parts[-1]] = value
     return out
+
+
+def env_var_for(loc: tuple[Any, ...], prefix: str = "VA_") -> str | None:
+    """The ``VA_<SECTION>__<KEY>`` variable that set the config key at ``loc`` (or a table above
+    it), if one is set. ``loc`` may start below the section (a section validated alone)."""
+    key = tuple(str(p).lower() for p in loc if not isinstance(p, int))
+    for name in sorted(os.environ):
+        if not name.startswith(prefix) or "__" not in name:
+            continue
+        parts = tuple(name[len(prefix):].lower().split("__"))
+        if key[: len(parts)] == parts or (key and parts[-len(key):] == key):
+            return name
+    return None
 
 
 def _merge(base: Any, extra: dict[str, Any]) -> Any:
@@ -120,7 +140,8 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-__all__ = ["ConfigError", "StrictModel", "Field", "load", "read_yaml", "validate", "config_path", "env_overrides"]
+__all__ = ["ConfigError", "StrictModel", "Field", "load", "read_yaml", "validate", "config_path", "env_overrides",
+           "env_var_for"]
 
 
 # --- the onboard config (configs/default.yaml): one section per concern ----------------------

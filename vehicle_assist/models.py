@@ -19,6 +19,7 @@ from typing import Any
 
 from vehicle_assist import config, paths
 from vehicle_assist.config import StrictModel
+from vehicle_assist.errors import CodedError
 
 ROLES = ("detector", "asr", "embedder", "slm", "tts", "asr_base", "tts_piper")
 
@@ -58,15 +59,14 @@ class ModelsConfig(StrictModel):
     roles: dict[str, RoleSpec]
 
 
-class ModelNotFound(Exception):
-    """A role's model is in none of the places configured for it."""
+class ModelNotFound(CodedError):
+    """A role's model is in none of the places configured for it (code ``model-missing``); the
+    message names the role, every place looked, and how to get it, on one line."""
 
     def __init__(self, role: str, looked: list[str], how: str) -> None:
         self.role, self.looked, self.how = role, looked, how
-        super().__init__(
-            f"model for role '{role}' not found. Looked in:\n  - " + "\n  - ".join(looked)
-            + f"\nHow to get it: {how}"
-        )
+        super().__init__("model-missing", f"model for role '{role}' not found; looked in: " + "; ".join(looked)
+                         + f"; how to get it: {how}")
 
 
 @dataclass(frozen=True)
@@ -97,9 +97,14 @@ def resolve(role: str, cfg: ModelsConfig | None = None) -> Resolved:
     spec = cfg.roles[role]
     looked: list[str] = []
     candidates: list[tuple[str, Path | None, str]] = []
-    env = os.environ.get(f"VA_MODEL_{role.upper()}")
-    if env:
-        candidates.append(("env", Path(env).expanduser(), f"VA_MODEL_{role.upper()}={env}"))
+    var = f"VA_MODEL_{role.upper()}"
+    env = os.environ.get(var)
+    if env:  # an explicit choice: never silently replaced by another source
+        p = Path(env).expanduser()
+        if not p.exists():
+            raise ModelNotFound(role, [f"{var}={env} (absent)"],
+                                f"point {var} at an existing model file or folder, or unset it to use the configured sources")
+        return Resolved(role, spec.kind, p, "env", _size(p), dict(spec.options))
     if spec.path:
         p = paths.resolve(spec.path)
         candidates.append(("path", p, f"path {p}"))

@@ -26,6 +26,7 @@ import dataclasses
 import logging
 import signal
 import threading
+import time
 import types
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -41,6 +42,9 @@ from vehicle_assist.messages import (Advisory, AdvisoryEvent, AudioChunk, Camera
                                      HazardLevel, Intent, Scene, SpeechEvent, SpeechRequest, StageTiming, Tier,
                                      Utterance)
 from vehicle_assist.topics import TOPICS
+
+ROUTE_ADVICE = "route-advice"
+"""The advisory_events stage around the rendering of a route advisory (replay waits for its end)."""
 from vehicle_assist.vehicle import UnknownSource, VehicleSource
 from vehicle_assist.watchdog import Backoff, Watchdog
 
@@ -536,9 +540,15 @@ class Runtime:
         decision = await timing.hold(advisory, self.clock, situation, self.config.advisory.workload)
         if decision.action == timing.DROP:
             return
-        await self._say(advisory.text, "route")
-        self.last_advisory = advisory
-        self.bus.publish("advisories", advisory)
+        # start/end around the rendering (wall time): lockstep replay waits for the end before the
+        # drive moves on, so what the lane decides next never depends on how fast the machine renders.
+        self.bus.publish("advisory_events", AdvisoryEvent("start", ROUTE_ADVICE, time.perf_counter_ns()))
+        try:
+            await self._say(advisory.text, "route")
+            self.last_advisory = advisory
+            self.bus.publish("advisories", advisory)
+        finally:
+            self.bus.publish("advisory_events", AdvisoryEvent("end", ROUTE_ADVICE, time.perf_counter_ns()))
 
     def _route_question(self, intent: Intent) -> bool:
         """A question that needs the position is answered from the route context (True when it was)."""
@@ -675,6 +685,8 @@ def _advisor_factory(config: AppConfig, renderer: Any) -> Callable[[Any, Callabl
     from vehicle_assist.advisory.run import ArbiterSpeaker
 
     res = lane.resources(config)  # the same lane as `ask` and the advisory bench
+    for why in res.notes:  # the SLM would not load: the extractive route answers
+        log.warning("advisory lane: %s", why)
 
     def make(arbiter: Any, on_event: Callable[[AdvisoryEvent], None]) -> Advisor:
         return res.run(speaker=ArbiterSpeaker(arbiter, renderer), on_event=on_event, cancel_event=arbiter.cancel_event)

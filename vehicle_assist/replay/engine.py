@@ -125,8 +125,8 @@ def safe_job(spec: JobSpec) -> dict[str, Any]:
     try:
         return run_job(spec)
     except Exception as err:  # noqa: BLE001 - one job's failure is a result, not the batch's crash
-        text = str(err)
-        return failed(spec, text if text.startswith("[") else f"[{getattr(err, 'code', type(err).__name__)}] {text}", 1)
+        message = getattr(err, "message", None) or str(err)  # a coded error's own message: "[code] message" once
+        return failed(spec, f"[{getattr(err, 'code', type(err).__name__)}] {message}", 1)
 
 
 # --- engines ----------------------------------------------------------------------------------
