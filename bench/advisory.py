@@ -165,10 +165,10 @@ async def run_all(args: argparse.Namespace) -> dict:
                        "prefix_tokens": len(slm._prefix_tokens), "kv_reuse": kv_reuse(slm, retriever, rows)}
     speaker = arbiter = None
     if args.speak:
-        from vehicle_assist import models
         from vehicle_assist.audio_out import AudioArbiter, NullSink
+        from vehicle_assist.speech.tts import load_tts
 
-        renderer = models.load_tts()
+        renderer = load_tts()
         renderer.render("Ready.")  # start the engine once
         arbiter = AudioArbiter(NullSink(realtime=False)).start()
         speaker = Speaker(arbiter, renderer)

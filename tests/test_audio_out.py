@@ -190,9 +190,9 @@ def test_open_sink_specs(tmp_path):
 
 @pytest.mark.slow
 def test_real_tts_phrase_through_wav(tmp_path):
-    from vehicle_assist import models
+    from vehicle_assist.speech.tts import load_tts
 
-    renderer = models.load_tts()
+    renderer = load_tts()
     r = renderer.render("Brake! Vehicle ahead.")
     assert r.duration_s > 0.5
     sink = WavSink(tmp_path / "alert.wav", sample_rate=22050, realtime=False)

@@ -302,15 +302,27 @@ class VadSettings(StrictModel):
     pre_roll_s: float = Field(0.25, ge=0.0, description="audio kept before the detected start")
 
 
+class NoiseGateSettings(StrictModel):
+    """When Whisper's text is taken for noise (vehicle_assist.speech.asr.noise_reason); tuned on dev."""
+
+    enabled: bool = True
+    no_speech_prob: float = Field(0.5, ge=0.0, le=1.0, description="no-speech probability above this ...")
+    no_speech_logprob: float = Field(-0.7, le=0.0, description="... with a mean token log-prob below this: noise")
+    min_logprob: float = Field(-1.2, le=0.0, description="a segment less sure than this (mean token log-prob) is noise")
+    max_compression_ratio: float = Field(2.4, gt=1.0, description="a more repetitive segment is noise (a hallucination loop)")
+
+
 class AsrSettings(StrictModel):
     """Speech recognition (vehicle_assist.speech.asr)."""
 
     backend: Literal["faster-whisper", "openai-whisper"] = "faster-whisper"
+    model: Literal["tiny.en", "base"] = Field("tiny.en", description="Whisper model: tiny.en (role asr) or base (role asr_base, assembled from its PyPI parts)")
     beam_size: int = Field(5, ge=1, le=5, description="1 = greedy; 5 lowered WER on the dev split (docs/speech.md)")
     pad_s: float = Field(1.0, ge=0.0, le=5.0, description="seconds of silence added before and after an utterance before decoding")
     min_confidence: float = Field(0.4, ge=0.0, le=1.0, description="below this the driver is asked to repeat")
     initial_prompt: str | None = Field(None, description="decoder prompt (driving vocabulary); None = no prompt")
     ask_back: str = "Sorry, say that again?"
+    noise_gate: NoiseGateSettings = NoiseGateSettings()
 
 
 class ActivationSettings(StrictModel):
@@ -323,8 +335,24 @@ class ActivationSettings(StrictModel):
     button: str = Field("key", pattern=r"^(key|none|gpio:.+)$",
                         description="push-to-talk button of a live run: key (Enter on the terminal toggles), gpio:PATH[:active_low], or none")
     wake_heard_as: dict[str, list[str]] = Field(
-        default_factory=lambda: {"hey car": ["ok car", "okay car", "hey carter", "k car", "vacar", "take our"]},
+        default_factory=lambda: {"hey car": ["ok car", "okay car", "hey carter", "k car", "vacar", "take our", "a car,"]},
         description="per wake phrase, how the ASR is known to mishear it (learned on the dev split); matched like the phrase")
+
+
+class EndpointSettings(StrictModel):
+    """How long to keep listening after the VAD's end before acting (vehicle_assist.speech.endpoint)."""
+
+    enabled: bool = True
+    hold_question_s: float = Field(0.85, ge=0.0, le=3.0, description="after a question that looks finished")
+    hold_unfinished_s: float = Field(1.2, ge=0.0, le=3.0, description="after text that stops mid-sentence ('... on the')")
+    max_merged_s: float = Field(15.0, ge=1.0, le=30.0, description="longer utterances are never held for merging")
+
+
+class TtsSettings(StrictModel):
+    """The speaking voice (vehicle_assist.speech.tts); the engines' own options are in configs/models.yaml."""
+
+    engine: Literal["piper", "pyttsx3"] = Field(
+        "piper", description="piper (natural neural voice; falls back to pyttsx3 when Piper or its voice is missing) or pyttsx3 (espeak-ng)")
 
 
 class SpeechSettings(StrictModel):
@@ -339,6 +367,8 @@ class SpeechSettings(StrictModel):
     activation: ActivationSettings = ActivationSettings()
     vad: VadSettings = VadSettings()
     asr: AsrSettings = AsrSettings()
+    endpoint: EndpointSettings = EndpointSettings()
+    tts: TtsSettings = TtsSettings()
 
 
 def remote_url_problem(url: str) -> str | None:

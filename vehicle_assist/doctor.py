@@ -100,15 +100,19 @@ def _probe_slm(res: models.Resolved) -> tuple[float, float, str]:
 
 
 def _probe_tts(res: models.Resolved) -> tuple[float, float, str]:
-    renderer, load_ms = _timed(lambda: models.load_tts(res))
+    from vehicle_assist.speech.tts import load_tts
+
+    renderer, load_ms = _timed(lambda: load_tts(res))
     rendered, infer_ms = _timed(lambda: renderer.render("Vehicle ahead is braking."))
     wav = rendered.wav_bytes()
     if rendered.duration_s < 0.3 or float(abs(rendered.pcm).max()) < 0.05:
         raise AssertionError(f"rendered audio is empty or silent ({rendered.duration_s:.2f} s)")
-    return load_ms, infer_ms, f"{rendered.duration_s:.2f} s at {rendered.sample_rate} Hz, {len(wav)} WAV bytes"
+    return load_ms, infer_ms, (f"{renderer.engine}: {rendered.duration_s:.2f} s at {rendered.sample_rate} Hz, "
+                               f"{len(wav)} WAV bytes")
 
 
-PROBES = {"detector": _probe_detector, "asr": _probe_asr, "embedder": _probe_embedder, "slm": _probe_slm, "tts": _probe_tts}
+PROBES = {"detector": _probe_detector, "asr": _probe_asr, "embedder": _probe_embedder, "slm": _probe_slm, "tts": _probe_tts,
+          "asr_base": _probe_asr, "tts_piper": _probe_tts}
 
 
 def probe(role: str) -> RoleCheck:

@@ -201,6 +201,7 @@ class Transcript:
     language: str = "en"
     audio_s: float = 0.0
     asr_ms: float = 0.0
+    rejected: str = ""  # why Whisper's text was dropped as noise (no-speech | unsure | repetitive); "" = words
 
 
 @dataclass(frozen=True)

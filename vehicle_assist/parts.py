@@ -84,7 +84,7 @@ def load_parts(config: AppConfig, voice: bool = True) -> Parts:
     from vehicle_assist.perception.hazards import load_table as load_hazards
     from vehicle_assist.perception.tracker import Tracker
     from vehicle_assist.safety import alerts
-    from vehicle_assist.speech.tts import TTSRenderer
+    from vehicle_assist.speech.tts import load_renderer
 
     memory.cap_malloc_arenas(config.runtime.malloc_arenas)
     th, perception, table = config.runtime.threads, config.perception, load_hazards()
@@ -96,7 +96,7 @@ def load_parts(config: AppConfig, voice: bool = True) -> Parts:
             pass
     parts = Parts(detector=Detector(settings=perception, calib=perception.calibration or table.camera, threads=th.detector),
                   tracker=Tracker(perception.tracker), hazard_table=table, alert_table=alerts.load_table(),
-                  renderer=TTSRenderer(), model_paths=paths_)
+                  renderer=load_renderer(config.speech.tts.engine), model_paths=paths_)
     if voice:
         from vehicle_assist.advisory import lane as advisory_lane
         from vehicle_assist.speech import asr

@@ -13,13 +13,17 @@ from __future__ import annotations
 import asyncio
 from typing import Awaitable, Callable, Iterable, Protocol
 
+from vehicle_assist import clock
 from vehicle_assist.advisory import timing
 from vehicle_assist.advisory.proactive import ProactiveState, due
 from vehicle_assist.bus import Bus
 from vehicle_assist.config import ProactiveSettings, WorkloadSettings
-from vehicle_assist.messages import Advisory, ErrorEvent, Hazard, Intent, Scene, VehicleState
+from vehicle_assist.messages import Advisory, AdvisoryEvent, ErrorEvent, Hazard, Intent, Scene, VehicleState
 
 APOLOGY = "Sorry, I can't answer questions right now."
+ROUTE_ADVICE = "route-advice"
+"""The advisory_events stage around the rendering of an advisory another lane handed in (replay's
+lockstep waits for its end, so what that lane decides next never depends on render speed)."""
 
 Say = Callable[[str, str], Awaitable[None]]
 """``say(text, source)``: speak a text on the advisory tier (the runtime's speaker, off the loop)."""
@@ -102,14 +106,20 @@ class AdvisoryDispatcher:
         return env.msg if env else None
 
     async def _give(self, advisory: Advisory, source: str, hold: bool = False) -> None:
-        """Say an advisory made elsewhere (under the workload hold with ``hold``) and log it."""
+        """Say an advisory made elsewhere (under the workload hold with ``hold``, its rendering bracketed
+        by ``route-advice`` events) and log it."""
         if hold:
             situation = lambda: (self.hazards(), self.ego())  # noqa: E731
             if (await timing.hold(advisory, self.bus.clock, situation, self.workload)).action == timing.DROP:
                 return
-        await self.say(advisory.text, source)
-        self.last = advisory
-        self.bus.publish("advisories", advisory)
+            self.bus.publish("advisory_events", AdvisoryEvent("start", ROUTE_ADVICE, clock.perf_ns()))
+        try:
+            await self.say(advisory.text, source)
+            self.last = advisory
+            self.bus.publish("advisories", advisory)
+        finally:
+            if hold:
+                self.bus.publish("advisory_events", AdvisoryEvent("end", ROUTE_ADVICE, clock.perf_ns()))
 
     async def _advise(self, question: str | None, scene: Scene | None, t_ns: int) -> None:
         """Answer a question (or, with ``question`` None, advise on the scene's hazard) and log it."""
@@ -129,4 +139,4 @@ class AdvisoryDispatcher:
         self.bus.publish("advisories", advisory)
 
 
-__all__ = ["AdvisoryDispatcher", "Advisor", "Say", "scene_of", "APOLOGY"]
+__all__ = ["AdvisoryDispatcher", "Advisor", "Say", "scene_of", "APOLOGY", "ROUTE_ADVICE"]

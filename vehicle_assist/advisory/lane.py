@@ -105,12 +105,12 @@ def build(cfg: AppConfig, *, route: str | None = None, sink: str | None = None, 
     parts = load(cfg, route=route, retriever=retriever, progress=progress)
     speaker = arbiter = None
     if sink:
-        from vehicle_assist import models
         from vehicle_assist.audio_out import AudioArbiter, open_sink
         from vehicle_assist.speech import speak
+        from vehicle_assist.speech.tts import load_tts
 
         arbiter = AudioArbiter(open_sink(sink)).start()
-        speaker = speak.Speaker(arbiter, models.load_tts())
+        speaker = speak.Speaker(arbiter, load_tts())
     run = parts.bind(speaker, on_event, arbiter.cancel_event if arbiter else None)
     return Lane(run, parts, arbiter)
 

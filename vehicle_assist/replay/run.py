@@ -33,6 +33,7 @@ from vehicle_assist.messages import Envelope, VehicleState
 from vehicle_assist.replay import faults as faults_mod
 from vehicle_assist.replay.drive import Drive, Timed
 from vehicle_assist.replay.errors import ReplayError
+from vehicle_assist.advisory.dispatch import ROUTE_ADVICE
 from vehicle_assist.vehicle import SourceStatus
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,8 @@ class QuietGate:
         """Runs answering a question / of those, the ones waiting in drive time for the driver to be
         less busy (the drive must go on meanwhile)."""
         self.alerts: list[tuple[int, str]] = []
+        self.route_advice = 0
+        """Route advisories being rendered (advisory_events start minus end of ``route-advice``)."""
 
     def observe(self, env: Envelope) -> None:
         """Bus sink (called under the bus lock, in seq order)."""
@@ -114,6 +117,8 @@ class QuietGate:
                 self.questions += 1
             elif topic == "advisories" and getattr(msg, "question", None) is not None:
                 self.answers += 1
+            elif topic == "advisory_events" and msg.stage == ROUTE_ADVICE:
+                self.route_advice += 1 if msg.type == "start" else -1
             elif topic == "advisory_events":
                 if msg.stage == "run" and msg.type == "start" and msg.data.get("question") is not None:
                     self._asked.add(msg.run_id)
@@ -134,7 +139,7 @@ class QuietGate:
             self.frames_sent.add(seq)
 
     def quiet(self) -> bool:
-        return (not self.frames_sent and self.transcripts >= self.utterances
+        return (not self.frames_sent and self.transcripts >= self.utterances and self.route_advice <= 0
                 and (self.answers + len(self._holding) >= self.questions or not self.wait_answers))
 
     def wait_quiet(self, timeout_s: float) -> bool:

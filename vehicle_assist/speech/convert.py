@@ -1,7 +1,7 @@
 """Turn the CTranslate2 Whisper model (faster-whisper's format) into an openai-whisper checkpoint.
 
 Offline: the openai-whisper backend needs a PyTorch ``.pt`` (``{"dims", "model_state_dict"}``),
-and the only Whisper weights on board are the CTranslate2 ``model.bin`` of the ``asr`` role. Its
+and the Whisper weights on board are CTranslate2 ``model.bin`` files (the ``asr`` and ``asr_base`` roles). Its
 binary layout (CTranslate2 ``model_spec._serialize``, binary version 6) is: version, spec name,
 revision, then per variable: name, rank, dims, dtype id, byte count, raw bytes; then aliases.
 CTranslate2 fuses the attention projections (self-attention ``linear_0`` = [q; k; v],
@@ -170,14 +170,14 @@ def convert(ct2_dir: Path | str, target: Path | str | None = None, force: bool =
     return target
 
 
-def load_model(ct2_dir: Path | str, threads: int = 2):
+def load_model(ct2_dir: Path | str, threads: int = 2, name: str = "tiny.en"):
     """The same Whisper as an openai-whisper (PyTorch) model, converted from the CTranslate2 weights
-    on first use and cached."""
+    on first use and cached as ``whisper-<name>.pt``."""
     import torch
     import whisper
 
     torch.set_num_threads(threads)
-    return whisper.load_model(str(convert(ct2_dir)), device="cpu")
+    return whisper.load_model(str(convert(ct2_dir, default_target(name))), device="cpu")
 
 
 def _alignment_heads(ct2_dir: Path, dims) -> list[list[int]] | None:

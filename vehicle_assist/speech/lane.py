@@ -5,6 +5,10 @@
 blocks through the gate and the VAD, each utterance heard on a worker thread, a command acted on at
 once (mute, volume, speech rate, repeat, stop), a question handed to the advisory lane. Every
 stage is timed; results are our own types only.
+
+Audio with no words in it (silence, road noise, text the noise gate dropped, only a noise phrase
+such as "you") gives neither an intent nor an ask-back: the assistant stays silent. A question
+that pauses mid-sentence is held (:mod:`.endpoint`) and heard again with the rest.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from vehicle_assist import aio, clock
 from vehicle_assist.bus import Bus
 from vehicle_assist.config import SpeechSettings
 from vehicle_assist.messages import Advisory, AudioChunk, Envelope, Intent, Tier, Transcript, Utterance
-from vehicle_assist.speech import controls, intents, vad
+from vehicle_assist.speech import controls, endpoint, intents, vad
 from vehicle_assist.speech.activation import ButtonEvent, Decision, Gate
 from vehicle_assist.speech.asr import ASR, needs_ask_back
 from vehicle_assist.speech.controls import Effect, VoiceControls
@@ -43,13 +47,13 @@ def hear(utt: Utterance, asr: ASR, gate: Gate, min_confidence: float = 0.45,
     decision = gate.decide(transcript.text)
     intent: Intent | None = None
     ask: str | None = None
-    if decision.accept:
+    if decision.accept and transcript.text.strip():  # no words (noise, silence, gated): no intent, no ask-back
         if needs_ask_back(transcript, min_confidence):
             ask = ask_back_text
         else:
             intent = intents.classify(decision.text, transcript.t_ns, default_minutes=default_minutes)
-            if intent.name == "empty":
-                ask = ask_back_text
+            if intent.name == "empty":  # only a noise phrase ("you", "thank you"): nothing to act on or ask
+                intent = None
     t2 = clock.perf_ns()
     return Heard(transcript, decision, intent, ask, {"asr_ms": (t1 - t0) / 1e6, "decide_ms": (t2 - t1) / 1e6})
 
@@ -89,6 +93,8 @@ class VoiceLane(aio.BusLane):
         speaker.rate = self.controls.rate
         self.gate = Gate.from_settings(settings.activation, output.is_speaking)
         self.gate.pressed = held  # a recorded question is one long press of push-to-talk
+        self.joiner = endpoint.Joiner(endpoint.EndpointOptions.from_settings(settings.endpoint))
+        self._stream_s = 0.0  # latest audio time the VAD has seen (seconds on the clock): ends a hold
         self._released = False  # the push-to-talk button went up: end the open utterance
 
     def bind(self, bus: Bus) -> None:
@@ -103,13 +109,16 @@ class VoiceLane(aio.BusLane):
         origin, elapsed = now(), 0.0
         async for chunk in aio.pump(chunks, "audio-in"):
             bus.publish("audio", chunk)
-            t0 = clock.perf_ns()
-            events = seg.process(chunk.pcm, elapsed) if self.gate.listening(origin + int(elapsed * 1e9)) else []
+            t, t0 = origin + int(elapsed * 1e9), clock.perf_ns()
+            events = seg.process(chunk.pcm, elapsed) if self.gate.listening(t) else []
             if self._released:  # push-to-talk let go: the utterance ends here, trailing silence or not
                 self._released = False
                 events += seg.flush(elapsed, "button-released")
             elapsed += chunk.duration_s
+            self._stream_s = (origin + int(elapsed * 1e9)) / 1e9
             for ev in events:
+                if ev.kind == "start":
+                    self.joiner.started(t / 1e9)  # a held utterance goes on: merged, not acted on
                 if ev.utterance is not None:
                     bus.timing("voice", "vad", (clock.perf_ns() - t0) / 1e6)
                     bus.publish("utterances", ev.utterance)
@@ -129,13 +138,18 @@ class VoiceLane(aio.BusLane):
         await self.handle_inputs(self._hear)
 
     async def _hear(self, env: Envelope) -> None:
-        """ASR (worker thread) -> transcript -> ask back, or intent -> act."""
+        """ASR (worker thread) -> transcript -> ask back, or intent -> act; a mid-sentence pause holds."""
         bus, sp = self.bus, self.settings
         t0 = clock.perf_ns()
-        heard = await self._worker.call(hear, env.msg, self.asr, self.gate, sp.asr.min_confidence, sp.asr.ask_back,
+        utt = self.joiner.take(env.msg)  # a fragment the driver went on from comes in front
+        heard = await self._worker.call(hear, utt, self.asr, self.gate, sp.asr.min_confidence, sp.asr.ask_back,
                                         sp.mute_default_minutes)
         bus.timing("voice", "asr", (clock.perf_ns() - t0) / 1e6)
         bus.publish("transcripts", heard.transcript)
+        go_on = heard.decision.accept and self.gate.may_go_on()
+        if self.joiner.end(utt, heard.transcript.text if go_on else "") and await endpoint.wait_for_rest(
+                self.joiner, lambda: max(self._stream_s, bus.clock.now_ns() / 1e9), bus.clock.sleep):
+            return  # a mid-sentence pause: heard again with the rest of the sentence
         if heard.ask_back:
             await self.say(heard.ask_back, "ask-back")
         if heard.intent is not None:
