@@ -75,6 +75,7 @@ def _single(target, realtime, speed, rate, out, start, end, check, update_refs, 
         if update_refs:
             fail("--update-refs needs a real replay, not --from-log", 2)
         return job.realert_target(t, from_log, out_dir, check, False)
+    _render_generated([t.drive_spec], as_json)
     cfg = config_mod.load_app(config_file)
     with progress("loading models", None, enabled=not as_json):
         parts = runtime.load_parts(cfg, voice=not no_voice)
@@ -90,6 +91,15 @@ def _single(target, realtime, speed, rate, out, start, end, check, update_refs, 
         result = job.replay_target(t, cfg, parts, out_dir, options, check, update_refs, video, mcap,
                                    on_item=lambda m: advance() if m.topic == "frames" else None)
     return result
+
+
+def _render_generated(drive_specs: list[str], as_json: bool) -> None:
+    """Render the generated drives (approach sequences) the targets need and lack, with a progress bar,
+    before any replay starts (batch children then find them made)."""
+    from vehicle_assist.replay import generated
+
+    for spec in dict.fromkeys(drive_specs):
+        generated.ensure_drive(spec, lambda desc, total: progress(desc, total, enabled=not as_json))
 
 
 def _human(r: dict[str, Any]) -> None:
@@ -129,6 +139,7 @@ def _batch(folder: Path, out, jobs, realtime, speed, rate, check, update_refs, n
         fail(f"{folder}: no scenarios or drives in it", 2)
     base = out or job.default_out(folder.name)
     base.mkdir(parents=True, exist_ok=True)
+    _render_generated([job.resolve_target(str(p)).drive_spec for p in targets if is_scenario(p)], as_json)
 
     def one(path: Path) -> dict[str, Any]:
         cmd = [sys.executable, "-m", "vehicle_assist.cli", "replay", str(path), "--out", str(base / path.stem), "--json"]

@@ -69,10 +69,19 @@ def read_log(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     return header, list(records)
 
 
+def verdict(checks: list[dict[str, Any]] | None, ref: dict[str, Any] | None) -> bool:
+    """The one verdict of a checked replay, said by the exit code, the JSON and the report's header
+    alike: every scenario check passed and the reference comparison found no difference (a missing
+    reference is a difference)."""
+    return all(c["passed"] for c in checks or []) and not (ref or {}).get("diffs")
+
+
 def evaluate(t: Target, records: list[dict[str, Any]], check_ref: bool, update_ref: bool,
              rules: refs.CompareRules | None = None, info: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Scenario checks and the reference comparison (or update) of one trip log."""
-    out: dict[str, Any] = {"checks": None, "ref": None, "alerts": [[round(a, 3), n] for a, n in expect.alert_starts(records)]}
+    """Scenario checks and the reference comparison (or update) of one trip log; ``passed`` is the
+    :func:`verdict` when checked (``check_ref`` and a scenario), else None."""
+    out: dict[str, Any] = {"checks": None, "ref": None, "passed": None,
+                           "alerts": [[round(a, 3), n] for a, n in expect.alert_starts(records)]}
     if t.scenario is None:
         return out
     results = expect.check(t.scenario.expectations, records, t.scenario.question_times)
@@ -90,6 +99,8 @@ def evaluate(t: Target, records: list[dict[str, Any]], check_ref: bool, update_r
             out["ref"] = {"path": str(path), "updated": False, "diffs": [str(d) for d in diffs]}
         else:
             out["ref"] = {"path": str(path), "updated": False, "diffs": [f"no reference at {path} (create it with --update-refs)"]}
+    if check_ref:
+        out["passed"] = verdict(out["checks"], out["ref"])
     return out
 
 
@@ -104,7 +115,7 @@ def write_outputs(out_dir: Path, t: Target, header: dict[str, Any], records: lis
     merged = {**header, **(json.loads(info_path.read_text()) if info_path.is_file() else {})}
     ref = evaluation.get("ref")
     html = report.render(merged, records, title=f"Replay: {t.name}", checks=evaluation.get("checks"),
-                         ref_diffs=ref["diffs"] if ref else None)
+                         ref_diffs=ref["diffs"] if ref else None, passed=evaluation.get("passed"))
     (out_dir / "report.html").write_text(html, encoding="utf-8")
     files["report"] = str(out_dir / "report.html")
     if drive is not None and (video or mcap):
@@ -136,33 +147,38 @@ def replay_target(t: Target, config, parts, out_dir: Path, options: ReplayOption
     header, records = read_log(res.trip_log)
     evaluation = evaluate(t, records, check, update_refs, info=header)
     files = write_outputs(out_dir, t, header, records, evaluation, drive, start, end, video, mcap, on_frame)
-    checks = evaluation["checks"] or []
-    ref_diffs = (evaluation["ref"] or {}).get("diffs", []) if check else []
-    passed = all(c["passed"] for c in checks) and not ref_diffs
     return {"name": t.name, "drive": res.info["drive"]["name"], "scenario": scen.name if scen else None,
-            "out": str(out_dir), "trip_log": str(res.trip_log), "passed": passed if (scen and check) else None,
-            "checks": checks, "ref": evaluation["ref"], "alerts": evaluation["alerts"], "files": files,
+            "out": str(out_dir), "trip_log": str(res.trip_log), "passed": evaluation["passed"],
+            "checks": evaluation["checks"] or [], "ref": evaluation["ref"], "alerts": evaluation["alerts"], "files": files,
             "speech_wavs": [str(p) for p in res.speech_wavs], "replay": res.info["replay"],
             "drive_s": res.info["replay"]["drive_s"], "summary": res.summary}
 
 
+def log_calibration(trip: Path):
+    """The ``replay.json`` beside a trip log (empty when absent) and the camera the replay used: the
+    drive's calibration, else the default camera at the drive's size."""
+    from vehicle_assist.config import CameraCalibration
+
+    info_path = trip.parent / "replay.json"
+    info = json.loads(info_path.read_text()) if info_path.is_file() else {}
+    d = info.get("drive") or {}
+    cal = d.get("calibration")
+    w, h = d.get("width", 1280), d.get("height", 720)
+    if not cal:
+        from vehicle_assist.perception.hazards import load_table
+
+        return info, load_table().camera.scaled(w, h)
+    return info, CameraCalibration(width=w, height=h, focal_px=cal["focal_px"], mount_height_m=cal["mount_height_m"],
+                                   cx=cal["cx"] if cal.get("cx") is not None else w / 2,
+                                   cy=cal["cy"] if cal.get("cy") is not None else h / 2)
+
+
 def realert_target(t: Target, trip: Path, out_dir: Path, check: bool, update_refs: bool) -> dict[str, Any]:
     """Re-run hazards and alerts on a trip log's logged tracks (current configs), then evaluate."""
-    from vehicle_assist.config import CameraCalibration
     from vehicle_assist.replay import realert
 
     header, records = read_log(trip)
-    info_path = trip.parent / "replay.json"
-    info = json.loads(info_path.read_text()) if info_path.is_file() else {}
-    cal = (info.get("drive") or {}).get("calibration")
-    d = info.get("drive") or {}
-    calib = CameraCalibration(width=d.get("width", 1280), height=d.get("height", 720), focal_px=cal["focal_px"],
-                              mount_height_m=cal["mount_height_m"], cx=cal["cx"] if cal.get("cx") is not None else d.get("width", 1280) / 2,
-                              cy=cal["cy"] if cal.get("cy") is not None else d.get("height", 720) / 2) if cal else None
-    if calib is None:
-        from vehicle_assist.perception.hazards import load_table
-
-        calib = load_table().camera.scaled(d.get("width", 1280), d.get("height", 720))
+    info, calib = log_calibration(trip)
     new = realert.rerun(records, calib)
     out_dir.mkdir(parents=True, exist_ok=True)
     with (out_dir / "realert.jsonl").open("w") as f:
@@ -170,7 +186,6 @@ def realert_target(t: Target, trip: Path, out_dir: Path, check: bool, update_ref
         for r in new:
             f.write(json.dumps(r, separators=(",", ":"), default=str) + "\n")
     evaluation = evaluate(t, new, check, update_refs, info=header)
-    checks = evaluation["checks"] or []
-    ref_diffs = (evaluation["ref"] or {}).get("diffs", []) if check else []
-    return {"name": t.name, "from_log": str(trip), "out": str(out_dir), "checks": checks, "ref": evaluation["ref"],
-            "alerts": evaluation["alerts"], "passed": (all(c["passed"] for c in checks) and not ref_diffs) if (t.scenario and check) else None}
+    files = write_outputs(out_dir, t, {**info, **header}, new, evaluation, None, 0.0, None, video=False, mcap=False)
+    return {"name": t.name, "from_log": str(trip), "out": str(out_dir), "checks": evaluation["checks"] or [],
+            "ref": evaluation["ref"], "alerts": evaluation["alerts"], "passed": evaluation["passed"], "files": files}
