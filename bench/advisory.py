@@ -3,9 +3,12 @@
     python bench/advisory.py [--split test] [--limit N] [--modes extractive,slm] [--no-speak] [--json-out FILE]
 
 For each question of bench/data/questions.jsonl (real retrieval, real TTS into a null audio sink,
-real SLM) it runs the whole AdvisoryRun and reports, per split and mode: citation precision and
-recall against the expected rules, grounded rate (every number/unit/rule id supported), fact
-coverage (all key facts in the answer), refusal accuracy (and answerable questions refused),
+real SLM) it runs the whole AdvisoryRun and reports, per split and mode, and per question
+type (number, permission, action, definition, other, scene, unanswerable): citation precision and
+recall against the expected rules, grounded rate (every number/unit/rule id supported and every
+sentence's meaning, see advisory/validate.py), fact coverage (the share of a question's key facts in
+the answer), fully answered (all of them), the rule that holds the answer first / in the top 3 of
+retrieval, refusal accuracy (and answerable questions refused),
 share answered locally vs routed remote, time from question text to first audio p50/p95 per
 route, SLM tokens/s and the SLM acceptance rate without fallback. JSON on stdout, summary on stderr.
 """
@@ -40,6 +43,27 @@ def load_questions(path: Path, split: str, limit: int | None) -> list[dict]:
     return rows
 
 
+QUESTION_TYPES = (  # (type, pattern on the question), first match wins; data for the per-type report
+    ("number", r"\b(how (far|fast|quick|long|many|much|close|often|old|tall|heavy)|what time|what hours|"
+               r"what'?s the (speed )?limit|speed limit|how big)\b"),
+    ("permission", r"^(can|may|am|is|are|do|does|must|should|could|would)\b|\ballowed\b|\blegal\b|\bok to\b"),
+    ("action", r"\bwhat (should|do|must|shall) (i|you|we) do\b|\bwhat now\b|\bhow (do|should) i\b|\bwhat do i\b"),
+    ("definition", r"\bwhat (does|do|is|are|'s)\b.*\b(mean|for)\b|\bwhat('s| is| are) (a|an|the)\b"),
+)
+
+
+def question_type(item: dict) -> str:
+    """number / permission / action / definition / other for a question; scene; unanswerable."""
+    import re
+
+    if not item["answerable"]:
+        return "unanswerable"
+    if item["kind"] == "scene" or not item.get("question"):
+        return "scene"
+    q = item["question"].lower()
+    return next((name for name, pattern in QUESTION_TYPES if re.search(pattern, q)), "other")
+
+
 def has_fact(answer: str, fact: str) -> bool:
     """A key fact is in the answer (case, hyphens and number words normalised)."""
     return validate.normalise(fact) in validate.normalise(answer)
@@ -64,13 +88,18 @@ def summarise(rows: list[dict]) -> dict:
             routes.setdefault(r["route"], []).append(r["first_audio_ms"])
     slm_runs = [r for r in rows if r["chosen"] == "slm"]
     tps = [r["tokens_per_s"] for r in rows if r.get("tokens_per_s")]
+    ranked = [r for r in ans if "rule_rank" in r]
     return {
         "n": len(rows), "answerable": len(ans), "unanswerable": len(una),
+        "fully_answered": round(float(np.mean([r["facts_ok"] for r in ans])), 3) if ans else None,
+        "rule_first": round(float(np.mean([r["rule_rank"] == 1 for r in ranked])), 3) if ranked else None,
+        "rule_top3": round(float(np.mean([r["rule_rank"] is not None and r["rule_rank"] <= 3 for r in ranked])), 3)
+        if ranked else None,
         "citation_precision": round(float(np.mean(prec)), 3) if prec else None,
         "citation_recall": round(float(np.mean(rec)), 3) if rec else None,
         "citation_hit": round(float(np.mean(hit)), 3) if hit else None,
         "grounded_rate": round(float(np.mean([r["grounded"] for r in answered])), 3) if answered else None,
-        "fact_coverage": round(float(np.mean([r["facts_ok"] for r in ans])), 3) if ans else None,
+        "fact_coverage": round(float(np.mean([r["fact_share"] for r in ans])), 3) if ans else None,
         "refusal_accuracy": round(float(np.mean([r["refused"] != r["answerable"] for r in rows])), 3) if rows else None,
         "answerable_refused": round(float(np.mean([r["refused"] for r in ans])), 3) if ans else None,
         "unanswerable_refused": round(float(np.mean([r["refused"] for r in una])), 3) if una else None,
@@ -95,6 +124,23 @@ def kv_reuse(slm, retriever, rows: list[dict], n: int = 4) -> dict:
     return {k: pct(v, 50) for k, v in out.items()} | {"n": len(out["reused"])}
 
 
+def _commit() -> str:
+    import subprocess
+
+    try:
+        return subprocess.run(["git", "-C", str(Path(__file__).resolve().parent), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def retrieved_ids(rep) -> list[str]:
+    """The retriever's own order of rule ids (before whole rules and attached figures)."""
+    if rep.retrieval is not None:
+        return [p.id for p in rep.retrieval.passages]
+    return [p.id for p in rep.passages]
+
+
 async def run_all(args: argparse.Namespace) -> dict:
     from vehicle_assist.advisory.run import AdvisoryRun, ArbiterSpeaker
     from vehicle_assist.advisory.semantic import SentenceSimilarity
@@ -104,6 +150,11 @@ async def run_all(args: argparse.Namespace) -> dict:
     cfg = load_app()
     rows = load_questions(Path(args.questions), args.split, args.limit)
     modes = [m for m in args.modes.split(",") if m]
+    typical = None
+    if args.with_scene:  # the same scene beside every question (in a car there is nearly always a car ahead)
+        from vehicle_assist.advisory.scene import parse_scene
+
+        typical = parse_scene(args.with_scene)
     print(f"{len(rows)} questions, modes {modes}", file=sys.stderr)
     retriever = Retriever.load(cfg.knowledge, progress=False, threads=cfg.runtime.threads.embedder)
     similarity = SentenceSimilarity.for_retriever(retriever) if cfg.advisory.semantic_weight > 0 else None
@@ -126,16 +177,25 @@ async def run_all(args: argparse.Namespace) -> dict:
         renderer.render("Ready.")  # start the engine once
         arbiter = AudioArbiter(NullSink(realtime=False)).start()
         speaker = ArbiterSpeaker(arbiter, renderer)
-    results: dict = {"config": {"modes": modes, "split": args.split, "limit": args.limit, "speak": args.speak,
-                                "semantic_weight": cfg.advisory.semantic_weight,
+    results: dict = {"commit": _commit(), "config": {"modes": modes, "split": args.split, "limit": args.limit, "speak": args.speak,
+                                "semantic_weight": cfg.advisory.semantic_weight, "with_scene": args.with_scene,
                                 "max_answer_words": cfg.advisory.max_answer_words}, **info, "splits": {}}
     per: dict[tuple[str, str], list[dict]] = {}
     for mode in modes:
         settings = cfg.advisory.model_copy(update={"route": mode})
-        lane = AdvisoryRun(settings, retriever, slm=slm, speaker=speaker, similarity=similarity,
-                           cancel_event=arbiter.cancel_event if arbiter else None)
+        try:  # the builder the car uses too (advisory.lane: `ask`, this bench and the runtime)
+            from vehicle_assist.advisory.lane import Resources
+        except ImportError:  # the code before issue 15, for a --baseline run
+            Resources = None
+        cancel = arbiter.cancel_event if arbiter else None
+        if Resources is not None:
+            lane = Resources(settings, retriever, similarity, slm).run(speaker=speaker, cancel_event=cancel)
+        else:
+            lane = AdvisoryRun(settings, retriever, slm=slm, speaker=speaker, similarity=similarity, cancel_event=cancel)
         for i, q in enumerate(rows):
-            scene = Scene(**q["scene"]) if q.get("scene") else None
+            scene = Scene(**q["scene"]) if q.get("scene") else typical
+            if q.get("scene") is None and typical is not None and not q["question"]:
+                scene = None
             rep = await lane.execute_report(q["question"] or None, scene, clock.perf_ns())
             adv = rep.advisory
             row = {
@@ -143,7 +203,11 @@ async def run_all(args: argparse.Namespace) -> dict:
                 "rule_ids": q["rule_ids"], "answer": adv.text, "cited": list(adv.cited), "route": adv.route,
                 "chosen": rep.route, "refused": adv.refused, "fallback": rep.fallback,
                 "grounded": bool(rep.verdict.ok) if rep.verdict is not None else adv.refused,
+                "qtype": question_type(q),
                 "facts_ok": (not adv.refused) and all(has_fact(adv.text, f) for f in q["key_facts"]),
+                "fact_share": (0.0 if adv.refused else float(np.mean([has_fact(adv.text, f) for f in q["key_facts"]])))
+                if q["key_facts"] else None,
+                "rule_rank": next((i + 1 for i, p in enumerate(retrieved_ids(rep)) if p in set(q["rule_ids"])), None),
                 "first_audio_ms": rep.timings.get("first_audio_ms"), "total_ms": rep.timings.get("total_ms"),
                 "retrieve_ms": rep.timings.get("retrieve_ms"),
                 "support": round(rep.support, 3),
@@ -164,6 +228,8 @@ async def run_all(args: argparse.Namespace) -> dict:
         arbiter.close()
     for (split, mode), rs in sorted(per.items()):
         results["splits"].setdefault(split, {})[mode] = summarise(rs)
+        results.setdefault("by_type", {}).setdefault(split, {})[mode] = {
+            t: summarise([r for r in rs if r["qtype"] == t]) for t in sorted({r["qtype"] for r in rs})}
     if args.rows:
         results["rows"] = {f"{s}/{m}": rs for (s, m), rs in per.items()}
     return results
@@ -181,8 +247,16 @@ def main() -> None:
                     help="skip TTS (first-audio times then exclude rendering)")
     ap.add_argument("--rows", action="store_true", help="include every question's result in the JSON")
     ap.add_argument("--json-out", default=None, help="also write the JSON here")
+    ap.add_argument("--with-scene", default=None,
+                    help="a scene given with every question, e.g. 'label=car,distance_m=19,hazard=forward-collision'")
+    ap.add_argument("--baseline", default=None,
+                    help="JSON of an earlier run of this script (for example the code before issue 15, run with its "
+                         "package on PYTHONPATH): put side by side under 'baseline'")
     args = ap.parse_args()
     results = asyncio.run(run_all(args))
+    if args.baseline:
+        base = json.loads(Path(args.baseline).read_text(encoding="utf-8"))
+        results["baseline"] = {k: base.get(k) for k in ("config", "splits", "by_type", "commit")}
     text = json.dumps(results, indent=1, default=str)
     print(text)
     if args.json_out:
@@ -190,11 +264,22 @@ def main() -> None:
     for split, modes in results["splits"].items():
         for mode, m in modes.items():
             fa = ", ".join(f"{k} p50 {v['p50']} ms" for k, v in m["first_audio_ms"].items())
-            print(f"[{split}/{mode}] facts {m['fact_coverage']} grounded {m['grounded_rate']} "
+            print(f"[{split}/{mode}] facts {m['fact_coverage']} fully {m['fully_answered']} "
+                  f"rule 1st/top3 {m['rule_first']}/{m['rule_top3']} grounded {m['grounded_rate']} "
                   f"refusal acc {m['refusal_accuracy']} (answerable refused {m['answerable_refused']}) "
                   f"cite P/R {m['citation_precision']}/{m['citation_recall']} | {fa}"
                   + (f" | slm accepted {m['slm_acceptance_rate']}, {m['slm_tokens_per_s_p50']} tok/s"
                      if m["slm_acceptance_rate"] is not None else ""), file=sys.stderr)
+            base = (results.get("baseline") or {}).get("splits", {}).get(split, {}).get("extractive")
+            if base and mode == "extractive":
+                print(f"   before issue 15: facts {base.get('fact_coverage')} fully {base.get('fully_answered')} "
+                      f"rule 1st/top3 {base.get('rule_first')}/{base.get('rule_top3')} grounded "
+                      f"{base.get('grounded_rate')} refusal acc {base.get('refusal_accuracy')} "
+                      f"(answerable refused {base.get('answerable_refused')})", file=sys.stderr)
+            for t, tm in results.get("by_type", {}).get(split, {}).get(mode, {}).items():
+                print(f"   {t:13s} n={tm['n']:3d} facts {tm['fact_coverage']} fully {tm['fully_answered']} "
+                      f"rule 1st {tm['rule_first']} refused {tm['answerable_refused'] if t != 'unanswerable' else tm['unanswerable_refused']}",
+                      file=sys.stderr)
 
 
 if __name__ == "__main__":

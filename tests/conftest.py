@@ -18,6 +18,20 @@ def data_file(group: str, name: str) -> Path:
     return p
 
 
+def code_passages() -> dict:
+    """The real Highway Code passages (fetched data), by id."""
+    import json
+
+    from vehicle_assist.messages import Passage
+
+    out = {}
+    for name in ("uk_highway_code.jsonl", "uk_highway_code_figures.jsonl"):
+        for line in data_file("knowledge", name).read_text(encoding="utf-8").splitlines():
+            r = json.loads(line)
+            out[r["id"]] = Passage(r["id"], r["section"], r["title"], r["text"])
+    return out
+
+
 @pytest.fixture
 def data():
     """``data("frames", "highway_test1.jpg")`` -> Path of a real fetched file."""

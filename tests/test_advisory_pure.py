@@ -15,15 +15,9 @@ from vehicle_assist.messages import Advisory, Hazard, HazardLevel, Intent, Passa
 
 @pytest.fixture(scope="module")
 def rules(request) -> dict[str, Passage]:
-    """The real Highway Code passages (fetched data), by id."""
-    from tests.conftest import data_file
+    from tests.conftest import code_passages
 
-    out = {}
-    for name in ("uk_highway_code.jsonl", "uk_highway_code_figures.jsonl"):
-        for line in data_file("knowledge", name).read_text(encoding="utf-8").splitlines():
-            r = json.loads(line)
-            out[r["id"]] = Passage(r["id"], r["section"], r["title"], r["text"])
-    return out
+    return code_passages()
 
 
 # --- passage sentences ------------------------------------------------------------------------

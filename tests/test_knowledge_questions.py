@@ -56,15 +56,35 @@ def test_sizes_and_fields(items):
 
 
 def test_every_group_is_split_into_dev_and_test(items):
-    """The set written before tuning is split half and half; questions added later to widen the
-    tuning data (ids starting with "x") are dev only, so the test split never changes."""
-    assert all(it["split"] == "dev" for it in items if it["id"].startswith("x"))
-    original = [it for it in items if not it["id"].startswith("x")]
+    """The first set (written before any tuning, split half and half) and its dev-only extension
+    (ids starting with "x") are all dev now; the test split is the set written for issue 15 (ids
+    starting with "n"), written before any change of that issue and never tuned on."""
+    original = [it for it in items if it["id"][0] in "qsu"]
     assert len(original) == 195
-    for group in ("question-True", "scene-True", "question-False"):
-        counts = Counter(it["split"] for it in original if f"{it['kind']}-{it['answerable']}" == group)
-        assert set(counts) == {"dev", "test"}, group
-        assert abs(counts["dev"] - counts["test"]) <= 1, (group, counts)
+    old = [it for it in items if not it["id"].startswith("n")]
+    assert old and all(it["split"] == "dev" for it in old)
+    new = [it for it in items if it["id"].startswith("n")]
+    assert all(it["split"] == "test" for it in new)
+    assert {it["split"] for it in items} == {"dev", "test"}
+
+
+def test_the_new_test_split_covers_the_whole_code(items):
+    """At least 150 spoken answerable questions and 40 out-of-scope ones, over every part of the
+    Code: the numbered rules, the light signals, the signs, the road markings and the annexes."""
+    test = [it for it in items if it["split"] == "test"]
+    answerable = [it for it in test if it["answerable"]]
+    assert all(it["kind"] == "question" and it["question"] for it in test)
+    assert len(answerable) >= 150
+    assert len([it for it in test if not it["answerable"]]) >= 40
+    gold = {r for it in answerable for r in it["rule_ids"]}
+    for part in ("annex-3", "annex-5", "annex-7", "light-signals", "traffic-signs", "road-markings"):
+        assert any(r.startswith(part) for r in gold), part
+    numbered = {int(r) for r in gold if r.isdigit()}
+    for lo, hi in ((1, 158), (159, 203), (204, 225), (226, 237), (238, 252), (253, 273), (274, 287), (288, 307)):
+        assert any(lo <= n <= hi for n in numbered), (lo, hi)
+    dev_questions = {it["question"].lower() for it in items if it["split"] == "dev" and it["question"]}
+    assert not [it["id"] for it in test if it["question"].lower() in dev_questions]
+    assert len({it["question"].lower() for it in test}) == len(test)
 
 
 def test_gold_ids_exist_and_hold_the_key_facts(items, corpus):

@@ -18,10 +18,13 @@ REPO_SIM = paths.sim()
 
 def test_buildable_names_only_the_generators_media():
     folder = generated.folder()
-    assert generated.buildable(folder / "lead-braking.mp4") == "lead-braking"
+    assert generated.buildable(folder / "lead-braking.mp4") == ("approach", "lead-braking")
     assert generated.buildable(folder / "lead-braking-dev.mp4") is None  # dev split: bench only
     assert generated.buildable(paths.sim() / "drives" / "lead-braking.mp4") is None
     assert generated.buildable(folder / "lead-braking.txt") is None
+    route = generated.folder("route")
+    assert generated.buildable(route / "leeds_motorway" / "telemetry.csv") == ("route", "leeds_motorway")
+    assert generated.buildable(route / "no_such_drive" / "telemetry.csv") is None
 
 
 @pytest.fixture
@@ -52,8 +55,8 @@ def test_a_missing_approach_drive_is_rendered_on_first_use(va_home, short_stoppe
 def test_rendering_without_the_fetched_frames_is_one_clear_error(va_home, short_stopped):
     (va_home / "sim" / "manifests").mkdir(parents=True)
     shutil.copy(REPO_SIM / "manifests" / "approach_lead_stopped.yaml", va_home / "sim" / "manifests")
-    with pytest.raises(DriveError, match=r"\[drive-media-unbuilt\] .*lead-stopped.mp4: \(render\): expected a rendered "
-                                         r"approach sequence \(frames .* missing: run `vehicle-assist fetch frames`\)"):
+    with pytest.raises(DriveError, match=r"\[drive-media-unbuilt\] .*lead-stopped.mp4: \(render\): expected a generated "
+                                         r"approach drive \(frames .* missing: run `vehicle-assist fetch frames`\)"):
         open_drive("approach_lead_stopped")
 
 
@@ -67,3 +70,14 @@ def test_pinned_crop_boxes_are_what_the_detector_finds(data):
     model = models.load_detector()
     for (crop, index), box in approach.CROP_BOXES.items():
         assert approach.find_car(cv2.imread(str(data("frames", crop))), model, index) == box, (crop, index)
+
+
+def test_a_missing_route_drive_is_generated_on_first_use(va_home, capsys):
+    (va_home / "sim" / "manifests").mkdir(parents=True)
+    shutil.copy(REPO_SIM / "manifests" / "leeds_motorway.yaml", va_home / "sim" / "manifests")
+    shutil.copy(REPO_SIM / "route_drives.yaml", va_home / "sim")
+    (va_home / "sim" / "maps").symlink_to(REPO_SIM / "maps")  # the fetched map it drives on
+    drive = open_drive("leeds_motorway")
+    assert (va_home / "sim" / "generated" / "route" / "leeds_motorway" / "telemetry.csv").is_file()
+    assert drive.info.has_telemetry and drive.info.duration_s > 30 and "generating route drive leeds_motorway (first use)" in capsys.readouterr().err
+    assert generated.ensure_drive("leeds_motorway") == []

@@ -57,15 +57,18 @@ def test_annotated_video_draws_on_real_frames(data, tmp_path):
     frames = [m.msg for m in open_drive(DRIVE).messages() if m.topic == "frames"]
     records = trip()
     overlay = annotate.OverlayIndex(records).at(frames[90].t_ns)
-    assert overlay.boxes[0][2] == "critical" and ("Cyclist! Brake!", "alert") in overlay.captions
+    assert overlay.boxes[0][2] == "critical" and [(c.kind, c.text) for c in overlay.captions] == [
+        ("driver", "how much room for a cyclist <b>"), ("alert", "Cyclist! Brake!")]  # heard at 1.8 s, shown 3 s
     img = annotate.draw(frames[90].image, overlay)
     assert img.shape == frames[90].image.shape and not np.array_equal(img, frames[90].image)
     out = tmp_path / "a.mp4"
-    assert annotate.write_video(frames, records, out, fps=20.0) == 100
+    written = annotate.write_video(frames, records, out, fps=20.0)
+    # the alert spoken at 4.22 s is captioned for at least 1.5 s: the last frame is held until 5.72 s
+    assert written.camera_frames == 100 and written.frames == 115 and written.duration_s == 5.75
     import cv2
 
     cap = cv2.VideoCapture(str(out))
-    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 100 and int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)) == 960
+    assert int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)) == 1280 and int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)) == 720
     cap.release()
 
 

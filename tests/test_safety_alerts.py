@@ -26,7 +26,7 @@ def hz(kind: str, level: HazardLevel, tid: int = 1) -> Hazard:
 
 def test_table_triggers_name_real_hazard_kinds():
     kinds = {c.kind for c in hazards.load_table().classes.values()}
-    known = kinds | set(alerts.SYSTEM_SIGNALS) | {hazards.FOLLOWING_TOO_CLOSE}
+    known = kinds | set(alerts.SYSTEM_SIGNALS) | set(alerts.ROUTE_SIGNALS) | {hazards.FOLLOWING_TOO_CLOSE}
     for name, spec in TABLE.items():
         assert spec.trigger.kind in known, f"{name} triggers on unknown kind {spec.trigger.kind}"
     # every hazard kind that reaches warning has an audible alert on the alert tier

@@ -25,7 +25,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from vehicle_assist import clock
+from vehicle_assist import clock, private
 from vehicle_assist.errors import CodedError
 from vehicle_assist.messages import SpeechRequest, Tier
 
@@ -89,23 +89,31 @@ class Segment:
     start_sample: int
     pcm: np.ndarray
     completed: bool
+    t_ns: int | None = None
+    """The clock's time when it began (``WavSink(now_ns=...)``; None without a clock)."""
 
 
 class WavSink:
-    """Everything written, in order, to one 16-bit WAV; also keeps per-request :class:`Segment` s."""
+    """Everything written, in order, to one 16-bit WAV; also keeps per-request :class:`Segment` s.
 
-    def __init__(self, path: Path | str, sample_rate: int = 22050, realtime: bool = True) -> None:
+    ``now_ns`` (a clock's ``now_ns``) stamps each segment with the time it began, so a replay can
+    place what was played on the drive clock (the WAV itself has no gaps between requests)."""
+
+    def __init__(self, path: Path | str, sample_rate: int = 22050, realtime: bool = True,
+                 now_ns: Callable[[], int] | None = None) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.now_ns = now_ns
         self.sample_rate, self.realtime = sample_rate, realtime
         self.segments: list[Segment] = []
-        self._wav = wave.open(str(self.path), "wb")
+        self._file = private.open_file(self.path, "wb")  # what was said in the car: owner-only
+        self._wav = wave.open(self._file, "wb")
         self._wav.setnchannels(1)
         self._wav.setsampwidth(2)
         self._wav.setframerate(sample_rate)
         self._samples = 0
         self._current: list[np.ndarray] = []
         self._start = 0
+        self._start_t: int | None = None
         self._lock = threading.Lock()
 
     def write(self, block: np.ndarray) -> None:
@@ -117,17 +125,19 @@ class WavSink:
     def begin(self, req: SpeechRequest) -> None:
         with self._lock:
             self._current, self._start = [], self._samples
+            self._start_t = self.now_ns() if self.now_ns else None
 
     def finish(self, req: SpeechRequest, completed: bool) -> None:
         with self._lock:
             pcm = np.concatenate(self._current) if self._current else np.zeros(0, np.float32)
-            self.segments.append(Segment(req, self._start, pcm, completed))
+            self.segments.append(Segment(req, self._start, pcm, completed, self._start_t))
             self._current = []
 
     def close(self) -> None:
         with self._lock:
             if self._wav is not None:
                 self._wav.close()
+                self._file.close()  # wave leaves a file object it was handed open
                 self._wav = None
 
 

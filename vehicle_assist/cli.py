@@ -26,6 +26,7 @@ COMMANDS = (
     "run",
     "replay",
     "log",
+    "route",
 )
 
 app = typer.Typer(

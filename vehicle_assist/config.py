@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from vehicle_assist import paths
 
@@ -59,7 +59,7 @@ def validate(data: Any, model: type[M], file: Path | str) -> M:
             allowed = _allowed_keys(model, first["loc"][:-1])
             expected = f"unknown key; expected one of: {', '.join(allowed)}"
         else:
-            expected = f"{first['msg']} (got {_short(first.get('input'))})"
+            expected = f"{first['msg'].removeprefix('Value error, ')} (got {_short(first.get('input'))})"
         raise ConfigError(file, key, expected) from err
 
 
@@ -299,24 +299,59 @@ class SpeechSettings(StrictModel):
     block_ms: int = Field(100, ge=10, le=1000, description="audio block size from the microphone or a file")
     mic_device: str | int | None = Field(None, description="sounddevice input device (None = system default)")
     mute_default_minutes: int = Field(10, ge=1, le=240, description="'mute alerts' without a number mutes this long")
+    whole_file_max_s: float = Field(600.0, gt=0, le=7200, description="the longest file a whole-file mode "
+                                    "(listen --whole) reads into memory; longer input is refused (other modes stream any length)")
     activation: ActivationSettings = ActivationSettings()
     vad: VadSettings = VadSettings()
     asr: AsrSettings = AsrSettings()
 
 
+def remote_url_problem(url: str) -> str | None:
+    """Why ``url`` may not carry the driver's questions, or None: it must be https, or http to a
+    loopback address (127.0.0.0/8, ::1, localhost), where nothing crosses a network."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError as err:
+        return f"not a URL ({err})"
+    if parts.scheme == "https" and host:
+        return None
+    if parts.scheme == "http" and host:
+        try:
+            loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if loopback:
+            return None
+        return f"http:// is allowed only to a loopback address (127.0.0.1, ::1, localhost); use https:// for {host}"
+    return "must be an https:// URL (or http:// to a loopback address such as 127.0.0.1)"
+
+
 class RemoteSettings(StrictModel):
     """An optional OpenAI-compatible endpoint for complex questions; off unless the owner opts in.
-    Only the question text and the retrieved passages are sent."""
+    Only the question text and the retrieved passages are sent, and only over https (or to this machine)."""
 
     enabled: bool = False
     url: str = ""
-    """Base URL of the endpoint, e.g. ``http://127.0.0.1:8080/v1`` (``/chat/completions`` is appended)."""
+    """Base URL of the endpoint: ``https://...``, or ``http://`` to a loopback address such as
+    ``http://127.0.0.1:8080/v1`` (``/chat/completions`` is appended). Anything else is a config error."""
     model: str = ""
     api_key_env: str = "VA_REMOTE_API_KEY"
     """Name of the environment variable holding the API key (the key itself never sits in a config)."""
     timeout_s: float = Field(2.5, gt=0, le=30)
     min_words: int = Field(14, ge=1)
     """A question this long (or with 'why', 'explain', 'compare', 'difference') counts as complex."""
+
+    @field_validator("url")
+    @classmethod
+    def _https_or_loopback(cls, url: str) -> str:
+        problem = remote_url_problem(url) if url else None
+        if problem:
+            raise ValueError(problem)
+        return url
 
 
 class WorkloadSettings(StrictModel):
@@ -342,6 +377,10 @@ class AdvisorySettings(StrictModel):
     extractive_sentences: int = Field(2, ge=1, le=3)
     """Sentences in an extractive answer (the best, then the runner-up if both fit ``max_answer_words``)."""
     whole_rules: bool = True
+    facts: str = Field("with_sentence", pattern="^(off|alone|with_sentence)$")
+    """Number questions answered from the Code's structured facts (advisory/facts.py): ``alone`` says
+    the fact, ``with_sentence`` adds the best rule sentence when it fits, ``off`` keeps the sentence answer."""
+    facts_min_score: float = Field(1.5, ge=0)
     """Answer from the whole rule of each retrieved passage (not only the chunk that matched)."""
     semantic_weight: float = Field(0.85, ge=0, le=1)
     """Weight of embedding similarity against word match when ranking sentences (0 = words only)."""
@@ -448,6 +487,36 @@ class RuntimeSettings(StrictModel):
     proactive: ProactiveSettings = ProactiveSettings()
 
 
+class RouteSettings(StrictModel):
+    """Route context from an offline map (vehicle_assist.route; docs/route.md)."""
+
+    map: str | None = None
+    """OSM extract (.osm / .osm.pbf; relative to VA_HOME), or null: no route context."""
+    vehicle_type: str = "car"
+    """Row of Rule 124's national-limit table in configs/route.yaml (car, car_towing, bus, goods...)."""
+    nation: Literal["england", "scotland", "wales"] = "england"
+    """Built-up national limit: 30 mph, or 20 mph in Wales."""
+    gps_sigma_m: float = Field(10.0, gt=0)
+    """GNSS position noise (1 sigma) the matcher assumes."""
+    radius_m: float = Field(50.0, gt=0)
+    """No road this close to a fix: no match, no claim."""
+    beta_m: float = Field(8.0, gt=0)
+    step_m: float = Field(12.0, gt=0)
+    """A matching step every this many metres travelled (between steps the match is carried forward)."""
+    max_step_s: float = Field(3.0, gt=0)
+    max_gap_s: float = Field(30.0, gt=0)
+    lookahead_s: float = Field(10.0, gt=0)
+    """Features ahead are looked for within this many seconds of travel..."""
+    lookahead_min_m: float = Field(100.0, ge=0)
+    """...but at least this far..."""
+    lookahead_max_m: float = Field(600.0, gt=0)
+    """...and at most this far."""
+    log_position: Literal["exact", "coarse", "off"] = "exact"
+    """Positions in the trip log and the report: exact, coarse (rounded to 0.01 deg, ~1 km), or off."""
+    advice_ttl_s: float = Field(3.0, gt=0)
+    """A route advisory held back by the workload hold is dropped after this long (its distance goes stale)."""
+
+
 class AppConfig(StrictModel):
     """``configs/default.yaml`` (onboard) and ``configs/replay.yaml``."""
 
@@ -456,6 +525,7 @@ class AppConfig(StrictModel):
     speech: SpeechSettings = SpeechSettings()
     advisory: AdvisorySettings = AdvisorySettings()
     runtime: RuntimeSettings = RuntimeSettings()
+    route: RouteSettings = RouteSettings()
 
 
 def load_app(path: Path | str | None = None) -> AppConfig:

@@ -323,6 +323,45 @@ class AdvisoryEvent:
     run_id: int = 0
 
 
+# --- route -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RouteFeature:
+    """Something on the matched path ahead (vehicle_assist.route.ahead): ``kind`` is crossing,
+    signals, give_way, stop, roundabout, speed_limit_change, school or level_crossing."""
+
+    kind: str
+    distance_m: float
+    detail: str = ""
+    osm_id: int | None = None
+    limit_mph: float | None = None
+    limit_source: str | None = None
+    sure: bool = True
+    """No junction with another way on lies between the car and it (else the path ahead is a guess)."""
+
+
+@dataclass(frozen=True)
+class RouteContext:
+    """The road the car is on, from the map (vehicle_assist.route). No match: ``way_id`` and
+    ``speed_limit_mph`` are None, and nothing is claimed."""
+
+    t_ns: int
+    way_id: int | None = None
+    road: str | None = None
+    """The way's name, else its ref (e.g. "A64(M)"), else None."""
+    road_class: str | None = None
+    oneway: bool | None = None
+    lanes: int | None = None
+    speed_limit_mph: float | None = None
+    limit_source: str | None = None
+    """``tagged`` (the way's maxspeed) or ``national`` (Rule 124 for the road category and vehicle)."""
+    features_ahead: tuple[RouteFeature, ...] = ()
+    lookahead_m: float | None = None
+    distance_m: float | None = None
+    """Fix to matched road at the last matching step (metres)."""
+
+
 # --- the log envelope ------------------------------------------------------------------------
 
 
@@ -343,7 +382,7 @@ MESSAGE_TYPES: dict[str, type] = {
     for cls in (
         CameraFrame, Detection, Detections, Track, VehicleState, Hazard, AlertEvent, AudioChunk,
         Utterance, Transcript, Intent, Scene, Query, Passage, Advisory, SpeechRequest,
-        SpeechEvent, StageTiming, ErrorEvent, TopicStale, AdvisoryEvent,
+        SpeechEvent, StageTiming, ErrorEvent, TopicStale, AdvisoryEvent, RouteFeature, RouteContext,
     )
 }
 

@@ -8,6 +8,10 @@ Live and replay differ only in the sources and the clock handed in: nothing here
 - Voice lane: audio -> activation gate -> VAD -> utterances (FIFO) -> ASR (worker thread) ->
   intent -> a command acts at once; a question starts an ``AdvisoryRun`` (its SLM runs off the
   loop; the arbiter's cancel event stops it when an alert pre-empts).
+- Route lane (only when ``route.map`` is set; :mod:`vehicle_assist.route.lane`): vehicle states ->
+  map matching -> ``RouteContext`` on ``route``; route advisories (spoken through the advisory
+  tier under the workload hold), the speeding hazard (alert table row ``speeding``) and answers to
+  questions that need the position ("what's the speed limit here?").
 - Vehicle state is published at ``runtime.vehicle_rate_hz``; stale topics become system hazards
   (``camera-lost``, ``perception-lagging``) that the alert table turns into spoken alerts.
 - Every logged envelope goes to the trip log as it is published; every stage runs under the
@@ -28,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Protocol
 
-from vehicle_assist import triplog
+from vehicle_assist import private, triplog
 from vehicle_assist.advisory.proactive import ProactiveState, due
 from vehicle_assist.bus import Bus
 from vehicle_assist.clock import Clock
@@ -106,6 +110,8 @@ class Sources:
     button: Any = None
     """Push-to-talk button (``events() -> Iterator[ButtonEvent]``) of a live microphone; None: none."""
     missing: dict[str, str] = field(default_factory=dict)
+    modes: dict[str, str] = field(default_factory=dict)
+    """Lanes switched off on purpose (``{"voice": "off (--no-voice)"}``): in the header, not errors."""
 
 
 @dataclass
@@ -140,9 +146,11 @@ class Runtime:
         self.trip_path = sinks.trip_log or triplog.new_path(rt.trip_log_dir)
         header = triplog.provenance(config, parts.model_paths, inputs={
             "camera": sources.frames is not None, "mic": sources.audio is not None,
-            "vehicle": sources.vehicle.name, "missing": sources.missing})
+            "vehicle": sources.vehicle.name, "missing": sources.missing, "modes": sources.modes,
+            "route": {"map": config.route.map, "log_position": config.route.log_position} if config.route.map else None},
+            t0_ns=clock.now_ns())
         self.trip = triplog.TripLog(self.trip_path, header, fsync=rt.fsync)
-        self.bus.add_sink(self.trip.append)
+        self.bus.add_sink(private.position_filter(self.trip.append, config.route.log_position))
         self.arbiter = AudioArbiter(sinks.speaker)
         self.arbiter.add_listener(self._on_speech)
         self.alerts = AlertManager(parts.alert_table)
@@ -172,6 +180,17 @@ class Runtime:
         self._drain: asyncio.Future[None] | None = None
         self._released = False  # the push-to-talk button went up: end the open utterance
         self._proactive = ProactiveState()
+        self.route_lane: Any = None
+        self._route_hazards: list[Hazard] = []
+        self._route_error: str | None = None
+        if config.route.map:
+            from vehicle_assist.route.lane import RouteLane
+            from vehicle_assist.route.map import RouteError
+
+            try:
+                self.route_lane = RouteLane.open(config.route)
+            except (RouteError, OSError) as err:  # no map: the run goes on without route context
+                self._route_error = str(err)
 
     # --- the run --------------------------------------------------------------------------------
 
@@ -205,6 +224,10 @@ class Runtime:
             wd.start("asr", self._asr)
             if src.button is not None and self.gate.mode == "push_to_talk":
                 wd.start("button", self._button)
+        if self.route_lane is not None and src.vehicle.name != "none":
+            wd.start("route", self._route)
+        elif self._route_error:
+            bus.publish("errors", ErrorEvent(self.clock.now_ns(), "route-unavailable", self._route_error, stage="route"))
         for what, why in src.missing.items():
             bus.publish("errors", ErrorEvent(self.clock.now_ns(), f"{what}-missing", why, stage=what))
         waits = [asyncio.ensure_future(self._stop.wait())]
@@ -261,7 +284,7 @@ class Runtime:
                 "published": {t: s["published"] for t, s in stats.items() if s["published"]},
                 "dropped": {t: s["dropped"] for t, s in stats.items() if s["dropped"]},
                 "restarts": {k: v for k, v in self.watchdog.restarts.items() if v},
-                "sink_errors": self.bus.sink_errors, "missing": self.sources.missing}
+                "sink_errors": self.bus.sink_errors, "missing": self.sources.missing, "modes": self.sources.modes}
 
     # --- helpers --------------------------------------------------------------------------------
 
@@ -283,8 +306,8 @@ class Runtime:
 
     def _decide(self, hazards: list[Hazard], now_ns: int, origin_perf_ns: int | None) -> None:
         """Alert selection and spoken alerts for the current hazards (+ system hazards of stale topics)."""
-        events = self.alerts.update(hazards + system_hazards(self.bus.stale_topics(), now_ns), now_ns,
-                                    self.controls.mute_until_ns)
+        events = self.alerts.update(hazards + system_hazards(self.bus.stale_topics(), now_ns) + self._route_hazards,
+                                    now_ns, self.controls.mute_until_ns)
         for ev in events:
             self.bus.publish("alerts", ev)
             if ev.state == "start":
@@ -452,6 +475,8 @@ class Runtime:
         if self._advice is not None and not self._advice.done():
             self._advice.cancel()
             self.arbiter.preempt(Tier.ALERT)
+        if self._route_question(intent):
+            return
         ego = self.bus.latest("vehicle")
         self._advice = asyncio.ensure_future(self._advise(intent.text, scene_of(self._hazards, ego.msg if ego else None),
                                                           intent.t_ns))
@@ -474,12 +499,67 @@ class Runtime:
         self.last_advisory = advisory
         self.bus.publish("advisories", advisory)
 
+    # --- route lane (vehicle_assist.route.lane; only with route.map) ------------------------------
+
+    async def _route(self) -> None:
+        await self.route_lane.serve(self.bus, self.clock, lambda: self._advice is not None and not self._advice.done(),
+                                    self._on_route_step)
+
+    def _on_route_step(self, step: Any) -> None:
+        """Speeding hazard -> alert selection; a route advisory due -> spoken (unless an advisory runs)."""
+        if step.hazards or step.hazards_changed:
+            self._route_hazards = step.hazards
+            self._decide([] if "frames" in self.bus.stale_topics() else list(self._hazards), self.clock.now_ns(), None)
+        if step.advice is not None and (self._advice is None or self._advice.done()):
+            advisory = step.advice.advisory(self.clock.now_ns(), ttl_s=self.config.route.advice_ttl_s)
+            self._advice = asyncio.ensure_future(self._route_say(advisory))
+
+    async def _route_say(self, advisory: Advisory) -> None:
+        """Speak a route advisory once the driver is not busy (workload hold); dropped when it goes stale."""
+        from vehicle_assist.advisory import timing
+
+        def situation() -> tuple[Any, Any]:
+            ego = self.bus.latest("vehicle")
+            return self._hazards, ego.msg if ego else None
+
+        decision = await timing.hold(advisory, self.clock, situation, self.config.advisory.workload)
+        if decision.action == timing.DROP:
+            return
+        await self._say(advisory.text, "route")
+        self.last_advisory = advisory
+        self.bus.publish("advisories", advisory)
+
+    def _route_question(self, intent: Intent) -> bool:
+        """A question that needs the position is answered from the route context (True when it was)."""
+        if self.route_lane is None:
+            return False
+        from vehicle_assist.route import advice as adv
+
+        kind = adv.question_kind(intent.text, self.route_lane.table)
+        if kind is None:
+            return False
+        advisory = adv.answer(kind, intent.text, self.route_lane.context, intent.t_ns)
+        self._advice = asyncio.ensure_future(self._route_answer(advisory))
+        return True
+
+    async def _route_answer(self, advisory: Advisory) -> None:
+        await self._say(advisory.text, "route")
+        self.last_advisory = advisory
+        self.bus.publish("advisories", advisory)
+
     async def _say(self, text: str, source: str) -> None:
         """Render (TTS thread) and queue advisory-tier speech sentence by sentence."""
         from vehicle_assist.speech.speak import speak_text
 
         await self._in_pool("tts", speak_text, text, self.arbiter, self.parts.renderer, Tier.ADVISORY,
                             self.clock.now_ns(), source, self.controls.rate)
+
+    def add_input(self, name: str) -> None:
+        """An input the run waits for beyond frames and audio (replay's drive clock of a telemetry-only drive)."""
+        self._inputs.add(name)
+
+    def input_ended(self, name: str) -> None:
+        self._input_ended(name)
 
     def _input_ended(self, name: str) -> None:
         """A file input ran out; when all have, the run ends once the lanes are idle."""
@@ -580,20 +660,13 @@ def load_parts(config: AppConfig, voice: bool = True) -> Parts:
 
 def _advisor_factory(config: AppConfig, renderer: Any) -> Callable[[Any, Callable[[AdvisoryEvent], None]], Advisor]:
     """Build the advisory lane's retriever and (if routed to) SLM once; bind to the arbiter later."""
-    from vehicle_assist.advisory.run import AdvisoryRun, ArbiterSpeaker
-    from vehicle_assist.knowledge.retrieve import Retriever
+    from vehicle_assist.advisory import lane
+    from vehicle_assist.advisory.run import ArbiterSpeaker
 
-    settings = config.advisory
-    retriever = Retriever.load(config.knowledge, progress=False, threads=config.runtime.threads.embedder)
-    slm = None
-    if settings.route == "slm":
-        from vehicle_assist.advisory.slm import SLM
-
-        slm = SLM.load(threads=config.runtime.threads.slm)
+    res = lane.resources(config)  # the same lane as `ask` and the advisory bench
 
     def make(arbiter: Any, on_event: Callable[[AdvisoryEvent], None]) -> Advisor:
-        return AdvisoryRun(settings, retriever, slm=slm, speaker=ArbiterSpeaker(arbiter, renderer),
-                           on_event=on_event, cancel_event=arbiter.cancel_event)
+        return res.run(speaker=ArbiterSpeaker(arbiter, renderer), on_event=on_event, cancel_event=arbiter.cancel_event)
 
     return make
 

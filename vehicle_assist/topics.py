@@ -39,6 +39,8 @@ TOPICS: dict[str, TopicSpec] = {
     "hazards": TopicSpec(10.0, "latest", True, 0.5, "tuple[Hazard, ...]", "hazards.assess output per frame"),
     "alerts": TopicSpec(None, "fifo", True, None, "AlertEvent", "alert start/end from the alert manager"),
     "vehicle": TopicSpec(10.0, "latest", True, 2.0, "VehicleState", "ego state (unknown fields are None)"),
+    "route": TopicSpec(10.0, "latest", True, None, "RouteContext",
+                       "the road from the map per new fix (route lane, when route.map is set)"),
     # voice lane: audio is latest-value only for monitoring; the VAD consumes its own FIFO
     "audio": TopicSpec(50.0, "fifo", False, 0.5, "AudioChunk", "microphone blocks (PCM never logged)"),
     "utterances": TopicSpec(None, "fifo", True, None, "Utterance", "speech spans cut by the VAD (PCM summarised)"),

@@ -2,7 +2,8 @@
 
 Each record is written with a single ``write`` system call on an ``O_APPEND`` descriptor as soon
 as it is appended, so a crash or ``kill -9`` of the process loses nothing already appended (the
-kernel holds it). ``fsync=True`` also forces it to the disk (survives power loss; costs a disk
+kernel holds it). The file is owner-only (0600, :mod:`vehicle_assist.private`): it holds what the
+driver said and where the car was. ``fsync=True`` also forces it to the disk (survives power loss; costs a disk
 flush per record). ``seq`` must strictly increase. The reader tolerates a truncated last line
 (the process died mid-write) and reports it instead of failing.
 """
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from vehicle_assist import clock as clock_mod
-from vehicle_assist import paths
+from vehicle_assist import paths, private
 from vehicle_assist.errors import CodedError
 from vehicle_assist.messages import Envelope, envelope_record, from_record
 
@@ -108,8 +109,7 @@ class TripLog:
         self.last_seq: int | None = None
         self._lock = threading.Lock()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+            self._fd: int | None = private.open_fd(self.path, os.O_WRONLY | os.O_EXCL | os.O_APPEND)  # owner-only
         except FileExistsError:
             raise TripLogError("exists", f"{self.path} already exists; a trip log is never overwritten") from None
         except OSError as err:

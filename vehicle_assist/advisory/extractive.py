@@ -57,10 +57,13 @@ def rank_sentences(question: str, passages: tuple[Passage, ...] | list[Passage],
     if not sents:
         return []
     weights = idf(sents)
-    ask = " ".join(x for x in (question, scenes.describe(scene)) if x)
     said = question if asked is None else asked
+    steer = scenes.steers(said)
+    ask = " ".join(x for x in (question, scenes.describe(scene) if steer else "") if x)
     # the scene's own numbers (its speed, a distance) say nothing about which rule applies
-    qterms = terms(said) + [t for t in terms(ask if not said else scenes.describe(scene)) if not t[0].isdigit()]
+    scene_terms = [t for t in terms(scenes.describe(scene)) if not t[0].isdigit()]
+    qterms = terms(said) + ([t for t in terms(ask) if not t[0].isdigit()] if not said else
+                            scene_terms if steer else [])
     numeric = wants_number(said)
     wanted = cue_table.active(said) if cue_weight else ()
     rank = {p.id: RANK_WEIGHT[min(i, len(RANK_WEIGHT) - 1)] for i, p in enumerate(pool)}
@@ -71,6 +74,8 @@ def rank_sentences(question: str, passages: tuple[Passage, ...] | list[Passage],
     for i, s in enumerate(sents):
         mix = lex[i] / top if sims is None else (1 - alpha) * lex[i] / top + alpha * max(sims[i], 0.0)
         bonus = cue_weight * cue_table.matches(s.text, wanted) if wanted else 0.0
+        if scene_terms and not steer:  # the scene only breaks ties
+            bonus += 0.001 * len(set(scene_terms) & set(terms(s.text)))
         scored.append(Scored(s, mix * rank[s.passage_id] + bonus - 0.002 * s.index, lex[i] * rank[s.passage_id],
                              None if sims is None else float(sims[i])))
     return sorted(scored, key=lambda x: -x.score)

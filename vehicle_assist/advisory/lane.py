@@ -28,10 +28,23 @@ class Lane:
             self.arbiter.close()
 
 
-def build(cfg: AppConfig, *, route: str | None = None, sink: str | None = None, retriever: Any = None,
-          progress: bool = False, on_event=None) -> Lane:
-    """Load what the configured (or ``route``-overridden) lane needs; ``sink`` ('null', 'wav:PATH',
-    'device') adds speech through the audio arbiter."""
+@dataclass
+class Resources:
+    """What every advisory run of one configuration shares: loaded once, by ``ask``, the bench and the car."""
+
+    settings: Any
+    retriever: Any
+    similarity: Any = None
+    slm: Any = None
+
+    def run(self, *, speaker=None, on_event=None, cancel_event=None) -> AdvisoryRun:
+        """An AdvisoryRun over these resources (the one way the CLI, the bench and the runtime make one)."""
+        return AdvisoryRun(self.settings, self.retriever, slm=self.slm, speaker=speaker, on_event=on_event,
+                           similarity=self.similarity, cancel_event=cancel_event)
+
+
+def resources(cfg: AppConfig, *, route: str | None = None, retriever: Any = None, progress: bool = False) -> Resources:
+    """Load the retriever, the sentence similarity and (when routed to) the SLM for the configured lane."""
     from vehicle_assist.advisory.semantic import SentenceSimilarity
     from vehicle_assist.knowledge.retrieve import Retriever
 
@@ -43,6 +56,14 @@ def build(cfg: AppConfig, *, route: str | None = None, sink: str | None = None, 
         from vehicle_assist.advisory.slm import SLM
 
         slm = SLM.load(threads=cfg.runtime.threads.slm, output=settings.slm_output)
+    return Resources(settings, retriever, similarity, slm)
+
+
+def build(cfg: AppConfig, *, route: str | None = None, sink: str | None = None, retriever: Any = None,
+          progress: bool = False, on_event=None) -> Lane:
+    """Load what the configured (or ``route``-overridden) lane needs; ``sink`` ('null', 'wav:PATH',
+    'device') adds speech through the audio arbiter."""
+    res = resources(cfg, route=route, retriever=retriever, progress=progress)
     speaker = arbiter = None
     if sink:
         from vehicle_assist import models
@@ -50,9 +71,8 @@ def build(cfg: AppConfig, *, route: str | None = None, sink: str | None = None, 
 
         arbiter = AudioArbiter(open_sink(sink)).start()
         speaker = ArbiterSpeaker(arbiter, models.load_tts())
-    run = AdvisoryRun(settings, retriever, slm=slm, speaker=speaker, on_event=on_event, similarity=similarity,
-                      cancel_event=arbiter.cancel_event if arbiter else None)
-    return Lane(run, retriever, similarity, arbiter)
+    run = res.run(speaker=speaker, on_event=on_event, cancel_event=arbiter.cancel_event if arbiter else None)
+    return Lane(run, res.retriever, res.similarity, arbiter)
 
 
 def ask_record(report: RunReport) -> dict:

@@ -17,7 +17,7 @@ import urllib.request
 from dataclasses import dataclass
 
 from vehicle_assist import clock
-from vehicle_assist.config import RemoteSettings
+from vehicle_assist.config import RemoteSettings, remote_url_problem
 from vehicle_assist.errors import CodedError
 from vehicle_assist.messages import Passage
 
@@ -78,6 +78,9 @@ def ask(question: str, passages: tuple[Passage, ...] | list[Passage], settings: 
     """Ask the endpoint; raises RemoteError when disabled, offline, slow or failing."""
     if not settings.enabled or not settings.url:
         raise RemoteError("remote-disabled", "the remote LLM is not enabled in advisory.remote")
+    problem = remote_url_problem(settings.url)  # also here: a settings copy made in code skips validation
+    if problem:
+        raise RemoteError("remote-insecure", f"{settings.url}: {problem}")
     body = json.dumps(payload(question, passages, settings.model)).encode()
     headers = {"Content-Type": "application/json"}
     key = os.environ.get(settings.api_key_env, "")

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
 from vehicle_assist import clock
-from vehicle_assist.advisory import extractive, remote, router, timing, validate
+from vehicle_assist.advisory import extractive, facts, remote, router, timing, validate
 from vehicle_assist.advisory import scene as scenes
+from vehicle_assist.advisory.text import shorten
 from vehicle_assist.clock import Clock
 from vehicle_assist.config import AdvisorySettings
 from vehicle_assist.errors import CodedError
@@ -211,22 +212,26 @@ class AdvisoryRun:
         for p in passages:
             full = lookup(p.id)
             out.append(dataclasses.replace(full, score=p.score) if full is not None else p)
+        for p in list(out):  # a rule's figure (the Rule 126 stopping distances) comes with its rule
+            fig = lookup(f"{p.id}-figure")
+            if fig is not None and all(q.id != fig.id for q in out):
+                out.append(dataclasses.replace(fig, score=p.score))
         return tuple(out)
 
     def _retrieve(self, text: str, scene: Scene | None) -> Any:
         if self.retriever is None:
             raise AdvisoryError("retrieve-unavailable", "no retriever configured")
         try:
-            return self.retriever.search(text, scene=scene, k=self.k)
+            # a question is retrieved for what it asks; the scene steers only a scene or a vague question
+            return self.retriever.search(text, scene=scene if scenes.steers(text) else None, k=self.k)
         except Exception as err:  # the knowledge lane's own errors, or a broken index
             raise AdvisoryError("retrieve-failed", str(err)) from err
 
     async def _extractive(self, ctx: "_Ctx", rep: RunReport, ask: str, scene: Scene | None,
                           timings: dict[str, float]) -> Advisory:
         s = self.settings
-        ex = await ctx.stage("generate", s.generate_timeout_s, lambda: extractive.answer(
-            ask, rep.passages, scene, s.max_answer_words, ranked=rep.ranked or None, sentences=s.extractive_sentences),
-            route=router.EXTRACTIVE)
+        ex = await ctx.stage("generate", s.generate_timeout_s, lambda: self._answer(ask, rep, scene),
+                             route=router.EXTRACTIVE)
         timings["generate_ms"] = timings.get("generate_ms", 0.0) + ctx.last_ms
         if ex is None:
             return Advisory(rep.advisory.t_ns, self.settings.refusal_text, router.REFUSAL, refused=True,
@@ -234,6 +239,23 @@ class AdvisoryRun:
         rep.verdict = await self._validate(ctx, ex.text, ex.cited, rep, scene, timings)
         return Advisory(rep.advisory.t_ns, ex.text, router.EXTRACTIVE, ex.cited, question=rep.advisory.question,
                         ttl_s=rep.advisory.ttl_s)
+
+    def _answer(self, ask: str, rep: RunReport, scene: Scene | None) -> extractive.Extract | None:
+        """The extractive answer; a number question is answered from the fact whose slots match it."""
+        s = self.settings
+        ex = extractive.answer(ask, rep.passages, scene, s.max_answer_words, ranked=rep.ranked or None,
+                               sentences=s.extractive_sentences)
+        question = rep.advisory.question or ""
+        fact = facts.best(question, rep.passages, min_score=s.facts_min_score) if s.facts != "off" else None
+        if fact is None or (not fact.row and ex is not None and validate.quantities(ex.text)):
+            return ex  # a numeric sentence only stands in for an answer that states no number
+        said = shorten(facts.spoken(fact, question), s.max_answer_words)
+        text, cited = said, (fact.rule_id,)
+        if s.facts == "with_sentence" and ex is not None:
+            first = ex.text if len(ex.text.split()) <= s.max_answer_words else ""
+            if first and fact.text not in ex.sentence and len(said.split()) + len(first.split()) <= s.max_answer_words + 8:
+                text, cited = f"{said} {first}", tuple(dict.fromkeys(cited + ex.cited))
+        return extractive.Extract(text, cited, said, ex.score if ex else 0.0)
 
     async def _remote(self, ctx: "_Ctx", rep: RunReport, ask: str, scene: Scene | None,
                       timings: dict[str, float]) -> Advisory | None:
@@ -259,7 +281,7 @@ class AdvisoryRun:
         t0 = clock.perf_ns()
         instructions = getattr(self.slm, "system", "") if rep.route == router.SLM else ""
         verdict = validate.check(text, cited, [p.id for p in rep.passages], support_texts(rep.passages),
-                                 scenes.facts(scene), instructions=instructions)
+                                 scenes.facts(scene), instructions=instructions, question=rep.advisory.question or "")
         ms = (clock.perf_ns() - t0) / 1e6
         timings["validate_ms"] = timings.get("validate_ms", 0.0) + ms
         ctx.emit("end", "validate", ms=ms, ok=verdict.ok, reasons=list(verdict.reasons))

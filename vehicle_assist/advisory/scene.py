@@ -82,3 +82,12 @@ def facts(scene: Scene | None) -> str:
     if scene.speed_mps is not None:
         out.append(f"{scene.speed_mps:.0f} m/s")
     return " ".join(out)
+
+
+def steers(question: str | None) -> bool:
+    """Does the scene decide what is answered? Only without a real question (none, or too vague to
+    say what it is about: "what now?"). A question is answered about what it asks; the scene then
+    only breaks ties between sentences (in a car there is nearly always a car ahead)."""
+    from vehicle_assist.advisory.text import terms
+
+    return len(terms(question or "")) < 2

@@ -71,11 +71,11 @@ def _clean(text: str) -> str:
     return " ".join(text.split())
 
 
-def _table_sentences(rows: list[list[str]]) -> list[str]:
-    """A markdown table -> one sentence per data cell: '<row label>, <column>: <value>.'"""
+def table_cells(rows: list[list[str]]) -> list[tuple[str, str, str]]:
+    """A markdown table's data cells as ``(row label, column header, value with units)``."""
     rows = [r for r in rows if not all(re.fullmatch(r":?-{2,}:?", c) or not c for c in r)]
     if len(rows) < 2:
-        return [" ".join(c for c in r if c) + "." for r in rows]
+        return []
     header, body = rows[0], rows[1:]
     units: list[str] | None = None
     if body and all(not re.search(r"\d", c) for c in body[0][1:]) and len(body) > 1:
@@ -92,8 +92,35 @@ def _table_sentences(rows: list[list[str]]) -> list[str]:
                 u = re.fullmatch(r"(\S+)\s*\((\S+)\)", units[j])
                 if m and u:
                     value = f"{m.group(1)} {u.group(1)} ({m.group(2)} {u.group(2)})"
-            out.append(f"{label}, {header[j].lower()}: {value}.")
+            out.append((label, header[j].lower(), value))
     return out
+
+
+def table_rows(text: str) -> list[list[list[str]]]:
+    """Every markdown table in ``text``, as rows of cleaned cells."""
+    tables: list[list[list[str]]] = []
+    current: list[list[str]] = []
+    for line in text.split("\n") + [""]:
+        if line.strip().startswith("|"):
+            current.append([_clean(c) for c in line.strip().strip("|").split("|")])
+        elif current:
+            tables.append(current)
+            current = []
+    return tables
+
+
+def cell_sentence(label: str, column: str, value: str) -> str:
+    """How a table cell is said: '<row label>, <column>: <value>.'"""
+    return f"{label}, {column}: {value}."
+
+
+def _table_sentences(rows: list[list[str]]) -> list[str]:
+    """A markdown table -> one sentence per data cell: '<row label>, <column>: <value>.'"""
+    cells = table_cells(rows)
+    if not cells:
+        rows = [r for r in rows if not all(re.fullmatch(r":?-{2,}:?", c) or not c for c in r)]
+        return [" ".join(c for c in r if c) + "." for r in rows]
+    return [cell_sentence(*c) for c in cells]
 
 
 _CAPTION = re.compile(r"^(rule \w+:|laws? [A-Z(]|see rules? \w+)", re.I)

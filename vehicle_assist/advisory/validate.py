@@ -5,6 +5,12 @@ normalisation ("two-second" == "2 second", "30mph" == "30 mph", "metres" == "m")
 with a unit must appear with the same unit. Cited ids must be among the retrieved ones, and an
 answer must share some content words with what it cites (a model that echoes its instructions
 cites a rule it does not use).
+
+Meaning (``meaning``): each sentence of an answer must be supported by the cited text itself, not
+by the question: most of its content words must be in the cited passages (words it shares only
+with the question count against it), a negated action ("must not stop") must be negated in the
+cited text too, an obligation or permission ("must run", "you can park") must be one the cited
+text states, and a sentence must keep the polarity of the rule sentence it paraphrases.
 """
 
 from __future__ import annotations
@@ -67,11 +73,109 @@ def rule_refs(text: str) -> set[str]:
     return out
 
 
+_NEGATORS = frozenset("not never no cannot cant dont doesnt mustnt shouldnt wont neither nor".split())
+_MODALS = frozenset("must should may can need shall".split())
+_SKIP = frozenset("be been to do the a an your you any only always also ever just still it".split())
+_TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)?|\d+(?:\.\d+)?")
+MIN_SHARE = 0.6
+"""Share of a spoken sentence's content words that must be in the cited text (not the question)."""
+
+
+def _tokens(text: str) -> list[str]:
+    text = re.sub(r"(?m)^\s*[-*•]\s+", " ", text.lower().replace("’", "'"))
+    return [t.replace("'", "") for t in _TOKEN.findall(text.replace("n't", " not").replace("cannot", "can not"))]
+
+
+def _head(tokens: list[str], i: int) -> str | None:
+    """The content word an operator at ``i`` applies to ('must not *stop*', 'never *use*')."""
+    for t in tokens[i + 1:i + 5]:
+        if t in _NEGATORS or t in _SKIP or t in _MODALS:
+            continue
+        found = terms(t)
+        if found:
+            return found[0]
+    return None
+
+
+def polarity(text: str) -> tuple[set[str], set[str]]:
+    """``(negated, stated)``: the actions the text negates ('MUST NOT park' -> 'park') and the ones
+    it states as an obligation, permission or instruction ('MUST stop', 'you may proceed', a
+    bullet or sentence that starts with its verb)."""
+    neg: set[str] = set()
+    pos: set[str] = set()
+    for line in re.split(r"\n|(?<=[.!?;:])\s+", text):
+        tokens = _tokens(line)
+        if tokens:
+            first = terms(tokens[0])
+            if first:
+                pos.add(first[0])  # an instruction: 'Give way ...', '- keep well back ...'
+        for i, t in enumerate(tokens):
+            if t in _NEGATORS:
+                h = _head(tokens, i)
+                if h:
+                    neg.add(h)
+            elif t in _MODALS and not any(x in _NEGATORS for x in tokens[i + 1:i + 3]):
+                h = _head(tokens, i)
+                if h:
+                    pos.add(h)
+    return neg, pos
+
+
+def _negated(text: str) -> bool:
+    return any(t in _NEGATORS for t in _tokens(text))
+
+
+def _sentences(text: str) -> list[str]:
+    return [x for x in re.split(r"\n+|(?<=[.!?;])\s+", text) if terms(x)]
+
+
+def meaning(answer: str, support: str, question: str = "") -> list[str]:
+    """Why the sentences of ``answer`` are not supported by ``support`` (the cited passages and the
+    scene); empty when every one is. Words the answer shares only with ``question`` are no evidence."""
+    reasons: list[str] = []
+    have = set(terms(support))
+    asked = set(terms(question))
+    neg_have, pos_have = polarity(support)
+    rule_sents = _sentences(support)
+    for sent in _sentences(answer):
+        said = [t for t in dict.fromkeys(terms(sent)) if not t[0].isdigit()]
+        if not said:
+            continue
+        quoted = short = f"'{' '.join(sent.split()[:8])}'"
+        missing = [t for t in said if t not in have]
+        if len(said) - len(missing) < MIN_SHARE * len(said):
+            copied = [t for t in missing if t in asked]
+            why = " (its words come from the question)" if len(copied) * 2 >= len(missing) and copied else ""
+            reasons.append(f"sentence {quoted} is not supported by the cited rules{why}")
+            continue
+        copied = [t for t in missing if t in asked]
+        if len(copied) >= 2 or (copied and 3 * len(copied) >= len(said)):
+            reasons.append(f"sentence {quoted} takes {', '.join(repr(t) for t in copied)} from the question, "
+                           "not from the cited rules")
+            continue
+        neg, pos = polarity(sent)
+        for h in sorted(neg - neg_have):
+            reasons.append(f"sentence {short} negates '{h}', which the cited rules do not")
+        first = terms(_tokens(sent)[0]) if _tokens(sent) else []
+        for h in sorted(pos - pos_have - neg_have - set(first)):
+            reasons.append(f"sentence {short} states '{h}' as a rule, which the cited rules do not")
+        if first and first[0] in neg_have and first[0] not in pos_have and not neg:
+            reasons.append(f"sentence {short} drops the rules' negation of '{first[0]}'")
+        # the rule sentence it paraphrases: the one sharing most of its words
+        words = set(said)
+        best = max(rule_sents, key=lambda r: len(words & set(terms(r))), default="")
+        if best and len(words & set(terms(best))) >= 0.8 * len(words) and _negated(best) != _negated(sent):
+            if not (neg and neg <= neg_have) and not (not neg and _negated(best) and pos & pos_have):
+                reasons.append(f"sentence {short} reverses the negation of the rule it paraphrases")
+    return reasons
+
+
 def check(answer: str, cited: tuple[str, ...] | list[str], retrieved_ids: tuple[str, ...] | list[str] | set[str],
           support: dict[str, str], scene_text: str = "", require_citation: bool = True,
-          instructions: str = "") -> Verdict:
+          instructions: str = "", question: str = "", check_meaning: bool = True) -> Verdict:
     """Validate one answer. ``support`` maps a passage id to its text (at least the cited ones);
-    ``instructions`` is the model's system prompt: an answer made of its words is an echo, not an answer."""
+    ``instructions`` is the model's system prompt: an answer made of its words is an echo, not an answer;
+    ``question`` is the driver's question: never evidence (see :func:`meaning`)."""
     reasons: list[str] = []
     if not answer.strip():
         return Verdict(False, ("empty answer",))
@@ -108,6 +212,8 @@ def check(answer: str, cited: tuple[str, ...] | list[str], retrieved_ids: tuple[
         reasons.append("the answer shares no words with the cited rules")
     if instructions and said and len((said & set(terms(instructions))) - rule_words) >= max(1, len(said) / 2):
         reasons.append("the answer repeats the model's instructions")
+    if check_meaning and cited:
+        reasons.extend(meaning(answer, text, question))
     return Verdict(not reasons, tuple(dict.fromkeys(reasons)))
 
 

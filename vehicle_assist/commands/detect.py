@@ -14,9 +14,9 @@ from vehicle_assist.commands._out import console, emit, fail, progress
 def register(app: typer.Typer) -> None:
     @app.command()
     def detect(
-        video: str = typer.Argument(..., help="Video file or folder of images to analyse."),
+        video: str = typer.Argument(..., help="Video file or folder of images to analyse, or a recorded drive (a name in sim/manifests, a manifest .yaml, or a drive folder with manifest.yaml)."),
         out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: $VA_HOME/out/detect/<video name>)."),
-        calib: Optional[Path] = typer.Option(None, "--calib", help="Camera calibration JSON/YAML (fields, or a document with 'calibration'). Default: <video>.json if it has one, else the configured camera."),
+        calib: Optional[Path] = typer.Option(None, "--calib", help="Camera calibration JSON/YAML (fields, or a document with 'calibration'). Default: the calibration of the drive the video belongs to (its manifest, as replay uses), else <video>.json if there is one, else the configured camera."),
         speed: Optional[float] = typer.Option(None, "--speed", help="Ego speed in m/s, if known (default: unknown, never assumed 0)."),
         max_frames: Optional[int] = typer.Option(None, "--max-frames", help="Stop after this many frames."),
         no_video: bool = typer.Option(False, "--no-video", help="Skip the annotated MP4 (JSONL and summary only)."),
@@ -24,28 +24,31 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Detect, track and assess every frame; write an annotated MP4, a JSONL of hazards and alerts, a summary.
 
-        Frames are processed in order (lockstep), so the output is the same on every run.
+        Frames are processed in order (lockstep), so the output is the same on every run. A drive's
+        video is assessed with the drive's camera calibration, as replay does.
         """
         import cv2
 
-        from vehicle_assist import clock, paths
+        from vehicle_assist import clock, paths, private
         from vehicle_assist.messages import to_record
         from vehicle_assist.perception import annotate, video as video_mod
         from vehicle_assist.perception.detector import DetectorError, road_ahead_region
         from vehicle_assist.perception.hazards import default_table
         from vehicle_assist.perception.pipeline import load_settings
         from vehicle_assist.perception.sources import SourceError, open_source
+        from vehicle_assist.replay.errors import DriveError
 
-        src_path = Path(video).expanduser()
-        if not src_path.exists():
-            fail(f"{video}: no such video file or folder", 2)
+        try:
+            src_path, drive_cal = _source(video)
+        except DriveError as err:
+            fail(str(err), 2)
         settings = load_settings()
         try:
-            cal = video_mod.load_calibration(calib) if calib else video_mod.sidecar_calibration(src_path)
+            cal, cal_source = _calibration(src_path, calib, drive_cal)
         except (OSError, ValueError) as err:
             fail(f"calibration {calib}: {err}", 2)
         out_dir = out or paths.home() / "out" / "detect" / src_path.stem
-        out_dir.mkdir(parents=True, exist_ok=True)
+        private.make_dirs(out_dir)  # what the camera saw: owner-only
         try:
             probe = open_source(str(src_path), realtime=False)
             total, fps = probe.frame_count or None, probe.fps or 25.0
@@ -62,7 +65,7 @@ def register(app: typer.Typer) -> None:
         active = None
         jsonl = out_dir / "hazards.jsonl"
         try:
-            with jsonl.open("w") as log, progress("detecting", total, enabled=not as_json) as advance:
+            with private.open_file(jsonl, "w") as log, progress("detecting", total, enabled=not as_json) as advance:
                 steps = video_mod.run_lockstep(str(src_path), settings, cal, speed, max_frames=max_frames)
                 lane_region = None
                 for frame, step in steps:
@@ -83,6 +86,7 @@ def register(app: typer.Typer) -> None:
                     log.write(json.dumps(rec) + "\n")
                     if not no_video:
                         if writer is None:
+                            private.write_bytes(out_dir / "annotated.mp4", b"")  # OpenCV truncates it, keeping 0600
                             writer = cv2.VideoWriter(str(out_dir / "annotated.mp4"), cv2.VideoWriter_fourcc(*"mp4v"),
                                                      fps, (frame.width, frame.height))
                             r = settings.roi
@@ -95,6 +99,7 @@ def register(app: typer.Typer) -> None:
         finally:
             if writer is not None:
                 writer.release()
+                private.restrict(out_dir / "annotated.mp4")
         wall_s = (clock.perf_ns() - start) / 1e9
         summary = {
             "video": str(src_path),
@@ -104,10 +109,11 @@ def register(app: typer.Typer) -> None:
             "frame_ms_median": round(sorted(totals)[len(totals) // 2], 2) if totals else None,
             "alerts": alerts_seen,
             "calibration": (cal.model_dump() if cal else None),
+            "calibration_source": cal_source,
             "ego_speed_mps": speed,
             "outputs": {"jsonl": str(jsonl), "video": None if no_video else str(out_dir / "annotated.mp4")},
         }
-        (out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
+        private.write_text(out_dir / "summary.json", json.dumps(summary, indent=1))
 
         def human(s: dict) -> None:
             console.print(f"{s['frames']} frames at {s['processing_fps']} fps (median {s['frame_ms_median']} ms/frame)")
@@ -118,3 +124,49 @@ def register(app: typer.Typer) -> None:
             console.print(f"wrote {s['outputs']['jsonl']}" + (f" and {s['outputs']['video']}" if s["outputs"]["video"] else ""))
 
         emit(summary, as_json, human)
+
+
+def _source(video: str):
+    """(video file or image folder, the drive's (calibration, manifest) or None) for what was typed:
+    a path, or a drive given by manifest, drive folder or name (``sim/manifests/<name>.yaml``)."""
+    from vehicle_assist import paths
+    from vehicle_assist.replay import manifest as mf
+
+    path = Path(video).expanduser()
+    manifest = None
+    if path.is_dir() and (path / "manifest.yaml").is_file():
+        manifest = path / "manifest.yaml"
+    elif path.is_file() and path.suffix.lower() in (".yaml", ".yml"):
+        manifest = path
+    elif not path.exists():
+        named = paths.sim() / "manifests" / f"{video}.yaml"
+        if not named.is_file():
+            fail(f"{video}: no such video file, folder or drive", 2)
+        manifest = named
+    if manifest is None:
+        return path, (mf.drive_calibration(path) if path.is_file() else None)
+    m, base = mf.load_manifest(manifest)
+    if m.video is None:
+        fail(f"{manifest}: a drive without a camera (telemetry only): nothing to detect", 2)
+    return mf.media_path(base, m.video, manifest, "video"), (m.calibration, manifest)
+
+
+def _calibration(src_path: Path, calib: Optional[Path], drive_cal):
+    """(calibration or None for the configured camera, where it came from): --calib, else the drive's
+    manifest (as replay), else a ``<video>.json`` sidecar, else the config."""
+    from vehicle_assist.perception import video as video_mod
+
+    if calib:
+        return video_mod.load_calibration(calib), f"--calib {calib}"
+    if drive_cal is not None:
+        import cv2
+
+        cap = cv2.VideoCapture(str(src_path))
+        width, height = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        cap.release()
+        if width > 0 and height > 0:
+            return drive_cal[0].camera(width, height), f"drive {drive_cal[1]}"
+    side = video_mod.sidecar_calibration(src_path)
+    if side is not None:
+        return side, f"sidecar {src_path.with_suffix('.json')}"
+    return None, "config (perception.calibration, else configs/hazards.yaml)"

@@ -40,17 +40,17 @@ def register(app: typer.Typer) -> None:
         audio_file: Optional[Path] = typer.Argument(None, help="Audio file (WAV/FLAC/MP3, or a video's audio track). Omit to use the microphone."),
         backend: Optional[str] = typer.Option(None, "--backend", help="ASR backend: faster-whisper | openai-whisper (default: speech.asr.backend in the config)."),
         wake: bool = typer.Option(False, "--wake", help="Hands-free mode: act only on utterances that start with the wake phrase."),
-        whole: bool = typer.Option(False, "--whole", help="Transcribe the whole file as one utterance (no VAD)."),
+        whole: bool = typer.Option(False, "--whole", help="Transcribe the whole file as one utterance (no VAD); files longer than speech.whole_file_max_s (default 600 s) are refused."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON document (file) or JSON Lines (microphone)."),
     ) -> None:
         """Transcribe speech and classify what the driver asked (command or question).
 
         Each utterance cut by the VAD is transcribed; low-confidence transcripts are marked for an
-        ask-back ("Sorry, say that again?") instead of an intent.
+        ask-back ("Sorry, say that again?") instead of an intent. A file is read and cut as a stream,
+        so any length takes the same memory.
         """
         from vehicle_assist import clock, config
-        from vehicle_assist.speech import activation, asr, audio, lane, vad
-        from vehicle_assist.messages import Utterance
+        from vehicle_assist.speech import activation, asr, audio, vad
 
         settings = config.load_app().speech
         name = backend or settings.asr.backend
@@ -83,27 +83,18 @@ def register(app: typer.Typer) -> None:
         if mic is not None:
             _listen_mic(mic, recogniser, gate, options, kw, as_json)
             return
-        t0 = clock.perf_ns()
         try:
-            pcm, sr = audio.load_audio(audio_file)
+            if whole:
+                doc = _whole(audio_file, recogniser, gate, kw, settings.whole_file_max_s, as_json)
+            else:
+                doc = _stream(audio_file, recogniser, gate, options, kw, as_json)
         except audio.AudioError as err:
-            fail(escape(str(err)), 2)
-        t1 = clock.perf_ns()
-        utts = [Utterance(0, int(len(pcm) / sr * 1e9), pcm, sr)] if whole else vad.segment(pcm, sr, options)
-        vad_ms = (clock.perf_ns() - t1) / 1e6
-        records = []
-        with progress("transcribing", len(utts), enabled=not as_json) as advance:
-            for utt in utts:
-                try:
-                    heard = lane.hear(utt, recogniser, gate, **kw)
-                except asr.ASRError as err:
-                    fail(escape(str(err)), 1)
-                records.append(_record(heard, utt))
-                advance()
-        doc = {"file": str(audio_file), "backend": name, "activation": mode, "audio_s": round(len(pcm) / sr, 3),
-               "utterances": records,
-               "timings": {"model_load_ms": round(load_ms, 1), "decode_ms": round((t1 - t0) / 1e6, 1),
-                           "vad_ms": round(vad_ms, 1)}}
+            hint = "; without --whole, listen streams a file of any length" if err.code == "audio-too-long" else ""
+            fail(escape(str(err)) + hint, 2)
+        except asr.ASRError as err:
+            fail(escape(str(err)), 1)
+        doc = {"file": str(audio_file), "backend": name, "activation": mode, **doc}
+        doc["timings"] = {"model_load_ms": round(load_ms, 1), **doc["timings"]}
 
         def human(d: dict) -> None:
             console.print(f"{d['file']}: {d['audio_s']:.1f} s, {len(d['utterances'])} utterance(s), backend {d['backend']}")
@@ -131,3 +122,51 @@ def _listen_mic(mic, recogniser, gate, options, kw, as_json: bool) -> None:
             elapsed += chunk.duration_s
     except KeyboardInterrupt:
         pass
+
+
+def _whole(audio_file: Path, recogniser, gate, kw, max_s: float, as_json: bool) -> dict:
+    """The whole file as one utterance (refused over ``max_s``: it is held in memory)."""
+    from vehicle_assist import clock
+    from vehicle_assist.messages import Utterance
+    from vehicle_assist.speech import audio, lane
+
+    t0 = clock.perf_ns()
+    pcm, sr = audio.load_audio(audio_file, max_s=max_s, limit_name="speech.whole_file_max_s")
+    t1 = clock.perf_ns()
+    utt = Utterance(0, int(len(pcm) / sr * 1e9), pcm, sr)
+    with progress("transcribing", 1, enabled=not as_json) as advance:
+        records = [_record(lane.hear(utt, recogniser, gate, **kw), utt)]
+        advance()
+    return {"audio_s": round(len(pcm) / sr, 3), "utterances": records,
+            "timings": {"decode_ms": round((t1 - t0) / 1e6, 1), "vad_ms": 0.0}}
+
+
+def _stream(audio_file: Path, recogniser, gate, options, kw, as_json: bool) -> dict:
+    """Read the file block by block through the VAD, transcribing each utterance as it closes."""
+    from vehicle_assist import clock
+    from vehicle_assist.speech import audio, lane, vad
+
+    sr = audio.SAMPLE_RATE
+    seg = vad.VadSegmenter(options, sr)
+    blocks = audio.stream_audio(audio_file, sr)
+    records: list[dict] = []
+    n, decode_ns, vad_ns = 0, 0, 0
+    total = audio.duration_s(audio_file)
+    with progress("listening (s of audio)", int(total) if total else None, enabled=not as_json) as advance:
+        while True:
+            t0 = clock.perf_ns()
+            pcm = next(blocks, None)
+            t1 = clock.perf_ns()
+            decode_ns += t1 - t0
+            events = seg.process(pcm, n / sr) if pcm is not None else seg.flush(n / sr)
+            vad_ns += clock.perf_ns() - t1
+            for ev in events:
+                if ev.utterance is not None:
+                    records.append(_record(lane.hear(ev.utterance, recogniser, gate, **kw), ev.utterance))
+            if pcm is None:
+                break
+            before = n // sr
+            n += len(pcm)
+            advance(n // sr - before)
+    return {"audio_s": round(n / sr, 3), "utterances": records,
+            "timings": {"decode_ms": round(decode_ns / 1e6, 1), "vad_ms": round(vad_ns / 1e6, 1)}}

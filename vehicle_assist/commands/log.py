@@ -10,20 +10,23 @@ import typer
 
 from vehicle_assist.commands._out import console, emit, emit_line, err_console, fail, progress
 
-TRIP_HELP = "Trip log (.jsonl) to read, or 'latest' for the newest one in runtime.trip_log_dir."
+TRIP_HELP = ("Trip log (.jsonl) to read, or 'latest' for the newest one written by run (runtime.trip_log_dir) "
+             "or replay (runs/replay).")
 
 
 def resolve_trip(trip: str) -> Path:
-    """A trip path as typed (relative to the shell's directory), or the newest log for 'latest'."""
+    """A trip path as typed (relative to the shell's directory), or the newest log for 'latest':
+    of ``run`` (``runtime.trip_log_dir``) and of ``replay`` (``trip.jsonl`` under ``runs/replay``)."""
     if trip != "latest":
         return Path(trip).expanduser()
     from vehicle_assist import config, paths
+    from vehicle_assist.replay.job import replay_root
 
-    folder = paths.resolve(config.load_app().runtime.trip_log_dir)
-    logs = sorted(folder.glob("*.jsonl"), key=lambda p: p.stat().st_mtime)
+    folder, replays = paths.resolve(config.load_app().runtime.trip_log_dir), replay_root()
+    logs = [p for p in folder.glob("*.jsonl") if p.is_file()] + [p for p in replays.rglob("trip.jsonl") if p.is_file()]
     if not logs:
-        fail(f"no trip logs in {folder}", 2)
-    return logs[-1]
+        fail(f"no trip logs in {folder} or {replays}", 2)
+    return max(logs, key=lambda p: p.stat().st_mtime)
 
 
 def summary(msg: Any, width: int = 110) -> str:
@@ -54,7 +57,7 @@ def register(app: typer.Typer) -> None:
         limit: int = typer.Option(0, "--limit", "-n", min=0, help="Show at most this many records (0: all)."),
         as_json: bool = typer.Option(False, "--json", help="JSON Lines: the header, then each record as logged."),
     ) -> None:
-        """List a trip log's records in order (seq, time, topic, message)."""
+        """List a trip log's records in order (seq, time since the trip started, topic, message)."""
         from vehicle_assist import triplog
 
         path = resolve_trip(trip)
@@ -67,9 +70,10 @@ def register(app: typer.Typer) -> None:
                 console.print(f"[bold]{path}[/bold]  git {str(git.get('commit'))[:10]}{' (dirty)' if git.get('dirty') else ''}"
                               f"  config {str(header.get('config_hash'))[:19]}  models {', '.join(header.get('models') or {}) or '-'}",
                               soft_wrap=True)
-            t0 = None
+            t0 = header.get("t0_ns")  # the trip's start; older logs: their first record, whatever is shown
             shown = 0
             for rec in records:
+                t0 = rec["t_ns"] if t0 is None else t0
                 if topic and rec.get("topic") not in topic:
                     continue
                 if limit and shown >= limit:
@@ -78,7 +82,6 @@ def register(app: typer.Typer) -> None:
                 if as_json:
                     emit_line(rec)
                     continue
-                t0 = rec["t_ns"] if t0 is None else t0
                 console.print(f"{rec['seq']:>7} {(rec['t_ns'] - t0) / 1e9:9.3f}s {rec['topic']:<16} {summary(rec.get('msg'))}",
                               markup=False, highlight=False, soft_wrap=True)
         except triplog.TripLogError as err:

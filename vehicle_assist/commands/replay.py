@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Optional
 
@@ -32,7 +29,10 @@ def register(app: typer.Typer) -> None:
         no_voice: bool = typer.Option(False, "--no-voice", help="Perception and alerts only: no ASR, no advisories (faster)."),
         video: bool = typer.Option(True, "--video/--no-video", help="Write the annotated MP4."),
         mcap: bool = typer.Option(False, "--mcap", help="Also write outputs.mcap (trip log + frames with annotations) for Foxglove."),
-        jobs: int = typer.Option(1, "--jobs", min=1, max=16, help="Batch mode: replays run in this many parallel processes."),
+        jobs: int = typer.Option(1, "--jobs", min=1, max=256, help="Batch mode, local engine: replays run in this many parallel processes. Ray engine without --address: the CPUs of the local Ray instance (default: all cores)."),
+        engine: str = typer.Option("local", "--engine", help="Batch mode: where the replays run: local (child processes on this machine) or ray (Ray tasks, on a local instance or the cluster at --address)."),
+        address: Optional[str] = typer.Option(None, "--address", help="Ray engine: the cluster to run on (for example auto, or ray://head:10001). Default: start a local Ray instance."),
+        time_limit: Optional[float] = typer.Option(None, "--time-limit", min=1, help="Batch mode: a replay running longer than this many seconds is stopped and tried once more, then reported as failed."),
         config_file: Optional[Path] = typer.Option(None, "--config", help="Onboard config (default: VA_CONFIG or configs/default.yaml)."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
     ) -> None:
@@ -40,21 +40,27 @@ def register(app: typer.Typer) -> None:
 
         With a scenario, its driver questions are spoken into the microphone stream at their times and
         --check says which expectations failed (exit 1). A folder replays every scenario in it and
-        writes one summary (pass/fail, alert precision and recall, false alerts per hour, latency).
+        writes one summary (pass/fail, alert precision and recall, false alerts per hour, latency),
+        printed and kept as summary.json in the output folder.
         """
         from vehicle_assist.replay.errors import ReplayError
 
         try:
             p = Path(target)
             folder = p if p.is_dir() and not (p / "manifest.yaml").exists() else None
+            if engine not in ("local", "ray"):
+                fail(f"--engine must be local or ray, not {engine!r}", 2)
             if folder is not None:
-                result = _batch(folder, out, jobs, realtime, speed, rate, check, update_refs, no_voice, video, mcap, config_file, as_json)
+                result = _batch(folder, out, jobs, realtime, speed, rate, check, update_refs, no_voice, video, mcap, config_file,
+                                as_json, engine, address, time_limit)
                 emit(result, as_json, _human_batch)
                 raise SystemExit(0 if result["failed"] == 0 else 1)
             result = _single(target, realtime, speed, rate, out, start, end, check, update_refs, from_log, no_voice,
                              video, mcap, config_file, as_json)
         except ReplayError as err:
             fail(str(err), 2)
+        except KeyboardInterrupt:
+            fail("cancelled: pending replays were stopped; finished ones are in their output folders", 130)
         emit(result, as_json, _human)
         if check and result.get("passed") is False:
             raise SystemExit(1)
@@ -62,10 +68,7 @@ def register(app: typer.Typer) -> None:
 
 def _single(target, realtime, speed, rate, out, start, end, check, update_refs, from_log, no_voice, video, mcap,
             config_file, as_json) -> dict[str, Any]:
-    from vehicle_assist import config as config_mod
-    from vehicle_assist import runtime
-    from vehicle_assist.replay import job
-    from vehicle_assist.replay.run import ReplayOptions
+    from vehicle_assist.replay import engine, job
 
     t = job.resolve_target(target)
     if (check or update_refs) and t.scenario is None:
@@ -76,21 +79,19 @@ def _single(target, realtime, speed, rate, out, start, end, check, update_refs, 
             fail("--update-refs needs a real replay, not --from-log", 2)
         return job.realert_target(t, from_log, out_dir, check, False)
     _render_generated([t.drive_spec], as_json)
-    cfg = config_mod.load_app(config_file)
+    if rate and realtime:
+        fail("--rate is for lockstep; --realtime drops frames by itself when perception falls behind", 2)
+    spec = engine.JobSpec(target=target, out=str(out_dir), realtime=realtime, speed=speed, rate=rate, start=start, end=end,
+                          check=check, update_refs=update_refs, voice=not no_voice, video=video, mcap=mcap,
+                          config_file=str(config_file) if config_file else None)
     with progress("loading models", None, enabled=not as_json):
-        parts = runtime.load_parts(cfg, voice=not no_voice)
+        engine.load_parts(spec)
     drive = job.open_target(t, voice=False)
     s0 = start or (t.scenario.spec.start_s if t.scenario else 0.0)
     e0 = end if end is not None else (t.scenario.spec.end_s if t.scenario else None)
     total = max(1, int(((e0 or drive.info.duration_s) - s0) * min(drive.info.frame_rate_hz, rate or 1e9)))
-    if rate and realtime:
-        fail("--rate is for lockstep; --realtime drops frames by itself when perception falls behind", 2)
-    options = ReplayOptions(mode="realtime" if realtime else "lockstep", start_s=start, end_s=end, speed=speed,
-                            frame_rate_hz=rate)
     with progress(f"replaying {t.name}", total, enabled=not as_json) as advance:
-        result = job.replay_target(t, cfg, parts, out_dir, options, check, update_refs, video, mcap,
-                                   on_item=lambda m: advance() if m.topic == "frames" else None)
-    return result
+        return engine.run_job(spec, on_item=lambda m: advance() if m.topic == "frames" else None)
 
 
 def _render_generated(drive_specs: list[str], as_json: bool) -> None:
@@ -129,42 +130,41 @@ def _human(r: dict[str, Any]) -> None:
 # --- batch ------------------------------------------------------------------------------------
 
 
-def _batch(folder: Path, out, jobs, realtime, speed, rate, check, update_refs, no_voice, video, mcap, config_file, as_json) -> dict[str, Any]:
-    from vehicle_assist.replay import job
+def _batch(folder: Path, out, jobs, realtime, speed, rate, check, update_refs, no_voice, video, mcap, config_file, as_json,
+           engine_name: str = "local", address: str | None = None, time_limit: float | None = None) -> dict[str, Any]:
+    import os
+
+    from vehicle_assist import config as config_mod
+    from vehicle_assist.replay import engine, job
     from vehicle_assist.replay.scenario import is_scenario
 
     targets = sorted(p for p in folder.iterdir() if (p.suffix in (".yaml", ".yml") and is_scenario(p))
                      or p.suffix.lower() in (".mp4", ".mcap", ".avi", ".mkv") or (p / "manifest.yaml").is_file())
     if not targets:
         fail(f"{folder}: no scenarios or drives in it", 2)
+    from vehicle_assist import private
+
     base = out or job.default_out(folder.name)
-    base.mkdir(parents=True, exist_ok=True)
+    private.make_dirs(base)
     _render_generated([job.resolve_target(str(p)).drive_spec for p in targets if is_scenario(p)], as_json)
-
-    def one(path: Path) -> dict[str, Any]:
-        cmd = [sys.executable, "-m", "vehicle_assist.cli", "replay", str(path), "--out", str(base / path.stem), "--json"]
-        cmd += ["--realtime", "--speed", str(speed)] if realtime else []
-        cmd += ["--rate", str(rate)] if rate else []
-        cmd += ["--check"] if check and is_scenario(path) else []
-        cmd += ["--update-refs"] if update_refs and is_scenario(path) else []
-        cmd += ["--no-voice"] if no_voice else []
-        cmd += [] if video else ["--no-video"]
-        cmd += ["--mcap"] if mcap else []
-        cmd += ["--config", str(config_file)] if config_file else []
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        try:
-            return json.loads(proc.stdout.strip().splitlines()[-1])
-        except (IndexError, json.JSONDecodeError):
-            return {"name": path.stem, "error": (proc.stderr.strip().splitlines() or ["no output"])[-1], "passed": False,
-                    "checks": [], "alerts": []}
-
-    results: list[dict[str, Any]] = []
-    with progress(f"replaying {len(targets)} targets", len(targets), enabled=not as_json) as advance:
-        with ThreadPoolExecutor(jobs) as pool:
-            for r in pool.map(one, targets):
-                results.append(r)
-                advance()
-    return summarize(targets, results)
+    specs = [engine.JobSpec(target=str(p), out=str(base / p.stem), realtime=realtime, speed=speed, rate=rate,
+                            check=check and is_scenario(p), update_refs=update_refs and is_scenario(p), voice=not no_voice,
+                            video=video, mcap=mcap, config_file=str(config_file) if config_file else None) for p in targets]
+    cpus = float(config_mod.load_app(config_file).runtime.threads.detector)
+    t0 = __import__("time").perf_counter()
+    with progress(f"replaying {len(targets)} targets ({engine_name})", len(targets), enabled=not as_json) as advance:
+        if engine_name == "ray":
+            local_cpus = None if address else (jobs if jobs > 1 else os.cpu_count() or 1)
+            results = engine.run_ray(specs, address, min(cpus, float(local_cpus or cpus)), time_limit,
+                                     on_result=lambda r: advance(), num_cpus=local_cpus)
+        else:
+            results = engine.run_local(specs, jobs, time_limit, on_result=lambda r: advance())
+    summary = summarize(targets, results)
+    summary["engine"] = engine_name
+    summary["wall_s"] = round(__import__("time").perf_counter() - t0, 2)
+    summary["summary_file"] = str(base / "summary.json")  # the same document as printed, kept with the runs
+    private.write_text(base / "summary.json", json.dumps(summary, indent=1, default=str))
+    return summary
 
 
 def summarize(targets: list[Path], results: list[dict[str, Any]]) -> dict[str, Any]:
@@ -193,7 +193,11 @@ def summarize(targets: list[Path], results: list[dict[str, Any]]) -> dict[str, A
     return {
         "targets": [{"name": r.get("name"), "passed": r.get("passed"), "error": r.get("error"),
                      "failed_checks": [c["expectation"] + ": " + c["reason"] for c in r.get("checks") or [] if not c["passed"]],
-                     "ref_diffs": len(((r.get("ref") or {}).get("diffs")) or []), "out": r.get("out")} for r in results],
+                     "ref_diffs": len(((r.get("ref") or {}).get("diffs")) or []), "out": r.get("out"),
+                     "alerts": r.get("alerts") or [], "cited_rules": _cited(r), "drive_s": r.get("drive_s"),
+                     "wall_s": (r.get("run") or {}).get("wall_s"), "node": (r.get("run") or {}).get("node"),
+                     "attempts": (r.get("run") or {}).get("attempts"),
+                     "models_loaded": (r.get("run") or {}).get("models_loaded")} for r in results],
         "failed": sum(1 for r in results if r.get("passed") is False),
         "alert_recall": score.recall, "alert_precision": score.precision,
         "labelled": {"positive_windows": score.positives, "detected": score.detected,
@@ -204,10 +208,24 @@ def summarize(targets: list[Path], results: list[dict[str, Any]]) -> dict[str, A
     }
 
 
+def _cited(r: dict[str, Any]) -> list[list[str]]:
+    """The rules each answer of a replay cited, in order (read from its trip log)."""
+    from vehicle_assist import triplog
+
+    if not r.get("trip_log"):
+        return []
+    try:
+        _, recs = triplog.read(r["trip_log"])
+        return [list((rec.get("msg") or {}).get("cited") or []) for rec in recs if rec.get("topic") == "advisories"]
+    except Exception:  # a broken child log is reported by its own result
+        return []
+
+
 def _human_batch(s: dict[str, Any]) -> None:
     for t in s["targets"]:
         mark = {True: "[green]pass[/green]", False: "[red]FAIL[/red]", None: "ran"}[t["passed"]]
-        console.print(f"{mark} {t['name']}" + (f" ({t['error']})" if t.get("error") else ""))
+        where = f" [dim]{t['wall_s']} s on {t['node']}" + (f", {t['attempts']} attempts" if (t.get("attempts") or 1) > 1 else "") + "[/dim]" if t.get("node") else ""
+        console.print(f"{mark} {t['name']}" + (f" ({t['error']})" if t.get("error") else "") + where)
         for f in t["failed_checks"]:
             console.print(f"    {f}")
     pr = lambda v: "n/a" if v is None else f"{v:.2f}"  # noqa: E731
@@ -215,5 +233,8 @@ def _human_batch(s: dict[str, Any]) -> None:
                   f"false alerts per hour {s['false_alerts_per_hour']} over {s['drive_s']} s of drive")
     for k, v in s["latency_ms"].items():
         console.print(f"  {k}: p50 {v['p50']} ms, p95 {v['p95']} ms (n={v['n']})")
+    if s.get("engine"):
+        console.print(f"{len(s['targets'])} targets on the {s['engine']} engine in {s.get('wall_s')} s")
+    console.print(f"summary: {s['summary_file']}", soft_wrap=True)
     if s["failed"]:
         err_console.print(f"[red]{s['failed']} target(s) failed[/red]")

@@ -81,7 +81,8 @@ def register(app: typer.Typer) -> None:
         if not vehicle.status().available and vehicle.name != "none":
             missing["vehicle"] = vehicle.status().detail
         mic_src, held, why = open_mic(cfg, clock, mic, not no_voice)
-        if why:
+        modes = {"voice": "off (--no-voice)"} if no_voice else {}  # chosen, so a mode, not a missing input
+        if why and not no_voice:
             missing["mic"] = why
         button = None
         if mic_src is not None and not held and cfg.speech.activation.mode == "push_to_talk":
@@ -109,10 +110,13 @@ def register(app: typer.Typer) -> None:
             missing["camera"] = why
         for what, text in missing.items():
             err_console.print(f"[yellow]{what}:[/yellow] {text}")
+        for lane, text in modes.items():
+            if not as_json:
+                err_console.print(f"{lane} lane: {text}")
         if frames is None and mic_src is None:
             fail("nothing to run: neither a camera nor a microphone could be opened", 3)
         sources = runtime.Sources(frames=frames, audio=mic_src, vehicle=vehicle, audio_is_held=held, button=button,
-                                  missing=missing)
+                                  missing=missing, modes=modes)
         rt = runtime.build(cfg, sources, clock, runtime.Sinks(sink, trip_log), parts)
         if not as_json:
             err_console.print(f"running (trip log {rt.trip_path}); Ctrl-C to stop")
@@ -129,6 +133,8 @@ def register(app: typer.Typer) -> None:
                               + ", ".join(f"{k} {v}" for k, v in s["dropped"].items()))
             for what, why in s["missing"].items():
                 console.print(f"not used: {what} ({why})")
+            for lane, mode in s.get("modes", {}).items():
+                console.print(f"{lane} lane: {mode}")
             console.print(f"see: vehicle-assist log stats {s['trip_log']}")
 
         emit(summary, as_json, human)

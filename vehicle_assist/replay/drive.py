@@ -115,7 +115,7 @@ def open_drive(spec: str | Path, voice: Sequence[VoicePcm] = ()) -> Drive:
 class VideoDrive:
     """A video file, with optional calibration, audio track, voice clips and telemetry."""
 
-    def __init__(self, video: Path, *, name: str | None = None, frame_rate_hz: float | None = None,
+    def __init__(self, video: Path | None, *, name: str | None = None, frame_rate_hz: float | None = None,
                  calibration: Calibration | None = None, audio_track: Path | None = None,
                  voice: Sequence[VoicePcm] = (), telemetry: Sequence[VehicleState] = (),
                  block_ms: int = 20, road_type: str | None = None, weather: str | None = None,
@@ -124,6 +124,17 @@ class VideoDrive:
 
         self.video, self.audio_track, self.voice = video, audio_track, tuple(voice)
         self.telemetry, self.block_ms = tuple(telemetry), block_ms
+        self._pcm: np.ndarray | None = None
+        if video is None:  # a telemetry-only drive (GPS + speed, no camera): it lasts as long as its telemetry
+            if not self.telemetry:
+                raise DriveError("drive-empty", source_path or name or "(drive)", "video/telemetry",
+                                 "a video, or telemetry for a drive without a camera")
+            self.info = DriveInfo(
+                name=name or "drive", path=str(source_path or name), kind=kind,
+                duration_s=self.telemetry[-1].t_ns / 1e9 + 0.1, frame_rate_hz=0.0, frame_count=0, width=0, height=0,
+                calibration=calibration, road_type=road_type, weather=weather,
+                has_audio=audio_track is not None or bool(self.voice), has_telemetry=True)
+            return
         cap = cv2.VideoCapture(str(video))
         if not cap.isOpened():
             raise DriveError("video-unreadable", video, "(open)", "a video file OpenCV/ffmpeg can decode")
@@ -173,6 +184,9 @@ class VideoDrive:
 
     def _frames(self, start_s: float, end_s: float) -> Iterator[Timed]:
         import cv2
+
+        if self.video is None:
+            return
 
         cap = cv2.VideoCapture(str(self.video))
         fps, src = self.info.frame_rate_hz, self.info.name
@@ -231,7 +245,7 @@ class FolderDrive(VideoDrive):
 
         manifest, base = load_manifest(manifest_path)
         self.manifest = manifest
-        video = media_path(base, manifest.video, manifest_path, "video")
+        video = media_path(base, manifest.video, manifest_path, "video") if manifest.video else None
         clips: list[VoicePcm] = list(voice)
         track = None
         if manifest.audio:
@@ -247,6 +261,10 @@ class FolderDrive(VideoDrive):
         states: list[VehicleState] = []
         if manifest.telemetry:
             tp = paths.resolve(manifest.telemetry.file, base)
+            if not tp.exists():
+                from vehicle_assist.replay import generated
+
+                generated.ensure([tp])  # telemetry the project generates itself (the route drives) is made here
             if not tp.exists():
                 raise DriveError("drive-media-missing", manifest_path, "telemetry.file", f"an existing file or folder at {tp}")
             states = read_telemetry(tp, manifest.telemetry.format, manifest.telemetry.t_offset_s, manifest.telemetry.rate_hz)

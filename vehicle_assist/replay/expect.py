@@ -12,6 +12,10 @@ names joined by ``|``; LABEL likewise for hazard labels):
 - ``answer to the question at t=T mentions "TEXT"``   (case, hyphens and spacing ignored)
 - ``answer to the question at t=T is refused`` / ``is not refused``
 - ``transcript of the question at t=T contains "TEXT"``
+- ``advice KIND between t=A and t=B``      a route advisory of that kind (configs/route_advice.yaml) is spoken in ``[A, B]``
+- ``no advice [KIND] between t=A and t=B`` / ``no advice [KIND]``   none (of that kind) in the span / the whole replay
+- ``no speed limit claimed [between t=A and t=B]``   no route context in the span names a limit (or a road)
+- ``speed limit N mph claimed at t=T``     the last route context at or before ``T`` gives limit ``N``
 
 "Alert" means an AlertEvent with ``state == "start"`` and ``audible`` true: what the driver hears.
 The answer to a question is the first advisory with a question, at or after the question's time,
@@ -41,13 +45,20 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("mentions", re.compile(rf"{_Q}mentions {_QUOTED}")),
     ("refused", re.compile(rf"{_Q}is (not )?refused")),
     ("heard", re.compile(rf"(?:the )?transcript of the question at t={_NUM} contains {_QUOTED}")),
+    ("advice_between", re.compile(rf"advice {_NAMES} between t={_NUM} and t={_NUM}")),
+    ("no_advice_between", re.compile(rf"no advice(?: {_NAMES})? between t={_NUM} and t={_NUM}")),
+    ("no_advice", re.compile(rf"no advice(?: {_NAMES})?")),
+    ("no_limit", re.compile(rf"no speed limit claimed(?: between t={_NUM} and t={_NUM})?")),
+    ("limit_at", re.compile(rf"speed limit {_NUM} mph claimed at t={_NUM}")),
 ]
 GRAMMAR = [
     "alert NAME within D s of t=T", "alert NAME between t=A and t=B", "no alert [NAME] between t=A and t=B",
     "no alert [NAME]", "hazard LABEL [at least LEVEL] between t=A and t=B",
     "answer to the question at t=T cites rule R", "answer to the question at t=T cites one of rules R1, R2",
     'answer to the question at t=T mentions "TEXT"', "answer to the question at t=T is [not] refused",
-    'transcript of the question at t=T contains "TEXT"',
+    'transcript of the question at t=T contains "TEXT"', "advice KIND between t=A and t=B",
+    "no advice [KIND] between t=A and t=B", "no advice [KIND]", "no speed limit claimed [between t=A and t=B]",
+    "speed limit N mph claimed at t=T",
 ]
 
 
@@ -69,6 +80,7 @@ class Expectation:
     phrase: str = ""
     negate: bool = False
     level: HazardLevel | None = None
+    value: float | None = None
     why: str = ""
 
     @property
@@ -116,6 +128,17 @@ def _build(text: str, kind: str, g: tuple, why: str) -> Expectation:
         return Expectation(text, kind, _names(g[0]), t0=a, t1=b, why=why)
     if kind == "no_alert":
         return Expectation(text, kind, _names(g[0]), why=why)
+    if kind in ("advice_between", "no_advice_between"):
+        a, b = float(g[1]), float(g[2])
+        if b < a:
+            raise ExpectationError(f"{text!r}: the span ends (t={b}) before it starts (t={a})")
+        return Expectation(text, kind, _names(g[0]), t0=a, t1=b, why=why)
+    if kind == "no_advice":
+        return Expectation(text, kind, _names(g[0]), why=why)
+    if kind == "no_limit":
+        return Expectation(text, kind, t0=float(g[0]) if g[0] else None, t1=float(g[1]) if g[1] else None, why=why)
+    if kind == "limit_at":
+        return Expectation(text, kind, t0=float(g[1]), value=float(g[0]), why=why)
     if kind == "hazard_between":
         level = None
         if g[1]:
@@ -196,9 +219,59 @@ def _fmt(hits: list[tuple[float, str]]) -> str:
     return ", ".join(f"{n} at t={t:.2f}" for t, n in hits[:5]) + (" ..." if len(hits) > 5 else "")
 
 
+def route_advice(records: Iterable[dict]) -> list[tuple[float, str]]:
+    """(drive time s, kind) of every route advisory (``route`` advisories without a question); the
+    kind is the row of configs/route_advice.yaml whose rule the advisory cites."""
+    from vehicle_assist.route.advice import ROUTE, load_table
+
+    by_rule = {k.rule: name for name, k in load_table().advice.items()}
+    out = []
+    for t, m in _msgs(records, "advisories"):
+        if isinstance(m, dict) and m.get("route") == ROUTE and m.get("question") is None:
+            cited = list(m.get("cited") or [])
+            out.append((t, by_rule.get(cited[0], "route") if cited else "route"))
+    return out
+
+
+def _check_route(e: Expectation, records: list[dict]) -> CheckResult:
+    which = "|".join(e.names) or "any"
+    if e.kind in ("advice_between", "no_advice_between", "no_advice"):
+        lo, hi = (e.t0, e.t1) if e.t0 is not None else (float("-inf"), float("inf"))
+        said = route_advice(records)
+        hits = [(t, n) for t, n in said if _in(e.names, n) and lo - 1e-9 <= t <= hi + 1e-9]
+        if e.kind == "advice_between":
+            if hits:
+                return CheckResult(e.text, True, _fmt(hits), e.kind, tuple(t for t, _ in hits))
+            return CheckResult(e.text, False, f"no {which} advice between t={lo:g} and t={hi:g}; all advice: "
+                               f"{_fmt(said) or 'none'}", e.kind)
+        if hits:
+            return CheckResult(e.text, False, f"unexpected: {_fmt(hits)}", e.kind, tuple(t for t, _ in hits))
+        return CheckResult(e.text, True, f"no {which} advice" + (f" between t={lo:g} and t={hi:g}" if e.t0 is not None
+                                                                  else " in the whole replay"), e.kind)
+    ctxs = [(t, m) for t, m in _msgs(records, "route") if isinstance(m, dict)]
+    if e.kind == "no_limit":
+        lo, hi = (e.t0, e.t1) if e.t0 is not None else (float("-inf"), float("inf"))
+        claims = [(t, f"{m.get('road')} {m.get('speed_limit_mph')} mph") for t, m in ctxs
+                  if lo - 1e-9 <= t <= hi + 1e-9 and (m.get("speed_limit_mph") is not None or m.get("way_id") is not None)]
+        if claims:
+            return CheckResult(e.text, False, f"claimed: {_fmt(claims)} ({len(claims)} contexts)", e.kind,
+                               tuple(t for t, _ in claims))
+        n = sum(lo - 1e-9 <= t <= hi + 1e-9 for t, _ in ctxs)
+        return CheckResult(e.text, True, f"{n} route contexts, none names a road or limit", e.kind)
+    before = [(t, m) for t, m in ctxs if t <= e.t0 + 1e-9]
+    if not before:
+        return CheckResult(e.text, False, f"no route context at or before t={e.t0:g}", e.kind)
+    t, m = before[-1]
+    got = m.get("speed_limit_mph")
+    ok = got is not None and abs(float(got) - e.value) < 0.5
+    return CheckResult(e.text, ok, f"at t={t:.2f}: {m.get('road')} {got} mph ({m.get('limit_source')})", e.kind, (t,))
+
+
 def _check_one(e: Expectation, records: list[dict], alerts: list[tuple[float, str]],
                answered: dict[float, dict | None]) -> CheckResult:
     which = "|".join(e.names) or "any"
+    if e.kind in ("advice_between", "no_advice_between", "no_advice", "no_limit", "limit_at"):
+        return _check_route(e, records)
     if e.kind in ("alert_within", "alert_between"):
         hits = [(t, n) for t, n in alerts if _in(e.names, n) and e.t0 - 1e-9 <= t <= e.t1 + 1e-9]
         if hits:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from vehicle_assist import paths, triplog
+from vehicle_assist import paths, private, triplog
 from vehicle_assist.replay import expect, refs, report
 from vehicle_assist.replay.drive import Drive, open_drive, resolve_drive
 from vehicle_assist.replay.faults import FaultPlan
@@ -49,6 +49,11 @@ def open_target(t: Target, renderer=None, voice: bool = True) -> Drive:
     return open_drive(t.drive_spec, voice=clips)
 
 
+def replay_root() -> Path:
+    """Where replays write by default: ``runs/replay`` under VA_HOME (git-ignored)."""
+    return paths.resolve("runs/replay")
+
+
 def default_out(name: str) -> Path:
     """``runs/replay/<name>-<UTC stamp>`` under VA_HOME (git-ignored)."""
     from datetime import datetime, timezone
@@ -56,11 +61,11 @@ def default_out(name: str) -> Path:
     from vehicle_assist import clock
 
     stamp = datetime.fromtimestamp(clock.unix_time(), timezone.utc).strftime("%Y%m%d-%H%M%S")
-    out = paths.resolve("runs/replay") / f"{name}-{stamp}"
+    out = replay_root() / f"{name}-{stamp}"
     n = 1
     while out.exists():
         n += 1
-        out = paths.resolve("runs/replay") / f"{name}-{stamp}-{n}"
+        out = replay_root() / f"{name}-{stamp}-{n}"
     return out
 
 
@@ -106,29 +111,43 @@ def evaluate(t: Target, records: list[dict[str, Any]], check_ref: bool, update_r
 
 def write_outputs(out_dir: Path, t: Target, header: dict[str, Any], records: list[dict[str, Any]],
                   evaluation: dict[str, Any], drive: Drive | None, start_s: float, end_s: float | None,
-                  video: bool, mcap: bool, on_frame: Callable[[], None] | None = None) -> dict[str, str]:
-    """report.html, annotated.mp4 (``video``) and outputs.mcap (``mcap``) in ``out_dir``."""
-    from vehicle_assist.replay import annotate, mcap_out
+                  video: bool, mcap: bool, on_frame: Callable[[], None] | None = None) -> tuple[dict[str, str], dict[str, Any] | None]:
+    """report.html, annotated.mp4 (``video``) and outputs.mcap (``mcap``) in ``out_dir``; returns the
+    files and, with ``video``, what the video holds (frames, duration, sound, the wall time it took)."""
+    from vehicle_assist import clock
+    from vehicle_assist.replay import annotate, mcap_out, soundtrack
 
     files: dict[str, str] = {}
+    video_info = None
     info_path = out_dir / "replay.json"
     merged = {**header, **(json.loads(info_path.read_text()) if info_path.is_file() else {})}
     ref = evaluation.get("ref")
     html = report.render(merged, records, title=f"Replay: {t.name}", checks=evaluation.get("checks"),
                          ref_diffs=ref["diffs"] if ref else None, passed=evaluation.get("passed"))
-    (out_dir / "report.html").write_text(html, encoding="utf-8")
+    private.write_text(out_dir / "report.html", html)
     files["report"] = str(out_dir / "report.html")
     if drive is not None and (video or mcap):
-        def frames():
-            return (m.msg for m in drive.messages(start_s, end_s) if m.topic == "frames")
+        track = soundtrack.load(out_dir)
 
-        if video:
-            annotate.write_video(frames(), records, out_dir / "annotated.mp4", drive.info.frame_rate_hz, on_frame=on_frame)
+        def frames():  # what the runtime was given: a camera outage or dropped frames hold the frame before
+            from vehicle_assist.replay import faults
+
+            return (m.msg for m in faults.apply(t.plan, (m for m in drive.messages(start_s, end_s) if m.topic == "frames")))
+
+        if video and drive.info.frame_count:  # a telemetry-only drive has no camera to annotate
+            wall0 = clock.perf_ns()
+            w = annotate.write_video(frames(), records, out_dir / "annotated.mp4", drive.info.frame_rate_hz,
+                                     start_s=start_s, soundtrack=track, on_frame=on_frame)
             files["video"] = str(out_dir / "annotated.mp4")
+            video_info = {"frames": w.frames, "camera_frames": w.camera_frames, "fps": w.fps, "duration_s": w.duration_s,
+                          "size": f"{w.width}x{w.height}", "sound": w.audio,
+                          "wall_s": round((clock.perf_ns() - wall0) / 1e9, 3)}
         if mcap:
-            mcap_out.write(out_dir / "outputs.mcap", merged, records, frames())
+            mcap_out.write(out_dir / "outputs.mcap", merged, records, frames(), spoken=track.spoken if track else None)
             files["mcap"] = str(out_dir / "outputs.mcap")
-    return files
+    for f in files.values():  # written by PyAV too: owner-only whatever made them
+        private.restrict(f)
+    return files, video_info
 
 
 def replay_target(t: Target, config, parts, out_dir: Path, options: ReplayOptions, check: bool = False,
@@ -146,10 +165,11 @@ def replay_target(t: Target, config, parts, out_dir: Path, options: ReplayOption
                                              "questions": [q.model_dump() for q in scen.spec.questions] if scen else []}))
     header, records = read_log(res.trip_log)
     evaluation = evaluate(t, records, check, update_refs, info=header)
-    files = write_outputs(out_dir, t, header, records, evaluation, drive, start, end, video, mcap, on_frame)
+    files, video_info = write_outputs(out_dir, t, header, records, evaluation, drive, start, end, video, mcap, on_frame)
     return {"name": t.name, "drive": res.info["drive"]["name"], "scenario": scen.name if scen else None,
             "out": str(out_dir), "trip_log": str(res.trip_log), "passed": evaluation["passed"],
             "checks": evaluation["checks"] or [], "ref": evaluation["ref"], "alerts": evaluation["alerts"], "files": files,
+            "video": video_info,
             "speech_wavs": [str(p) for p in res.speech_wavs], "replay": res.info["replay"],
             "drive_s": res.info["replay"]["drive_s"], "summary": res.summary}
 
@@ -180,12 +200,11 @@ def realert_target(t: Target, trip: Path, out_dir: Path, check: bool, update_ref
     header, records = read_log(trip)
     info, calib = log_calibration(trip)
     new = realert.rerun(records, calib)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with (out_dir / "realert.jsonl").open("w") as f:
+    with private.open_file(out_dir / "realert.jsonl", "w") as f:
         f.write(json.dumps({**header, "realert_of": str(trip)}, default=str) + "\n")
         for r in new:
             f.write(json.dumps(r, separators=(",", ":"), default=str) + "\n")
     evaluation = evaluate(t, new, check, update_refs, info=header)
-    files = write_outputs(out_dir, t, {**info, **header}, new, evaluation, None, 0.0, None, video=False, mcap=False)
+    files, _ = write_outputs(out_dir, t, {**info, **header}, new, evaluation, None, 0.0, None, video=False, mcap=False)
     return {"name": t.name, "from_log": str(trip), "out": str(out_dir), "checks": evaluation["checks"] or [],
             "ref": evaluation["ref"], "alerts": evaluation["alerts"], "passed": evaluation["passed"], "files": files}

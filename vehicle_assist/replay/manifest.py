@@ -7,9 +7,9 @@ A drive folder holds the manifest and its media; committed manifests for fetched
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Iterator, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from vehicle_assist import config, paths
 from vehicle_assist.config import ConfigError, StrictModel
@@ -64,13 +64,25 @@ class Manifest(StrictModel):
     name: str
     description: str = ""
     root: Literal["manifest", "home"] = "manifest"
-    video: str
+    video: str | None = None
+    """None: a telemetry-only drive (GPS + speed, no camera); ``telemetry`` is then required."""
     frame_rate_hz: float | None = Field(None, gt=0, le=240, description="recorded rate; None: the container's")
     audio: AudioSpec | None = None
     telemetry: TelemetrySpec | None = None
-    calibration: Calibration
+    calibration: Calibration | None = None
+    """Required with a video (the camera's intrinsics and mounting)."""
     road_type: str | None = None
     weather: str | None = None
+    map: str | None = None
+    """The OSM extract the car carries on this drive (``route.map`` for the replay, when the config names none)."""
+
+    @model_validator(mode="after")
+    def _camera_or_telemetry(self) -> "Manifest":
+        if self.video is None and self.telemetry is None:
+            raise ValueError("give a video, or telemetry for a drive without a camera")
+        if self.video is not None and self.calibration is None:
+            raise ValueError("a drive with a video needs its camera calibration")
+        return self
 
 
 def load_manifest(path: Path | str) -> tuple[Manifest, Path]:
@@ -95,3 +107,26 @@ def media_path(base: Path, rel: str, manifest_path: Path, key: str) -> Path:
         raise DriveError("drive-media-missing", manifest_path, key,
                          f"an existing file at {p} (fetch drives with `vehicle-assist fetch drives`)")
     return p
+
+
+def manifests_for_video(video: Path | str) -> Iterator[Path]:
+    """Manifests of drives whose video is ``video``: ``manifest.yaml`` beside it, then the committed
+    ``sim/manifests/*.yaml``. Unreadable manifests are passed over (they name some other drive)."""
+    target = Path(video).resolve()
+    candidates = [target.parent / "manifest.yaml"] + sorted((paths.sim() / "manifests").glob("*.y*ml"))
+    for m in candidates:
+        if not m.is_file():
+            continue
+        try:
+            manifest, base = load_manifest(m)
+        except DriveError:
+            continue
+        if manifest.video and paths.resolve(manifest.video, base).resolve() == target:
+            yield m
+
+
+def drive_calibration(video: Path | str) -> tuple[Calibration, Path] | None:
+    """The calibration of the drive ``video`` belongs to, and its manifest, as replay would use it."""
+    for m in manifests_for_video(video):
+        return load_manifest(m)[0].calibration, m
+    return None

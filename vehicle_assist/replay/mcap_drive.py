@@ -16,6 +16,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from vehicle_assist import private
 from vehicle_assist.messages import CameraFrame, VehicleState
 from vehicle_assist.replay import foxglove
 from vehicle_assist.replay.drive import SAMPLE_RATE, DriveInfo, Timed, VoicePcm, audio_stream, merge
@@ -172,8 +173,7 @@ def write_drive_mcap(drive, path: Path, jpeg_quality: int = 90, t0_ns: int = 0) 
     from mcap.writer import Writer
 
     info: DriveInfo = drive.info
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("wb") as f:
+    with private.open_file(path, "wb") as f:  # trip data: owner-only
         w = Writer(f)
         w.start(profile="", library="vehicle_assist")
         schemas = {"/camera/image": foxglove.COMPRESSED_IMAGE, "/camera/calibration": foxglove.CAMERA_CALIBRATION,

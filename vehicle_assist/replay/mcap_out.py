@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any, Iterable
 
+from vehicle_assist import private
 from vehicle_assist.replay import foxglove
 from vehicle_assist.replay.annotate import LEVEL_BGR, OverlayIndex
 
@@ -28,22 +29,22 @@ def annotations(t_ns: int, overlay, scale: float = 1.0) -> dict[str, Any]:
                        "thickness": 3 if level in ("warning", "critical") else 2})
         texts.append({"timestamp": stamp, "position": {"x": x1, "y": max(0.0, y1 - 4)}, "text": f"{label} {level}",
                       "font_size": 14, "text_color": _colour(level), "background_color": {"r": 0, "g": 0, "b": 0, "a": 0.5}})
-    for k, (text, kind) in enumerate(overlay.captions):
-        texts.append({"timestamp": stamp, "position": {"x": 10, "y": 30 + 24 * k}, "text": f"[{kind}] {text}", "font_size": 18,
+    for k, cap in enumerate(overlay.captions):
+        texts.append({"timestamp": stamp, "position": {"x": 10, "y": 30 + 24 * k}, "text": cap.line(), "font_size": 18,
                       "text_color": {"r": 1, "g": 1, "b": 1, "a": 1}, "background_color": {"r": 0, "g": 0, "b": 0, "a": 0.7}})
     return {"circles": [], "points": points, "texts": texts}
 
 
 def write(path: Path, header: dict[str, Any], records: Iterable[dict[str, Any]], frames: Iterable[Any] | None = None,
-          jpeg_quality: int = 80, max_width: int = 960) -> dict[str, int]:
-    """Write the MCAP; returns message counts per channel."""
+          jpeg_quality: int = 80, max_width: int = 960, spoken=None) -> dict[str, int]:
+    """Write the MCAP; returns message counts per channel. ``spoken``: the speaker's timing for the captions
+    (:mod:`.soundtrack`; None: from the log's speech events)."""
     import cv2
     from mcap.writer import Writer
 
     records = list(records)
     counts: dict[str, int] = {}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("wb") as f:
+    with private.open_file(path, "wb") as f:  # trip data: owner-only
         w = Writer(f)
         w.start(profile="", library="vehicle_assist")
         w.add_metadata("vehicle_assist.triplog_header", {k: json.dumps(v, default=str) for k, v in header.items()})
@@ -68,7 +69,7 @@ def write(path: Path, header: dict[str, Any], records: Iterable[dict[str, Any]],
                     "t_ns": r.get("t_ns"), "proc_ns": r.get("proc_ns"), "msg": r.get("msg")}
             add(f"/va/{r.get('topic')}", foxglove.LOG_RECORD, r.get("t_ns", 0), data)
         if frames is not None:
-            index = OverlayIndex(records)
+            index = OverlayIndex(records, spoken)
             for frame in frames:
                 img, scale = frame.image, 1.0
                 if img.shape[1] > max_width:

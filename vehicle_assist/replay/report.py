@@ -135,6 +135,91 @@ def timeline_svg(ev: dict[str, list], duration_s: float, faults: list[tuple[floa
     return "".join(parts)
 
 
+def _roads_near(map_path: str | None, lat0: float, lon0: float, half_m: tuple[float, float]) -> list[tuple]:
+    """Segments (lat1, lon1, lat2, lon2, name) of the map within the panel (empty without a readable map)."""
+    if not map_path:
+        return []
+    try:
+        from vehicle_assist import paths
+        from vehicle_assist.route.lane import _load_map
+
+        rmap = _load_map(str(paths.resolve(map_path)))
+    except Exception:  # noqa: BLE001 - the panel draws the path alone
+        return []
+    import math
+
+    import numpy as np
+
+    ll = rmap.a["node_ll"]
+    la, lb = ll[rmap.a["seg_a"]], ll[rmap.a["seg_b"]]
+    k = 111_320.0
+    dx = (np.minimum(np.abs(la[:, 1] - lon0), np.abs(lb[:, 1] - lon0)) * k * math.cos(math.radians(lat0)))
+    dy = np.minimum(np.abs(la[:, 0] - lat0), np.abs(lb[:, 0] - lat0)) * k
+    keep = np.nonzero((dx <= half_m[0]) & (dy <= half_m[1]))[0]
+    names = rmap.a["way_name"]
+    return [(float(la[i, 0]), float(la[i, 1]), float(lb[i, 0]), float(lb[i, 1]), str(names[rmap.a["seg_way"][i]]))
+            for i in keep[:20000]]
+
+
+def map_panel(records: list[dict[str, Any]], route: dict[str, Any] | None, width: int = 640, height: int = 420) -> str:
+    """A static map (inline SVG): the map's roads near the driven path, the path from the logged
+    positions, and a marker where each advisory was spoken. Honours ``route.log_position``: with
+    positions coarsened or off the panel is not drawn (the log holds no usable path)."""
+    import math
+
+    route = route or {}
+    mode = route.get("log_position", "exact")
+    if mode != "exact":
+        return f"<p class='muted'>Map panel not drawn: positions are logged {_e(mode)} (route.log_position).</p>"
+    pts = [(r["t_ns"] / 1e9, m["lat"], m["lon"]) for r in records if r.get("topic") == "vehicle"
+           for m in [r.get("msg")] if isinstance(m, dict) and m.get("lat") is not None and m.get("lon") is not None]
+    if not pts:
+        return "<p class='muted'>Map panel not drawn: no positions in the log.</p>"
+    lats, lons = [p[1] for p in pts], [p[2] for p in pts]
+    lat0, lon0 = (min(lats) + max(lats)) / 2, (min(lons) + max(lons)) / 2
+    k, c = 111_320.0, math.cos(math.radians(lat0))
+    span_x = max((max(lons) - min(lons)) * k * c, 200.0) * 1.15
+    span_y = max((max(lats) - min(lats)) * k, 200.0) * 1.15
+    scale = min((width - 20) / span_x, (height - 40) / span_y)
+
+    def xy(lat: float, lon: float) -> tuple[float, float]:
+        return width / 2 + (lon - lon0) * k * c * scale, (height - 20) / 2 - (lat - lat0) * k * scale
+
+    half = ((width / 2) / scale, ((height - 20) / 2) / scale)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" class="map" '
+             f'style="background:#f4f1ea;font:11px sans-serif">']
+    for la1, lo1, la2, lo2, name in _roads_near(route.get("map"), lat0, lon0, half):
+        (x1, y1), (x2, y2) = xy(la1, lo1), xy(la2, lo2)
+        parts.append(f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" stroke="#bbb" stroke-width="3">'
+                     f'<title>{_e(name)}</title></line>')
+    runs: list[list[tuple[float, float]]] = [[]]
+    last_t = None
+    for t, la, lo in pts:
+        if last_t is not None and t - last_t > 2.0:  # a gap (or outside the map and back): a new stroke
+            runs.append([])
+        runs[-1].append(xy(la, lo))
+        last_t = t
+    for run in runs:
+        if run:
+            parts.append('<polyline fill="none" stroke="#2f80ed" stroke-width="2" points="'
+                         + " ".join(f"{x:.1f},{y:.1f}" for x, y in run) + '"/>')
+    times = [p[0] for p in pts]
+    import bisect
+
+    for r in records:
+        m = r.get("msg")
+        if r.get("topic") != "advisories" or not isinstance(m, dict):
+            continue
+        t = r["t_ns"] / 1e9
+        i = min(max(bisect.bisect_left(times, t), 0), len(pts) - 1)
+        x, y = xy(pts[i][1], pts[i][2])
+        colour = "#27ae60" if m.get("route") == "route" else "#9b51e0"
+        parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5" fill="{colour}" stroke="#fff"><title>t={t:.1f} s: '
+                     f'{_e(m.get("text", ""))[:160]}</title></circle>')
+    parts.append(f'<text x="6" y="{height - 6}" fill="#555">© OpenStreetMap contributors (ODbL)</text></svg>')
+    return "".join(parts)
+
+
 def _checks_table(checks: list[dict[str, Any]]) -> str:
     rows = "".join(f'<tr><td class="{"pass" if c["passed"] else "fail"}">{"pass" if c["passed"] else "FAIL"}</td>'
                    f'<td><code>{_e(c["expectation"])}</code></td><td>{_e(c["reason"])}</td></tr>' for c in checks)
@@ -183,6 +268,11 @@ def render(header: dict[str, Any], records: Iterable[dict[str, Any]], title: str
         out.append(f"<h2>Reference comparison: {len(ref_diffs)} difference(s)</h2>")
         out.append("<ul>" + "".join(f"<li><code>{_e(d)}</code></li>" for d in ref_diffs[:50]) + "</ul>" if ref_diffs else "<p>identical within tolerances</p>")
     out.append("<h2>Timeline</h2>" + timeline_svg(ev, duration, faults))
+    route = (header.get("inputs") or {}).get("route") if isinstance(header.get("inputs"), dict) else None
+    if route or any(r.get("topic") == "route" for r in records):
+        out.append("<h2>Map</h2>" + map_panel(records, route)
+                   + '<p class="muted">grey: the map\'s roads; blue: the driven path (logged positions); '
+                   "green: route advisories where spoken; purple: other advisories.</p>")
     out.append('<p class="muted">hazards: grey info, yellow caution, orange warning, red critical. alerts: red audible, pink silent. '
                "speaker: red alert tier, green advisory tier (faded: pre-empted). driver: what ASR heard. "
                "health: stale topics (grey), errors (✕). Purple bands: injected faults. Hover for details.</p>")

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Literal
 
 from vehicle_assist import clock as clock_mod
+from vehicle_assist import private
 from vehicle_assist.clock import ReplayClock
 from vehicle_assist.messages import Envelope, VehicleState
 from vehicle_assist.replay import faults as faults_mod
@@ -275,9 +276,13 @@ class ReplayResult:
 
 
 def replay_config(config, drive: Drive):
-    """The run's config with the drive's camera calibration (when the drive has one)."""
+    """The run's config with the drive's camera calibration (when the drive has one), and the map
+    its manifest names as ``route.map`` when the config names none."""
+    the_map = getattr(getattr(drive, "manifest", None), "map", None)
+    if the_map and not config.route.map:
+        config = config.model_copy(update={"route": config.route.model_copy(update={"map": the_map})})
     cal = drive.info.calibration
-    if cal is None:
+    if cal is None or not drive.info.frame_count:
         return config
     cam = cal.camera(drive.info.width, drive.info.height)
     return config.model_copy(update={"perception": config.perception.model_copy(update={"calibration": cam})})
@@ -346,12 +351,13 @@ async def run_replay(drive: Drive, config, parts, out_dir: Path, options: Replay
     """Replay ``drive`` through the runtime (already-loaded ``parts``); writes ``out_dir/trip.jsonl`` and speech WAVs."""
     from vehicle_assist import runtime as rt_mod
     from vehicle_assist.audio_out import WavSink
+    from vehicle_assist.replay import soundtrack
     from vehicle_assist.speech.tts import write_wav
 
     plan = plan or faults_mod.FaultPlan()
     cal = drive.info.calibration
     parts = fresh_parts(parts, cal.camera(drive.info.width, drive.info.height) if cal is not None else None)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    private.make_dirs(out_dir)  # trip log, WAVs, report: owner-only (vehicle_assist.private)
     trip_path = out_dir / "trip.jsonl"
     if trip_path.exists():
         raise ReplayError("out-exists", f"{trip_path} exists; a trip log is never overwritten (choose another --out)")
@@ -359,13 +365,17 @@ async def run_replay(drive: Drive, config, parts, out_dir: Path, options: Replay
     parts = with_faults(parts, plan, clock)
     loop = asyncio.get_running_loop()
     info = drive.info
-    consumers = {"frames"} | ({"audio"} if info.has_audio and parts.asr is not None else set())
+    camera = info.frame_count > 0
+    # a drive without a camera (telemetry only): its vehicle states pace the drive clock instead of frames
+    consumers = ({"frames"} if camera else {"vehicle"}) | ({"audio"} if info.has_audio and parts.asr is not None else set())
     stream = faults_mod.apply(plan, drive.messages(options.start_s, options.end_s))
     gate = QuietGate(wait_answers=plan.slm_stall is None)
     holder: dict[str, Any] = {}
 
     def ready(topic: str) -> bool:  # the runtime's consumers are subscribed (a frame published before is lost)
         bus = holder.get("bus")
+        if topic == "vehicle":
+            return bus is not None
         return bus is not None and bool(bus.subscriptions("frames" if topic == "frames" else "utterances"))
 
     def settle() -> None:
@@ -376,12 +386,14 @@ async def run_replay(drive: Drive, config, parts, out_dir: Path, options: Replay
 
     feeder = Feeder(iter(stream), clock, consumers, options, gate, ready, settle, on_item)
     vehicle = ReplayVehicle(drive.vehicle_states(), f"replay:{info.name}")
-    sources = rt_mod.Sources(frames=feeder.stream("frames"),
+    sources = rt_mod.Sources(frames=feeder.stream("frames") if camera else None,
                              audio=feeder.stream("audio") if "audio" in consumers else None,
                              vehicle=vehicle, audio_is_held=has_voice)
     if not info.has_audio:
         sources.missing["mic"] = "the drive has no audio and no scripted questions"
-    sink = WavSink(out_dir / "speaker.wav", realtime=options.mode == "realtime")
+    if not camera:
+        sources.missing["camera"] = "the drive has no video (telemetry only)"
+    sink = WavSink(out_dir / "speaker.wav", realtime=options.mode == "realtime", now_ns=clock.now_ns)
     runtime = rt_mod.build(replay_config(config, drive), sources, clock, rt_mod.Sinks(speaker=sink, trip_log=trip_path), parts)
     holder["bus"] = runtime.bus
     runtime.bus.add_sink(gate.observe)
@@ -389,6 +401,15 @@ async def run_replay(drive: Drive, config, parts, out_dir: Path, options: Replay
         first = next((m.msg for m in drive.messages(options.start_s, options.end_s) if m.topic == "frames"), None)
         if first is not None:
             await loop.run_in_executor(None, parts.detector.detect, first)
+    if not camera:  # the drive clock follows the telemetry; the run ends (once idle) when it does
+        runtime.add_input("drive-clock")
+
+        def pace() -> None:
+            for _ in feeder.stream("vehicle"):
+                pass
+            loop.call_soon_threadsafe(runtime.input_ended, "drive-clock")
+
+        threading.Thread(target=pace, daemon=True, name="replay-drive-clock").start()
     if plan.slm_stall is not None:  # the stalled answer comes due in drive time, after the drive may have ended
         threading.Thread(target=feeder.tail, args=(plan.slm_stall.stall_s + 5.0,), daemon=True, name="replay-tail").start()
     wall0 = clock_mod.perf_ns()
@@ -403,6 +424,7 @@ async def run_replay(drive: Drive, config, parts, out_dir: Path, options: Replay
             kind = "alert" if int(seg.request.tier) == 0 else "advisory"
             wavs.append(write_wav(out_dir / "speech" / f"{i:03d}_{kind}_{_slug(seg.request.text)}.wav",
                                   seg.pcm, sink.sample_rate))
+    soundtrack.write_log(out_dir / soundtrack.LOG_NAME, sink.segments, sink.sample_rate)  # the speaker on the drive clock
     drive_s = max(0.0, (clock.now_ns() - int(options.start_s * 1e9)) / 1e9)
     run_info = {"drive": {"name": info.name, "path": info.path, "kind": info.kind, "duration_s": info.duration_s,
                           "frame_rate_hz": info.frame_rate_hz, "frame_count": info.frame_count,
@@ -415,7 +437,7 @@ async def run_replay(drive: Drive, config, parts, out_dir: Path, options: Replay
                            "frames_in": feeder.released.get("frames", 0), "frames_skipped_by_rate": feeder.skipped,
                            "frame_rate_hz": options.frame_rate_hz, "audio_blocks_in": feeder.released.get("audio", 0),
                            "settle_timeouts": feeder.timeouts}, **(extra_info or {})}
-    (out_dir / "replay.json").write_text(json.dumps(run_info, indent=1, default=str))
+    private.write_text(out_dir / "replay.json", json.dumps(run_info, indent=1, default=str))
     return ReplayResult(trip_path, summary, run_info, wavs)
 
 

@@ -19,6 +19,9 @@ from vehicle_assist.messages import HazardLevel, Tier
 SYSTEM_SIGNALS = ("camera-lost", "perception-lagging")
 """Hazard kinds raised by the lane itself rather than by a track."""
 
+ROUTE_SIGNALS = ("speeding",)
+"""Hazard kinds raised by the route lane (vehicle_assist.route.advice): never above a hazard alert."""
+
 MAX_WORDS = 8
 """Spoken alerts stay short: a driver must take them in within about two seconds."""
 
@@ -80,4 +83,4 @@ def load_table(path: Path | str | None = None) -> dict[str, AlertSpec]:
     return table
 
 
-__all__ = ["AlertSpec", "Trigger", "load_table", "SYSTEM_SIGNALS", "MAX_WORDS"]
+__all__ = ["AlertSpec", "Trigger", "load_table", "SYSTEM_SIGNALS", "ROUTE_SIGNALS", "MAX_WORDS"]

@@ -160,7 +160,7 @@ def pcm_to_wav(pcm: np.ndarray, sample_rate: int) -> bytes:
 
 
 def write_wav(path: Path | str, pcm: np.ndarray, sample_rate: int) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(pcm_to_wav(pcm, sample_rate))
-    return path
+    """Write PCM as a 16-bit WAV, owner-only (spoken answers and questions are trip data)."""
+    from vehicle_assist import private
+
+    return private.write_bytes(path, pcm_to_wav(pcm, sample_rate))

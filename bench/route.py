@@ -1,0 +1,177 @@
+"""Route context on synthetic drives along the real roads of the maps, and on the California trace.
+
+    python bench/route.py [--split dev|test] [--drives N] [--out bench/results/route.json]
+
+Per map (Leeds city centre, Manchester Kingsway) and per input condition ("fix+speed": the
+``t,lat,lon,speed_mps`` CSV of ``route match``; "fix+speed+course": plus the GNSS course over ground):
+N drives from bench/route_drives.py (random walks ~2.5 km preferring to stay on their road; GNSS
+noise 1-sigma 8-15 m per axis, coloured; every 3rd drive a GPS gap of 10% of its time, every 4th a
+speeding stretch (+25%), every 5th a 20 s stretch 2 km outside the map). Seeds: dev 0..N-1 (used to
+tune), test 10000..10000+N-1 (reported). Measured:
+
+- road_correct: matched OSM way = true way, share of fixes more than 20 m from a junction node
+  (a node with 3+ neighbours or shared by 2+ ways), outside gaps and outside stretches;
+- road_name_correct: same, counting a match right when it has the true way's name/ref and limit
+  (ways of one street split into lanes/links);
+- limit_correct_time: share of drive time where the map has a limit and the reported one equals it
+  (all fixes, junctions and gaps included);
+- claims_outside: fixes of outside stretches with a way or a limit (must be 0);
+- features: recall of feature nodes on the true path (reported ahead at some fix before reaching
+  them), and precision of reported feature nodes (on the true path), of all and of the ``sure``
+  ones (no junction between car and feature);
+- update_ms: per-fix RouteTracker.update p50/p95/max.
+
+Then the comma2k19 California trace (``sim/telemetry/comma2k19_example1_seg40``) against both maps:
+every fix must claim nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import pct  # noqa: E402  (bench/common.py)
+from route_drives import Drive, drive, random_path  # noqa: E402
+
+from vehicle_assist import fetch  # noqa: E402
+from vehicle_assist.config import load_app  # noqa: E402
+from vehicle_assist.route.context import RouteTracker, read_track  # noqa: E402
+from vehicle_assist.route.limits import way_limits  # noqa: E402
+from vehicle_assist.route.map import load_map, load_tables  # noqa: E402
+from vehicle_assist.route.match import Fix  # noqa: E402
+
+MAPS = ("leeds_city_centre.osm", "manchester_kingsway.osm")
+SEED0 = {"dev": 0, "test": 10000}
+
+
+def make_drives(rmap, limits, split: str, n: int) -> list[Drive]:
+    drives = []
+    for k in range(n):
+        seed = SEED0[split] + k
+        rng = np.random.default_rng(seed)
+        path = random_path(rmap, rng, 2500.0)
+        drives.append(drive(rmap, limits, path, rng, f"{split}-{seed}", sigma_m=float(rng.uniform(8.0, 15.0)),
+                            gap=(0.45, 0.55) if k % 3 == 1 else None,
+                            speeding=(0.3, 0.5) if k % 4 == 2 else None,
+                            outside_s=20.0 if k % 5 == 3 else 0.0))
+    return drives
+
+
+def replay(tracker: RouteTracker, d: Drive, course: bool) -> tuple[list, list[float]]:
+    out, ms = [], []
+    for i in range(len(d.t)):
+        has = math.isfinite(d.lat[i])
+        hd = float(d.heading[i]) if course and math.isfinite(d.heading[i]) else None
+        fix = Fix(float(d.t[i]), float(d.lat[i]) if has else None, float(d.lon[i]) if has else None, float(d.speed[i]), hd)
+        t0 = time.perf_counter()
+        ctx = tracker.update(fix)
+        ms.append((time.perf_counter() - t0) * 1000)
+        out.append(ctx)
+    return out, ms
+
+
+def score(rmap, limits, drives: list[Drive], results: list[list]) -> dict:
+    a = rmap.a
+    name_of = lambda w: (str(a["way_name"][w]) or str(a["way_ref"][w]), limits.mph[w])  # noqa: E731
+    way_index = {int(w): i for i, w in enumerate(a["way_id"])}
+    node_index = {int(n): i for i, n in enumerate(a["node_id"])}
+    far = ok = name_ok = 0
+    lt = lok = 0.0
+    outside = claims = 0
+    feat_true = feat_hit = rep = rep_on = sure_rep = sure_on = 0
+    for d, ctxs in zip(drives, results):
+        dt = np.diff(d.t, append=d.t[-1] + 0.1)
+        reported: set[int] = set()
+        sure: set[int] = set()
+        for i, c in enumerate(ctxs):
+            if d.outside[i]:
+                outside += 1
+                claims += c.way_id is not None or c.speed_limit_mph is not None
+                continue
+            if d.junction_m[i] > 20 and math.isfinite(d.lat[i]):
+                far += 1
+                ok += c.way_id == int(d.true_way_id[i])
+                if c.way_id is not None:
+                    name_ok += name_of(way_index[c.way_id]) == name_of(int(d.true_way[i]))
+            if math.isfinite(d.true_limit[i]):
+                lt += dt[i]
+                lok += dt[i] * (c.speed_limit_mph is not None and abs(c.speed_limit_mph - d.true_limit[i]) < 0.5)
+            for f in c.features_ahead:
+                if f.osm_id is not None and f.kind != "roundabout":
+                    reported.add(f.osm_id)
+                    if f.sure:
+                        sure.add(f.osm_id)
+        path_nodes = {int(rmap.edge_to[e]) for e in d.path_edges}
+        true_feats = {int(a["feat_osm_id"][f]) for n in path_nodes for f in rmap.feats_at.get(n, ())
+                      if a["feat_kind"][f] != "school" and a["feat_dir"][f] == ""}
+        # a feature within the first 50 m of the drive may be passed before the first match
+        first = int(rmap.edge_to[d.path_edges[0]])
+        true_feats -= {int(a["feat_osm_id"][f]) for f in rmap.feats_at.get(first, ())}
+        feat_true += len(true_feats)
+        feat_hit += len(true_feats & reported)
+        rep += len(reported)
+        rep_on += sum(node_index.get(o, -1) in path_nodes for o in reported)
+        sure_rep += len(sure)
+        sure_on += sum(node_index.get(o, -1) in path_nodes for o in sure)
+    return {"fixes_far_from_junction": far, "road_correct": round(ok / max(far, 1), 4),
+            "road_name_correct": round(name_ok / max(far, 1), 4),
+            "limit_correct_time": round(lok / max(lt, 1e-9), 4), "limit_time_s": round(lt, 1),
+            "outside_fixes": outside, "claims_outside": claims,
+            "feature_recall": round(feat_hit / max(feat_true, 1), 4), "features_on_path": feat_true,
+            "feature_precision": round(rep_on / max(rep, 1), 4), "features_reported": rep,
+            "sure_feature_precision": round(sure_on / max(sure_rep, 1), 4), "sure_features_reported": sure_rep}
+
+
+def california(maps: list) -> dict:
+    folder = fetch.data_path("telemetry", "comma2k19_example1_seg40")
+    fixes = list(read_track(folder))
+    out = {"fixes": len(fixes)}
+    for name, rmap in maps:
+        tracker = RouteTracker(rmap, load_app().route)
+        claims = sum(c.way_id is not None or c.speed_limit_mph is not None for c in map(tracker.update, fixes))
+        out[f"claims_{name}"] = claims
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--split", choices=("dev", "test"), default="test")
+    ap.add_argument("--drives", type=int, default=20)
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args()
+    tables = load_tables()
+    settings = load_app().route
+    doc: dict = {"split": args.split, "drives_per_map": args.drives, "maps": {}}
+    loaded = []
+    for name in MAPS:
+        rmap = load_map(fetch.data_path("maps", name), tables)
+        loaded.append((name.split(".")[0], rmap))
+        limits = way_limits(rmap, tables, settings.vehicle_type, settings.nation)
+        drives = make_drives(rmap, limits, args.split, args.drives)
+        per = {"drives": len(drives), "km": round(sum(d.notes["length_m"] for d in drives) / 1000, 1),
+               "hours": round(sum(d.notes["duration_s"] for d in drives) / 3600, 2)}
+        for cond, course in (("fix+speed", False), ("fix+speed+course", True)):
+            results, ms = [], []
+            for d in drives:
+                r, m = replay(RouteTracker(rmap, settings, tables), d, course)
+                results.append(r)
+                ms.extend(m)
+            per[cond] = score(rmap, limits, drives, results) | {"update_ms": pct(ms)}
+        doc["maps"][name] = per
+        print(json.dumps({name: per}, indent=1), flush=True)
+    doc["california"] = california(loaded)
+    print(json.dumps({"california": doc["california"]}))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(doc, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

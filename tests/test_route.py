@@ -1,0 +1,332 @@
+"""Route context: the OSM map layer, Rule 124 limits, the HMM matcher, features ahead, `route match`.
+
+Real data: the Leeds and Manchester OSM extracts (`vehicle-assist fetch maps`) and the comma2k19
+California trace; synthetic drives come from bench/route_drives.py along the maps' real roads.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from vehicle_assist import cli, messages
+from vehicle_assist.config import RouteSettings
+from vehicle_assist.route import map as route_map
+from vehicle_assist.route.ahead import features_ahead, lookahead_m, next_edge
+from vehicle_assist.route.context import RouteTracker, read_track
+from vehicle_assist.route.limits import national_limit, road_category, way_limits
+from vehicle_assist.route.map import crossing_detail, is_drivable, load_map, load_tables, oneway_of, parse_maxspeed
+from vehicle_assist.route.match import Fix
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+from route_drives import drive, random_path  # noqa: E402
+
+runner = CliRunner()
+NAT = load_tables().national_values
+
+
+@pytest.fixture(scope="module")
+def leeds():
+    from vehicle_assist import fetch
+
+    p = fetch.data_path("maps", "leeds_city_centre.osm")
+    if not p.is_file():
+        pytest.fail(f"{p} missing: run `vehicle-assist fetch maps`")
+    return load_map(p)
+
+
+@pytest.fixture(scope="module")
+def manchester():
+    from vehicle_assist import fetch
+
+    return load_map(fetch.data_path("maps", "manchester_kingsway.osm"))
+
+
+# --- pure tag readers and Rule 124 --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value,mph,kind", [
+    ("30 mph", 30.0, "mph"), ("20mph", 20.0, "mph"), ("50", 50 / 1.609344, "mph"), ("48 km/h", 48 / 1.609344, "mph"),
+    ("national", math.nan, "national:"), ("GB:nsl_dual", math.nan, "national:dual"), ("signals", math.nan, "none"),
+    (None, math.nan, ""),
+])
+def test_parse_maxspeed(value, mph, kind):
+    got, got_kind = parse_maxspeed(value, NAT)
+    assert got_kind == kind
+    assert (math.isnan(got) and math.isnan(mph)) or got == pytest.approx(mph)
+
+
+def test_crossing_types_and_oneway_and_access():
+    assert crossing_detail({"highway": "crossing", "crossing_ref": "pelican", "crossing": "traffic_signals"}) == "pelican"
+    assert crossing_detail({"highway": "crossing", "crossing": "marked", "crossing:markings": "zebra"}) == "zebra"
+    assert crossing_detail({"highway": "crossing", "crossing": "traffic_signals"}) == "signal-controlled"
+    assert crossing_detail({"highway": "crossing", "crossing": "uncontrolled"}) == "marked"
+    assert oneway_of({"highway": "motorway"}) == 1 and oneway_of({"junction": "roundabout"}) == 1
+    assert oneway_of({"oneway": "-1"}) == -1 and oneway_of({"highway": "residential"}) == 0
+    t = load_tables()
+    assert is_drivable({"highway": "residential"}, t) and not is_drivable({"highway": "footway"}, t)
+    assert not is_drivable({"highway": "service", "service": "parking_aisle"}, t)
+    assert not is_drivable({"highway": "service", "access": "private"}, t)
+    assert is_drivable({"highway": "service", "access": "no", "motor_vehicle": "yes"}, t)
+
+
+def test_rule_124_national_limits():
+    t = load_tables()
+    assert road_category("motorway", False, 1, t.built_up_classes) == "motorway"  # lit motorways stay 70
+    assert road_category("trunk", True, -1, t.built_up_classes) == "dual"
+    assert road_category("unclassified", False, 1, t.built_up_classes) == "built_up"
+    assert road_category("residential", False, -1, t.built_up_classes) == "built_up"
+    assert road_category("tertiary", False, -1, t.built_up_classes) == "single"
+    assert national_limit("motorway", "car", "england", t) == 70
+    assert national_limit("dual", "car", "england", t) == 70
+    assert national_limit("single", "car", "england", t) == 60
+    assert national_limit("built_up", "car", "england", t) == 30
+    assert national_limit("built_up", "car", "wales", t) == 20
+    assert national_limit("motorway", "car_towing", "england", t) == 60
+    assert national_limit("single", "goods_heavy_scotland", "scotland", t) == 40
+    with pytest.raises(KeyError):
+        national_limit("single", "hovercraft", "england", t)
+
+
+# --- the map layer ------------------------------------------------------------------------------
+
+
+def test_leeds_map_has_its_roads_limits_and_features(leeds):
+    s = leeds.summary()
+    assert s["ways"] > 100 and s["roundabout_ways"] == 7
+    assert s["features"]["crossing"] >= 40 and s["features"]["signals"] >= 20 and s["features"]["give_way"] >= 1
+    details = set(leeds.a["feat_detail"][leeds.a["feat_kind"] == "crossing"])
+    # Leeds' zebras lie on a car park's aisles (service=parking_aisle, not indexed) and a cycle track
+    assert {"pelican", "toucan", "signal-controlled"} <= details and "zebra" not in details
+    assert "motorway" in set(leeds.a["way_class"]) and "footway" not in set(leeds.a["way_class"])
+    tagged = leeds.a["way_maxspeed_mph"][np.isfinite(leeds.a["way_maxspeed_mph"])]
+    assert set(np.round(tagged)) >= {20, 30, 40}  # (the 10 mph ways are car-park aisles and footways)
+    # directed graph: one-way ways give one edge per segment, two-way ways two
+    assert len(leeds.edge_seg) > len(leeds.a["seg_a"])
+    for e in range(len(leeds.edge_seg)):
+        if leeds.a["way_oneway"][leeds.way_of_edge(e)] != 0:
+            assert leeds.edge_rev[e] == -1
+
+
+def test_index_is_cached_and_rebuilt_when_the_extract_changes(tmp_path, monkeypatch, leeds):
+    monkeypatch.setenv("VA_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(route_map, "_LOADED", {})
+    src = tmp_path / "town.osm"
+    shutil.copyfile(leeds.path, src)
+    first = load_map(src)
+    cached = list((tmp_path / "cache" / "route").glob("town-*.npz"))
+    assert len(cached) == 1
+    monkeypatch.setattr(route_map, "_LOADED", {})
+    monkeypatch.setattr(route_map, "build_arrays", lambda *a, **k: pytest.fail("rebuilt although cached"))
+    again = load_map(src)
+    assert np.array_equal(again.a["way_id"], first.a["way_id"])
+    monkeypatch.undo()
+    monkeypatch.setenv("VA_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(route_map, "_LOADED", {})
+    text = src.read_text().replace('v="20 mph"', 'v="25 mph"')
+    src.write_text(text)
+    changed = load_map(src)
+    assert len(list((tmp_path / "cache" / "route").glob("town-*.npz"))) == 2
+    assert 25.0 in set(np.round(changed.a["way_maxspeed_mph"][np.isfinite(changed.a["way_maxspeed_mph"])]))
+
+
+def test_bad_map_files_are_clear_errors(tmp_path):
+    with pytest.raises(route_map.RouteError, match="map-not-found"):
+        load_map(tmp_path / "none.osm")
+    empty = tmp_path / "empty.osm"
+    empty.write_text('<?xml version="1.0"?><osm version="0.6"><node id="1" lat="53.8" lon="-1.5"/></osm>')
+    with pytest.raises(route_map.RouteError, match="map-empty"):
+        load_map(empty, use_cache=False)
+    junk = tmp_path / "junk.osm"
+    junk.write_text("this is not xml")
+    with pytest.raises(route_map.RouteError, match="map-unreadable"):
+        load_map(junk, use_cache=False)
+
+
+# --- features ahead (pure) ----------------------------------------------------------------------
+
+
+def _edge_ending_at_feature(rmap, kind, detail=None):
+    for f, node in enumerate(rmap.a["feat_node"]):
+        if rmap.a["feat_kind"][f] == kind and (detail is None or rmap.a["feat_detail"][f] == detail) \
+                and rmap.a["feat_dir"][f] == "":
+            for e in np.nonzero(rmap.edge_to == node)[0]:
+                return int(e), int(rmap.a["feat_osm_id"][f])
+    raise AssertionError(f"no {kind} {detail} in the map")
+
+
+@pytest.mark.parametrize("detail", ["pelican", "toucan", "signal-controlled"])
+def test_crossing_ahead_is_reported_with_its_distance(leeds, detail):
+    limits = way_limits(leeds, load_tables())
+    e, osm = _edge_ending_at_feature(leeds, "crossing", detail)
+    length = float(leeds.edge_len[e])
+    feats = features_ahead(leeds, limits, e, 0.0, 10.0)
+    hit = [f for f in feats if f.osm_id == osm]
+    assert hit and hit[0].kind == "crossing" and hit[0].detail == detail
+    assert hit[0].distance_m == pytest.approx(length, abs=0.01) and hit[0].sure
+    # once passed (at the edge's end, then beyond it on the next edge), it is no longer ahead
+    nxt = next_edge(leeds, e)
+    if nxt is not None:
+        assert osm not in [f.osm_id for f in features_ahead(leeds, limits, nxt, 0.0, 10.0)]
+
+
+def test_lookahead_grows_with_speed_and_limits_change_ahead(leeds):
+    assert lookahead_m(None) == 100.0 and lookahead_m(5.0) == 100.0
+    assert lookahead_m(20.0) == 200.0 and lookahead_m(100.0) == 600.0
+    limits = way_limits(leeds, load_tables())
+    found = False
+    for e in range(len(leeds.edge_seg)):
+        nxt = next_edge(leeds, e)
+        if nxt is None:
+            continue
+        here, there = limits.of(leeds.way_of_edge(e))[0], limits.of(leeds.way_of_edge(nxt))[0]
+        if here is not None and there is not None and here != there:
+            feats = [f for f in features_ahead(leeds, limits, e, 0.0, 10.0) if f.kind == "speed_limit_change"]
+            assert feats[0].limit_mph == there
+            assert feats[0].distance_m == pytest.approx(float(leeds.edge_len[e]), abs=0.01)
+            found = True
+            break
+    assert found
+
+
+def test_roundabout_ahead(leeds):
+    ring = leeds.a["way_roundabout"]
+    for e in range(len(leeds.edge_seg)):
+        nxt = next_edge(leeds, e)
+        if nxt is not None and not ring[leeds.way_of_edge(e)] and ring[leeds.way_of_edge(nxt)]:
+            feats = [f for f in features_ahead(leeds, way_limits(leeds, load_tables()), e, 0.0, 8.0)
+                     if f.kind == "roundabout"]
+            assert feats and feats[0].distance_m == pytest.approx(float(leeds.edge_len[e]), abs=0.01)
+            return
+    raise AssertionError("no way into a roundabout found")
+
+
+# --- matching -----------------------------------------------------------------------------------
+
+
+def _replay(rmap, d, course=True):
+    tracker = RouteTracker(rmap, RouteSettings())
+    out = []
+    for i in range(len(d.t)):
+        has = math.isfinite(d.lat[i])
+        hd = float(d.heading[i]) if course and math.isfinite(d.heading[i]) else None
+        out.append(tracker.update(Fix(float(d.t[i]), float(d.lat[i]) if has else None,
+                                      float(d.lon[i]) if has else None, float(d.speed[i]), hd)))
+    return out
+
+
+@pytest.mark.parametrize("mapname,seed", [("leeds", 3), ("leeds", 5), ("manchester", 2)])
+def test_synthetic_drive_with_noise_gap_and_outside_stretch(mapname, seed, leeds, manchester):
+    rmap = leeds if mapname == "leeds" else manchester
+    limits = way_limits(rmap, load_tables())
+    rng = np.random.default_rng(seed)
+    d = drive(rmap, limits, random_path(rmap, rng, 1500.0), rng, "t", sigma_m=12.0, gap=(0.4, 0.5), outside_s=15.0)
+    ctxs = _replay(rmap, d)
+    far = [(c, i) for i, c in enumerate(ctxs) if d.junction_m[i] > 20 and not d.outside[i] and math.isfinite(d.lat[i])]
+    right = sum(c.way_id == int(d.true_way_id[i]) for c, i in far) / len(far)
+    assert right >= 0.9, right
+    inside = [c for i, c in enumerate(ctxs) if not d.outside[i]]
+    assert sum(c.way_id is not None for c in inside) / len(inside) > 0.95  # the gap is carried, not dropped
+    assert all(c.way_id is None and c.speed_limit_mph is None for i, c in enumerate(ctxs) if d.outside[i])
+
+
+def test_opposite_carriageway_and_u_turn(leeds):
+    """A U-turn on a two-way road: the match turns with the car (direction is part of the state)."""
+    limits = way_limits(leeds, load_tables())
+    rng = np.random.default_rng(1)
+    two_way = [e for e in range(len(leeds.edge_seg)) if leeds.edge_rev[e] >= 0 and leeds.edge_len[e] > 80]
+    for start in two_way:
+        path = [start]
+        while sum(leeds.edge_len[e] for e in path) < 300:
+            nxt = next_edge(leeds, path[-1])
+            if nxt is None or leeds.edge_rev[nxt] < 0:
+                break
+            path.append(nxt)
+        if sum(leeds.edge_len[e] for e in path) >= 300:
+            break
+    d = drive(leeds, limits, path, rng, "uturn", sigma_m=8.0, uturn_at_m=250.0)
+    ctxs = _replay(leeds, d)
+    tracker_dirs = []
+    tracker = RouteTracker(leeds, RouteSettings())
+    for i in range(len(d.t)):
+        tracker.update(Fix(float(d.t[i]), float(d.lat[i]), float(d.lon[i]), float(d.speed[i]),
+                           float(d.heading[i]) if math.isfinite(d.heading[i]) else None))
+        if tracker.last_match is not None and d.junction_m[i] > 20 and d.t[i] > 3.0:
+            tracker_dirs.append(int(leeds.edge_dir[tracker.last_match.edge]) == int(leeds.edge_dir[d.true_edge[i]]))
+    assert sum(tracker_dirs) / len(tracker_dirs) >= 0.95
+    assert all(tracker_dirs[-40:])  # after the U-turn, the match runs the other way
+    assert ctxs[-1].way_id is not None
+
+
+def test_california_trace_claims_nothing(leeds, manchester):
+    from vehicle_assist import fetch
+
+    fixes = list(read_track(fetch.data_path("telemetry", "comma2k19_example1_seg40")))
+    assert len(fixes) > 500 and fixes[0].lat == pytest.approx(37.72, abs=0.01)
+    for rmap in (leeds, manchester):
+        tracker = RouteTracker(rmap, RouteSettings())
+        assert all(c.way_id is None and c.speed_limit_mph is None for c in map(tracker.update, fixes))
+
+
+def test_route_context_round_trips_through_the_log_codec():
+    ctx = messages.RouteContext(t_ns=5, way_id=7, road="Duke Street", speed_limit_mph=30.0, limit_source="tagged",
+                                features_ahead=(messages.RouteFeature("crossing", 42.0, "zebra", 9),))
+    assert messages.from_record(json.loads(json.dumps(messages.to_record(ctx)))) == ctx
+
+
+# --- the command --------------------------------------------------------------------------------
+
+
+def _track_csv(tmp_path, leeds):
+    limits = way_limits(leeds, load_tables())
+    rng = np.random.default_rng(4)
+    d = drive(leeds, limits, random_path(leeds, rng, 600.0), rng, "cli", sigma_m=8.0, outside_s=5.0)
+    path = tmp_path / "track.csv"
+    d.write_csv(path)
+    return path, d
+
+
+def test_route_match_json_one_record_per_fix(tmp_path, leeds):
+    track, d = _track_csv(tmp_path, leeds)
+    res = runner.invoke(cli.app, ["route", "match", "--map", str(leeds.path), "--track", str(track), "--json"])
+    assert res.exit_code == 0, res.output
+    recs = [json.loads(line) for line in res.stdout.splitlines()]
+    assert len(recs) == len(d.t)
+    assert list(recs[0])[:7] == ["t", "way_id", "road", "road_class", "oneway", "lanes", "speed_limit_mph"]
+    assert all(set(r) >= {"t", "way_id", "road", "road_class", "speed_limit_mph", "limit_source", "features_ahead"}
+               for r in recs)
+    assert [r["t"] for r in recs] == sorted(r["t"] for r in recs)
+    inside = [r for r, out in zip(recs, d.outside) if not out]
+    assert sum(r["way_id"] is not None for r in inside) / len(inside) > 0.95
+    assert all(r["limit_source"] in ("tagged", "national") for r in inside if r["speed_limit_mph"] is not None)
+    assert all(r["way_id"] is None and r["speed_limit_mph"] is None for r, out in zip(recs, d.outside) if out)
+
+
+def test_route_match_readable_and_errors(tmp_path, leeds):
+    track, _ = _track_csv(tmp_path, leeds)
+    res = runner.invoke(cli.app, ["route", "match", "--map", str(leeds.path), "--track", str(track)])
+    assert res.exit_code == 0 and "mph" in res.stdout and "OpenStreetMap contributors" in res.stdout
+    res = runner.invoke(cli.app, ["route", "match", "--map", str(tmp_path / "x.osm"), "--track", str(track), "--json"])
+    assert res.exit_code == 2 and json.loads(res.stdout)["error"] == "map-not-found"
+    bad = tmp_path / "bad.csv"
+    bad.write_text("t,lat,lon,speed_mps\n0,53.79,-1.54,3\nx,53.79,-1.54,3\n")
+    res = runner.invoke(cli.app, ["route", "match", "--map", str(leeds.path), "--track", str(bad), "--json"])
+    assert res.exit_code == 2 and json.loads(res.stdout.splitlines()[-1])["error"] == "track-bad"
+    res = runner.invoke(cli.app, ["route", "match", "--map", str(leeds.path), "--track", str(track), "--vehicle", "tank"])
+    assert res.exit_code == 2 and "unknown vehicle type" in res.output
+    res = runner.invoke(cli.app, ["route", "info", "--map", str(leeds.path), "--json"])
+    assert res.exit_code == 0 and json.loads(res.stdout)["roundabout_ways"] == 7
+
+
+def test_track_csv_with_empty_cells_is_a_gap(tmp_path):
+    p = tmp_path / "t.csv"
+    p.write_text("t,lat,lon,speed_mps\n0,53.79,-1.54,10\n0.1,,,10\n0.2,53.79,-1.54,\n")
+    fixes = list(read_track(p))
+    assert [f.lat for f in fixes] == [53.79, None, 53.79] and fixes[2].speed_mps is None

@@ -1,0 +1,132 @@
+"""Fix by fix: map matching + applicable limit + features ahead -> :class:`RouteContext`.
+
+:class:`RouteTracker` is what the ``route match`` command, the runtime's route lane and the bench
+all use. Reading a track file (CSV ``t,lat,lon,speed_mps`` or any telemetry ``run`` reads) into
+:class:`~vehicle_assist.route.match.Fix` es is :func:`read_track`.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+from typing import Iterator
+
+from vehicle_assist.config import RouteSettings
+from vehicle_assist.messages import RouteContext
+from vehicle_assist.route.ahead import features_ahead, lookahead_m
+from vehicle_assist.route.limits import way_limits
+from vehicle_assist.route.map import RoadMap, RouteTables, load_map, load_tables
+from vehicle_assist.route.match import Fix, Match, Matcher, MatchSettings
+
+
+def match_settings(s: RouteSettings) -> MatchSettings:
+    return MatchSettings(sigma_m=s.gps_sigma_m, radius_m=s.radius_m, beta_m=s.beta_m, step_m=s.step_m,
+                         max_step_s=s.max_step_s, max_gap_s=s.max_gap_s)
+
+
+class RouteTracker:
+    """One map, one vehicle type; :meth:`update` turns each fix into a :class:`RouteContext`."""
+
+    def __init__(self, rmap: RoadMap, settings: RouteSettings | None = None, tables: RouteTables | None = None) -> None:
+        self.rmap = rmap
+        self.settings = settings or RouteSettings()
+        self.tables = tables or load_tables()
+        self.limits = way_limits(rmap, self.tables, self.settings.vehicle_type, self.settings.nation)
+        self.matcher = Matcher(rmap, match_settings(self.settings))
+        self.last_match: Match | None = None
+
+    @classmethod
+    def open(cls, map_path: str | Path, settings: RouteSettings | None = None) -> "RouteTracker":
+        return cls(load_map(map_path), settings)
+
+    def update(self, fix: Fix, t_ns: int | None = None) -> RouteContext:
+        """The route context at this fix (``t_ns`` defaults to the fix's time)."""
+        t_ns = int(round(fix.t_s * 1e9)) if t_ns is None else t_ns
+        m = self.matcher.update(fix)
+        self.last_match = m
+        if m is None:
+            return RouteContext(t_ns=t_ns)
+        return self.context_of(m, fix.speed_mps, t_ns)
+
+    def context_of(self, m: Match, speed_mps: float | None, t_ns: int) -> RouteContext:
+        """What the map says at a matched place (pure given the map and settings)."""
+        a, s = self.rmap.a, self.settings
+        way = self.rmap.way_of_edge(m.edge)
+        mph, source = self.limits.of(way)
+        name, ref = str(a["way_name"][way]), str(a["way_ref"][way])
+        lanes = int(a["way_lanes"][way])
+        feats = features_ahead(self.rmap, self.limits, m.edge, m.offset_m, speed_mps,
+                               s.lookahead_s, s.lookahead_min_m, s.lookahead_max_m)
+        return RouteContext(
+            t_ns=t_ns, way_id=int(a["way_id"][way]), road=name or ref or None, road_class=str(a["way_class"][way]),
+            oneway=bool(a["way_oneway"][way] != 0), lanes=lanes if lanes > 0 else None,
+            speed_limit_mph=mph, limit_source=source, features_ahead=tuple(feats),
+            lookahead_m=lookahead_m(speed_mps, s.lookahead_s, s.lookahead_min_m, s.lookahead_max_m),
+            distance_m=round(m.distance_m, 1))
+
+
+# --- tracks ------------------------------------------------------------------------------------
+
+
+class TrackError(Exception):
+    """A track cannot be read; the message says which file and line."""
+
+
+def read_track(path: Path) -> Iterator[Fix]:
+    """Fixes from a track: a CSV with a header ``t,lat,lon[,speed_mps][,heading_deg]`` (empty cells
+    unknown), or any telemetry ``run`` reads (CSV/JSON Lines telemetry, a comma2k19 folder), whose
+    position samples become fixes."""
+    path = Path(path)
+    if path.is_file() and path.suffix.lower() == ".csv":
+        with path.open(newline="") as fh:
+            reader = csv.DictReader(fh)
+            cols = [c.strip() for c in (reader.fieldnames or [])]
+            if "t" in cols and "lat" in cols and "lon" in cols:
+                yield from _csv_fixes(reader, path)
+                return
+    yield from _telemetry_fixes(path)
+
+
+def _csv_fixes(reader: csv.DictReader, path: Path) -> Iterator[Fix]:
+    def num(row: dict, key: str, line: int) -> float | None:
+        v = (row.get(key) or "").strip()
+        if not v:
+            return None
+        try:
+            x = float(v)
+        except ValueError:
+            raise TrackError(f"{path}:{line}: {key}={v!r} is not a number") from None
+        return x if math.isfinite(x) else None
+
+    for row in reader:
+        row = {(k or "").strip(): v for k, v in row.items()}
+        line = reader.line_num
+        t = num(row, "t", line)
+        if t is None:
+            raise TrackError(f"{path}:{line}: no time 't'")
+        speed = num(row, "speed_mps", line)
+        for key, factor in (("speed", 1.0), ("speed_kmh", 1 / 3.6), ("speed_mph", 0.44704)):
+            if speed is None and num(row, key, line) is not None:
+                speed = num(row, key, line) * factor  # type: ignore[operator]
+        yield Fix(t, num(row, "lat", line), num(row, "lon", line), speed,
+                  num(row, "heading_deg", line) if "heading_deg" in row else num(row, "heading", line))
+
+
+def _telemetry_fixes(path: Path) -> Iterator[Fix]:
+    import numpy as np
+
+    from vehicle_assist.vehicle import TrackSource, VehicleError, open_vehicle_source
+
+    try:
+        src = open_vehicle_source(str(path.resolve()))
+    except VehicleError as err:
+        raise TrackError(str(err)) from None
+    if not isinstance(src, TrackSource):
+        raise TrackError(f"{path}: not a recorded track")
+    if "lat" not in src.numeric or "lon" not in src.numeric:
+        raise TrackError(f"{path}: the telemetry has no lat/lon")
+    times = src.numeric["lat"][0]
+    for t_ns in np.asarray(times, dtype=np.int64):
+        st = src.state_at(int(t_ns))
+        yield Fix(int(t_ns) / 1e9, st.lat, st.lon, st.speed_mps, st.heading_deg)

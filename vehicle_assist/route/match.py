@@ -1,0 +1,284 @@
+"""GPS fixes -> the directed road edge the car is on: an online hidden Markov model (Viterbi).
+
+After Newson & Krumm (2009), "Hidden Markov map matching through noise and sparseness":
+
+- States: candidate places on directed edges (a segment of a way, in a direction the way may be
+  driven) within ``radius_m`` of the fix; a two-way road gives two states per segment, so the
+  direction of travel is part of the match (dual carriageways, U-turns).
+- Emission: Gaussian in the fix's distance to the candidate (``sigma_m``), times a Gaussian in the
+  angle between the edge and the GNSS heading when the fix carries one and the car moves.
+- Transition: Laplace in the difference between the route distance from the previous candidate
+  to this one (along the directed graph; a bounded Dijkstra; a small move backwards along the
+  same road is allowed, a U-turn costs ``uturn_cost``) and the distance the car travelled: the
+  integral of its speed when speed is known (CAN/OBD odometry, far steadier than GNSS), else the
+  great-circle distance between the fixes.
+
+Online: fixes arrive one by one. A Viterbi step is taken when the car has travelled ``step_m``
+since the last one (or ``max_step_s`` has passed), which keeps consecutive fixes' noise from
+dominating the transition; between steps the matched place is carried forward by the distance
+travelled along the current edge. The answer at each fix is the current best state (filtering,
+no look-ahead lag). No candidate within ``radius_m`` means no match (no claim): the fix is
+outside the map's coverage or far off its roads; the model restarts from the next fix that has
+candidates. A position gap longer than ``max_gap_s`` restarts it too.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from vehicle_assist.route.ahead import next_edge
+from vehicle_assist.route.map import RoadMap, haversine_m
+
+
+@dataclass(frozen=True)
+class Fix:
+    """One position report. Unknown is None; ``t_s`` in seconds of the track's own clock."""
+
+    t_s: float
+    lat: float | None
+    lon: float | None
+    speed_mps: float | None = None
+    heading_deg: float | None = None
+
+
+@dataclass(frozen=True)
+class MatchSettings:
+    sigma_m: float = 10.0
+    """GNSS position noise (1 sigma, metres)."""
+    radius_m: float = 50.0
+    """Candidate search radius; no road this close: no match."""
+    beta_m: float = 8.0
+    """Scale of the transition's route-vs-travelled distance difference."""
+    heading_sigma_deg: float = 20.0
+    heading_min_speed_mps: float = 3.0
+    step_m: float = 12.0
+    max_step_s: float = 3.0
+    max_candidates: int = 16
+    """Ways kept per step (nearest first, the nearest segment of each); each segment gives one or two
+    directed states."""
+    uturn_cost: float = 6.0
+    """Log-probability cost of turning back on the same road."""
+    max_gap_s: float = 30.0
+    """A position gap longer than this restarts the model."""
+    max_speed_mps: float = 70.0
+    """Bounds the route search when speed is unknown."""
+    prune: float = 25.0
+    """States this far (log-probability) below the best are dropped."""
+
+
+@dataclass(frozen=True)
+class Match:
+    """The matched place at one fix."""
+
+    edge: int
+    offset_m: float
+    """Distance along the edge from its start node."""
+    distance_m: float
+    """Fix to road at the last Viterbi step (metres)."""
+    stepped: bool
+    """True when this fix ran a Viterbi step (else the place was carried forward)."""
+
+
+class Matcher:
+    """Online HMM map matcher over one :class:`RoadMap`; call :meth:`update` per fix, in time order."""
+
+    def __init__(self, rmap: RoadMap, settings: MatchSettings | None = None) -> None:
+        self.rmap = rmap
+        self.s = settings or MatchSettings()
+        self.reset()
+
+    def reset(self) -> None:
+        self._states: list[tuple[int, float, float]] = []  # (edge, offset, emission distance)
+        self._scores = np.zeros(0)
+        self._last_step_t: float | None = None
+        self._last_step_ll: tuple[float, float] | None = None
+        self._odo = 0.0  # metres travelled (by speed) since the last step
+        self._last_t: float | None = None
+        self._last_speed: float | None = None
+        self._best: Match | None = None
+        self._carried = 0.0
+
+    # -- public --------------------------------------------------------------------------------
+
+    def update(self, fix: Fix) -> Match | None:
+        """The matched place at this fix, or None (no position, or no road within reach)."""
+        if self._last_t is not None and fix.t_s < self._last_t:
+            self.reset()  # time went backwards: a new track
+        dt = 0.0 if self._last_t is None else fix.t_s - self._last_t
+        speed = fix.speed_mps if fix.speed_mps is not None else self._last_speed
+        if speed is not None and self._last_t is not None:
+            prev = self._last_speed if self._last_speed is not None else speed
+            travelled = 0.5 * (prev + speed) * dt
+            self._odo += travelled
+            self._carried += travelled
+        self._last_t, self._last_speed = fix.t_s, fix.speed_mps if fix.speed_mps is not None else self._last_speed
+        if fix.lat is None or fix.lon is None:
+            if self._last_step_t is not None and fix.t_s - self._last_step_t > self.s.max_gap_s:
+                self.reset()
+                return None
+            return self._carry()
+        if self._last_step_t is not None and fix.t_s - self._last_step_t > self.s.max_gap_s:
+            self.reset()
+            self._last_t = fix.t_s
+        due = (self._last_step_t is None or not self._states
+               or fix.t_s - self._last_step_t >= self.s.max_step_s
+               or self._moved(fix) >= self.s.step_m)
+        if not due:
+            return self._carry()
+        return self._step(fix)
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _moved(self, fix: Fix) -> float:
+        if self._last_speed is not None:
+            return self._odo
+        lat0, lon0 = self._last_step_ll  # type: ignore[misc]
+        return float(haversine_m(lat0, lon0, fix.lat, fix.lon))
+
+    def _carry(self) -> Match | None:
+        """The best place of the last step, moved on by the distance travelled since."""
+        if self._best is None:
+            return None
+        b = self._best
+        edge, offset = b.edge, b.offset_m + self._carried
+        while offset > float(self.rmap.edge_len[edge]):  # past the edge's end: on along the likeliest continuation
+            nxt = next_edge(self.rmap, edge)
+            if nxt is None:
+                return Match(edge, float(self.rmap.edge_len[edge]), b.distance_m, False)
+            offset -= float(self.rmap.edge_len[edge])
+            edge = nxt
+        return Match(edge, offset, b.distance_m, False)
+
+    def _candidates(self, fix: Fix) -> tuple[list[tuple[int, float, float]], np.ndarray]:
+        rmap, s = self.rmap, self.s
+        xy = rmap.project(fix.lat, fix.lon)
+        segs = rmap.segments_near(xy, s.radius_m)
+        if len(segs) == 0:
+            return [], np.zeros(0)
+        dist, frac = rmap.project_on_segments(xy, segs)
+        keep = dist <= s.radius_m
+        segs, dist, frac = segs[keep], dist[keep], frac[keep]
+        # nearest segment of each way (a way's other segments are the same road, farther off)
+        order, ways_seen = [], set()
+        seg_way = rmap.a["seg_way"]
+        for i in np.argsort(dist):
+            w = int(seg_way[segs[i]])
+            if w not in ways_seen:
+                ways_seen.add(w)
+                order.append(i)
+                if len(order) >= s.max_candidates:
+                    break
+        states, emis = [], []
+        use_heading = (fix.heading_deg is not None and fix.speed_mps is not None
+                       and fix.speed_mps >= s.heading_min_speed_mps)
+        seg_len = rmap.a["seg_len"]
+        for i in order:
+            seg = int(segs[i])
+            for e in self._edges_of(seg):
+                along = rmap.edge_dir[e] > 0
+                off = float(frac[i] if along else 1.0 - frac[i]) * float(seg_len[seg])
+                lp = -0.5 * (float(dist[i]) / s.sigma_m) ** 2
+                if use_heading:
+                    diff = abs((rmap.edge_bearing(e) - fix.heading_deg + 180.0) % 360.0 - 180.0)
+                    lp += -0.5 * (diff / s.heading_sigma_deg) ** 2
+                states.append((e, off, float(dist[i])))
+                emis.append(lp)
+        return states, np.asarray(emis)
+
+    def _edges_of(self, seg: int) -> list[int]:
+        if not hasattr(self, "_seg_edges"):
+            table: dict[int, list[int]] = {}
+            for e, sg in enumerate(self.rmap.edge_seg):
+                table.setdefault(int(sg), []).append(e)
+            self._seg_edges = table
+        return self._seg_edges.get(seg, [])
+
+    def _step(self, fix: Fix) -> Match | None:
+        states, emis = self._candidates(fix)
+        if self._last_speed is not None and self._last_step_t is not None:
+            travelled = self._odo
+        elif self._last_step_ll is not None:
+            travelled = float(haversine_m(self._last_step_ll[0], self._last_step_ll[1], fix.lat, fix.lon))
+        else:
+            travelled = 0.0
+        elapsed = 0.0 if self._last_step_t is None else fix.t_s - self._last_step_t
+        self._last_step_t, self._last_step_ll = fix.t_s, (fix.lat, fix.lon)
+        self._odo = 0.0
+        self._carried = 0.0
+        if not states:
+            self._states, self._scores, self._best = [], np.zeros(0), None
+            return None
+        if len(self._states):
+            bound = travelled + 2 * self.s.radius_m + 20.0
+            if self._last_speed is None:
+                bound = max(bound, min(self.s.max_speed_mps * elapsed, 2000.0))
+            scores = self._transition(states, travelled, bound) + emis
+            if not np.isfinite(scores).any():  # no route joins the last step to this one: restart
+                scores = emis.copy()
+        else:
+            scores = emis.copy()
+        scores = scores - scores.max()
+        keep = scores >= -self.s.prune
+        self._states = [st for st, k in zip(states, keep) if k]
+        self._scores = scores[keep]
+        b = int(np.argmax(self._scores))
+        e, off, d = self._states[b]
+        self._best = Match(e, off, d, True)
+        return self._best
+
+    def _transition(self, states: list[tuple[int, float, float]], travelled: float, bound: float) -> np.ndarray:
+        rmap, s = self.rmap, self.s
+        out = np.full(len(states), -np.inf)
+        dists: dict[int, dict[int, float]] = {}
+        for (pe, poff, _), pscore in zip(self._states, self._scores):
+            plen = float(rmap.edge_len[pe])
+            to_end = plen - poff
+            pnode = int(rmap.edge_to[pe])
+            if pnode not in dists:
+                dists[pnode] = self._dijkstra(pnode, bound)
+            reach = dists[pnode]
+            for j, (ce, coff, _) in enumerate(states):
+                cost = 0.0
+                if ce == pe:
+                    route = coff - poff
+                elif ce == rmap.edge_rev[pe]:
+                    route = abs((plen - coff) - poff)
+                    cost = s.uturn_cost
+                else:
+                    cfrom = int(rmap.edge_from[ce])
+                    route = math.inf
+                    if cfrom in reach:
+                        route = to_end + reach[cfrom] + coff
+                    if int(rmap.edge_to[ce]) == int(rmap.edge_from[pe]):  # just behind, on the previous edge
+                        back = -(poff + float(rmap.edge_len[ce]) - coff)
+                        if abs(back - travelled) < abs(route - travelled):
+                            route = back
+                    if not math.isfinite(route):
+                        continue
+                lp = pscore - abs(route - travelled) / s.beta_m - cost
+                if lp > out[j]:
+                    out[j] = lp
+        return out
+
+    def _dijkstra(self, source: int, bound: float) -> dict[int, float]:
+        """Shortest driving distances from a node to every node within ``bound`` metres."""
+        rmap = self.rmap
+        ptr, outs, to, length = rmap.out_ptr, rmap.out_edges, rmap.edge_to, rmap.edge_len
+        best = {source: 0.0}
+        heap = [(0.0, source)]
+        while heap:
+            d, u = heapq.heappop(heap)
+            if d > best.get(u, math.inf):
+                continue
+            for k in range(ptr[u], ptr[u + 1]):
+                e = outs[k]
+                v = int(to[e])
+                nd = d + float(length[e])
+                if nd <= bound and nd < best.get(v, math.inf):
+                    best[v] = nd
+                    heapq.heappush(heap, (nd, v))
+        return best
