@@ -62,7 +62,7 @@ def main() -> None:
     for folder in sorted(p for p in args.batch.iterdir() if (p / "trip.jsonl").is_file()):
         _, records = triplog.read(folder / "trip.jsonl")
         records = list(records)
-        _, calib = job.log_calibration(folder / "trip.jsonl")
+        calib, _ = job._realert_calibration(folder / "trip.jsonl")  # as --from-log does
         _, ref = refs.read_ref(refs.ref_path(folder.name))
         base = realert.rerun(records, calib)
         row = {"unperturbed": len(refs.compare(base, ref, ours)), "seeds": []}

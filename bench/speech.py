@@ -5,6 +5,7 @@ VAD-end -> transcript latency, ask-back rate, TTS first-sentence render time.
     python bench/speech.py --split dev --prompt-ablation      # does a driving prompt lower WER?
     python bench/speech.py --agreement                        # openai-whisper vs faster-whisper
     python bench/speech.py --split dev --decode-ablation      # greedy/beam 5, with/without silence padding
+    python bench/speech.py --tts                              # first-sentence render time, Piper vs pyttsx3
 
 Prints one JSON document on stdout and a short summary on stderr.
 """
@@ -20,10 +21,10 @@ import numpy as np
 
 from vehicle_assist import clock, config, fetch
 from vehicle_assist.messages import Utterance
-from vehicle_assist.speech import activation, asr, audio, evalset, intents, vad
-from vehicle_assist.speech.tts import TTSRenderer, split_sentences
+from vehicle_assist.speech import activation, asr, audio, endpoint, evalset, intents, vad
+from vehicle_assist.speech.tts import load_renderer, split_sentences
 
-CONDITIONS = {"clean": None, "snr10": 10.0, "snr0": 0.0}
+CONDITIONS = {"clean": None, "snr10": 10.0, "snr5": 5.0, "snr0": 0.0, "snr-5": -5.0}
 DRIVING_PROMPT = ("Driving questions: speed limit, motorway, roundabout, junction, overtaking, cyclist, "
                   "lorry, pedestrian crossing, fog lights, stopping distance. Commands: mute alerts, louder, quieter, repeat.")
 ANSWERS = [
@@ -40,52 +41,78 @@ def pct(values: list[float], q: float) -> float | None:
     return round(float(np.percentile(values, q)), 1) if values else None
 
 
-def run_stream(pcm: np.ndarray, recogniser, options: vad.VadOptions, block_ms: int = 100) -> dict:
-    """Stream PCM through the VAD like a microphone; transcribe each utterance at its end event."""
+def vad_events(pcm: np.ndarray, options: vad.VadOptions, block_ms: int = 100) -> list[tuple[float, vad.VadEvent]]:
+    """Every VAD event of a stream with the stream time it is emitted at (end of its block)."""
     seg = vad.VadSegmenter(options)
     step = 16000 * block_ms // 1000
-    texts, confs, lat, durs = [], [], [], []
-
-    def handle(events):
-        for ev in events:
-            if ev.utterance is None:
-                continue
-            t0 = clock.perf_ns()  # the VAD end event has just been emitted
-            tr = recogniser.transcribe(ev.utterance)
-            intents.classify(tr.text, tr.t_ns)
-            lat.append((clock.perf_ns() - t0) / 1e6)
-            durs.append(len(ev.utterance.pcm) / 16000)
-            if tr.text:
-                texts.append(tr.text)
-                confs.append(tr.confidence)
-
+    out = []
     for i in range(0, len(pcm), step):
-        handle(seg.process(pcm[i:i + step], i / 16000))
-    handle(seg.flush(len(pcm) / 16000))
-    return {"text": " ".join(texts), "confidence": min(confs) if confs else 0.0, "latency_ms": lat,
-            "utt_s": durs, "segments": len(durs)}
+        out += [(min(i + step, len(pcm)) / 16000, ev) for ev in seg.process(pcm[i:i + step], i / 16000)]
+    out += [(len(pcm) / 16000, ev) for ev in seg.flush(len(pcm) / 16000)]
+    return out
 
 
-def evaluate(split: str, recogniser, settings, conditions: dict, progress: bool = True) -> dict:
-    """All metrics for one split and backend."""
+def run_stream(pcm: np.ndarray, recogniser, options: vad.VadOptions, block_ms: int = 100,
+               ep: endpoint.EndpointOptions = endpoint.EndpointOptions(enabled=False)) -> dict:
+    """Stream PCM through the VAD like a microphone; transcribe each utterance at its end event; with
+    ``ep`` enabled, hold a possibly unfinished one and merge it with the next when the VAD opens one
+    within the hold. Latency (VAD end -> intent) of an acted utterance = ASR time, or the hold when
+    that is longer (a live system transcribes while it holds)."""
+    events = vad_events(pcm, options, block_ms)
+    joiner = endpoint.Joiner(ep)
+    texts, confs, lat, durs, held = [], [], [], [], 0
+    for k, (t_emit, ev) in enumerate(events):
+        if ev.utterance is None:
+            continue
+        utt = joiner.take(ev.utterance)
+        t0 = clock.perf_ns()  # the VAD end event has just been emitted
+        tr = recogniser.transcribe(utt)
+        intents.classify(tr.text, tr.t_ns)
+        asr_ms = (clock.perf_ns() - t0) / 1e6
+        hold = joiner.end(utt, tr.text)
+        wait_ms = 0.0
+        if hold > 0:
+            nxt = next((t for t, e in events[k + 1:] if e.kind == "start"), None)
+            if nxt is not None and joiner.started(nxt):
+                held += 1
+                continue  # the driver went on: merged into the next utterance, not acted on
+            wait_ms = (joiner.deadline_s - t_emit) * 1000  # from the VAD's end event to the hold's end
+            joiner.release()
+        lat.append(max(asr_ms, wait_ms))
+        durs.append(len(utt.pcm) / 16000)
+        if tr.text:
+            texts.append(tr.text)
+            confs.append(tr.confidence)
+    return {"text": " ".join(texts), "texts": texts, "confidence": min(confs) if confs else 0.0, "latency_ms": lat,
+            "utt_s": durs, "segments": len(durs), "merged": held,
+            "vad_segments": sum(ev.utterance is not None for _, ev in events)}
+
+
+def evaluate(split: str, recogniser, settings, conditions: dict, progress: bool = True, voice: str = "piper",
+             pause: bool = False, ep: endpoint.EndpointOptions | None = None, kinds: tuple[str, ...] | None = None) -> dict:
+    """All metrics for one split and backend (``voice`` piper | espeak; ``pause``: each utterance with a
+    mid-sentence pause; ``ep``: end-of-speech options, default the config's)."""
     opts = vad.VadOptions.from_settings(settings.vad)
+    ep = ep if ep is not None else endpoint.EndpointOptions.from_settings(settings.endpoint)
     act = settings.activation
     wake_gate = activation.Gate(activation.WAKE_PHRASE, act.wake_phrase, act.wake_min_similarity,
                                 heard_as=tuple(act.wake_heard_as.get(act.wake_phrase.lower(), ())))
-    utts = evalset.load_utterances(split)
-    out: dict = {"split": split, "n_utterances": len(utts), "conditions": {}}
+    utts = [u for u in evalset.load_utterances(split) if kinds is None or u.kind in kinds]
+    out: dict = {"split": split, "voice": voice, "pause": pause, "endpoint": ep.__dict__, "n_utterances": len(utts),
+                 "conditions": {}}
     for cond, snr in conditions.items():
         pairs = {"question": [], "command": [], "wake": []}
         intent_ok, intent_n, wake_hit, false_act, neg_s = 0, 0, 0, 0, 0.0
-        lat3, lat_all, ask_back, found = [], [], 0, 0
+        lat3, lat_all, ask_back, found, one_utt, one_right, n_paused = [], [], 0, 0, 0, 0, 0
         errors, rows, by_voice = [], [], {}
         for k, u in enumerate(utts):
-            pcm = evalset.audio_for(u, snr)
-            r = run_stream(pcm, recogniser, opts)
+            pcm = evalset.audio_for(u, snr, voice=voice, pause=pause and evalset.pause_for(u) is not None)
+            n_paused += pause and evalset.pause_for(u) is not None
+            r = run_stream(pcm, recogniser, opts, ep=ep)
             found += r["segments"] > 0
             hyp = r["text"]
             pairs[u.kind].append((u.text, hyp))
-            by_voice.setdefault(evalset.voice_for(u)[0], []).append((u.text, hyp))
+            by_voice.setdefault(evalset.voice_for(u, voice)[0], []).append((u.text, hyp))
             lat_all += r["latency_ms"]
             lat3 += [ms for ms, d in zip(r["latency_ms"], r["utt_s"]) if 2.5 <= d <= 3.5]
             low = not hyp or r["confidence"] < settings.asr.min_confidence
@@ -102,7 +129,11 @@ def evaluate(split: str, recogniser, settings, conditions: dict, progress: bool 
             ok = got.name == u.intent and (not u.slots or dict(got.slots) == u.slots)
             intent_ok += ok
             intent_n += 1
-            rows.append({"id": u.id, "hyp": hyp, "confidence": round(r["confidence"], 3), "intent": got.name,
+            one_utt += r["segments"] == 1
+            one_right += r["segments"] == 1 and ok
+            rows.append({"id": u.id, "hyp": hyp, "texts": r["texts"], "segments": r["segments"],
+                         "vad_segments": r["vad_segments"], "merged": r["merged"],
+                         "confidence": round(r["confidence"], 3), "intent": got.name,
                          "ok": ok, "wer": round(evalset.wer([(u.text, hyp)]), 3)})
             if not ok:
                 errors.append({"id": u.id, "ref": u.text, "hyp": hyp, "intent": got.name, "want": u.intent})
@@ -122,6 +153,11 @@ def evaluate(split: str, recogniser, settings, conditions: dict, progress: bool 
             "negative_speech_s": round(neg_s, 1),
             "false_activations_per_hour": round(false_act / (neg_s / 3600), 2) if neg_s else None,
             "vad_found": round(found / len(utts), 4),
+            "one_utterance": round(one_utt / len(utts), 4),
+            "one_utterance_right_intent": round(one_right / len(utts), 4),
+            "split_rate": round(sum(r["segments"] > 1 for r in rows) / len(utts), 4),
+            "vad_split_rate": round(sum(r["vad_segments"] > 1 for r in rows) / len(utts), 4),
+            "paused_items": n_paused,
             "ask_back_rate": round(ask_back / len(utts), 4),
             "vad_end_to_intent_ms": {"p50": pct(lat_all, 50), "p90": pct(lat_all, 90), "n": len(lat_all)},
             "vad_end_to_intent_ms_3s": {"p50": pct(lat3, 50), "p90": pct(lat3, 90), "n": len(lat3)},
@@ -153,12 +189,20 @@ def real_recordings(recogniser, settings) -> dict:
             "speech_s": round(secs, 1), "rows": rows}
 
 
-def tts_first_sentence(n_repeat: int = 3) -> dict:
-    """Render time of the first sentence of typical answers."""
-    r = TTSRenderer()
+def tts_first_sentence(engine: str | None = None, n_repeat: int = 3) -> dict:
+    """Render time of the first sentence of typical answers (``engine``: piper | pyttsx3, None: config).
+    Each repeat uses a new rate so that Piper's cache of short replies never answers."""
+    r = load_renderer(engine)
     r.render("Warm up.")
-    times = [r.render(split_sentences(a)[0]).render_ms for _ in range(n_repeat) for a in ANSWERS]
-    return {"p50_ms": pct(times, 50), "max_ms": round(max(times), 1), "n": len(times)}
+    times, audio_s = [], []
+    for k in range(n_repeat):
+        for a in ANSWERS:
+            out = r.render(split_sentences(a)[0], 175 - k)
+            times.append(out.render_ms)
+            audio_s.append(out.duration_s)
+    return {"engine": r.engine, "p50_ms": pct(times, 50), "p90_ms": pct(times, 90), "max_ms": round(max(times), 1),
+            "n": len(times), "audio_s_p50": pct(audio_s, 50),
+            "real_time_factor_p50": round(float(np.median(np.array(times) / 1000 / np.array(audio_s))), 3)}
 
 
 def agreement(split: str, settings, limit: int | None = None) -> dict:
@@ -208,19 +252,35 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--split", default="test", choices=["dev", "test"], help="evaluation split")
     ap.add_argument("--backend", default=None, choices=list(asr.BACKENDS), help="ASR backend (default: config)")
-    ap.add_argument("--conditions", default="clean,snr10,snr0", help="comma list of clean,snr10,snr0")
+    ap.add_argument("--conditions", default="clean,snr10,snr5,snr0,snr-5", help="comma list of clean,snr10,snr5,snr0,snr-5")
+    ap.add_argument("--voice", default="piper", choices=list(evalset.VOICE_KINDS),
+                    help="piper (natural voice, the main condition) | espeak (stress condition, reported apart)")
+    ap.add_argument("--pauses", action="store_true", help="each utterance with a 300-800 ms mid-sentence pause")
+    ap.add_argument("--no-endpoint", action="store_true", help="act on every VAD utterance (no hold/merge)")
+    ap.add_argument("--model", default=None, choices=list(asr.MODEL_ROLES), help="Whisper model (default: config)")
+    ap.add_argument("--kinds", default=None, help="comma list of question,command,wake (default: all)")
+    ap.add_argument("--no-extras", action="store_true", help="skip the real recordings and the TTS timing")
     ap.add_argument("--prompt-ablation", action="store_true", help="compare WER without/with a driving-vocabulary prompt")
     ap.add_argument("--decode-ablation", action="store_true", help="compare beam size 1/5 and silence padding 0/1 s")
     ap.add_argument("--agreement", action="store_true", help="openai-whisper vs faster-whisper transcripts")
     ap.add_argument("--latency", action="store_true", help="only the VAD-end -> intent latency on a real 3 s utterance")
+    ap.add_argument("--tts", action="store_true", help="only the first-sentence render time of both TTS engines")
     ap.add_argument("--json-out", type=Path, default=None, help="also write the JSON here")
     args = ap.parse_args()
 
     settings = config.load_app().speech
+    if args.model:
+        settings = settings.model_copy(update={"asr": settings.asr.model_copy(update={"model": args.model})})
     conditions = {c: CONDITIONS[c] for c in args.conditions.split(",")}
+    ep = endpoint.EndpointOptions.from_settings(settings.endpoint)
+    if args.no_endpoint:
+        ep = endpoint.EndpointOptions(enabled=False)
+    kinds = tuple(args.kinds.split(",")) if args.kinds else None
     t0 = clock.perf_ns()
     if args.latency:
         result = {"latency": latency(settings)}
+    elif args.tts:
+        result = {"tts_first_sentence": {e: tts_first_sentence(e, n_repeat=5) for e in ("piper", "pyttsx3")}}
     elif args.agreement:
         result = {"agreement": agreement(args.split, settings)}
     elif args.decode_ablation:
@@ -247,8 +307,11 @@ def main() -> None:
     else:
         backend = args.backend or settings.asr.backend
         recogniser = asr.load_backend(backend, asr.AsrOptions.from_settings(settings.asr))
-        result = {"backend": backend, **evaluate(args.split, recogniser, settings, conditions),
-                  "real_recordings": real_recordings(recogniser, settings), "tts_first_sentence": tts_first_sentence()}
+        result = {"backend": backend, "model": settings.asr.model,
+                  **evaluate(args.split, recogniser, settings, conditions, voice=args.voice, pause=args.pauses, ep=ep,
+                             kinds=kinds)}
+        if not args.no_extras:
+            result.update(real_recordings=real_recordings(recogniser, settings), tts_first_sentence=tts_first_sentence())
     result["bench_s"] = round((clock.perf_ns() - t0) / 1e9, 1)
     try:
         import os
@@ -260,8 +323,10 @@ def main() -> None:
     if args.json_out:
         args.json_out.write_text(text)
     for c, v in result.get("conditions", {}).items():
-        print(f"{c}: WER q+c {v['wer_questions_commands']:.1%}, intent {v['intent_accuracy']:.1%}, wake "
-              f"{v['wake_detected']:.1%}, FA {v['false_activations']} in {v['negative_speech_s']:.0f}s, "
+        wake = f"{v['wake_detected']:.1%}" if v["wake_detected"] is not None else "-"
+        print(f"{c}: WER q+c {v['wer_questions_commands']:.1%}, intent {v['intent_accuracy']:.1%}, one utt+right "
+              f"{v['one_utterance_right_intent']:.1%}, split {v['split_rate']:.1%} (VAD {v['vad_split_rate']:.1%}), wake "
+              f"{wake}, FA {v['false_activations']} in {v['negative_speech_s']:.0f}s, "
               f"latency p50 {v['vad_end_to_intent_ms']['p50']} ms (3 s: {v['vad_end_to_intent_ms_3s']['p50']})",
               file=sys.stderr)
 

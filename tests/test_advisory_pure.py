@@ -239,3 +239,51 @@ def test_timing_drops_after_ttl_and_unknown_speed_is_not_zero():
     assert timing.decide(ADV, 11_000_000_000, [], None, W).action == timing.DROP
     close = [Hazard(0, "vehicle", HazardLevel.INFO, "car", distance_m=5.0)]
     assert timing.decide(ADV, 0, close, VehicleState(0, speed_mps=None), W).action == timing.SPEAK
+
+
+# --- every rule number spoken is a cited one (issue 15 follow-up) ---------------------------------
+
+@pytest.mark.parametrize("sentence, spoken", [
+    ("Keep to the left unless overtaking (see Rule 275", "Keep to the left unless overtaking"),
+    ("You MUST stop at the line (see Rules 275 to 277).", "You MUST stop at the line."),
+    ("You MUST stop at the line, as shown in Rule 277.", "You MUST stop at the line."),
+    ("Keep left, see Rules 211-215.", "Keep left."),
+    ("Give way (also see Rule 220) to buses.", "Give way to buses."),
+    ("Use dipped headlights (see Annex 6) at night.", "Use dipped headlights at night."),
+    ("Slow down (Rule H2) near people walking.", "Slow down near people walking."),
+])
+def test_spoken_text_drops_the_codes_cross_references(sentence, spoken):
+    assert shorten(sentence, 45) == spoken
+    assert not validate.rule_refs(shorten(sentence, 45))
+
+
+@pytest.mark.parametrize("answer", [
+    "Keep to the left unless overtaking (see Rule 275",   # unclosed parenthesis
+    "Keep to the left unless overtaking, as Rule 277 says.",
+    "Rule 277 says keep to the left unless overtaking.",
+    "Keep to the left unless overtaking (Rule H2).",
+])
+def test_a_rule_number_spoken_but_not_cited_fails_validation(answer):
+    support = {"160": "Keep to the left unless overtaking. Stop at the line (see Rule 275)."}
+    verdict = validate.check(answer, ("160",), ["160"], support)
+    assert not verdict.ok and any("not cited" in r for r in verdict.reasons)
+    # the same sentence citing the rule it names passes that check
+    named = sorted(validate.rule_refs(answer))[0]
+    support[named] = support["160"] + f" Rule {named}."
+    assert not any("not cited" in r for r in validate.check(answer, ("160", named), ["160", named], support).reasons)
+
+
+def test_only_the_supported_sentences_of_a_failed_answer_may_be_said():
+    support = {"160": "Keep to the left unless overtaking. Rule 277 says stop at the line."}
+    answer = "Keep to the left unless overtaking. Rule 277 says stop at the line."
+    assert not validate.check(answer, ("160",), ["160"], support).ok
+    assert validate.supported_part(answer, ("160",), ["160"], support) == "Keep to the left unless overtaking."
+    assert validate.supported_part("Rule 277 says stop at the line.", ("160",), ["160"], support) == ""
+
+
+def test_stem_undoubles_the_consonant_before_ing_and_ed():
+    from vehicle_assist.advisory.text import stem, terms
+
+    assert stem("stopping") == stem("stopped") == stem("stop") == "stop"
+    assert stem("running") == "run" and stem("falling") == "fall" and stem("passing") == "pass"
+    assert set(terms("how long does it take to stop")) & set(terms("Typical stopping distances"))

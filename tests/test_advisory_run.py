@@ -189,3 +189,12 @@ def test_advisory_is_dropped_when_the_driver_stays_busy_past_its_ttl():
     lane = AdvisoryRun(S, FixedRetriever(), speaker=spoken.append, clock=clk, situation=lambda: ([busy], None))
     rep = run(lane)
     assert rep.dropped and spoken == [] and clk.now > S.workload.ttl_s * 1e9
+
+
+def test_extractive_never_speaks_a_rule_number_it_does_not_cite():
+    p = Passage("160", "Using the road", "Once moving",
+                "Rule 277 tells you where to stop at the line. You should keep to the left unless overtaking.")
+    rep = run(AdvisoryRun(S, FixedRetriever(Ret((p,)))), "where do I stop at the line, keep to the left")
+    assert "277" not in rep.advisory.text and rep.verdict.ok
+    assert "Rule 277, which is not cited" in rep.fallback  # the failed sentence was left out, and the log says why
+    assert rep.advisory.text.strip() and not rep.advisory.refused

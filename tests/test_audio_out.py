@@ -203,3 +203,19 @@ def test_real_tts_phrase_through_wav(tmp_path):
     seg = sink.segments[0]
     assert seg.completed and len(seg.pcm) == len(resample(r.pcm, r.sample_rate, 22050))
     assert np.sqrt(np.mean(seg.pcm ** 2)) > 0.01  # real speech, not silence
+
+
+def test_wav_sink_that_cannot_be_written_is_a_coded_error(tmp_path):
+    with pytest.raises(AudioOutError) as err:
+        open_sink("wav:/proc/no/such.wav")
+    assert err.value.code == "wav-open-failed" and "/proc/no/such.wav" in err.value.message
+    with pytest.raises(AudioOutError):
+        WavSink(tmp_path)  # a folder, not a file
+
+
+def test_device_error_names_no_command_line_option():
+    from vehicle_assist import audio_out
+
+    with pytest.raises(AudioOutError) as err:
+        audio_out.SoundDeviceSink(device="no such output device 12345")
+    assert err.value.code == "no-audio-device" and "--" not in err.value.message  # each command adds its own option

@@ -56,3 +56,33 @@ def test_va_home_moves_every_config(va_home):
     (va_home / "configs" / "models.yaml").write_text("roles: {}\n")
     with pytest.raises(ConfigError, match="entries for"):
         models.load_config()
+
+
+def test_error_from_an_environment_variable_names_it(monkeypatch):
+    monkeypatch.setenv("VA_RUNTIME__FSYNC", "sometimes")
+    with pytest.raises(ConfigError) as err:
+        config.load_app()
+    assert err.value.file.startswith("environment variable VA_RUNTIME__FSYNC='sometimes' (overriding ")
+    assert err.value.key == "runtime.fsync"
+    monkeypatch.delenv("VA_RUNTIME__FSYNC")
+    monkeypatch.setenv("VA_PERCEPTION__CONF", "high")  # a section validated alone names it too
+    from vehicle_assist.perception.pipeline import load_settings
+
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert "VA_PERCEPTION__CONF='high'" in str(err.value)
+
+
+def test_error_in_the_file_does_not_blame_an_unrelated_variable(va_home, monkeypatch):
+    monkeypatch.setenv("VA_RUNTIME__FSYNC", "true")
+    path = va_home / "configs" / "default.yaml"
+    path.write_text(path.read_text().replace("  route: extractive", "  route: 7"))
+    with pytest.raises(ConfigError) as err:
+        config.load_app()
+    assert err.value.file == str(path) and err.value.key == "advisory.route"
+
+
+def test_env_value_that_is_not_yaml_is_taken_as_text(monkeypatch):
+    monkeypatch.setenv("VA_RUNTIME__TRIP_LOG_DIR", "runs/[x")
+    assert config.env_overrides()["runtime"]["trip_log_dir"] == "runs/[x"
+    assert config.load_app().runtime.trip_log_dir == "runs/[x"

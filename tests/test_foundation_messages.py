@@ -51,3 +51,16 @@ def test_envelope_record_carries_both_times():
 def test_unknown_speed_stays_unknown():
     rec = m.to_record(m.VehicleState(t_ns=0))
     assert rec["speed_mps"] is None
+
+
+def test_decode_checks_the_types_of_a_logged_message():
+    car = m.Detection((1.0, 2.0, 3.0, 4.0), "car", 2, 0.9)
+    rec = m.to_record(m.Detections(5, 1, 1280, 720, (car,)))
+    assert m.decode(json.loads(json.dumps(rec)), m.Detections).items[0].label == "car"
+    for bad, why in ((dict(rec, items="oops"), "items is str"), (dict(rec, width="wide"), "width is str"),
+                     (dict(rec, items=[dict(rec["items"][0], box=[1, 2, 3])]), "items[0].box has 3 items"),
+                     ({"type": "Detections"}, "cannot decode"), ("text", "expected Detections")):
+        with pytest.raises(m.MessageError) as err:
+            m.decode(bad, m.Detections)
+        assert why in err.value.message and err.value.code == "bad-message"
+    assert m.decode({"type": "VehicleState", "t_ns": 1, "speed_mps": 3}, m.VehicleState).speed_mps == 3  # int for float

@@ -75,3 +75,11 @@ def test_doctor_fails_a_broken_role_and_says_why(va_home):
     assert out.returncode == 1
     assert report["failed"] == ["embedder"]
     assert "no-such-dir" in report["roles"][0]["error"]
+
+
+def test_env_override_to_a_missing_path_fails_naming_the_role(monkeypatch):
+    monkeypatch.setenv("VA_MODEL_SLM", "/nonexistent.gguf")
+    with pytest.raises(models.ModelNotFound) as err:
+        models.resolve("slm")  # never silently replaced by the packaged model
+    assert err.value.code == "model-missing" and "'slm'" in err.value.message
+    assert "VA_MODEL_SLM=/nonexistent.gguf (absent)" in err.value.message and "\n" not in str(err.value)

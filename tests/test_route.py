@@ -314,11 +314,11 @@ def test_route_match_readable_and_errors(tmp_path, leeds):
     res = runner.invoke(cli.app, ["route", "match", "--map", str(leeds.path), "--track", str(track)])
     assert res.exit_code == 0 and "mph" in res.stdout and "OpenStreetMap contributors" in res.stdout
     res = runner.invoke(cli.app, ["route", "match", "--map", str(tmp_path / "x.osm"), "--track", str(track), "--json"])
-    assert res.exit_code == 2 and json.loads(res.stdout)["error"] == "map-not-found"
+    assert res.exit_code == 2 and json.loads(res.stdout)["error"]["code"] == "map-not-found"
     bad = tmp_path / "bad.csv"
     bad.write_text("t,lat,lon,speed_mps\n0,53.79,-1.54,3\nx,53.79,-1.54,3\n")
     res = runner.invoke(cli.app, ["route", "match", "--map", str(leeds.path), "--track", str(bad), "--json"])
-    assert res.exit_code == 2 and json.loads(res.stdout.splitlines()[-1])["error"] == "track-bad"
+    assert res.exit_code == 2 and json.loads(res.stdout.splitlines()[-1])["error"]["code"] == "track-bad"
     res = runner.invoke(cli.app, ["route", "match", "--map", str(leeds.path), "--track", str(track), "--vehicle", "tank"])
     assert res.exit_code == 2 and "unknown vehicle type" in res.output
     res = runner.invoke(cli.app, ["route", "info", "--map", str(leeds.path), "--json"])

@@ -82,3 +82,51 @@ def test_cli_reports_truncated_log_and_missing_file(trip, tmp_path):
     assert res.exit_code == 0 and json.loads(res.stdout)["truncated_last_line"] is True
     res = CliRunner().invoke(app, ["log", "show", str(tmp_path / "nope.jsonl")])
     assert res.exit_code == 2 and "not-found" in res.output
+
+
+def _corrupt(trip, tmp_path):
+    """The trip log with a garbage line in the middle and records of the wrong types."""
+    lines = trip.read_text().splitlines(True)
+    bad = [b"\x00\xff not json at all\n", json.dumps({"seq": "7", "topic": "hazards", "t_ns": 1, "msg": []}).encode() + b"\n",
+           json.dumps({"seq": 8, "topic": "hazards", "t_ns": None, "msg": []}).encode() + b"\n",
+           json.dumps(["a", "list"]).encode() + b"\n", json.dumps({"seq": 9, "topic": 5, "t_ns": 1}).encode() + b"\n"]
+    out = tmp_path / "corrupt.jsonl"
+    out.write_bytes("".join(lines[:300]).encode() + b"".join(bad) + "".join(lines[300:]).encode())
+    return out
+
+
+def test_reader_skips_bad_lines_in_the_middle_and_reads_on(trip, tmp_path):
+    corrupt = _corrupt(trip, tmp_path)
+    header, records = triplog.read(corrupt)
+    recs = list(records)
+    assert len(recs) == 602 and records.count == 602  # nothing after the garbage is lost
+    assert [n for n, _ in records.skipped] == [301, 302, 303, 304, 305]
+    whys = dict(records.skipped)
+    assert whys[301] == "not JSON" and whys[302].startswith("seq is str") and whys[303].startswith("t_ns is NoneType")
+    assert whys[304].startswith("not a record") and whys[305].startswith("topic is int")
+    assert "5 line(s) of" in records.problems() and "line 301: not JSON" in records.problems()
+
+
+def test_cli_show_and_stats_read_past_bad_lines(trip, tmp_path):
+    corrupt = _corrupt(trip, tmp_path)
+    runner = CliRunner()
+    res = runner.invoke(app, ["log", "show", str(corrupt), "-t", "transcripts", "-t", "errors"])
+    assert res.exit_code == 0, res.output
+    assert "how close can I follow a lorry" in res.stdout and "stage-crashed" in res.stdout  # after the garbage
+    assert res.stderr.startswith("warning: 5 line(s) of") and len(res.stderr.splitlines()) == 1
+    res = runner.invoke(app, ["log", "stats", str(corrupt), "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert doc["records"] == 602 and doc["topics"]["timings"] == 400
+    assert [s["line"] for s in doc["skipped_lines"]] == [301, 302, 303, 304, 305]
+    res = runner.invoke(app, ["log", "stats", str(corrupt)])
+    assert res.exit_code == 0 and "5 bad line(s) skipped" in res.stdout
+
+
+def test_cli_header_of_wrong_types_does_not_crash(tmp_path):
+    path = tmp_path / "odd.jsonl"
+    path.write_text(json.dumps({"type": "header", "format": triplog.FORMAT, "git": "abc", "models": 3}) + "\n"
+                    + json.dumps({"seq": 1, "topic": "hazards", "t_ns": 0, "msg": []}) + "\n")
+    res = CliRunner().invoke(app, ["log", "show", str(path)])
+    assert res.exit_code == 0, res.output
+    assert "models ?" in res.stdout and "hazards" in res.stdout

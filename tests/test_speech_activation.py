@@ -39,6 +39,9 @@ def test_match_wake(text, matched, remainder):
     ("OK car, stop.", True, "stop."),
     ("The car behind is flashing its lights, what does that mean?", False, None),
     ("Okay, carry on", False, None),
+    ("A car, what is the speed limit here?", True, "what is the speed limit here?"),  # the Piper voice's "hey car"
+    ("A-car. Repeat that.", True, "Repeat that."),
+    ("A car is overtaking me, what should I do?", False, None),  # "a car," wakes only before a pause
 ])
 def test_known_renderings_of_the_wake_phrase(text, matched, remainder):
     gate = activation.Gate(activation.WAKE_PHRASE, "hey car")  # the configured renderings of "hey car"
@@ -58,6 +61,12 @@ def test_gate_from_settings_takes_the_configured_renderings():
     gate = activation.Gate.from_settings(settings)
     assert gate.heard_as == tuple(settings.wake_heard_as["hey car"])
     assert gate.decide("Okay car, what does this sign mean?").accept
+
+
+def test_a_rendering_with_a_comma_needs_punctuation_after_it():
+    assert activation.match_wake("A car, louder", "hey car", 0.7, ("a car,",)).matched
+    assert not activation.match_wake("A car louder", "hey car", 0.7, ("a car,",)).matched
+    assert activation.match_wake("A car louder", "hey car", 0.7, ("a car",)).matched
 
 
 def test_wake_phrase_is_configurable():

@@ -75,3 +75,24 @@ def test_mix_at_snr_hits_the_requested_level(data):
     active = np.abs(speech) > 0.02 * np.abs(speech).max()
     snr = 10 * np.log10(np.mean(speech[active].astype(np.float64) ** 2) / np.mean(residual ** 2))
     assert abs(snr - 10.0) < 0.5
+
+
+def test_probe_rejects_missing_empty_and_unreadable_files_without_decoding_them(data, tmp_path):
+    import soundfile as sf
+
+    audio.probe(data("speech", "speechcmd_yes.wav"))  # a real recording passes
+    audio.FileSource(data("speech", "speechcmd_yes.wav")).check()
+    empty = tmp_path / "empty.wav"
+    sf.write(empty, np.zeros(0, np.float32), 16000)
+    junk = tmp_path / "junk.wav"
+    junk.write_bytes(b"not audio\n" * 50)
+    for path, code in ((tmp_path / "nope.wav", "audio-missing"), (empty, "audio-empty"), (junk, "audio-unreadable")):
+        with pytest.raises(audio.AudioError) as err:
+            audio.FileSource(path).check()
+        assert err.value.code == code and str(path) in err.value.message
+
+
+def test_a_mic_value_that_names_a_file_is_taken_as_one(tmp_path):
+    assert audio.looks_like_file(str(tmp_path / "question.wav"))  # not there: still a file, not a device
+    assert audio.looks_like_file("question.flac") and audio.looks_like_file("./q")
+    assert not audio.looks_like_file("USB Audio Device") and not audio.looks_like_file("2")

@@ -91,8 +91,18 @@ def test_controls_apply_commands_without_a_language_model():
     assert controls.apply(Intent(0, "question", "why"), c, 0).effect == "ask_advisory"
 
 
+ESPEAK_MISHEARINGS = {"new to": "mute", "a new to": "unmute", "a new": "unmute", "and mute": "unmute",
+                      "me alerts": "the alerts", "turn it out": "turn it down", "why are you doing": "quieter"}
+"""Rows once learned from tiny.en on espeak-ng speech (dropped from configs/intents.yaml: they never
+fired on natural speech); kept here to test the correction mechanism."""
+
+
+def _with_mishearings():
+    return intents.compile_table(intents.load_table().table.model_copy(update={"mishearings": ESPEAK_MISHEARINGS}))
+
+
 @pytest.mark.parametrize("heard,name,slots", [
-    # Whisper tiny.en's known slips on the dev split (configs/intents.yaml mishearings)
+    # Whisper tiny.en's slips on espeak-ng speech (dev split)
     ("New to the alert for 10 minutes.", "mute", {"minutes": "10"}),
     ("A new...", "unmute", {}),
     ("And mute me alerts.", "unmute", {}),
@@ -104,15 +114,16 @@ def test_controls_apply_commands_without_a_language_model():
     ("Why are you doing this?", "question", {}),
 ])
 def test_known_mishearings_are_corrected_only_into_whole_commands(heard, name, slots):
-    got = intents.classify(heard, 0)
+    got = intents.classify(heard, 0, _with_mishearings())
     assert (got.name, dict(got.slots)) == (name, slots)
     assert got.text == heard  # the intent keeps what was heard
 
 
 def test_correct_mishearings_rewrites_whole_words_longest_first():
-    table = intents.load_table().table
+    table = _with_mishearings().table
     assert intents.correct_mishearings("a new to the alerts", table) == "unmute the alerts"
     assert intents.correct_mishearings("new to the alerts", table) == "mute the alerts"
     assert intents.correct_mishearings("renew together", table) == "renew together"
     empty = intents.IntentTable(intents={"stop": ["stop"]})
     assert intents.correct_mishearings("new to", empty) == "new to"
+    assert intents.load_table().table.mishearings == {}  # dropped: none helped on natural speech (dev)

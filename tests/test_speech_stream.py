@@ -138,7 +138,8 @@ def test_listen_whole_refuses_a_file_over_the_limit(long_wav):
     long, _ = long_wav
     out, peak = _peak("listen", str(long), "--whole", "--json")
     assert out.returncode == 2
-    assert "audio-too-long" in out.stderr and "speech.whole_file_max_s" in out.stderr and "600" in out.stderr
+    err = json.loads(out.stdout.splitlines()[-1])["error"]  # under --json the error is JSON on stdout
+    assert err["code"] == "audio-too-long" and "speech.whole_file_max_s" in err["message"] and "600" in err["message"]
     assert "Traceback" not in out.stderr
 
 
@@ -149,7 +150,7 @@ def test_whole_file_limit_is_a_setting(data):
     assert err.value.code == "audio-too-long" and "5 s" in str(err.value)
     assert len(audio.load_audio(path, max_s=12)[0]) == 11 * 16000
     out, _ = _peak("listen", str(path), "--whole", "--json", env={"VA_SPEECH__WHOLE_FILE_MAX_S": "5"})
-    assert out.returncode == 2 and "audio-too-long" in out.stderr
+    assert out.returncode == 2 and json.loads(out.stdout.splitlines()[-1])["error"]["code"] == "audio-too-long"
 
 
 def test_vad_over_a_stream_matches_the_whole(data):

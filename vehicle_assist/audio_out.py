@@ -105,7 +105,10 @@ class WavSink:
         self.now_ns = now_ns
         self.sample_rate, self.realtime = sample_rate, realtime
         self.segments: list[Segment] = []
-        self._file = private.open_file(self.path, "wb")  # what was said in the car: owner-only
+        try:  # opened here (owner-only: what was said in the car), so a path we cannot write is one clear error
+            self._file = private.open_file(self.path, "wb")
+        except OSError as err:
+            raise AudioOutError("wav-open-failed", f"cannot write {self.path}: {err.strerror or err}") from err
         self._wav = wave.open(self._file, "wb")
         self._wav.setnchannels(1)
         self._wav.setsampwidth(2)
@@ -154,7 +157,7 @@ class SoundDeviceSink:
                                            device=device, latency="low")
             self._stream.start()
         except Exception as err:  # PortAudio raises its own error types, or OSError without a library
-            raise AudioOutError("no-audio-device", f"cannot open an output device ({err}); use --audio null or wav:PATH") from err
+            raise AudioOutError("no-audio-device", f"cannot open an output device ({err})") from err
         self.sample_rate = sample_rate
 
     def write(self, block: np.ndarray) -> None:

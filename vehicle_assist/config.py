@@ -48,8 +48,10 @@ def read_yaml(path: Path) -> Any:
         raise ConfigError(path, where, f"valid YAML ({getattr(err, 'problem', err)})") from err
 
 
-def validate(data: Any, model: type[M], file: Path | str) -> M:
-    """Validate parsed data against ``model``; the first error becomes a ConfigError."""
+def validate(data: Any, model: type[M], file: Path | str, env: bool = False) -> M:
+    """Validate parsed data against ``model``; the first error becomes a ConfigError. With ``env``
+    (the data holds ``VA_<SECTION>__<KEY>`` overrides), an error at an overridden key names the
+    environment variable instead of the file."""
     try:
         return model.model_validate(data if data is not None else {})
     except ValidationError as err:
@@ -60,16 +62,18 @@ def validate(data: Any, model: type[M], file: Path | str) -> M:
             expected = f"unknown key; expected one of: {', '.join(allowed)}"
         else:
             expected = f"{first['msg'].removeprefix('Value error, ')} (got {_short(first.get('input'))})"
-        raise ConfigError(file, key, expected) from err
+        var = env_var_for(first["loc"]) if env else None
+        where = f"environment variable {var}={os.environ[var]!r} (overriding {file})" if var else file
+        raise ConfigError(where, key, expected) from err
 
 
 def load(path: Path | str, model: type[M], overrides: dict[str, Any] | None = None) -> M:
-    """Read and validate one YAML file, with optional nested overrides."""
+    """Read and validate one YAML file, with optional nested overrides (from ``VA_*`` variables)."""
     path = Path(path)
     data = read_yaml(path)
     if overrides:
         data = _merge(data or {}, overrides)
-    return validate(data, model, path)
+    return validate(data, model, path, env=bool(overrides))
 
 
 def config_path(name: str) -> Path:
@@ -87,8 +91,24 @@ def env_overrides(prefix: str = "VA_") -> dict[str, Any]:
         node = out
         for part in parts[:-1]:
             node = node.setdefault(part, {})
-        node[parts[-1]] = yaml.safe_load(value)
+        try:
+            node[parts[-1]] = yaml.safe_load(value)
+        except yaml.YAMLError:  # not YAML (e.g. "runs/[x]"): the text itself; validation judges it
+            node[parts[-1]] = value
     return out
+
+
+def env_var_for(loc: tuple[Any, ...], prefix: str = "VA_") -> str | None:
+    """The ``VA_<SECTION>__<KEY>`` variable that set the config key at ``loc`` (or a table above
+    it), if one is set. ``loc`` may start below the section (a section validated alone)."""
+    key = tuple(str(p).lower() for p in loc if not isinstance(p, int))
+    for name in sorted(os.environ):
+        if not name.startswith(prefix) or "__" not in name:
+            continue
+        parts = tuple(name[len(prefix):].lower().split("__"))
+        if key[: len(parts)] == parts or (key and parts[-len(key):] == key):
+            return name
+    return None
 
 
 def _merge(base: Any, extra: dict[str, Any]) -> Any:
@@ -120,7 +140,8 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-__all__ = ["ConfigError", "StrictModel", "Field", "load", "read_yaml", "validate", "config_path", "env_overrides"]
+__all__ = ["ConfigError", "StrictModel", "Field", "load", "read_yaml", "validate", "config_path", "env_overrides",
+           "env_var_for"]
 
 
 # --- the onboard config (configs/default.yaml): one section per concern ----------------------
@@ -212,6 +233,9 @@ class RoiSettings(StrictModel):
     below_frac: float = Field(0.1, ge=0, le=0.5)
     """How far the region's centre sits below the horizon, as a fraction of its side."""
     imgsz: int = Field(320, ge=64, le=1280)
+    part_area_factor: float = Field(1.5, ge=1.0)
+    """A whole-frame box this many times the area of the road-ahead box it overlaps (IoU > 0.3) wins:
+    the region saw only a part of the object."""
 
 
 class TrackerSettings(StrictModel):
@@ -240,6 +264,17 @@ class PerceptionSettings(StrictModel):
     """Road-relevant COCO classes kept from the detector; all others are dropped at the boundary."""
     full_every: int = Field(2, ge=1)
     """Run the full-frame pass on every Nth frame (the road-ahead pass fills the others)."""
+    rect: bool = False
+    """Letterbox the full-frame pass to the frame's aspect (padding to a multiple of 32 only): a 16:9
+    frame at imgsz 640 runs at 640x384. Needs an any-size detector (derived from fixed ONNX weights)."""
+    nms_iou: float = Field(0.7, gt=0, le=1)
+    nms_groups: list[list[str]] = []
+    """Classes that suppress each other in NMS (one vehicle is not a car, a truck and a bus at once,
+    one bike not a bicycle and a motorcycle): e.g. ``[[car, truck, bus], [bicycle, motorcycle]]``."""
+    riders: bool = False
+    """Fold a person riding a bicycle/motorcycle into one cyclist/motorcyclist detection."""
+    rider_overlap: float = Field(0.3, gt=0, le=1)
+    """Least fraction of the person's box inside the bike's for it to be the rider."""
     roi: RoiSettings = RoiSettings()
     tracker: TrackerSettings = TrackerSettings()
     rate_hz: float = Field(25.0, gt=0)
@@ -267,15 +302,27 @@ class VadSettings(StrictModel):
     pre_roll_s: float = Field(0.25, ge=0.0, description="audio kept before the detected start")
 
 
+class NoiseGateSettings(StrictModel):
+    """When Whisper's text is taken for noise (vehicle_assist.speech.asr.noise_reason); tuned on dev."""
+
+    enabled: bool = True
+    no_speech_prob: float = Field(0.5, ge=0.0, le=1.0, description="no-speech probability above this ...")
+    no_speech_logprob: float = Field(-0.7, le=0.0, description="... with a mean token log-prob below this: noise")
+    min_logprob: float = Field(-1.2, le=0.0, description="a segment less sure than this (mean token log-prob) is noise")
+    max_compression_ratio: float = Field(2.4, gt=1.0, description="a more repetitive segment is noise (a hallucination loop)")
+
+
 class AsrSettings(StrictModel):
     """Speech recognition (vehicle_assist.speech.asr)."""
 
     backend: Literal["faster-whisper", "openai-whisper"] = "faster-whisper"
+    model: Literal["tiny.en", "base"] = Field("tiny.en", description="Whisper model: tiny.en (role asr) or base (role asr_base, assembled from its PyPI parts)")
     beam_size: int = Field(5, ge=1, le=5, description="1 = greedy; 5 lowered WER on the dev split (docs/speech.md)")
     pad_s: float = Field(1.0, ge=0.0, le=5.0, description="seconds of silence added before and after an utterance before decoding")
     min_confidence: float = Field(0.4, ge=0.0, le=1.0, description="below this the driver is asked to repeat")
     initial_prompt: str | None = Field(None, description="decoder prompt (driving vocabulary); None = no prompt")
     ask_back: str = "Sorry, say that again?"
+    noise_gate: NoiseGateSettings = NoiseGateSettings()
 
 
 class ActivationSettings(StrictModel):
@@ -288,8 +335,24 @@ class ActivationSettings(StrictModel):
     button: str = Field("key", pattern=r"^(key|none|gpio:.+)$",
                         description="push-to-talk button of a live run: key (Enter on the terminal toggles), gpio:PATH[:active_low], or none")
     wake_heard_as: dict[str, list[str]] = Field(
-        default_factory=lambda: {"hey car": ["ok car", "okay car", "hey carter", "k car", "vacar", "take our"]},
+        default_factory=lambda: {"hey car": ["ok car", "okay car", "hey carter", "k car", "vacar", "take our", "a car,"]},
         description="per wake phrase, how the ASR is known to mishear it (learned on the dev split); matched like the phrase")
+
+
+class EndpointSettings(StrictModel):
+    """How long to keep listening after the VAD's end before acting (vehicle_assist.speech.endpoint)."""
+
+    enabled: bool = True
+    hold_question_s: float = Field(0.85, ge=0.0, le=3.0, description="after a question that looks finished")
+    hold_unfinished_s: float = Field(1.2, ge=0.0, le=3.0, description="after text that stops mid-sentence ('... on the')")
+    max_merged_s: float = Field(15.0, ge=1.0, le=30.0, description="longer utterances are never held for merging")
+
+
+class TtsSettings(StrictModel):
+    """The speaking voice (vehicle_assist.speech.tts); the engines' own options are in configs/models.yaml."""
+
+    engine: Literal["piper", "pyttsx3"] = Field(
+        "piper", description="piper (natural neural voice; falls back to pyttsx3 when Piper or its voice is missing) or pyttsx3 (espeak-ng)")
 
 
 class SpeechSettings(StrictModel):
@@ -304,6 +367,8 @@ class SpeechSettings(StrictModel):
     activation: ActivationSettings = ActivationSettings()
     vad: VadSettings = VadSettings()
     asr: AsrSettings = AsrSettings()
+    endpoint: EndpointSettings = EndpointSettings()
+    tts: TtsSettings = TtsSettings()
 
 
 def remote_url_problem(url: str) -> str | None:

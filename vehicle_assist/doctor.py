@@ -105,10 +105,12 @@ def _probe_tts(res: models.Resolved) -> tuple[float, float, str]:
     wav = rendered.wav_bytes()
     if rendered.duration_s < 0.3 or float(abs(rendered.pcm).max()) < 0.05:
         raise AssertionError(f"rendered audio is empty or silent ({rendered.duration_s:.2f} s)")
-    return load_ms, infer_ms, f"{rendered.duration_s:.2f} s at {rendered.sample_rate} Hz, {len(wav)} WAV bytes"
+    return load_ms, infer_ms, (f"{renderer.engine}: {rendered.duration_s:.2f} s at {rendered.sample_rate} Hz, "
+                               f"{len(wav)} WAV bytes")
 
 
-PROBES = {"detector": _probe_detector, "asr": _probe_asr, "embedder": _probe_embedder, "slm": _probe_slm, "tts": _probe_tts}
+PROBES = {"detector": _probe_detector, "asr": _probe_asr, "embedder": _probe_embedder, "slm": _probe_slm, "tts": _probe_tts,
+          "asr_base": _probe_asr, "tts_piper": _probe_tts}
 
 
 def probe(role: str) -> RoleCheck:

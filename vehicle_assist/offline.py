@@ -23,6 +23,10 @@ OFFLINE_ENV = {
     # keep library chatter (weight-loading bars) out of our progress output
     "HF_HUB_DISABLE_PROGRESS_BARS": "1",
     "TRANSFORMERS_VERBOSITY": "error",
+    # FFmpeg inside OpenCV prints decoder complaints ("partial file", "Invalid NAL unit size") on stderr;
+    # a video that ends early is reported by the commands in one line instead (-8: AV_LOG_QUIET;
+    # set OPENCV_FFMPEG_LOGLEVEL=16 to see them)
+    "OPENCV_FFMPEG_LOGLEVEL": "-8",
 }
 
 

@@ -26,6 +26,7 @@ import dataclasses
 import logging
 import signal
 import threading
+import time
 import types
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -41,6 +42,9 @@ from vehicle_assist.messages import (Advisory, AdvisoryEvent, AudioChunk, Camera
                                      HazardLevel, Intent, Scene, SpeechEvent, SpeechRequest, StageTiming, Tier,
                                      Utterance)
 from vehicle_assist.topics import TOPICS
+
+ROUTE_ADVICE = "route-advice"
+"""The advisory_events stage around the rendering of a route advisory (replay waits for its end)."""
 from vehicle_assist.vehicle import UnknownSource, VehicleSource
 from vehicle_assist.watchdog import Backoff, Watchdog
 
@@ -130,6 +134,7 @@ class Runtime:
         from vehicle_assist.audio_out import AudioArbiter
         from vehicle_assist.safety.alert_manager import AlertManager
         from vehicle_assist.safety.voice import AlertVoice
+        from vehicle_assist.speech import endpoint
         from vehicle_assist.speech.activation import Gate
         from vehicle_assist.speech.controls import VoiceControls
 
@@ -157,6 +162,8 @@ class Runtime:
         self.alert_voice = AlertVoice(parts.alert_table, parts.renderer, self.arbiter)
         self.controls = VoiceControls()
         self.gate = Gate.from_settings(config.speech.activation, self.arbiter.is_speaking)
+        self.joiner = endpoint.Joiner(endpoint.EndpointOptions.from_settings(config.speech.endpoint))
+        self._stream_s = 0.0  # latest audio time the VAD has seen (seconds on the clock): ends a hold
         if sources.audio_is_held:
             self.gate.pressed = True  # a recorded question is one long press of push-to-talk
         w = rt.watchdog
@@ -408,7 +415,10 @@ class Runtime:
                 self._released = False
                 events += seg.flush(elapsed, "button-released")
             elapsed += chunk.duration_s
+            self._stream_s = (origin + int(elapsed * 1e9)) / 1e9
             for ev in events:
+                if ev.kind == "start":
+                    self.joiner.started(t / 1e9)  # a held utterance goes on: merged, not acted on
                 if ev.utterance is not None:
                     self._timing("voice", "vad", t0)
                     self.bus.publish("utterances", ev.utterance)
@@ -428,15 +438,20 @@ class Runtime:
         await self._consume("utterances", lambda env: self._hear(env.msg))
 
     async def _hear(self, utt: Utterance) -> None:
-        """ASR (worker thread) -> transcript -> ask back, or intent -> act."""
-        from vehicle_assist.speech import lane
+        """ASR (worker thread) -> transcript -> ask back, or intent -> act; a mid-sentence pause holds."""
+        from vehicle_assist.speech import endpoint, lane
 
         sp = self.config.speech
         t0 = self.clock.perf_ns()
+        utt = self.joiner.take(utt)  # a fragment the driver went on from comes in front
         heard = await self._in_pool("asr", lane.hear, utt, self.parts.asr, self.gate,
                                     sp.asr.min_confidence, sp.asr.ask_back, sp.mute_default_minutes)
         self._timing("voice", "asr", t0)
         self.bus.publish("transcripts", heard.transcript)
+        go_on = heard.decision.accept and self.gate.may_go_on()
+        if self.joiner.end(utt, heard.transcript.text if go_on else "") and await endpoint.wait_for_rest(
+                self.joiner, lambda: max(self._stream_s, self.clock.now_ns() / 1e9), self.clock.sleep):
+            return  # a mid-sentence pause: heard again with the rest of the sentence
         if heard.ask_back:
             await self._say(heard.ask_back, "ask-back")
         if heard.intent is not None:
@@ -525,9 +540,15 @@ class Runtime:
         decision = await timing.hold(advisory, self.clock, situation, self.config.advisory.workload)
         if decision.action == timing.DROP:
             return
-        await self._say(advisory.text, "route")
-        self.last_advisory = advisory
-        self.bus.publish("advisories", advisory)
+        # start/end around the rendering (wall time): lockstep replay waits for the end before the
+        # drive moves on, so what the lane decides next never depends on how fast the machine renders.
+        self.bus.publish("advisory_events", AdvisoryEvent("start", ROUTE_ADVICE, time.perf_counter_ns()))
+        try:
+            await self._say(advisory.text, "route")
+            self.last_advisory = advisory
+            self.bus.publish("advisories", advisory)
+        finally:
+            self.bus.publish("advisory_events", AdvisoryEvent("end", ROUTE_ADVICE, time.perf_counter_ns()))
 
     def _route_question(self, intent: Intent) -> bool:
         """A question that needs the position is answered from the route context (True when it was)."""
@@ -633,7 +654,7 @@ def load_parts(config: AppConfig, voice: bool = True) -> Parts:
     from vehicle_assist.perception.detector import Detector
     from vehicle_assist.perception.tracker import Tracker
     from vehicle_assist.safety import alerts
-    from vehicle_assist.speech.tts import TTSRenderer
+    from vehicle_assist.speech.tts import load_renderer
 
     memory.cap_malloc_arenas(config.runtime.malloc_arenas)
     th = config.runtime.threads
@@ -647,7 +668,7 @@ def load_parts(config: AppConfig, voice: bool = True) -> Parts:
         except Exception:  # a missing optional model shows as absent in the header
             pass
     parts = Parts(detector=Detector(settings=perception, calib=calib, threads=th.detector), tracker=Tracker(perception.tracker),
-                  calib=calib, hazard_table=table, alert_table=alerts.load_table(), renderer=TTSRenderer(),
+                  calib=calib, hazard_table=table, alert_table=alerts.load_table(), renderer=load_renderer(config.speech.tts.engine),
                   model_paths=paths_)
     if voice:
         from vehicle_assist.speech import asr
@@ -664,6 +685,8 @@ def _advisor_factory(config: AppConfig, renderer: Any) -> Callable[[Any, Callabl
     from vehicle_assist.advisory.run import ArbiterSpeaker
 
     res = lane.resources(config)  # the same lane as `ask` and the advisory bench
+    for why in res.notes:  # the SLM would not load: the extractive route answers
+        log.warning("advisory lane: %s", why)
 
     def make(arbiter: Any, on_event: Callable[[AdvisoryEvent], None]) -> Advisor:
         return res.run(speaker=ArbiterSpeaker(arbiter, renderer), on_event=on_event, cancel_event=arbiter.cancel_event)

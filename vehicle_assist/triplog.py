@@ -5,7 +5,8 @@ as it is appended, so a crash or ``kill -9`` of the process loses nothing alread
 kernel holds it). The file is owner-only (0600, :mod:`vehicle_assist.private`): it holds what the
 driver said and where the car was. ``fsync=True`` also forces it to the disk (survives power loss; costs a disk
 flush per record). ``seq`` must strictly increase. The reader tolerates a truncated last line
-(the process died mid-write) and reports it instead of failing.
+(the process died mid-write) and lines in the middle that are not records (corruption, a stray
+write): it skips them, reads on, and reports them (``Records.skipped``) instead of failing.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import json
 import os
 import subprocess
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
@@ -99,6 +100,20 @@ def provenance(config: Any = None, models: dict[str, Path] | None = None, **extr
 # --- writing ----------------------------------------------------------------------------------
 
 
+def check_new(path: Path | str) -> None:
+    """Raise :class:`TripLogError` now if no new trip log can be created at ``path`` (it exists: a
+    trip log is never overwritten; or its folder cannot be made), before anything else is opened."""
+    path = Path(path)
+    if path.exists():
+        raise TripLogError("exists", f"{path} already exists; a trip log is never overwritten")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise TripLogError("open-failed", f"cannot create {path}: {err.strerror or err}") from err
+    if not os.access(path.parent, os.W_OK):
+        raise TripLogError("open-failed", f"cannot create {path}: {path.parent} is not writable")
+
+
 class TripLog:
     """Append-only JSON Lines writer: header first, then envelopes with strictly increasing seq."""
 
@@ -167,18 +182,36 @@ def new_path(directory: Path | str, prefix: str = "trip") -> Path:
 # --- reading ----------------------------------------------------------------------------------
 
 
+def record_problem(rec: Any) -> str | None:
+    """Why a parsed line is not a trip-log record (None when it is): a JSON object with an integer
+    ``seq`` and ``t_ns``, a string ``topic`` and a ``msg``."""
+    if not isinstance(rec, dict):
+        return f"not a record (a JSON {type(rec).__name__}, expected an object)"
+    for key, kind in (("seq", int), ("t_ns", int), ("topic", str)):
+        value = rec.get(key)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            return f"{key} is {'missing' if key not in rec else type(value).__name__ + ' ' + repr(value)[:30]}, expected {kind.__name__}"
+    if "msg" not in rec:
+        return "no msg"
+    return None
+
+
 @dataclass
 class Records:
     """Iterator over a trip log's records (dicts). After iteration, ``truncated`` says whether the
-    last line was cut off mid-write (it is skipped) and ``count`` how many records were read."""
+    last line was cut off mid-write (it is skipped), ``count`` how many records were read and
+    ``skipped`` which lines in the middle were left out, as ``(line number, why)``: a line that is
+    not JSON, or not a record (see :func:`record_problem`). Reading goes on past them."""
 
     path: Path
     start: int
     count: int = 0
     truncated: bool = False
     truncated_bytes: int = 0
+    skipped: list[tuple[int, str]] = field(default_factory=list)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
+        self.count, self.truncated, self.truncated_bytes, self.skipped = 0, False, 0, []
         with self.path.open("rb") as fh:
             fh.seek(self.start)
             lineno = 1
@@ -192,9 +225,27 @@ class Records:
                     if not raw.endswith(b"\n"):  # only the last line can lack its newline
                         self.truncated, self.truncated_bytes = True, len(raw)
                         return
-                    raise TripLogError("corrupt-line", f"{self.path}:{lineno} is not JSON") from None
+                    self.skipped.append((lineno, "not JSON"))
+                    continue
+                why = record_problem(rec)
+                if why:
+                    self.skipped.append((lineno, why))
+                    continue
                 self.count += 1
                 yield rec
+
+    def problems(self, limit: int = 3) -> str | None:
+        """One line on what was left out (None when nothing was): skipped lines, a cut-off last line."""
+        parts = []
+        if self.skipped:
+            first = "; ".join(f"line {n}: {why}" for n, why in self.skipped[:limit])
+            more = f"; and {len(self.skipped) - limit} more" if len(self.skipped) > limit else ""
+            parts.append(f"{len(self.skipped)} line(s) of {self.path} are not trip-log records and were skipped "
+                         f"({first}{more})")
+        if self.truncated:
+            parts.append(f"the last line of {self.path} ({self.truncated_bytes} bytes) was cut off mid-write "
+                         "(the process died); it was skipped")
+        return "; ".join(parts) or None
 
 
 def read(path: Path | str) -> tuple[dict[str, Any], Records]:
@@ -202,9 +253,12 @@ def read(path: Path | str) -> tuple[dict[str, Any], Records]:
     path = Path(path)
     if not path.is_file():
         raise TripLogError("not-found", f"no trip log at {path}")
-    with path.open("rb") as fh:
-        first = fh.readline()
-        start = fh.tell()
+    try:
+        with path.open("rb") as fh:
+            first = fh.readline()
+            start = fh.tell()
+    except OSError as err:
+        raise TripLogError("unreadable", f"cannot read {path}: {err.strerror or err}") from err
     try:
         header = json.loads(first)
     except ValueError:

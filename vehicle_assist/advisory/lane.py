@@ -3,7 +3,7 @@ its report into the ``ask`` record (extending ``knowledge.record.ask_record``, n
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from vehicle_assist.advisory.run import AdvisoryRun, ArbiterSpeaker, RunReport
@@ -18,6 +18,8 @@ class Lane:
     retriever: Any
     similarity: Any = None
     arbiter: Any = None
+    notes: list[str] = field(default_factory=list)
+    """What the lane could not set up as configured (e.g. the SLM would not load), for the user."""
 
     def close(self) -> None:
         """Persist newly embedded sentences and release the speaker."""
@@ -36,6 +38,8 @@ class Resources:
     retriever: Any
     similarity: Any = None
     slm: Any = None
+    notes: list[str] = field(default_factory=list)
+    """What could not be set up as configured (the SLM would not load: extractive route instead)."""
 
     def run(self, *, speaker=None, on_event=None, cancel_event=None) -> AdvisoryRun:
         """An AdvisoryRun over these resources (the one way the CLI, the bench and the runtime make one)."""
@@ -51,12 +55,24 @@ def resources(cfg: AppConfig, *, route: str | None = None, retriever: Any = None
     settings = cfg.advisory if route is None else cfg.advisory.model_copy(update={"route": route})
     retriever = retriever or Retriever.load(cfg.knowledge, progress=progress, threads=cfg.runtime.threads.embedder)
     similarity = SentenceSimilarity.for_retriever(retriever) if settings.semantic_weight > 0 else None
-    slm = None
+    slm, notes = None, []
     if settings.route == "slm":
-        from vehicle_assist.advisory.slm import SLM
+        slm, why = load_slm(cfg)
+        notes += [why] if why else []
+    return Resources(settings, retriever, similarity, slm, notes)
 
-        slm = SLM.load(threads=cfg.runtime.threads.slm, output=settings.slm_output)
-    return Resources(settings, retriever, similarity, slm)
+
+def load_slm(cfg: AppConfig) -> tuple[Any, str | None]:
+    """The configured SLM, or ``(None, why)`` when its file cannot be loaded (not a GGUF, no chat
+    template): the lane then answers on the extractive route, each answer marked ``slm-unavailable``.
+    A model that is not there at all (:class:`~vehicle_assist.models.ModelNotFound`) is raised: the
+    configuration names a file that does not exist, which must be fixed, not papered over."""
+    from vehicle_assist.advisory.slm import SLM, SLMError
+
+    try:
+        return SLM.load(threads=cfg.runtime.threads.slm, output=cfg.advisory.slm_output), None
+    except SLMError as err:
+        return None, f"[{err.code}] {err.message}; answering on the extractive route instead"
 
 
 def build(cfg: AppConfig, *, route: str | None = None, sink: str | None = None, retriever: Any = None,
@@ -72,7 +88,7 @@ def build(cfg: AppConfig, *, route: str | None = None, sink: str | None = None, 
         arbiter = AudioArbiter(open_sink(sink)).start()
         speaker = ArbiterSpeaker(arbiter, models.load_tts())
     run = res.run(speaker=speaker, on_event=on_event, cancel_event=arbiter.cancel_event if arbiter else None)
-    return Lane(run, res.retriever, res.similarity, arbiter)
+    return Lane(run, res.retriever, res.similarity, arbiter, res.notes)
 
 
 def ask_record(report: RunReport) -> dict:

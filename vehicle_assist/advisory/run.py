@@ -237,6 +237,15 @@ class AdvisoryRun:
             return Advisory(rep.advisory.t_ns, self.settings.refusal_text, router.REFUSAL, refused=True,
                             question=rep.advisory.question, ttl_s=rep.advisory.ttl_s)
         rep.verdict = await self._validate(ctx, ex.text, ex.cited, rep, scene, timings)
+        if not rep.verdict.ok:  # say only the sentences that hold on their own (never an ungrounded one)
+            kept = validate.supported_part(ex.text, ex.cited, [p.id for p in rep.passages],
+                                           support_texts(rep.passages), scenes.facts(scene), rep.advisory.question or "")
+            rep.fallback = "extractive answer partly unsupported: " + "; ".join(rep.verdict.reasons)
+            if not kept:
+                return Advisory(rep.advisory.t_ns, self.settings.refusal_text, router.REFUSAL, refused=True,
+                                question=rep.advisory.question, ttl_s=rep.advisory.ttl_s)
+            ex = dataclasses.replace(ex, text=kept)
+            rep.verdict = await self._validate(ctx, ex.text, ex.cited, rep, scene, timings)
         return Advisory(rep.advisory.t_ns, ex.text, router.EXTRACTIVE, ex.cited, question=rep.advisory.question,
                         ttl_s=rep.advisory.ttl_s)
 

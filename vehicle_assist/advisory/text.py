@@ -50,6 +50,8 @@ def stem(word: str) -> str:
     for suffix, keep in (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             word = word[: len(word) - len(suffix)] + keep
+            if suffix in ("ing", "ed") and len(word) >= 4 and word[-1] == word[-2] and word[-1] in "bdgmnprt":
+                word = word[:-1]  # 'stopping' -> 'stop', 'running' -> 'run' (not 'fall', 'pass')
             break
     return word[:-1] if len(word) > 4 and word.endswith("e") else word
 
@@ -256,11 +258,34 @@ def wants_number(question: str) -> bool:
     return bool(_NUMERIC_Q.search(question))
 
 
+_REFS = r"rules?\s+H?\d+[a-z]?(?:\s*(?:,|and|or|to|-|–)\s*H?\d+[a-z]?)*"
+_CROSS_REFS = (
+    re.compile(r"\s*\([^()]*\b" + _REFS + r"[^()]*(?:\)|$)", re.I),  # "(see Rule 275)", an unclosed "(see Rule 275"
+    re.compile(r"\s*\((?:(?:also )?see|for example|e\.g\.|including|excluding)[^)]*(?:\)|$)", re.I),
+    re.compile(r",?\s*\b(?:(?:and|also|please)\s+)*see\s+(?:also\s+)?" + _REFS + r"\b", re.I),
+    re.compile(r",?\s*\b(?:as\s+(?:described|shown|set out|explained|detailed)\s+)?(?:in|under|at|by)\s+"
+               + _REFS + r"\b", re.I),
+)
+
+
+def strip_cross_refs(text: str) -> str:
+    """Drop the Code's cross-references from a spoken sentence: parentheticals naming a rule, closed
+    or not ("(see Rule 275)", "(see Rule 275" cut off by a line end), "see Rules 211 to 215" and "in
+    Rule 277" phrases, and the examples in "(for example ...)". A rule number said aloud must be a
+    cited one (validate.check); a reference to another rule is never the answer. Pure."""
+    for pattern in _CROSS_REFS:
+        text = pattern.sub("", text)
+    text = re.sub(r"\s+([,.;:!?])", r"\1", re.sub(r"\s+", " ", text)).strip()
+    return re.sub(r"[,;:–-]+(?=[.!?]?$)", "", text).strip()
+
+
 def shorten(text: str, max_words: int) -> str:
-    """Shorten a sentence for speech: drop parentheticals (cross-references such as "(also see Rule
-    220)", examples) and trailing clauses past ``max_words``."""
-    text = re.sub(r"\s*\((?:(?:also )?see|for example|e\.g\.|including|excluding)[^)]*\)", "", text, flags=re.I)
-    text = re.sub(r"\s+", " ", text).strip()
+    """Shorten a sentence for speech: drop cross-references and examples (:func:`strip_cross_refs`)
+    and trailing clauses past ``max_words``."""
+    ended = text.rstrip().endswith((".", "!", "?"))
+    text = strip_cross_refs(text)
+    if ended and text and not text.endswith((".", "!", "?")):
+        text += "."
     words = text.split()
     if len(words) <= max_words:
         return text

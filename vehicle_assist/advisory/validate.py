@@ -217,6 +217,15 @@ def check(answer: str, cited: tuple[str, ...] | list[str], retrieved_ids: tuple[
     return Verdict(not reasons, tuple(dict.fromkeys(reasons)))
 
 
+def supported_part(answer: str, cited: tuple[str, ...] | list[str], retrieved_ids, support: dict[str, str],
+                   scene_text: str = "", question: str = "") -> str:
+    """The sentences of ``answer`` that pass :func:`check` on their own, in order ("" when none does):
+    what may still be said when the whole answer fails (an extractive sentence naming a rule it does
+    not cite is left out, never spoken). Pure."""
+    parts = [x.strip() for x in re.split(r"(?<=[.!?])\s+", " ".join(answer.split())) if x.strip()]
+    return " ".join(x for x in parts if check(x, cited, retrieved_ids, support, scene_text, question=question).ok)
+
+
 def support_texts(passages: tuple[Passage, ...] | list[Passage]) -> dict[str, str]:
     """What an answer may be checked against: each passage's text plus its speakable sentences
     (table cells rendered with their units, e.g. '70 mph (112 km/h)')."""

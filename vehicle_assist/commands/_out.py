@@ -1,20 +1,34 @@
-"""Output helpers shared by the commands: JSON for machines, readable text for people."""
+"""Output helpers shared by the commands: JSON for machines, readable text for people.
+
+Errors have one form everywhere (:func:`fail`, and ``cli.py`` for errors raised before or around a
+command): people get one line ``error: [code] message`` on stderr, never wrapped, never with markup;
+under ``--json`` the error is one JSON object on stdout, ``{"error": {"code": ..., "message": ...}}``,
+and nothing on stderr. Either way the exit code is non-zero.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, NoReturn
 
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from vehicle_assist.messages import to_record
 
-err_console = Console(stderr=True)
-console = Console()
+# soft_wrap: long lines (paths, transcripts) are never broken by rich at 80 columns; the terminal wraps them
+err_console = Console(stderr=True, soft_wrap=True)
+console = Console(soft_wrap=True)
+
+_json_errors = False
+
+
+def set_json_errors(on: bool) -> None:
+    """Report errors as JSON on stdout (``--json`` on the command line) or as a line on stderr."""
+    global _json_errors
+    _json_errors = on
 
 
 def emit(data: Any, as_json: bool, human: Callable[[Any], None]) -> None:
@@ -33,8 +47,9 @@ def emit_line(data: Any) -> None:
 
 @contextmanager
 def progress(description: str, total: int | None, enabled: bool = True) -> Iterator[Callable[[int], None]]:
-    """A progress bar on stderr (hidden with ``enabled=False``); yields ``advance(n=1)``."""
-    if not enabled:
+    """A progress bar on stderr (hidden with ``enabled=False``, and when stderr is not a terminal:
+    a pipe or log file gets no bar residue); yields ``advance(n=1)``."""
+    if not enabled or not err_console.is_terminal:
         yield lambda n=1: None
         return
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -43,7 +58,52 @@ def progress(description: str, total: int | None, enabled: bool = True) -> Itera
         yield lambda n=1: bar.advance(task, n)
 
 
-def fail(message: str, code: int = 1) -> None:
-    """Print an error on stderr and exit with ``code``."""
-    err_console.print(f"[red]error:[/red] {escape(message)}")  # error codes like "[drive-missing]" are text, not markup
-    raise SystemExit(code)
+def say(text: str) -> None:
+    """One line of readable output on stdout, printed as is (no markup: paths, transcripts and error
+    codes such as ``[audio-empty]`` keep their brackets)."""
+    console.print(text, markup=False, highlight=False)
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line: its non-empty lines joined with "; ", inner whitespace runs kept."""
+    return "; ".join(line.strip() for line in str(text).splitlines() if line.strip())
+
+
+def error_fields(error: BaseException | str, code: str | None = None) -> tuple[str, str]:
+    """``(code, message)`` of an error: a coded error's own, else ``code`` (default ``error``) and the text."""
+    from vehicle_assist.config import ConfigError
+    from vehicle_assist.errors import CodedError
+
+    if isinstance(error, CodedError):
+        return error.code, one_line(error.message)
+    if isinstance(error, ConfigError):
+        return "config", one_line(str(error))
+    return code or "error", one_line(str(error))
+
+
+def report_error(code: str, message: str) -> None:
+    """Print one error: ``error: [code] message`` on stderr, or the JSON object on stdout (``--json``)."""
+    if _json_errors:
+        sys.stdout.write(json.dumps({"error": {"code": code, "message": message}}) + "\n")
+        sys.stdout.flush()
+    else:
+        sys.stderr.write(f"error: [{code}] {message}\n")
+        sys.stderr.flush()
+
+
+def fail(error: BaseException | str, exit_code: int = 1, code: str | None = None) -> NoReturn:
+    """Report ``error`` (a coded error, or a message with ``code``) and exit with ``exit_code``."""
+    report_error(*error_fields(error, code))
+    raise SystemExit(exit_code)
+
+
+def warn(text: str) -> None:
+    """One plain ``warning: ...`` line on stderr (also under ``--json``: stdout stays machine-readable)."""
+    sys.stderr.write(f"warning: {one_line(text)}\n")
+    sys.stderr.flush()
+
+
+def note(text: str) -> None:
+    """One plain informational line on stderr (no markup: the text may hold brackets)."""
+    sys.stderr.write(one_line(text) + "\n")
+    sys.stderr.flush()

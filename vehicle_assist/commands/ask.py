@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 
-from vehicle_assist.commands._out import console, emit_line, err_console, fail, progress
+from vehicle_assist.commands._out import console, emit_line, fail, note, progress, warn
 
 SCENE_FIELDS = {"label": str, "distance_m": float, "speed_mps": float, "road_type": str, "weather": str, "hazard": str}
 
@@ -46,7 +47,7 @@ def read_questions(path: Path) -> list[str]:
 
 def render(record: dict, attribution: str, reason: str = "") -> None:
     """Readable form of one ask record."""
-    console.print(f"[bold]{record['question']}[/bold]")
+    console.print(f"[bold]{escape(record['question'])}[/bold]")
     if record["answerable"]:
         console.print("answerable from the Highway Code; rules found:")
     else:
@@ -61,18 +62,18 @@ def render(record: dict, attribution: str, reason: str = "") -> None:
 
 
 def register(app: typer.Typer) -> None:
-    @app.command()
+    @app.command(short_help="Answer a question from the Highway Code, citing its rules.")
     def ask(
-        question: Optional[str] = typer.Argument(None, help="The question, as spoken (omit with --questions or --scene)."),
+        question: Optional[str] = typer.Argument(None, metavar="QUESTION", help="The question, as spoken (omit with --questions or --scene)."),
         retrieve_only: bool = typer.Option(False, "--retrieve-only", help="Only retrieve the rules (no spoken answer)."),
-        questions: Optional[Path] = typer.Option(None, "--questions", help="File with one question per line; one record per line out."),
-        scene: Optional[str] = typer.Option(None, "--scene", help="A situation, e.g. 'label=bicycle,hazard=cyclist_ahead,road_type=rural,speed_mps=13'."),
-        k: Optional[int] = typer.Option(None, "-k", min=1, max=20, help="Passages to return (default: knowledge.k)."),
+        questions: Optional[Path] = typer.Option(None, "--questions", metavar="FILE", help="File with one question per line; one record per line out."),
+        scene: Optional[str] = typer.Option(None, "--scene", metavar="KEY=VALUE,...", help="A situation as key=value pairs, e.g. label=bicycle,hazard=cyclist_ahead,speed_mps=13 (keys: label, distance_m, speed_mps, road_type, weather, hazard)."),
+        k: Optional[int] = typer.Option(None, "-k", metavar="N", min=1, max=20, help="Passages to return (default: knowledge.k)."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON: one record per question (JSON Lines)."),
         speak: bool = typer.Option(False, "--speak", help="Also speak the answer (TTS through the audio arbiter)."),
-        audio_out: str = typer.Option("device", "--audio-out", help="Where --speak goes: device, wav:PATH or null "
+        audio_out: str = typer.Option("device", "--audio-out", metavar="SINK", help="Where --speak goes: device, wav:PATH or null "
                                       "(falls back to wav:$VA_HOME/out/ask.wav when there is no audio device)."),
-        route: Optional[str] = typer.Option(None, "--route", help="Force the local route: extractive or slm "
+        route: Optional[str] = typer.Option(None, "--route", metavar="ROUTE", help="Force the local route: extractive or slm "
                                             "(default: advisory.route in the config)."),
     ) -> None:
         """Find the Highway Code rules for a question and/or a scene, with citations.
@@ -89,18 +90,18 @@ def register(app: typer.Typer) -> None:
             the_scene = parse_scene(scene) if scene else None
             texts = read_questions(questions) if questions else []
         except ValueError as err:
-            fail(str(err), 2)
+            fail(err, 2, code="bad-input")
         if question:
             texts.insert(0, question)
         if not texts and the_scene is None:
-            fail("give a question, --questions FILE or --scene", 2)
+            fail("give a question, --questions FILE or --scene", 2, code="usage")
         if route is not None and route not in ("extractive", "slm"):
-            fail(f"--route must be extractive or slm, got {route!r}", 2)
+            fail(f"--route must be extractive or slm, got {route!r}", 2, code="usage")
         try:
             app = load_app()
             retriever = Retriever.load(app.knowledge, progress=not as_json, threads=app.runtime.threads.embedder)
         except KnowledgeError as err:
-            fail(str(err), 2)
+            fail(err, 2)
         texts = texts or [""]
         if not retrieve_only:
             _answer(texts, the_scene, retriever, as_json, speak, audio_out, route, k)
@@ -139,11 +140,13 @@ def _answer(texts: list[str], scene, retriever, as_json: bool, speak: bool, audi
                 open_sink(audio_out).close()
             except (AudioOutError, OSError, ImportError) as err:
                 sink = f"wav:{paths.home() / 'out' / 'ask.wav'}"
-                err_console.print(f"[yellow]no audio device ({err}); writing speech to {sink[4:]}[/yellow]")
+                note(f"no audio device ({getattr(err, 'message', err)}); writing speech to {sink[4:]}")
     try:
         lane = lanes.build(cfg, route=route, sink=sink, retriever=retriever)
     except AudioOutError as err:
-        fail(str(err), 2)
+        fail(err, 2)
+    for why in lane.notes:
+        warn(why)
     lane.run.k = k or cfg.knowledge.k
     wall = clock.WallClock()
     try:
@@ -160,15 +163,15 @@ def _answer(texts: list[str], scene, retriever, as_json: bool, speak: bool, audi
         lane.close()
     if not as_json:
         if sink and sink.startswith("wav:"):
-            console.print(f"[dim]speech written to {sink[4:]}[/dim]")
+            console.print(f"[dim]speech written to {escape(sink[4:])}[/dim]")
         console.print(f"[dim]{retriever.attribution}[/dim]")
 
 
 def _render_answer(record: dict, attribution: str, reason: str) -> None:
     """Readable form of an answered ask record: the answer, its route and citations, then the rules."""
-    console.print(f"[bold]{record['question'] or '(scene)'}[/bold]")
+    console.print(f"[bold]{escape(record['question'] or '(scene)')}[/bold]")
     style = "yellow" if record["refused"] else "green"
-    console.print(f"[{style}]{record['answer']}[/{style}]")
+    console.print(f"[{style}]{escape(record['answer'] or '')}[/{style}]")
     cited = ", ".join(f"Rule {c}" if c[:1].isdigit() or c[:1] == "H" else c for c in record["cited"]) or "none"
     t = record["timings"]
     console.print(f"[dim]answered by the advisory lane: route {record['route']}; cited {cited}"

@@ -14,9 +14,9 @@ from vehicle_assist.commands._out import console, emit, progress
 
 
 def register(app: typer.Typer) -> None:
-    @app.command()
+    @app.command(short_help="Check every model role with a real tiny inference.")
     def doctor(
-        roles: Optional[list[str]] = typer.Argument(None, help=f"Roles to check (default: all of {', '.join(models.ROLES)})."),
+        roles: Optional[list[str]] = typer.Argument(None, metavar="ROLE", help=f"Roles to check (default: all of {', '.join(models.ROLES)})."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
     ) -> None:
         """Check each model role on real data and print load time, inference time and peak memory.
@@ -39,8 +39,9 @@ def register(app: typer.Typer) -> None:
 
         def human(rep: dict) -> None:
             table = Table(title="vehicle-assist doctor")
-            for col in ("role", "status", "load ms", "infer ms", "peak MB", "detail"):
+            for col in ("role", "status", "load ms", "infer ms", "peak MB"):
                 table.add_column(col)
+            table.add_column("detail", overflow="fold")  # wrapped, never cut with an ellipsis
             for r in rep["roles"]:
                 status = "[green]ok[/green]" if r["ok"] else "[red]FAIL[/red]"
                 table.add_row(r["role"], status, f"{r['load_ms']:.0f}", f"{r['infer_ms']:.0f}",

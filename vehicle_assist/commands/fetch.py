@@ -12,10 +12,10 @@ from vehicle_assist.commands._out import console, emit, fail, progress
 
 
 def register(app: typer.Typer) -> None:
-    @app.command()
+    @app.command(short_help="Fetch detector weights, rule sources, drives and test media.")
     def fetch(
-        groups: Optional[list[str]] = typer.Argument(None, help="Data groups to fetch (default: all). See configs/data.yaml."),
-        mirror: Optional[Path] = typer.Option(None, envvar="VA_MIRROR", help="Mirror folder to copy from instead of upstream (layout <group>/<name>)."),
+        groups: Optional[list[str]] = typer.Argument(None, metavar="GROUP", help="Data groups to fetch (default: all). See configs/data.yaml."),
+        mirror: Optional[Path] = typer.Option(None, envvar="VA_MIRROR", metavar="DIR", help="Mirror folder to copy from instead of upstream (layout <group>/<name>)."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
     ) -> None:
         """Fetch detector weights, rule sources, drives and test media; each file is checked by sha256.
@@ -27,7 +27,7 @@ def register(app: typer.Typer) -> None:
             with progress("fetching data", total, enabled=not as_json) as advance:
                 results, errors = fetching.fetch_all(groups, mirror, on_file=lambda g, n: advance())
         except fetching.FetchError as err:
-            fail(str(err), 2)
+            fail(err, 2)
         summary = {
             "files": len(results),
             "bytes": sum(r.bytes for r in results),
@@ -40,7 +40,7 @@ def register(app: typer.Typer) -> None:
             console.print(f"{s['files']} files ready ({s['bytes'] / 1e6:.1f} MB): {o['present']} already present, "
                           f"{o['mirror']} from mirror, {o['upstream']} downloaded")
             for e in s["errors"]:
-                console.print(f"[red]error:[/red] {e}")
+                console.print(f"error: {e}", markup=False, highlight=False)
 
         emit(summary, as_json, human)
         if errors:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import typer
 
-from vehicle_assist.commands._out import console, emit, err_console, fail
+from vehicle_assist.commands._out import console, emit, fail, note
 
 
 def register(app: typer.Typer) -> None:
-    @app.command()
+    @app.command(short_help="Build the Highway Code rule index, or check it is current.")
     def index(
         rebuild: bool = typer.Option(False, "--rebuild", help="Rebuild even if the stored index matches the sources and model."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
@@ -30,7 +30,7 @@ def register(app: typer.Typer) -> None:
             retriever = Retriever.load(settings, progress=not as_json, rebuild=rebuild, on_event=notes.append,
                                        threads=app.runtime.threads.embedder)
         except KnowledgeError as err:
-            fail(str(err), 2)
+            fail(err, 2)
         idx = retriever.index
         summary = {
             "index_dir": str(index_dir(settings)),
@@ -48,8 +48,8 @@ def register(app: typer.Typer) -> None:
         }
 
         def human(s: dict) -> None:
-            for note in s["notes"]:
-                err_console.print(note)
+            for line in s["notes"]:
+                note(line)
             what = f"built in {s['build_s']:.1f} s" if s["built"] else "up to date (loaded)"
             console.print(f"index {what}: {s['chunks']} passages from {s['records']} records "
                           f"({s['sub_chunked_records']} long records sub-chunked), sources {', '.join(s['sources'])}")

@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 from rich.markup import escape
 
-from vehicle_assist.commands._out import console, emit, emit_line, err_console, fail, progress
+from vehicle_assist.commands._out import console, emit, emit_line, fail, note, progress
 
 
 def _record(heard, utt, vad_end_ms: float | None = None) -> dict:
@@ -30,15 +30,15 @@ def _record(heard, utt, vad_end_ms: float | None = None) -> dict:
 
 def _print(rec: dict) -> None:
     what = rec["intent"] or ("ask back: " + rec["ask_back"] if rec["ask_back"] else rec["activation"])
-    console.print(f"[{rec['start_s']:6.2f}-{rec['end_s']:6.2f}s] [bold]{rec['transcript'] or '(nothing)'}[/bold]  "
+    console.print(f"\\[{rec['start_s']:6.2f}-{rec['end_s']:6.2f}s] [bold]{escape(rec['transcript'] or '(nothing)')}[/bold]  "
                   f"conf {rec['confidence']:.2f}  -> {what}  (asr {rec['timings']['asr_ms']:.0f} ms)")
 
 
 def register(app: typer.Typer) -> None:
-    @app.command()
+    @app.command(short_help="Transcribe speech and classify what the driver asked.")
     def listen(
-        audio_file: Optional[Path] = typer.Argument(None, help="Audio file (WAV/FLAC/MP3, or a video's audio track). Omit to use the microphone."),
-        backend: Optional[str] = typer.Option(None, "--backend", help="ASR backend: faster-whisper | openai-whisper (default: speech.asr.backend in the config)."),
+        audio_file: Optional[Path] = typer.Argument(None, metavar="AUDIO_FILE", help="Audio file (WAV/FLAC/MP3, or a video's audio track). Omit to use the microphone."),
+        backend: Optional[str] = typer.Option(None, "--backend", metavar="NAME", help="ASR backend: faster-whisper | openai-whisper (default: speech.asr.backend in the config)."),
         wake: bool = typer.Option(False, "--wake", help="Hands-free mode: act only on utterances that start with the wake phrase."),
         whole: bool = typer.Option(False, "--whole", help="Transcribe the whole file as one utterance (no VAD); files longer than speech.whole_file_max_s (default 600 s) are refused."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON document (file) or JSON Lines (microphone)."),
@@ -55,7 +55,7 @@ def register(app: typer.Typer) -> None:
         settings = config.load_app().speech
         name = backend or settings.asr.backend
         if name not in asr.BACKENDS:
-            fail(f"unknown backend {name!r}; choose one of {', '.join(asr.BACKENDS)}", 2)
+            fail(f"unknown backend {name!r}; choose one of {', '.join(asr.BACKENDS)}", 2, code="usage")
         mode = activation.WAKE_PHRASE if wake else settings.activation.mode
         act = settings.activation
         gate = activation.Gate(mode, act.wake_phrase, act.wake_min_similarity,
@@ -72,12 +72,12 @@ def register(app: typer.Typer) -> None:
             try:
                 mic.check()
             except audio.AudioError as err:
-                fail(escape(str(err)), 3)
+                fail(err, 3)
         t0 = clock.perf_ns()
         try:
             recogniser = asr.load_backend(name, asr.AsrOptions.from_settings(settings.asr))
         except asr.ASRError as err:
-            fail(escape(str(err)), 2)
+            fail(err, 2)
         load_ms = (clock.perf_ns() - t0) / 1e6
 
         if mic is not None:
@@ -90,14 +90,14 @@ def register(app: typer.Typer) -> None:
                 doc = _stream(audio_file, recogniser, gate, options, kw, as_json)
         except audio.AudioError as err:
             hint = "; without --whole, listen streams a file of any length" if err.code == "audio-too-long" else ""
-            fail(escape(str(err)) + hint, 2)
+            fail(f"{err.message}{hint}", 2, code=err.code)
         except asr.ASRError as err:
-            fail(escape(str(err)), 1)
+            fail(err, 1)
         doc = {"file": str(audio_file), "backend": name, "activation": mode, **doc}
         doc["timings"] = {"model_load_ms": round(load_ms, 1), **doc["timings"]}
 
         def human(d: dict) -> None:
-            console.print(f"{d['file']}: {d['audio_s']:.1f} s, {len(d['utterances'])} utterance(s), backend {d['backend']}")
+            console.print(f"{escape(d['file'])}: {d['audio_s']:.1f} s, {len(d['utterances'])} utterance(s), backend {d['backend']}")
             for rec in d["utterances"]:
                 _print(rec)
             if not d["utterances"]:
@@ -111,7 +111,7 @@ def _listen_mic(mic, recogniser, gate, options, kw, as_json: bool) -> None:
     from vehicle_assist.speech import lane, vad
 
     seg = vad.VadSegmenter(options)
-    err_console.print("listening on the microphone (Ctrl-C to stop)...")
+    note("listening on the microphone (Ctrl-C to stop)...")
     elapsed = 0.0
     try:
         for chunk in mic:

@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 import typer
 
-from vehicle_assist.commands._out import console, emit, emit_line, err_console, fail, progress
+from vehicle_assist.commands._out import console, emit, emit_line, fail, progress, warn
 
 TRIP_HELP = ("Trip log (.jsonl) to read, or 'latest' for the newest one written by run (runtime.trip_log_dir) "
              "or replay (runs/replay).")
@@ -25,8 +25,17 @@ def resolve_trip(trip: str) -> Path:
     folder, replays = paths.resolve(config.load_app().runtime.trip_log_dir), replay_root()
     logs = [p for p in folder.glob("*.jsonl") if p.is_file()] + [p for p in replays.rglob("trip.jsonl") if p.is_file()]
     if not logs:
-        fail(f"no trip logs in {folder} or {replays}", 2)
+        fail(f"no trip logs in {folder} or {replays}", 2, code="not-found")
     return max(logs, key=lambda p: p.stat().st_mtime)
+
+
+def header_line(path: Path, header: dict[str, Any]) -> str:
+    """The trip log's provenance on one line (fields of the wrong type show as '?', never fail)."""
+    git = header.get("git") if isinstance(header.get("git"), dict) else {}
+    models = header.get("models")
+    names = ", ".join(map(str, models)) if isinstance(models, (dict, list)) else "?"
+    return (f"{path}  git {str(git.get('commit'))[:10]}{' (dirty)' if git.get('dirty') else ''}"
+            f"  config {str(header.get('config_hash'))[:19]}  models {names or '-'}")
 
 
 def summary(msg: Any, width: int = 110) -> str:
@@ -48,13 +57,13 @@ def summary(msg: Any, width: int = 110) -> str:
 def register(app: typer.Typer) -> None:
     log_app = typer.Typer(help="Read trip logs: list their records, or count them and give latency percentiles per stage.",
                           no_args_is_help=True)
-    app.add_typer(log_app, name="log")
+    app.add_typer(log_app, name="log", short_help="Read trip logs: their records, or counts and latencies.")
 
-    @log_app.command("show")
+    @log_app.command("show", short_help="List a trip log's records: seq, time, topic, message.")
     def show(
-        trip: str = typer.Argument(..., help=TRIP_HELP),
-        topic: Optional[list[str]] = typer.Option(None, "--topic", "-t", help="Only records of this topic (repeatable)."),
-        limit: int = typer.Option(0, "--limit", "-n", min=0, help="Show at most this many records (0: all)."),
+        trip: str = typer.Argument(..., metavar="TRIP", help=TRIP_HELP),
+        topic: Optional[list[str]] = typer.Option(None, "--topic", "-t", metavar="TOPIC", help="Only records of this topic (repeatable)."),
+        limit: int = typer.Option(0, "--limit", "-n", metavar="N", min=0, help="Show at most this many records (0: all)."),
         as_json: bool = typer.Option(False, "--json", help="JSON Lines: the header, then each record as logged."),
     ) -> None:
         """List a trip log's records in order (seq, time since the trip started, topic, message)."""
@@ -66,11 +75,9 @@ def register(app: typer.Typer) -> None:
             if as_json:
                 emit_line(header)
             else:
-                git = header.get("git") or {}
-                console.print(f"[bold]{path}[/bold]  git {str(git.get('commit'))[:10]}{' (dirty)' if git.get('dirty') else ''}"
-                              f"  config {str(header.get('config_hash'))[:19]}  models {', '.join(header.get('models') or {}) or '-'}",
-                              soft_wrap=True)
-            t0 = header.get("t0_ns")  # the trip's start; older logs: their first record, whatever is shown
+                console.print(header_line(path, header), markup=False, highlight=False, soft_wrap=True)
+            # the trip's start; older logs (or a header of the wrong type): their first record, whatever is shown
+            t0 = header.get("t0_ns") if isinstance(header.get("t0_ns"), int) else None
             shown = 0
             for rec in records:
                 t0 = rec["t_ns"] if t0 is None else t0
@@ -85,14 +92,13 @@ def register(app: typer.Typer) -> None:
                 console.print(f"{rec['seq']:>7} {(rec['t_ns'] - t0) / 1e9:9.3f}s {rec['topic']:<16} {summary(rec.get('msg'))}",
                               markup=False, highlight=False, soft_wrap=True)
         except triplog.TripLogError as err:
-            fail(str(err), 2)
-        if records.truncated:
-            err_console.print(f"[yellow]warning:[/yellow] the last line ({records.truncated_bytes} bytes) was cut off "
-                              "mid-write (the process died); it was skipped")
+            fail(err, 2)
+        if records.problems():
+            warn(records.problems())
 
-    @log_app.command("stats")
+    @log_app.command("stats", short_help="Counts per topic, latency percentiles per stage, errors.")
     def stats(
-        trip: str = typer.Argument(..., help=TRIP_HELP),
+        trip: str = typer.Argument(..., metavar="TRIP", help=TRIP_HELP),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
     ) -> None:
         """Counts per topic, latency percentiles per stage (from stage timings), errors, seq check."""
@@ -109,14 +115,19 @@ def register(app: typer.Typer) -> None:
                         yield rec
                 doc = tripstats.summarize(header, counted())
             doc["truncated_last_line"] = records.truncated
+            doc["skipped_lines"] = [{"line": n, "why": why} for n, why in records.skipped]
             doc["path"] = str(path)
         except triplog.TripLogError as err:
-            fail(str(err), 2)
+            fail(err, 2)
+        if records.problems():
+            warn(records.problems())
 
         def human(d: dict) -> None:
-            console.print(f"[bold]{d['path']}[/bold]: {d['records']} records over {d['duration_s']:.1f} s; "
+            console.print(f"{d['path']}: {d['records']} records over {d['duration_s']:.1f} s; "
                           f"seq strictly increasing: {'yes' if d['seq_strictly_increasing'] else 'NO'}"
-                          f"{'; last line cut off (skipped)' if d['truncated_last_line'] else ''}")
+                          f"{'; last line cut off (skipped)' if d['truncated_last_line'] else ''}"
+                          f"{f'; {len(skipped)} bad line(s) skipped' if (skipped := d['skipped_lines']) else ''}",
+                          markup=False, highlight=False)
             console.print("topics: " + ", ".join(f"{k} {v}" for k, v in d["topics"].items()))
             if d["latency_ms"]:
                 console.print(f"{'stage':<28}{'n':>7}{'p50':>9}{'p95':>9}{'p99':>9}{'max':>9}  (ms)")

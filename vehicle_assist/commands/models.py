@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import typer
-from rich.table import Table
 
 from vehicle_assist import models
 from vehicle_assist.commands._out import console, emit
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("models")
+    @app.command("models", short_help="List the model roles, where each resolves from, and sizes.")
     def list_models(as_json: bool = typer.Option(False, "--json", help="Print one JSON document.")) -> None:
         """List model roles, the source each resolves to, and its size (no model is loaded)."""
         cfg = models.load_config()
@@ -25,15 +24,18 @@ def register(app: typer.Typer) -> None:
             rows.append(row)
 
         def human(items: list) -> None:
-            table = Table(title="model roles")
-            for col in ("role", "kind", "source", "size MB", "path / how to get"):
-                table.add_column(col)
+            # plain aligned columns, the path last and whole (a table would shorten it to fit the terminal)
+            rows_out = [("role", "kind", "source", "size MB", "path / how to get")]
             for r in items:
                 if r["found"]:
-                    table.add_row(r["role"], r["kind"], r["origin"], f"{r['size_mb']}", r["path"])
+                    rows_out.append((r["role"], r["kind"], r["origin"], f"{r['size_mb']}", r["path"]))
                 else:
-                    table.add_row(r["role"], r["kind"], "[red]missing[/red]", "-", r["how_to_get"])
-            console.print(table)
+                    rows_out.append((r["role"], r["kind"], "MISSING", "-",
+                                     f"looked in: {'; '.join(r['looked'])}; how to get it: {r['how_to_get']}"))
+            widths = [max(len(row[i]) for row in rows_out) for i in range(4)]
+            for row in rows_out:
+                line = "  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths)) + "  " + row[4]
+                console.print(line, markup=False, highlight=False, soft_wrap=True)
 
         emit(rows, as_json, human)
         if any(not r["found"] and r["required"] for r in rows):

@@ -7,33 +7,34 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
+from rich.markup import escape
 
-from vehicle_assist.commands._out import console, emit, err_console, fail, progress
+from vehicle_assist.commands._out import console, emit, err_console, fail, progress, say, warn
 
 
 def register(app: typer.Typer) -> None:
-    @app.command()
+    @app.command(short_help="Replay drives or labelled scenarios through the runtime.")
     def replay(
-        target: str = typer.Argument(..., help="A scenario (sim/scenarios/<name> or a .yaml with expect:), a drive "
+        target: str = typer.Argument(..., metavar="TARGET", help="A scenario (sim/scenarios/<name> or a .yaml with expect:), a drive "
                                               "(sim/manifests/<name>, a folder with manifest.yaml, a video, an .mcap), "
                                               "or a folder of them (batch)."),
         realtime: bool = typer.Option(False, "--realtime", help="Feed inputs at their recorded times and drop stale frames, as live (for latency figures). Default: lockstep, every frame in order."),
-        speed: float = typer.Option(1.0, "--speed", min=0.05, max=20, help="Realtime only: drive seconds per wall second."),
-        rate: Optional[float] = typer.Option(None, "--rate", min=0.5, max=60, help="Lockstep only: hand frames to perception at most at this rate (Hz of drive time), a fixed stride as a live loop at that rate would see; default every frame."),
-        out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: runs/replay/<name>-<time> under VA_HOME); in batch mode, the parent of one folder per target."),
-        start: float = typer.Option(0.0, "--start", min=0, help="Replay from this drive time (s)."),
-        end: Optional[float] = typer.Option(None, "--end", min=0, help="Replay up to this drive time (s)."),
+        speed: float = typer.Option(1.0, "--speed", metavar="X", min=0.05, max=20, help="Realtime only: drive seconds per wall second."),
+        rate: Optional[float] = typer.Option(None, "--rate", metavar="HZ", min=0.5, max=60, help="Lockstep only: hand frames to perception at most at this rate (Hz of drive time), a fixed stride as a live loop at that rate would see; default every frame."),
+        out: Optional[Path] = typer.Option(None, "--out", metavar="DIR", help="Output folder (default: runs/replay/<name>-<time> under VA_HOME); in batch mode, the parent of one folder per target."),
+        start: float = typer.Option(0.0, "--start", metavar="SECONDS", min=0, help="Replay from this drive time (s)."),
+        end: Optional[float] = typer.Option(None, "--end", metavar="SECONDS", min=0, help="Replay up to this drive time (s)."),
         check: bool = typer.Option(False, "--check", help="Check the scenario's expectations and compare with its reference log (sim/refs); exit 1 when any fails."),
         update_refs: bool = typer.Option(False, "--update-refs", help="Rewrite the scenario's reference log from this replay."),
-        from_log: Optional[Path] = typer.Option(None, "--from-log", help="Do not replay: re-run tracking, hazards and alerts on the detections logged in this trip log (fast iteration on configs/hazards.yaml, alerts.yaml and the tracker settings)."),
+        from_log: Optional[Path] = typer.Option(None, "--from-log", metavar="TRIP", help="Do not replay: re-run tracking, hazards and alerts on the detections logged in this trip log (fast iteration on configs/hazards.yaml, alerts.yaml and the tracker settings)."),
         no_voice: bool = typer.Option(False, "--no-voice", help="Perception and alerts only: no ASR, no advisories (faster)."),
         video: bool = typer.Option(True, "--video/--no-video", help="Write the annotated MP4."),
         mcap: bool = typer.Option(False, "--mcap", help="Also write outputs.mcap (trip log + frames with annotations) for Foxglove."),
-        jobs: int = typer.Option(1, "--jobs", min=1, max=256, help="Batch mode, local engine: replays run in this many parallel processes. Ray engine without --address: the CPUs of the local Ray instance (default: all cores)."),
-        engine: str = typer.Option("local", "--engine", help="Batch mode: where the replays run: local (child processes on this machine) or ray (Ray tasks, on a local instance or the cluster at --address)."),
-        address: Optional[str] = typer.Option(None, "--address", help="Ray engine: the cluster to run on (for example auto, or ray://head:10001). Default: start a local Ray instance."),
-        time_limit: Optional[float] = typer.Option(None, "--time-limit", min=1, help="Batch mode: a replay running longer than this many seconds is stopped and tried once more, then reported as failed."),
-        config_file: Optional[Path] = typer.Option(None, "--config", help="Onboard config (default: VA_CONFIG or configs/default.yaml)."),
+        jobs: int = typer.Option(1, "--jobs", metavar="N", min=1, max=256, help="Batch mode, local engine: replays run in this many parallel processes. Ray engine without --address: the CPUs of the local Ray instance (default: all cores)."),
+        engine: str = typer.Option("local", "--engine", metavar="ENGINE", help="Batch mode: where the replays run: local (child processes on this machine) or ray (Ray tasks, on a local instance or the cluster at --address)."),
+        address: Optional[str] = typer.Option(None, "--address", metavar="ADDRESS", help="Ray engine: the cluster to run on (for example auto, or ray://head:10001). Default: start a local Ray instance."),
+        time_limit: Optional[float] = typer.Option(None, "--time-limit", metavar="SECONDS", min=1, help="Batch mode: a replay running longer than this many seconds is stopped and tried once more, then reported as failed."),
+        config_file: Optional[Path] = typer.Option(None, "--config", metavar="FILE", help="Onboard config (default: VA_CONFIG or configs/default.yaml)."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
     ) -> None:
         """Replay a drive through the runtime; write the trip log, spoken WAVs, an annotated MP4 and an HTML report.
@@ -49,7 +50,7 @@ def register(app: typer.Typer) -> None:
             p = Path(target)
             folder = p if p.is_dir() and not (p / "manifest.yaml").exists() else None
             if engine not in ("local", "ray"):
-                fail(f"--engine must be local or ray, not {engine!r}", 2)
+                fail(f"--engine must be local or ray, not {engine!r}", 2, code="usage")
             if folder is not None:
                 result = _batch(folder, out, jobs, realtime, speed, rate, check, update_refs, no_voice, video, mcap, config_file,
                                 as_json, engine, address, time_limit)
@@ -58,9 +59,12 @@ def register(app: typer.Typer) -> None:
             result = _single(target, realtime, speed, rate, out, start, end, check, update_refs, from_log, no_voice,
                              video, mcap, config_file, as_json)
         except ReplayError as err:
-            fail(str(err), 2)
+            fail(err, 2)
         except KeyboardInterrupt:
-            fail("cancelled: pending replays were stopped; finished ones are in their output folders", 130)
+            fail("cancelled: pending replays were stopped; finished ones are in their output folders", 130,
+                 code="cancelled")
+        for w in result.get("warnings") or []:  # on stderr under --json too
+            warn(w)
         emit(result, as_json, _human)
         if check and result.get("passed") is False:
             raise SystemExit(1)
@@ -72,23 +76,22 @@ def _single(target, realtime, speed, rate, out, start, end, check, update_refs, 
 
     t = job.resolve_target(target)
     if (check or update_refs) and t.scenario is None:
-        fail(f"--check and --update-refs need a scenario; {target} is a drive", 2)
+        fail(f"--check and --update-refs need a scenario; {target} is a drive", 2, code="usage")
     out_dir = out or job.default_out(t.name)
     if from_log is not None:
         if update_refs:
-            fail("--update-refs needs a real replay, not --from-log", 2)
+            fail("--update-refs needs a real replay, not --from-log", 2, code="usage")
         return job.realert_target(t, from_log, out_dir, check, False)
     _render_generated([t.drive_spec], as_json)
     if rate and realtime:
-        fail("--rate is for lockstep; --realtime drops frames by itself when perception falls behind", 2)
+        fail("--rate is for lockstep; --realtime drops frames by itself when perception falls behind", 2, code="usage")
+    drive = job.open_target(t, voice=False)
+    s0, e0 = job.window(t, drive, start, end)  # a window outside the drive fails before any model loads
     spec = engine.JobSpec(target=target, out=str(out_dir), realtime=realtime, speed=speed, rate=rate, start=start, end=end,
                           check=check, update_refs=update_refs, voice=not no_voice, video=video, mcap=mcap,
                           config_file=str(config_file) if config_file else None)
     with progress("loading models", None, enabled=not as_json):
         engine.load_parts(spec)
-    drive = job.open_target(t, voice=False)
-    s0 = start or (t.scenario.spec.start_s if t.scenario else 0.0)
-    e0 = end if end is not None else (t.scenario.spec.end_s if t.scenario else None)
     total = max(1, int(((e0 or drive.info.duration_s) - s0) * min(drive.info.frame_rate_hz, rate or 1e9)))
     with progress(f"replaying {t.name}", total, enabled=not as_json) as advance:
         return engine.run_job(spec, on_item=lambda m: advance() if m.topic == "frames" else None)
@@ -112,17 +115,17 @@ def _human(r: dict[str, Any]) -> None:
         console.print(f"  alert {name} at t={a_t:.2f} s")
     for c in r.get("checks") or []:
         mark = "[green]pass[/green]" if c["passed"] else "[red]FAIL[/red]"
-        console.print(f"  {mark} {c['expectation']}: {c['reason']}")
+        console.print(f"  {mark} {escape(c['expectation'])}: {escape(c['reason'])}")
     ref = r.get("ref")
     if ref:
         if ref.get("updated"):
-            console.print(f"  reference updated: {ref['path']} ({ref['records']} records)")
+            say(f"  reference updated: {ref['path']} ({ref['records']} records)")
         for d in ref.get("diffs", [])[:20]:
-            console.print(f"  [red]ref[/red] {d}")
+            console.print(f"  [red]ref[/red] {escape(d)}")
     for k, v in (r.get("files") or {}).items():
-        console.print(f"  {k}: {v}")
+        say(f"  {k}: {v}")
     if r.get("trip_log"):
-        console.print(f"  trip log: {r['trip_log']}")
+        say(f"  trip log: {r['trip_log']}")
     if r.get("passed") is not None:
         console.print("[green]all checks passed[/green]" if r["passed"] else "[red]checks failed[/red]")
 
@@ -141,7 +144,7 @@ def _batch(folder: Path, out, jobs, realtime, speed, rate, check, update_refs, n
     targets = sorted(p for p in folder.iterdir() if (p.suffix in (".yaml", ".yml") and is_scenario(p))
                      or p.suffix.lower() in (".mp4", ".mcap", ".avi", ".mkv") or (p / "manifest.yaml").is_file())
     if not targets:
-        fail(f"{folder}: no scenarios or drives in it", 2)
+        fail(f"{folder}: no scenarios or drives in it", 2, code="drive-missing")
     from vehicle_assist import private
 
     base = out or job.default_out(folder.name)
@@ -224,10 +227,10 @@ def _cited(r: dict[str, Any]) -> list[list[str]]:
 def _human_batch(s: dict[str, Any]) -> None:
     for t in s["targets"]:
         mark = {True: "[green]pass[/green]", False: "[red]FAIL[/red]", None: "ran"}[t["passed"]]
-        where = f" [dim]{t['wall_s']} s on {t['node']}" + (f", {t['attempts']} attempts" if (t.get("attempts") or 1) > 1 else "") + "[/dim]" if t.get("node") else ""
-        console.print(f"{mark} {t['name']}" + (f" ({t['error']})" if t.get("error") else "") + where)
+        where = f" [dim]{t['wall_s']} s on {escape(str(t['node']))}" + (f", {t['attempts']} attempts" if (t.get("attempts") or 1) > 1 else "") + "[/dim]" if t.get("node") else ""
+        console.print(f"{mark} {escape(str(t['name']))}" + (f" ({escape(t['error'])})" if t.get("error") else "") + where)
         for f in t["failed_checks"]:
-            console.print(f"    {f}")
+            say(f"    {f}")
     pr = lambda v: "n/a" if v is None else f"{v:.2f}"  # noqa: E731
     console.print(f"alert recall {pr(s['alert_recall'])}, precision {pr(s['alert_precision'])}, "
                   f"false alerts per hour {s['false_alerts_per_hour']} over {s['drive_s']} s of drive")

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
+from rich.markup import escape
 
 from vehicle_assist.commands._out import console, emit, emit_line, fail
 
@@ -15,11 +14,8 @@ MAP_HELP = "OpenStreetMap extract (.osm, .osm.pbf); default: route.map in the co
 
 
 def _error(as_json: bool, code: str, message: str) -> None:
-    """A one-line error: JSON on stdout under --json, else red on stderr; exit code 2."""
-    if as_json:
-        sys.stdout.write(json.dumps({"error": code, "message": message}) + "\n")
-        raise SystemExit(2)
-    fail(message, 2)
+    """A one-line error in the commands' one form (JSON on stdout under --json); exit code 2."""
+    fail(message, 2, code=code)
 
 
 def _map_path(map_file: Optional[Path], as_json: bool) -> Path:
@@ -59,15 +55,16 @@ def describe(rec: dict[str, Any]) -> str:
 
 def register(app: typer.Typer) -> None:
     route_app = typer.Typer(help="Route context from an offline OpenStreetMap extract: map matching, "
-                            "speed limit, features ahead.", no_args_is_help=True)
+                            "speed limit, features ahead.", no_args_is_help=True,
+                            short_help="Match a track to an offline map: road, limit, what is ahead.")
     app.add_typer(route_app, name="route")
 
-    @route_app.command("match")
+    @route_app.command("match", short_help="Match each fix of a track to the map, with its speed limit.")
     def match(
-        track: Path = typer.Option(..., "--track", help="Track: CSV with header t,lat,lon,speed_mps (empty cell: "
+        track: Path = typer.Option(..., "--track", metavar="FILE", help="Track: CSV with header t,lat,lon,speed_mps (empty cell: "
                                    "unknown), or telemetry that `run` reads (CSV/JSON Lines, comma2k19 folder)."),
-        map_file: Optional[Path] = typer.Option(None, "--map", help=MAP_HELP),
-        vehicle_type: Optional[str] = typer.Option(None, "--vehicle", help="Rule 124 vehicle type (default: route.vehicle_type)."),
+        map_file: Optional[Path] = typer.Option(None, "--map", metavar="FILE", help=MAP_HELP),
+        vehicle_type: Optional[str] = typer.Option(None, "--vehicle", metavar="TYPE", help="Rule 124 vehicle type (default: route.vehicle_type)."),
         as_json: bool = typer.Option(False, "--json", help="JSON Lines: one record per fix, in order."),
     ) -> None:
         """Match each fix of a track to the map: road, class, speed limit and its source, features ahead.
@@ -90,7 +87,7 @@ def register(app: typer.Typer) -> None:
                        f"known: {', '.join(sorted(tables.national_limits_mph))}")
             tracker = RouteTracker(load_map(path, tables), settings, tables)
         except RouteError as err:
-            _error(as_json, err.code, str(err))
+            _error(as_json, err.code, err.message)
         if not track.exists():
             _error(as_json, "track-not-found", f"no track at {track}")
         n = matched = 0
@@ -109,9 +106,9 @@ def register(app: typer.Typer) -> None:
             console.print(f"{n} fixes, {matched} matched to a road of {path.name}. Map data © OpenStreetMap contributors.",
                           markup=False, highlight=False)
 
-    @route_app.command("info")
+    @route_app.command("info", short_help="Index a map and count its roads, limits and features.")
     def info(
-        map_file: Optional[Path] = typer.Option(None, "--map", help=MAP_HELP),
+        map_file: Optional[Path] = typer.Option(None, "--map", metavar="FILE", help=MAP_HELP),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
     ) -> None:
         """Index a map (cached; rebuilt when the file changes) and count its roads, limits and features."""
@@ -124,20 +121,20 @@ def register(app: typer.Typer) -> None:
         try:
             rmap = load_map(path)
         except RouteError as err:
-            _error(as_json, err.code, str(err))
+            _error(as_json, err.code, err.message)
         doc = rmap.summary() | {"load_ms": round((time.perf_counter() - t0) * 1000, 1)}
 
         def human(d: dict) -> None:
-            console.print(f"[bold]{d['map']}[/bold]: {d['ways']} drivable ways ({d['road_km']} km), "
+            console.print(f"[bold]{escape(d['map'])}[/bold]: {d['ways']} drivable ways ({d['road_km']} km), "
                           f"{d['ways_with_maxspeed']} with maxspeed, {d['roundabout_ways']} roundabout ways; "
                           f"features: " + ", ".join(f"{k} {v}" for k, v in d["features"].items())
                           + f"; loaded in {d['load_ms']} ms. © OpenStreetMap contributors")
 
         emit(doc, as_json, human)
 
-    @route_app.command("drives")
+    @route_app.command("drives", short_help="Generate the scripted route drives that are missing or changed.")
     def drives(
-        name: Optional[list[str]] = typer.Argument(None, help="Drive names of sim/route_drives.yaml (default: all)."),
+        name: Optional[list[str]] = typer.Argument(None, metavar="NAME", help="Drive names of sim/route_drives.yaml (default: all)."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
     ) -> None:
         """Generate the scripted route drives (sim/route_drives.yaml) into sim/generated/route/ (when missing or changed)."""

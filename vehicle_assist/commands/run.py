@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 import typer
 
-from vehicle_assist.commands._out import console, emit, err_console, fail, progress
+from vehicle_assist.commands._out import emit, fail, note, progress, say
 
 
 def open_mic(cfg: Any, clock: Any, mic: str | None, voice: bool) -> tuple[Any, bool, str | None]:
@@ -16,8 +16,13 @@ def open_mic(cfg: Any, clock: Any, mic: str | None, voice: bool) -> tuple[Any, b
 
     if not voice:
         return None, False, "voice lane off (--no-voice)"
-    if mic is not None and Path(mic).expanduser().is_file():
-        return audio.FileSource(Path(mic).expanduser(), cfg.speech.block_ms), True, None
+    if mic is not None and audio.looks_like_file(mic):  # a file standing in: missing or empty says so
+        source = audio.FileSource(Path(mic).expanduser(), cfg.speech.block_ms)
+        try:
+            source.check()
+        except audio.AudioError as err:
+            return None, False, f"[{err.code}] {err.message}"
+        return source, True, None
     device = mic if mic is not None else cfg.speech.mic_device
     if isinstance(device, str) and device.isdigit():
         device = int(device)
@@ -25,7 +30,7 @@ def open_mic(cfg: Any, clock: Any, mic: str | None, voice: bool) -> tuple[Any, b
     try:
         candidate.check()
     except audio.AudioError as err:
-        return None, False, str(err)
+        return None, False, f"[{err.code}] {err.message}"
     return candidate, False, None
 
 
@@ -38,46 +43,64 @@ def open_camera(cfg: Any, clock: Any, camera: str | None) -> tuple[Any, str | No
         frames = frames_mod.open_source(spec, clock=clock, realtime=True, retry_initial_s=cfg.perception.retry_initial_s,
                                         retry_max_s=cfg.perception.retry_max_s)
     except frames_mod.SourceError as err:
-        return None, str(err)
+        return None, f"[{err.code}] {err.message}"
     if frames.stats.lost:  # a live camera index or URL that does not answer now
         frames.close()
         return None, f"no camera answers at {spec!r}"
     return frames, None
 
 
+def _close(*things: Any) -> None:
+    """Close opened inputs and outputs before exiting on an error (native threads must not outlive them)."""
+    for thing in things:
+        close = getattr(thing, "close", None)
+        if callable(close):
+            close()
+
+
 def register(app: typer.Typer) -> None:
-    @app.command()
+    @app.command(short_help="Run the assistant on live devices, or on files standing in.")
     def run(
-        config_file: Optional[Path] = typer.Option(None, "--config", help="Onboard config (default: VA_CONFIG, else configs/default.yaml)."),
-        camera: Optional[str] = typer.Option(None, "--camera", help="Camera index, video file, rtsp:// or http(s):// URL, or image folder (default: perception.source)."),
-        mic: Optional[str] = typer.Option(None, "--mic", help="Microphone device (index or name) or an audio file standing in for it (default: speech.mic_device)."),
-        telemetry: Optional[str] = typer.Option(None, "--telemetry", help="Vehicle state: telemetry .csv/.jsonl, comma2k19 folder, obd[:PORT], gpsd[:HOST[:PORT]], A+B, or none (default: runtime.vehicle)."),
+        config_file: Optional[Path] = typer.Option(None, "--config", metavar="FILE", help="Onboard config (default: VA_CONFIG, else configs/default.yaml)."),
+        camera: Optional[str] = typer.Option(None, "--camera", metavar="SOURCE", help="Camera index, video file, rtsp:// or http(s):// URL, or image folder (default: perception.source)."),
+        mic: Optional[str] = typer.Option(None, "--mic", metavar="DEVICE|FILE", help="Microphone device (index or name) or an audio file standing in for it (default: speech.mic_device)."),
+        telemetry: Optional[str] = typer.Option(None, "--telemetry", metavar="SOURCE", help="Vehicle state: telemetry .csv/.jsonl, comma2k19 folder, obd[:PORT], gpsd[:HOST[:PORT]], A+B, or none (default: runtime.vehicle)."),
         no_voice: bool = typer.Option(False, "--no-voice", help="Run the safety lane only (no microphone, ASR or advisories)."),
-        trip_log: Optional[Path] = typer.Option(None, "--trip-log", help="Trip log file to write (default: a new file in runtime.trip_log_dir)."),
-        speaker: str = typer.Option("device", "--speaker", help="Audio output: device[:NAME], wav:PATH, or null. Falls back to null when no device exists."),
-        duration: Optional[float] = typer.Option(None, "--duration", min=0.1, help="Stop after this many seconds (default: until Ctrl-C, or until every file input has ended)."),
+        trip_log: Optional[Path] = typer.Option(None, "--trip-log", metavar="FILE", help="Trip log file to write (default: a new file in runtime.trip_log_dir)."),
+        speaker: str = typer.Option("device", "--speaker", metavar="SINK", help="Audio output: device[:NAME], wav:PATH, or null. Falls back to null when no device exists."),
+        duration: Optional[float] = typer.Option(None, "--duration", metavar="SECONDS", min=0.1, help="Stop after this many seconds (default: until Ctrl-C, or until every file input has ended)."),
         as_json: bool = typer.Option(False, "--json", help="Print the run summary as one JSON document."),
     ) -> None:
         """Run the assistant: watch the road, listen to the driver, warn and advise, log the trip.
 
-        Any input may be a file: `run --camera clip.mp4 --mic question.wav --duration 20` works on a
-        machine without devices. A missing camera or microphone is reported and the rest runs.
+        Any input may be a file, so it also runs on a machine without devices, for example:
+
+        \b
+          vehicle-assist run --camera clip.mp4 --mic question.wav --duration 20
+
+        A camera or microphone that cannot be opened (a device that does not answer, a file that is
+        missing, unreadable or empty) is reported and the rest runs; with neither, exit code 3.
         Ctrl-C (SIGINT) or SIGTERM stops gracefully; the trip log is complete either way.
         """
         import asyncio
 
-        from vehicle_assist import audio_out, config, runtime
+        from vehicle_assist import audio_out, config, runtime, triplog
         from vehicle_assist.clock import WallClock
         from vehicle_assist.vehicle import VehicleError, open_vehicle_source
 
         cfg = config.load_app(config_file)
+        if trip_log is not None:  # before any device or model is opened: nothing to tear down
+            try:
+                triplog.check_new(trip_log)
+            except triplog.TripLogError as err:
+                fail(err, 2)
         clock = WallClock()
         missing: dict[str, str] = {}
         try:
             vehicle = open_vehicle_source(telemetry if telemetry is not None else cfg.runtime.vehicle,
                                           clock.now_ns, clock.now_ns())
         except VehicleError as err:
-            fail(str(err), 2)
+            fail(err, 2)
         if not vehicle.status().available and vehicle.name != "none":
             missing["vehicle"] = vehicle.status().detail
         mic_src, held, why = open_mic(cfg, clock, mic, not no_voice)
@@ -94,14 +117,14 @@ def register(app: typer.Typer) -> None:
                 cfg = cfg.model_copy(update={"speech": cfg.speech.model_copy(update={
                     "activation": cfg.speech.activation.model_copy(update={"mode": "wake_phrase"})})})
             elif not as_json:
-                err_console.print("push-to-talk: press Enter to speak, Enter again when done"
-                                  if cfg.speech.activation.button == "key" else "push-to-talk: hold the button to speak")
+                note("push-to-talk: press Enter to speak, Enter again when done"
+                     if cfg.speech.activation.button == "key" else "push-to-talk: hold the button to speak")
         try:
             sink = audio_out.open_sink(speaker)
         except audio_out.AudioOutError as err:
             if speaker != "device":
-                fail(str(err), 2)
-            missing["speaker"] = f"{err}; speaking to the null sink"
+                fail(f"--speaker {speaker}: {err.message}; use --speaker null or wav:PATH", 2, code=err.code)
+            missing["speaker"] = f"[{err.code}] {err.message}; speaking to the null sink"
             sink = audio_out.NullSink()
         with progress("loading models", None, enabled=not as_json):
             parts = runtime.load_parts(cfg, voice=mic_src is not None)
@@ -109,32 +132,36 @@ def register(app: typer.Typer) -> None:
         if why:
             missing["camera"] = why
         for what, text in missing.items():
-            err_console.print(f"[yellow]{what}:[/yellow] {text}")
+            note(f"{what}: {text}")
         for lane, text in modes.items():
             if not as_json:
-                err_console.print(f"{lane} lane: {text}")
+                note(f"{lane} lane: {text}")
         if frames is None and mic_src is None:
-            fail("nothing to run: neither a camera nor a microphone could be opened", 3)
+            fail("nothing to run: neither a camera nor a microphone could be opened", 3, code="no-input")
         sources = runtime.Sources(frames=frames, audio=mic_src, vehicle=vehicle, audio_is_held=held, button=button,
                                   missing=missing, modes=modes)
-        rt = runtime.build(cfg, sources, clock, runtime.Sinks(sink, trip_log), parts)
+        try:
+            rt = runtime.build(cfg, sources, clock, runtime.Sinks(sink, trip_log), parts)
+        except triplog.TripLogError as err:  # e.g. the trip log appeared since the check: close what is open
+            _close(frames, button, vehicle, sink)
+            fail(err, 2)
         if not as_json:
-            err_console.print(f"running (trip log {rt.trip_path}); Ctrl-C to stop")
+            note(f"running (trip log {rt.trip_path}); Ctrl-C to stop")
         summary = asyncio.run(rt.run(duration))
 
         def human(s: dict) -> None:
             pub = s["published"]
-            console.print(f"trip log: {s['trip_log']} ({s['records']} records)")
-            console.print(f"frames {pub.get('frames', 0)} processed {pub.get('detections', 0)}, hazards updates "
-                          f"{pub.get('hazards', 0)}, alert events {pub.get('alerts', 0)}, transcripts "
-                          f"{pub.get('transcripts', 0)}, advisories {pub.get('advisories', 0)}, errors {pub.get('errors', 0)}")
+            say(f"trip log: {s['trip_log']} ({s['records']} records)")
+            say(f"frames {pub.get('frames', 0)} processed {pub.get('detections', 0)}, hazards updates "
+                f"{pub.get('hazards', 0)}, alert events {pub.get('alerts', 0)}, transcripts "
+                f"{pub.get('transcripts', 0)}, advisories {pub.get('advisories', 0)}, errors {pub.get('errors', 0)}")
             if s["dropped"]:
-                console.print("dropped (consumer too slow, newest kept): "
-                              + ", ".join(f"{k} {v}" for k, v in s["dropped"].items()))
+                say("dropped (consumer too slow, newest kept): "
+                    + ", ".join(f"{k} {v}" for k, v in s["dropped"].items()))
             for what, why in s["missing"].items():
-                console.print(f"not used: {what} ({why})")
+                say(f"not used: {what} ({why})")
             for lane, mode in s.get("modes", {}).items():
-                console.print(f"{lane} lane: {mode}")
-            console.print(f"see: vehicle-assist log stats {s['trip_log']}")
+                say(f"{lane} lane: {mode}")
+            say(f"see: vehicle-assist log stats {s['trip_log']}")
 
         emit(summary, as_json, human)

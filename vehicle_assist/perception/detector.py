@@ -59,24 +59,61 @@ def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
 class OnnxYolo:
     """A lean path for YOLOv8 ONNX exports: letterbox, ONNX Runtime, class filter, NMS, in numpy.
 
-    Same maths as Ultralytics' predictor (letterbox with grey 114 padding, RGB/255, per-class NMS at
-    IoU 0.7) without its per-call overhead; used when ``perception.backend`` is ``onnxruntime``.
+    Same maths as Ultralytics' predictor (letterbox with grey 114 padding, RGB/255, NMS at IoU 0.7)
+    without its per-call overhead; used when ``perception.backend`` is ``onnxruntime``. A fixed-size
+    export runs at its own size; its any-size copy (:mod:`~vehicle_assist.perception.yolo_export`,
+    ``anysize=True``) runs at any ``imgsz``, and with ``rect`` letterboxes to the image's aspect
+    (padding to a multiple of 32 only), so a 16:9 frame at 640 costs 640x384, not 640x640.
+    ``groups`` maps class ids to NMS groups: boxes of one group suppress each other whatever their
+    class (one vehicle is not kept as car, truck and bus at once).
     """
 
-    def __init__(self, path, names: dict[int, str], threads: int = 2, iou: float = 0.7) -> None:
+    def __init__(self, path, names: dict[int, str], threads: int = 2, iou: float = 0.7, anysize: bool = False,
+                 groups: dict[int, int] | None = None) -> None:
+        self.bins = None
+        if anysize:
+            from vehicle_assist.perception import yolo_export
+
+            path = yolo_export.ensure(Path(path))
         self.session = models.onnx_session(path, threads)
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
         shape = inp.shape
         self.fixed = tuple(shape[2:4]) if all(isinstance(d, int) for d in shape[2:4]) else None
+        self.heads = len(self.session.get_outputs()) > 1  # the any-size copy: head maps, decoded here
         self.names, self.iou = names, iou
+        self.groups = groups or {}
 
-    def predict(self, image: np.ndarray, imgsz: int, conf: float, classes: list[int]):
+    def input_shape(self, h: int, w: int, imgsz: int, rect: bool) -> tuple[int, int]:
+        """The network input (height, width) for an ``h`` x ``w`` image."""
+        if self.fixed:
+            return self.fixed
+        if not rect:
+            return imgsz, imgsz
+        r = min(imgsz / h, imgsz / w)
+        return int(np.ceil(round(h * r) / 32) * 32), int(np.ceil(round(w * r) / 32) * 32)
+
+    def _raw(self, blob: np.ndarray, classes: list[int]):
+        """(boxes cx, cy, w, h (A, 4), scores of ``classes`` (C, A)) in input pixels."""
+        outs = self.session.run(None, {self.input_name: blob})
+        if not self.heads:
+            out = outs[0][0]  # (4 + classes, anchors)
+            return out[:4].T, (out[4:][classes] if classes else out[4:])
+        from vehicle_assist.perception import yolo_export
+
+        if self.bins is None and len(outs) % 3 == 1:
+            self.bins = outs[-1]
+        maps = outs[:len(outs) - len(outs) % 3]
+        boxes, logits = yolo_export.decode(maps, len(self.names), bins=self.bins)
+        logits = logits[classes] if classes else logits
+        return boxes, 1.0 / (1.0 + np.exp(-logits))
+
+    def predict(self, image: np.ndarray, imgsz: int, conf: float, classes: list[int], rect: bool = False):
         """Boxes (xyxy in ``image`` pixels), class ids and confidences."""
         import cv2
 
-        th, tw = self.fixed or (imgsz, imgsz)
         h, w = image.shape[:2]
+        th, tw = self.input_shape(h, w, imgsz, rect)
         r = min(th / h, tw / w)
         nw, nh = int(round(w * r)), int(round(h * r))
         px, py = (tw - nw) / 2, (th - nh) / 2
@@ -84,14 +121,13 @@ class OnnxYolo:
         top, left = int(round(py - 0.1)), int(round(px - 0.1))
         canvas[top:top + nh, left:left + nw] = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
         blob = np.ascontiguousarray(canvas[:, :, ::-1].transpose(2, 0, 1))[None].astype(np.float32) / 255.0
-        out = self.session.run(None, {self.input_name: blob})[0][0]  # (4 + classes, anchors)
-        scores = out[4:][classes] if classes else out[4:]
+        xywh, scores = self._raw(blob, classes)
         best = scores.argmax(axis=0)
         conf_v = scores[best, np.arange(scores.shape[1])]
         keep = conf_v >= conf
         if not keep.any():
             return []
-        cx, cy, bw, bh = out[0][keep], out[1][keep], out[2][keep], out[3][keep]
+        cx, cy, bw, bh = xywh[keep, 0], xywh[keep, 1], xywh[keep, 2], xywh[keep, 3]
         cls = np.asarray(classes)[best[keep]] if classes else best[keep]
         conf_v = conf_v[keep]
         x1 = (cx - bw / 2 - left) / r
@@ -99,8 +135,9 @@ class OnnxYolo:
         x2 = (cx + bw / 2 - left) / r
         y2 = (cy + bh / 2 - top) / r
         boxes = np.stack([x1, y1, x2, y2], 1)
+        group = [self.groups.get(int(c), 1000 + int(c)) for c in cls]
         idx = cv2.dnn.NMSBoxesBatched(np.stack([x1, y1, x2 - x1, y2 - y1], 1).tolist(), conf_v.tolist(),
-                                      cls.tolist(), conf, self.iou)
+                                      group, conf, self.iou)
         idx = np.asarray(idx).reshape(-1)
         out_rows = []
         for i in idx[np.argsort(-conf_v[idx])]:
@@ -134,8 +171,10 @@ class Detector:
         is_onnx = weights.suffix == ".onnx" and weights.is_file()
         if self.settings.backend == "onnxruntime" and not is_onnx:
             raise DetectorError("backend-mismatch", f"backend onnxruntime needs .onnx weights, got {weights}")
+        by_name = {n: i for i, n in self.names.items()}
+        self.groups = {by_name[n]: g for g, names in enumerate(self.settings.nms_groups) for n in names if n in by_name}
         if self.settings.backend == "onnxruntime" or (self.settings.backend == "auto" and is_onnx):
-            self.fast = OnnxYolo(weights, self.names, self.threads)
+            self.fast = self._onnx(weights)
         else:  # only Ultralytics runs the model in torch, whose thread count is process-wide
             if isinstance(self.model, models.DetectorWeights):
                 self.model = models.load_detector(Path(self.model.ckpt_path))
@@ -149,10 +188,27 @@ class Detector:
         self._frames = 0
         self.last_passes: tuple[str, ...] = ()
 
-    def _predict(self, image: np.ndarray, imgsz: int) -> list[tuple[tuple[float, float, float, float], int, float]]:
+    def _onnx(self, weights: Path) -> OnnxYolo:
+        """The lean path; the any-size copy of the weights when a pass needs another input size than the export's."""
+        s = self.settings
+        fast = OnnxYolo(weights, self.names, self.threads, s.nms_iou, groups=self.groups)
+        sizes = {(s.imgsz, s.imgsz)} | ({(s.roi.imgsz, s.roi.imgsz)} if s.roi.every else set())
+        if fast.fixed and (s.rect or sizes != {fast.fixed}):
+            from vehicle_assist.perception.yolo_export import ExportError
+
+            try:
+                return OnnxYolo(weights, self.names, self.threads, s.nms_iou, anysize=True, groups=self.groups)
+            except (ExportError, OSError) as err:
+                raise DetectorError("fixed-size-weights", f"{weights} only runs at {fast.fixed[1]} px and no any-size "
+                                    f"copy could be made ({err}); set perception.imgsz/roi.imgsz to it") from err
+        return fast
+
+    def _predict(self, image: np.ndarray, imgsz: int, rect: bool = False) -> list[tuple[tuple[float, float, float, float], int, float]]:
         if self.fast is not None:
-            return self.fast.predict(image, imgsz, self.settings.conf, self.class_ids)
-        res = self.model.predict(image, imgsz=imgsz, conf=self.settings.conf, classes=self.class_ids, verbose=False)
+            return self.fast.predict(image, imgsz, self.settings.conf, self.class_ids, rect)
+        res = self.model.predict(image, imgsz=imgsz, conf=self.settings.conf, classes=self.class_ids, verbose=False,
+                                 rect=rect, iou=self.settings.nms_iou,
+                                 agnostic_nms=False)
         boxes = res[0].boxes
         xyxy = boxes.xyxy.cpu().numpy() if len(boxes) else np.zeros((0, 4))
         cls = boxes.cls.cpu().numpy().astype(int) if len(boxes) else np.zeros(0, int)
@@ -191,16 +247,79 @@ class Detector:
             passes.append("roi")
         if run_full:
             fine = [f for f in found if f[3] == "roi"]
-            for box, c, p in self._predict(frame.image, s.imgsz):
-                if not any(f[1] == c and iou(f[0], box) > 0.3 for f in fine):
-                    found.append((box, c, p, "full"))
+            drop = set()
+            for box, c, p in self._predict(frame.image, s.imgsz, s.rect):
+                dup = [i for i, f in enumerate(fine) if self._same_group(f[1], c) and iou(f[0], box) > 0.3]
+                # the road-ahead pass measures an object finer, unless it saw only a part of it
+                # (the whole-frame box clearly larger): then the whole box wins
+                if dup and not any(_area(box) > s.roi.part_area_factor * _area(fine[i][0]) for i in dup):
+                    continue
+                drop.update(dup)
+                found.append((box, c, p, "full"))
+            found = [f for f in found if not (f[3] == "roi" and fine.index(f) in drop)] if drop else found
             passes.append("full")
         self.last_passes = tuple(passes)
         looked = None if run_full else (reg.x1, reg.y1, reg.x2, reg.y2)
         items = tuple(Detection(box=box, label=self.names[c], class_id=c, confidence=round(p, 4), source=src)
                       for box, c, p, src in found)
+        if s.riders:
+            items = ride(items, s.rider_overlap)
         return Detections(t_ns=frame.t_ns, frame_seq=frame.seq, width=frame.width, height=frame.height,
                           items=items, infer_ms=(clock.perf_ns() - start) / 1e6, region=looked)
 
+    def _same_group(self, a: int, b: int) -> bool:
+        return a == b or (a in self.groups and self.groups.get(a) == self.groups.get(b))
 
-__all__ = ["Detector", "DetectorError", "OnnxYolo", "Region", "road_ahead_region", "iou"]
+
+def _area(b: tuple[float, ...]) -> float:
+    return max(b[2] - b[0], 0.0) * max(b[3] - b[1], 0.0)
+
+
+RIDERS = {"bicycle": "cyclist", "motorcycle": "motorcyclist"}
+"""A person on a bicycle is a cyclist, on a motorcycle (scooter) a motorcyclist: one road user, one box."""
+
+
+def ride(items: tuple[Detection, ...], min_overlap: float = 0.3) -> tuple[Detection, ...]:
+    """Fold each rider into the bicycle or motorcycle under them: one ``cyclist``/``motorcyclist``
+    detection whose box spans both, scored by the likelier of the two (pure).
+
+    A person is a rider when at least ``min_overlap`` of its box lies inside the vehicle's and its
+    centre is over it; each vehicle takes its best-overlapping person, so a second person on it (a
+    pillion) is folded in too. Bicycles and motorcycles without a rider stay as they are (parked).
+    """
+    bikes = [i for i, d in enumerate(items) if d.label in RIDERS]
+    if not bikes:
+        return items
+    taken: dict[int, list[int]] = {}
+    for pi, d in enumerate(items):
+        if d.label != "person":
+            continue
+        px1, py1, px2, py2 = d.box
+        parea = max(_area(d.box), 1.0)
+        best, best_ov = None, min_overlap
+        for bi in bikes:
+            bx1, by1, bx2, by2 = items[bi].box
+            inter = max(0.0, min(px2, bx2) - max(px1, bx1)) * max(0.0, min(py2, by2) - max(py1, by1))
+            ov = inter / parea
+            if ov >= best_ov and bx1 <= (px1 + px2) / 2 <= bx2 and py1 < by1 + 0.5 * (by2 - by1):
+                best, best_ov = bi, ov
+        if best is not None:
+            taken.setdefault(best, []).append(pi)
+    if not taken:
+        return items
+    riders = {pi for ps in taken.values() for pi in ps}
+    out = []
+    for i, d in enumerate(items):
+        if i in riders:
+            continue
+        if i in taken:
+            group = [d] + [items[pi] for pi in taken[i]]
+            box = (min(g.box[0] for g in group), min(g.box[1] for g in group),
+                   max(g.box[2] for g in group), max(g.box[3] for g in group))
+            d = Detection(box=box, label=RIDERS[d.label], class_id=d.class_id,
+                          confidence=max(g.confidence for g in group), source=d.source)
+        out.append(d)
+    return tuple(out)
+
+
+__all__ = ["Detector", "DetectorError", "OnnxYolo", "RIDERS", "Region", "iou", "ride", "road_ahead_region"]

@@ -49,6 +49,21 @@ class TTCSpec(StrictModel):
     min_box_frac: float = Field(0.028, ge=0)
     max_rel_residual: float = Field(0.08, gt=0)
     edge_margin_px: float = Field(4, ge=0)
+    min_t: float = Field(0.0, ge=0)
+    """The fitted growth must be this many standard errors from zero (a significant scale change
+    over the window, not a wobble of a few pixels)."""
+    max_closing_mps: float = Field(1e9, gt=0)
+    """Without a known ego speed, a closing speed (distance / TTC) above this is not physical: no TTC."""
+    closing_margin_mps: float = Field(3.0, ge=0)
+    """With a known ego speed, closing faster than ego speed + this is not physical (a lead on our
+    lane does not drive at us): no TTC."""
+    distance_tolerance: float = Field(1.3, ge=1.0)
+    """Distances from box height are uncertain (real heights vary): closing bounds are checked at
+    distance / this."""
+    far_m: float = Field(1e9, gt=0)
+    far_min_track_s: float = Field(0.0, ge=0)
+    """Objects beyond ``far_m`` need a track at least this old before their TTC counts (small far
+    boxes are noisy; a consistent track first)."""
 
 
 class LevelSpec(StrictModel):
@@ -195,7 +210,7 @@ def estimate_ttc(history: Iterable[tuple[int, float]], now_ns: int, spec: TTCSpe
     if resid > spec.max_rel_residual:
         return TTCEstimate(None, None, None, n)
     cv = a / -b
-    if cv > spec.max_s:
+    if cv > spec.max_s or -b < spec.min_t * sd_b:  # too slow, or growth not significant
         return TTCEstimate(None, None, None, n)
     b_bound = b + spec.level_z * sd_b
     best = cv
@@ -255,12 +270,26 @@ def _ridden(track: Track, tracks: list[Track]) -> bool:
     px1, py1, px2, py2 = track.box
     area = max((px2 - px1) * (py2 - py1), 1.0)
     for o in tracks:
-        if o.label in ("bicycle", "motorcycle"):
+        if o.label in ("bicycle", "motorcycle", "cyclist", "motorcyclist"):
             ox1, oy1, ox2, oy2 = o.box
             inter = max(0.0, min(px2, ox2) - max(px1, ox1)) * max(0.0, min(py2, oy2) - max(py1, oy1))
             if inter / area >= 0.3:
                 return True
     return False
+
+
+def plausible(ttc: TTCEstimate, dist: float | None, track: Track, now_ns: int, ego_speed: float | None,
+              spec: TTCSpec) -> bool:
+    """Whether a TTC estimate can be trusted (pure): the closing speed it implies is physically possible
+    (at most ``max_closing_mps``, or ego speed + margin when the speed is known), and a far object has
+    been tracked long enough. An implausible estimate is noise (a box that snapped, a small far box)."""
+    if ttc.ttc_cv_s is None or dist is None:
+        return True
+    closing = dist / spec.distance_tolerance / ttc.ttc_cv_s
+    limit = spec.max_closing_mps if ego_speed is None else ego_speed + spec.closing_margin_mps
+    if closing > limit:
+        return False
+    return not (dist > spec.far_m and (now_ns - track.first_t_ns) / 1e9 < spec.far_min_track_s)
 
 
 def _truncated(box: tuple[float, float, float, float], calib: CameraCalibration, margin: float) -> bool:
@@ -296,6 +325,8 @@ def assess(tracks: Iterable[Track], ego: VehicleState | None, now_ns: int, calib
         if (tr.hits >= table.ttc.min_hits and h_px >= table.ttc.min_box_frac * calib.height
                 and not _truncated(tr.box, calib, table.ttc.edge_margin_px)):
             ttc = estimate_ttc(tr.history, now_ns, table.ttc, dist)
+            if not plausible(ttc, dist, tr, now_ns, ego_speed, table.ttc):
+                ttc = _NONE
         half = table.corridor.half_width_m * (hy.corridor_factor if prev >= HazardLevel.CAUTION else 1.0)
         width_m = (tr.box[2] - tr.box[0]) * cls.height_m / max(h_px, 1.0)
         need = min(table.corridor.min_overlap_m, width_m)
@@ -356,6 +387,6 @@ def _round(x: float | None, nd: int = 3) -> float | None:
     return None if x is None else round(float(x), nd)
 
 
-__all__ = ["CameraCalibration", "HazardTable", "TTCEstimate", "assess", "estimate_ttc", "distance_m", "lateral_extent",
+__all__ = ["CameraCalibration", "HazardTable", "TTCEstimate", "assess", "plausible", "estimate_ttc", "distance_m", "lateral_extent",
            "corridor_overlap_m", "load_table", "default_table", "levels_of", "FORWARD_COLLISION",
            "FOLLOWING_TOO_CLOSE"]

@@ -79,13 +79,13 @@ def load_settings(path: Path | str | None = None) -> PerceptionSettings:
     ``VA_PERCEPTION__<KEY>`` overrides), so a half-edited section of another concern cannot stop them.
     """
     data, path = _section(path, "perception")
-    return config.validate(data, _PerceptionOnly, path).perception
+    return config.validate(data, _PerceptionOnly, path, env=True).perception
 
 
 def load_threads(path: Path | str | None = None) -> ThreadSettings:
     """``runtime.threads`` of the onboard config (with ``VA_RUNTIME__THREADS__<KEY>``), validated alone."""
     data, path = _section(path, "runtime", ("threads",))
-    return config.validate(data, _ThreadsOnly, path).threads
+    return config.validate(data, _ThreadsOnly, path, env=True).threads
 
 
 def build(settings: PerceptionSettings | None = None, calib: CameraCalibration | None = None,

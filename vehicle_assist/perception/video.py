@@ -64,4 +64,38 @@ def run_lockstep(spec: str, settings: PerceptionSettings | None = None, calib: C
         src.close()
 
 
-__all__ = ["run_lockstep", "load_calibration", "sidecar_calibration"]
+def run_stills(spec: str, settings: PerceptionSettings | None = None, calib: CameraCalibration | None = None,
+               ego_speed_mps: float | None = None, model=None,
+               max_frames: int | None = None) -> Iterator[tuple[CameraFrame, LaneStep]]:
+    """Yield ``(frame, step)`` for every image of a folder of unrelated stills: detections only (no
+    tracking, hazards or alerts across them; ``ego_speed_mps`` is unused)."""
+    from time import perf_counter_ns
+
+    from vehicle_assist.perception.pipeline import FrameResult
+
+    settings = settings or pipeline_mod.load_settings()
+    detector = pipeline_mod.build(settings, calib, model).detector
+    src = open_source(spec, realtime=False)
+    try:
+        for frame in src:
+            t0 = perf_counter_ns()
+            dets = detector.detect(frame)
+            ms = (perf_counter_ns() - t0) / 1e6
+            res = FrameResult(frame_seq=frame.seq, t_ns=frame.t_ns, detections=dets, tracks=(), hazards=(),
+                              timings={"detect": ms, "track": 0.0, "assess": 0.0, "total": ms})
+            yield frame, LaneStep(t_ns=frame.t_ns, result=res, hazards=(), events=())
+            if max_frames is not None and frame.seq + 1 >= max_frames:
+                break
+    finally:
+        src.close()
+
+
+def detection_records(result) -> list[dict]:
+    """A frame's detections as JSON records: box (xyxy px), label, score, track id (None when no track
+    took it, e.g. a low-score box or a still), the detector pass that measured it."""
+    ids = {t.box: t.track_id for t in result.tracks}
+    return [{"box": [round(v, 1) for v in d.box], "label": d.label, "score": round(d.confidence, 3),
+             "track_id": ids.get(d.box), "pass": d.source} for d in result.detections.items]
+
+
+__all__ = ["detection_records", "run_lockstep", "run_stills", "load_calibration", "sidecar_calibration"]

@@ -63,6 +63,20 @@ class DriveInfo:
     has_telemetry: bool = False
 
 
+@dataclass(frozen=True)
+class VideoRead:
+    """What one full pass over a drive's video actually decoded (container frame counts are claims)."""
+
+    frames: int
+    """Frames decoded and yielded in the window."""
+    until_s: float
+    """Drive time just after the last frame yielded (the start of the window when none was)."""
+    ended_early: bool
+    """A frame the container promised inside the window could not be decoded (a truncated file)."""
+    claimed_frames: int
+    """The container's frame count."""
+
+
 class Drive(Protocol):
     """A recorded drive: its info, and its messages in drive-time order."""
 
@@ -148,6 +162,8 @@ class VideoDrive:
         if not fps or fps <= 0:
             raise DriveError("video-unreadable", video, "(stream header)", "a frame rate (set frame_rate_hz in the manifest)")
         self._pcm: np.ndarray | None = None
+        self.last_read: VideoRead | None = None
+        """Set when a pass over the frames ends: what was really decoded."""
         self.info = DriveInfo(
             name=name or video.stem, path=str(source_path or video), kind=kind, duration_s=count / fps,
             frame_rate_hz=fps, frame_count=count, width=int(first.shape[1]), height=int(first.shape[0]),
@@ -190,6 +206,7 @@ class VideoDrive:
 
         cap = cv2.VideoCapture(str(self.video))
         fps, src = self.info.frame_rate_hz, self.info.name
+        n, early, until_s = 0, False, start_s
         try:
             index = 0
             while True:
@@ -198,15 +215,19 @@ class VideoDrive:
                     break
                 if t_s < start_s - 1e-9:
                     if not cap.grab():
+                        early = index < self.info.frame_count - 1  # one short: a rounded count, not a cut
                         break
                     index += 1
                     continue
                 ok, image = cap.read()
-                if not ok or image is None:
-                    break  # container frame counts are estimates: a stream may end early
+                if not ok or image is None:  # container frame counts are claims: a stream may end early
+                    early = index < self.info.frame_count - 1
+                    break
                 t_ns = int(round(t_s * 1e9))
                 yield Timed(t_ns, "frames", CameraFrame(t_ns=t_ns, seq=index, image=image, source=src))
+                n, until_s = n + 1, (index + 1) / fps
                 index += 1
+            self.last_read = VideoRead(n, round(until_s, 3), early, self.info.frame_count)
         finally:
             cap.release()
 

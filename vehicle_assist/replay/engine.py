@@ -64,7 +64,14 @@ def load_parts(spec: JobSpec) -> tuple[Any, Any, bool]:
     from vehicle_assist import runtime
 
     cfg = config_mod.load_app(Path(spec.config_file) if spec.config_file else None)
-    key = (spec.config_file, spec.voice)
+    if not spec.realtime:
+        # Lockstep replays run faster than real time (telemetry-only drives ~85x) while speech renders in
+        # wall time, and the feeder does not wait for route advisories: Piper's 0.3-1.5 s per sentence
+        # would shift route advice by tens of seconds of drive time. They speak with espeak-ng (~20 ms);
+        # realtime replays and live runs use the configured voice (docs/speech.md).
+        tts = cfg.speech.tts.model_copy(update={"engine": "pyttsx3"})
+        cfg = cfg.model_copy(update={"speech": cfg.speech.model_copy(update={"tts": tts})})
+    key = (spec.config_file, spec.voice, cfg.speech.tts.engine)
     loaded_now = key not in _PARTS
     if loaded_now:
         _PARTS[key] = runtime.load_parts(cfg, voice=spec.voice)
@@ -118,8 +125,8 @@ def safe_job(spec: JobSpec) -> dict[str, Any]:
     try:
         return run_job(spec)
     except Exception as err:  # noqa: BLE001 - one job's failure is a result, not the batch's crash
-        text = str(err)
-        return failed(spec, text if text.startswith("[") else f"[{getattr(err, 'code', type(err).__name__)}] {text}", 1)
+        message = getattr(err, "message", None) or str(err)  # a coded error's own message: "[code] message" once
+        return failed(spec, f"[{getattr(err, 'code', type(err).__name__)}] {message}", 1)
 
 
 # --- engines ----------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from typing import Any, Callable
 from vehicle_assist import paths, private, triplog
 from vehicle_assist.replay import expect, refs, report
 from vehicle_assist.replay.drive import Drive, open_drive, resolve_drive
+from vehicle_assist.replay.errors import ReplayError
 from vehicle_assist.replay.faults import FaultPlan
 from vehicle_assist.replay.run import ReplayOptions, run_replay
 from vehicle_assist.replay.scenario import Scenario, is_scenario, load as load_scenario, render_questions
@@ -70,8 +71,39 @@ def default_out(name: str) -> Path:
 
 
 def read_log(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    header, records, _ = read_log_checked(path)
+    return header, records
+
+
+def read_log_checked(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]], str | None]:
+    """A trip log's header, its records, and one line on lines it had to skip (None if none)."""
     header, records = triplog.read(path)
-    return header, list(records)
+    recs = list(records)
+    return header, recs, records.problems()
+
+
+def _realert_calibration(trip: Path) -> tuple[Any, dict[str, Any]]:
+    """The camera calibration a replay log was made with (from its ``replay.json``), else the
+    default camera; raises ReplayError when ``replay.json`` is there but unreadable."""
+    from vehicle_assist.config import CameraCalibration
+
+    info_path = trip.parent / "replay.json"
+    try:
+        info = json.loads(info_path.read_text()) if info_path.is_file() else {}
+        d = info.get("drive") or {}
+        cal = d.get("calibration")
+        w, h = int(d.get("width", 1280)), int(d.get("height", 720))
+        calib = CameraCalibration(width=w, height=h, focal_px=cal["focal_px"], mount_height_m=cal["mount_height_m"],
+                                  cx=cal["cx"] if cal.get("cx") is not None else w / 2,
+                                  cy=cal["cy"] if cal.get("cy") is not None else h / 2) if cal else None
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as err:  # ValueError: JSON and pydantic
+        raise ReplayError("bad-replay-info", f"{info_path}: not a replay description this version can read "
+                          f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from None
+    if calib is None:
+        from vehicle_assist.perception.hazards import load_table
+
+        calib = load_table().camera.scaled(w, h)
+    return calib, info
 
 
 def verdict(checks: list[dict[str, Any]] | None, ref: dict[str, Any] | None) -> bool:
@@ -150,20 +182,50 @@ def write_outputs(out_dir: Path, t: Target, header: dict[str, Any], records: lis
     return files, video_info
 
 
+def window(t: Target, drive: Drive, start_s: float | None, end_s: float | None) -> tuple[float, float | None]:
+    """The drive-time window to replay (given, else the scenario's, else the whole drive); raises
+    ReplayError ``bad-window`` when it holds no part of the drive."""
+    scen = t.scenario
+    start = start_s or (scen.spec.start_s if scen else 0.0)
+    end = end_s if end_s is not None else (scen.spec.end_s if scen else None)
+    length = drive.info.duration_s
+    if end is not None and end <= start:
+        raise ReplayError("bad-window", f"the replay window ends at {end:g} s, not after its start at {start:g} s")
+    if start >= length:
+        raise ReplayError("bad-window", f"the replay window starts at {start:g} s, at or past the end of "
+                          f"{drive.info.name} ({length:.2f} s long)")
+    return start, end
+
+
+def video_warning(info: dict[str, Any]) -> str | None:
+    """One line when the video ended before its container said it would (from ``replay.json``'s drive)."""
+    read = (info.get("drive") or {}).get("read") or {}
+    if not read.get("ended_early"):
+        return None
+    d = info["drive"]
+    return (f"{d.get('path')}: the video ends early: {read['frames']} frame(s) decoded up to {read['until_s']:.2f} s, "
+            f"of the {read['claimed_frames']} frames ({d.get('duration_s', 0):.2f} s) its header claims "
+            "(a truncated file?); the replay covers what was read")
+
+
 def replay_target(t: Target, config, parts, out_dir: Path, options: ReplayOptions, check: bool = False,
                   update_refs: bool = False, video: bool = True, mcap: bool = False, renderer=None,
                   on_item=None, on_frame=None) -> dict[str, Any]:
     """Replay one target and evaluate it; returns the JSON-able result."""
     drive = open_target(t, renderer, voice=parts.asr is not None)
     scen = t.scenario
-    start = options.start_s or (scen.spec.start_s if scen else 0.0)
-    end = options.end_s if options.end_s is not None else (scen.spec.end_s if scen else None)
+    start, end = window(t, drive, options.start_s, options.end_s)
     opts = ReplayOptions(options.mode, start, end, options.speed, options.step_ms, options.settle_timeout_s, options.frame_rate_hz)
     has_voice = bool(scen and scen.spec.questions)
     res = asyncio.run(run_replay(drive, config, parts, out_dir, opts, t.plan, has_voice=has_voice, on_item=on_item,
                                  extra_info={"scenario": scen.name if scen else None,
                                              "questions": [q.model_dump() for q in scen.spec.questions] if scen else []}))
-    header, records = read_log(res.trip_log)
+    read = res.info["drive"].get("read") or {}
+    if read and read.get("frames") == 0:
+        raise ReplayError("no-frames", f"{drive.info.path}: no frame could be decoded in the replay window "
+                          f"from {start:g} s (the video ends early: a truncated file?); outputs so far in {out_dir}")
+    header, records, problems = read_log_checked(res.trip_log)
+    warnings = [w for w in (video_warning(res.info), problems) if w]
     evaluation = evaluate(t, records, check, update_refs, info=header)
     files, video_info = write_outputs(out_dir, t, header, records, evaluation, drive, start, end, video, mcap, on_frame)
     return {"name": t.name, "drive": res.info["drive"]["name"], "scenario": scen.name if scen else None,
@@ -171,35 +233,23 @@ def replay_target(t: Target, config, parts, out_dir: Path, options: ReplayOption
             "checks": evaluation["checks"] or [], "ref": evaluation["ref"], "alerts": evaluation["alerts"], "files": files,
             "video": video_info,
             "speech_wavs": [str(p) for p in res.speech_wavs], "replay": res.info["replay"],
-            "drive_s": res.info["replay"]["drive_s"], "summary": res.summary}
-
-
-def log_calibration(trip: Path):
-    """The ``replay.json`` beside a trip log (empty when absent) and the camera the replay used: the
-    drive's calibration, else the default camera at the drive's size."""
-    from vehicle_assist.config import CameraCalibration
-
-    info_path = trip.parent / "replay.json"
-    info = json.loads(info_path.read_text()) if info_path.is_file() else {}
-    d = info.get("drive") or {}
-    cal = d.get("calibration")
-    w, h = d.get("width", 1280), d.get("height", 720)
-    if not cal:
-        from vehicle_assist.perception.hazards import load_table
-
-        return info, load_table().camera.scaled(w, h)
-    return info, CameraCalibration(width=w, height=h, focal_px=cal["focal_px"], mount_height_m=cal["mount_height_m"],
-                                   cx=cal["cx"] if cal.get("cx") is not None else w / 2,
-                                   cy=cal["cy"] if cal.get("cy") is not None else h / 2)
+            "drive_s": res.info["replay"]["drive_s"], "summary": res.summary, "warnings": warnings}
 
 
 def realert_target(t: Target, trip: Path, out_dir: Path, check: bool, update_refs: bool) -> dict[str, Any]:
     """Re-run hazards and alerts on a trip log's logged tracks (current configs), then evaluate."""
+    from vehicle_assist.messages import MessageError
     from vehicle_assist.replay import realert
 
-    header, records = read_log(trip)
-    info, calib = log_calibration(trip)
-    new = realert.rerun(records, calib)
+    try:
+        header, records, problems = read_log_checked(trip)
+    except triplog.TripLogError as err:
+        raise ReplayError(err.code, err.message) from None
+    calib, info = _realert_calibration(trip)
+    try:
+        new = realert.rerun(records, calib)
+    except MessageError as err:
+        raise ReplayError("bad-record", f"{trip}: {err.message}") from None
     with private.open_file(out_dir / "realert.jsonl", "w") as f:
         f.write(json.dumps({**header, "realert_of": str(trip)}, default=str) + "\n")
         for r in new:
@@ -207,4 +257,5 @@ def realert_target(t: Target, trip: Path, out_dir: Path, check: bool, update_ref
     evaluation = evaluate(t, new, check, update_refs, info=header)
     files, _ = write_outputs(out_dir, t, {**info, **header}, new, evaluation, None, 0.0, None, video=False, mcap=False)
     return {"name": t.name, "from_log": str(trip), "out": str(out_dir), "checks": evaluation["checks"] or [],
-            "ref": evaluation["ref"], "alerts": evaluation["alerts"], "passed": evaluation["passed"], "files": files}
+            "ref": evaluation["ref"], "alerts": evaluation["alerts"], "passed": evaluation["passed"], "files": files,
+            "warnings": [problems] if problems else []}

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from vehicle_assist.messages import Envelope, envelope_record, from_record
+from vehicle_assist.messages import (Detections, Envelope, MessageError, Track, VehicleState, decode,
+                                     envelope_record)
 
 
 def rerun(records: Iterable[dict[str, Any]], calib, hazard_table=None, alert_table=None,
           retrack: bool | None = None, tracker_settings=None) -> list[dict[str, Any]]:
     """The records with ``hazards`` and hazard-driven ``alerts`` (and, retracking, ``tracks``) recomputed.
+    A vehicle, detections or tracks record whose message is not of its type raises
+    :class:`~vehicle_assist.messages.MessageError` naming its seq.
 
     ``retrack`` None: rebuild tracks when the log has detections. ``tracker_settings``: the
     perception tracker settings to rebuild them with (default: the onboard config's).
@@ -47,22 +50,26 @@ def rerun(records: Iterable[dict[str, Any]], calib, hazard_table=None, alert_tab
     out: list[dict[str, Any]] = []
     for rec in records:
         topic = rec.get("topic")
-        if topic == "hazards" or (topic == "alerts" and rec.get("msg", {}).get("name") in driven):
+        msg = rec.get("msg") if isinstance(rec.get("msg"), dict) else {}
+        if topic == "hazards" or (topic == "alerts" and msg.get("name") in driven):
             continue
         if retrack and topic == "tracks":
             continue
         out.append(rec)
-        if topic == "vehicle":
-            ego = from_record(rec["msg"])
-            continue
-        if retrack and topic == "detections":
-            dets = from_record(rec["msg"])
-            tracks = tracker.update(dets)
-            out.append(envelope_record(Envelope("tracks", int(rec["t_ns"]), 0, tuple(tracks))))
-        elif not retrack and topic == "tracks":
-            tracks = [from_record(m) for m in rec["msg"]] if isinstance(rec["msg"], list) else []
-        else:
-            continue
+        try:
+            if topic == "vehicle":
+                ego = decode(rec["msg"], VehicleState)
+                continue
+            if retrack and topic == "detections":
+                dets = decode(rec["msg"], Detections)
+                tracks = tracker.update(dets)
+                out.append(envelope_record(Envelope("tracks", int(rec["t_ns"]), 0, tuple(tracks))))
+            elif not retrack and topic == "tracks":
+                tracks = [decode(m, Track) for m in rec["msg"]] if isinstance(rec["msg"], list) else []
+            else:
+                continue
+        except MessageError as err:  # a record the logger never wrote: say which, do not guess
+            raise MessageError(f"seq {rec.get('seq')} ({topic}): {err.message}") from None
         t = int(rec["t_ns"])
         found = hz.assess(tracks, ego, t, calib, prev, hazard_table)
         prev = hz.levels_of(found)

@@ -249,6 +249,12 @@ def render(header: dict[str, Any], records: Iterable[dict[str, Any]], title: str
     ev = events(records)
     drive = header.get("drive", {}) if isinstance(header.get("drive"), dict) else {}
     duration = float(drive.get("duration_s") or ev["end_s"])
+    read = drive.get("read") if isinstance(drive.get("read"), dict) else {}
+    length = f"{duration:.2f} s"
+    if read.get("ended_early"):  # say what was read, not what the container claimed
+        length = (f"{read['until_s']:.2f} s read: the video ends early, {read['frames']} of the {read['claimed_frames']} "
+                  f"frames ({duration:.2f} s) its header claims could be decoded")
+        duration = float(read["until_s"])
     faults = [(float(s.get("start_s", 0)), float(s.get("end_s", 0)), "camera outage")
               for s in (header.get("faults") or {}).get("camera_outage", [])]
     faults += [(float(s.get("start_s", 0)), float(s.get("end_s", 0)), f"corrupt audio ({s.get('kind')})")
@@ -257,7 +263,7 @@ def render(header: dict[str, Any], records: Iterable[dict[str, Any]], title: str
     lat = {k: percentiles(v) for k, v in sorted(stage_latencies(records).items()) if v}
     out = [f"<!doctype html><html><head><meta charset='utf-8'><title>{_e(title)}</title><style>{CSS}</style></head><body>",
            f"<h1>{_e(title)}</h1>",
-           f"<p>Drive <b>{_e(drive.get('name', '?'))}</b> ({duration:.2f} s, mode {_e(header.get('mode', '?'))}); "
+           f"<p>Drive <b>{_e(drive.get('name', '?'))}</b> ({_e(length)}, mode {_e(header.get('mode', '?'))}); "
            f"git {_e((header.get('git') or {}).get('commit', '?'))}; config {_e(header.get('config_hash', '?'))}.</p>",
            "<p>" + ", ".join(f"{_e(k)}: {v}" for k, v in sorted(counts.items(), key=lambda kv: str(kv[0]))) + "</p>",
            verdict_line(passed, checks, ref_diffs)]

@@ -22,7 +22,7 @@ import logging
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Literal
 
@@ -33,6 +33,7 @@ from vehicle_assist.messages import Envelope, VehicleState
 from vehicle_assist.replay import faults as faults_mod
 from vehicle_assist.replay.drive import Drive, Timed
 from vehicle_assist.replay.errors import ReplayError
+from vehicle_assist.runtime import ROUTE_ADVICE
 from vehicle_assist.vehicle import SourceStatus
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,8 @@ class QuietGate:
         self.questions = 0
         self.answers = 0
         self.alerts: list[tuple[int, str]] = []
+        self.route_advice = 0
+        """Route advisories being rendered (advisory_events start minus end of ``route-advice``)."""
 
     def observe(self, env: Envelope) -> None:
         """Bus sink (called under the bus lock, in seq order)."""
@@ -110,6 +113,8 @@ class QuietGate:
                 self.questions += 1
             elif topic == "advisories" and getattr(msg, "question", None) is not None:
                 self.answers += 1
+            elif topic == "advisory_events" and getattr(msg, "stage", "") == ROUTE_ADVICE:
+                self.route_advice += 1 if msg.type == "start" else -1
             elif topic == "errors":
                 stage = getattr(msg, "stage", "")
                 if stage == "perception":
@@ -125,7 +130,7 @@ class QuietGate:
             self.frames_sent.add(seq)
 
     def quiet(self) -> bool:
-        return (not self.frames_sent and self.transcripts >= self.utterances
+        return (not self.frames_sent and self.transcripts >= self.utterances and self.route_advice <= 0
                 and (self.answers >= self.questions or not self.wait_answers))
 
     def wait_quiet(self, timeout_s: float) -> bool:
@@ -429,7 +434,8 @@ async def run_replay(drive: Drive, config, parts, out_dir: Path, options: Replay
     run_info = {"drive": {"name": info.name, "path": info.path, "kind": info.kind, "duration_s": info.duration_s,
                           "frame_rate_hz": info.frame_rate_hz, "frame_count": info.frame_count,
                           "width": info.width, "height": info.height,
-                          "calibration": info.calibration.model_dump() if info.calibration else None},
+                          "calibration": info.calibration.model_dump() if info.calibration else None,
+                          "read": asdict(read) if (read := getattr(drive, "last_read", None)) else None},
                 "mode": options.mode, "start_s": options.start_s, "end_s": options.end_s, "speed": options.speed,
                 "faults": plan.model_dump(), "fault_lines": faults_mod.describe(plan),
                 "replay": {"wall_s": round(wall_s, 3), "drive_s": round(drive_s, 3),

@@ -31,6 +31,7 @@ import numpy as np
 
 from vehicle_assist import config, paths
 from vehicle_assist.config import StrictModel
+from vehicle_assist.errors import CodedError
 from vehicle_assist.fetch import sha256_of
 
 log = logging.getLogger(__name__)
@@ -41,12 +42,8 @@ SAMPLE_M = 8.0
 """Index points are sampled along segments at most this far apart."""
 
 
-class RouteError(Exception):
+class RouteError(CodedError):
     """A map cannot be read or indexed; ``code`` is stable, the message names the file."""
-
-    def __init__(self, code: str, message: str) -> None:
-        self.code = code
-        super().__init__(f"{code}: {message}")
 
 
 class RouteTables(StrictModel):

@@ -50,16 +50,19 @@ def match_wake(text: str, phrase: str = "hey car", min_similarity: float = 0.7,
     """Pure: does ``text`` start with ``phrase`` (or one of its known ASR renderings ``heard_as``)?
 
     Each wake word must be similar to the word in its place (``min_similarity``; a rendering, being
-    an exact heard form, needs ``HEARD_AS_SIMILARITY``); the best match wins."""
+    an exact heard form, needs ``HEARD_AS_SIMILARITY``); the best match wins. A rendering written
+    with a trailing comma ("a car,") counts only when the transcript has punctuation right after
+    it ("A car, what is..." but not "A car is overtaking...")."""
     best = _match_one(text, phrase, min_similarity)
     for variant in heard_as:
-        m = _match_one(text, variant, max(min_similarity, HEARD_AS_SIMILARITY))
+        pause = variant.rstrip().endswith(",")
+        m = _match_one(text, variant.rstrip().rstrip(","), max(min_similarity, HEARD_AS_SIMILARITY), pause)
         if m.matched and (not best.matched or m.score > best.score):
             best = m
     return best
 
 
-def _match_one(text: str, phrase: str, min_similarity: float) -> WakeMatch:
+def _match_one(text: str, phrase: str, min_similarity: float, needs_pause: bool = False) -> WakeMatch:
     wake = _words(phrase)
     words = _words(text)
     if not wake or len(words) < len(wake):
@@ -79,12 +82,15 @@ def _match_one(text: str, phrase: str, min_similarity: float) -> WakeMatch:
     rest_words = best[1]
     # remove the matched words from the original text (keeping its punctuation and case)
     tokens = re.findall(r"\S+", text)
-    kept, seen = [], 0
+    kept, seen, last = [], 0, ""
     for tok in tokens:
         if seen < rest_words and _words(tok):
             seen += len(_words(tok))
+            last = tok
             continue
         kept.append(tok)
+    if needs_pause and not re.search(r"[,.!?;:]$", last):
+        return WakeMatch(False, text, best[0])
     remainder = " ".join(kept).lstrip(",.!?;: ")
     return WakeMatch(True, remainder, best[0])
 
@@ -187,6 +193,11 @@ class Gate:
         if self._spoke_until_ns is not None and t_ns - self._spoke_until_ns < self.hangover_ns:
             return False
         return self.pressed if self.mode == PUSH_TO_TALK else True
+
+    def may_go_on(self) -> bool:
+        """Could the driver still be speaking? False once the push-to-talk button was released (the
+        release is the end of speech, so a mid-sentence hold is pointless)."""
+        return self.mode != PUSH_TO_TALK or self.pressed
 
     def decide(self, text: str) -> Decision:
         """Act on this transcript? In hands-free mode only when it starts with the wake phrase."""

@@ -5,6 +5,12 @@
 Whisper's segments into one :class:`~vehicle_assist.messages.Transcript` with a confidence in
 [0, 1] computed from the segments' average log-probability and no-speech probability. A transcript
 below ``min_confidence`` is asked back instead of acted on.
+
+No words from noise: Whisper writes text on engine noise and silence ("Thank you.", "You"). Each
+segment passes :func:`noise_reason` (pure; thresholds in :class:`NoiseGate`): a segment Whisper
+itself thinks is no speech, one it is very unsure of, or a repetitive one (compression ratio) is
+dropped; a transcript left with no words carries ``rejected`` (the reason) and empty text, and the
+lane neither acts on it nor asks back.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from vehicle_assist.errors import CodedError
 from vehicle_assist.messages import Transcript, Utterance
 
 BACKENDS = ("faster-whisper", "openai-whisper")
+MODEL_ROLES = {"tiny.en": "asr", "base": "asr_base"}
+"""Whisper model name (``speech.asr.model``) -> its role in configs/models.yaml."""
 
 
 class ASRError(CodedError):
@@ -30,6 +38,22 @@ class ASRError(CodedError):
 
 
 @dataclass(frozen=True)
+class NoiseGate:
+    """When a Whisper segment is taken for noise, not words (config: ``speech.asr.noise_gate``)."""
+
+    no_speech_prob: float = 0.5  # no-speech probability above this ...
+    no_speech_logprob: float = -0.7  # ... together with a mean token log-prob below this
+    min_logprob: float = -1.2  # any segment this unsure (mean token log-prob) is dropped
+    max_compression_ratio: float = 2.4  # repetitive text ("you you you ...") is dropped
+    enabled: bool = True
+
+    @classmethod
+    def from_settings(cls, settings) -> "NoiseGate":
+        """Build from :class:`~vehicle_assist.config.NoiseGateSettings`."""
+        return cls(**settings.model_dump())
+
+
+@dataclass(frozen=True)
 class AsrOptions:
     """Decoding options shared by both backends."""
 
@@ -37,11 +61,14 @@ class AsrOptions:
     initial_prompt: str | None = None  # decoder prompt, e.g. driving vocabulary
     language: str = "en"
     pad_s: float = 0.0  # digital silence added before and after the utterance (lower WER in road noise)
+    model: str = "tiny.en"  # which Whisper (MODEL_ROLES): tiny.en | base
+    noise_gate: NoiseGate = NoiseGate(enabled=False)  # the config turns it on (speech.asr.noise_gate)
 
     @classmethod
     def from_settings(cls, settings) -> "AsrOptions":
         """Build from :class:`~vehicle_assist.config.AsrSettings`."""
-        return cls(beam_size=settings.beam_size, initial_prompt=settings.initial_prompt, pad_s=settings.pad_s)
+        return cls(beam_size=settings.beam_size, initial_prompt=settings.initial_prompt, pad_s=settings.pad_s,
+                   model=settings.model, noise_gate=NoiseGate.from_settings(settings.noise_gate))
 
 
 def pad(pcm: np.ndarray, pad_s: float, sample_rate: int = 16000) -> np.ndarray:
@@ -60,6 +87,30 @@ class SegmentScore:
     avg_logprob: float
     no_speech_prob: float
     weight: float  # the segment's length (characters), so long segments count more
+    compression_ratio: float = 1.0  # gzip ratio of the text: high = repetitive (a hallucination loop)
+
+
+def noise_reason(seg: SegmentScore, gate: NoiseGate) -> str | None:
+    """Pure: why this segment is noise rather than words ("no-speech", "unsure", "repetitive"), or None."""
+    if not gate.enabled or not seg.text.strip():
+        return None
+    if seg.compression_ratio > gate.max_compression_ratio:
+        return "repetitive"
+    if seg.no_speech_prob > gate.no_speech_prob and seg.avg_logprob < gate.no_speech_logprob:
+        return "no-speech"
+    if seg.avg_logprob < gate.min_logprob:
+        return "unsure"
+    return None
+
+
+def gate_segments(segments: list[SegmentScore], gate: NoiseGate) -> tuple[list[SegmentScore], str]:
+    """The segments that are words, and (when none with text is left) the reason the first was dropped."""
+    kept, reasons = [], []
+    for s in segments:
+        reason = noise_reason(s, gate)
+        (reasons.append(reason) if reason else kept.append(s))
+    has_words = any(s.text.strip() for s in kept)
+    return kept, ("" if has_words or not reasons else reasons[0])
 
 
 def confidence(segments: list[SegmentScore]) -> float:
@@ -87,10 +138,13 @@ class ASR(Protocol):
         """Recognise one utterance (16 kHz mono float32)."""
 
 
-def _transcript(utt: Utterance, segments: list[SegmentScore], backend: str, start_ns: int) -> Transcript:
+def _transcript(utt: Utterance, segments: list[SegmentScore], backend: str, start_ns: int,
+                gate: NoiseGate = NoiseGate(enabled=False)) -> Transcript:
+    segments, rejected = gate_segments(segments, gate)
     text = " ".join(s.text.strip() for s in segments if s.text.strip())
     return Transcript(t_ns=utt.t_end_ns, text=text, confidence=confidence(segments), backend=backend,
-                      audio_s=len(utt.pcm) / utt.sample_rate, asr_ms=(clock.perf_ns() - start_ns) / 1e6)
+                      audio_s=len(utt.pcm) / utt.sample_rate, asr_ms=(clock.perf_ns() - start_ns) / 1e6,
+                      rejected=rejected)
 
 
 def _check(utt: Utterance) -> np.ndarray:
@@ -109,8 +163,16 @@ class WhisperASR:
     name = "whisper"
 
     def __init__(self, model: Any = None, options: AsrOptions = AsrOptions(), threads: int | None = None) -> None:
-        self.model = model if model is not None else self._load(**({"cpu_threads": threads} if threads else {}))
         self.options = options
+        self.model_name = options.model
+        self.model = model if model is not None else self._load(**({"cpu_threads": threads} if threads else {}))
+
+    def _resolved(self):
+        from vehicle_assist import models
+
+        if self.model_name not in MODEL_ROLES:
+            raise ASRError("asr-model", f"unknown Whisper model {self.model_name!r}; choose one of {', '.join(MODEL_ROLES)}")
+        return models.resolve(MODEL_ROLES[self.model_name])
 
     def _load(self, **overrides: Any) -> Any:
         """Load this backend's model through the registry (``cpu_threads`` may override models.yaml)."""
@@ -130,7 +192,7 @@ class WhisperASR:
             scores = self._decode(pad(pcm, self.options.pad_s))
         except Exception as err:  # CTranslate2 raises RuntimeError/ValueError, torch RuntimeError, on bad input
             raise ASRError("asr-failed", f"{self.name} failed: {err}") from err
-        return _transcript(utt, scores, self.name, start)
+        return _transcript(utt, scores, self.name, start, self.options.noise_gate)
 
 
 class FasterWhisperASR(WhisperASR):
@@ -141,14 +203,14 @@ class FasterWhisperASR(WhisperASR):
     def _load(self, **overrides: Any) -> Any:
         from vehicle_assist import models
 
-        return models.load_asr(**overrides)
+        return models.load_asr(self._resolved(), **overrides)
 
     def _decode(self, pcm: np.ndarray) -> list[SegmentScore]:
         segments, _info = self.model.transcribe(
             pcm, language=self.options.language, beam_size=self.options.beam_size, temperature=0.0,
             condition_on_previous_text=False, without_timestamps=True, vad_filter=False,
             initial_prompt=self.options.initial_prompt)
-        return [SegmentScore(s.text, s.avg_logprob, s.no_speech_prob, len(s.text)) for s in segments]
+        return [SegmentScore(s.text, s.avg_logprob, s.no_speech_prob, len(s.text), s.compression_ratio) for s in segments]
 
 
 class OpenAIWhisperASR(WhisperASR):
@@ -159,7 +221,7 @@ class OpenAIWhisperASR(WhisperASR):
     def _load(self, **overrides: Any) -> Any:
         from vehicle_assist import models
 
-        return models.load_asr_torch(**overrides)
+        return models.load_asr_torch(self._resolved(), name=self.model_name, **overrides)
 
     def _decode(self, pcm: np.ndarray) -> list[SegmentScore]:
         beam = self.options.beam_size if self.options.beam_size > 1 else None
@@ -167,13 +229,13 @@ class OpenAIWhisperASR(WhisperASR):
             pcm, language=self.options.language, fp16=False, temperature=0.0, beam_size=beam,
             condition_on_previous_text=False, without_timestamps=True, verbose=None,
             initial_prompt=self.options.initial_prompt)
-        return [SegmentScore(s["text"], s["avg_logprob"], s["no_speech_prob"], len(s["text"]))
+        return [SegmentScore(s["text"], s["avg_logprob"], s["no_speech_prob"], len(s["text"]), s["compression_ratio"])
                 for s in result["segments"]]
 
 
 def load_backend(name: str = "faster-whisper", options: AsrOptions = AsrOptions(), threads: int | None = None) -> ASR:
-    """Load one backend by name (``threads``: CPU threads, else models.yaml's); a missing model becomes
-    ASRError('asr-model') naming where it looked."""
+    """Load one backend by name with the Whisper model of ``options.model`` (tiny.en | base; ``threads``:
+    CPU threads, else models.yaml's); a missing model becomes ASRError('asr-model') naming where it looked."""
     from vehicle_assist.models import ModelNotFound
     from vehicle_assist.speech.convert import ConvertError
 

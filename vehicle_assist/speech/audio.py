@@ -203,6 +203,28 @@ def load_audio(path: Path | str, sample_rate: int = SAMPLE_RATE, max_s: float | 
     return np.concatenate(blocks), sample_rate
 
 
+AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".wma", ".aiff", ".aif",
+                  ".mp4", ".mkv", ".mov", ".avi", ".webm")
+"""File name endings taken as a file (not a sound-device name) wherever either may be given."""
+
+
+def looks_like_file(spec: str) -> bool:
+    """Whether a ``--mic`` style value names a file rather than a device: it exists as a file, has a
+    path separator, or ends like an audio or video file."""
+    p = Path(spec).expanduser()
+    return p.is_file() or "/" in spec or p.suffix.lower() in AUDIO_SUFFIXES
+
+
+def probe(path: Path | str) -> None:
+    """Raise :class:`AudioError` now if ``path`` cannot give audio (missing, unreadable, no samples):
+    decodes its first block only (:func:`stream_audio`), not the whole file."""
+    blocks = stream_audio(path)
+    try:
+        next(blocks)  # an empty file raises audio-empty here, an unreadable one audio-unreadable
+    finally:
+        blocks.close()  # stops an ffmpeg decoder at once
+
+
 def chunks(pcm: np.ndarray, sample_rate: int, block_ms: int, t0_ns: int = 0) -> Iterator[AudioChunk]:
     """Cut PCM into blocks of ``block_ms``; each chunk is stamped with its start time."""
     step = max(1, sample_rate * block_ms // 1000)
@@ -235,6 +257,10 @@ class FileSource:
     block_ms: int = 100
     t0_ns: int = 0
     sample_rate: int = SAMPLE_RATE
+
+    def check(self) -> None:
+        """Raise :class:`AudioError` now if the file cannot give audio (see :func:`probe`)."""
+        probe(self.path)
 
     def __iter__(self) -> Iterator[AudioChunk]:
         return rechunk(stream_audio(self.path, self.sample_rate), self.sample_rate, self.block_ms, self.t0_ns)

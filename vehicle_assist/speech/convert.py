@@ -1,7 +1,7 @@
 """Turn the CTranslate2 Whisper model (faster-whisper's format) into an openai-whisper checkpoint.
 
 Offline: the openai-whisper backend needs a PyTorch ``.pt`` (``{"dims", "model_state_dict"}``),
-and the only Whisper weights on board are the CTranslate2 ``model.bin`` of the ``asr`` role. Its
+and the Whisper weights on board are CTranslate2 ``model.bin`` files (the ``asr`` and ``asr_base`` roles). Its
 binary layout (CTranslate2 ``model_spec._serialize``, binary version 6) is: version, spec name,
 revision, then per variable: name, rank, dims, dtype id, byte count, raw bytes; then aliases.
 CTranslate2 fuses the attention projections (self-attention ``linear_0`` = [q; k; v],

@@ -34,6 +34,7 @@ class IntentTable(StrictModel):
     fuzzy_max_words: int = 0
     fuzzy_min_similarity: float = 1.0
     mishearings: dict[str, str] = {}
+    unfinished_endings: list[str] = []  # an utterance ending with one of these words goes on (speech.endpoint)
     examples: dict[str, list[str]] = {}
     intents: dict[str, list[str]]
 

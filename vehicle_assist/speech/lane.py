@@ -1,5 +1,8 @@
 """The voice lane for one utterance: ASR -> activation decision -> ask back, or intent.
 
+Audio with no words in it (silence, road noise, text the noise gate dropped, only a noise phrase
+such as "you") gives neither an intent nor an ask-back: the assistant stays silent.
+
 Used by ``vehicle-assist listen`` and the runtime. Every stage is timed (``clock.perf_ns``); the
 result is a :class:`Heard` record made only of our own types.
 """
@@ -35,12 +38,12 @@ def hear(utt: Utterance, asr: ASR, gate: Gate, min_confidence: float = 0.45,
     decision = gate.decide(transcript.text)
     intent: Intent | None = None
     ask: str | None = None
-    if decision.accept:
+    if decision.accept and transcript.text.strip():  # no words (noise, silence, gated): no intent, no ask-back
         if needs_ask_back(transcript, min_confidence):
             ask = ask_back_text
         else:
             intent = intents.classify(decision.text, transcript.t_ns, default_minutes=default_minutes)
-            if intent.name == "empty":
-                ask = ask_back_text
+            if intent.name == "empty":  # only a noise phrase ("you", "thank you"): nothing to act on or ask
+                intent = None
     t2 = clock.perf_ns()
     return Heard(transcript, decision, intent, ask, {"asr_ms": (t1 - t0) / 1e6, "decide_ms": (t2 - t1) / 1e6})

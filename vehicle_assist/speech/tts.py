@@ -1,4 +1,10 @@
-"""Text -> PCM through pyttsx3 over espeak-ng. Rendering only: this module never plays audio.
+"""Text -> PCM: a Piper neural voice (default) or pyttsx3 over espeak-ng (the fallback).
+
+Rendering only: this module never plays audio. Both engines are renderers with one interface,
+``render(text, rate=None) -> Rendered`` and ``render_sentences``; :func:`load_renderer` picks the
+engine from the config (``speech.tts.engine``) and falls back to pyttsx3/espeak-ng, saying so once
+in the log, when the Piper runtime or its voice is missing. ``rate`` is words per minute for both
+(175 = the voice's own pace; Piper turns it into ``length_scale``).
 
 Audio reaches the speaker only through :mod:`vehicle_assist.audio_out` (the arbiter). pyttsx3's
 espeak driver initialises espeak-ng in retrieval mode; we take the samples from pyttsx3's espeak
@@ -6,12 +12,16 @@ binding with a synth callback of our own and wait with ``espeak_Synchronize``. W
 driver's ``save_to_file``: it writes the WAV *before* appending the samples delivered with the
 final event, so the end of an utterance (sometimes all of a short one) was lost, and its polling
 loop adds up to 10 ms. One engine per process, guarded by a lock, so repeated calls never hang.
+
+Piper (``piper-tts``, ONNX Runtime) runs its voice through :func:`vehicle_assist.models.onnx_session`
+(fixed threads, no spinning) rather than its own loader, which takes every core.
 """
 
 from __future__ import annotations
 
 import ctypes
 import io
+import json
 import re
 import threading
 import logging
@@ -51,10 +61,15 @@ class TTSError(Exception):
 
 SAMPLE_RATE = 22050
 """espeak-ng's output rate."""
+BASE_RATE = 175
+"""Words per minute that mean "the voice's own pace" (pyttsx3's default rate; VoiceControls.rate starts here)."""
+ENGINES = ("piper", "pyttsx3")
 
 
 class TTSRenderer:
     """Render text to PCM with pyttsx3 + espeak-ng."""
+
+    engine = "pyttsx3"
 
     _lock = threading.Lock()
     _engine = None
@@ -128,6 +143,121 @@ class TTSRenderer:
         """Yield one :class:`Rendered` per sentence, so playback can start before the rest is ready."""
         for sentence in split_sentences(text):
             yield self.render(sentence, rate)
+
+
+class PiperRenderer:
+    """Render text to PCM with a Piper ONNX voice (``piper-tts``): a natural neural voice.
+
+    ``rate`` (words per minute, :data:`BASE_RATE` = the voice's pace) becomes Piper's
+    ``length_scale``; ``volume`` is the peak level of each rendered sentence (Piper normalises every
+    sentence to full scale; 0.8 matches espeak-ng's loudness). Short texts (command replies, the
+    ask-back) are kept once rendered, so a repeated reply costs no second rendering.
+    """
+
+    CACHE_WORDS, CACHE_SIZE = 8, 64
+
+    engine = "piper"
+
+    def __init__(self, model_path: Path | str, config_path: Path | str | None = None, rate: int = BASE_RATE,
+                 volume: float = 0.8, threads: int = 1) -> None:
+        try:
+            from piper import PiperConfig, SynthesisConfig
+            from piper.voice import PiperVoice
+        except ImportError as err:
+            raise TTSError(f"the Piper runtime is not installed ({err}): pip install piper-tts") from err
+        from vehicle_assist.models import onnx_session
+
+        model_path = Path(model_path)
+        config_path = Path(config_path or f"{model_path}.json")
+        if not model_path.is_file() or not config_path.is_file():
+            raise TTSError(f"Piper voice incomplete: need {model_path.name} and {config_path.name} in {model_path.parent}")
+        try:
+            cfg = PiperConfig.from_dict(json.loads(config_path.read_text()))
+            self._voice = PiperVoice(session=onnx_session(model_path, threads), config=cfg)
+        except Exception as err:  # a corrupt ONNX file or JSON: say which voice, fall back upstream
+            raise TTSError(f"Piper voice {model_path.name} could not be loaded: {err}") from err
+        self._syn = SynthesisConfig
+        self.voice, self.rate, self.volume = model_path.stem, rate, volume
+        self.sample_rate = cfg.sample_rate
+        self.length_scale = float(cfg.length_scale or 1.0)
+        self._lock = threading.Lock()
+        self._cache: dict[tuple[str, float], np.ndarray] = {}
+
+    def length_scale_for(self, rate: int | None) -> float:
+        """Piper's length_scale for a speaking rate in words per minute (slower -> longer)."""
+        return self.length_scale * BASE_RATE / max(1, int(rate or self.rate))
+
+    def render(self, text: str, rate: int | None = None) -> Rendered:
+        """Render ``text`` (any length) to PCM. Empty text gives empty PCM."""
+        start = clock.perf_ns()
+        text = " ".join(text.split())
+        if not text:
+            return Rendered(text, np.zeros(0, np.float32), self.sample_rate, 0.0)
+        key = (text, round(self.length_scale_for(rate), 3))
+        with self._lock:
+            pcm = self._cache.get(key)
+            if pcm is None:
+                pcm = self._synthesize(text, key[1])
+                if len(text.split()) <= self.CACHE_WORDS:
+                    if len(self._cache) >= self.CACHE_SIZE:
+                        self._cache.pop(next(iter(self._cache)))
+                    self._cache[key] = pcm
+        return Rendered(text, pcm, self.sample_rate, (clock.perf_ns() - start) / 1e6)
+
+    def _synthesize(self, text: str, length_scale: float) -> np.ndarray:
+        syn = self._syn(length_scale=length_scale, volume=self.volume, normalize_audio=True)
+        try:
+            chunks = [c.audio_float_array for c in self._voice.synthesize(text, syn)]
+        except Exception as err:  # onnxruntime / the phonemiser raise their own types
+            raise TTSError(f"Piper failed on {text[:40]!r}: {err}") from err
+        pcm = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
+        if pcm.size == 0:
+            raise TTSError(f"Piper produced no audio for {text[:40]!r}")
+        return pcm
+
+    def render_sentences(self, text: str, rate: int | None = None):
+        """Yield one :class:`Rendered` per sentence, so playback can start before the rest is ready."""
+        for sentence in split_sentences(text):
+            yield self.render(sentence, rate)
+
+
+_fallback_said = False
+
+
+def _say_fallback_once(reason: str) -> None:
+    global _fallback_said
+    if not _fallback_said:
+        _fallback_said = True
+        log.warning("Piper voice unavailable (%s); speaking with pyttsx3/espeak-ng instead", reason)
+
+
+def load_renderer(engine: str | None = None, models_cfg=None):
+    """The configured TTS renderer: Piper (``tts_piper`` role) unless ``engine`` is "pyttsx3" or
+    Piper/its voice is missing, then pyttsx3 over espeak-ng (``tts`` role). ``engine`` None reads
+    ``speech.tts.engine`` from the onboard config."""
+    from vehicle_assist import config, models
+
+    if engine is None:
+        engine = config.load_app().speech.tts.engine
+    if engine not in ENGINES:
+        raise TTSError(f"unknown TTS engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    if engine == "piper":
+        try:
+            return renderer_for(models.resolve("tts_piper", models_cfg))
+        except models.ModelNotFound as err:
+            _say_fallback_once(f"voice not found: {err.looked[0] if err.looked else err}")
+        except TTSError as err:
+            _say_fallback_once(str(err))
+    return renderer_for(models.resolve("tts", models_cfg))
+
+
+def renderer_for(res) -> "TTSRenderer | PiperRenderer":
+    """The renderer for one resolved TTS role (kind ``piper`` or ``pyttsx3``)."""
+    opts = res.options
+    if res.kind == "piper":
+        return PiperRenderer(res.path, rate=int(opts.get("rate", BASE_RATE)), volume=float(opts.get("volume", 0.8)),
+                             threads=int(opts.get("threads", 1)))
+    return TTSRenderer(voice=opts.get("voice"), rate=int(opts.get("rate", BASE_RATE)))
 
 
 def split_sentences(text: str) -> list[str]:

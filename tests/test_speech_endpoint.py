@@ -1,0 +1,149 @@
+"""End of speech that follows the driver: how long to hold (pure), merging a fragment with what
+follows, the Joiner's state, and a real spoken question with a mid-sentence pause through the runtime."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import numpy as np
+import pytest
+
+from vehicle_assist import config, triplog
+from vehicle_assist.messages import Utterance
+from vehicle_assist.speech import endpoint
+from vehicle_assist.speech.endpoint import EndpointOptions, Joiner, hold_s, merge, unfinished
+
+OPTS = EndpointOptions(hold_question_s=0.85, hold_unfinished_s=1.2)
+
+
+@pytest.mark.parametrize("text, hold", [
+    ("Louder.", 0.0),
+    ("Switch the warnings on.", 0.0),  # ends on "on" but is a whole command
+    ("Mute the alerts for ten minutes.", 0.0),
+    ("Mute the alerts.", 0.85),  # a duration may follow
+    ("Volume", 0.85),  # recognised only by sound: "up" may follow
+    ("What is the speed limit on a motorway?", 0.85),
+    ("When am I allowed to use the", 1.2),
+    ("Do I have", 1.2),
+    ("When am I allowed...", 1.2),
+    ("Hey car.", 1.2),  # only the wake phrase: the question follows
+    ("Thank you.", 0.0),  # a noise phrase
+    ("", 0.85),  # no words (a lone short word Whisper missed): hear it again with what follows
+])
+def test_hold_follows_what_was_said(text, hold):
+    assert hold_s(text, OPTS) == pytest.approx(hold)
+
+
+def test_disabled_endpoint_never_holds():
+    assert hold_s("When am I allowed to use the", EndpointOptions(enabled=False)) == 0.0
+
+
+def test_unfinished_endings_come_from_the_table():
+    assert unfinished("Is it legal to park on the")
+    assert not unfinished("Is it legal to park on the pavement?")
+
+
+def _utt(start_s, seconds, value=0.1):
+    pcm = np.full(int(seconds * 16000), value, np.float32)
+    return Utterance(int(start_s * 1e9), int((start_s + seconds) * 1e9), pcm)
+
+
+def test_merge_keeps_the_pause_as_silence():
+    a, b = _utt(1.0, 1.0), _utt(2.7, 0.5, 0.2)
+    m = merge(a, b)
+    assert (m.t_start_ns, m.t_end_ns) == (a.t_start_ns, b.t_end_ns)
+    assert len(m.pcm) == 16000 + int(0.7 * 16000) + 8000
+    assert np.all(m.pcm[16000:16000 + 11200] == 0) and m.pcm[-1] == np.float32(0.2)
+
+
+def test_joiner_merges_a_fragment_when_speech_resumes_within_the_hold():
+    j = Joiner(OPTS)
+    frag = _utt(0.0, 1.0)
+    assert j.end(frag, "When am I allowed to use the") == pytest.approx(1.2)
+    assert not j.due(1.5)
+    assert j.started(1.9)  # within 1.0 + 1.2
+    rest = _utt(1.9, 1.5)
+    whole = j.take(rest)
+    assert whole.t_start_ns == frag.t_start_ns and len(whole.pcm) > len(frag.pcm) + len(rest.pcm)
+    assert j.held is None
+
+
+def test_joiner_remembers_speech_that_resumed_while_the_fragment_was_transcribed():
+    j = Joiner(OPTS)
+    j.started(0.1)  # the fragment's own start: before its end, not a continuation
+    j.started(1.6)  # the rest began while Whisper was still busy with the fragment
+    assert j.end(_utt(0.0, 1.0), "When am I allowed to use the") > 0
+    assert j.continued and not j.due(5.0)
+
+
+def test_joiner_acts_when_the_hold_passes_without_speech():
+    j = Joiner(OPTS)
+    j.end(_utt(0.0, 2.0), "What is the speed limit on a motorway?")
+    assert not j.due(2.5) and j.due(2.86)
+    assert not j.started(3.5)  # too late: a new utterance, not a continuation
+    j.release()
+    nxt = _utt(3.5, 1.0)
+    assert j.take(nxt) is nxt
+
+
+def test_joiner_does_not_hold_commands():
+    j = Joiner(OPTS)
+    assert j.end(_utt(0.0, 1.0), "Louder.") == 0.0
+    assert j.held is None and not j.started(1.1)
+
+
+def test_wait_for_rest_returns_when_the_driver_goes_on_or_the_hold_ends():
+    async def run(resume_at):
+        j = Joiner(OPTS)
+        t0 = time.monotonic()
+        j.end(_utt(0.0, 1.0), "How close can I park to a junction?")
+        now = lambda: time.monotonic() - t0 + 1.0  # noqa: E731  (the utterance ended "now")
+        if resume_at is not None:
+            asyncio.get_running_loop().call_later(resume_at, j.started, now())
+        return await endpoint.wait_for_rest(j, now, asyncio.sleep), time.monotonic() - t0
+
+    went_on, waited = asyncio.run(run(0.2))
+    assert went_on and waited < 0.6
+    went_on, waited = asyncio.run(run(None))
+    assert not went_on and 0.8 <= waited < 1.5
+
+
+@pytest.mark.slow
+def test_a_question_with_a_pause_is_one_utterance_through_the_runtime(tmp_path):
+    """A Piper-spoken question with a 700 ms pause after "allowed", real VAD, real Whisper tiny.en:
+    the runtime hears one question, not a fragment and a second half."""
+    from vehicle_assist.audio_out import NullSink
+    from vehicle_assist.clock import WallClock
+    from vehicle_assist.messages import AudioChunk
+    from vehicle_assist.runtime import Sinks, Sources, build
+    from vehicle_assist.speech import asr, audio
+    from vehicle_assist.speech.tts import load_renderer
+
+    import runtime_parts as rp
+
+    piper = load_renderer("piper")
+    a = piper.render("When am I allowed")
+    b = piper.render("to use the hard shoulder on a motorway?")
+    gap = np.zeros(int(0.7 * a.sample_rate), np.float32)
+    trim = lambda p: p[np.flatnonzero(np.abs(p) > 0.01)[0]:np.flatnonzero(np.abs(p) > 0.01)[-1] + 1]  # noqa: E731
+    pcm = audio.resample(np.concatenate([trim(a.pcm), gap, trim(b.pcm)]), a.sample_rate, 16000)
+    pcm = np.concatenate([np.zeros(8000, np.float32), pcm, np.zeros(32000, np.float32)])
+    cfg = config.AppConfig()
+    clock = WallClock()
+
+    def mic():
+        for i in range(0, len(pcm), 1600):
+            yield AudioChunk(clock.now_ns(), pcm[i:i + 1600])
+            time.sleep(0.1)  # a live microphone's pace
+
+    parts = rp.parts(advisor=False)
+    parts.asr = asr.load_backend("faster-whisper", asr.AsrOptions.from_settings(cfg.speech.asr))
+    trip = tmp_path / "trip.jsonl"
+    rt = build(cfg, Sources(audio=mic(), audio_is_held=True), clock, Sinks(NullSink(), trip), parts)
+    asyncio.run(rt.run(duration_s=30))
+    _, records = triplog.read(trip)
+    intents = [r for r in records if r.get("topic") == "intents"]
+    assert len(intents) == 1, intents
+    text = intents[0]["msg"]["text"].lower()
+    assert intents[0]["msg"]["name"] == "question" and "allowed" in text and "hard shoulder" in text

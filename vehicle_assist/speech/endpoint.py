@@ -1,0 +1,163 @@
+"""End of speech that follows the driver: a mid-sentence pause does not end a question.
+
+The VAD ends an utterance after ``vad.trailing_silence_s`` of silence; drivers pause longer than
+that in the middle of a sentence ("When am I allowed ... to use the hard shoulder?"). Once the
+utterance is transcribed, :func:`hold_s` (pure) says how much longer to listen before acting on it:
+
+- a command that matches its pattern whole ("switch the warnings on", "louder") or a noise
+  phrase ("thank you"): act at once (0 s);
+- no words (Whisper heard none in what the VAD took for speech, or the noise gate dropped them):
+  ``hold_question_s``, so a short first word lost on its own is heard again with what follows;
+- text that stops on a word no finished sentence ends with ("... on the", "... allowed to"), or only
+  the wake phrase: ``hold_unfinished_s``;
+- anything else, i.e. a question that looks finished: ``hold_question_s``.
+
+The hold is counted from the end of the utterance's audio (0.2 s after its last speech; the VAD's
+end event comes ``trailing_silence_s - 0.2`` s later). If the VAD opens a new utterance within the
+hold, the held one is not acted on: it is merged with the next (:func:`merge`, the pause kept as
+silence) and the two are transcribed as one. The hold runs while Whisper transcribes, so it adds
+latency only when it outlasts the VAD's end event plus the transcription. :class:`Joiner` keeps that state for a
+stream; time is an argument, so results are the same live, in replay and in tests.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from vehicle_assist.messages import Utterance
+from vehicle_assist.speech import intents
+
+
+@dataclass(frozen=True)
+class EndpointOptions:
+    """How long to keep listening after the VAD's end (config ``speech.endpoint``)."""
+
+    enabled: bool = True
+    hold_question_s: float = 0.85
+    hold_unfinished_s: float = 1.2
+    max_merged_s: float = 15.0
+
+    @classmethod
+    def from_settings(cls, settings) -> "EndpointOptions":
+        """Build from :class:`~vehicle_assist.config.EndpointSettings`."""
+        return cls(**settings.model_dump())
+
+
+def unfinished(text: str, table: intents.CompiledTable | None = None) -> bool:
+    """Pure: does ``text`` stop mid-sentence (on a word like "the", "to", "when"; trailing "..." or
+    ","; or nothing but the wake phrase / a filler)?"""
+    table = table or intents.load_table()
+    stripped = text.strip()
+    if stripped.endswith(("...", "…", ",", "-", "—")):
+        return True
+    norm = intents.normalise(stripped)
+    if not norm or norm in table.table.noise_phrases:
+        return False
+    core = intents.strip_fillers(norm, table.table)
+    if not core:
+        return True  # "hey car" alone: the question follows
+    return core.split()[-1] in table.table.unfinished_endings
+
+
+def hold_s(text: str, opts: EndpointOptions = EndpointOptions(), table: intents.CompiledTable | None = None) -> float:
+    """Pure: seconds to keep listening after the VAD's end before acting on ``text``.
+
+    0 for no words, a noise phrase, or a command that matches a pattern of configs/intents.yaml
+    whole ("switch the warnings on"); ``hold_unfinished_s`` for text that stops mid-sentence;
+    ``hold_question_s`` for the rest: questions, commands recognised only by sound ("volume" may
+    be the start of "volume up"), and "mute" without a duration (one may follow).
+    """
+    if not opts.enabled:
+        return 0.0
+    if not text.strip():  # speech the VAD heard but Whisper gave no words for (or the gate dropped):
+        return opts.hold_question_s  # if more follows, hear them together (a short "mute" alone can be lost)
+    table = table or intents.load_table()
+    norm = intents.normalise(text)
+    core = intents.strip_fillers(norm, table.table)
+    if norm in table.table.noise_phrases or core in table.table.noise_phrases:
+        return 0.0
+    if core and not text.strip().endswith(("...", "…", ",", "-", "—")):
+        exact = intents.match_command(core, table) or intents.match_command(intents.correct_mishearings(core, table.table), table)
+        if exact is not None:
+            if exact[0] == "mute" and not re.search(r"\b(minutes?|mins?|hours?)\b", core):
+                return opts.hold_question_s
+            return 0.0
+    if unfinished(text, table):
+        return opts.hold_unfinished_s
+    return opts.hold_question_s
+
+
+def merge(first: Utterance, second: Utterance) -> Utterance:
+    """One utterance from two, the pause between them kept as silence (at most 1.5 s of it)."""
+    sr = first.sample_rate
+    gap_s = max(0.0, (second.t_start_ns - first.t_end_ns) / 1e9)
+    gap = np.zeros(int(min(gap_s, 1.5) * sr), np.float32)
+    pcm = np.concatenate([np.asarray(first.pcm, np.float32), gap, np.asarray(second.pcm, np.float32)])
+    return Utterance(first.t_start_ns, second.t_end_ns, pcm, sr)
+
+
+class Joiner:
+    """Holds a transcribed utterance while the driver may go on; merges it with the next one.
+
+    Times are seconds on the utterances' clock (``Utterance.t_end_ns / 1e9``). ``end(utt, text)``:
+    ``utt`` was transcribed as ``text``; returns the hold (0: act on it now), counted from the end
+    of its audio. ``started(t_s)``: the VAD opened an utterance at ``t_s`` (it may come before
+    ``end``, while the ASR is still busy: it is remembered); True when that continues the held one
+    (it will be merged). ``take(utt)``: the utterance to transcribe, the held fragment
+    merged in front when there is one. ``due(t_s)``: True when the held utterance must now be acted
+    on (its hold passed with no new speech); ``release()`` then forgets it.
+    """
+
+    def __init__(self, opts: EndpointOptions = EndpointOptions()) -> None:
+        self.opts = opts
+        self.held: Utterance | None = None
+        self.deadline_s = 0.0
+        self.continued = False
+        self.last_start_s = float("-inf")  # the VAD may open the next utterance while this one is transcribed
+
+    def end(self, utt: Utterance, text: str) -> float:
+        hold = hold_s(text, self.opts)
+        if hold > 0 and len(utt.pcm) / utt.sample_rate < self.opts.max_merged_s:
+            self.held, self.deadline_s, self.continued = utt, utt.t_end_ns / 1e9 + hold, False
+            end_s = utt.t_end_ns / 1e9
+            self.continued = end_s < self.last_start_s <= self.deadline_s + 1e-9
+            return hold
+        self.release()
+        return 0.0
+
+    def started(self, t_s: float) -> bool:
+        self.last_start_s = max(self.last_start_s, t_s)
+        if self.held is not None and not self.continued and t_s <= self.deadline_s + 1e-9:
+            self.continued = True
+        return self.continued
+
+    def take(self, utt: Utterance) -> Utterance:
+        if self.held is not None and self.continued:
+            utt = merge(self.held, utt)
+        self.release()
+        return utt
+
+    def due(self, t_s: float) -> bool:
+        return self.held is not None and not self.continued and t_s >= self.deadline_s - 1e-9
+
+    def release(self) -> None:
+        """The held utterance was acted on (or dropped)."""
+        self.held, self.continued = None, False
+
+
+async def wait_for_rest(joiner: Joiner, now_s, sleep, step_s: float = 0.02) -> bool:
+    """After :meth:`Joiner.end` returned a hold: wait until the driver goes on (True: the held
+    utterance will be merged into the next one, do not act on it) or the hold passes (False: act).
+    ``now_s()`` gives the latest time on the utterances' clock; ``sleep`` is the run's clock sleep."""
+    while not joiner.continued and not joiner.due(now_s()):
+        await sleep(step_s)
+    if joiner.continued:
+        return True
+    joiner.release()
+    return False
+
+
+__all__ = ["EndpointOptions", "Joiner", "hold_s", "merge", "unfinished", "wait_for_rest"]
