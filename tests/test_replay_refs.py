@@ -19,12 +19,12 @@ ANSWER = ("Leave at least 1.5 metres when overtaking cyclists at speeds of up to
 
 
 def records(distance=14.0, ttc=2.8, alert_t=3.4, text=QUESTION, proc=1, cited=("163",), answer=ANSWER,
-            route="extractive", refused=False, intent="question", confidence=0.85, hazards=None):
+            route="extractive", refused=False, intent="question", confidence=0.85, hazards=None, rejected=""):
     hz = hazards if hazards is not None else (
         Hazard(int(2.9e9), "forward-collision", HazardLevel.WARNING, "car", 4, distance, ttc, True),)
     items = [("hazards", 2.9, hz),
              ("alerts", alert_t, AlertEvent(int(alert_t * 1e9), "forward-collision", 90, "Vehicle ahead, brake.", True)),
-             ("transcripts", 7.0 + proc, Transcript(int((7.0 + proc) * 1e9), text, confidence, asr_ms=100.0 * proc)),
+             ("transcripts", 7.0 + proc, Transcript(int((7.0 + proc) * 1e9), text, confidence, asr_ms=100.0 * proc, rejected=rejected)),
              ("intents", 7.1 + proc, Intent(int((7.1 + proc) * 1e9), intent, text)),
              ("advisories", 7.5 + proc, Advisory(int((7.5 + proc) * 1e9), answer, route, tuple(cited), refused, text)),
              ("timings", 3.0, None)]
@@ -59,6 +59,12 @@ def test_transcript_one_word_off_still_passes(tmp_path):
     garbled = "How much broom should we give a cyclist then I overtake?"  # 3 words in 11: beyond 0.25
     (diff,) = refs.compare(records(text=garbled, intent="question"), ref, RULES)
     assert str(diff).startswith("transcripts[0].text (word error rate 0.27 > 0.25): reference")
+
+
+def test_a_transcript_rejected_as_noise_is_a_difference(tmp_path):
+    ref = reference(tmp_path)
+    assert [str(d) for d in refs.compare(records(rejected="unsure"), ref, RULES)] == [
+        'transcripts[0].rejected: reference "", got "unsure"']
 
 
 def test_changed_cited_rule_fails(tmp_path):
