@@ -26,6 +26,7 @@ import json
 import os
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -82,13 +83,16 @@ def run_clip(path: Path, settings, calib=None, model=None, ego_speed=None) -> di
     """Lockstep run of the lane over one clip: alert starts and per-frame timings."""
     starts, totals, stages = [], [], {"detect": [], "track": [], "assess": []}
     n = 0
+    cpu0 = time.process_time()
     for frame, step in video.run_lockstep(str(path), settings, calib, ego_speed, model=model):
         n += 1
         totals.append(step.result.timings["total"])
         for k in stages:
             stages[k].append(step.result.timings[k])
         starts += [(round(e.t_ns / 1e9, 3), e.name) for e in step.events if e.state == "start"]
-    return {"frames": n, "starts": starts, "totals_ms": totals, "stages_ms": stages}
+    cpu_ms = (time.process_time() - cpu0) * 1000  # whole process (decode + lane), independent of other load
+    return {"frames": n, "starts": starts, "totals_ms": totals, "stages_ms": stages,
+            "cpu_ms_per_frame": round(cpu_ms / n, 1) if n else None}
 
 
 def section_throughput(settings, model) -> dict:
@@ -186,6 +190,7 @@ def section_negatives(settings, model) -> dict:
             fcw = [s for s in within if s[1] in FCW]
             hazard = [s for s in within if s[1] not in SYSTEM_ALERTS]
             rows.append({"clip": name, "split": split, "seconds": round(dur, 2), "quiet_seconds": round(quiet, 2),
+                         "frames": r["frames"], "cpu_ms_per_frame": r["cpu_ms_per_frame"],
                          "fcw_alerts": len(fcw), "hazard_alerts": len(hazard), "alerts": r["starts"],
                          "cooldown_violations": len(cooldown_violations(r["starts"], table))})
             log(f"  {name:<55} {quiet:5.1f} of {dur:5.1f} s  FCW {len(fcw)}  in-path/hazard {len(hazard)}  all alerts {r['starts']}")
@@ -198,7 +203,9 @@ def section_negatives(settings, model) -> dict:
     return {"clips": rows, "seconds": round(secs, 2), "fcw_alerts": n, "hazard_alerts": m,
             "fcw_per_hour": round(n / secs * 3600, 1) if secs else None,
             "hazard_alerts_per_hour": round(m / secs * 3600, 1) if secs else None, "by_split": by_split,
-            "cooldown_violations": sum(r["cooldown_violations"] for r in rows)}
+            "cooldown_violations": sum(r["cooldown_violations"] for r in rows),
+            "settings": {k: getattr(settings, k, None) for k in ("imgsz", "rect", "full_every", "conf", "nms_groups", "riders")},
+            "load": load()}
 
 
 def section_latency(split: str, settings, model) -> dict:

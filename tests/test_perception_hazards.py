@@ -21,16 +21,18 @@ def approach_track(dist_at, t_end: float, label: str = "car", lateral_m: float =
     H = TABLE.classes[label].height_m
     rng = np.random.default_rng(seed)
     times = np.arange(t_end - duration, t_end + 1e-9, 1 / FPS)
-    hist = []
+    hist, edges = [], []
     for t in times:
         h = CAL.focal_px * H / dist_at(t) + (rng.normal(0, noise_px) if noise_px else 0.0)
         hist.append((int(t * 1e9), float(h)))
+        u = CAL.cx + lateral_m * h / H
+        edges.append((int(t * 1e9), u - 0.6 * h, u + 0.6 * h))  # a rigid outline: width 1.2 x height
     h = hist[-1][1]
     w = h * 1.2
     u = CAL.cx + lateral_m * h / H
     box = (u - w / 2, 400 - h, u + w / 2, 400.0)
     return Track(track_id=tid, label=label, box=box, confidence=0.8, t_ns=hist[-1][0], first_t_ns=hist[0][0],
-                 hits=len(hist), history=tuple(hist))
+                 hits=len(hist), history=tuple(hist), edges=tuple(edges))
 
 
 def test_ttc_constant_closing_speed():
@@ -300,3 +302,75 @@ def test_riders_folded_by_the_detector_are_cyclists_and_motorcyclists():
     moto = approach_track(lambda t: 9.0 - 4.0 * t, 0.0, label="motorcyclist", tid=6, duration=1.0)
     kinds = {h.track_id: h.kind for h in assess([cyc, moto], None, cyc.t_ns, CAL)}
     assert kinds == {5: "cyclist-ahead", 6: "motorcyclist-ahead"}
+
+
+# --- issue 16, second round: the no-blind-frame schedule's false alerts on quiet urban stretches ---------------
+
+def _table(**levels_fc):
+    """The configured table with forward-collision level overrides (and rigid vehicles, VRU rules) for these tests."""
+    classes = {k: v.model_copy(update={"rigid": k in ("car", "truck", "bus")}) for k, v in TABLE.classes.items()}
+    levels = {k: v.model_copy(update=levels_fc if k == "forward-collision" else {}) for k, v in TABLE.levels.items()}
+    return TABLE.model_copy(update={"classes": classes, "levels": levels})
+
+
+def test_a_new_track_needs_some_age_before_its_growth_counts():
+    """DAD 487 under the no-blind schedule: a car ~15 m ahead coming out from behind an oncoming car, its
+    box growing 33 -> 49 px in its first 0.5 s of track (the outline firming up), read as TTC 1.1 s."""
+    young = approach_track(lambda t: 15.0 - 14.0 * t, 0.0, duration=0.6)
+    old = approach_track(lambda t: 15.0 - 14.0 * t, 0.0, duration=1.2)
+    table = _table(min_track_s=1.0)
+    assert assess([young], None, young.t_ns, CAL, table=_table())[0].level == HazardLevel.CRITICAL  # without the rule
+    out = assess([young], None, young.t_ns, CAL, table=table)[0]
+    assert out.level <= HazardLevel.INFO and out.ttc_s is None
+    assert assess([old], None, old.t_ns, CAL, table=table)[0].level == HazardLevel.CRITICAL
+    est = estimate_ttc(young.history, young.t_ns, TABLE.ttc)
+    assert not hazards.plausible(est, 10.0, young, young.t_ns, None, TABLE.ttc, min_track_s=1.0)
+    assert hazards.plausible(est, 10.0, young, young.t_ns, None, TABLE.ttc, min_track_s=0.4)
+
+
+def test_a_rigid_box_growing_only_in_height_is_not_an_approach():
+    """DAD 597: stopped behind a taxi, the box's bottom edge wobbles with the bumper's shadow (height
+    202-236 px) while its width stays 285-300 px; the braking fit read TTC 2.5 s."""
+    import dataclasses
+
+    tr = approach_track(lambda t: 12.0 - 6.0 * t, 0.0)            # height grows as if closing at 6 m/s
+    flat = tuple((t, 500.0, 800.0) for t, _ in tr.history)          # ...but the width does not move
+    still_width = dataclasses.replace(tr, edges=flat, box=(500.0, tr.box[1], 800.0, tr.box[3]))
+    table = _table()
+    assert assess([tr], None, tr.t_ns, CAL, table=table)[0].level >= HazardLevel.WARNING
+    out = assess([still_width], None, still_width.t_ns, CAL, table=table)[0]
+    assert out.ttc_s is None and out.level <= HazardLevel.INFO
+    # pure: the height's estimate survives only with a width that grows significantly too
+    h = estimate_ttc(tr.history, tr.t_ns, TABLE.ttc)
+    assert hazards.both_dimensions(h, estimate_ttc(hazards.widths(tr), tr.t_ns, TABLE.ttc)) == h
+    assert hazards.both_dimensions(h, estimate_ttc(hazards.widths(still_width), tr.t_ns, TABLE.ttc)).ttc_s is None
+    # people are not rigid: a stride changes the width, so a person's height alone counts
+    person = approach_track(lambda t: 12.0 - 6.0 * t, 0.0, label="person")
+    person = dataclasses.replace(person, edges=tuple((t, 600.0, 660.0) for t, _ in person.history))
+    assert assess([person], None, person.t_ns, CAL, table=table)[0].ttc_s is not None
+
+
+def test_a_person_crossing_in_front_of_a_stopped_car_is_not_closed_on():
+    """DAD 617: we wait at a crossing; a cyclist ~3-8 m ahead crosses, its box creeping bigger at about
+    1 m/s of 'closing'. Walking-pace growth is their own motion, not us closing on them."""
+    creeping = approach_track(lambda t: 7.6 - 1.2 * t, 0.0, label="person", tid=3)
+    closing = approach_track(lambda t: 7.6 - 5.0 * t, 0.0, label="person", tid=4)
+    vru = {k: v.model_copy(update={"distance_min_closing_mps": 2.0}) if v.distance_needs_motion else v
+           for k, v in TABLE.levels.items()}
+    table = TABLE.model_copy(update={"levels": vru})
+    assert assess([creeping], None, creeping.t_ns, CAL)[0].level == HazardLevel.WARNING  # without the rule
+    assert assess([creeping], None, creeping.t_ns, CAL, table=table)[0].level == HazardLevel.INFO
+    assert assess([closing], None, closing.t_ns, CAL, table=table)[0].level >= HazardLevel.WARNING
+    est = estimate_ttc(creeping.history, creeping.t_ns, TABLE.ttc)
+    assert hazards.approaching(est, 30, 4, 7.6) and not hazards.approaching(est, 30, 4, 7.6, min_closing_mps=2.0)
+    assert not hazards.approaching(est, 2, 4, 7.6)  # an unconfirmed track never counts
+
+
+def test_the_braking_fit_can_be_kept_to_rigid_outlines():
+    # a person's gait makes 1/h curve; with accel_rigid_only their TTC is the constant-speed one
+    tr = approach_track(lambda t: 20.0 - 4.0 * t - 2.0 * t * t, 0.0, label="person", duration=1.5)
+    with_accel = estimate_ttc(tr.history, tr.t_ns, TABLE.ttc, 20.0)
+    without = estimate_ttc(tr.history, tr.t_ns, TABLE.ttc, 20.0, accel=False)
+    assert with_accel.ttc_s < without.ttc_s == pytest.approx(without.ttc_cv_s)
+    table = TABLE.model_copy(update={"ttc": TABLE.ttc.model_copy(update={"accel_rigid_only": True})})
+    assert assess([tr], None, tr.t_ns, CAL, table=table)[0].ttc_s == pytest.approx(without.ttc_s, abs=1e-3)

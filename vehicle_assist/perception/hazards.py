@@ -32,6 +32,10 @@ FORWARD_COLLISION = "forward-collision"
 class ClassSpec(StrictModel):
     height_m: float = Field(gt=0)
     kind: str
+    rigid: bool = False
+    """A rigid outline (a car, a bus): when it approaches its box width grows with its height, so a TTC
+    needs both (a height that wobbles with the bumper's shadow while the width stays put is no approach).
+    Not for people, whose width changes with every stride."""
 
 
 class TTCSpec(StrictModel):
@@ -43,6 +47,9 @@ class TTCSpec(StrictModel):
     accel_aware: bool = True
     accel_sigma: float = Field(2.0, ge=0)
     accel_window_s: float = Field(1.5, gt=0)
+    accel_rigid_only: bool = False
+    """The acceleration-aware fit (a braking lead) only for rigid outlines: a person's box height changes
+    with stride and posture, and the curvature of 1/h reads that as an accelerating approach."""
     level_z: float = Field(1.0, ge=0)
     max_rel_accel_mps2: float = Field(12.0, gt=0)
     max_jump: float = Field(0.2, gt=0)
@@ -76,6 +83,13 @@ class LevelSpec(StrictModel):
     min_closing_mps: float = Field(0.0, ge=0)
     distance_needs_motion: bool = False
     """Distance levels only for an object seen closing (its box grows: TTC known), not merely near."""
+    min_track_s: float = Field(0.0, ge=0)
+    """A TTC of this kind counts only once its track is this old: a new track's box is still settling
+    (a car coming out from behind another, an outline the detector firms up), and settling reads as growth."""
+    distance_min_closing_mps: float = Field(0.0, ge=0)
+    """With ``distance_needs_motion``: the growth must mean closing at least this fast (distance / TTC).
+    A person's or rider's own posture and a diagonal crossing in front of a stopped car make a box creep
+    bigger at about walking pace; that is not us closing on them."""
 
 
 class HysteresisSpec(StrictModel):
@@ -177,11 +191,11 @@ def _robust_fit(t: np.ndarray, y: np.ndarray, w: np.ndarray, deg: int, keep: int
 
 
 def estimate_ttc(history: Iterable[tuple[int, float]], now_ns: int, spec: TTCSpec,
-                 distance_m: float | None = None) -> TTCEstimate:
+                 distance_m: float | None = None, accel: bool = True) -> TTCEstimate:
     """TTC (s) from ``(t_ns, box_height_px)`` samples; None when not closing or too little data.
 
     With ``distance_m`` known, a fitted relative deceleration beyond ``spec.max_rel_accel_mps2``
-    (physically impossible, so noise) is ignored.
+    (physically impossible, so noise) is ignored. ``accel`` False: constant closing speed only.
     """
     longest = max(spec.window_s, spec.accel_window_s if spec.accel_aware else 0.0)
     all_pts = [(t, h) for t, h in history if h > 0 and now_ns - t <= longest * 1e9 and t <= now_ns]
@@ -216,7 +230,7 @@ def estimate_ttc(history: Iterable[tuple[int, float]], now_ns: int, spec: TTCSpe
     best = cv
     bound = a / -b_bound if b_bound < 0 else None
     ta = np.array([(p[0] - now_ns) / 1e9 for p in all_pts])
-    if spec.accel_aware and len(all_pts) >= 2 * spec.min_samples and ta[-1] - ta[0] >= 0.6 * spec.accel_window_s:
+    if spec.accel_aware and accel and len(all_pts) >= 2 * spec.min_samples and ta[-1] - ta[0] >= 0.6 * spec.accel_window_s:
         ha = np.array([p[1] for p in all_pts])
         (c2, b2, a2), (sd_c2, sd_b2, _), _ = _robust_fit(ta, 1.0 / ha, (ha / ha.max()) ** 2, 2, 2 * spec.min_samples)
         # only a significant shrinking of the gap's rate counts (a braking lead)
@@ -279,17 +293,41 @@ def _ridden(track: Track, tracks: list[Track]) -> bool:
 
 
 def plausible(ttc: TTCEstimate, dist: float | None, track: Track, now_ns: int, ego_speed: float | None,
-              spec: TTCSpec) -> bool:
+              spec: TTCSpec, min_track_s: float = 0.0) -> bool:
     """Whether a TTC estimate can be trusted (pure): the closing speed it implies is physically possible
     (at most ``max_closing_mps``, or ego speed + margin when the speed is known), and a far object has
-    been tracked long enough. An implausible estimate is noise (a box that snapped, a small far box)."""
+    been tracked long enough (``min_track_s``, the kind's, and ``far_min_track_s`` beyond ``far_m``). An implausible estimate is noise (a box that snapped, a small far box)."""
     if ttc.ttc_cv_s is None or dist is None:
         return True
     closing = dist / spec.distance_tolerance / ttc.ttc_cv_s
     limit = spec.max_closing_mps if ego_speed is None else ego_speed + spec.closing_margin_mps
     if closing > limit:
         return False
-    return not (dist > spec.far_m and (now_ns - track.first_t_ns) / 1e9 < spec.far_min_track_s)
+    age_s = (now_ns - track.first_t_ns) / 1e9
+    if age_s < min_track_s:
+        return False
+    return not (dist > spec.far_m and age_s < spec.far_min_track_s)
+
+
+def widths(track: Track) -> tuple[tuple[int, float], ...]:
+    """The track's ``(t_ns, box_width_px)`` samples (from its edge history)."""
+    return tuple((t, x2 - x1) for t, x1, x2 in track.edges)
+
+
+def both_dimensions(by_height: TTCEstimate, by_width: TTCEstimate) -> TTCEstimate:
+    """A rigid object's TTC (pure): the height's estimate, when its width grows significantly too (a
+    width-based TTC exists); none otherwise. The height's is kept because the width's, from fewer pixels
+    of change on a far car, finds a braking lead's curvature later."""
+    return by_height if by_width.ttc_cv_s is not None else TTCEstimate(None, None, None, by_height.samples)
+
+
+def approaching(ttc: TTCEstimate, hits: int, min_hits: int, dist: float | None, min_closing_mps: float = 0.0) -> bool:
+    """Whether a track is seen closing (pure): an accepted growth fit (TTC known) on a confirmed track,
+    closing at least ``min_closing_mps`` (distance / constant-velocity TTC). Distance levels of vulnerable
+    road users need it."""
+    if hits < min_hits or ttc.ttc_cv_s is None:
+        return False
+    return min_closing_mps <= 0 or (dist is not None and dist / ttc.ttc_cv_s >= min_closing_mps)
 
 
 def _truncated(box: tuple[float, float, float, float], calib: CameraCalibration, margin: float) -> bool:
@@ -324,8 +362,10 @@ def assess(tracks: Iterable[Track], ego: VehicleState | None, now_ns: int, calib
         ttc = _NONE
         if (tr.hits >= table.ttc.min_hits and h_px >= table.ttc.min_box_frac * calib.height
                 and not _truncated(tr.box, calib, table.ttc.edge_margin_px)):
-            ttc = estimate_ttc(tr.history, now_ns, table.ttc, dist)
-            if not plausible(ttc, dist, tr, now_ns, ego_speed, table.ttc):
+            ttc = estimate_ttc(tr.history, now_ns, table.ttc, dist, accel=cls.rigid or not table.ttc.accel_rigid_only)
+            if cls.rigid and ttc.ttc_s is not None and tr.edges:  # (a track without edge history: height alone)
+                ttc = both_dimensions(ttc, estimate_ttc(widths(tr), now_ns, table.ttc, dist))
+            if not plausible(ttc, dist, tr, now_ns, ego_speed, table.ttc, spec.min_track_s):
                 ttc = _NONE
         half = table.corridor.half_width_m * (hy.corridor_factor if prev >= HazardLevel.CAUTION else 1.0)
         width_m = (tr.box[2] - tr.box[0]) * cls.height_m / max(h_px, 1.0)
@@ -338,7 +378,7 @@ def assess(tracks: Iterable[Track], ego: VehicleState | None, now_ns: int, calib
             in_corridor = bool(corridor_overlap_m(tr.box, cls.height_m, calib, half) >= need)
         # closing: the box grows with an accepted fit (TTC known); a person standing beside a stopped car
         # or crossing in front of one keeps its size
-        closing_seen = tr.hits >= table.ttc.min_hits and ttc.ttc_cv_s is not None
+        closing_seen = approaching(ttc, tr.hits, table.ttc.min_hits, dist, spec.distance_min_closing_mps)
 
         level = HazardLevel.NONE
         if dist is not None and dist <= spec.info_distance_m * (hy.distance_factor if prev >= HazardLevel.INFO else 1.0):
@@ -387,6 +427,6 @@ def _round(x: float | None, nd: int = 3) -> float | None:
     return None if x is None else round(float(x), nd)
 
 
-__all__ = ["CameraCalibration", "HazardTable", "TTCEstimate", "assess", "plausible", "estimate_ttc", "distance_m", "lateral_extent",
+__all__ = ["CameraCalibration", "HazardTable", "TTCEstimate", "assess", "approaching", "both_dimensions", "widths", "plausible", "estimate_ttc", "distance_m", "lateral_extent",
            "corridor_overlap_m", "load_table", "default_table", "levels_of", "FORWARD_COLLISION",
            "FOLLOWING_TOO_CLOSE"]

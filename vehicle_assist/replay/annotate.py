@@ -141,34 +141,91 @@ class Overlay:
     """(box, label text, hazard level) per object."""
     captions: tuple[Caption, ...] = ()
     status: str = ""
+    predicted: frozenset[int] = frozenset()
+    """Indices into ``boxes`` of tracks not measured on the shown frame: their box is predicted from their
+    last two measured ones (a detector pass that did not run, or a missed detection)."""
+
+
+def predict_box(samples: Sequence[tuple[int, Sequence[float]]], t_ns: int) -> tuple[float, ...]:
+    """A track's box at ``t_ns`` from its measured ``(t_ns, box)`` samples (pure): the last box moved on at the
+    velocity between the last two (constant velocity), or the last box itself with one sample."""
+    t1, b1 = samples[-1]
+    if len(samples) < 2 or t_ns <= t1:
+        return tuple(float(v) for v in b1)
+    t0, b0 = samples[-2]
+    k = (t_ns - t1) / max(t1 - t0, 1)
+    return tuple(float(v1) + (float(v1) - float(v0)) * k for v0, v1 in zip(b0, b1))
+
+
+def box_label(label: str, track_id: int | None, hazard: dict[str, Any] | None, with_ttc: bool) -> str:
+    """``car #12 18 m TTC 2.1 s``: class, track, distance, and the TTC when this is the hazard's track (pure)."""
+    text = f"{label} #{track_id}" if track_id is not None else label
+    if hazard and hazard.get("distance_m") is not None:
+        text += f" {float(hazard['distance_m']):.0f} m"
+    if with_ttc and hazard and hazard.get("ttc_s") is not None:
+        text += f" TTC {float(hazard['ttc_s']):.1f} s"
+    return text
 
 
 class OverlayIndex:
-    """Logged detections, tracks, hazards and the caption schedule, indexed by drive time (built once per log)."""
+    """Logged detections, tracks, hazards and the caption schedule, indexed by drive time (built once per log).
 
-    def __init__(self, records: Iterable[dict[str, Any]], spoken: Sequence[Spoken] | None = None) -> None:
+    Every track is drawn on every frame: a track that the shown frame's record lacks (a detector pass that
+    did not run on it, a missed detection) is predicted from its last measured boxes for up to ``hold_s``.
+    Each box is labelled with class, track id and distance; the worst hazard's track also with its TTC, and
+    the status line names that hazard (the one the alerts speak of).
+    """
+
+    def __init__(self, records: Iterable[dict[str, Any]], spoken: Sequence[Spoken] | None = None,
+                 hold_s: float = 0.3) -> None:
         records = list(records)
         tracks: list[tuple[int, list]] = []
         dets: list[tuple[int, list]] = []
-        self._levels: list[tuple[int, dict]] = []
+        self._hazards: list[tuple[int, list[dict]]] = []
         for r in records:
             msg = r.get("msg")
             if r.get("topic") == "tracks" and isinstance(msg, list):
-                tracks.append((r["t_ns"], [(m["box"], f"{m['label']} #{m['track_id']}", m["track_id"]) for m in msg]))
+                tracks.append((r["t_ns"], [(m["box"], m["label"], m["track_id"]) for m in msg]))
             elif r.get("topic") == "detections" and isinstance(msg, dict):
                 dets.append((r["t_ns"], [(m["box"], f"{m['label']} {m['confidence']:.2f}", m.get("track_id"))
                                          for m in msg.get("items") or []]))
             elif r.get("topic") == "hazards" and isinstance(msg, list):
-                self._levels.append((r["t_ns"], {h.get("track_id"): str(h.get("level")) for h in msg}))
+                self._hazards.append((r["t_ns"], [h for h in msg if isinstance(h, dict)]))
+        self._tracked = bool(tracks)
         self._boxes = sorted(tracks or dets, key=lambda x: x[0])  # tracks carry the ids hazards refer to
-        self._levels.sort(key=lambda x: x[0])
+        self._hazards.sort(key=lambda x: x[0])
         self._box_t = [t for t, _ in self._boxes]
-        self._lvl_t = [t for t, _ in self._levels]
+        self._hz_t = [t for t, _ in self._hazards]
+        self._hold_ns = int(hold_s * 1e9)
         self.schedule = caption_schedule(records, spoken)
 
     def end_s(self) -> float:
         """Drive time the last caption ends."""
         return max((c.end_s for c in self.schedule), default=0.0)
+
+    def _seen(self, f_ns: int, max_age_ns: int) -> list[tuple[tuple, str, Any, bool]]:
+        """(box, label, track id, predicted) of every object to draw on the frame taken at ``f_ns``."""
+        i = bisect.bisect_right(self._box_t, f_ns) - 1
+        if i < 0 or f_ns - self._boxes[i][0] > max_age_ns:
+            return []
+        out = [(tuple(box), label, tid, False) for box, label, tid in self._boxes[i][1]]
+        if not self._tracked:
+            return out
+        shown = {tid for _, _, tid, _ in out}
+        history: dict[Any, list] = {}
+        j = i - 1
+        while j >= 0 and f_ns - self._boxes[j][0] <= self._hold_ns:  # tracks seen lately, not on this frame
+            for box, label, tid in self._boxes[j][1]:
+                if tid not in shown:
+                    history.setdefault(tid, [label, []])[1].insert(0, (self._boxes[j][0], box))
+            j -= 1
+        for tid, (label, samples) in history.items():
+            if len(samples) < 2 and j >= 0:  # one sample in the hold window: its previous one gives the velocity
+                prev = next(((t, b) for t, items in reversed(self._boxes[max(0, j - 3):j + 1])
+                             for b, _, k in items if k == tid), None)
+                samples = ([prev] if prev else []) + samples
+            out.append((predict_box(samples, f_ns), label, tid, True))
+        return out
 
     def at(self, t_ns: int, frame_t_ns: int | None = None, max_age_s: float = 0.5, held: bool = False,
            shown_ns: int | None = None) -> Overlay:
@@ -177,17 +234,29 @@ class OverlayIndex:
         the status line shows ``shown_ns`` (default ``t_ns``) and whether the frame is ``held``."""
         f_ns = t_ns if frame_t_ns is None else frame_t_ns
         t_s = t_ns / 1e9
-        boxes: list = []
-        i = bisect.bisect_right(self._box_t, f_ns) - 1
-        j = bisect.bisect_right(self._lvl_t, f_ns) - 1
-        levels = self._levels[j][1] if j >= 0 and f_ns - self._levels[j][0] <= max_age_s * 1e9 else {}
-        if i >= 0 and f_ns - self._boxes[i][0] <= max_age_s * 1e9:
-            for box, label, tid in self._boxes[i][1]:
-                boxes.append((tuple(box), label, levels.get(tid, "none")))
-        worst = max(levels.values(), key=lambda lv: LEVEL_RANK.get(lv, 0), default="none")
+        j = bisect.bisect_right(self._hz_t, f_ns) - 1
+        hazards = self._hazards[j][1] if j >= 0 and f_ns - self._hazards[j][0] <= max_age_s * 1e9 else []
+        by_track = {h.get("track_id"): h for h in hazards}
+        worst = max(hazards, key=lambda h: LEVEL_RANK.get(str(h.get("level")), 0), default=None)
+        if worst is not None and LEVEL_RANK.get(str(worst.get("level")), 0) == 0:
+            worst = None
+        boxes, predicted = [], set()
+        for box, label, tid, pred in self._seen(f_ns, int(max_age_s * 1e9)):
+            hz = by_track.get(tid) if self._tracked else None
+            if pred:
+                predicted.add(len(boxes))
+            with_ttc = worst is not None and tid is not None and tid == worst.get("track_id")
+            text = box_label(label, tid, hz, with_ttc) if self._tracked else label
+            boxes.append((box, text, str(hz.get("level")) if hz else "none"))
         shown = (t_ns if shown_ns is None else shown_ns) / 1e9
-        status = f"t={shown:5.2f}s  hazard: {worst}" + (f"  (camera frame of t={f_ns / 1e9:.2f}s held)" if held else "")
-        return Overlay(t_s, tuple(boxes), captions_at(self.schedule, t_s), status)
+        status = f"t={shown:5.2f}s  hazard: {worst.get('level') if worst else 'none'}"
+        if worst is not None:
+            status += f" {worst.get('kind')} #{worst.get('track_id')}"
+            if worst.get("ttc_s") is not None:
+                status += f" TTC {float(worst['ttc_s']):.1f}s"
+        if held:
+            status += f"  (camera frame of t={f_ns / 1e9:.2f}s held)"
+        return Overlay(t_s, tuple(boxes), captions_at(self.schedule, t_s), status, frozenset(predicted))
 
 
 _ASCII = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-", "\u2014": "-",
@@ -244,15 +313,24 @@ def draw(image: np.ndarray, overlay: Overlay, box_scale: float = 1.0) -> np.ndar
     scale = max(0.45, h / 720 * 0.85)
     thick = 2 if h >= 500 else 1
     small = scale * 0.7
-    for (x1, y1, x2, y2), label, level in overlay.boxes:
+    label_scale = max(0.5, h / 720 * 0.62)  # box labels: ~13 px capitals at 720p, on a dark plate
+    label_thick = 2 if h >= 600 else 1
+    # the worst hazard's box and label last (on top of any they overlap), predicted boxes first
+    order = sorted(range(len(overlay.boxes)), key=lambda k: (LEVEL_RANK.get(overlay.boxes[k][2], 0), k not in overlay.predicted))
+    for k in order:
+        (x1, y1, x2, y2), label, level = overlay.boxes[k]
         x1, y1, x2, y2 = (int(round(v * box_scale)) for v in (x1, y1, x2, y2))
         colour = LEVEL_BGR.get(level, LEVEL_BGR["none"])
-        cv2.rectangle(out, (x1, y1), (x2, y2), colour, 4 if LEVEL_RANK.get(level, 0) >= 3 else 2)
-        text = f"{label} {level if level != 'none' else ''}".strip()
-        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, small, 1)
-        ty = max(th + 4, y1 - 4)
-        cv2.rectangle(out, (x1, ty - th - 4), (x1 + tw + 6, ty + base - 2), (0, 0, 0), -1)
-        cv2.putText(out, text, (x1 + 3, ty - 2), cv2.FONT_HERSHEY_SIMPLEX, small, colour, 1, cv2.LINE_AA)
+        width = 4 if LEVEL_RANK.get(level, 0) >= 3 else 2
+        if k in overlay.predicted:  # not measured on this frame: a thin box
+            width = 1
+        cv2.rectangle(out, (x1, y1), (x2, y2), colour, width)
+        text = _ascii(f"{label} {level if level not in ('none', 'info') else ''}".strip())
+        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, label_scale, label_thick)
+        tx = min(max(0, x1), max(0, w - tw - 6))
+        ty = max(th + 4 + int(34 * scale), y1 - 4)  # below the status bar
+        cv2.rectangle(out, (tx, ty - th - 4), (tx + tw + 6, ty + base - 2), (0, 0, 0), -1)
+        cv2.putText(out, text, (tx + 3, ty - 2), cv2.FONT_HERSHEY_SIMPLEX, label_scale, colour, label_thick, cv2.LINE_AA)
     bar = int(34 * scale)
     cv2.rectangle(out, (0, 0), (w, bar), (0, 0, 0), -1)
     cv2.putText(out, overlay.status, (10, int(bar * 0.72)), cv2.FONT_HERSHEY_SIMPLEX, small, (255, 255, 255), 1, cv2.LINE_AA)
@@ -395,5 +473,5 @@ def write_video(frames: Iterable[Any], records: Iterable[dict[str, Any]], path: 
     return Written(n, n_cam, out_fps, round(duration, 3), ow, oh, bool(soundtrack and soundtrack.spoken))
 
 
-__all__ = ["Caption", "caption_schedule", "captions_at", "Overlay", "OverlayIndex", "draw", "wrap", "write_video",
+__all__ = ["Caption", "caption_schedule", "captions_at", "Overlay", "OverlayIndex", "box_label", "predict_box", "draw", "wrap", "write_video",
            "Written", "output_size", "LEVEL_BGR"]
