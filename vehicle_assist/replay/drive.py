@@ -283,6 +283,10 @@ class FolderDrive(VideoDrive):
         if manifest.telemetry:
             tp = paths.resolve(manifest.telemetry.file, base)
             if not tp.exists():
+                from vehicle_assist.replay import generated
+
+                generated.ensure([tp])  # telemetry the project generates itself (the route drives) is made here
+            if not tp.exists():
                 raise DriveError("drive-media-missing", manifest_path, "telemetry.file", f"an existing file or folder at {tp}")
             states = read_telemetry(tp, manifest.telemetry.format, manifest.telemetry.t_offset_s, manifest.telemetry.rate_hz)
             states = [_with_context(s, manifest) for s in states]
