@@ -82,6 +82,7 @@ def _single(target, realtime, speed, rate, out, start, end, check, update_refs, 
         if update_refs:
             fail("--update-refs needs a real replay, not --from-log", 2, code="usage")
         return job.realert_target(t, from_log, out_dir, check, False)
+    _render_generated([t.drive_spec], as_json)
     if rate and realtime:
         fail("--rate is for lockstep; --realtime drops frames by itself when perception falls behind", 2, code="usage")
     drive = job.open_target(t, voice=False)
@@ -94,6 +95,15 @@ def _single(target, realtime, speed, rate, out, start, end, check, update_refs, 
     total = max(1, int(((e0 or drive.info.duration_s) - s0) * min(drive.info.frame_rate_hz, rate or 1e9)))
     with progress(f"replaying {t.name}", total, enabled=not as_json) as advance:
         return engine.run_job(spec, on_item=lambda m: advance() if m.topic == "frames" else None)
+
+
+def _render_generated(drive_specs: list[str], as_json: bool) -> None:
+    """Render the generated drives (approach sequences) the targets need and lack, with a progress bar,
+    before any replay starts (batch children then find them made)."""
+    from vehicle_assist.replay import drive as drive_mod
+
+    for spec in dict.fromkeys(drive_specs):
+        drive_mod.ensure_drive(spec, lambda desc, total: progress(desc, total, enabled=not as_json))
 
 
 def _human(r: dict[str, Any]) -> None:
@@ -139,6 +149,7 @@ def _batch(folder: Path, out, jobs, realtime, speed, rate, check, update_refs, n
 
     base = out or job.default_out(folder.name)
     private.make_dirs(base)
+    _render_generated([job.resolve_target(str(p)).drive_spec for p in targets if is_scenario(p)], as_json)
     specs = [engine.JobSpec(target=str(p), out=str(base / p.stem), realtime=realtime, speed=speed, rate=rate,
                             check=check and is_scenario(p), update_refs=update_refs and is_scenario(p), voice=not no_voice,
                             video=video, mcap=mcap, config_file=str(config_file) if config_file else None) for p in targets]

@@ -71,6 +71,27 @@ def open_drive(spec: str | Path, voice: Sequence[VoicePcm] = ()) -> Drive:
     raise DriveError("drive-format", path, "(file name)", "a folder, manifest (.yaml), video (" + ", ".join(VIDEO_SUFFIXES) + ") or .mcap")
 
 
+def ensure_drive(drive_spec: str | Path, progress=None) -> list[Path]:
+    """:func:`generated.ensure` for the media a drive manifest names (nothing for other kinds of drive):
+    the approach videos and route telemetry the project renders itself, made before the drive opens."""
+    from vehicle_assist.config import ConfigError
+    from vehicle_assist.replay import generated
+    from vehicle_assist.replay.errors import ReplayError
+
+    try:
+        path = resolve_drive(drive_spec)
+        if path.is_dir():
+            path = path / "manifest.yaml"
+        if path.suffix.lower() not in (".yaml", ".yml") or not path.is_file():
+            return []
+        manifest, base = load_manifest(path)
+    except (ReplayError, ConfigError):  # opening the drive reports it properly
+        return []
+    media = [paths.resolve(manifest.video, base)] if manifest.video else []
+    media += [paths.resolve(manifest.telemetry.file, base)] if manifest.telemetry else []
+    return generated.ensure(media, progress)
+
+
 class VideoDrive:
     """A video file, with optional calibration, audio track, voice clips and telemetry."""
 
@@ -202,6 +223,10 @@ class FolderDrive(VideoDrive):
         states: list[VehicleState] = []
         if manifest.telemetry:
             tp = paths.resolve(manifest.telemetry.file, base)
+            if not tp.exists():
+                from vehicle_assist.replay import generated
+
+                generated.ensure([tp])  # telemetry the project generates itself (the route drives) is made here
             if not tp.exists():
                 raise DriveError("drive-media-missing", manifest_path, "telemetry.file", f"an existing file or folder at {tp}")
             states = read_telemetry(tp, manifest.telemetry.format, manifest.telemetry.t_offset_s, manifest.telemetry.rate_hz)

@@ -106,10 +106,19 @@ def _realert_calibration(trip: Path) -> tuple[Any, dict[str, Any]]:
     return calib, info
 
 
+def verdict(checks: list[dict[str, Any]] | None, ref: dict[str, Any] | None) -> bool:
+    """The one verdict of a checked replay, said by the exit code, the JSON and the report's header
+    alike: every scenario check passed and the reference comparison found no difference (a missing
+    reference is a difference)."""
+    return all(c["passed"] for c in checks or []) and not (ref or {}).get("diffs")
+
+
 def evaluate(t: Target, records: list[dict[str, Any]], check_ref: bool, update_ref: bool,
              rules: refs.CompareRules | None = None, info: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Scenario checks and the reference comparison (or update) of one trip log."""
-    out: dict[str, Any] = {"checks": None, "ref": None, "alerts": [[round(a, 3), n] for a, n in expect.alert_starts(records)]}
+    """Scenario checks and the reference comparison (or update) of one trip log; ``passed`` is the
+    :func:`verdict` when checked (``check_ref`` and a scenario), else None."""
+    out: dict[str, Any] = {"checks": None, "ref": None, "passed": None,
+                           "alerts": [[round(a, 3), n] for a, n in expect.alert_starts(records)]}
     if t.scenario is None:
         return out
     results = expect.check(t.scenario.expectations, records, t.scenario.question_times)
@@ -127,6 +136,8 @@ def evaluate(t: Target, records: list[dict[str, Any]], check_ref: bool, update_r
             out["ref"] = {"path": str(path), "updated": False, "diffs": [str(d) for d in diffs]}
         else:
             out["ref"] = {"path": str(path), "updated": False, "diffs": [f"no reference at {path} (create it with --update-refs)"]}
+    if check_ref:
+        out["passed"] = verdict(out["checks"], out["ref"])
     return out
 
 
@@ -144,7 +155,7 @@ def write_outputs(out_dir: Path, t: Target, header: dict[str, Any], records: lis
     merged = {**header, **(json.loads(info_path.read_text()) if info_path.is_file() else {})}
     ref = evaluation.get("ref")
     html = report.render(merged, records, title=f"Replay: {t.name}", checks=evaluation.get("checks"),
-                         ref_diffs=ref["diffs"] if ref else None)
+                         ref_diffs=ref["diffs"] if ref else None, passed=evaluation.get("passed"))
     private.write_text(out_dir / "report.html", html)
     files["report"] = str(out_dir / "report.html")
     if drive is not None and (video or mcap):
@@ -217,12 +228,10 @@ def replay_target(t: Target, config, parts, out_dir: Path, options: ReplayOption
     warnings = [w for w in (video_warning(res.info), problems) if w]
     evaluation = evaluate(t, records, check, update_refs, info=header)
     files, video_info = write_outputs(out_dir, t, header, records, evaluation, drive, start, end, video, mcap, on_frame)
-    checks = evaluation["checks"] or []
-    ref_diffs = (evaluation["ref"] or {}).get("diffs", []) if check else []
-    passed = all(c["passed"] for c in checks) and not ref_diffs
     return {"name": t.name, "drive": res.info["drive"]["name"], "scenario": scen.name if scen else None,
-            "out": str(out_dir), "trip_log": str(res.trip_log), "passed": passed if (scen and check) else None,
-            "checks": checks, "ref": evaluation["ref"], "alerts": evaluation["alerts"], "files": files, "video": video_info,
+            "out": str(out_dir), "trip_log": str(res.trip_log), "passed": evaluation["passed"],
+            "checks": evaluation["checks"] or [], "ref": evaluation["ref"], "alerts": evaluation["alerts"], "files": files,
+            "video": video_info,
             "speech_wavs": [str(p) for p in res.speech_wavs], "replay": res.info["replay"],
             "drive_s": res.info["replay"]["drive_s"], "summary": res.summary, "warnings": warnings}
 
@@ -236,7 +245,7 @@ def realert_target(t: Target, trip: Path, out_dir: Path, check: bool, update_ref
         header, records, problems = read_log_checked(trip)
     except triplog.TripLogError as err:
         raise ReplayError(err.code, err.message) from None
-    calib, _ = _realert_calibration(trip)
+    calib, info = _realert_calibration(trip)
     try:
         new = realert.rerun(records, calib)
     except MessageError as err:
@@ -246,8 +255,7 @@ def realert_target(t: Target, trip: Path, out_dir: Path, check: bool, update_ref
         for r in new:
             f.write(json.dumps(r, separators=(",", ":"), default=str) + "\n")
     evaluation = evaluate(t, new, check, update_refs, info=header)
-    checks = evaluation["checks"] or []
-    ref_diffs = (evaluation["ref"] or {}).get("diffs", []) if check else []
-    return {"name": t.name, "from_log": str(trip), "out": str(out_dir), "checks": checks, "ref": evaluation["ref"],
-            "alerts": evaluation["alerts"], "passed": (all(c["passed"] for c in checks) and not ref_diffs) if (t.scenario and check) else None,
+    files, _ = write_outputs(out_dir, t, {**info, **header}, new, evaluation, None, 0.0, None, video=False, mcap=False)
+    return {"name": t.name, "from_log": str(trip), "out": str(out_dir), "checks": evaluation["checks"] or [],
+            "ref": evaluation["ref"], "alerts": evaluation["alerts"], "passed": evaluation["passed"], "files": files,
             "warnings": [problems] if problems else []}

@@ -100,10 +100,12 @@ def media_path(base: Path, rel: str, manifest_path: Path, key: str) -> Path:
     """Resolve a media path of the manifest; a missing file is a DriveError naming the key."""
     p = paths.resolve(rel, base)
     if not p.is_file():
-        how = ("generate it: vehicle-assist route drives" if "generated" in p.parts and "route" in p.parts
-               else "generate it: python -c \"from vehicle_assist.tools.approach import ensure; ensure('test')\""
-               if "generated" in p.parts else "fetch drives with `vehicle-assist fetch drives`")
-        raise DriveError("drive-media-missing", manifest_path, key, f"an existing file at {p} ({how})")
+        from vehicle_assist.replay import generated
+
+        generated.ensure([p])  # media the project renders itself (the approach drives) are made here
+    if not p.is_file():
+        raise DriveError("drive-media-missing", manifest_path, key,
+                         f"an existing file at {p} (fetch drives with `vehicle-assist fetch drives`)")
     return p
 
 

@@ -226,9 +226,25 @@ def _checks_table(checks: list[dict[str, Any]]) -> str:
     return f"<table><tr><th></th><th>expectation</th><th>what happened</th></tr>{rows}</table>"
 
 
+def verdict_line(passed: bool | None, checks: list[dict[str, Any]] | None, ref_diffs: list[str] | None) -> str:
+    """The header's verdict (``passed`` is the replay's one verdict, as its exit code says); empty
+    when the replay was not checked."""
+    if passed is None:
+        return ""
+    parts = []
+    if checks is not None:
+        parts.append(f"scenario checks {sum(c['passed'] for c in checks)}/{len(checks)} passed")
+    if ref_diffs is not None:
+        parts.append(f"reference: {len(ref_diffs)} difference(s)" if ref_diffs else "reference: no differences")
+    word, cls = ("PASSED", "pass") if passed else ("FAILED", "fail")
+    return f'<h2 class="{cls}">Verdict: {word}</h2><p>{_e("; ".join(parts))}</p>'
+
+
 def render(header: dict[str, Any], records: Iterable[dict[str, Any]], title: str = "Replay report",
-           checks: list[dict[str, Any]] | None = None, ref_diffs: list[str] | None = None) -> str:
-    """The whole report as one HTML string."""
+           checks: list[dict[str, Any]] | None = None, ref_diffs: list[str] | None = None,
+           passed: bool | None = None) -> str:
+    """The whole report as one HTML string; ``passed`` (the replay's verdict, None: not checked)
+    heads it."""
     records = list(records)
     ev = events(records)
     drive = header.get("drive", {}) if isinstance(header.get("drive"), dict) else {}
@@ -249,7 +265,8 @@ def render(header: dict[str, Any], records: Iterable[dict[str, Any]], title: str
            f"<h1>{_e(title)}</h1>",
            f"<p>Drive <b>{_e(drive.get('name', '?'))}</b> ({_e(length)}, mode {_e(header.get('mode', '?'))}); "
            f"git {_e((header.get('git') or {}).get('commit', '?'))}; config {_e(header.get('config_hash', '?'))}.</p>",
-           "<p>" + ", ".join(f"{_e(k)}: {v}" for k, v in sorted(counts.items(), key=lambda kv: str(kv[0]))) + "</p>"]
+           "<p>" + ", ".join(f"{_e(k)}: {v}" for k, v in sorted(counts.items(), key=lambda kv: str(kv[0]))) + "</p>",
+           verdict_line(passed, checks, ref_diffs)]
     if checks is not None:
         n_ok = sum(c["passed"] for c in checks)
         out.append(f"<h2>Scenario checks: {n_ok}/{len(checks)} passed</h2>" + _checks_table(checks))

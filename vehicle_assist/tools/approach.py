@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
@@ -60,6 +61,20 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("lead-braking-far", "NHTSA FCW test 3 from an 80 m headway: lead brakes at 0.3 g", 45 * MPH, 45 * MPH,
              80.0, 2.4, lead_decel_mps2=0.3 * G, brake_at_s=1.5, crop="highway_test5.jpg", crop_index=0),
 )}
+
+CROP_BOXES: dict[tuple[str, int], tuple[int, int, int, int]] = {
+    ("highway_test1.jpg", 1): (1053, 405, 1270, 507),
+    ("highway_test4.jpg", 1): (1041, 403, 1252, 503),
+    ("highway_test5.jpg", 0): (814, 409, 939, 488),
+    ("highway_test6.jpg", 0): (810, 411, 945, 498),
+    ("highway_test5.jpg", 1): (1084, 399, 1280, 511),
+    ("highway_test6.jpg", 1): (1012, 408, 1200, 501),
+    ("highway_test4.jpg", 0): (813, 409, 943, 495),
+}
+"""The car boxes (x1, y1, x2, y2) of (crop frame, index) as :func:`find_car` found them with the
+fetched YOLOv8n ONNX weights. Pinned so that a sequence is the same pixels on every machine: the
+detector's floats differ between CPUs' SIMD paths, and a box rounded one pixel the other way would
+change every frame. A crop not in the table is found with the detector."""
 
 # The road frame's camera: horizon row and the ego lane's vanishing point measured on highway_test3.jpg.
 ROAD_CALIBRATION = CameraCalibration(width=1280, height=720, focal_px=1150.0, cx=688.0, cy=435.0, mount_height_m=1.25)
@@ -157,12 +172,14 @@ def generate(sc: Scenario, out_dir: Path | str | None = None, model=None, seed: 
 
     out_dir = Path(out_dir) if out_dir else paths.sim() / "generated" / "approach"
     out_dir.mkdir(parents=True, exist_ok=True)
-    model = model if model is not None else models.load_detector()
     crop_img = cv2.imread(str(fetch.data_path("frames", sc.crop)))
     bg = cv2.imread(str(fetch.data_path("frames", sc.background)))
     if crop_img is None or bg is None:
         raise FileNotFoundError(f"frames {sc.crop} / {sc.background} missing: run `vehicle-assist fetch frames`")
-    x1, y1, x2, y2 = find_car(crop_img, model, sc.crop_index)
+    box = CROP_BOXES.get((sc.crop, sc.crop_index))
+    if box is None:
+        box = find_car(crop_img, model if model is not None else models.load_detector(), sc.crop_index)
+    x1, y1, x2, y2 = box
     car = crop_img[y1:y2, x1:x2].copy()
     cal = ROAD_CALIBRATION
     t_c = collision_time(sc)
@@ -219,17 +236,35 @@ def split(name: str) -> list[tuple[Scenario, int]]:
     raise ValueError(f"unknown split {name!r}; expected dev or test")
 
 
-def ensure(split_name: str, out_dir: Path | str | None = None, model=None, progress=None) -> list[tuple[Path, Path]]:
-    """Generate the split's sequences that are missing (or stale); returns (mp4, json) pairs."""
+def ensure(split_name: str, out_dir: Path | str | None = None, model=None, progress=None,
+           names: Iterable[str] | None = None) -> list[tuple[Path, Path]]:
+    """Generate the split's sequences (only ``names``, when given) that are missing or stale;
+    returns (mp4, json) pairs."""
     out_dir = Path(out_dir) if out_dir else paths.sim() / "generated" / "approach"
+    wanted = set(names) if names is not None else None
     out = []
     for sc, seed in split(split_name):
+        if wanted is not None and sc.name not in wanted:
+            continue
         mp4, js = out_dir / f"{sc.name}.mp4", out_dir / f"{sc.name}.json"
-        fresh = mp4.is_file() and js.is_file() and load_truth(js).get("scenario") == asdict(sc) and load_truth(js).get("seed") == seed
-        if not fresh:
+        if not is_fresh(sc, seed, out_dir):
             mp4, js = generate(sc, out_dir, model=model, seed=seed, progress=progress)
         out.append((mp4, js))
     return out
+
+
+def is_fresh(sc: Scenario, seed: int, out_dir: Path | str | None = None) -> bool:
+    """Whether ``out_dir`` holds ``sc``'s sequence as :func:`generate` makes it now (same scenario
+    and seed; the JSON is written last, so a torn run is not fresh)."""
+    out_dir = Path(out_dir) if out_dir else paths.sim() / "generated" / "approach"
+    mp4, js = out_dir / f"{sc.name}.mp4", out_dir / f"{sc.name}.json"
+    if not (mp4.is_file() and js.is_file()):
+        return False
+    try:
+        truth = load_truth(js)
+    except ValueError:
+        return False
+    return isinstance(truth, dict) and truth.get("scenario") == asdict(sc) and truth.get("seed") == seed
 
 
 def frame_count(sc: Scenario) -> int:
@@ -250,5 +285,5 @@ def ttc_at(truth: dict, t_s: float) -> float:
     return truth["collision_t_s"] - t_s
 
 
-__all__ = ["Scenario", "SCENARIOS", "ROAD_CALIBRATION", "gap_at", "collision_time", "generate", "composite",
-           "find_car", "frame_count", "load_truth", "ttc_at", "split", "ensure", "DEV_CROPS", "MPH", "G"]
+__all__ = ["Scenario", "SCENARIOS", "CROP_BOXES", "ROAD_CALIBRATION", "gap_at", "collision_time", "generate", "composite",
+           "find_car", "frame_count", "load_truth", "ttc_at", "split", "ensure", "is_fresh", "DEV_CROPS", "MPH", "G"]
