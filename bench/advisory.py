@@ -142,10 +142,9 @@ def retrieved_ids(rep) -> list[str]:
 
 
 async def run_all(args: argparse.Namespace) -> dict:
-    from vehicle_assist.advisory.run import AdvisoryRun, ArbiterSpeaker
-    from vehicle_assist.advisory.semantic import SentenceSimilarity
+    from vehicle_assist.advisory import lane as lanes
     from vehicle_assist.config import load_app
-    from vehicle_assist.knowledge.retrieve import Retriever
+    from vehicle_assist.speech.speak import Speaker
 
     cfg = load_app()
     rows = load_questions(Path(args.questions), args.split, args.limit)
@@ -156,42 +155,29 @@ async def run_all(args: argparse.Namespace) -> dict:
 
         typical = parse_scene(args.with_scene)
     print(f"{len(rows)} questions, modes {modes}", file=sys.stderr)
-    retriever = Retriever.load(cfg.knowledge, progress=False, threads=cfg.runtime.threads.embedder)
-    similarity = SentenceSimilarity.for_retriever(retriever) if cfg.advisory.semantic_weight > 0 else None
+    parts = lanes.load(cfg, route="slm" if "slm" in modes else None)  # the lane the car and `ask` load
+    retriever, similarity, slm = parts.retriever, parts.similarity, parts.slm
     if similarity is not None:
         similarity.prewarm(retriever.passages_by_id.values())
-    slm = None
     info: dict = {}
-    if "slm" in modes:
-        from vehicle_assist.advisory.slm import SLM
-
-        slm = SLM.load(threads=cfg.runtime.threads.slm, output=cfg.advisory.slm_output)
+    if slm is not None:
         info["slm"] = {"model": slm.model_name, "threads": cfg.runtime.threads.slm, "output": slm.output, "prefix_ms": round(slm.prefix_ms, 1),
                        "prefix_tokens": len(slm._prefix_tokens), "kv_reuse": kv_reuse(slm, retriever, rows)}
     speaker = arbiter = None
     if args.speak:
-        from vehicle_assist import models
         from vehicle_assist.audio_out import AudioArbiter, NullSink
+        from vehicle_assist.speech.tts import load_tts
 
-        renderer = models.load_tts()
+        renderer = load_tts()
         renderer.render("Ready.")  # start the engine once
         arbiter = AudioArbiter(NullSink(realtime=False)).start()
-        speaker = ArbiterSpeaker(arbiter, renderer)
+        speaker = Speaker(arbiter, renderer)
     results: dict = {"commit": _commit(), "config": {"modes": modes, "split": args.split, "limit": args.limit, "speak": args.speak,
                                 "semantic_weight": cfg.advisory.semantic_weight, "with_scene": args.with_scene,
                                 "max_answer_words": cfg.advisory.max_answer_words}, **info, "splits": {}}
     per: dict[tuple[str, str], list[dict]] = {}
     for mode in modes:
-        settings = cfg.advisory.model_copy(update={"route": mode})
-        try:  # the builder the car uses too (advisory.lane: `ask`, this bench and the runtime)
-            from vehicle_assist.advisory.lane import Resources
-        except ImportError:  # the code before issue 15, for a --baseline run
-            Resources = None
-        cancel = arbiter.cancel_event if arbiter else None
-        if Resources is not None:
-            lane = Resources(settings, retriever, similarity, slm).run(speaker=speaker, cancel_event=cancel)
-        else:
-            lane = AdvisoryRun(settings, retriever, slm=slm, speaker=speaker, similarity=similarity, cancel_event=cancel)
+        lane = parts.bind(speaker, cancel_event=arbiter.cancel_event if arbiter else None, route=mode)
         for i, q in enumerate(rows):
             scene = Scene(**q["scene"]) if q.get("scene") else typical
             if q.get("scene") is None and typical is not None and not q["question"]:

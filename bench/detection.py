@@ -203,10 +203,10 @@ def run_schedule(name: str, overrides: dict, frames: list[tuple[str, np.ndarray,
     """Every frame through one detector at every phase of the schedule; scored at IoU 0.5 and 0.3."""
     from vehicle_assist import clock
     from vehicle_assist.messages import CameraFrame
-    from vehicle_assist.perception import pipeline
+    from vehicle_assist import config
     from vehicle_assist.perception.detector import Detector
 
-    base = pipeline.load_settings()
+    base = config.load_app(only=("perception",)).perception
     settings = _merge(base, overrides)
     conf = eval_conf if eval_conf is not None else settings.tracker.high_thresh
     n_cycle = cycle_of(settings)
@@ -251,11 +251,11 @@ def time_720p(overrides: dict, clip: Path, frames: int, threads: int) -> dict:
     """Wall and process-CPU ms per frame of the schedule on a 1280x720 clip (the live camera's size;
     the KITTI frames are 1242x375, so a rectangular pass costs less there)."""
     from vehicle_assist import clock
-    from vehicle_assist.perception import pipeline
+    from vehicle_assist import config
     from vehicle_assist.perception.detector import Detector
     from vehicle_assist.perception.sources import open_source
 
-    det = Detector(None, _merge(pipeline.load_settings(), overrides), threads=threads)
+    det = Detector(None, _merge(config.load_app(only=("perception",)).perception, overrides), threads=threads)
     src = open_source(str(clip), realtime=False)
     wall, cpu = [], []
     for i, frame in enumerate(src):
@@ -313,7 +313,7 @@ def load_frames(root: Path, limit: int | None = None):
 
 def main() -> None:
     from vehicle_assist import paths
-    from vehicle_assist.perception import pipeline
+    from vehicle_assist import config
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     mirror = paths.mirror()
@@ -335,7 +335,7 @@ def main() -> None:
         print(json.dumps({"error": f"unknown schedules {bad}; known: {list(SCHEDULES)}"}))
         sys.exit(2)
     frames = load_frames(args.data, args.limit)
-    threads = args.threads or pipeline.load_threads().detector
+    threads = args.threads or config.load_app(only=("runtime.threads",)).runtime.threads.detector
     out = {"command": " ".join(["python", "bench/detection.py"] + sys.argv[1:]), "data": str(args.data),
            "frames": len(frames), "threads": threads, "load_before": [round(x, 2) for x in os.getloadavg()],
            "cpus": os.cpu_count(), "schedules": {}}

@@ -64,20 +64,20 @@ def naive(drive_name: str, clips, cfg, parts) -> dict:
     """One thread, in real time: newest frame -> detect -> track -> assess -> alerts; when the question
     has been spoken: transcribe -> advise (retrieve, route, generate, render speech) before the next frame."""
     from vehicle_assist.audio_out import AudioArbiter, NullSink
-    from vehicle_assist.messages import Utterance
-    from vehicle_assist.perception import hazards as hz
-    from vehicle_assist.replay.run import fresh_parts
-    from vehicle_assist.safety.alert_manager import AlertManager
+    from vehicle_assist.messages import AlertState, Utterance
+    from vehicle_assist.replay.run import replay_config
+    from vehicle_assist.safety import lane as safety_lane
 
     drive = open_drive(drive_name)
-    parts = fresh_parts(parts)
     frames = [m.msg for m in drive.messages() if m.topic == "frames"]
-    cal = drive.info.calibration.camera(drive.info.width, drive.info.height)
+    lane = safety_lane.assemble(replay_config(cfg, drive).perception, parts.detector, parts.tracker, parts.hazard_table,
+                                parts.alert_table)
     q = clips[0]
     q_end = q.t_s + len(q.pcm) / 16000
     arbiter = AudioArbiter(NullSink(realtime=False)).start()
-    advisor = parts.make_advisor(arbiter, lambda e: None)
-    alerts, levels = AlertManager(parts.alert_table), {}
+    from vehicle_assist.speech.speak import Speaker
+
+    advisor = parts.advisory.bind(Speaker(arbiter, parts.renderer), cancel_event=arbiter.cancel_event)
     ages, alert_ages, processed, answered_after, decided, heard = [], [], 0, None, [], None
     t0 = time.perf_counter()
     i = 0
@@ -95,14 +95,11 @@ def naive(drive_name: str, clips, cfg, parts) -> dict:
             continue
         i = due[-1]  # the newest frame; older ones are dropped
         f = frames[i]
-        dets = parts.detector.detect(f)
-        tracks = parts.tracker.update(dets)
-        found = hz.assess(tracks, None, f.t_ns, cal, levels, parts.hazard_table)
-        levels = hz.levels_of(found)
+        step = lane.step(f, f.t_ns)
         age = time.perf_counter() - t0 - f.t_ns / 1e9
         ages.append(age * 1000)
         decided.append(time.perf_counter())
-        if any(e.state == "start" and e.audible for e in alerts.update(found, f.t_ns)):
+        if any(e.state == AlertState.START and e.audible for e in step.events):
             alert_ages.append(age * 1000)
         processed += 1
         i += 1

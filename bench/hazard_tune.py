@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from vehicle_assist import fetch, paths  # noqa: E402
 from vehicle_assist.messages import Envelope, envelope_record  # noqa: E402
+from vehicle_assist import config  # noqa: E402
 from vehicle_assist.perception import hazards, pipeline  # noqa: E402
 from vehicle_assist.perception.sources import open_source  # noqa: E402
 from vehicle_assist.replay import expect, realert  # noqa: E402
@@ -87,8 +88,9 @@ def record(d: dict, dest: Path) -> dict:
     """Detections of every frame of the drive (the configured schedule), as trip-log records."""
     from vehicle_assist.messages import to_record
 
-    settings = pipeline.load_settings()
-    pipe = pipeline.build(settings, d["calib"])
+    app = config.load_app(only=("perception", "runtime.threads"))
+    settings = app.perception
+    pipe = pipeline.build(settings, app.runtime.threads.detector, d["calib"])
     src = open_source(d["video"], realtime=False)
     recs, n = [], 0
     cpu0 = time.process_time()
@@ -115,7 +117,7 @@ def rerun(d: dict, path: Path, table) -> list[dict]:
     lo, hi = d["start_s"] * 1e9 - 1e3, (d["end_s"] * 1e9 + 1e3) if d["end_s"] is not None else float("inf")
     recs = [r for r in recs if lo <= r["t_ns"] <= hi]
     w, h = recs[0]["size"]
-    cal = (d["calib"] or pipeline.load_settings().calibration or table.camera).scaled(w, h)
+    cal = (d["calib"] or config.load_app(only=("perception",)).perception.calibration or table.camera).scaled(w, h)
     return realert.rerun(recs, cal, hazard_table=table)
 
 

@@ -14,7 +14,8 @@ import json
 import sys
 from pathlib import Path
 
-from vehicle_assist.speech import evalset, intents
+from vehicle_assist.speech import intents
+from vehicle_assist.tools import evalset
 
 
 def outcomes(rows: list[tuple[str, str, object]], table: intents.CompiledTable) -> list[bool]:

@@ -9,7 +9,7 @@ Prints one JSON document on stdout and a short summary on stderr. Sections:
   and the process CPU time per frame (independent of other load: 1000 / cpu_ms is the frame rate
   one free core would give, a lower bound for two).
 - weights: one detector pass (320 px) with each weights file in the model cache (fp32 vs int8).
-- approach: the NHTSA approach sequences (vehicle_assist.perception.approach, generated if missing):
+- approach: the NHTSA approach sequences (vehicle_assist.tools.approach, generated if missing):
   time of the first forward-collision alert and the true TTC then, against the required TTC.
 - negatives: ordinary driving (sim/drives/*.mp4: the highway clips whole, the urban clips' quiet
   stretches before their events): forward-collision and in-path hazard alerts per hour (all are false).
@@ -31,14 +31,15 @@ from pathlib import Path
 
 import numpy as np
 
-from vehicle_assist import clock, fetch, models
+from vehicle_assist import clock, config, fetch, models
 from vehicle_assist.audio_out import AudioArbiter, NullSink
 from vehicle_assist.messages import SpeechRequest, Tier
-from vehicle_assist.perception import approach, pipeline, video
+from vehicle_assist.speech.tts import load_tts
+from vehicle_assist.perception import video
+from vehicle_assist.tools import approach
 from vehicle_assist.perception.sources import open_source
 from vehicle_assist.safety import alerts
-from vehicle_assist.safety.alert_manager import AlertManager
-from vehicle_assist.safety.lane import SafetyLane
+from vehicle_assist.safety import lane as safety_lane
 from vehicle_assist.safety.voice import AlertVoice
 
 FCW = ("forward-collision", "brake-now")
@@ -79,12 +80,18 @@ def cooldown_violations(starts: list[tuple[float, str]], table) -> list[dict]:
     return bad
 
 
+def app_config():
+    """The perception section and the thread counts of the onboard config (validated alone)."""
+    return config.load_app(only=("perception", "runtime.threads"))
+
+
 def run_clip(path: Path, settings, calib=None, model=None, ego_speed=None) -> dict:
     """Lockstep run of the lane over one clip: alert starts and per-frame timings."""
     starts, totals, stages = [], [], {"detect": [], "track": [], "assess": []}
     n = 0
     cpu0 = time.process_time()
-    for frame, step in video.run_lockstep(str(path), settings, calib, ego_speed, model=model):
+    lane = safety_lane.load(settings, app_config().runtime.threads.detector, calib, model)
+    for frame, step in safety_lane.run_lockstep(lane, str(path), ego_speed):
         n += 1
         totals.append(step.result.timings["total"])
         for k in stages:
@@ -123,7 +130,7 @@ def section_throughput(settings, model) -> dict:
 def _backend(settings, model) -> str:
     from vehicle_assist.perception.detector import Detector
 
-    return Detector(model, settings, threads=pipeline.load_threads().detector).backend
+    return Detector(model, settings, threads=app_config().runtime.threads.detector).backend
 
 
 def section_weights(settings) -> dict:
@@ -138,7 +145,7 @@ def section_weights(settings) -> dict:
     for p in sorted(res.path.parent.glob("yolov8n_*.onnx")):
         m = models.load_detector(models.Resolved("detector", res.kind, p, "bench", p.stat().st_size, {}))
         for backend in ("ultralytics", "onnxruntime"):
-            det = Detector(m, settings.model_copy(update={"backend": backend}), threads=pipeline.load_threads().detector)
+            det = Detector(m, settings.model_copy(update={"backend": backend}), threads=app_config().runtime.threads.detector)
             det._predict(img, 320)
             ms, cpu, boxes = [], [], 0
             for _ in range(10):
@@ -211,7 +218,7 @@ def section_negatives(settings, model) -> dict:
 def section_latency(split: str, settings, model) -> dict:
     """Real-time runs: frame captured -> first audio block of the alert it caused."""
     table = alerts.load_table()
-    renderer = models.load_tts()
+    renderer = load_tts()
     samples, dropped, captured, frames_done = [], 0, 0, 0
     advisory = renderer.render("Keep a two second gap to the vehicle in front; in the wet, leave at least four seconds.")
     for mp4, js in approach.ensure(split, model=model):
@@ -231,7 +238,7 @@ def section_latency(split: str, settings, model) -> dict:
         arb.add_listener(on_audio)
         arb.say(SpeechRequest(t_ns=0, text=advisory.text, tier=Tier.ADVISORY, pcm=advisory.pcm,
                               sample_rate=advisory.sample_rate, source="bench-advisory"))
-        lane = SafetyLane(pipeline.build(settings, cal, model), AlertManager(table), voice, settings, monitor_rate=False)
+        lane = safety_lane.load(settings, app_config().runtime.threads.detector, cal, model, voice)
         src = open_source(str(mp4), realtime=True)
         for frame in src:
             with lock:
@@ -260,12 +267,12 @@ def main() -> None:
     ap.add_argument("--sections", default="throughput,weights,approach,negatives,latency", help="comma-separated sections")
     ap.add_argument("--json-out", type=Path, help="also write the JSON here")
     args = ap.parse_args()
-    settings = pipeline.load_settings()
+    settings = app_config().perception
     import torch
 
     model = models.load_detector()
     backend = _backend(settings, model)  # builds a Detector, which sets torch's threads on the ultralytics path
-    threads = pipeline.load_threads().detector
+    threads = app_config().runtime.threads.detector
     out: dict = {"command": " ".join(["python", "bench/perception.py"] + sys.argv[1:]),
                  "threads": {"detector_backend": backend,
                              "onnxruntime_intra_op": threads if backend == "onnxruntime" else "Ultralytics default",

@@ -27,7 +27,7 @@ from pathlib import Path
 import yaml
 
 from vehicle_assist import config, paths, runtime, triplog
-from vehicle_assist.perception import approach as ap
+from vehicle_assist.tools import approach as ap
 from vehicle_assist.replay import expect, realert
 from vehicle_assist.replay.drive import open_drive
 from vehicle_assist.replay.run import ReplayOptions, run_replay

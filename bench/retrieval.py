@@ -124,7 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     from vehicle_assist import models
 
     if settings.encoder == "onnx":  # the configured backend, with the onboard query thread count
-        embedder = models.load_embedder_onnx(threads=app.runtime.threads.embedder)
+        from vehicle_assist.knowledge import onnx_embed
+
+        embedder = onnx_embed.load(threads=app.runtime.threads.embedder)
     else:
         embedder = models.load_embedder()
     load_s = (clock.perf_ns() - t0) / 1e9

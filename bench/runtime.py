@@ -44,7 +44,8 @@ def main() -> None:
 
     clip = paths.sim() / "generated" / "approach" / f"{args.clip}.mp4"
     if not clip.is_file():
-        sys.exit(f"{clip} missing: generate the approach sequences first (vehicle-assist detect / perception.approach)")
+        sys.exit(f"{clip} missing: generate the approach sequences first "
+                 "(python -c 'from vehicle_assist.tools.approach import ensure; ensure(\"test\")')")
     cfg = config.load_app()
     cfg = cfg.model_copy(update={"advisory": cfg.advisory.model_copy(update={"route": "slm"})})
     proc = psutil.Process()

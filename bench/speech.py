@@ -21,8 +21,9 @@ import numpy as np
 
 from vehicle_assist import clock, config, fetch
 from vehicle_assist.messages import Utterance
-from vehicle_assist.speech import activation, asr, audio, endpoint, evalset, intents, vad
+from vehicle_assist.speech import activation, asr, audio, endpoint, intents, vad
 from vehicle_assist.speech.tts import load_renderer, split_sentences
+from vehicle_assist.tools import evalset
 
 CONDITIONS = {"clean": None, "snr10": 10.0, "snr5": 5.0, "snr0": 0.0, "snr-5": -5.0}
 DRIVING_PROMPT = ("Driving questions: speed limit, motorway, roundabout, junction, overtaking, cyclist, "

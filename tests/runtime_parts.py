@@ -17,7 +17,6 @@ from pathlib import Path
 import cv2
 
 from vehicle_assist import fetch
-from vehicle_assist.advisory.run import ArbiterSpeaker
 from vehicle_assist.messages import Advisory, AdvisoryEvent, CameraFrame, Detections, Track
 from vehicle_assist.perception import hazards
 from vehicle_assist.runtime import Parts
@@ -35,6 +34,9 @@ class EmptyDetector:
     def __init__(self, fail_on: set[int] | None = None) -> None:
         self.fail_on = set(fail_on or ())
 
+    def reset(self, calib=None) -> None:
+        """Nothing carries across frames."""
+
     def detect(self, frame: CameraFrame) -> Detections:
         if frame.seq in self.fail_on:
             self.fail_on.discard(frame.seq)
@@ -50,6 +52,9 @@ class ClosingCarTracker:
         self.ttc_s, self.v = ttc_s, speed_mps
         self.calib = hazards.CameraCalibration()
         self.height_m = hazards.load_table().classes["car"].height_m
+
+    def reset(self) -> None:
+        """The script has no state but its cue."""
 
     def update(self, dets: Detections) -> list[Track]:
         if not self.go.is_set():
@@ -67,11 +72,10 @@ class ClosingCarTracker:
 
 
 class LongAdvisor:
-    """Speaks LONG_ANSWER sentence by sentence through the real arbiter (as AdvisoryRun's speak stage)."""
+    """Speaks LONG_ANSWER sentence by sentence through the runtime's speaker (as AdvisoryRun's speak stage)."""
 
-    def __init__(self, arbiter, renderer, on_event) -> None:
-        self.speaker = ArbiterSpeaker(arbiter, renderer)
-        self.on_event = on_event
+    def __init__(self, speaker, on_event) -> None:
+        self.speaker, self.on_event = speaker, on_event
 
     async def execute(self, question, scene, t_ns) -> Advisory:
         self.on_event(AdvisoryEvent("start", "speak", time.perf_counter_ns()))
@@ -79,6 +83,16 @@ class LongAdvisor:
             await asyncio.to_thread(self.speaker, sentence)
         self.on_event(AdvisoryEvent("end", "speak", time.perf_counter_ns()))
         return Advisory(t_ns, LONG_ANSWER, "extractive", cited=("126",), question=question)
+
+
+class Binds:
+    """An advisory lane whose advisors are ``cls(speaker, on_event)`` (as advisory.lane.AdvisoryParts binds AdvisoryRun)."""
+
+    def __init__(self, cls) -> None:
+        self.cls = cls
+
+    def bind(self, speaker=None, on_event=None, cancel_event=None, clock=None, situation=None):
+        return self.cls(speaker, on_event or (lambda e: None))
 
 
 def frames(now_ns, n: int = 10_000, fps: float = 25.0, stop_after: int | None = None, name: str = "highway_test1.jpg"):
@@ -97,9 +111,9 @@ def parts(tracker=None, detector=None, advisor: bool = True) -> Parts:
     """Real alert table, hazard table, TTS; scripted perception; the long advisor."""
     renderer = TTSRenderer()
     return Parts(detector=detector or EmptyDetector(), tracker=tracker or ClosingCarTracker(),
-                 calib=hazards.CameraCalibration(), alert_table=alerts.load_table(), renderer=renderer,
+                 alert_table=alerts.load_table(), renderer=renderer,
                  hazard_table=hazards.load_table(),
-                 make_advisor=(lambda arb, on_event: LongAdvisor(arb, renderer, on_event)) if advisor else None,
+                 advisory=Binds(LongAdvisor) if advisor else None,
                  model_paths={"detector": fetch.data_path("models", "yolov8n_fp32.onnx")})
 
 

@@ -58,6 +58,9 @@ class HeldCyclist:
     def __init__(self):
         self.calib = hz.CameraCalibration()
 
+    def reset(self):
+        pass
+
     def update(self, dets):
         h = self.calib.focal_px * 1.7 / 12.0
         sx, sy = dets.width / self.calib.width, dets.height / self.calib.height
@@ -69,7 +72,7 @@ class HeldCyclist:
 class RecordingAdvisor:
     calls: list = []
 
-    def __init__(self, arbiter, on_event):
+    def __init__(self, speaker, on_event):
         pass
 
     async def execute(self, question, scene, t_ns):
@@ -80,7 +83,7 @@ class RecordingAdvisor:
 def test_the_runtime_offers_advice_for_a_cyclist_held_ahead(tmp_path):
     clock = WallClock()
     parts = rp.parts(tracker=HeldCyclist())
-    parts.make_advisor = RecordingAdvisor
+    parts.advisory = rp.Binds(RecordingAdvisor)
     RecordingAdvisor.calls = []
     cfg = config.AppConfig(runtime={"proactive": {"persist_s": 1.0}})
     rt = build(cfg, Sources(frames=rp.frames(clock.now_ns)), clock, Sinks(NullSink(), tmp_path / "trip.jsonl"), parts)

@@ -175,11 +175,8 @@ S = AdvisorySettings()
 
 
 def test_router_table():
-    urgent = Hazard(0, "collision", HazardLevel.CRITICAL, "car")
-    mild = Hazard(0, "vulnerable", HazardLevel.CAUTION, "cyclist")
-    assert router.route(urgent, None, S) == router.TEMPLATE
     assert router.route(Intent(0, "mute", "mute for ten minutes"), None, S) == router.INTENT
-    assert router.route(mild, R(True), S) == S.route
+    assert router.route(Scene(label="cyclist", hazard="cyclist-ahead"), R(True), S) == S.route
     assert router.route("what gap should I leave", R(True), S, support=3.0) == S.route
     assert router.route("what is the capital of France", R(False, "out-of-scope:chit_chat"), S, similarity=0.9) == router.REFUSAL
     assert router.route("what gap should I leave", None, S) == router.REFUSAL
@@ -207,11 +204,6 @@ def test_router_remote_is_opt_in_and_only_for_complex_questions():
     on = S.model_copy(update={"remote": RemoteSettings(enabled=True, url="http://127.0.0.1:9/v1")})
     assert router.route(complex_q, R(True), on) == router.REMOTE
     assert router.route("what gap should I leave", R(True), on) == on.route
-
-
-def test_template_text_by_label_then_default():
-    assert router.template_text(Hazard(0, "vulnerable", HazardLevel.WARNING, "pedestrian"), S) == S.templates["pedestrian"]
-    assert "truck" in router.template_text(Hazard(0, "collision", HazardLevel.WARNING, "truck"), S)
 
 
 # --- timing -----------------------------------------------------------------------------------

@@ -84,15 +84,6 @@ def test_unanswerable_question_is_refused_honestly():
     assert rep.advisory.refused and rep.advisory.route == "refusal" and spoken == [S.refusal_text]
 
 
-def test_urgent_hazard_gets_a_template_without_retrieval():
-    events = []
-    retr = FixedRetriever(fail=True)
-    rep = run(AdvisoryRun(S, retr, on_event=events.append), None,
-              hazard=Hazard(0, "collision", HazardLevel.CRITICAL, "pedestrian"))
-    assert rep.advisory.route == "template" and rep.advisory.text == S.templates["pedestrian"]
-    assert ("start", "retrieve") not in trace(events)
-
-
 def test_failed_retrieval_is_an_error_event_and_a_short_apology():
     events = []
     rep = run(AdvisoryRun(S, FixedRetriever(fail=True), on_event=events.append))

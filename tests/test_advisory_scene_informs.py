@@ -35,24 +35,30 @@ def test_a_parking_question_with_a_car_ahead_is_answered_about_parking():
 
 
 @pytest.mark.slow
-def test_the_car_says_what_ask_says():
+def test_the_car_says_what_ask_says(tmp_path):
     """What is measured is what the car says: the runtime's advisor and `ask`'s lane give the same answer."""
-    from vehicle_assist import models, runtime
+    import runtime_parts as rp  # tests/ is on sys.path under pytest
+
+    from vehicle_assist import runtime
     from vehicle_assist.advisory import lane as lanes
-    from vehicle_assist.audio_out import AudioArbiter, NullSink
+    from vehicle_assist.audio_out import NullSink
+    from vehicle_assist.clock import WallClock
     from vehicle_assist.config import load_app
 
     cfg = load_app()
-    arbiter = AudioArbiter(NullSink(realtime=False)).start()
     lane = lanes.build(cfg)
+    parts = rp.parts(advisor=False)
+    parts.advisory = lanes.load(cfg, retriever=lane.retriever)  # what runtime.load_parts loads for the car
+    clock = WallClock()
+    rt = runtime.build(cfg, runtime.Sources(), clock, runtime.Sinks(NullSink(realtime=False), tmp_path / "trip.jsonl"), parts)
+    car = rt.advice.advisor  # the AdvisoryRun the runtime bound (its speaker, clock and workload hold)
     try:
-        car = runtime._advisor_factory(cfg, models.load_tts())(arbiter, lambda e: None)
         for q in ("how fast can I go on a dual carriageway", "can i park on the zigzags by a crossing",
                   "what's the capital of france"):
-            said = asyncio.run(car.execute(q, None, 0))
-            asked = asyncio.run(lane.run.execute(q, None, 0))
+            said = asyncio.run(car.execute(q, None, clock.now_ns()))
+            asked = asyncio.run(lane.run.execute(q, None, clock.now_ns()))
             assert (said.text, said.cited, said.route) == (asked.text, asked.cited, asked.route), q
     finally:
         lane.close()
-        arbiter.wait_idle(10)
-        arbiter.close()
+        rt.arbiter.close()
+        rt.trip.close()

@@ -99,6 +99,27 @@ def test_alert_preempts_advisory_within_one_block():
     assert arb.cancel_event.is_set()
 
 
+def test_a_higher_priority_alert_stops_a_lower_one():
+    """'Brake!' never waits behind a system alert's phrase: a lower-priority alert playing is stopped
+    within a block and one queued is dropped; one of equal priority waits its turn."""
+    sink = CountingSink()
+    arb = AudioArbiter(sink, block_ms=20).start()
+    ev = Events(arb)
+    slow = SpeechRequest(0, "lagging", Tier.ALERT, priority=60, pcm=tone(2.0), sample_rate=SR)
+    arb.say(slow)
+    assert ev.started.wait(2.0)
+    arb.say(SpeechRequest(0, "minor", Tier.ALERT, priority=40, pcm=tone(0.5), sample_rate=SR))
+    t_say = clock.perf_ns()
+    arb.say(SpeechRequest(0, "same", Tier.ALERT, priority=100, pcm=tone(0.1), sample_rate=SR))
+    arb.say(SpeechRequest(0, "brake", Tier.ALERT, priority=100, pcm=tone(0.3, 880), sample_rate=SR))
+    assert arb.wait_idle(5.0)
+    arb.close()
+    assert ev.kinds("lagging") == ["start", "preempted"] and ev.kinds("minor") == ["dropped"]
+    assert [t for k, t, _ in ev.log if k == "start"] == ["lagging", "same", "brake"]  # equal priority: in turn
+    t_same = next(t for k, x, t in ev.log if k == "start" and x == "same")
+    assert (t_same - t_say) / 1e6 < 20 + 80  # within a block of the higher alert's arrival, plus slack
+
+
 def test_alert_flushes_queued_advisories_and_cancel_clears_on_new_advisory():
     """After a pre-emption, late sentences of the pre-empted answer are dropped; a new answer plays."""
     arb = AudioArbiter(NullSink(SR, realtime=True), block_ms=20).start()
@@ -190,9 +211,9 @@ def test_open_sink_specs(tmp_path):
 
 @pytest.mark.slow
 def test_real_tts_phrase_through_wav(tmp_path):
-    from vehicle_assist import models
+    from vehicle_assist.speech.tts import load_tts
 
-    renderer = models.load_tts()
+    renderer = load_tts()
     r = renderer.render("Brake! Vehicle ahead.")
     assert r.duration_s > 0.5
     sink = WavSink(tmp_path / "alert.wav", sample_rate=22050, realtime=False)

@@ -58,6 +58,21 @@ def test_va_home_moves_every_config(va_home):
         models.load_config()
 
 
+def test_a_command_validates_only_the_sections_it_runs(tmp_path, monkeypatch):
+    cfg = tmp_path / "va.yaml"
+    cfg.write_text("perception:\n  rate_hz: 12\nruntime:\n  threads: {detector: 3}\n  stale_check_s: -1\n"
+                   "advisory:\n  route: nonsense\n")
+    monkeypatch.setenv("VA_PERCEPTION__CONF", "0.4")
+    app = config.load_app(cfg, only=("perception", "runtime.threads"))
+    assert (app.perception.rate_hz, app.perception.conf, app.runtime.threads.detector) == (12, 0.4, 3)
+    assert app.advisory.route == config.AdvisorySettings().route  # the broken sections stay at their defaults
+    with pytest.raises(ConfigError) as err:
+        config.load_app(cfg)  # the whole file is still checked by whoever loads all of it
+    assert err.value.key in ("runtime.stale_check_s", "advisory.route")
+    with pytest.raises(ConfigError):
+        config.load_app(cfg, only=("runtime",))
+
+
 def test_error_from_an_environment_variable_names_it(monkeypatch):
     monkeypatch.setenv("VA_RUNTIME__FSYNC", "sometimes")
     with pytest.raises(ConfigError) as err:
@@ -66,10 +81,8 @@ def test_error_from_an_environment_variable_names_it(monkeypatch):
     assert err.value.key == "runtime.fsync"
     monkeypatch.delenv("VA_RUNTIME__FSYNC")
     monkeypatch.setenv("VA_PERCEPTION__CONF", "high")  # a section validated alone names it too
-    from vehicle_assist.perception.pipeline import load_settings
-
     with pytest.raises(ConfigError) as err:
-        load_settings()
+        config.load_app(only=("perception",))
     assert "VA_PERCEPTION__CONF='high'" in str(err.value)
 
 

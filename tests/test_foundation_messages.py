@@ -53,6 +53,16 @@ def test_unknown_speed_stays_unknown():
     assert rec["speed_mps"] is None
 
 
+def test_the_module_exports_its_vocabulary_only():
+    import vehicle_assist.messages as m
+
+    assert all(hasattr(m, name) for name in m.__all__)
+    assert not {"np", "typing", "dataclasses", "field", "enum", "types", "Any"} & set(m.__all__)
+    ours = {n for n, v in vars(m).items() if isinstance(v, type) and v.__module__ == m.__name__}
+    assert ours <= set(m.__all__)  # every message type is exported
+    assert m.AlertState.START == "start" and m.to_record(m.AlertState.END) == "end"  # logs keep their strings
+
+
 def test_decode_checks_the_types_of_a_logged_message():
     car = m.Detection((1.0, 2.0, 3.0, 4.0), "car", 2, 0.9)
     rec = m.to_record(m.Detections(5, 1, 1280, 720, (car,)))

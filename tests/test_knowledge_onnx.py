@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from vehicle_assist import fetch, models, paths
+from vehicle_assist.knowledge import onnx_embed
 from vehicle_assist.config import KnowledgeSettings
 from vehicle_assist.knowledge.encoder import Encoder, OnnxEncoder
 from vehicle_assist.knowledge.onnx_embed import (
@@ -31,7 +32,7 @@ def st_model():
 
 @pytest.fixture(scope="module")
 def onnx_embedder():
-    return models.load_embedder_onnx(threads=1)
+    return onnx_embed.load(threads=1)
 
 
 def _texts() -> list[str]:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from vehicle_assist import fetch, models, paths
+from vehicle_assist.knowledge import onnx_embed
 from vehicle_assist.config import KnowledgeSettings
 from vehicle_assist.knowledge.encoder import Encoder, OnnxEncoder
 from vehicle_assist.knowledge.index import open_index
@@ -55,7 +56,7 @@ def test_index_persists_and_rebuilds_only_on_change(tiny_home, embedder):
     assert not again.built and again.fingerprint == first.fingerprint and again.meta["encoder"] == "torch"
     assert open_index(settings, enc, "model-b", progress=False).built  # the model changed
     assert not open_index(settings, enc, "model-b", progress=False).built
-    onnx = OnnxEncoder(models.load_embedder_onnx())
+    onnx = OnnxEncoder(onnx_embed.load())
     assert open_index(settings, onnx, "model-b", progress=False).meta["encoder"] == "onnx"  # backend changed
     assert not open_index(settings, onnx, "model-b", progress=False).built
     src = tiny_home / "knowledge" / "sources" / "tiny.jsonl"

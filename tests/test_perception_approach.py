@@ -7,8 +7,8 @@ import hashlib
 import numpy as np
 import pytest
 
-from vehicle_assist.perception import approach
-from vehicle_assist.perception.approach import MPH, SCENARIOS, collision_time, composite, gap_at
+from vehicle_assist.tools import approach
+from vehicle_assist.tools.approach import MPH, SCENARIOS, collision_time, composite, gap_at
 
 
 def test_kinematics_match_the_nhtsa_scenarios():

@@ -138,12 +138,13 @@ def test_same_tracks_as_the_reference_on_real_detections(data):
 
 
 @pytest.mark.slow
-def test_the_default_perception_pipeline_never_loads_torch(data):
+def test_the_default_safety_lane_never_loads_torch(data):
     """ONNX weights + our ByteTrack: the onboard safety lane runs without torch or Ultralytics in memory."""
-    code = ("import sys, cv2; from vehicle_assist.perception import pipeline; from vehicle_assist.messages import CameraFrame; "
-            "p = pipeline.build(); "
+    code = ("import sys, cv2; from vehicle_assist import config; from vehicle_assist.safety import lane; "
+            "from vehicle_assist.messages import CameraFrame; "
+            "lane = lane.load(config.PerceptionSettings(), 2); "
             f"img = cv2.imread({str(data('frames', 'highway_test1.jpg'))!r}); "
-            "n = sum(len(p.detector.detect(CameraFrame(t_ns=i, seq=i, image=img)).items) for i in range(2)); "
-            "print(p.detector.backend, n > 0, 'torch' in sys.modules, 'ultralytics' in sys.modules)")
+            "n = sum(len(lane.step(CameraFrame(t_ns=i, seq=i, image=img), i).result.detections.items) for i in range(2)); "
+            "print(lane.pipeline.detector.backend, n > 0, 'torch' in sys.modules, 'ultralytics' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["onnxruntime", "True", "False", "False"]

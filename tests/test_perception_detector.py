@@ -9,7 +9,7 @@ import pytest
 from vehicle_assist import models
 from vehicle_assist.config import PerceptionSettings, RoiSettings
 from vehicle_assist.messages import CameraFrame, Detection, Detections
-from vehicle_assist.perception import approach
+from vehicle_assist.tools import approach
 from vehicle_assist.perception.detector import Detector, DetectorError, road_ahead_region
 from vehicle_assist.perception.sources import open_source
 from vehicle_assist.perception.tracker import Tracker

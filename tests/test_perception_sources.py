@@ -8,8 +8,7 @@ import threading
 import numpy as np
 import pytest
 
-from vehicle_assist.messages import HazardLevel
-from vehicle_assist.perception.sources import FrameSource, SourceError, _Reader, camera_hazards, open_source
+from vehicle_assist.perception.sources import FrameSource, SourceError, _Reader, open_source
 
 
 def test_video_file_lockstep_delivers_every_frame_in_media_time(data):
@@ -112,11 +111,3 @@ def test_lost_camera_is_retried_with_exponential_backoff():
     assert delays[:4] == [0.5, 1.0, 1.5, 1.5]  # doubling, capped at retry_max_s
     assert src.stats.reconnects == 1 and src.stats.corrupt == 1
     assert got[:5] == [1, 2, 3, 4, 5] and 8 not in got
-
-
-def test_camera_lost_hazard_is_pure_and_timed():
-    s = 1_000_000_000
-    assert camera_hazards(10 * s, 10 * s + s // 2, 1.0) == []
-    lost = camera_hazards(10 * s, 12 * s, 1.0)
-    assert lost[0].kind == "camera-lost" and lost[0].level == HazardLevel.WARNING
-    assert camera_hazards(None, 0, 1.0)[0].kind == "camera-lost"  # never had a frame

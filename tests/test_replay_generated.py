@@ -8,9 +8,9 @@ from dataclasses import replace
 import pytest
 
 from vehicle_assist import paths
-from vehicle_assist.perception import approach
+from vehicle_assist.tools import approach
 from vehicle_assist.replay import generated
-from vehicle_assist.replay.drive import open_drive
+from vehicle_assist.replay.drive import ensure_drive, open_drive
 from vehicle_assist.replay.errors import DriveError
 
 REPO_SIM = paths.sim()
@@ -80,4 +80,4 @@ def test_a_missing_route_drive_is_generated_on_first_use(va_home, capsys):
     drive = open_drive("leeds_motorway")
     assert (va_home / "sim" / "generated" / "route" / "leeds_motorway" / "telemetry.csv").is_file()
     assert drive.info.has_telemetry and drive.info.duration_s > 30 and "generating route drive leeds_motorway (first use)" in capsys.readouterr().err
-    assert generated.ensure_drive("leeds_motorway") == []
+    assert ensure_drive("leeds_motorway") == []

@@ -4,6 +4,8 @@ a camera outage raising its alert at the right drive time, and a spoken question
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import time
 
 import pytest
 
@@ -87,6 +89,40 @@ def test_camera_outage_raises_camera_lost_at_drive_time(data, cfg, parts, tmp_pa
     assert res.info["replay"]["frames_in"] == 20  # 60 frames in the slice, 40 withheld
 
 
+class Throttled:
+    """The real detector, slowed by ``delay_s`` a frame (a CPU too busy for the configured rate)."""
+
+    def __init__(self, inner, delay_s: float) -> None:
+        self.inner, self.delay_s = inner, delay_s
+
+    def detect(self, frame):
+        time.sleep(self.delay_s)
+        return self.inner.detect(frame)
+
+    def reset(self, calib=None):
+        self.inner.reset(calib)
+
+
+def test_perception_below_its_rate_raises_perception_lagging(data, cfg, parts, tmp_path):
+    data("drives", f"{DAD}.mp4")
+    drive = open_drive(DAD)  # 20 fps: perception must keep 0.6 x 20 = 12 fps
+    slow = dataclasses.replace(parts, detector=Throttled(parts.detector, 0.25))
+    res, records = _replay(drive, cfg, slow, tmp_path / "rt", start_s=0.0, end_s=4.0, mode="realtime")
+    started = [(r["t_ns"] / 1e9, r["msg"]["name"]) for r in records if r["topic"] == "alerts" and r["msg"]["state"] == "start"]
+    lagging = [t for t, name in started if name == "perception-lagging"]
+    window = cfg.perception.lagging_window_s
+    assert lagging and window <= lagging[0] <= window + 1.0, started  # once a full window was measured
+    processed = sum(1 for r in records if r["topic"] == "detections")
+    assert processed < 0.3 * res.info["replay"]["frames_in"]  # frames came faster than they were processed
+    health = [r["msg"]["topic"] for r in records if r["topic"] == "health" and r["msg"]["stale"]]
+    assert "detections" not in health  # detections kept coming: the rate alone raised it
+    # the same slow detector in lockstep processes every frame in drive time: not lagging
+    _, steady = _replay(drive, cfg, dataclasses.replace(parts, detector=Throttled(parts.detector, 0.05)),
+                        tmp_path / "ls", start_s=0.0, end_s=2.5)
+    assert sum(1 for r in steady if r["topic"] == "detections") == 50
+    assert not [r for r in steady if r["topic"] == "alerts" and r["msg"]["name"] == "perception-lagging"]
+
+
 def test_scripted_question_is_heard_and_answered(cfg, tmp_path):
     voice_parts = runtime.load_parts(cfg, voice=True)
     target = resolve_target("highway_adjacent_lanes_quiet")
@@ -107,7 +143,7 @@ def test_loosened_hazards_yaml_fails_the_approach_check_on_logged_tracks(cfg, pa
     tracks: the real configs meet the warning deadline; loosened TTC thresholds miss it."""
     import yaml
 
-    from vehicle_assist.perception import approach
+    from vehicle_assist.tools import approach
     from vehicle_assist.perception import hazards as hz
     from vehicle_assist.replay import realert
     from vehicle_assist.replay.scenario import load, resolve

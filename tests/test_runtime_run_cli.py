@@ -54,3 +54,27 @@ def test_run_without_any_input_says_what_is_missing(tmp_path):
     assert res.returncode == 3
     assert "camera:" in res.stderr and "nothing to run" in res.stderr
     assert not (tmp_path / "t.jsonl").exists()
+
+
+@pytest.mark.slow
+def test_run_with_no_such_camera_says_camera_lost_at_start(tmp_path):
+    """Issue 13 item 7: `run --camera 7` (nothing answers there) speaks the camera-lost alert at start,
+    as mid-drive, while the voice lane runs and the camera is retried."""
+    r = TTSRenderer().render("Louder.")
+    mic = write_wav(tmp_path / "q.wav", np.concatenate([np.zeros(r.sample_rate, np.float32), r.pcm]), r.sample_rate)
+    trip = tmp_path / "trip.jsonl"
+    res = subprocess.run([sys.executable, "-m", "vehicle_assist.cli", "run", "--camera", "7", "--mic", str(mic),
+                          "--speaker", f"wav:{tmp_path / 'out.wav'}", "--trip-log", str(trip), "--duration", "4", "--json"],
+                         capture_output=True, text=True, timeout=240)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "camera:" in res.stderr and "no camera answers at '7'" in res.stderr
+    summary = json.loads(res.stdout.strip().splitlines()[-1])
+    assert "retrying" in summary["missing"]["camera"]
+    _, records = triplog.read(trip)
+    recs = list(records)
+    (start,) = [r["t_ns"] for r in recs if r["topic"] == "errors" and r["msg"]["code"] == "camera-missing"]
+    lost = [r for r in recs if r["topic"] == "alerts" and r["msg"]["name"] == "camera-lost" and r["msg"]["state"] == "start"]
+    assert lost and (lost[0]["t_ns"] - start) / 1e9 < 0.5
+    said = [r for r in recs if r["topic"] == "speech" and r["msg"]["kind"] == "start" and r["msg"]["source"] == "alert:camera-lost"]
+    assert said and said[0]["msg"]["text"] == "Camera lost. Hazard warnings are off."
+    assert summary["published"]["audio"] > 0  # the voice lane ran meanwhile

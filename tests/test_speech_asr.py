@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from vehicle_assist.messages import Utterance
-from vehicle_assist.speech import activation, asr, audio, evalset, lane
+from vehicle_assist.speech import activation, asr, audio, lane
+from vehicle_assist.tools import evalset
 
 pytestmark = pytest.mark.slow
 

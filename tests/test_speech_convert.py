@@ -7,7 +7,8 @@ import pytest
 
 from vehicle_assist import models
 from vehicle_assist.messages import Utterance
-from vehicle_assist.speech import asr, convert, evalset
+from vehicle_assist.speech import asr, convert
+from vehicle_assist.tools import evalset
 
 pytestmark = pytest.mark.slow
 
@@ -32,12 +33,12 @@ def test_convert_writes_a_loadable_checkpoint(tmp_path):
     import torch
     import whisper
 
-    target = convert.convert(target=tmp_path / "w.pt")
+    target = convert.convert(models.resolve("asr").path, tmp_path / "w.pt")
     ckpt = torch.load(target, map_location="cpu")
     assert ckpt["dims"]["n_text_layer"] == 4 and "model_state_dict" in ckpt
     model = whisper.load_model(str(target), device="cpu")  # strict load of every tensor
     assert model.is_multilingual is False
-    assert convert.convert(target=target) == target  # cached: not rebuilt
+    assert convert.convert(models.resolve("asr").path, target) == target  # cached: not rebuilt
 
 
 def test_bad_model_file_is_a_clear_error(tmp_path):

@@ -16,7 +16,7 @@ from vehicle_assist.messages import Tier, Utterance
 from vehicle_assist.safety.alerts import load_table
 from vehicle_assist.safety.voice import AlertVoice
 from vehicle_assist.speech import tts
-from vehicle_assist.speech.speak import speak_text
+from vehicle_assist.speech.speak import Speaker
 
 
 @pytest.fixture(scope="module")
@@ -102,16 +102,16 @@ def test_pyttsx3_engine_by_config_and_unknown_engine_refused():
         tts.load_renderer("festival")
 
 
-def test_models_load_tts_without_a_role_gives_the_configured_engine():
-    assert isinstance(models.load_tts(), tts.PiperRenderer)
-    assert isinstance(models.load_tts(models.resolve("tts")), tts.TTSRenderer)
+def test_load_tts_without_a_role_gives_the_configured_engine():
+    assert isinstance(tts.load_tts(), tts.PiperRenderer)
+    assert isinstance(tts.load_tts(models.resolve("tts")), tts.TTSRenderer)
 
 
 def test_answer_streams_sentence_by_sentence_through_the_arbiter(piper, tmp_path):
     sink = WavSink(tmp_path / "out.wav", realtime=False)
     arbiter = AudioArbiter(sink).start()
     try:
-        speak_text("Keep a two-second gap. Double it when the road is wet.", arbiter, piper, Tier.ADVISORY)
+        Speaker(arbiter, piper).say("Keep a two-second gap. Double it when the road is wet.", tier=Tier.ADVISORY)
         assert arbiter.wait_idle(20)
     finally:
         arbiter.close()
@@ -191,7 +191,8 @@ def test_concurrent_renders_do_not_interfere(piper):
 @pytest.mark.slow
 def test_round_trip_piper_answers_are_heard_back_by_whisper(piper):
     """Spoken answers rendered by Piper, transcribed by Whisper tiny.en (shipped settings): WER <= 5%."""
-    from vehicle_assist.speech import asr, audio, evalset
+    from vehicle_assist.speech import asr, audio
+    from vehicle_assist.tools import evalset
 
     answers = [
         "Keep at least a two-second gap to the vehicle in front. Double it on wet roads.",

@@ -1,4 +1,5 @@
-"""Spoken answers: sentence by sentence through the real renderer into the real audio arbiter."""
+"""The one speaker: sentence by sentence through the real renderer into the real audio arbiter, at the
+driver's speech rate."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import pytest
 
 from vehicle_assist.audio_out import AudioArbiter, WavSink
 from vehicle_assist.messages import SpeechRequest, Tier
-from vehicle_assist.speech.speak import speak_text
+from vehicle_assist.speech.speak import Speaker
 from vehicle_assist.speech.tts import TTSRenderer
 
 ANSWER = "Keep at least a two-second gap. Double it on wet roads. Leave more room in fog."
@@ -20,7 +21,7 @@ def renderer() -> TTSRenderer:
 def test_each_sentence_reaches_the_arbiter_in_order(tmp_path, renderer):
     sink = WavSink(tmp_path / "out.wav", realtime=False)
     with AudioArbiter(sink) as arbiter:
-        speak_text(ANSWER, arbiter, renderer, t_ns=7, source="advisory")
+        Speaker(arbiter, renderer).say(ANSWER, t_ns=7, source="advisory")
         assert arbiter.wait_idle(20.0)
     texts = [s.request.text for s in sink.segments]
     assert texts == ["Keep at least a two-second gap.", "Double it on wet roads.", "Leave more room in fog."]
@@ -47,7 +48,7 @@ def test_an_alert_stops_the_rest_of_the_answer(tmp_path, renderer):
     sink = WavSink(tmp_path / "out.wav", realtime=True)
     with AudioArbiter(sink) as arbiter:
         hook = PreemptAfter(renderer, arbiter, n=2)
-        speak_text(ANSWER, arbiter, hook)
+        Speaker(arbiter, hook).say(ANSWER)
         assert arbiter.wait_idle(20.0)
     assert hook.count == 2  # the third sentence was never rendered
     texts = [s.request.text for s in sink.segments]
@@ -59,7 +60,7 @@ def test_a_stale_cancel_flag_does_not_silence_a_new_answer(tmp_path, renderer):
     with AudioArbiter(sink) as arbiter:
         arbiter.preempt()  # an earlier alert left the flag set
         assert arbiter.cancel_event.is_set()
-        speak_text("First sentence. Second sentence.", arbiter, renderer)
+        Speaker(arbiter, renderer).say("First sentence. Second sentence.")
         assert arbiter.wait_idle(20.0)
     assert [s.request.text for s in sink.segments] == ["First sentence.", "Second sentence."]
 
@@ -68,3 +69,18 @@ def test_first_sentence_renders_fast(renderer):
     renderer.render("Warm up.")
     times = [renderer.render("Keep at least a two-second gap.").render_ms for _ in range(3)]
     assert min(times) < 100.0
+
+
+def test_the_speech_rate_slows_every_sentence(tmp_path, renderer):
+    sink = WavSink(tmp_path / "out.wav", realtime=False)
+    with AudioArbiter(sink) as arbiter:
+        speaker = Speaker(arbiter, renderer, rate=175)
+        speaker.say(ANSWER)
+        speaker.rate = 125  # "speak more slowly", twice
+        speaker.say(ANSWER)
+        speaker("Leave more room in fog.")  # the advisory lane's sentence speaker too
+        assert arbiter.wait_idle(30.0)
+    lengths = [len(s.pcm) for s in sink.segments]
+    normal, slow = lengths[:3], lengths[3:6]
+    assert all(b > 1.2 * a for a, b in zip(normal, slow))
+    assert lengths[6] > 1.2 * normal[2]

@@ -4,7 +4,9 @@ Everything that wants to speak hands a rendered :class:`~vehicle_assist.messages
 to :meth:`AudioArbiter.say`. Requests wait in a ``(tier, seq)`` priority queue. The writer thread
 plays one request at a time, ``block_ms`` of PCM per write, and checks between blocks whether it
 must stop: an ALERT-tier request pre-empts ADVISORY playback before the next block, flushes the
-queued advisories and sets :attr:`AudioArbiter.cancel_event` (the SLM's stop hook checks it).
+queued advisories and sets :attr:`AudioArbiter.cancel_event` (the SLM's stop hook checks it). It
+also stops an alert of lower ``priority`` (the alert table's) that is playing or queued: "Brake!"
+never waits behind "Hazard detection is running slow."
 
 Sinks say where the blocks go: :class:`NullSink` (discard), :class:`WavSink` (one WAV file plus
 per-request segments, for CI and replay) and :class:`SoundDeviceSink` (a real output device).
@@ -269,7 +271,7 @@ class AudioArbiter:
                 self.stats["dropped"] += 0 if self._closing else 1
             else:
                 if req.tier == Tier.ALERT:
-                    flushed = self._preempt_locked(Tier.ALERT)
+                    flushed = self._preempt_locked(Tier.ALERT) + self._supersede_locked(req.priority)
                 heapq.heappush(self._queue, (int(req.tier), next(self._seq), req))
                 self._cv.notify_all()
         for r in flushed:
@@ -309,6 +311,18 @@ class AudioArbiter:
         if below <= Tier.ALERT:
             self.cancel_event.set()
         self.stats["dropped"] += len(flushed)
+        return flushed
+
+    def _supersede_locked(self, priority: int) -> list[SpeechRequest]:
+        """Stop the alert playing and drop those queued whose priority is below ``priority``."""
+        flushed = [item[2] for item in sorted(self._queue) if item[0] == int(Tier.ALERT) and item[2].priority < priority]
+        if flushed:
+            self._queue = [item for item in self._queue if item[2] not in flushed]
+            heapq.heapify(self._queue)
+            self.stats["dropped"] += len(flushed)
+        cur = self._current
+        if cur is not None and cur.tier == Tier.ALERT and cur.priority < priority:
+            self._stop_current = True
         return flushed
 
     def _emit(self, kind: str, req: SpeechRequest) -> None:

@@ -22,7 +22,7 @@ from collections import Counter, deque
 from typing import Callable
 
 from vehicle_assist.clock import Clock
-from vehicle_assist.messages import Envelope, TopicStale
+from vehicle_assist.messages import Envelope, StageTiming, TopicStale
 from vehicle_assist.topics import TOPICS, TopicSpec
 
 log = logging.getLogger(__name__)
@@ -181,6 +181,10 @@ class Bus:
         for sub in subs:
             sub._put(env)
         return env
+
+    def timing(self, lane: str, stage: str, ms: float, item: int | None = None) -> None:
+        """Publish how long one stage took (``timings``)."""
+        self.publish("timings", StageTiming(self.clock.now_ns(), lane, stage, round(ms, 3), item))
 
     def latest(self, topic: str) -> Envelope | None:
         """The newest envelope published on ``topic``, or None."""

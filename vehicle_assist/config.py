@@ -461,10 +461,6 @@ class AdvisorySettings(StrictModel):
     """A question the retriever found only weakly similar is still answered when its best rule sentence
     is at least this similar (embedding cosine; tuned on dev). Out-of-scope questions are never rescued."""
     refusal_text: str = "Sorry, the Highway Code does not cover that, so I can't answer it."
-    urgent_level: str = "warning"
-    """Hazards at this level or above get a templated phrase only, never the language model."""
-    templates: dict[str, str] = {"default": "Caution: {label} ahead.", "pedestrian": "Pedestrian ahead, slow down.",
-                                 "cyclist": "Cyclist ahead, give them room.", "vehicle": "Vehicle close ahead, ease off."}
     prompt_max_tokens: int = Field(150, ge=64, le=2048)
     """The whole prompt (system + user): prompt evaluation dominates the SLM's time to first audio."""
     prompt_passages: int = Field(2, ge=1, le=5)
@@ -593,7 +589,23 @@ class AppConfig(StrictModel):
     route: RouteSettings = RouteSettings()
 
 
-def load_app(path: Path | str | None = None) -> AppConfig:
-    """Load the onboard config (``VA_CONFIG``, else configs/default.yaml) with ``VA_X__Y`` overrides."""
+def load_app(path: Path | str | None = None, only: tuple[str, ...] = ()) -> AppConfig:
+    """Load the onboard config (``VA_CONFIG``, else configs/default.yaml) with ``VA_X__Y`` overrides.
+
+    ``only`` (e.g. ``("perception", "runtime.threads")``) validates just those sections or
+    sub-tables, the rest left at their defaults: a command that runs one concern is not stopped by
+    a half-edited section of another."""
     path = Path(path or os.environ.get("VA_CONFIG") or config_path("default.yaml"))
-    return load(path, AppConfig, env_overrides())
+    if not only:
+        return load(path, AppConfig, env_overrides())
+    data = _merge(read_yaml(path) or {}, env_overrides())
+    picked: dict[str, Any] = {}
+    for dotted in only:
+        keys = dotted.split(".")
+        node, out = data, picked
+        for key in keys[:-1]:
+            node = node.get(key) if isinstance(node, dict) else None
+            out = out.setdefault(key, {})
+        if isinstance(node, dict) and keys[-1] in node:
+            out[keys[-1]] = node[keys[-1]]
+    return validate(picked, AppConfig, path, env=True)

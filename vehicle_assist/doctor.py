@@ -100,7 +100,9 @@ def _probe_slm(res: models.Resolved) -> tuple[float, float, str]:
 
 
 def _probe_tts(res: models.Resolved) -> tuple[float, float, str]:
-    renderer, load_ms = _timed(lambda: models.load_tts(res))
+    from vehicle_assist.speech.tts import load_tts
+
+    renderer, load_ms = _timed(lambda: load_tts(res))
     rendered, infer_ms = _timed(lambda: renderer.render("Vehicle ahead is braking."))
     wav = rendered.wav_bytes()
     if rendered.duration_s < 0.3 or float(abs(rendered.pcm).max()) < 0.05:

@@ -136,16 +136,32 @@ class Hazard:
     closing_speed_mps: float | None = None
 
 
+class AlertState(enum.StrEnum):
+    """An alert became active or ended (logged as ``"start"`` / ``"end"``)."""
+
+    START = "start"
+    END = "end"
+
+
 @dataclass(frozen=True)
 class AlertEvent:
-    """An alert from the alert table became active (``state='start'``) or ended (``'end'``)."""
+    """An alert from the alert table became active (``state=START``) or ended (``END``)."""
 
     t_ns: int
     name: str
     priority: int
     text: str
     audible: bool
-    state: str = "start"
+    state: AlertState = AlertState.START
+
+
+@dataclass(frozen=True)
+class FrameDone:
+    """The safety lane finished one frame: its detections, tracks, hazards and alert events are
+    published (lockstep replay hands out the next frame after this)."""
+
+    t_ns: int
+    frame_seq: int
 
 
 # --- voice -----------------------------------------------------------------------------------
@@ -258,6 +274,8 @@ class SpeechRequest:
     pcm: np.ndarray | None = None
     sample_rate: int = 22050
     source: str = ""
+    origin_perf_ns: int | None = None
+    """Processing time (clock.perf_ns) of what caused it (an alert's frame capture), for latency."""
 
 
 # --- runtime: speech, timings, errors, topic health ------------------------------------------
@@ -381,7 +399,7 @@ class Envelope:
 MESSAGE_TYPES: dict[str, type] = {
     cls.__name__: cls
     for cls in (
-        CameraFrame, Detection, Detections, Track, VehicleState, Hazard, AlertEvent, AudioChunk,
+        CameraFrame, Detection, Detections, Track, VehicleState, Hazard, AlertEvent, FrameDone, AudioChunk,
         Utterance, Transcript, Intent, Scene, Query, Passage, Advisory, SpeechRequest,
         SpeechEvent, StageTiming, ErrorEvent, TopicStale, AdvisoryEvent, RouteFeature, RouteContext,
     )
@@ -522,4 +540,11 @@ def envelope_record(env: Envelope) -> dict[str, Any]:
     return rec
 
 
-__all__ = [name for name in dir() if not name.startswith("_")] + ["field"]
+__all__ = [
+    "Box", "HazardLevel", "Tier", "AlertState",
+    "CameraFrame", "Detection", "Detections", "Track", "VehicleState", "Hazard", "AlertEvent", "FrameDone",
+    "AudioChunk", "Utterance", "Transcript", "Intent",
+    "Scene", "Query", "Passage", "Advisory", "RouteFeature", "RouteContext",
+    "SpeechRequest", "SpeechEvent", "StageTiming", "ErrorEvent", "TopicStale", "AdvisoryEvent",
+    "Envelope", "MESSAGE_TYPES", "to_record", "from_record", "envelope_record", "MessageError", "decode", "type_problem",
+]

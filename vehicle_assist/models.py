@@ -252,35 +252,12 @@ def load_asr(res: Resolved | None = None, **overrides: Any):
                         cpu_threads=int(opts.get("cpu_threads", 2)), local_files_only=True)
 
 
-def load_asr_torch(res: Resolved | None = None, name: str = "tiny.en", **overrides: Any):
-    """The same Whisper as an openai-whisper (PyTorch) model, converted offline from the CTranslate2
-    weights on first use and cached as ``whisper-<name>.pt`` (see vehicle_assist.speech.convert)."""
-    res = res or resolve("asr")
-    import torch
-    import whisper
-
-    from vehicle_assist.speech.convert import convert, default_target
-
-    opts = {**res.options, **overrides}
-    torch.set_num_threads(int(opts.get("cpu_threads", 2)))
-    return whisper.load_model(str(convert(res.path, default_target(name))), device="cpu")
-
-
 def load_embedder(res: Resolved | None = None):
     """A sentence-transformers model on the CPU."""
     res = res or resolve("embedder")
     from sentence_transformers import SentenceTransformer
 
     return SentenceTransformer(str(res.path), device="cpu", local_files_only=True)
-
-
-def load_embedder_onnx(res: Resolved | None = None, threads: int = 1):
-    """The same embedder as an onnxruntime session + fast tokenizer (exported with torch once, then
-    cached; see vehicle_assist.knowledge.onnx_embed). Raises OnnxUnavailable if it cannot be exported."""
-    res = res or resolve("embedder")
-    from vehicle_assist.knowledge.onnx_embed import OnnxEmbedder, ensure_onnx
-
-    return OnnxEmbedder(ensure_onnx(res), res.path, threads=threads)
 
 
 def load_slm(res: Resolved | None = None, **overrides: Any):
@@ -295,15 +272,3 @@ def load_slm(res: Resolved | None = None, **overrides: Any):
     return Llama(model_path=str(res.path), n_ctx=int(opts.get("n_ctx", 1024)), n_threads=threads,
                  n_threads_batch=int(opts.get("n_threads_batch", threads)), n_batch=int(opts.get("n_batch", 512)),
                  seed=int(opts.get("seed", 0)), verbose=False)
-
-
-def load_tts(res: Resolved | None = None):
-    """A TTS renderer (PCM only). With ``res``: that role's engine (Piper for ``tts_piper``, pyttsx3 +
-    espeak-ng for ``tts``); without: the configured engine, falling back to pyttsx3 when Piper is missing."""
-    from vehicle_assist.speech import tts
-
-    return tts.renderer_for(res) if res is not None else tts.load_renderer()
-
-
-LOADERS = {"detector": load_detector, "asr": load_asr, "embedder": load_embedder, "slm": load_slm, "tts": load_tts,
-           "asr_base": load_asr, "tts_piper": load_tts}

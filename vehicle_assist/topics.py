@@ -38,6 +38,7 @@ TOPICS: dict[str, TopicSpec] = {
     "tracks": TopicSpec(10.0, "latest", True, 0.5, "tuple[Track, ...]", "tracker output per processed frame"),
     "hazards": TopicSpec(10.0, "latest", True, 0.5, "tuple[Hazard, ...]", "hazards.assess output per frame"),
     "alerts": TopicSpec(None, "fifo", True, None, "AlertEvent", "alert start/end from the alert manager"),
+    "frame_done": TopicSpec(None, "fifo", True, None, "FrameDone", "the safety lane finished a frame (its decisions are out)"),
     "vehicle": TopicSpec(10.0, "latest", True, 2.0, "VehicleState", "ego state (unknown fields are None)"),
     "route": TopicSpec(10.0, "latest", True, None, "RouteContext",
                        "the road from the map per new fix (route lane, when route.map is set)"),

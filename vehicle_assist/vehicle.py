@@ -536,3 +536,10 @@ def open_vehicle_source(spec: str | None, now_ns: Callable[[], int] | None = Non
     if not path.is_file():
         raise VehicleError("telemetry-not-found", f"no telemetry at {path} (spec '{spec}')")
     return load_telemetry_file(path, start_ns)
+
+
+async def publish_states(bus: Any, source: VehicleSource, rate_hz: float) -> None:
+    """Publish ``source``'s state on the bus's ``vehicle`` topic every ``1 / rate_hz`` of its clock, until cancelled."""
+    while True:
+        bus.publish("vehicle", source.state_at(bus.clock.now_ns()))
+        await bus.clock.sleep(1.0 / rate_hz)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable
 
 from vehicle_assist.clock import Clock
 from vehicle_assist.messages import ErrorEvent
@@ -50,6 +50,13 @@ class Watchdog:
         self.restarts: dict[str, int] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
 
+    @classmethod
+    def from_settings(cls, clock: Clock, on_error: Callable[[ErrorEvent], None], settings: Any) -> "Watchdog":
+        """From :class:`~vehicle_assist.config.WatchdogSettings`."""
+        s = settings
+        return cls(clock, on_error, Backoff(s.initial_backoff_s, s.backoff_factor, s.max_backoff_s, s.reset_after_s),
+                   s.max_restarts)
+
     def start(self, name: str, factory: Callable[[], Awaitable[None]]) -> asyncio.Task[None]:
         """Start supervising stage ``name``; returns its supervising task."""
         if name in self.tasks and not self.tasks[name].done():
@@ -58,6 +65,12 @@ class Watchdog:
         task = asyncio.get_running_loop().create_task(self._supervise(name, factory), name=f"stage:{name}")
         self.tasks[name] = task
         return task
+
+    def cancel(self, *names: str) -> None:
+        """Stop the named stages now (no restart)."""
+        for name in names:
+            if (task := self.tasks.get(name)) is not None:
+                task.cancel()
 
     async def _supervise(self, name: str, factory: Callable[[], Awaitable[None]]) -> None:
         streak = 0

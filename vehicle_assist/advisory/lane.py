@@ -1,65 +1,64 @@
-"""Assemble the advisory lane from the config (retriever, sentence similarity, SLM, speaker) and turn
-its report into the ``ask`` record (extending ``knowledge.record.ask_record``, never changing it)."""
+"""The one builder of the advisory lane, for the car, ``ask``, replay and the benchmarks.
+
+:func:`load` loads what the configured lane needs once (retriever, sentence similarity, SLM with
+its output mode); :meth:`AdvisoryParts.bind` makes an :class:`AdvisoryRun` over them for one
+speaker, event listener, pre-emption flag, clock and situation (the last two give the workload
+hold and the advisory's time-to-live). :func:`build` is ``ask``'s lane with its own speaker.
+:func:`ask_record` turns a run's report into the ``ask`` record (extending
+``knowledge.record.ask_record``, never changing it).
+"""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
-from vehicle_assist.advisory.run import AdvisoryRun, ArbiterSpeaker, RunReport
-from vehicle_assist.config import AppConfig
-
-
-@dataclass
-class Lane:
-    """A ready AdvisoryRun and the resources it owns (closed with :meth:`close`)."""
-
-    run: AdvisoryRun
-    retriever: Any
-    similarity: Any = None
-    arbiter: Any = None
-    notes: list[str] = field(default_factory=list)
-    """What the lane could not set up as configured (e.g. the SLM would not load), for the user."""
-
-    def close(self) -> None:
-        """Persist newly embedded sentences and release the speaker."""
-        if self.similarity is not None:
-            self.similarity.save()
-        if self.arbiter is not None:
-            self.arbiter.wait_idle(30)
-            self.arbiter.close()
+from vehicle_assist.advisory import timing
+from vehicle_assist.advisory.run import AdvisoryRun, Retriever, RunReport, Speaker
+from vehicle_assist.clock import Clock
+from vehicle_assist.config import AdvisorySettings, AppConfig
+from vehicle_assist.messages import AdvisoryEvent
 
 
 @dataclass
-class Resources:
-    """What every advisory run of one configuration shares: loaded once, by ``ask``, the bench and the car."""
+class AdvisoryParts:
+    """The loaded lane: settings, retriever, sentence similarity (None: word match only), SLM (None: not routed to)."""
 
-    settings: Any
-    retriever: Any
+    settings: AdvisorySettings
+    retriever: Retriever | None
     similarity: Any = None
     slm: Any = None
     notes: list[str] = field(default_factory=list)
     """What could not be set up as configured (the SLM would not load: extractive route instead)."""
 
-    def run(self, *, speaker=None, on_event=None, cancel_event=None) -> AdvisoryRun:
-        """An AdvisoryRun over these resources (the one way the CLI, the bench and the runtime make one)."""
-        return AdvisoryRun(self.settings, self.retriever, slm=self.slm, speaker=speaker, on_event=on_event,
-                           similarity=self.similarity, cancel_event=cancel_event)
+    def bind(self, speaker: Speaker | None = None, on_event: Callable[[AdvisoryEvent], None] | None = None,
+             cancel_event: threading.Event | None = None, clock: Clock | None = None,
+             situation: timing.Situation | None = None, route: str | None = None) -> AdvisoryRun:
+        """An AdvisoryRun over these parts (``route`` overrides the configured one)."""
+        settings = self.settings if route is None else self.settings.model_copy(update={"route": route})
+        return AdvisoryRun(settings, self.retriever, slm=self.slm, speaker=speaker, on_event=on_event,
+                           cancel_event=cancel_event, similarity=self.similarity, clock=clock, situation=situation)
+
+    def close(self) -> None:
+        """Persist newly embedded sentences."""
+        if self.similarity is not None:
+            self.similarity.save()
 
 
-def resources(cfg: AppConfig, *, route: str | None = None, retriever: Any = None, progress: bool = False) -> Resources:
-    """Load the retriever, the sentence similarity and (when routed to) the SLM for the configured lane."""
+def load(cfg: AppConfig, *, route: str | None = None, retriever: Any = None, progress: Any = None) -> AdvisoryParts:
+    """Load what the configured (or ``route``-overridden) lane needs."""
     from vehicle_assist.advisory.semantic import SentenceSimilarity
-    from vehicle_assist.knowledge.retrieve import Retriever
+    from vehicle_assist.knowledge.retrieve import Retriever as KnowledgeRetriever
 
     settings = cfg.advisory if route is None else cfg.advisory.model_copy(update={"route": route})
-    retriever = retriever or Retriever.load(cfg.knowledge, progress=progress, threads=cfg.runtime.threads.embedder)
+    retriever = retriever or KnowledgeRetriever.load(cfg.knowledge, progress=progress, threads=cfg.runtime.threads.embedder)
     similarity = SentenceSimilarity.for_retriever(retriever) if settings.semantic_weight > 0 else None
     slm, notes = None, []
     if settings.route == "slm":
         slm, why = load_slm(cfg)
         notes += [why] if why else []
-    return Resources(settings, retriever, similarity, slm, notes)
+    return AdvisoryParts(settings, retriever, similarity, slm, notes)
 
 
 def load_slm(cfg: AppConfig) -> tuple[Any, str | None]:
@@ -75,20 +74,45 @@ def load_slm(cfg: AppConfig) -> tuple[Any, str | None]:
         return None, f"[{err.code}] {err.message}; answering on the extractive route instead"
 
 
+@dataclass
+class Lane:
+    """``ask``'s lane: a ready AdvisoryRun, its parts and its own speaker (closed with :meth:`close`)."""
+
+    run: AdvisoryRun
+    parts: AdvisoryParts
+    arbiter: Any = None
+
+    @property
+    def retriever(self) -> Any:
+        return self.parts.retriever
+
+    @property
+    def notes(self) -> list[str]:
+        """What the lane could not set up as configured, for the user."""
+        return self.parts.notes
+
+    def close(self) -> None:
+        """Persist newly embedded sentences and release the speaker."""
+        self.parts.close()
+        if self.arbiter is not None:
+            self.arbiter.wait_idle(30)
+            self.arbiter.close()
+
+
 def build(cfg: AppConfig, *, route: str | None = None, sink: str | None = None, retriever: Any = None,
-          progress: bool = False, on_event=None) -> Lane:
-    """Load what the configured (or ``route``-overridden) lane needs; ``sink`` ('null', 'wav:PATH',
-    'device') adds speech through the audio arbiter."""
-    res = resources(cfg, route=route, retriever=retriever, progress=progress)
+          progress: Any = None, on_event: Callable[[AdvisoryEvent], None] | None = None) -> Lane:
+    """:func:`load`, and with ``sink`` ('null', 'wav:PATH', 'device') speech through the audio arbiter."""
+    parts = load(cfg, route=route, retriever=retriever, progress=progress)
     speaker = arbiter = None
     if sink:
-        from vehicle_assist import models
         from vehicle_assist.audio_out import AudioArbiter, open_sink
+        from vehicle_assist.speech import speak
+        from vehicle_assist.speech.tts import load_tts
 
         arbiter = AudioArbiter(open_sink(sink)).start()
-        speaker = ArbiterSpeaker(arbiter, models.load_tts())
-    run = res.run(speaker=speaker, on_event=on_event, cancel_event=arbiter.cancel_event if arbiter else None)
-    return Lane(run, res.retriever, res.similarity, arbiter, res.notes)
+        speaker = speak.Speaker(arbiter, load_tts())
+    run = parts.bind(speaker, on_event, arbiter.cancel_event if arbiter else None)
+    return Lane(run, parts, arbiter)
 
 
 def ask_record(report: RunReport) -> dict:

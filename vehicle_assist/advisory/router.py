@@ -1,10 +1,11 @@
 """The router (pure): which route answers this request.
 
-- an urgent hazard -> ``template`` (a fixed phrase; never a language model)
 - a command intent -> ``intent`` (acted on by the voice lane at once)
 - a question the rules do not cover -> ``refusal`` (an honest short refusal)
 - a complex question, with the remote LLM opted in -> ``remote`` (local answer as fallback)
-- any other rule question or persistent hazard -> ``extractive`` or ``slm`` (``settings.route``)
+- any other rule question or persistent hazard's scene -> ``extractive`` or ``slm`` (``settings.route``)
+
+Urgent hazards never come here: the alert table (``configs/alerts.yaml``) speaks them.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ import re
 from typing import Protocol
 
 from vehicle_assist.config import AdvisorySettings
-from vehicle_assist.messages import Hazard, HazardLevel, Intent, Scene
+from vehicle_assist.messages import HazardLevel, Intent, Scene
 
-TEMPLATE, INTENT, REFUSAL, REMOTE, EXTRACTIVE, SLM = "template", "intent", "refusal", "remote", "extractive", "slm"
-ROUTES = (TEMPLATE, INTENT, REFUSAL, REMOTE, EXTRACTIVE, SLM)
+INTENT, REFUSAL, REMOTE, EXTRACTIVE, SLM = "intent", "refusal", "remote", "extractive", "slm"
+ROUTES = (INTENT, REFUSAL, REMOTE, EXTRACTIVE, SLM)
 _COMPLEX = re.compile(r"\b(why|explain|compare|difference|versus|vs|what if)\b", re.I)
 
 
@@ -39,9 +40,9 @@ def is_complex(question: str, settings: AdvisorySettings) -> bool:
     return len(question.split()) >= settings.remote.min_words or bool(_COMPLEX.search(question))
 
 
-def route(item: str | Intent | Hazard | Scene, retrieval: RetrievalLike | None, settings: AdvisorySettings,
+def route(item: str | Intent | Scene, retrieval: RetrievalLike | None, settings: AdvisorySettings,
           support: float | None = None, similarity: float | None = None) -> str:
-    """Pick the route for a question text, an intent, a hazard or a scene.
+    """Pick the route for a question text, an intent or a scene.
 
     ``support`` is the word-match relevance of the best rule sentence (see ``extractive.rank_sentences``);
     below ``settings.min_support`` the question is refused even if retrieval found passages.
@@ -51,11 +52,7 @@ def route(item: str | Intent | Hazard | Scene, retrieval: RetrievalLike | None, 
     below ``weak_support`` and similarity below ``weak_similarity``) is refused even when retrieval
     judged it answerable.
     """
-    if isinstance(item, Hazard):
-        if item.level >= level(settings.urgent_level):
-            return TEMPLATE
-        question = ""
-    elif isinstance(item, Intent):
+    if isinstance(item, Intent):
         if item.name != "question":
             return INTENT
         question = item.text
@@ -78,10 +75,3 @@ def route(item: str | Intent | Hazard | Scene, retrieval: RetrievalLike | None, 
     if question and settings.remote.enabled and settings.remote.url and is_complex(question, settings):
         return REMOTE
     return settings.route
-
-
-def template_text(hazard: Hazard, settings: AdvisorySettings) -> str:
-    """The fixed phrase for an urgent hazard (by its label, else its kind, else the default)."""
-    table = settings.templates
-    text = table.get(hazard.label) or table.get(hazard.kind) or table.get("default", "Caution: {label} ahead.")
-    return text.format(label=hazard.label or hazard.kind)

@@ -28,11 +28,8 @@ from vehicle_assist.errors import CodedError
 from vehicle_assist.messages import (
     Advisory,
     AdvisoryEvent,
-    Hazard,
     Passage,
     Scene,
-    SpeechRequest,
-    Tier,
 )
 from vehicle_assist.speech.tts import split_sentences
 
@@ -51,23 +48,9 @@ class Retriever(Protocol):
     def search(self, text: str, scene: Scene | None = None, k: int = 5) -> Any: ...
 
 
-Speaker = Callable[[str], None]
-"""Speaks one sentence (renders it and hands it to the audio arbiter); returns once it is queued."""
-
-
-class ArbiterSpeaker:
-    """A Speaker over the TTS renderer and the audio arbiter (advisory tier)."""
-
-    def __init__(self, arbiter: Any, renderer: Any, tier: Tier = Tier.ADVISORY, source: str = "advisory") -> None:
-        self.arbiter, self.renderer, self.tier, self.source = arbiter, renderer, tier, source
-
-    def __call__(self, sentence: str) -> None:
-        """Render ``sentence`` and queue it (skipped once pre-empted)."""
-        if self.arbiter.cancel_event.is_set():
-            return
-        r = self.renderer.render(sentence)
-        self.arbiter.say(SpeechRequest(t_ns=0, text=sentence, tier=self.tier, pcm=r.pcm, sample_rate=r.sample_rate,
-                                       source=self.source))
+Speaker = Callable[[str], object]
+"""Speaks one sentence (renders it and hands it to the audio arbiter; :class:`vehicle_assist.speech.speak.Speaker`)
+and returns once it is queued."""
 
 
 @dataclass
@@ -109,20 +92,19 @@ class AdvisoryRun:
         self.speaker, self.on_event, self.k = speaker, on_event, k
         self.cancel_event = cancel_event or threading.Event()
 
-    async def execute(self, question: str | None, scene: Scene | None, t_ns: int, *,
-                      hazard: Hazard | None = None, route: str | None = None) -> Advisory:
+    async def execute(self, question: str | None, scene: Scene | None, t_ns: int, *, route: str | None = None) -> Advisory:
         """Answer ``question`` (and/or ``scene``); returns the spoken Advisory."""
-        return (await self.execute_report(question, scene, t_ns, hazard=hazard, route=route)).advisory
+        return (await self.execute_report(question, scene, t_ns, route=route)).advisory
 
     async def execute_report(self, question: str | None, scene: Scene | None, t_ns: int, *,
-                             hazard: Hazard | None = None, route: str | None = None) -> RunReport:
+                             route: str | None = None) -> RunReport:
         """Like :meth:`execute`, with the full report (route, fallback, verdict, timings)."""
         ctx = _Ctx(next(_RUN_IDS), clock.perf_ns(), self.on_event)
         ctx.emit("start", "run", question=question, scene=scenes.describe(scene))
         self.cancel_event.clear()  # a new advisory starts: an old pre-emption no longer applies
         try:
             async with asyncio.timeout(self.settings.run_timeout_s):
-                report = await self._stages(ctx, question, scene, t_ns, hazard, route)
+                report = await self._stages(ctx, question, scene, t_ns, route)
         except TimeoutError:
             self.cancel_event.set()
             ctx.emit("error", "run", code="timeout", message=f"run exceeded {self.settings.run_timeout_s} s")
@@ -134,22 +116,12 @@ class AdvisoryRun:
         return report
 
     async def _stages(self, ctx: "_Ctx", question: str | None, scene: Scene | None, t_ns: int,
-                      hazard: Hazard | None, forced: str | None) -> RunReport:
+                      forced: str | None) -> RunReport:
         s = self.settings
         text = question or ""
-        ask = text or scenes.describe(scene) or (hazard.label if hazard else "")
+        ask = text or scenes.describe(scene) or ""
         timings: dict[str, float] = {}
         ttl = s.workload.ttl_s
-
-        # urgent hazards never wait for retrieval or a model
-        if hazard is not None and router.route(hazard, None, s) == router.TEMPLATE:
-            ctx.emit("start", "route")
-            phrase = router.template_text(hazard, s)
-            ctx.emit("end", "route", ms=0.0, route=router.TEMPLATE)
-            rep = RunReport(Advisory(t_ns, phrase, router.TEMPLATE, question=question, ttl_s=ttl), router.TEMPLATE)
-            await self._speak(ctx, rep, [phrase], timings)
-            rep.timings = timings
-            return rep
 
         # retrieve
         passages: tuple[Passage, ...] = ()
@@ -173,7 +145,7 @@ class AdvisoryRun:
                                            asked=text, cue_weight=s.cue_weight) if passages else []
         support = max((r.lexical for r in ranked), default=0.0)
         best_sim = max((r.similarity for r in ranked if r.similarity is not None), default=None)
-        item: Any = hazard if hazard is not None else (text or scene or "")
+        item: Any = text or scene or ""
         chosen = router.route(item, retrieval if passages else None, s, support=support, similarity=best_sim)
         if forced and chosen != router.REFUSAL:
             chosen = forced
@@ -239,7 +211,7 @@ class AdvisoryRun:
         rep.verdict = await self._validate(ctx, ex.text, ex.cited, rep, scene, timings)
         if not rep.verdict.ok:  # say only the sentences that hold on their own (never an ungrounded one)
             kept = validate.supported_part(ex.text, ex.cited, [p.id for p in rep.passages],
-                                           support_texts(rep.passages), scenes.facts(scene), rep.advisory.question or "")
+                                           validate.support_texts(rep.passages), scenes.facts(scene), rep.advisory.question or "")
             rep.fallback = "extractive answer partly unsupported: " + "; ".join(rep.verdict.reasons)
             if not kept:
                 return Advisory(rep.advisory.t_ns, self.settings.refusal_text, router.REFUSAL, refused=True,
@@ -289,7 +261,7 @@ class AdvisoryRun:
         ctx.emit("start", "validate")
         t0 = clock.perf_ns()
         instructions = getattr(self.slm, "system", "") if rep.route == router.SLM else ""
-        verdict = validate.check(text, cited, [p.id for p in rep.passages], support_texts(rep.passages),
+        verdict = validate.check(text, cited, [p.id for p in rep.passages], validate.support_texts(rep.passages),
                                  scenes.facts(scene), instructions=instructions, question=rep.advisory.question or "")
         ms = (clock.perf_ns() - t0) / 1e6
         timings["validate_ms"] = timings.get("validate_ms", 0.0) + ms
@@ -307,7 +279,7 @@ class AdvisoryRun:
             return False
         if rep.dropped:
             return False
-        if not rep.spoken and rep.route != router.TEMPLATE and self.clock is not None and self.situation is not None:
+        if not rep.spoken and self.clock is not None and self.situation is not None:
             ctx.emit("start", "hold")
             t0 = clock.perf_ns()
             decision = await timing.hold(rep.advisory, self.clock, self.situation, self.settings.workload)
@@ -406,10 +378,6 @@ class AdvisoryRun:
         answer = await self._extractive(ctx, rep, ask, scene, timings)
         rep.advisory = answer
         await self._speak(ctx, rep, split_sentences(answer.text), timings)
-
-
-support_texts = validate.support_texts
-"""Kept here for callers of ``run.support_texts`` (see validate.support_texts)."""
 
 
 class _AnyEvent:

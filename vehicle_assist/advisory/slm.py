@@ -28,6 +28,7 @@ from typing import Any, Callable
 from vehicle_assist import clock, models
 from vehicle_assist.advisory import prompt as prompts
 from vehicle_assist.advisory import validate
+from vehicle_assist.advisory.llama import LlamaModel
 from vehicle_assist.errors import CodedError
 from vehicle_assist.messages import Passage, Scene
 
@@ -181,20 +182,17 @@ class SLM:
     """A loaded GGUF model answering from passages; one generation at a time (a lock guards it)."""
 
     def __init__(self, llm: Any, model_name: str = "", output: str = "plain") -> None:
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
         self.llm = llm
+        """The loaded ``llama_cpp.Llama`` (used here only through :attr:`model`)."""
+        self.model = LlamaModel(llm)
         self.model_name = model_name
         self.output = output
         """``plain`` (answer text, citations picked afterwards) or ``json`` (schema-constrained)."""
         self.system = prompts.system_prompt(output)
         self._lock = threading.Lock()
-        template = llm.metadata.get("tokenizer.chat_template")
-        if not template:
+        self._format = self.model.chat_formatter()
+        if self._format is None:
             raise SLMError("slm-no-template", f"{model_name}: the GGUF has no chat template")
-        eos = llm._model.token_get_text(llm.token_eos())
-        bos = llm._model.token_get_text(llm.token_bos()) if llm.token_bos() >= 0 else ""
-        self._format = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
         self._prefix_tokens: list[int] = []
         self._prefix_state = None
         self.prefix_ms = 0.0
@@ -218,30 +216,28 @@ class SLM:
         """Tokens of the fixed part (system prompt + user header) and of the rest."""
         marker = "\x00USER\x00"
         msgs = [{"role": "system", "content": p.system}, {"role": "user", "content": marker}]
-        templ = self._format(messages=msgs).prompt
+        templ = self._format(msgs)
         head, tail = templ.split(marker, 1)
-        full = self._format(messages=p.messages()).prompt
+        full = self._format(p.messages())
         assert full.startswith(head)
         body = full[len(head):]
-        prefix = self.llm.tokenize(head.encode(), add_bos=True, special=True)
-        rest = self.llm.tokenize(body.encode(), add_bos=False, special=True)
-        return prefix, rest
+        return self.model.tokenize(head, add_bos=True), self.model.tokenize(body)
 
     def warm(self) -> float:
         """Evaluate the system prompt once and keep its KV cache; returns the time it took (ms)."""
         with self._lock:
             prefix, _ = self._split_prompt(prompts.Prompt(self.system, "warm", (), 0))
             start = clock.perf_ns()
-            self.llm.reset()
-            self.llm.eval(prefix)
+            self.model.reset()
+            self.model.eval(prefix)
             self._prefix_tokens = prefix
-            self._prefix_state = self.llm.save_state()
+            self._prefix_state = self.model.save_state()
             self.prefix_ms = (clock.perf_ns() - start) / 1e6
         return self.prefix_ms
 
     def count_tokens(self, text: str) -> int:
         """Tokens in ``text`` for this model."""
-        return len(self.llm.tokenize(text.encode(), add_bos=False, special=False))
+        return len(self.model.tokenize(text, special=False))
 
     def generate(self, question: str, passages: tuple[Passage, ...] | list[Passage], scene: Scene | None = None, *,
                  max_tokens: int = 72, prompt_max_tokens: int = 150, prompt_passages: int = 2,
@@ -249,15 +245,11 @@ class SLM:
                  on_sentence: Callable[[str, tuple[str, ...]], None] | None = None,
                  reuse_prefix: bool = True) -> Generated:
         """Answer from ``passages``; streams sentences to ``on_sentence``; stops on ``cancel`` or the deadline."""
-        from llama_cpp import LlamaGrammar, StoppingCriteriaList
-
         p = prompts.build(question, passages, scene, max_tokens=prompt_max_tokens, max_passages=prompt_passages,
                           max_sentences=prompt_sentences, count=self.count_tokens, output=self.output)
         if not p.ids:
             return Generated("", (), "malformed", 0, 0, 0.0, None, 0.0)
         plain = self.output == "plain"
-        grammar = None if plain else LlamaGrammar.from_json_schema(json.dumps(prompts.answer_schema(p.ids)),
-                                                                  verbose=False)
         support = validate.support_texts([x for x in passages if x.id in p.ids]) if plain else {}
         cited_plain: list[str] = []
 
@@ -271,7 +263,7 @@ class SLM:
         cancel = cancel or threading.Event()
         reason = {"stop": ""}
 
-        def stop_hook(_ids: Any, _logits: Any) -> bool:
+        def stop_hook() -> bool:
             if cancel.is_set():
                 reason["stop"] = "cancelled"
                 return True
@@ -284,28 +276,26 @@ class SLM:
             start = clock.perf_ns()
             prefix, rest = self._split_prompt(p)
             if not reuse_prefix:
-                self.llm.reset()
-            elif list(self.llm._input_ids[: len(prefix)]) != prefix and self._prefix_state is not None:
-                self.llm.load_state(self._prefix_state)
+                self.model.reset()
+            elif self.model.cached_tokens()[: len(prefix)] != prefix and self._prefix_state is not None:
+                self.model.load_state(self._prefix_state)
             stream: Any = PlainStream() if plain else AnswerStream()
             first_token_ns = first_sentence_ns = None
             n = 0
             finish = None
             try:
-                for chunk in self.llm.create_completion(
-                        prefix + rest, max_tokens=max_tokens, temperature=0.0, top_k=1, repeat_penalty=1.0,
-                        stream=True, grammar=grammar, stop=["\n"] if plain else None,
-                        stopping_criteria=StoppingCriteriaList([stop_hook])):
-                    choice = chunk["choices"][0]
+                for text, finish_reason in self.model.stream(
+                        prefix + rest, max_tokens=max_tokens, stop=["\n"] if plain else None, should_stop=stop_hook,
+                        json_schema=None if plain else prompts.answer_schema(p.ids)):
                     n += 1
                     if first_token_ns is None:
                         first_token_ns = clock.perf_ns()
-                    for s in stream.feed(choice.get("text", "")):
+                    for s in stream.feed(text):
                         if first_sentence_ns is None:
                             first_sentence_ns = clock.perf_ns()
                         if on_sentence and not cancel.is_set():
                             on_sentence(s, cite(s, stream))
-                    finish = choice.get("finish_reason") or finish
+                    finish = finish_reason or finish
             except Exception as err:  # llama.cpp errors (context overflow, decode failure)
                 raise SLMError("slm-generate-failed", str(err)) from err
             if not reason["stop"] and finish != "length":  # an answer cut by max_tokens is never spoken whole

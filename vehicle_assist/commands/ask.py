@@ -99,7 +99,8 @@ def register(app: typer.Typer) -> None:
             fail(f"--route must be extractive or slm, got {route!r}", 2, code="usage")
         try:
             app = load_app()
-            retriever = Retriever.load(app.knowledge, progress=not as_json, threads=app.runtime.threads.embedder)
+            retriever = Retriever.load(app.knowledge, progress=None if as_json else progress,
+                                       threads=app.runtime.threads.embedder)
         except KnowledgeError as err:
             fail(err, 2)
         texts = texts or [""]

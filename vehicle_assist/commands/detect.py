@@ -32,14 +32,13 @@ def register(app: typer.Typer) -> None:
         """
         import cv2
 
-        from vehicle_assist import clock, paths, private
-        from vehicle_assist.messages import to_record
+        from vehicle_assist import clock, config, paths, private
+        from vehicle_assist.messages import AlertState, to_record
         from vehicle_assist.perception import annotate, video as video_mod
         from vehicle_assist.perception.detector import DetectorError, road_ahead_region
-        from vehicle_assist.perception.hazards import default_table
-        from vehicle_assist.perception.pipeline import load_settings
         from vehicle_assist.perception.sources import SourceError, open_source
         from vehicle_assist.replay.errors import DriveError
+        from vehicle_assist.safety import lane as safety_lane
 
         from vehicle_assist.perception.sources import IMAGE_SUFFIXES
 
@@ -49,7 +48,8 @@ def register(app: typer.Typer) -> None:
             fail(err, 2)
         if stills and not src_path.is_dir():
             fail(f"--stills needs a folder of images, got {video}", 2, code="usage")
-        settings = load_settings()
+        app = config.load_app(only=("perception", "runtime.threads"))
+        settings = app.perception
         if stills:  # every still gets every pass of the schedule; stills differ in size, so no video
             no_video = True
             settings = settings.model_copy(update={"full_every": 1, "roi": settings.roi.model_copy(update={"every": 1})})
@@ -78,15 +78,16 @@ def register(app: typer.Typer) -> None:
         jsonl = out_dir / "hazards.jsonl"
         try:
             with private.open_file(jsonl, "w") as log, progress("detecting", total, enabled=not as_json) as advance:
-                steps = (video_mod.run_stills if stills else video_mod.run_lockstep)(
-                    str(src_path), settings, cal, speed, max_frames=max_frames)
+                lane = safety_lane.load(settings, app.runtime.threads.detector, cal)
+                steps = (safety_lane.run_stills(lane, str(src_path), max_frames) if stills
+                         else safety_lane.run_lockstep(lane, str(src_path), speed, max_frames=max_frames))
                 lane_region = None
                 for frame, step in steps:
                     res = step.result
                     n += 1
                     totals.append(res.timings["total"])
                     for ev in step.events:
-                        if ev.state == "start":
+                        if ev.state == AlertState.START:
                             active = ev
                             alerts_seen.append({"t_s": round(ev.t_ns / 1e9, 3), "frame": frame.seq, "name": ev.name,
                                                 "text": ev.text, "audible": ev.audible})
@@ -107,7 +108,7 @@ def register(app: typer.Typer) -> None:
                             writer = cv2.VideoWriter(str(out_dir / "annotated.mp4"), cv2.VideoWriter_fourcc(*"mp4v"),
                                                      fps, (frame.width, frame.height))
                             r = settings.roi
-                            c = cal or settings.calibration or default_table().camera
+                            c = lane.pipeline.calib
                             lane_region = road_ahead_region(frame.width, frame.height, c, r.size_frac, r.below_frac) if r.every else None
                         writer.write(annotate.draw(frame.image, res, active, lane_region, 1000.0 / max(res.timings["total"], 1e-3)))
                     advance()

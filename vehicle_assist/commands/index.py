@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from vehicle_assist.commands._out import console, emit, fail, note
+from vehicle_assist.commands._out import console, emit, fail, note, progress
 
 
 def register(app: typer.Typer) -> None:
@@ -27,7 +27,7 @@ def register(app: typer.Typer) -> None:
         settings = app.knowledge
         notes: list[str] = []
         try:
-            retriever = Retriever.load(settings, progress=not as_json, rebuild=rebuild, on_event=notes.append,
+            retriever = Retriever.load(settings, progress=None if as_json else progress, rebuild=rebuild, on_event=notes.append,
                                        threads=app.runtime.threads.embedder)
         except KnowledgeError as err:
             fail(err, 2)

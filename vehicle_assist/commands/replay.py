@@ -100,10 +100,10 @@ def _single(target, realtime, speed, rate, out, start, end, check, update_refs, 
 def _render_generated(drive_specs: list[str], as_json: bool) -> None:
     """Render the generated drives (approach sequences) the targets need and lack, with a progress bar,
     before any replay starts (batch children then find them made)."""
-    from vehicle_assist.replay import generated
+    from vehicle_assist.replay import drive as drive_mod
 
     for spec in dict.fromkeys(drive_specs):
-        generated.ensure_drive(spec, lambda desc, total: progress(desc, total, enabled=not as_json))
+        drive_mod.ensure_drive(spec, lambda desc, total: progress(desc, total, enabled=not as_json))
 
 
 def _human(r: dict[str, Any]) -> None:

@@ -35,7 +35,9 @@ def open_mic(cfg: Any, clock: Any, mic: str | None, voice: bool) -> tuple[Any, b
 
 
 def open_camera(cfg: Any, clock: Any, camera: str | None) -> tuple[Any, str | None]:
-    """The frame source (started: open it after the models are loaded, a file plays in real time)."""
+    """The frame source (started: open it after the models are loaded, a file plays in real time),
+    and why it is missing. A live camera that does not answer now is kept: it retries with backoff,
+    the run speaks the camera-lost alert from the start, and frames are used as soon as they come."""
     from vehicle_assist.perception import sources as frames_mod
 
     spec = camera if camera is not None else cfg.perception.source
@@ -45,8 +47,7 @@ def open_camera(cfg: Any, clock: Any, camera: str | None) -> tuple[Any, str | No
     except frames_mod.SourceError as err:
         return None, f"[{err.code}] {err.message}"
     if frames.stats.lost:  # a live camera index or URL that does not answer now
-        frames.close()
-        return None, f"no camera answers at {spec!r}"
+        return frames, f"no camera answers at {spec!r}; retrying, hazard warnings are off until it does"
     return frames, None
 
 
@@ -136,7 +137,9 @@ def register(app: typer.Typer) -> None:
         for lane, text in modes.items():
             if not as_json:
                 note(f"{lane} lane: {text}")
-        if frames is None and mic_src is None:
+        if (frames is None or "camera" in missing) and mic_src is None:
+            if frames is not None:
+                frames.close()
             fail("nothing to run: neither a camera nor a microphone could be opened", 3, code="no-input")
         sources = runtime.Sources(frames=frames, audio=mic_src, vehicle=vehicle, audio_is_held=held, button=button,
                                   missing=missing, modes=modes)

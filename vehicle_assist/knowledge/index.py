@@ -16,6 +16,8 @@ import logging
 import os
 import re
 from collections.abc import Callable
+from contextlib import AbstractContextManager as ContextManager
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -127,18 +129,18 @@ def build_bm25(chunks: list[Chunk]) -> Bm25:
     return Bm25(BM25Okapi([bm25_tokens(c.embed_text) or ["_"] for c in chunks]))
 
 
-def _progress(enabled: bool, total: int):
-    if not enabled:
-        from contextlib import nullcontext
+Progress = Callable[[str, int], ContextManager[Callable[..., None]]]
+"""``progress(description, total)``: a context giving ``advance(n=1)`` (the CLI hands in its progress bar)."""
 
+
+def _progress(progress: Progress | None, total: int) -> ContextManager[Callable[..., None]]:
+    if not callable(progress):
         return nullcontext(lambda n=1: None)
-    from vehicle_assist.commands._out import progress
-
     return progress("embedding rule passages", total)
 
 
 def build(settings: KnowledgeSettings, encoder, specs: list[SourceSpec], records: list[Record],
-          fp: str, folder: Path, progress: bool = True) -> tuple[list[Chunk], object, float]:
+          fp: str, folder: Path, progress: Progress | None = None) -> tuple[list[Chunk], object, float]:
     """Chunk, embed and write the index to ``folder``; returns (chunks, faiss index, seconds)."""
     import faiss
 
@@ -183,7 +185,7 @@ def _read(folder: Path) -> tuple[list[Chunk], object, dict]:
     return chunks, fidx, meta
 
 
-def open_index(settings: KnowledgeSettings, encoder, model_id: str, progress: bool = True,
+def open_index(settings: KnowledgeSettings, encoder, model_id: str, progress: Progress | None = None,
                rebuild: bool = False, on_event: Callable[[str], None] | None = None) -> KnowledgeIndex:
     """Load the persisted index if its hash matches the sources and model, else (re)build it."""
     specs = corpus.load_catalogue(settings)

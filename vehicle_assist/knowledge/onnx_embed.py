@@ -90,6 +90,13 @@ def _without_onnx_package():
         onnx_proto_utils._add_onnxscript_fn = original
 
 
+def load(res=None, threads: int = 1) -> "OnnxEmbedder":
+    """The embedder ``res`` (a models.Resolved; default the ``embedder`` role) as an onnxruntime session
+    + fast tokenizer, exported with torch once and then cached. Raises OnnxUnavailable if it cannot be."""
+    res = res or models.resolve("embedder")
+    return OnnxEmbedder(ensure_onnx(res), res.path, threads=threads)
+
+
 def export(res, out: Path) -> Path:
     """Export the transformer of the embedder ``res`` (a models.Resolved) to ``out`` (torch needed)."""
     import warnings

@@ -12,7 +12,7 @@ from vehicle_assist import clock
 from vehicle_assist.config import KnowledgeSettings
 from vehicle_assist.knowledge import KnowledgeError
 from vehicle_assist.knowledge.corpus import Chunk
-from vehicle_assist.knowledge.index import KnowledgeIndex
+from vehicle_assist.knowledge.index import KnowledgeIndex, Progress
 from vehicle_assist.knowledge.normalize import (
     Terms,
     bm25_tokens,
@@ -86,6 +86,7 @@ def make_encoder(settings: KnowledgeSettings, res, embedder=None, threads: int =
     """The query/build encoder for ``settings.encoder`` (or for the ``embedder`` passed in)."""
     from vehicle_assist import models
     from vehicle_assist.knowledge.encoder import Encoder, OnnxEncoder
+    from vehicle_assist.knowledge import onnx_embed
     from vehicle_assist.knowledge.onnx_embed import OnnxEmbedder, OnnxUnavailable
 
     build_threads = settings.build_threads or None
@@ -93,7 +94,7 @@ def make_encoder(settings: KnowledgeSettings, res, embedder=None, threads: int =
         return OnnxEncoder(embedder, build_threads)
     if embedder is None and settings.encoder == "onnx" and not settings.embed_int8:
         try:
-            return OnnxEncoder(models.load_embedder_onnx(res, threads=threads), build_threads)
+            return OnnxEncoder(onnx_embed.load(res, threads=threads), build_threads)
         except OnnxUnavailable as err:
             log.warning("ONNX embedder unavailable, using torch: %s", err)
             if on_event:
@@ -138,14 +139,14 @@ class Retriever:
         return model
 
     @classmethod
-    def load(cls, settings: KnowledgeSettings | None = None, embedder=None, progress: bool = True,
+    def load(cls, settings: KnowledgeSettings | None = None, embedder=None, progress: Progress | None = None,
              rebuild: bool = False, on_event=None, threads: int | None = None) -> Retriever:
         """Load (or build, when sources or model changed) the index. The embedder is loaded through
         ``models`` unless one is passed: ``settings.encoder`` "onnx" (default; falls back to torch
         if the model cannot be exported) or "torch"; a passed sentence-transformers model uses
         torch, a passed ``OnnxEmbedder`` ONNX. ``threads``: embedding threads for queries (None:
         ``runtime.threads.embedder`` of the onboard config when ``settings`` is None too, else that
-        table's default)."""
+        table's default). ``progress``: the caller's progress bar for a (re)build (None: none)."""
         from vehicle_assist import models
         from vehicle_assist.config import ThreadSettings
         from vehicle_assist.knowledge.index import model_fingerprint, open_index

@@ -188,6 +188,13 @@ class Detector:
         self._frames = 0
         self.last_passes: tuple[str, ...] = ()
 
+    def reset(self, calib: CameraCalibration | None = None) -> None:
+        """Start the pass schedule afresh (a new run), optionally for another camera's calibration."""
+        self._frames = 0
+        self.last_passes = ()
+        if calib is not None:
+            self.calib = calib
+
     def _onnx(self, weights: Path) -> OnnxYolo:
         """The lean path; the any-size copy of the weights when a pass needs another input size than the export's."""
         s = self.settings

@@ -3,7 +3,7 @@
 A capture thread reads frames into a one-frame slot: a slow consumer always gets the newest frame,
 and every frame overwritten before it was read is counted as dropped (never queued). Corrupt frames
 are skipped and counted. A live source that stops delivering is reopened with exponential backoff;
-the lane raises ``camera-lost`` from :func:`camera_hazards` when no frame has come for a while.
+the safety lane raises ``camera-lost`` when no frame has come for a while.
 
 ``realtime=False`` (lockstep replay of files and folders) delivers every frame in order, no drops.
 Files and folders are stamped with media time; live sources with the run's clock.
@@ -23,7 +23,7 @@ import numpy as np
 from vehicle_assist import clock as clock_mod
 from vehicle_assist.clock import Clock, WallClock
 from vehicle_assist.errors import CodedError
-from vehicle_assist.messages import CameraFrame, Hazard, HazardLevel
+from vehicle_assist.messages import CameraFrame
 
 log = logging.getLogger(__name__)
 
@@ -303,11 +303,4 @@ def open_source(spec: str, clock: Clock | None = None, realtime: bool = True, fp
     return src.start()
 
 
-def camera_hazards(last_frame_ns: int | None, now_ns: int, lost_after_s: float) -> list[Hazard]:
-    """A ``camera-lost`` hazard when no frame has arrived for ``lost_after_s`` (pure; any one clock)."""
-    if last_frame_ns is not None and now_ns - last_frame_ns < lost_after_s * 1e9:
-        return []
-    return [Hazard(t_ns=now_ns, kind="camera-lost", level=HazardLevel.WARNING, label="camera")]
-
-
-__all__ = ["FrameSource", "SourceError", "SourceStats", "open_source", "camera_hazards", "IMAGE_SUFFIXES"]
+__all__ = ["FrameSource", "SourceError", "SourceStats", "open_source", "IMAGE_SUFFIXES"]

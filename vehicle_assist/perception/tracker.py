@@ -37,8 +37,12 @@ class Tracker:
     """``update(dets) -> list[Track]``: the tracks matched on this frame, ids stable across frames."""
 
     def __init__(self, settings: TrackerSettings | None = None) -> None:
-        s = settings or TrackerSettings()
-        self.settings = s
+        self.settings = settings or TrackerSettings()
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every track (a new run starts; ids count from the start again)."""
+        s = self.settings
         self._bt = ByteTracker(ByteTrackSettings(s.high_thresh, s.low_thresh, s.new_track_thresh, s.match_thresh,
                                                  s.buffer_frames))
         self._states: dict[int, _State] = {}

@@ -1,7 +1,8 @@
 """Recorded drives behind one :class:`Drive` interface, yielding our messages in drive-time order.
 
 Formats: a folder (or a committed manifest file) with ``manifest.yaml``; a bare video file (no
-calibration); an MCAP file (:mod:`.mcap_drive`). ``open_drive`` picks the reader. Every drive yields
+calibration); an MCAP file (:mod:`.mcap_drive`). ``open_drive`` picks the reader. What every drive
+yields is defined in :mod:`.stream` (re-exported here). Every drive yields
 :class:`Timed` items on the topics ``vehicle`` (VehicleState), ``audio`` (AudioChunk, time = the end
 of the block, when a live microphone would deliver it) and ``frames`` (CameraFrame), sorted by time;
 at equal times vehicle state comes first, then audio, then the frame.
@@ -9,58 +10,19 @@ at equal times vehicle state comes first, then audio, then the frame.
 
 from __future__ import annotations
 
-import heapq
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Protocol, Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
 from vehicle_assist import paths
-from vehicle_assist.messages import AudioChunk, CameraFrame, VehicleState
+from vehicle_assist.messages import CameraFrame, VehicleState
 from vehicle_assist.replay.errors import DriveError
 from vehicle_assist.replay.manifest import Calibration, Manifest, load_manifest, media_path
+from vehicle_assist.replay.stream import SAMPLE_RATE, TOPIC_RANK, Drive, DriveInfo, Timed, VoicePcm, audio_stream, merge  # noqa: F401 (re-exported)
 
-SAMPLE_RATE = 16000
-TOPIC_RANK = {"vehicle": 0, "audio": 1, "frames": 2}
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm")
-
-
-@dataclass(frozen=True)
-class Timed:
-    """One message of a drive on its topic, at drive time ``t_ns``."""
-
-    t_ns: int
-    topic: str
-    msg: Any
-
-
-@dataclass(frozen=True, eq=False)
-class VoicePcm:
-    """Speech to play into the microphone stream: 16 kHz mono PCM starting at drive time ``t_s``."""
-
-    t_s: float
-    pcm: np.ndarray
-    label: str = ""
-
-
-@dataclass(frozen=True)
-class DriveInfo:
-    """What is known of a drive before reading it."""
-
-    name: str
-    path: str
-    kind: str
-    duration_s: float
-    frame_rate_hz: float
-    frame_count: int
-    width: int
-    height: int
-    calibration: Calibration | None
-    road_type: str | None = None
-    weather: str | None = None
-    has_audio: bool = False
-    has_telemetry: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,23 +37,6 @@ class VideoRead:
     """A frame the container promised inside the window could not be decoded (a truncated file)."""
     claimed_frames: int
     """The container's frame count."""
-
-
-class Drive(Protocol):
-    """A recorded drive: its info, and its messages in drive-time order."""
-
-    info: DriveInfo
-
-    def messages(self, start_s: float = 0.0, end_s: float | None = None) -> Iterator[Timed]:
-        """Messages with drive time in ``[start_s, end_s)`` (audio may run past ``end_s`` to finish voice clips)."""
-
-    def vehicle_states(self) -> list[VehicleState]:
-        """All recorded vehicle states, in time order (empty without telemetry)."""
-
-
-def merge(*streams: Iterable[Timed]) -> Iterator[Timed]:
-    """Merge time-sorted streams into one, ordered by (time, topic rank)."""
-    return heapq.merge(*streams, key=lambda m: (m.t_ns, TOPIC_RANK.get(m.topic, 9)))
 
 
 def resolve_drive(spec: str | Path) -> Path:
@@ -124,6 +69,27 @@ def open_drive(spec: str | Path, voice: Sequence[VoicePcm] = ()) -> Drive:
     if suffix in VIDEO_SUFFIXES:
         return VideoDrive(path, voice=voice)
     raise DriveError("drive-format", path, "(file name)", "a folder, manifest (.yaml), video (" + ", ".join(VIDEO_SUFFIXES) + ") or .mcap")
+
+
+def ensure_drive(drive_spec: str | Path, progress=None) -> list[Path]:
+    """:func:`generated.ensure` for the media a drive manifest names (nothing for other kinds of drive):
+    the approach videos and route telemetry the project renders itself, made before the drive opens."""
+    from vehicle_assist.config import ConfigError
+    from vehicle_assist.replay import generated
+    from vehicle_assist.replay.errors import ReplayError
+
+    try:
+        path = resolve_drive(drive_spec)
+        if path.is_dir():
+            path = path / "manifest.yaml"
+        if path.suffix.lower() not in (".yaml", ".yml") or not path.is_file():
+            return []
+        manifest, base = load_manifest(path)
+    except (ReplayError, ConfigError):  # opening the drive reports it properly
+        return []
+    media = [paths.resolve(manifest.video, base)] if manifest.video else []
+    media += [paths.resolve(manifest.telemetry.file, base)] if manifest.telemetry else []
+    return generated.ensure(media, progress)
 
 
 class VideoDrive:
@@ -230,31 +196,6 @@ class VideoDrive:
             self.last_read = VideoRead(n, round(until_s, 3), early, self.info.frame_count)
         finally:
             cap.release()
-
-
-def audio_stream(track: np.ndarray, voice: Sequence[VoicePcm], start_s: float, end_s: float,
-                 block_ms: int = 20, tail_s: float = 1.0) -> Iterator[Timed]:
-    """The microphone as fixed blocks: the track with voice clips mixed in at their times.
-
-    The stream covers ``[start_s, end_s)`` and runs on past ``end_s`` until every voice clip that
-    starts before ``end_s`` has played, plus ``tail_s`` of silence so a VAD can close the utterance.
-    """
-    clips = [v for v in voice if start_s <= v.t_s < end_s]
-    stop_s = max([end_s] + [v.t_s + len(v.pcm) / SAMPLE_RATE + tail_s for v in clips])
-    total = int(round(stop_s * SAMPLE_RATE))
-    mic = np.zeros(total, np.float32)
-    n = min(total, len(track))
-    mic[:n] = track[:n]
-    for v in clips:
-        a = int(round(v.t_s * SAMPLE_RATE))
-        b = min(total, a + len(v.pcm))
-        mic[a:b] += v.pcm[: b - a]
-    np.clip(mic, -1.0, 1.0, out=mic)
-    block = SAMPLE_RATE * block_ms // 1000
-    first = int(round(start_s * SAMPLE_RATE)) // block * block
-    for a in range(first, total - block + 1, block):
-        t_end_ns = (a + block) * 1_000_000_000 // SAMPLE_RATE
-        yield Timed(t_end_ns, "audio", AudioChunk(t_ns=t_end_ns, pcm=mic[a:a + block].copy(), sample_rate=SAMPLE_RATE))
 
 
 class FolderDrive(VideoDrive):

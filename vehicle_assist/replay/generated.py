@@ -31,7 +31,7 @@ progress bar); the default prints one line on stderr."""
 
 
 def _approach():
-    from vehicle_assist.perception import approach
+    from vehicle_assist.tools import approach
 
     return approach
 
@@ -109,25 +109,4 @@ def _ensure_route(name: str, progress: Progress | None) -> list[Path]:
     return [out]
 
 
-def ensure_drive(drive_spec: str | Path, progress: Progress | None = None) -> list[Path]:
-    """:func:`ensure` for the media a drive manifest names (nothing for other kinds of drive)."""
-    from vehicle_assist.config import ConfigError
-    from vehicle_assist.replay.drive import resolve_drive
-    from vehicle_assist.replay.errors import ReplayError
-    from vehicle_assist.replay.manifest import load_manifest
-
-    try:
-        path = resolve_drive(drive_spec)
-        if path.is_dir():
-            path = path / "manifest.yaml"
-        if path.suffix.lower() not in (".yaml", ".yml") or not path.is_file():
-            return []
-        manifest, base = load_manifest(path)
-    except (ReplayError, ConfigError):  # opening the drive reports it properly
-        return []
-    media = [paths.resolve(manifest.video, base)] if manifest.video else []
-    media += [paths.resolve(manifest.telemetry.file, base)] if manifest.telemetry else []
-    return ensure(media, progress)
-
-
-__all__ = ["buildable", "ensure", "ensure_drive", "folder"]
+__all__ = ["buildable", "ensure", "folder"]

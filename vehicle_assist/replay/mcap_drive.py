@@ -19,7 +19,7 @@ import numpy as np
 from vehicle_assist import private
 from vehicle_assist.messages import CameraFrame, VehicleState
 from vehicle_assist.replay import foxglove
-from vehicle_assist.replay.drive import SAMPLE_RATE, DriveInfo, Timed, VoicePcm, audio_stream, merge
+from vehicle_assist.replay.stream import SAMPLE_RATE, DriveInfo, Timed, VoicePcm, audio_stream, merge
 from vehicle_assist.replay.errors import DriveError
 from vehicle_assist.replay.manifest import Calibration
 

@@ -36,10 +36,10 @@ def rerun(records: Iterable[dict[str, Any]], calib, hazard_table=None, alert_tab
         retrack = any(r.get("topic") == "detections" for r in records)
     tracker = None
     if retrack:
-        from vehicle_assist.perception.pipeline import load_settings
+        from vehicle_assist import config
         from vehicle_assist.perception.tracker import Tracker
 
-        tracker = Tracker(tracker_settings or load_settings().tracker)
+        tracker = Tracker(tracker_settings or config.load_app(only=("perception",)).perception.tracker)
     hazard_table = hazard_table or hz.load_table()
     alert_table = alert_table or load_alerts()
     hazard_kinds = {c.kind for c in hazard_table.classes.values()} | {hz.FOLLOWING_TOO_CLOSE}

@@ -6,7 +6,7 @@ order, advancing a :class:`ReplayClock` as it goes (in steps of at most ``step_m
 letting the loop run its timers at each step, so staleness fires at the right drive time).
 
 - ``lockstep`` (default): before handing out the next input the feeder waits until the runtime is
-  quiet (the last frame's decision is logged, every utterance transcribed, every question
+  quiet (the last frame's ``frame_done`` is logged, every utterance transcribed, every question
   answered), observed from the bus's logged envelopes only. Every frame is processed, in order;
   the decisions do not depend on how fast the machine is.
 - ``realtime``: inputs are handed out at their recorded times (wall clock, times ``speed``); a
@@ -33,7 +33,7 @@ from vehicle_assist.messages import Envelope, VehicleState
 from vehicle_assist.replay import faults as faults_mod
 from vehicle_assist.replay.drive import Drive, Timed
 from vehicle_assist.replay.errors import ReplayError
-from vehicle_assist.runtime import ROUTE_ADVICE
+from vehicle_assist.advisory.dispatch import ROUTE_ADVICE
 from vehicle_assist.vehicle import SourceStatus
 
 log = logging.getLogger(__name__)
@@ -95,6 +95,10 @@ class QuietGate:
         self.transcripts = 0
         self.questions = 0
         self.answers = 0
+        self._asked: set[int] = set()
+        self._holding: set[int] = set()
+        """Runs answering a question / of those, the ones waiting in drive time for the driver to be
+        less busy (the drive must go on meanwhile)."""
         self.alerts: list[tuple[int, str]] = []
         self.route_advice = 0
         """Route advisories being rendered (advisory_events start minus end of ``route-advice``)."""
@@ -103,8 +107,8 @@ class QuietGate:
         """Bus sink (called under the bus lock, in seq order)."""
         msg, topic = env.msg, env.topic
         with self._cond:
-            if topic == "timings" and getattr(msg, "stage", "") == "frame_to_decision":
-                self.frames_sent.discard(getattr(msg, "item", None))
+            if topic == "frame_done":
+                self.frames_sent.discard(msg.frame_seq)
             elif topic == "utterances":
                 self.utterances += 1
             elif topic == "transcripts":
@@ -113,8 +117,13 @@ class QuietGate:
                 self.questions += 1
             elif topic == "advisories" and getattr(msg, "question", None) is not None:
                 self.answers += 1
-            elif topic == "advisory_events" and getattr(msg, "stage", "") == ROUTE_ADVICE:
+            elif topic == "advisory_events" and msg.stage == ROUTE_ADVICE:
                 self.route_advice += 1 if msg.type == "start" else -1
+            elif topic == "advisory_events":
+                if msg.stage == "run" and msg.type == "start" and msg.data.get("question") is not None:
+                    self._asked.add(msg.run_id)
+                elif msg.stage == "hold" and msg.run_id in self._asked:
+                    (self._holding.add if msg.type == "start" else self._holding.discard)(msg.run_id)
             elif topic == "errors":
                 stage = getattr(msg, "stage", "")
                 if stage == "perception":
@@ -131,7 +140,7 @@ class QuietGate:
 
     def quiet(self) -> bool:
         return (not self.frames_sent and self.transcripts >= self.utterances and self.route_advice <= 0
-                and (self.answers >= self.questions or not self.wait_answers))
+                and (self.answers + len(self._holding) >= self.questions or not self.wait_answers))
 
     def wait_quiet(self, timeout_s: float) -> bool:
         """Block until quiet (or the timeout); True when quiet."""
@@ -311,38 +320,26 @@ class StalledAdvisor:
         return await self.inner.execute(question, scene, t_ns)
 
 
+@dataclass
+class StalledLane:
+    """The advisory lane with the plan's fault (an SLM stall) around every advisor it binds."""
+
+    inner: Any
+    plan: faults_mod.FaultPlan
+    clock: Any
+
+    def bind(self, speaker=None, on_event=None, cancel_event=None, clock=None, situation=None):
+        inner = self.inner.bind(speaker, on_event, cancel_event, clock, situation)
+        return StalledAdvisor(inner, self.plan, self.clock, on_event or (lambda e: None))
+
+
 def with_faults(parts, plan: faults_mod.FaultPlan, clock):
-    """The parts with the plan's advisory-lane fault (an SLM stall) wrapped around the advisor factory."""
+    """The parts with the plan's advisory-lane fault (an SLM stall) wrapped around the advisory lane."""
     import dataclasses
 
-    if plan.slm_stall is None or parts.make_advisor is None:
+    if plan.slm_stall is None or parts.advisory is None:
         return parts
-    make = parts.make_advisor
-    return dataclasses.replace(parts, make_advisor=lambda arbiter, on_event: StalledAdvisor(make(arbiter, on_event), plan, clock, on_event))
-
-
-def fresh_parts(parts, calib=None):
-    """The parts for one replay: a new tracker (its state and track ids must not carry over from an
-    earlier replay), a detector view whose pass schedule starts afresh, and the drive's camera
-    calibration ``calib`` (when it has one) for the road-ahead region and hazard assessment."""
-    import copy
-    import dataclasses
-
-    changes = {}
-    tracker = parts.tracker
-    settings = getattr(tracker, "settings", None)
-    if settings is not None:
-        changes["tracker"] = type(tracker)(settings)
-    det = parts.detector
-    if det is not None and hasattr(det, "_frames"):
-        det = copy.copy(det)  # shares the loaded model; only the frame counter and calibration differ
-        det._frames = 0
-        if calib is not None:
-            det.calib = calib
-        changes["detector"] = det
-    if calib is not None:
-        changes["calib"] = calib
-    return dataclasses.replace(parts, **changes) if changes else parts
+    return dataclasses.replace(parts, advisory=StalledLane(parts.advisory, plan, clock))
 
 
 async def _settle_loop(n: int = 6) -> None:
@@ -360,8 +357,6 @@ async def run_replay(drive: Drive, config, parts, out_dir: Path, options: Replay
     from vehicle_assist.speech.tts import write_wav
 
     plan = plan or faults_mod.FaultPlan()
-    cal = drive.info.calibration
-    parts = fresh_parts(parts, cal.camera(drive.info.width, drive.info.height) if cal is not None else None)
     private.make_dirs(out_dir)  # trip log, WAVs, report: owner-only (vehicle_assist.private)
     trip_path = out_dir / "trip.jsonl"
     if trip_path.exists():
@@ -397,7 +392,7 @@ async def run_replay(drive: Drive, config, parts, out_dir: Path, options: Replay
     if not info.has_audio:
         sources.missing["mic"] = "the drive has no audio and no scripted questions"
     if not camera:
-        sources.missing["camera"] = "the drive has no video (telemetry only)"
+        sources.modes["camera"] = "none: the drive has no video (telemetry only)"  # not a lost camera
     sink = WavSink(out_dir / "speaker.wav", realtime=options.mode == "realtime", now_ns=clock.now_ns)
     runtime = rt_mod.build(replay_config(config, drive), sources, clock, rt_mod.Sinks(speaker=sink, trip_log=trip_path), parts)
     holder["bus"] = runtime.bus
@@ -407,12 +402,12 @@ async def run_replay(drive: Drive, config, parts, out_dir: Path, options: Replay
         if first is not None:
             await loop.run_in_executor(None, parts.detector.detect, first)
     if not camera:  # the drive clock follows the telemetry; the run ends (once idle) when it does
-        runtime.add_input("drive-clock")
+        runtime.inputs.add("drive-clock")
 
         def pace() -> None:
             for _ in feeder.stream("vehicle"):
                 pass
-            loop.call_soon_threadsafe(runtime.input_ended, "drive-clock")
+            loop.call_soon_threadsafe(runtime.inputs.ended, "drive-clock")
 
         threading.Thread(target=pace, daemon=True, name="replay-drive-clock").start()
     if plan.slm_stall is not None:  # the stalled answer comes due in drive time, after the drive may have ended

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from vehicle_assist.config import RouteSettings
-from vehicle_assist.messages import Hazard, RouteContext, StageTiming, VehicleState
+from vehicle_assist.messages import Advisory, Hazard, Intent, RouteContext, StageTiming, VehicleState
 from vehicle_assist.route import advice as adv
 from vehicle_assist.route.context import RouteTracker
 from vehicle_assist.route.match import Fix
@@ -62,6 +62,12 @@ class RouteLane:
 
         return cls(RouteTracker(_load_map(str(paths.resolve(Path(settings.map)))), settings))
 
+    def answer(self, intent: Intent) -> Advisory | None:
+        """The answer to a question that needs the position ("what's the speed limit here?"), from the
+        route context; None for any other question."""
+        kind = adv.question_kind(intent.text, self.table)
+        return None if kind is None else adv.answer(kind, intent.text, self.context, intent.t_ns)
+
     def step(self, state: VehicleState, now_ns: int, busy: bool = False) -> LaneStep:
         """Match this state's fix, decide advice (unless ``busy``: an advisory is running) and speeding."""
         t0 = time.perf_counter_ns()
@@ -103,4 +109,17 @@ class RouteLane:
             bus.unsubscribe(sub)
 
 
-__all__ = ["RouteLane", "LaneStep"]
+def open_lane(settings: RouteSettings) -> tuple[RouteLane | None, str | None]:
+    """The lane for ``settings.map`` (None without a map), or ``(None, why)`` when the map cannot be read
+    (the run goes on without route context)."""
+    if not settings.map:
+        return None, None
+    from vehicle_assist.route.map import RouteError
+
+    try:
+        return RouteLane.open(settings), None
+    except (RouteError, OSError) as err:
+        return None, str(err)
+
+
+__all__ = ["RouteLane", "LaneStep", "open_lane"]

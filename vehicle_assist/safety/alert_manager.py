@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from vehicle_assist.messages import AlertEvent, Hazard
+from vehicle_assist.messages import AlertEvent, AlertState, Hazard
 from vehicle_assist.safety.alerts import AlertSpec
 
 
@@ -45,7 +45,7 @@ class AlertManager:
         if best is not None and best != current and (
                 not holding or self.table[best].priority > self.table[current].priority):
             if current is not None:
-                events.append(self._event(current, now_ns, "end", self._active_audible))
+                events.append(self._event(current, now_ns, AlertState.END, self._active_audible))
             audible = self._audible(best, now_ns, mute_until_ns)
             self.active, self._active_since, self._active_audible = best, now_ns, audible
             self._last_start[best] = now_ns
@@ -54,9 +54,9 @@ class AlertManager:
             for name, spec in self.table.items():
                 if spec.trigger.kind == kind and spec.priority < prio:
                     self._last_start[name] = now_ns
-            events.append(self._event(best, now_ns, "start", audible))
+            events.append(self._event(best, now_ns, AlertState.START, audible))
         elif current is not None and not holding:
-            events.append(self._event(current, now_ns, "end", self._active_audible))
+            events.append(self._event(current, now_ns, AlertState.END, self._active_audible))
             self.active = None
         return events
 
@@ -69,7 +69,7 @@ class AlertManager:
         muted = mute_until_ns is not None and now_ns < mute_until_ns
         return spec.audible and (spec.critical or not muted)
 
-    def _event(self, name: str, now_ns: int, state: str, audible: bool) -> AlertEvent:
+    def _event(self, name: str, now_ns: int, state: AlertState, audible: bool) -> AlertEvent:
         spec = self.table[name]
         return AlertEvent(t_ns=now_ns, name=name, priority=spec.priority, text=spec.text, audible=audible, state=state)
 

@@ -11,7 +11,7 @@ from typing import Iterable, Protocol
 
 import numpy as np
 
-from vehicle_assist.messages import AlertEvent, SpeechRequest
+from vehicle_assist.messages import AlertEvent, AlertState, SpeechRequest
 from vehicle_assist.safety.alerts import AlertSpec
 
 log = logging.getLogger(__name__)
@@ -44,16 +44,17 @@ class AlertVoice:
             self.phrases[name] = (r.pcm, r.sample_rate)
             self.render_ms += r.render_ms
 
-    def handle(self, events: Iterable[AlertEvent]) -> list[SpeechRequest]:
-        """Speak every audible alert that started; returns the requests handed to the arbiter."""
+    def handle(self, events: Iterable[AlertEvent], origin_perf_ns: int | None = None) -> list[SpeechRequest]:
+        """Speak every audible alert that started; returns the requests handed to the arbiter.
+        ``origin_perf_ns``: when what caused them was captured (for the frame -> audio latency)."""
         said = []
         for ev in events:
-            if ev.state != "start" or not ev.audible or ev.name not in self.phrases:
+            if ev.state != AlertState.START or not ev.audible or ev.name not in self.phrases:
                 continue
             pcm, sr = self.phrases[ev.name]
             spec = self.table[ev.name]
             req = SpeechRequest(t_ns=ev.t_ns, text=spec.text, tier=spec.audio_tier, priority=spec.priority,
-                                pcm=pcm, sample_rate=sr, source=f"alert:{ev.name}")
+                                pcm=pcm, sample_rate=sr, source=f"alert:{ev.name}", origin_perf_ns=origin_perf_ns)
             self.arbiter.say(req)
             said.append(req)
         return said

@@ -219,9 +219,10 @@ class OpenAIWhisperASR(WhisperASR):
     name = "openai-whisper"
 
     def _load(self, **overrides: Any) -> Any:
-        from vehicle_assist import models
+        from vehicle_assist.speech.convert import load_model
 
-        return models.load_asr_torch(self._resolved(), name=self.model_name, **overrides)
+        res = self._resolved()
+        return load_model(res.path, int({**res.options, **overrides}.get("cpu_threads", 2)), self.model_name)
 
     def _decode(self, pcm: np.ndarray) -> list[SegmentScore]:
         beam = self.options.beam_size if self.options.beam_size > 1 else None

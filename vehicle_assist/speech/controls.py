@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, replace
 
 from vehicle_assist.messages import Intent
@@ -24,13 +25,27 @@ class VoiceControls:
         return self.mute_until_ns is not None and now_ns < self.mute_until_ns
 
 
+class Effect(enum.StrEnum):
+    """What the voice lane does after a command, besides speaking its reply."""
+
+    NONE = "none"
+    REPEAT = "repeat"
+    """Say the last advisory again."""
+    WHAT_WAS_THAT = "what_was_that"
+    """Say the last alert again."""
+    STOP_SPEAKING = "stop_speaking"
+    """Stop what is being said (alerts excepted)."""
+    ASK_ADVISORY = "ask_advisory"
+    """A question: the advisory lane answers it."""
+
+
 @dataclass(frozen=True)
 class Action:
     """The effect of a command: the new controls and what to do next."""
 
     controls: VoiceControls
     reply: str | None = None  # a short confirmation to speak
-    effect: str = "none"  # "none" | "repeat" | "what_was_that" | "stop_speaking" | "ask_advisory"
+    effect: Effect = Effect.NONE
 
 
 def apply(intent: Intent, controls: VoiceControls, now_ns: int) -> Action:
@@ -49,11 +64,11 @@ def apply(intent: Intent, controls: VoiceControls, now_ns: int) -> Action:
     if name == "slower":
         return Action(replace(controls, rate=max(RATE_MIN, controls.rate - RATE_STEP)), "I'll speak more slowly.")
     if name == "repeat":
-        return Action(controls, None, "repeat")
+        return Action(controls, None, Effect.REPEAT)
     if name == "what_was_that":
-        return Action(controls, None, "what_was_that")
+        return Action(controls, None, Effect.WHAT_WAS_THAT)
     if name == "stop":
-        return Action(controls, None, "stop_speaking")
+        return Action(controls, None, Effect.STOP_SPEAKING)
     if name == "question":
-        return Action(controls, None, "ask_advisory")
+        return Action(controls, None, Effect.ASK_ADVISORY)
     return Action(controls)

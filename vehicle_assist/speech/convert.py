@@ -144,15 +144,11 @@ def default_target(name: str = "tiny.en") -> Path:
     return paths.cache() / "models" / f"whisper-{name}.pt"
 
 
-def convert(ct2_dir: Path | str | None = None, target: Path | str | None = None, force: bool = False) -> Path:
-    """Write the openai-whisper checkpoint for a CTranslate2 Whisper folder (the ``asr`` role by default)."""
+def convert(ct2_dir: Path | str, target: Path | str | None = None, force: bool = False) -> Path:
+    """Write the openai-whisper checkpoint for a CTranslate2 Whisper folder (``models.resolve("asr").path``)."""
     import torch
     from whisper.model import ModelDimensions, Whisper
 
-    if ct2_dir is None:
-        from vehicle_assist import models
-
-        ct2_dir = models.resolve("asr").path
     ct2_dir, target = Path(ct2_dir), Path(target or default_target())
     if target.is_file() and not force:
         return target
@@ -172,6 +168,16 @@ def convert(ct2_dir: Path | str | None = None, target: Path | str | None = None,
     torch.save({"dims": asdict(dims), "model_state_dict": model.state_dict(), "alignment_heads": heads}, tmp)
     tmp.replace(target)
     return target
+
+
+def load_model(ct2_dir: Path | str, threads: int = 2, name: str = "tiny.en"):
+    """The same Whisper as an openai-whisper (PyTorch) model, converted from the CTranslate2 weights
+    on first use and cached as ``whisper-<name>.pt``."""
+    import torch
+    import whisper
+
+    torch.set_num_threads(threads)
+    return whisper.load_model(str(convert(ct2_dir, default_target(name))), device="cpu")
 
 
 def _alignment_heads(ct2_dir: Path, dims) -> list[list[int]] | None:

@@ -1,21 +1,30 @@
-"""The voice lane for one utterance: ASR -> activation decision -> ask back, or intent.
+"""The voice lane: microphone -> activation gate -> VAD -> utterances -> ASR -> intent -> act.
+
+:func:`hear` is one utterance (ASR -> activation decision -> ask back, or intent), used by
+``vehicle-assist listen`` and by :class:`VoiceLane`, the lane as the car runs it on the bus: audio
+blocks through the gate and the VAD, each utterance heard on a worker thread, a command acted on at
+once (mute, volume, speech rate, repeat, stop), a question handed to the advisory lane. Every
+stage is timed; results are our own types only.
 
 Audio with no words in it (silence, road noise, text the noise gate dropped, only a noise phrase
-such as "you") gives neither an intent nor an ask-back: the assistant stays silent.
-
-Used by ``vehicle-assist listen`` and the runtime. Every stage is timed (``clock.perf_ns``); the
-result is a :class:`Heard` record made only of our own types.
+such as "you") gives neither an intent nor an ask-back: the assistant stays silent. A question
+that pauses mid-sentence is held (:mod:`.endpoint`) and heard again with the rest.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
+from typing import Awaitable, Callable, Iterable, Iterator, Protocol
 
-from vehicle_assist import clock
-from vehicle_assist.messages import Intent, Transcript, Utterance
-from vehicle_assist.speech import intents
-from vehicle_assist.speech.activation import Decision, Gate
+from vehicle_assist import aio, clock
+from vehicle_assist.bus import Bus
+from vehicle_assist.config import SpeechSettings
+from vehicle_assist.messages import Advisory, AudioChunk, Envelope, Intent, Tier, Transcript, Utterance
+from vehicle_assist.speech import controls, endpoint, intents, vad
+from vehicle_assist.speech.activation import ButtonEvent, Decision, Gate
 from vehicle_assist.speech.asr import ASR, needs_ask_back
+from vehicle_assist.speech.controls import Effect, VoiceControls
 
 
 @dataclass(frozen=True)
@@ -47,3 +56,119 @@ def hear(utt: Utterance, asr: ASR, gate: Gate, min_confidence: float = 0.45,
                 intent = None
     t2 = clock.perf_ns()
     return Heard(transcript, decision, intent, ask, {"asr_ms": (t1 - t0) / 1e6, "decide_ms": (t2 - t1) / 1e6})
+
+
+class Output(Protocol):
+    """What the voice lane controls of the audio arbiter."""
+
+    cancel_event: threading.Event
+
+    def is_speaking(self) -> bool: ...
+    def preempt(self, below: Tier = Tier.ALERT) -> None: ...
+    def set_gain(self, gain: float) -> None: ...
+
+
+class Advice(Protocol):
+    """What the voice lane needs of the advisory dispatcher."""
+
+    last: Advisory | None
+
+    def ask(self, intent: Intent) -> None: ...
+
+
+class RateControl(Protocol):
+    rate: int | None
+
+
+class VoiceLane(aio.BusLane):
+    """The voice lane on the runtime's bus: ``audio`` -> ``utterances`` -> ``transcripts`` -> ``intents``."""
+
+    def __init__(self, settings: SpeechSettings, asr: ASR | None, output: Output, speaker: RateControl,
+                 say: Callable[[str, str], Awaitable[None]], advice: Advice,
+                 last_alert: Callable[[], str | None], held: bool = False) -> None:
+        self.settings, self.asr, self.output, self.speaker = settings, asr, output, speaker
+        self.say, self.advice, self.last_alert = say, advice, last_alert
+        self.controls = VoiceControls()
+        """What the driver's commands set (mute, volume, speech rate)."""
+        speaker.rate = self.controls.rate
+        self.gate = Gate.from_settings(settings.activation, output.is_speaking)
+        self.gate.pressed = held  # a recorded question is one long press of push-to-talk
+        self.joiner = endpoint.Joiner(endpoint.EndpointOptions.from_settings(settings.endpoint))
+        self._stream_s = 0.0  # latest audio time the VAD has seen (seconds on the clock): ends a hold
+        self._released = False  # the push-to-talk button went up: end the open utterance
+
+    def bind(self, bus: Bus) -> None:
+        """Run on ``bus``: utterances heard on the ASR's worker thread."""
+        self.attach(bus, "utterances", "asr")
+
+    async def audio_in(self, chunks: Iterable[AudioChunk]) -> None:
+        """Microphone blocks through the gate and the VAD; returns when the input ends."""
+        bus, sp = self.bus, self.settings
+        now = bus.clock.now_ns
+        seg = vad.VadSegmenter(vad.VadOptions.from_settings(sp.vad), sp.sample_rate, now())
+        origin, elapsed = now(), 0.0
+        async for chunk in aio.pump(chunks, "audio-in"):
+            bus.publish("audio", chunk)
+            t, t0 = origin + int(elapsed * 1e9), clock.perf_ns()
+            events = seg.process(chunk.pcm, elapsed) if self.gate.listening(t) else []
+            if self._released:  # push-to-talk let go: the utterance ends here, trailing silence or not
+                self._released = False
+                events += seg.flush(elapsed, "button-released")
+            elapsed += chunk.duration_s
+            self._stream_s = (origin + int(elapsed * 1e9)) / 1e9
+            for ev in events:
+                if ev.kind == "start":
+                    self.joiner.started(t / 1e9)  # a held utterance goes on: merged, not acted on
+                if ev.utterance is not None:
+                    bus.timing("voice", "vad", (clock.perf_ns() - t0) / 1e6)
+                    bus.publish("utterances", ev.utterance)
+        for ev in seg.flush(elapsed, "end-of-input"):
+            if ev.utterance is not None:
+                bus.publish("utterances", ev.utterance)
+        bus.unexpect("audio")
+
+    async def button(self, events: Iterator[ButtonEvent]) -> None:
+        """Push-to-talk: a press opens the microphone to the VAD, the release ends the utterance."""
+        async for event in aio.pump(events, "button"):
+            if self.gate.button(event):
+                self._released = True
+
+    async def listen(self) -> None:
+        """Hear every utterance in turn."""
+        await self.handle_inputs(self._hear)
+
+    async def _hear(self, env: Envelope) -> None:
+        """ASR (worker thread) -> transcript -> ask back, or intent -> act; a mid-sentence pause holds."""
+        bus, sp = self.bus, self.settings
+        t0 = clock.perf_ns()
+        utt = self.joiner.take(env.msg)  # a fragment the driver went on from comes in front
+        heard = await self._worker.call(hear, utt, self.asr, self.gate, sp.asr.min_confidence, sp.asr.ask_back,
+                                        sp.mute_default_minutes)
+        bus.timing("voice", "asr", (clock.perf_ns() - t0) / 1e6)
+        bus.publish("transcripts", heard.transcript)
+        go_on = heard.decision.accept and self.gate.may_go_on()
+        if self.joiner.end(utt, heard.transcript.text if go_on else "") and await endpoint.wait_for_rest(
+                self.joiner, lambda: max(self._stream_s, bus.clock.now_ns() / 1e9), bus.clock.sleep):
+            return  # a mid-sentence pause: heard again with the rest of the sentence
+        if heard.ask_back:
+            await self.say(heard.ask_back, "ask-back")
+        if heard.intent is not None:
+            bus.publish("intents", heard.intent)
+            await self.act(heard.intent)
+
+    async def act(self, intent: Intent) -> None:
+        """A command acts at once (its reply spoken); a question goes to the advisory lane."""
+        action = controls.apply(intent, self.controls, self.bus.clock.now_ns())
+        self.controls = action.controls
+        self.output.set_gain(self.controls.gain)
+        self.speaker.rate = self.controls.rate
+        if action.effect == Effect.STOP_SPEAKING:
+            self.output.preempt(Tier.ALERT)
+        elif action.effect == Effect.REPEAT and self.advice.last is not None:
+            await self.say(self.advice.last.text, "repeat")
+        elif action.effect == Effect.WHAT_WAS_THAT and self.last_alert():
+            await self.say(self.last_alert(), "what-was-that")
+        elif action.effect == Effect.ASK_ADVISORY:
+            self.advice.ask(intent)
+        if action.reply:
+            await self.say(action.reply, f"command:{intent.name}")

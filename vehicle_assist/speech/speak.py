@@ -1,22 +1,26 @@
-"""Spoken answers: render sentence by sentence and hand each to the audio arbiter.
+"""The one speaker for everything said that is not a pre-rendered alert: answers, replies to
+commands, ask-backs. Text is rendered sentence by sentence at the driver's speech rate and each
+sentence handed to the audio arbiter, so speech starts before a long answer is ready.
 
-The first sentence plays while the next is rendered, so speech starts before a long answer is
-ready. If the arbiter's ``cancel_event`` is set (an alert pre-empted the advisory) no further
-sentence is rendered. Nothing here plays audio itself.
+If the arbiter's ``cancel_event`` is set (an alert pre-empted the advisory) no further sentence is
+rendered. Nothing here plays audio itself.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Protocol
+
+import numpy as np
 
 from vehicle_assist.messages import SpeechRequest, Tier
 from vehicle_assist.speech.tts import split_sentences
 
 
 class Arbiter(Protocol):
-    """The part of :class:`vehicle_assist.audio_out.AudioArbiter` this module uses."""
+    """The part of :class:`vehicle_assist.audio_out.AudioArbiter` the speaker uses."""
 
-    cancel_event: object
+    cancel_event: threading.Event
 
     def begin_advisory(self) -> None:
         """A new answer starts (clears an earlier pre-emption)."""
@@ -25,19 +29,48 @@ class Arbiter(Protocol):
         """Queue one rendered request."""
 
 
-def speak_text(text: str, arbiter: Arbiter, renderer, tier: Tier = Tier.ADVISORY, t_ns: int = 0,
-               source: str = "", rate: int | None = None) -> None:
-    """Render ``text`` one sentence at a time and queue each on ``arbiter``; stop when pre-empted."""
-    cancel = arbiter.cancel_event
-    if tier != Tier.ALERT:
-        arbiter.begin_advisory()  # a flag left by an earlier pre-emption must not silence this answer
-    for sentence in split_sentences(text):
+class Rendered(Protocol):
+    pcm: np.ndarray
+    sample_rate: int
+
+
+class Renderer(Protocol):
+    """The TTS renderer (:class:`vehicle_assist.speech.tts.TTSRenderer`)."""
+
+    def render(self, text: str, rate: int | None = None) -> Rendered:
+        """PCM for ``text`` at ``rate`` words per minute (None: the renderer's own)."""
+
+
+class Speaker:
+    """Renders at :attr:`rate` and queues on the arbiter; ``speaker(sentence)`` is the advisory
+    lane's sentence speaker, :meth:`say` speaks a whole text."""
+
+    def __init__(self, arbiter: Arbiter, renderer: Renderer, rate: int | None = None) -> None:
+        self.arbiter, self.renderer = arbiter, renderer
+        self.rate = rate
+        """Words per minute for everything rendered from now on (the driver's "speak more slowly")."""
+
+    def __call__(self, sentence: str, source: str = "advisory", tier: Tier = Tier.ADVISORY, t_ns: int = 0) -> bool:
+        """Render one sentence and queue it; False when an alert pre-empted it (nothing more should follow)."""
+        cancel = self.arbiter.cancel_event
         if tier != Tier.ALERT and cancel.is_set():
-            return
-        r = renderer.render(sentence, rate)
+            return False
+        r = self.renderer.render(sentence, self.rate)
         if r.pcm.size == 0:
-            continue
+            return True  # nothing to say in it: go on
         if tier != Tier.ALERT and cancel.is_set():
-            return
-        arbiter.say(SpeechRequest(t_ns=t_ns, text=sentence, tier=tier, pcm=r.pcm, sample_rate=r.sample_rate,
-                                  source=source))
+            return False
+        self.arbiter.say(SpeechRequest(t_ns=t_ns, text=sentence, tier=tier, pcm=r.pcm, sample_rate=r.sample_rate,
+                                       source=source))
+        return True
+
+    def say(self, text: str, source: str = "", tier: Tier = Tier.ADVISORY, t_ns: int = 0) -> None:
+        """Speak ``text`` one sentence at a time; stop when pre-empted. A new text clears an old pre-emption."""
+        if tier != Tier.ALERT:
+            self.arbiter.begin_advisory()  # a flag left by an earlier pre-emption must not silence this
+        for sentence in split_sentences(text):
+            if not self(sentence, source, tier, t_ns):
+                return
+
+
+__all__ = ["Speaker", "Arbiter", "Renderer"]

@@ -231,6 +231,13 @@ def _say_fallback_once(reason: str) -> None:
         log.warning("Piper voice unavailable (%s); speaking with pyttsx3/espeak-ng instead", reason)
 
 
+def load_tts(res=None):
+    """A TTS renderer (PCM only). With ``res`` (a ``models.Resolved``): that role's engine (Piper for
+    ``tts_piper``, pyttsx3 + espeak-ng for ``tts``); without: the configured engine, falling back to
+    pyttsx3 when Piper is missing."""
+    return renderer_for(res) if res is not None else load_renderer()
+
+
 def load_renderer(engine: str | None = None, models_cfg=None):
     """The configured TTS renderer: Piper (``tts_piper`` role) unless ``engine`` is "pyttsx3" or
     Piper/its voice is missing, then pyttsx3 over espeak-ng (``tts`` role). ``engine`` None reads
