@@ -78,20 +78,15 @@ def load_parts(spec: JobSpec) -> tuple[Any, Any, bool]:
     return cfg, _PARTS[key], loaded_now
 
 
-def run_job(spec: JobSpec, on_item: Callable[[Any], None] | None = None, parts: Any = None) -> dict[str, Any]:
+def run_job(spec: JobSpec, on_item: Callable[[Any], None] | None = None) -> dict[str, Any]:
     """Replay one target and evaluate it (:func:`vehicle_assist.replay.job.replay_target`); the result
-    adds where and how long it ran. ``parts`` skips the model cache (the caller loaded them)."""
+    adds where and how long it ran."""
     from vehicle_assist.replay import job
     from vehicle_assist.replay.run import ReplayOptions
 
     t0 = time.perf_counter()
     t = job.resolve_target(spec.target)
-    if parts is None:
-        cfg, parts, loaded_now = load_parts(spec)
-    else:
-        from vehicle_assist import config as config_mod
-
-        cfg, loaded_now = config_mod.load_app(Path(spec.config_file) if spec.config_file else None), False
+    cfg, parts, loaded_now = load_parts(spec)
     options = ReplayOptions(mode="realtime" if spec.realtime else "lockstep", start_s=spec.start, end_s=spec.end,
                             speed=spec.speed, frame_rate_hz=spec.rate)
     result = job.replay_target(t, cfg, parts, Path(spec.out), options, spec.check and t.scenario is not None,
