@@ -5,7 +5,7 @@ VAD-end -> transcript latency, ask-back rate, TTS first-sentence render time.
     python bench/speech.py --split dev --prompt-ablation      # does a driving prompt lower WER?
     python bench/speech.py --agreement                        # openai-whisper vs faster-whisper
     python bench/speech.py --split dev --decode-ablation      # greedy/beam 5, with/without silence padding
-    python bench/speech.py --tts                              # first-sentence render time, Piper vs pyttsx3
+    python bench/speech.py --tts [--repeats 5]                # time to first audio (sentence / first phrase / cache hit), Piper vs pyttsx3
 
 Prints one JSON document on stdout and a short summary on stderr.
 """
@@ -190,20 +190,49 @@ def real_recordings(recogniser, settings) -> dict:
             "speech_s": round(secs, 1), "rows": rows}
 
 
-def tts_first_sentence(engine: str | None = None, n_repeat: int = 3) -> dict:
-    """Render time of the first sentence of typical answers (``engine``: piper | pyttsx3, None: config).
-    Each repeat uses a new rate so that Piper's cache of short replies never answers."""
-    r = load_renderer(engine)
+def tts_first_sentence(engine: str | None = None, n_repeat: int = 3, first_chunk_words: int | None = None) -> dict:
+    """Time from an answer's text to the first audio the speaker queues (``engine``: piper | pyttsx3,
+    None: config), over the first sentence of typical answers, renderer warmed up as at start-up.
+    ``whole``: the whole first sentence rendered; ``first_chunk``: what :class:`Speaker` renders first
+    in silence (the sentence's first phrase, ``speech.tts.first_chunk_words``), the figure the driver
+    waits for; ``cache_hit``: the same sentence again from the on-disk cache (a fresh temporary one).
+    Cold figures use no cache, and each repeat a new rate so the in-memory reply cache never answers."""
+    import tempfile
+
+    from vehicle_assist.speech.tts import DiskCache, first_chunk
+
+    words = config.load_app().speech.tts.first_chunk_words if first_chunk_words is None else first_chunk_words
+    r = load_renderer(engine, cache_mb=0)
     r.render("Warm up.")
-    times, audio_s = [], []
+    firsts = [split_sentences(a)[0] for a in ANSWERS]
+    times, chunk_times, audio_s, chunk_audio_s = [], [], [], []
     for k in range(n_repeat):
-        for a in ANSWERS:
-            out = r.render(split_sentences(a)[0], 175 - k)
+        for s in firsts:
+            out = r.render(s, 175 - k)
             times.append(out.render_ms)
             audio_s.append(out.duration_s)
-    return {"engine": r.engine, "p50_ms": pct(times, 50), "p90_ms": pct(times, 90), "max_ms": round(max(times), 1),
-            "n": len(times), "audio_s_p50": pct(audio_s, 50),
-            "real_time_factor_p50": round(float(np.median(np.array(times) / 1000 / np.array(audio_s))), 3)}
+            head = r.render(first_chunk(s, words)[0], 165 - k)
+            chunk_times.append(head.render_ms)
+            chunk_audio_s.append(head.duration_s)
+    result = {"engine": r.engine, "first_chunk_words": words,
+              "whole": {"p50_ms": pct(times, 50), "p95_ms": pct(times, 95), "max_ms": round(max(times), 1),
+                        "audio_s_p50": pct(audio_s, 50),
+                        "real_time_factor_p50": round(float(np.median(np.array(times) / 1000 / np.array(audio_s))), 3)},
+              "first_chunk": {"p50_ms": pct(chunk_times, 50), "p95_ms": pct(chunk_times, 95),
+                              "max_ms": round(max(chunk_times), 1), "audio_s_p50": pct(chunk_audio_s, 50),
+                              "chunks": [first_chunk(s, words)[0] for s in firsts]},
+              "n": len(times)}
+    if hasattr(r, "disk_cache"):
+        with tempfile.TemporaryDirectory() as tmp:
+            r.disk_cache = DiskCache(tmp, 10_000_000)
+            hits = []
+            for s in firsts:
+                r.render(s, 150)  # miss: rendered and stored
+                r._cache.clear()  # the in-memory reply cache must not answer
+                hits.append(r.render(s, 150).render_ms)
+            r.disk_cache = None
+        result["cache_hit"] = {"p50_ms": pct(hits, 50), "p95_ms": pct(hits, 95), "max_ms": round(max(hits), 1)}
+    return result
 
 
 def agreement(split: str, settings, limit: int | None = None) -> dict:
@@ -266,6 +295,7 @@ def main() -> None:
     ap.add_argument("--agreement", action="store_true", help="openai-whisper vs faster-whisper transcripts")
     ap.add_argument("--latency", action="store_true", help="only the VAD-end -> intent latency on a real 3 s utterance")
     ap.add_argument("--tts", action="store_true", help="only the first-sentence render time of both TTS engines")
+    ap.add_argument("--repeats", type=int, default=5, help="--tts: renderings of each first sentence")
     ap.add_argument("--json-out", type=Path, default=None, help="also write the JSON here")
     args = ap.parse_args()
 
@@ -281,7 +311,7 @@ def main() -> None:
     if args.latency:
         result = {"latency": latency(settings)}
     elif args.tts:
-        result = {"tts_first_sentence": {e: tts_first_sentence(e, n_repeat=5) for e in ("piper", "pyttsx3")}}
+        result = {"tts_first_sentence": {e: tts_first_sentence(e, n_repeat=args.repeats) for e in ("piper", "pyttsx3")}}
     elif args.agreement:
         result = {"agreement": agreement(args.split, settings)}
     elif args.decode_ablation:

@@ -21,7 +21,7 @@ from vehicle_assist.speech.speak import Speaker
 
 @pytest.fixture(scope="module")
 def piper():
-    return tts.load_renderer("piper")
+    return tts.load_renderer("piper", cache_mb=0)  # no on-disk cache: every test renders
 
 
 @pytest.fixture(scope="module")

@@ -353,6 +353,9 @@ class TtsSettings(StrictModel):
 
     engine: Literal["piper", "pyttsx3"] = Field(
         "piper", description="piper (natural neural voice; falls back to pyttsx3 when Piper or its voice is missing) or pyttsx3 (espeak-ng)")
+    first_chunk_words: int = Field(6, ge=0, le=40, description="when nothing is playing, a longer sentence's first "
+                                   "phrase (up to this many words) is rendered and played on its own (0: never cut)")
+    cache_mb: float = Field(64.0, ge=0, le=4096, description="rendered sentences kept on disk ($VA_CACHE/tts); 0: no cache")
 
 
 class SpeechSettings(StrictModel):

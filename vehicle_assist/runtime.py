@@ -57,7 +57,8 @@ class Runtime:
         self.watchdog = Watchdog.from_settings(clock, lambda e: self.bus.publish("errors", e), rt.watchdog)
         self.arbiter = AudioArbiter(sinks.speaker)
         self.arbiter.add_listener(self._on_speech)
-        self.speaker, self._tts = Speaker(self.arbiter, parts.renderer), aio.Worker("tts")
+        self.speaker, self._tts = Speaker(self.arbiter, parts.renderer,
+                                                 first_chunk_words=config.speech.tts.first_chunk_words), aio.Worker("tts")
         self.safety = safety_lane.assemble(config.perception, parts.detector, parts.tracker, parts.hazard_table,
                                            parts.alert_table, AlertVoice(parts.alert_table, parts.renderer, self.arbiter))
         self.route, self._route_error = open_lane(config.route)

@@ -2,6 +2,11 @@
 commands, ask-backs. Text is rendered sentence by sentence at the driver's speech rate and each
 sentence handed to the audio arbiter, so speech starts before a long answer is ready.
 
+When nothing is playing (the driver is waiting in silence), a long sentence's first phrase is
+rendered and queued on its own (:func:`vehicle_assist.speech.tts.first_chunk`): Piper's render time
+grows with the text, so the first words play while the rest renders. While something plays, a
+sentence renders whole (its rendering is hidden behind the playback, and whole sentences sound best).
+
 If the arbiter's ``cancel_event`` is set (an alert pre-empted the advisory) no further sentence is
 rendered. Nothing here plays audio itself.
 """
@@ -14,7 +19,7 @@ from typing import Protocol
 import numpy as np
 
 from vehicle_assist.messages import SpeechRequest, Tier
-from vehicle_assist.speech.tts import split_sentences
+from vehicle_assist.speech.tts import first_chunk, split_sentences
 
 
 class Arbiter(Protocol):
@@ -27,6 +32,9 @@ class Arbiter(Protocol):
 
     def say(self, req: SpeechRequest) -> None:
         """Queue one rendered request."""
+
+    def is_speaking(self) -> bool:
+        """Something is playing or queued."""
 
 
 class Rendered(Protocol):
@@ -45,22 +53,30 @@ class Speaker:
     """Renders at :attr:`rate` and queues on the arbiter; ``speaker(sentence)`` is the advisory
     lane's sentence speaker, :meth:`say` speaks a whole text."""
 
-    def __init__(self, arbiter: Arbiter, renderer: Renderer, rate: int | None = None) -> None:
+    def __init__(self, arbiter: Arbiter, renderer: Renderer, rate: int | None = None, first_chunk_words: int = 6) -> None:
         self.arbiter, self.renderer = arbiter, renderer
         self.rate = rate
         """Words per minute for everything rendered from now on (the driver's "speak more slowly")."""
+        self.first_chunk_words = first_chunk_words
+        """A long sentence that starts in silence is cut after its first phrase of at most this many words (0: never)."""
 
     def __call__(self, sentence: str, source: str = "advisory", tier: Tier = Tier.ADVISORY, t_ns: int = 0) -> bool:
         """Render one sentence and queue it; False when an alert pre-empted it (nothing more should follow)."""
+        head, rest = sentence, ""
+        if not self.arbiter.is_speaking():
+            head, rest = first_chunk(sentence, self.first_chunk_words)
+        return all(self._one(part, source, tier, t_ns) for part in (head, rest) if part)
+
+    def _one(self, text: str, source: str, tier: Tier, t_ns: int) -> bool:
         cancel = self.arbiter.cancel_event
         if tier != Tier.ALERT and cancel.is_set():
             return False
-        r = self.renderer.render(sentence, self.rate)
+        r = self.renderer.render(text, self.rate)
         if r.pcm.size == 0:
             return True  # nothing to say in it: go on
         if tier != Tier.ALERT and cancel.is_set():
             return False
-        self.arbiter.say(SpeechRequest(t_ns=t_ns, text=sentence, tier=tier, pcm=r.pcm, sample_rate=r.sample_rate,
+        self.arbiter.say(SpeechRequest(t_ns=t_ns, text=text, tier=tier, pcm=r.pcm, sample_rate=r.sample_rate,
                                        source=source))
         return True
 

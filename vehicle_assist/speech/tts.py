@@ -36,6 +36,11 @@ from vehicle_assist import clock
 log = logging.getLogger(__name__)
 
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+")
+_CLAUSE_END = re.compile(r"[,;:]$|^[-\u2013\u2014]$")
+BREAK_BEFORE = frozenset(
+    "to on in at for with when if unless until while before after because and or but so than where which who "
+    "that from into onto over under behind ahead".split())
+"""Words a spoken phrase may start with: a long first sentence is cut just before one (no clause mark in reach)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -159,7 +164,7 @@ class PiperRenderer:
     engine = "piper"
 
     def __init__(self, model_path: Path | str, config_path: Path | str | None = None, rate: int = BASE_RATE,
-                 volume: float = 0.8, threads: int = 1) -> None:
+                 volume: float = 0.8, threads: int = 1, disk_cache: "DiskCache | None" = None) -> None:
         try:
             from piper import PiperConfig, SynthesisConfig
             from piper.voice import PiperVoice
@@ -182,6 +187,7 @@ class PiperRenderer:
         self.length_scale = float(cfg.length_scale or 1.0)
         self._lock = threading.Lock()
         self._cache: dict[tuple[str, float], np.ndarray] = {}
+        self.disk_cache = disk_cache
 
     def length_scale_for(self, rate: int | None) -> float:
         """Piper's length_scale for a speaking rate in words per minute (slower -> longer)."""
@@ -196,8 +202,13 @@ class PiperRenderer:
         key = (text, round(self.length_scale_for(rate), 3))
         with self._lock:
             pcm = self._cache.get(key)
+            disk_key = (self.voice, f"{key[1]:.3f}/{self.volume:g}", text)
+            if pcm is None and self.disk_cache is not None:
+                pcm = self.disk_cache.get(*disk_key)
             if pcm is None:
                 pcm = self._synthesize(text, key[1])
+                if self.disk_cache is not None:
+                    self.disk_cache.put(*disk_key, pcm, self.sample_rate)
                 if len(text.split()) <= self.CACHE_WORDS:
                     if len(self._cache) >= self.CACHE_SIZE:
                         self._cache.pop(next(iter(self._cache)))
@@ -238,10 +249,11 @@ def load_tts(res=None):
     return renderer_for(res) if res is not None else load_renderer()
 
 
-def load_renderer(engine: str | None = None, models_cfg=None):
+def load_renderer(engine: str | None = None, models_cfg=None, cache_mb: float | None = None):
     """The configured TTS renderer: Piper (``tts_piper`` role) unless ``engine`` is "pyttsx3" or
     Piper/its voice is missing, then pyttsx3 over espeak-ng (``tts`` role). ``engine`` None reads
-    ``speech.tts.engine`` from the onboard config."""
+    ``speech.tts.engine`` from the onboard config; ``cache_mb`` sizes Piper's :class:`DiskCache`
+    (None: ``speech.tts.cache_mb``, 0: none)."""
     from vehicle_assist import config, models
 
     if engine is None:
@@ -250,7 +262,7 @@ def load_renderer(engine: str | None = None, models_cfg=None):
         raise TTSError(f"unknown TTS engine {engine!r}; choose one of {', '.join(ENGINES)}")
     if engine == "piper":
         try:
-            return renderer_for(models.resolve("tts_piper", models_cfg))
+            return renderer_for(models.resolve("tts_piper", models_cfg), cache_mb)
         except models.ModelNotFound as err:
             _say_fallback_once(f"voice not found: {err.looked[0] if err.looked else err}")
         except TTSError as err:
@@ -258,13 +270,111 @@ def load_renderer(engine: str | None = None, models_cfg=None):
     return renderer_for(models.resolve("tts", models_cfg))
 
 
-def renderer_for(res) -> "TTSRenderer | PiperRenderer":
-    """The renderer for one resolved TTS role (kind ``piper`` or ``pyttsx3``)."""
+def renderer_for(res, cache_mb: float | None = None) -> "TTSRenderer | PiperRenderer":
+    """The renderer for one resolved TTS role (kind ``piper`` or ``pyttsx3``). Piper keeps rendered
+    sentences in a :class:`DiskCache` of ``cache_mb`` (None: ``speech.tts.cache_mb``; 0: none) under
+    ``$VA_CACHE/tts``; espeak-ng renders in ~20 ms and needs none."""
     opts = res.options
     if res.kind == "piper":
+        if cache_mb is None:
+            from vehicle_assist import config
+
+            cache_mb = config.load_app().speech.tts.cache_mb
+        disk = None
+        if cache_mb > 0:
+            from vehicle_assist import paths
+
+            disk = DiskCache(paths.cache() / "tts", int(cache_mb * 1e6))
         return PiperRenderer(res.path, rate=int(opts.get("rate", BASE_RATE)), volume=float(opts.get("volume", 0.8)),
-                             threads=int(opts.get("threads", 1)))
+                             threads=int(opts.get("threads", 1)), disk_cache=disk)
     return TTSRenderer(voice=opts.get("voice"), rate=int(opts.get("rate", BASE_RATE)))
+
+
+class DiskCache:
+    """Rendered sentences on disk, keyed by (text, voice, rate), bounded to ``max_bytes`` (least recently
+    used first out). The extractive route speaks Highway Code sentences verbatim, so a sentence said
+    once is ready the next time. Files are 16-bit WAVs named by a hash of the key, owner-only (a
+    spoken answer can echo the driver's question). A missing or broken entry is rendered again."""
+
+    def __init__(self, folder: Path | str, max_bytes: int) -> None:
+        self.folder, self.max_bytes = Path(folder), int(max_bytes)
+        self.hits = self.misses = 0
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._size = sum(f.stat().st_size for f in self.folder.glob("*.wav"))
+        except OSError as err:
+            log.warning("TTS cache %s unusable (%s); rendering every sentence", self.folder, err)
+            self.max_bytes = 0
+            self._size = 0
+
+    def path(self, voice: str, rate: str, text: str) -> Path:
+        import hashlib
+
+        return self.folder / (hashlib.sha256(f"{voice}\n{rate}\n{text}".encode()).hexdigest()[:32] + ".wav")
+
+    def get(self, voice: str, rate: str, text: str) -> np.ndarray | None:
+        """The cached PCM, or None (never cached, evicted, unreadable)."""
+        if self.max_bytes <= 0:
+            return None
+        p = self.path(voice, rate, text)
+        try:
+            pcm, _ = read_wav(p)
+            import os
+
+            os.utime(p)  # recently used: evicted last
+        except (OSError, EOFError, wave.Error, TTSError):
+            self.misses += 1
+            return None
+        self.hits += 1
+        return pcm
+
+    def put(self, voice: str, rate: str, text: str, pcm: np.ndarray, sample_rate: int) -> None:
+        """Store one rendering; evict the least recently used files past ``max_bytes``. Never raises."""
+        data = pcm_to_wav(pcm, sample_rate)
+        if self.max_bytes <= 0 or len(data) > self.max_bytes:
+            return
+        try:
+            from vehicle_assist import private
+
+            p = self.path(voice, rate, text)
+            tmp = p.with_suffix(".tmp")
+            private.write_bytes(tmp, data)
+            tmp.replace(p)
+            self._size += len(data)
+            if self._size > self.max_bytes:
+                self._evict()
+        except OSError as err:
+            log.warning("TTS cache write failed (%s)", err)
+
+    def _evict(self) -> None:
+        files = sorted(self.folder.glob("*.wav"), key=lambda f: f.stat().st_mtime)
+        self._size = sum(f.stat().st_size for f in files)
+        for f in files:
+            if self._size <= self.max_bytes * 0.9:
+                break
+            size = f.stat().st_size
+            f.unlink(missing_ok=True)
+            self._size -= size
+
+
+def first_chunk(sentence: str, max_words: int = 6, min_words: int = 3) -> tuple[str, str]:
+    """Cut a long sentence into (first phrase, rest) so that speech starts after rendering a few words.
+
+    Pure. A sentence of at most ``max_words + 2`` words stays whole (rest ""). Otherwise the cut
+    goes after the last clause mark (, ; : or a dash) within the first ``max_words`` words, else
+    just before the last phrase-starting word (:data:`BREAK_BEFORE`: "to", "when", "on", ...) at
+    word ``min_words`` .. ``max_words``; with neither, the sentence stays whole (a cut inside a
+    phrase would sound broken). ``max_words`` 0 never cuts."""
+    words = sentence.split()
+    if max_words <= 0 or len(words) <= max_words + 2:
+        return sentence, ""
+    for i in range(min(max_words, len(words) - 1), min_words - 1, -1):
+        if _CLAUSE_END.search(words[i - 1]) and not re.fullmatch(r"[\d.,]+", words[i - 1]):
+            return " ".join(words[:i]), " ".join(words[i:])
+    for i in range(min(max_words, len(words) - 1), min_words - 1, -1):
+        if words[i].lower().strip(",;:") in BREAK_BEFORE:
+            return " ".join(words[:i]), " ".join(words[i:])
+    return sentence, ""
 
 
 def split_sentences(text: str) -> list[str]:

@@ -1,0 +1,123 @@
+"""Time to the first audio of an answer: the first phrase of a long sentence rendered on its own when
+the driver waits in silence, and rendered sentences kept on disk (real Piper voice, real espeak-ng,
+real audio arbiter)."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import numpy as np
+import pytest
+
+from vehicle_assist import config
+from vehicle_assist.audio_out import AudioArbiter, WavSink
+from vehicle_assist.speech import tts
+from vehicle_assist.speech.speak import Speaker
+
+LONG = "Keep at least a two-second gap to the vehicle in front."
+
+
+@pytest.mark.parametrize("sentence, head", [
+    (LONG, "Keep at least a two-second gap"),                         # before "to"
+    ("The national speed limit on a motorway is 70 mph for cars.", "The national speed limit"),
+    ("If the road is wet, double the gap to the vehicle in front.", "If the road is wet,"),  # clause mark first
+    ("Give the cyclist at least 1.5 metres when you pass at up to 30 mph.", "Give the cyclist"),
+    ("Alerts muted for 10 minutes.", "Alerts muted for 10 minutes."),  # short: whole
+    ("Slow down.", "Slow down."),
+    ("Never exceed seventy miles per hour anywhere whatsoever today please.", None),  # no phrase start: whole
+])
+def test_first_chunk_cuts_at_a_phrase_boundary(sentence, head):
+    first, rest = tts.first_chunk(sentence, 6)
+    if head is None:
+        assert (first, rest) == (sentence, "")
+    else:
+        assert first == head
+    assert " ".join(f"{first} {rest}".split()) == sentence  # nothing lost, nothing added
+
+
+def test_first_chunk_never_cuts_inside_a_number_or_when_disabled():
+    assert tts.first_chunk("Keep 1,500 metres back from the lorry ahead of you now.", 6)[0] != "Keep 1,500"
+    assert tts.first_chunk(LONG, 0) == (LONG, "")
+
+
+def test_the_setting_is_in_the_config():
+    assert config.load_app().speech.tts.first_chunk_words == 6
+
+
+@pytest.fixture(scope="module")
+def espeak():
+    return tts.load_renderer("pyttsx3")
+
+
+def test_in_silence_the_first_phrase_is_queued_on_its_own(tmp_path, espeak):
+    sink = WavSink(tmp_path / "out.wav", realtime=True)
+    with AudioArbiter(sink) as arbiter:
+        Speaker(arbiter, espeak).say(f"{LONG} Double it on wet roads.")
+        assert arbiter.wait_idle(30.0)
+    texts = [s.request.text for s in sink.segments]
+    assert texts == ["Keep at least a two-second gap", "to the vehicle in front.", "Double it on wet roads."]
+    assert all(s.completed and len(s.pcm) > 0.3 * sink.sample_rate for s in sink.segments)
+
+
+def test_while_speaking_a_sentence_renders_whole(tmp_path, espeak):
+    sink = WavSink(tmp_path / "out.wav", realtime=True)
+    with AudioArbiter(sink) as arbiter:
+        Speaker(arbiter, espeak).say(f"Slow down. {LONG}")  # "Slow down." still plays when the second renders
+        assert arbiter.wait_idle(30.0)
+    assert [s.request.text for s in sink.segments] == ["Slow down.", LONG]
+
+
+def test_disk_cache_round_trip_bound_and_owner_only(tmp_path):
+    cache = tts.DiskCache(tmp_path / "tts", max_bytes=200_000)
+    pcm = (0.5 * np.sin(np.arange(22050) / 10)).astype(np.float32)  # 1 s: ~44 kB as 16-bit WAV
+    assert cache.get("joe", "1.000", "Slow down.") is None
+    cache.put("joe", "1.000", "Slow down.", pcm, 22050)
+    got = cache.get("joe", "1.000", "Slow down.")
+    assert got is not None and np.allclose(got, pcm, atol=1e-4)
+    assert cache.get("joe", "1.200", "Slow down.") is None and cache.get("amy", "1.000", "Slow down.") is None
+    f = cache.path("joe", "1.000", "Slow down.")
+    assert stat.S_IMODE(os.stat(f).st_mode) == 0o600
+    for k in range(10):  # ten more seconds: only the most recent fit
+        cache.put("joe", "1.000", f"sentence {k}", pcm, 22050)
+    sizes = sum(p.stat().st_size for p in (tmp_path / "tts").glob("*.wav"))
+    assert sizes <= 200_000
+    assert cache.get("joe", "1.000", "sentence 9") is not None and cache.get("joe", "1.000", "sentence 0") is None
+
+
+def test_a_broken_cache_file_is_a_miss_not_an_error(tmp_path):
+    cache = tts.DiskCache(tmp_path, max_bytes=1_000_000)
+    cache.path("joe", "1.000", "Slow down.").write_bytes(b"not a wav")
+    assert cache.get("joe", "1.000", "Slow down.") is None
+
+
+def test_piper_speaks_a_cached_sentence_without_rendering_it_again(tmp_path, monkeypatch):
+    first = tts.load_renderer("piper", cache_mb=0)
+    first.disk_cache = tts.DiskCache(tmp_path, 10_000_000)
+    said = first.render(LONG)
+    # a new process: a new renderer, the same cache; synthesis would fail the test
+    second = tts.load_renderer("piper", cache_mb=0)
+    second.disk_cache = tts.DiskCache(tmp_path, 10_000_000)
+    monkeypatch.setattr(second, "_synthesize", lambda *a: pytest.fail("rendered again"))
+    again = second.render(LONG)
+    assert len(again.pcm) == len(said.pcm) and np.allclose(again.pcm, said.pcm, atol=1e-4)
+    assert second.disk_cache.hits == 1
+    # another rate is another key: rendered
+    monkeypatch.undo()
+    slower = second.render(LONG, 140)
+    assert slower.duration_s > said.duration_s
+
+
+def test_the_configured_piper_renderer_has_a_bounded_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv("VA_CACHE", str(tmp_path))
+    r = tts.load_renderer("piper")
+    assert r.disk_cache is not None and r.disk_cache.folder == tmp_path / "tts"
+    assert r.disk_cache.max_bytes == int(config.load_app().speech.tts.cache_mb * 1e6) > 0
+    assert tts.load_renderer("piper", cache_mb=0).disk_cache is None
+
+
+def test_first_phrase_and_rest_say_the_whole_sentence(espeak):
+    head, rest = tts.first_chunk(LONG)
+    whole = espeak.render(LONG).duration_s
+    parts = espeak.render(head).duration_s + espeak.render(rest).duration_s
+    assert 0.8 * whole < parts < 1.4 * whole
