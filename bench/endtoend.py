@@ -2,6 +2,8 @@
 sequential loop (detect -> transcribe -> retrieve -> generate -> speak in one thread).
 
     python bench/endtoend.py [--drive approach_lead_slower] [--question-t 1.0] [--json-out FILE] [--skip-naive]
+    python bench/endtoend.py --skip-naive --utterances 8 --every 6 --drive DRIVE   # end of speech -> intent
+    VA_SPEECH__ASR__MODEL=base python bench/endtoend.py ...                            # the same with Whisper base
 
 Measures, with every model loaded: lockstep replay speed (x real time, every frame processed);
 in realtime mode, hazard frame -> alert audio latency (the runtime's ``frame_to_audio`` timings),
@@ -41,6 +43,25 @@ def replay(drive_name: str, clips, cfg, parts, mode: str, out: Path) -> tuple[di
     res = asyncio.run(run_replay(drive, cfg, parts, out, ReplayOptions(mode=mode), has_voice=bool(clips)))
     _, recs = triplog.read(res.trip_log)
     return res.info | {"summary": res.summary}, list(recs)
+
+
+def speech_end_to_intent_ms(records: list[dict]) -> dict | None:
+    """End of speech -> intent under the full runtime, per intent: from the VAD's end event (the
+    utterance's publication, 0.5 s of trailing silence after the last word) and from the end of the
+    utterance's audio (``t_end_ns``), each to the intent's publication (transcription, the
+    end-of-speech hold and classification). A held fragment merged into the next utterance counts
+    from the utterance that completed it."""
+    from_event, from_audio, last = [], [], None
+    for r in records:
+        if r["topic"] == "utterances":
+            last = r
+        elif r["topic"] == "intents" and last is not None:
+            from_event.append((r["t_ns"] - last["t_ns"]) / 1e6)
+            from_audio.append((r["t_ns"] - last["msg"]["t_end_ns"]) / 1e6)
+            last = None
+    if not from_event:
+        return None
+    return {"from_vad_end_event": percentiles(from_event), "from_audio_end": percentiles(from_audio), "n": len(from_event)}
 
 
 def question_to_audio_s(records: list[dict]) -> float | None:
@@ -112,17 +133,57 @@ def naive(drive_name: str, clips, cfg, parts) -> dict:
             "heard": heard}
 
 
+def voice_only(args, cfg, parts, load_s: float) -> None:
+    """``--utterances N``: N dev questions and commands (Piper voice), each in its own realtime replay
+    of the drive (the drives are a few seconds long) with every lane running; end of speech -> intent."""
+    from vehicle_assist.speech.tts import load_renderer
+    from vehicle_assist.tools import evalset
+
+    pool = [u for u in evalset.load_utterances("dev") if u.kind in ("question", "command")]
+    pool = [u for pair in zip(pool[::2], pool[1::2]) for u in pair][:args.utterances]  # questions and commands alternate
+    renderer = load_renderer("piper", cache_mb=0)
+    out = Path(tempfile.mkdtemp(prefix="va-e2e-voice-"))
+    recs_all, heard = [], []
+    for k, u in enumerate(pool):
+        clips = render_questions([Question(t=args.question_t, text=u.text)], renderer=renderer)
+        _, recs = replay(args.drive, clips, cfg, parts, "realtime", out / f"u{k}")
+        recs_all.append(recs)
+        heard.append({"id": u.id, "said": u.text, "intents": [(r["msg"]["name"], r["msg"].get("text")) for r in recs
+                                                             if r["topic"] == "intents"],
+                      "ms": (speech_end_to_intent_ms(recs) or {}).get("from_vad_end_event", {}).get("p50")})
+        print(f"\rutterance {k + 1}/{len(pool)}", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    import os
+
+    result = {"drive": args.drive, "asr_model": cfg.speech.asr.model, "models_load_s": round(load_s, 2),
+              "speech_end_to_intent_ms": speech_end_to_intent_ms([r for recs in recs_all for r in recs]),
+              "utterances": heard, "load_average": [round(x, 2) for x in os.getloadavg()], "out": str(out)}
+    text = json.dumps(result, indent=1, default=str)
+    print(text)
+    if args.json_out:
+        args.json_out.write_text(text)
+    lat = result["speech_end_to_intent_ms"] or {}
+    print(f"{cfg.speech.asr.model}: speech end -> intent p50 {lat.get('from_vad_end_event', {}).get('p50')} ms from the "
+          f"VAD end event, {lat.get('from_audio_end', {}).get('p50')} ms from the audio's end (n={lat.get('n')})", file=sys.stderr)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--drive", default="approach_lead_slower", help="drive name (sim/manifests) or path")
     ap.add_argument("--question-t", type=float, default=1.0, help="drive time (s) at which the driver asks")
     ap.add_argument("--json-out", type=Path, help="also write the JSON here")
+    ap.add_argument("--utterances", type=int, default=0,
+                    help="instead of the one question: this many dev questions and commands (bench/data), Piper voice, "
+                         "one every --every seconds from --question-t (end of speech -> intent p50 under the runtime)")
+    ap.add_argument("--every", type=float, default=6.0, help="seconds between --utterances")
     ap.add_argument("--skip-naive", action="store_true", help="do not run the naive sequential loop")
     args = ap.parse_args()
     cfg = config.load_app()
     t = time.perf_counter()
     parts = runtime.load_parts(cfg, voice=True)
     load_s = time.perf_counter() - t
+    if args.utterances:
+        return voice_only(args, cfg, parts, load_s)
     clips = render_questions([Question(t=args.question_t, text=QUESTION)])
     out = Path(tempfile.mkdtemp(prefix="va-e2e-"))
     lock_info, lock_recs = replay(args.drive, clips, cfg, parts, "lockstep", out / "lockstep")
@@ -138,6 +199,7 @@ def main() -> None:
                      "frame_to_audio_ms": percentiles(lat["safety.frame_to_audio"]) if lat.get("safety.frame_to_audio") else None,
                      "frame_to_decision_ms": percentiles(lat["safety.frame_to_decision"]) if lat.get("safety.frame_to_decision") else None,
                      "question_end_to_first_advisory_audio_s": question_to_audio_s(rt_recs),
+                     "speech_end_to_intent_ms": speech_end_to_intent_ms(rt_recs),
                      "longest_gap_between_decisions_ms": decision_gap_ms(rt_recs),
                      "alerts": [(round(r["t_ns"] / 1e9, 2), r["msg"]["name"]) for r in rt_recs
                                 if r["topic"] == "alerts" and r["msg"]["state"] == "start"]},
@@ -154,7 +216,8 @@ def main() -> None:
     print(f"lockstep {lk['x_realtime']}x real time ({lk['frames']}/{lk['frame_count']} frames); realtime: "
           f"{rt['frames_processed']}/{rt['frame_count']} frames, frame->decision p95 "
           f"{(rt['frame_to_decision_ms'] or {}).get('p95')} ms, frame->alert audio p95 {(rt['frame_to_audio_ms'] or {}).get('p95')} ms, "
-          f"question end -> advisory audio {rt['question_end_to_first_advisory_audio_s']} s; peak RSS {result['peak_rss_mb']} MB",
+          f"question end -> advisory audio {rt['question_end_to_first_advisory_audio_s']} s; "
+          f"speech end -> intent {(rt['speech_end_to_intent_ms'] or {}).get('from_vad_end_event')} ms; peak RSS {result['peak_rss_mb']} MB",
           file=sys.stderr)
     if "naive_sequential" in result:
         n = result["naive_sequential"]

@@ -278,6 +278,23 @@ def latency(settings, repeats: int = 20) -> dict:
     return {"utterance_s": round(float(np.median(utt_s)), 2), "p50_ms": pct(ms, 50), "p90_ms": pct(ms, 90), "n": len(ms)}
 
 
+def override(settings, assignments: list[str]):
+    """``settings`` with ``section.key=value`` assignments applied (values parsed as YAML: 7, null, "text")."""
+    import yaml
+
+    for a in assignments:
+        key, sep, raw = a.partition("=")
+        if not sep or "." not in key:
+            raise SystemExit(f"error: --set wants section.key=value, got {a!r}")
+        section, name = key.split(".", 1)
+        sub = getattr(settings, section, None)
+        if sub is None or name not in type(sub).model_fields:
+            raise SystemExit(f"error: no speech setting {key!r}")
+        sub = type(sub).model_validate({**sub.model_dump(), name: yaml.safe_load(raw)})
+        settings = settings.model_copy(update={section: sub})
+    return settings
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--split", default="test", choices=["dev", "test"], help="evaluation split")
@@ -295,11 +312,13 @@ def main() -> None:
     ap.add_argument("--agreement", action="store_true", help="openai-whisper vs faster-whisper transcripts")
     ap.add_argument("--latency", action="store_true", help="only the VAD-end -> intent latency on a real 3 s utterance")
     ap.add_argument("--tts", action="store_true", help="only the first-sentence render time of both TTS engines")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a speech setting for this run, e.g. vad.threshold_db=7 or asr.beam_size=1 (repeatable)")
     ap.add_argument("--repeats", type=int, default=5, help="--tts: renderings of each first sentence")
     ap.add_argument("--json-out", type=Path, default=None, help="also write the JSON here")
     args = ap.parse_args()
 
-    settings = config.load_app().speech
+    settings = override(config.load_app().speech, args.set)
     if args.model:
         settings = settings.model_copy(update={"asr": settings.asr.model_copy(update={"model": args.model})})
     conditions = {c: CONDITIONS[c] for c in args.conditions.split(",")}
