@@ -65,8 +65,32 @@ def test_gate_from_settings_takes_the_configured_renderings():
 
 def test_a_rendering_with_a_comma_needs_punctuation_after_it():
     assert activation.match_wake("A car, louder", "hey car", 0.7, ("a car,",)).matched
-    assert not activation.match_wake("A car louder", "hey car", 0.7, ("a car,",)).matched
-    assert activation.match_wake("A car louder", "hey car", 0.7, ("a car",)).matched
+    assert not activation.match_wake("A car overtook me", "hey car", 0.7, ("a car,",)).matched
+    assert activation.match_wake("A car overtook me", "hey car", 0.7, ("a car",)).matched
+
+
+@pytest.mark.parametrize("heard, accept, rest", [
+    # dev transcripts of "Hey car, ..." in the Piper voice, heard without the pause
+    ("A car speaks lower.", True, "speaks lower."),                     # a command by sound (slower)
+    ("A car who has priority at this junction.", True, "who has priority at this junction."),  # a wh-question
+    ("A car louder", True, "louder"),
+    # statements about a car stay out
+    ("A car is overtaking me.", False, None),
+    ("A car is overtaking a lot on this road.", False, None),
+    ("A car in front is braking.", False, None),
+    ("A car which is parked on the pavement.", False, None),
+    ("A car stopped ahead, what should I do?", False, None),
+])
+def test_without_the_pause_a_rendering_wakes_only_for_words_addressed_to_the_assistant(heard, accept, rest):
+    m = activation.match_wake(heard, "hey car", 0.7, ("a car,",))
+    assert m.matched == accept
+    if accept:
+        assert m.remainder == rest
+
+
+def test_addressed_is_a_command_or_a_wh_question():
+    assert activation.addressed("quieter, please") and activation.addressed("how do I join the motorway?")
+    assert not activation.addressed("is overtaking on this road") and not activation.addressed("")
 
 
 def test_wake_phrase_is_configurable():

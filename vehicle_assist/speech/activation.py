@@ -23,6 +23,10 @@ from vehicle_assist.speech.intents import sound_key
 
 PUSH_TO_TALK, WAKE_PHRASE = "push_to_talk", "wake_phrase"
 HEARD_AS_SIMILARITY = 0.9  # "okay car" must not take "Okay, carry on"
+ADDRESSED_OPENERS = frozenset("what how why when where who".split())  # not "which"/"whose": "A car which is parked..."
+"""After a rendering that needs a pause ("a car,"), a remainder opening with one of these is a question to
+the assistant even without the pause ("A car who has priority at this junction."); a statement about a car
+("A car is overtaking me") opens otherwise."""
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,9 @@ def match_wake(text: str, phrase: str = "hey car", min_similarity: float = 0.7,
     Each wake word must be similar to the word in its place (``min_similarity``; a rendering, being
     an exact heard form, needs ``HEARD_AS_SIMILARITY``); the best match wins. A rendering written
     with a trailing comma ("a car,") counts only when the transcript has punctuation right after
-    it ("A car, what is..." but not "A car is overtaking...")."""
+    it ("A car, what is..." but not "A car is overtaking..."), or when what follows is plainly
+    addressed to the assistant: a voice command ("A car speaks lower" -> slower) or a wh-question
+    (:data:`ADDRESSED_OPENERS`: "A car who has priority at this junction.")."""
     best = _match_one(text, phrase, min_similarity)
     for variant in heard_as:
         pause = variant.rstrip().endswith(",")
@@ -89,10 +95,21 @@ def _match_one(text: str, phrase: str, min_similarity: float, needs_pause: bool 
             last = tok
             continue
         kept.append(tok)
-    if needs_pause and not re.search(r"[,.!?;:]$", last):
-        return WakeMatch(False, text, best[0])
     remainder = " ".join(kept).lstrip(",.!?;: ")
+    if needs_pause and not re.search(r"[,.!?;:]$", last) and not addressed(remainder):
+        return WakeMatch(False, text, best[0])
     return WakeMatch(True, remainder, best[0])
+
+
+def addressed(remainder: str) -> bool:
+    """Pure: does this text, said right after something like the wake phrase, speak to the assistant?
+    A wh-question opener, or a voice command (configs/intents.yaml, exact or by sound)."""
+    from vehicle_assist.speech.intents import classify
+
+    words = _words(remainder)
+    if not words:
+        return False
+    return words[0] in ADDRESSED_OPENERS or classify(remainder, 0).name not in ("question", "empty")
 
 
 @dataclass(frozen=True)
