@@ -278,6 +278,38 @@ def latency(settings, repeats: int = 20) -> dict:
     return {"utterance_s": round(float(np.median(utt_s)), 2), "p50_ms": pct(ms, 50), "p90_ms": pct(ms, 90), "n": len(ms)}
 
 
+def rejudge(path: Path, settings) -> dict:
+    """Intent accuracy, wake detection and false activations of a stored run (its transcripts) judged
+    again with the current intents table and wake gate: no ASR, for tuning those tables on dev."""
+    run = json.loads(path.read_text())
+    act = settings.activation
+    gate = activation.Gate(activation.WAKE_PHRASE, act.wake_phrase, act.wake_min_similarity,
+                           heard_as=tuple(act.wake_heard_as.get(act.wake_phrase.lower(), ())))
+    want = {u.id: u for u in evalset.load_utterances(run["split"])}
+    out = {"split": run["split"], "from": str(path), "conditions": {}}
+    for cond, v in run["conditions"].items():
+        ok = wake = fa = 0
+        errors = []
+        for r in v["rows"]:
+            u = want[r["id"]]
+            d = gate.decide(r["hyp"])
+            text = (d.text if d.accept else "") if u.kind == "wake" else r["hyp"]
+            wake += u.kind == "wake" and d.accept
+            fa += u.kind != "wake" and d.accept
+            got = intents.classify(text, 0, default_minutes=settings.mute_default_minutes)
+            good = got.name == u.intent and (not u.slots or dict(got.slots) == u.slots)
+            ok += good
+            if not good:
+                errors.append({"id": u.id, "hyp": r["hyp"], "intent": got.name, "want": u.intent})
+        n_wake = sum(want[r["id"]].kind == "wake" for r in v["rows"])
+        out["conditions"][cond] = {"intent_accuracy": round(ok / len(v["rows"]), 4),
+                                   "intent_accuracy_before": v["intent_accuracy"],
+                                   "wake_detected": round(wake / n_wake, 4) if n_wake else None,
+                                   "wake_detected_before": v["wake_detected"], "false_activations": fa,
+                                   "intent_errors": errors}
+    return out
+
+
 def override(settings, assignments: list[str]):
     """``settings`` with ``section.key=value`` assignments applied (values parsed as YAML: 7, null, "text")."""
     import yaml
@@ -314,6 +346,8 @@ def main() -> None:
     ap.add_argument("--tts", action="store_true", help="only the first-sentence render time of both TTS engines")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override a speech setting for this run, e.g. vad.threshold_db=7 or asr.beam_size=1 (repeatable)")
+    ap.add_argument("--rejudge", type=Path, default=None, metavar="RUN.json",
+                    help="judge a stored run's transcripts again with the current intents table and wake gate (no ASR)")
     ap.add_argument("--repeats", type=int, default=5, help="--tts: renderings of each first sentence")
     ap.add_argument("--json-out", type=Path, default=None, help="also write the JSON here")
     args = ap.parse_args()
@@ -327,7 +361,9 @@ def main() -> None:
         ep = endpoint.EndpointOptions(enabled=False)
     kinds = tuple(args.kinds.split(",")) if args.kinds else None
     t0 = clock.perf_ns()
-    if args.latency:
+    if args.rejudge:
+        result = {"rejudged": rejudge(args.rejudge, settings)}
+    elif args.latency:
         result = {"latency": latency(settings)}
     elif args.tts:
         result = {"tts_first_sentence": {e: tts_first_sentence(e, n_repeat=args.repeats) for e in ("piper", "pyttsx3")}}
