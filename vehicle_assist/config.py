@@ -293,10 +293,10 @@ class VadSettings(StrictModel):
     """Voice-activity detection (vehicle_assist.speech.vad): thresholds over the tracked noise floor."""
 
     frame_ms: int = Field(20, ge=10, le=50, description="analysis frame length")
-    threshold_db: float = Field(9.0, ge=3.0, le=30.0, description="speech-band energy above the noise floor that counts as speech")
+    threshold_db: float = Field(7.0, ge=3.0, le=30.0, description="speech-band energy above the noise floor that counts as speech")
     min_energy_dbfs: float = Field(-55.0, description="frames quieter than this are never speech")
     start_s: float = Field(0.12, ge=0.02, description="speech needed within the start window to open an utterance")
-    min_utterance_s: float = Field(0.3, ge=0.05, description="shorter utterances are discarded")
+    min_utterance_s: float = Field(0.2, ge=0.05, description="shorter utterances are discarded")
     max_utterance_s: float = Field(12.0, ge=1.0, le=30.0, description="an utterance is cut here (Whisper's window is 30 s)")
     trailing_silence_s: float = Field(0.5, ge=0.1, description="silence that ends an utterance")
     pre_roll_s: float = Field(0.25, ge=0.0, description="audio kept before the detected start")

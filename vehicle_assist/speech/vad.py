@@ -30,10 +30,10 @@ class VadOptions:
     """VAD thresholds; the defaults match ``configs/default.yaml`` (speech.vad)."""
 
     frame_ms: int = 20
-    threshold_db: float = 9.0
+    threshold_db: float = 7.0
     min_energy_dbfs: float = -55.0
     start_s: float = 0.12
-    min_utterance_s: float = 0.3
+    min_utterance_s: float = 0.2
     max_utterance_s: float = 12.0
     trailing_silence_s: float = 0.5
     pre_roll_s: float = 0.25
