@@ -190,7 +190,18 @@ def real_recordings(recogniser, settings) -> dict:
             "speech_s": round(secs, 1), "rows": rows}
 
 
-def tts_first_sentence(engine: str | None = None, n_repeat: int = 3, first_chunk_words: int | None = None) -> dict:
+def code_first_sentences(n: int = 20) -> list[str]:
+    """First sentences (4+ words) of every 20th chunk of the Highway Code index: what the extractive
+    route speaks first, verbatim."""
+    from vehicle_assist import paths
+
+    rows = [json.loads(line) for line in (paths.home() / "knowledge" / "index" / "chunks.jsonl").read_text().splitlines() if line.strip()]
+    firsts = [split_sentences(r["text"])[0] for r in rows[::20] if r["text"].strip() and "|" not in r["text"]]
+    return [s for s in firsts if len(s.split()) >= 4][:n]
+
+
+def tts_first_sentence(engine: str | None = None, n_repeat: int = 3, first_chunk_words: int | None = None,
+                       texts: list[str] | None = None) -> dict:
     """Time from an answer's text to the first audio the speaker queues (``engine``: piper | pyttsx3,
     None: config), over the first sentence of typical answers, renderer warmed up as at start-up.
     ``whole``: the whole first sentence rendered; ``first_chunk``: what :class:`Speaker` renders first
@@ -204,7 +215,7 @@ def tts_first_sentence(engine: str | None = None, n_repeat: int = 3, first_chunk
     words = config.load_app().speech.tts.first_chunk_words if first_chunk_words is None else first_chunk_words
     r = load_renderer(engine, cache_mb=0)
     r.render("Warm up.")
-    firsts = [split_sentences(a)[0] for a in ANSWERS]
+    firsts = [split_sentences(a)[0] for a in (texts or ANSWERS)]
     times, chunk_times, audio_s, chunk_audio_s = [], [], [], []
     for k in range(n_repeat):
         for s in firsts:
@@ -366,7 +377,9 @@ def main() -> None:
     elif args.latency:
         result = {"latency": latency(settings)}
     elif args.tts:
-        result = {"tts_first_sentence": {e: tts_first_sentence(e, n_repeat=args.repeats) for e in ("piper", "pyttsx3")}}
+        code = code_first_sentences()
+        result = {"tts_first_sentence": {e: tts_first_sentence(e, n_repeat=args.repeats) for e in ("piper", "pyttsx3")},
+                  "tts_first_sentence_code": {e: tts_first_sentence(e, n_repeat=1, texts=code) for e in ("piper", "pyttsx3")}}
     elif args.agreement:
         result = {"agreement": agreement(args.split, settings)}
     elif args.decode_ablation:

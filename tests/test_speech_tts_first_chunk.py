@@ -25,6 +25,9 @@ LONG = "Keep at least a two-second gap to the vehicle in front."
     ("Give the cyclist at least 1.5 metres when you pass at up to 30 mph.", "Give the cyclist"),
     ("Alerts muted for 10 minutes.", "Alerts muted for 10 minutes."),  # short: whole
     ("Slow down.", "Slow down."),
+    ("Be patient, as larger vehicles are subject to lower speed limits than cars.", "Be patient,"),
+    ("Before overtaking you should make sure road users are not beginning to overtake you.", "Before overtaking"),
+    ("C - Circulation If the casualty is responsive and breathing normally, place them.", "C - Circulation"),
     ("Never exceed seventy miles per hour anywhere whatsoever today please.", None),  # no phrase start: whole
 ])
 def test_first_chunk_cuts_at_a_phrase_boundary(sentence, head):

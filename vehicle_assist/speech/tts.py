@@ -38,8 +38,8 @@ log = logging.getLogger(__name__)
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+")
 _CLAUSE_END = re.compile(r"[,;:]$|^[-\u2013\u2014]$")
 BREAK_BEFORE = frozenset(
-    "to on in at for with when if unless until while before after because and or but so than where which who "
-    "that from into onto over under behind ahead".split())
+    "to on in at for with when if unless until while before after because and or but so than as where which who "
+    "that from into onto over under behind ahead you".split())
 """Words a spoken phrase may start with: a long first sentence is cut just before one (no clause mark in reach)."""
 
 
@@ -357,19 +357,20 @@ class DiskCache:
             self._size -= size
 
 
-def first_chunk(sentence: str, max_words: int = 6, min_words: int = 3) -> tuple[str, str]:
+def first_chunk(sentence: str, max_words: int = 6, min_words: int = 2) -> tuple[str, str]:
     """Cut a long sentence into (first phrase, rest) so that speech starts after rendering a few words.
 
     Pure. A sentence of at most ``max_words + 2`` words stays whole (rest ""). Otherwise the cut
-    goes after the last clause mark (, ; : or a dash) within the first ``max_words`` words, else
+    goes after the last clause mark (, ; : or a dash) within the first ``max_words`` words (two at least), else
     just before the last phrase-starting word (:data:`BREAK_BEFORE`: "to", "when", "on", ...) at
     word ``min_words`` .. ``max_words``; with neither, the sentence stays whole (a cut inside a
     phrase would sound broken). ``max_words`` 0 never cuts."""
     words = sentence.split()
     if max_words <= 0 or len(words) <= max_words + 2:
         return sentence, ""
-    for i in range(min(max_words, len(words) - 1), min_words - 1, -1):
-        if _CLAUSE_END.search(words[i - 1]) and not re.fullmatch(r"[\d.,]+", words[i - 1]):
+    for i in range(min(max_words, len(words) - 1), 1, -1):  # "Be patient," is a phrase of its own
+        if (_CLAUSE_END.search(words[i - 1]) and not re.fullmatch(r"[\d.,]+", words[i - 1])
+                and sum(bool(re.search(r"[A-Za-z]{2}", w)) for w in words[:i]) >= 2):
             return " ".join(words[:i]), " ".join(words[i:])
     for i in range(min(max_words, len(words) - 1), min_words - 1, -1):
         if words[i].lower().strip(",;:") in BREAK_BEFORE:
