@@ -12,6 +12,7 @@ import pytest
 
 from vehicle_assist import config
 from vehicle_assist.audio_out import AudioArbiter, WavSink
+from vehicle_assist.messages import SpeechRequest, Tier
 from vehicle_assist.speech import tts
 from vehicle_assist.speech.speak import Speaker
 
@@ -53,22 +54,38 @@ def espeak():
     return tts.load_renderer("pyttsx3")
 
 
-def test_in_silence_the_first_phrase_is_queued_on_its_own(tmp_path, espeak):
+@pytest.fixture(scope="module")
+def piper():
+    return tts.load_renderer("piper", cache_mb=0)
+
+
+def test_in_silence_the_first_phrase_is_queued_on_its_own(tmp_path, piper):
     sink = WavSink(tmp_path / "out.wav", realtime=True)
     with AudioArbiter(sink) as arbiter:
-        Speaker(arbiter, espeak).say(f"{LONG} Double it on wet roads.")
-        assert arbiter.wait_idle(30.0)
+        Speaker(arbiter, piper).say(f"{LONG} Double it on wet roads.")
+        assert arbiter.wait_idle(60.0)
     texts = [s.request.text for s in sink.segments]
     assert texts == ["Keep at least a two-second gap", "to the vehicle in front.", "Double it on wet roads."]
     assert all(s.completed and len(s.pcm) > 0.3 * sink.sample_rate for s in sink.segments)
 
 
-def test_while_speaking_a_sentence_renders_whole(tmp_path, espeak):
+def test_while_speaking_a_sentence_renders_whole(tmp_path, piper):
     sink = WavSink(tmp_path / "out.wav", realtime=True)
     with AudioArbiter(sink) as arbiter:
-        Speaker(arbiter, espeak).say(f"Slow down. {LONG}")  # "Slow down." still plays when the second renders
+        arbiter.say(SpeechRequest(t_ns=0, text="(playing)", tier=Tier.ADVISORY, pcm=np.zeros(22050 * 3, np.float32),
+                                  sample_rate=22050))  # 3 s already playing when the answer starts
+        Speaker(arbiter, piper).say(LONG)
+        assert arbiter.wait_idle(60.0)
+    assert [s.request.text for s in sink.segments] == ["(playing)", LONG]
+
+
+def test_espeak_sentences_are_never_cut(tmp_path, espeak):
+    """espeak-ng renders in ~20 ms: cutting would only change the prosody."""
+    sink = WavSink(tmp_path / "out.wav", realtime=False)
+    with AudioArbiter(sink) as arbiter:
+        Speaker(arbiter, espeak).say(LONG)
         assert arbiter.wait_idle(30.0)
-    assert [s.request.text for s in sink.segments] == ["Slow down.", LONG]
+    assert [s.request.text for s in sink.segments] == [LONG]
 
 
 def test_disk_cache_round_trip_bound_and_owner_only(tmp_path):

@@ -2,8 +2,8 @@
 commands, ask-backs. Text is rendered sentence by sentence at the driver's speech rate and each
 sentence handed to the audio arbiter, so speech starts before a long answer is ready.
 
-When nothing is playing (the driver is waiting in silence), a long sentence's first phrase is
-rendered and queued on its own (:func:`vehicle_assist.speech.tts.first_chunk`): Piper's render time
+When nothing is playing (the driver is waiting in silence) and the renderer's time grows with the
+text (Piper: ``split_first_phrase``), a long sentence's first phrase is rendered and queued on its own (:func:`vehicle_assist.speech.tts.first_chunk`): Piper's render time
 grows with the text, so the first words play while the rest renders. While something plays, a
 sentence renders whole (its rendering is hidden behind the playback, and whole sentences sound best).
 
@@ -63,7 +63,7 @@ class Speaker:
     def __call__(self, sentence: str, source: str = "advisory", tier: Tier = Tier.ADVISORY, t_ns: int = 0) -> bool:
         """Render one sentence and queue it; False when an alert pre-empted it (nothing more should follow)."""
         head, rest = sentence, ""
-        if not self.arbiter.is_speaking():
+        if getattr(self.renderer, "split_first_phrase", False) and not self.arbiter.is_speaking():
             head, rest = first_chunk(sentence, self.first_chunk_words)
         return all(self._one(part, source, tier, t_ns) for part in (head, rest) if part)
 

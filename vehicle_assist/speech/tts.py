@@ -75,6 +75,8 @@ class TTSRenderer:
     """Render text to PCM with pyttsx3 + espeak-ng."""
 
     engine = "pyttsx3"
+    split_first_phrase = False
+    """espeak-ng renders a sentence in ~20 ms: nothing to gain from cutting it (see :func:`first_chunk`)."""
 
     _lock = threading.Lock()
     _engine = None
@@ -162,6 +164,8 @@ class PiperRenderer:
     CACHE_WORDS, CACHE_SIZE = 8, 64
 
     engine = "piper"
+    split_first_phrase = True
+    """Render time grows with the text: the speaker renders a long sentence's first phrase on its own."""
 
     def __init__(self, model_path: Path | str, config_path: Path | str | None = None, rate: int = BASE_RATE,
                  volume: float = 0.8, threads: int = 1, disk_cache: "DiskCache | None" = None) -> None:
