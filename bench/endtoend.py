@@ -139,8 +139,9 @@ def voice_only(args, cfg, parts, load_s: float) -> None:
     from vehicle_assist.speech.tts import load_renderer
     from vehicle_assist.tools import evalset
 
-    pool = [u for u in evalset.load_utterances("dev") if u.kind in ("question", "command")]
-    pool = [u for pair in zip(pool[::2], pool[1::2]) for u in pair][:args.utterances]  # questions and commands alternate
+    dev = evalset.load_utterances("dev")
+    qs, cs = [u for u in dev if u.kind == "question"], [u for u in dev if u.kind == "command"]
+    pool = [u for pair in zip(qs, cs) for u in pair][:args.utterances]  # questions and commands alternate
     renderer = load_renderer("piper", cache_mb=0)
     out = Path(tempfile.mkdtemp(prefix="va-e2e-voice-"))
     recs_all, heard = [], []
