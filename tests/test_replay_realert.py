@@ -52,14 +52,34 @@ def test_loosening_a_threshold_in_hazards_yaml_makes_a_check_fail(va_home):
     assert not result.passed and "no forward-collision|brake-now alert between t=1.3 and t=2.3" in result.reason
 
 
-def test_system_alerts_are_kept_and_hazards_replaced():
-    from vehicle_assist.messages import AlertEvent
+def test_system_alerts_come_from_logged_health_and_other_lanes_alerts_are_kept():
+    """camera-lost is decided again by the safety lane from the log's staleness records, in the one
+    alert manager with the frames' hazards (it replaces the quieter vehicle-closing alert); the route
+    lane's speeding alert, which the safety lane does not decide, is kept as logged."""
+    from vehicle_assist.messages import AlertEvent, TopicStale
 
-    recs = approach_log(seconds=1.0)
-    recs.append(envelope_record(Envelope("alerts", int(0.5e9), 1000, AlertEvent(int(0.5e9), "camera-lost", 70, "Camera lost.", True))))
+    recs = [r for r in approach_log() if r["t_ns"] < 1e9]  # vehicle-closing (caution) from 0.85 s, then the camera goes
+    t = int(1e9)
+    recs.append(envelope_record(Envelope("health", t, 1000, TopicStale(t, "frames", True, 1.0, 1.0))))
+    recs.append(envelope_record(Envelope("alerts", t, 1001, AlertEvent(t, "camera-lost", 70, "Camera lost.", True))))
+    recs.append(envelope_record(Envelope("alerts", t + 1, 1002, AlertEvent(t + 1, "speeding", 10, "Speed limit.", True))))
     out = realert.rerun(recs, CAL)
-    assert [n for _, n in expect.alert_starts(out)] == ["camera-lost"]
-    assert sum(r["topic"] == "hazards" for r in out) == 20
+    events = [(r["t_ns"], r["msg"]["name"], r["msg"]["state"]) for r in out if r["topic"] == "alerts"]
+    assert events == [(int(0.85e9), "vehicle-closing", "start"), (t, "vehicle-closing", "end"), (t, "camera-lost", "start"),
+                      (t + 1, "speeding", "start")]
+    assert sum(r["topic"] == "hazards" for r in out) == 20  # one per logged frame, none from the health record
+    without = [(r["msg"]["name"], r["msg"]["state"]) for r in realert.rerun(recs[:-3], CAL) if r["topic"] == "alerts"]
+    assert without == [("vehicle-closing", "start")]  # no staleness logged: the camera was never lost
+
+
+def test_a_health_record_that_is_not_one_is_named():
+    import pytest
+
+    from vehicle_assist.messages import MessageError
+
+    bad = {"seq": 7, "topic": "health", "t_ns": 0, "msg": {"type": "TopicStale", "topic": "frames"}}
+    with pytest.raises(MessageError, match=r"seq 7 \(health\)"):
+        realert.rerun(approach_log(seconds=0.5) + [bad], CAL)
 
 
 def detections_log(fps=20.0, gap0=60.0, closing=12.0, seconds=4.0):
