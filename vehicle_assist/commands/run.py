@@ -17,7 +17,7 @@ def open_mic(cfg: Any, clock: Any, mic: str | None, voice: bool) -> tuple[Any, b
     if not voice:
         return None, False, "voice lane off (--no-voice)"
     if mic is not None and audio.looks_like_file(mic):  # a file standing in: missing or empty says so
-        source = audio.FileSource(Path(mic).expanduser(), cfg.speech.block_ms)
+        source = audio.FileSource(Path(mic).expanduser(), cfg.speech.block_ms, now_ns=clock.now_ns)  # at a mic's pace
         try:
             source.check()
         except audio.AudioError as err:
