@@ -27,6 +27,7 @@ from vehicle_assist import clock, paths
 from vehicle_assist.config import load_app
 from vehicle_assist.knowledge.retrieve import Retriever
 from vehicle_assist.messages import Scene
+from common import emit_json  # bench/common.py (the script's folder is on sys.path)
 
 QUESTIONS = paths.home() / "bench" / "data" / "questions.jsonl"
 VARIANTS = {  # name -> (search mode, normalise query?, use configured rejection?, settings changed)
@@ -150,10 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.details:
             entry["items"] = results
         report["variants"][name] = entry
-    text = json.dumps(report, indent=1)
-    sys.stdout.write(text + "\n")
-    if args.json_out:
-        args.json_out.write_text(text + "\n", encoding="utf-8")
+    emit_json(report, args.json_out)
     for name, entry in report["variants"].items():
         for split in splits:
             m = entry[split]

@@ -15,7 +15,6 @@ from vehicle_assist import clock as clock_mod
 from vehicle_assist import config, triplog
 from vehicle_assist.audio_out import WavSink
 from vehicle_assist.clock import WallClock
-from vehicle_assist.messages import Transcript
 from vehicle_assist.runtime import Sinks, Sources, build
 from vehicle_assist.speech import audio
 
@@ -42,15 +41,6 @@ def test_a_paced_file_is_handed_out_as_a_mic_would_on_the_given_clock(data):
     assert stamps[0] >= 0 and np.allclose(np.diff(stamps), 0.1, atol=1e-6) and stamps[0] < 0.2
 
 
-class RecordingASR:
-    def __init__(self):
-        self.heard = []
-
-    def transcribe(self, utt):
-        self.heard.append(utt)
-        return Transcript(utt.t_end_ns, "", 0.0)
-
-
 def _padded_wav(data, tmp_path, pad_s: float):
     speech, _ = audio.load_audio(data("speech", SPEECH))
     pcm = np.concatenate([np.zeros(int(pad_s * 16000), np.float32), speech, np.zeros(8000, np.float32)])
@@ -65,7 +55,7 @@ def _run_while_the_car_speaks(tmp_path, mic, duration_s):
     """The runtime with a camera that never answers: the camera-lost alert is spoken at the start.
     The file is first read once that alert is playing (the moment the issue found it swallowed)."""
     clock = WallClock()
-    asr = RecordingASR()
+    asr = rp.RecordingASR()
     parts = rp.parts(advisor=False)
     parts.asr = asr
 
