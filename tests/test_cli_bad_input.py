@@ -1,0 +1,47 @@
+"""One bad input per command whose error had no code of its own: each is one line ``error: [code]
+message`` naming the input (the code not repeated in the message), and one JSON object on stdout
+under ``--json``."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from vehicle_assist.vehicle import VehicleError
+
+
+def _run(*args):
+    return subprocess.run([sys.executable, "-m", "vehicle_assist.cli", *args], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "COLUMNS": "80"})
+
+
+CASES = [
+    (("run", "--no-voice", "--speaker", "null", "--telemetry", "{tmp}/none.csv"), "telemetry-not-found", "{tmp}/none.csv"),
+    (("fetch", "nosuchgroup"), "unknown-group", "nosuchgroup"),
+]
+
+
+@pytest.mark.parametrize("args,code,named", CASES, ids=[c[1] for c in CASES])
+def test_bad_input_is_one_coded_line_or_json(tmp_path, args, code, named):
+    args = tuple(a.format(tmp=tmp_path) for a in args)
+    named = named.format(tmp=tmp_path)
+    out = _run(*args)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    (line,) = out.stderr.splitlines()
+    assert line.startswith(f"error: [{code}] ") and named in line
+    assert f"{code}:" not in line  # the code once, in its brackets
+    out = _run(*args, "--json")
+    assert out.returncode == 2 and out.stderr == ""
+    (doc,) = [json.loads(x) for x in out.stdout.splitlines()]
+    assert doc["error"]["code"] == code and named in doc["error"]["message"]
+
+
+def test_vehicle_errors_keep_their_code_message_and_position():
+    err = VehicleError("telemetry-invalid", "t.csv: line 3: speed_mps: expected a number", position="line 3")
+    assert (err.code, err.message, err.position) == ("telemetry-invalid", "t.csv: line 3: speed_mps: expected a number",
+                                                     "line 3")
+    assert str(err) == "telemetry-invalid: t.csv: line 3: speed_mps: expected a number"  # as before (route's TrackError)
