@@ -45,3 +45,17 @@ def test_vehicle_errors_keep_their_code_message_and_position():
     assert (err.code, err.message, err.position) == ("telemetry-invalid", "t.csv: line 3: speed_mps: expected a number",
                                                      "line 3")
     assert str(err) == "telemetry-invalid: t.csv: line 3: speed_mps: expected a number"  # as before (route's TrackError)
+
+
+def test_replay_of_an_unknown_name_says_where_it_looked_once_each():
+    out = _run("replay", "no_such_target", "--no-video")
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    (line,) = out.stderr.splitlines()
+    assert line.startswith("error: [drive-missing] no_such_target: ")
+    assert "expected a scenario or a drive; no scenario at " in line and "sim/scenarios/no_such_target.yaml" in line
+    looked = line.split("looked at ")[1].split(", ")
+    assert len(looked) == len(set(looked)) and any(p.endswith("sim/manifests/no_such_target.yaml") for p in looked)
+    out = _run("replay", "sim/manifests/no_such_target.yaml", "--json")  # a path: looked for there only
+    (doc,) = [json.loads(x) for x in out.stdout.splitlines()]
+    assert doc["error"]["code"] == "drive-missing" and "scenario" not in doc["error"]["message"]
+    assert doc["error"]["message"].count("no_such_target") == 2  # the spec, and the one place looked
