@@ -59,3 +59,14 @@ def test_replay_of_an_unknown_name_says_where_it_looked_once_each():
     (doc,) = [json.loads(x) for x in out.stdout.splitlines()]
     assert doc["error"]["code"] == "drive-missing" and "scenario" not in doc["error"]["message"]
     assert doc["error"]["message"].count("no_such_target") == 2  # the spec, and the one place looked
+
+
+def test_run_with_nothing_to_run_says_why_in_the_json_error_too(tmp_path):
+    video = tmp_path / "text.mp4"
+    video.write_text("not a video")
+    out = _run("run", "--camera", str(video), "--no-voice", "--speaker", "null", "--json")
+    assert out.returncode == 3
+    (doc,) = [json.loads(x) for x in out.stdout.splitlines()]
+    msg = doc["error"]["message"]
+    assert doc["error"]["code"] == "no-input" and "nothing to run" in msg
+    assert f"camera: [source-unavailable] cannot open {video}" in msg and "voice lane off (--no-voice)" in msg
