@@ -70,3 +70,13 @@ def test_run_with_nothing_to_run_says_why_in_the_json_error_too(tmp_path):
     msg = doc["error"]["message"]
     assert doc["error"]["code"] == "no-input" and "nothing to run" in msg
     assert f"camera: [source-unavailable] cannot open {video}" in msg and "voice lane off (--no-voice)" in msg
+
+
+def test_a_wrapped_coded_error_says_its_code_once(tmp_path):
+    """index with an embedder path that does not exist: the knowledge lane wraps the model error."""
+    out = subprocess.run([sys.executable, "-m", "vehicle_assist.cli", "index", "--json"], capture_output=True, text=True,
+                         timeout=120, env={**os.environ, "VA_MODEL_EMBEDDER": str(tmp_path / "none")})
+    assert out.returncode == 2
+    (doc,) = [json.loads(x) for x in out.stdout.splitlines()]
+    assert doc["error"]["code"] == "model-missing"
+    assert doc["error"]["message"].startswith("model for role 'embedder' not found; looked in: VA_MODEL_EMBEDDER=")
