@@ -96,7 +96,7 @@ def record(d: dict, dest: Path) -> dict:
     cpu0 = time.process_time()
     try:
         for frame in src:
-            dets = pipe.detector.detect(frame)
+            dets = pipe.observe_motion(frame, pipe.detector.detect(frame), None)
             n += 1
             recs.append({"topic": "detections", "t_ns": frame.t_ns, "seq": n, "msg": to_record(dets),
                          "size": [frame.width, frame.height]})

@@ -187,22 +187,35 @@ def test_a_low_speed_approach_only_reaches_critical():
     assert assess([slower_closer], None, slower_closer.t_ns, CAL)[0].level == HazardLevel.CRITICAL
 
 
-def test_tracker_restarts_growth_history_when_the_detector_pass_changes():
+def _pass_track(sources, grow=2.0, full_extra=20.0):
     from vehicle_assist.messages import Detection, Detections
     from vehicle_assist.perception.tracker import Tracker
 
     trk = Tracker()
     out = []
-    for i in range(10):
-        src = "roi" if i < 6 else "full"
-        h = 100 + 2 * i + (20 if src == "full" else 0)   # the full pass measures the same car taller
+    for i, src in enumerate(sources):
+        h = 100 + grow * i + (full_extra if src == "full" else 0)   # the full pass measures the same car taller
         d = Detection(box=(600.0, 500.0 - h, 720.0, 500.0), label="car", class_id=2, confidence=0.9, source=src)
         out = trk.update(Detections(t_ns=i * 40_000_000, frame_seq=i, width=1280, height=720, items=(d,)))
-        if i == 5:
-            assert len(out[0].history) == 6
+    return out
+
+
+def test_tracker_restarts_growth_history_once_another_detector_pass_persists():
+    out = _pass_track(["roi"] * 6 + ["full"] * 4)   # switch_frames 3: restarts at the 3rd full box
     assert len(out) == 1 and out[0].hits == 10
     assert [round(h) for _, h in out[0].history] == [132, 134, 136, 138]
     assert len(out[0].edges) == len(out[0].history)
+    out = _pass_track(["roi"] * 6 + ["full"] * 2)    # two full boxes: not yet a switch
+    assert [round(h) for _, h in out[0].history] == [100, 102, 104, 106, 108, 110]
+
+
+def test_a_single_box_from_the_other_pass_keeps_the_growth_history():
+    """dev-braking-45m-04g: one full-pass box among road-ahead boxes restarted the TTC fit from one sample
+    (a late warning). It is left out of the history instead."""
+    out = _pass_track(["roi"] * 5 + ["full"] + ["roi"] * 4)
+    hist = [round(h) for _, h in out[0].history]
+    assert hist == [100, 102, 104, 106, 108, 112, 114, 116, 118]
+    assert len(out[0].edges) == 9 and out[0].hits == 10
 
 
 def test_a_jump_in_box_height_is_not_growth():
@@ -352,18 +365,30 @@ def test_a_rigid_box_growing_only_in_height_is_not_an_approach():
 
 def test_a_person_crossing_in_front_of_a_stopped_car_is_not_closed_on():
     """DAD 617: we wait at a crossing; a cyclist ~3-8 m ahead crosses, its box creeping bigger at about
-    1 m/s of 'closing'. Walking-pace growth is their own motion, not us closing on them."""
+    1 m/s of 'closing'. Walking-pace growth is their own motion, not us closing on them: while we are
+    stopped (telemetry, or the image's ego motion without telemetry) distance levels need closing at >= 2 m/s.
+    Moving (DAD 487: a scooter cuts in close ahead and rides with us), near and growing is enough."""
+    from vehicle_assist.messages import ImageMotion
+
     creeping = approach_track(lambda t: 7.6 - 1.2 * t, 0.0, label="person", tid=3)
     closing = approach_track(lambda t: 7.6 - 5.0 * t, 0.0, label="person", tid=4)
     vru = {k: v.model_copy(update={"distance_min_closing_mps": 2.0}) if v.distance_needs_motion else v
            for k, v in TABLE.levels.items()}
     table = TABLE.model_copy(update={"levels": vru})
-    assert assess([creeping], None, creeping.t_ns, CAL)[0].level == HazardLevel.WARNING  # without the rule
-    assert assess([creeping], None, creeping.t_ns, CAL, table=table)[0].level == HazardLevel.INFO
-    assert assess([closing], None, closing.t_ns, CAL, table=table)[0].level >= HazardLevel.WARNING
+    t = creeping.t_ns
+    stopped, moving = ImageMotion(t, 0.1, False, 80), ImageMotion(t, 8.0, True, 80)
+    unsure = ImageMotion(t, 2.0, None, 80)
+    assert assess([creeping], None, t, CAL, table=table, motion=stopped)[0].level == HazardLevel.INFO
+    assert assess([creeping], VehicleState(t, speed_mps=0.0), t, CAL, table=table)[0].level == HazardLevel.INFO
+    for ego, motion in ((None, moving), (None, unsure), (None, None), (VehicleState(t, speed_mps=8.0), stopped)):
+        # moving, not known stopped, or telemetry says moving (the image is not used then)
+        assert assess([creeping], ego, t, CAL, table=table, motion=motion)[0].level == HazardLevel.WARNING
+    assert assess([closing], None, t, CAL, table=table, motion=stopped)[0].level >= HazardLevel.WARNING
     est = estimate_ttc(creeping.history, creeping.t_ns, TABLE.ttc)
     assert hazards.approaching(est, 30, 4, 7.6) and not hazards.approaching(est, 30, 4, 7.6, min_closing_mps=2.0)
     assert not hazards.approaching(est, 2, 4, 7.6)  # an unconfirmed track never counts
+    assert hazards.ego_stopped(None, stopped, 2.0) and not hazards.ego_stopped(None, unsure, 2.0)
+    assert not hazards.ego_stopped(5.0, stopped, 2.0) and hazards.ego_stopped(1.0, moving, 2.0)
 
 
 def test_the_braking_fit_can_be_kept_to_rigid_outlines():

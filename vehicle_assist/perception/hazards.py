@@ -23,7 +23,7 @@ import numpy as np
 
 from vehicle_assist import config
 from vehicle_assist.config import CameraCalibration, Field, StrictModel
-from vehicle_assist.messages import Hazard, HazardLevel, Track, VehicleState
+from vehicle_assist.messages import Hazard, HazardLevel, ImageMotion, Track, VehicleState
 
 FOLLOWING_TOO_CLOSE = "following-too-close"
 FORWARD_COLLISION = "forward-collision"
@@ -87,9 +87,12 @@ class LevelSpec(StrictModel):
     """A TTC of this kind counts only once its track is this old: a new track's box is still settling
     (a car coming out from behind another, an outline the detector firms up), and settling reads as growth."""
     distance_min_closing_mps: float = Field(0.0, ge=0)
-    """With ``distance_needs_motion``: the growth must mean closing at least this fast (distance / TTC).
-    A person's or rider's own posture and a diagonal crossing in front of a stopped car make a box creep
-    bigger at about walking pace; that is not us closing on them."""
+    """With ``distance_needs_motion``, while we are stopped (telemetry speed below
+    ``headway.min_ego_speed_mps``; without telemetry, the image's flow says stopped): the growth must mean
+    closing at least this fast (distance / TTC). A person's or rider's own posture and a diagonal
+    crossing in front of a stopped car make a box creep bigger at about walking pace; that is not us
+    closing on them. While moving (or not known stopped), near, in the corridor and growing is enough
+    (a scooter cutting in close ahead that rides with us)."""
 
 
 class HysteresisSpec(StrictModel):
@@ -335,10 +338,21 @@ def _truncated(box: tuple[float, float, float, float], calib: CameraCalibration,
     return x1 <= margin or y1 <= margin or x2 >= calib.width - margin or y2 >= calib.height - margin
 
 
+def ego_stopped(ego_speed: float | None, motion: ImageMotion | None, min_speed_mps: float) -> bool:
+    """Whether we are known to stand still (pure): telemetry's speed below ``min_speed_mps``; without a
+    telemetry speed, the image's ego motion says stopped. Unknown is not stopped."""
+    if ego_speed is not None:
+        return ego_speed < min_speed_mps
+    return motion is not None and motion.moving is False
+
+
 def assess(tracks: Iterable[Track], ego: VehicleState | None, now_ns: int, calib: CameraCalibration,
            prev_levels: Mapping[int, HazardLevel] | None = None, table: HazardTable | None = None,
-           max_age_s: float = 0.3) -> list[Hazard]:
+           max_age_s: float = 0.3, motion: ImageMotion | None = None) -> list[Hazard]:
     """Assess every current track; returns hazards of level >= INFO, worst first.
+
+    ``motion``: the ego motion read from the image (``perception.egomotion``), used only where
+    telemetry gives no speed (vulnerable road users' distance levels while stopped).
 
     ``calib`` must describe the frames the tracks' boxes are in (see ``CameraCalibration.scaled``).
     ``prev_levels`` maps track id -> the level of the previous call (hysteresis); pass
@@ -347,6 +361,7 @@ def assess(tracks: Iterable[Track], ego: VehicleState | None, now_ns: int, calib
     table = table or default_table()
     prev_levels = prev_levels or {}
     ego_speed = ego.speed_mps if ego is not None else None
+    stopped = ego_stopped(ego_speed, motion, table.headway.min_ego_speed_mps)
     current = [t for t in tracks if t.label in table.classes and now_ns - t.t_ns <= max_age_s * 1e9]
     out: list[Hazard] = []
     for tr in current:
@@ -378,7 +393,7 @@ def assess(tracks: Iterable[Track], ego: VehicleState | None, now_ns: int, calib
             in_corridor = bool(corridor_overlap_m(tr.box, cls.height_m, calib, half) >= need)
         # closing: the box grows with an accepted fit (TTC known); a person standing beside a stopped car
         # or crossing in front of one keeps its size
-        closing_seen = approaching(ttc, tr.hits, table.ttc.min_hits, dist, spec.distance_min_closing_mps)
+        closing_seen = approaching(ttc, tr.hits, table.ttc.min_hits, dist, spec.distance_min_closing_mps if stopped else 0.0)
 
         level = HazardLevel.NONE
         if dist is not None and dist <= spec.info_distance_m * (hy.distance_factor if prev >= HazardLevel.INFO else 1.0):
@@ -427,6 +442,6 @@ def _round(x: float | None, nd: int = 3) -> float | None:
     return None if x is None else round(float(x), nd)
 
 
-__all__ = ["CameraCalibration", "HazardTable", "TTCEstimate", "assess", "approaching", "both_dimensions", "widths", "plausible", "estimate_ttc", "distance_m", "lateral_extent",
+__all__ = ["CameraCalibration", "HazardTable", "TTCEstimate", "assess", "ego_stopped", "approaching", "both_dimensions", "widths", "plausible", "estimate_ttc", "distance_m", "lateral_extent",
            "corridor_overlap_m", "load_table", "default_table", "levels_of", "FORWARD_COLLISION",
            "FOLLOWING_TOO_CLOSE"]

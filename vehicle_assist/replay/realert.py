@@ -47,6 +47,7 @@ def rerun(records: Iterable[dict[str, Any]], calib, hazard_table=None, alert_tab
     manager = AlertManager(alert_table)
     prev: dict = {}
     ego = None
+    motion = None
     out: list[dict[str, Any]] = []
     for rec in records:
         topic = rec.get("topic")
@@ -60,8 +61,10 @@ def rerun(records: Iterable[dict[str, Any]], calib, hazard_table=None, alert_tab
             if topic == "vehicle":
                 ego = decode(rec["msg"], VehicleState)
                 continue
-            if retrack and topic == "detections":
+            if topic == "detections":  # its ego motion from the image (when telemetry had no speed)
                 dets = decode(rec["msg"], Detections)
+                motion = dets.motion
+            if retrack and topic == "detections":
                 tracks = tracker.update(dets)
                 out.append(envelope_record(Envelope("tracks", int(rec["t_ns"]), 0, tuple(tracks))))
             elif not retrack and topic == "tracks":
@@ -71,7 +74,7 @@ def rerun(records: Iterable[dict[str, Any]], calib, hazard_table=None, alert_tab
         except MessageError as err:  # a record the logger never wrote: say which, do not guess
             raise MessageError(f"seq {rec.get('seq')} ({topic}): {err.message}") from None
         t = int(rec["t_ns"])
-        found = hz.assess(tracks, ego, t, calib, prev, hazard_table)
+        found = hz.assess(tracks, ego, t, calib, prev, hazard_table, motion=motion)
         prev = hz.levels_of(found)
         out.append(envelope_record(Envelope("hazards", t, 0, tuple(found))))
         out += [envelope_record(Envelope("alerts", t, 0, event)) for event in manager.update(found, t)]
