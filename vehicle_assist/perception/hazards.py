@@ -91,10 +91,11 @@ class LevelSpec(StrictModel):
     A person's or rider's own posture, a diagonal crossing in front of a stopped car, a cyclist we slowly
     gain on make a box creep bigger at about walking pace; that is not a threat by itself."""
     warning_headway_s: float | None = None
-    """A confirmed track in the corridor that we would reach within this many seconds at our own speed
-    (distance / ego speed) is a warning, growing or not (its box in the corridor now): a scooter that cuts in close ahead and rides
-    with us. Ego speed from telemetry; without it, the image's ego motion (``perception.egomotion``'s
-    rough speed). Below ``headway.min_ego_speed_mps`` (stopped) or unknown: never."""
+    """A confirmed track whose box is in the corridor now and that we would reach within this many
+    seconds at our own speed (distance / ego speed) is a warning, growing or not: a scooter that cuts in
+    close ahead and rides with us. Ego speed from telemetry; without it, the image's ego motion
+    (``perception.egomotion``'s rough speed). Below ``headway.min_ego_speed_mps`` (stopped) or unknown:
+    never."""
 
 
 class HysteresisSpec(StrictModel):
