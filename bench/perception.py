@@ -92,7 +92,7 @@ def app_config():
 
 def run_clip(path: Path, settings, calib=None, model=None, ego_speed=None) -> dict:
     """Lockstep run of the lane over one clip: alert starts and per-frame timings."""
-    starts, totals, stages = [], [], {"detect": [], "track": [], "assess": []}
+    starts, totals, stages = [], [], {"detect": [], "motion": [], "track": [], "assess": []}
     n = 0
     cpu0 = time.process_time()
     lane = safety_lane.load(settings, app_config().runtime.threads.detector, calib, model)
@@ -100,7 +100,7 @@ def run_clip(path: Path, settings, calib=None, model=None, ego_speed=None) -> di
         n += 1
         totals.append(step.result.timings["total"])
         for k in stages:
-            stages[k].append(step.result.timings[k])
+            stages[k].append(step.result.timings.get(k, 0.0))
         starts += [(round(e.t_ns / 1e9, 3), e.name) for e in step.events if e.state == "start"]
     cpu_ms = (time.process_time() - cpu0) * 1000  # whole process (decode + lane), independent of other load
     return {"frames": n, "starts": starts, "totals_ms": totals, "stages_ms": stages,
@@ -110,7 +110,7 @@ def run_clip(path: Path, settings, calib=None, model=None, ego_speed=None) -> di
 def section_throughput(settings, model) -> dict:
     clips = ["urban_busy_street_pedestrians_scooters_dad000487.mp4", "highway_cars_1s.mp4"]
     before = load()
-    totals, stages = [], {"detect": [], "track": [], "assess": []}
+    totals, stages = [], {"detect": [], "motion": [], "track": [], "assess": []}
     c0 = clock.cpu_ns()
     for name in clips:
         r = run_clip(fetch.data_path("drives", name), settings, model=model)

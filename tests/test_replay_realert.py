@@ -107,3 +107,24 @@ def test_rerun_rebuilds_tracks_from_logged_detections():
     alerts = expect.alert_starts(out)
     assert alerts and alerts[0][1] == "forward-collision" and 1.7 <= alerts[0][0] <= 2.3
     assert not [r for r in realert.rerun(detections_log(), CAL, retrack=False) if r["topic"] == "alerts"]  # no tracks logged
+
+
+def test_rerun_uses_the_ego_motion_logged_with_the_detections():
+    """A scooter ~4 m ahead riding with us: a warning only when the logged detections say (from the
+    image) that we move; the same boxes logged as stopped stay silent."""
+    from vehicle_assist.messages import Detection, Detections, ImageMotion
+
+    def log(speed, moving):
+        recs = []
+        for i in range(40):
+            t_ns = int(i / 20 * 1e9)
+            h = CAL.focal_px * 1.55 / (4.0 - 0.01 * i)
+            det = Detection(box=(640 - h * 0.3, 700 - h, 640 + h * 0.3, 700.0), label="motorcycle", class_id=3,
+                            confidence=0.9, source="full")
+            dets = Detections(t_ns=t_ns, frame_seq=i, width=1280, height=720, items=(det,),
+                              motion=ImageMotion(t_ns, speed, moving, 50))
+            recs.append(envelope_record(Envelope("detections", t_ns, i + 1, dets)))
+        return recs
+
+    assert [n for _, n in expect.alert_starts(realert.rerun(log(4.5, True), CAL))] == ["motorcyclist-ahead"]
+    assert not expect.alert_starts(realert.rerun(log(0.1, False), CAL))

@@ -247,6 +247,10 @@ class TrackerSettings(StrictModel):
     buffer_frames: int = Field(30, ge=1)
     match_thresh: float = Field(0.8, gt=0, le=1)
     history_s: float = Field(2.0, gt=0)
+    switch_frames: int = Field(3, ge=1)
+    """A track's box history restarts on another detector pass only once that pass has given its box on
+    this many consecutive matches; a single frame from the other pass is left out of the history (both
+    passes run on every frame, and an object near the road-ahead square's border flips between them)."""
 
 
 class PerceptionSettings(StrictModel):

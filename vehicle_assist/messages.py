@@ -88,6 +88,21 @@ class Detections:
     infer_ms: float = 0.0
     region: tuple[int, int, int, int] | None = None
     """The part of the frame the detector looked at (x1, y1, x2, y2); None: the whole frame."""
+    motion: "ImageMotion | None" = None
+    """Ego motion read from the image (background flow), set by the pipeline; None: not estimated."""
+
+
+@dataclass(frozen=True)
+class ImageMotion:
+    """Ego motion estimated from the camera image (``perception.egomotion``), for drives without telemetry."""
+
+    t_ns: int
+    speed_mps: float | None = None
+    """Rough forward speed from the road's flow (median of the last few frames); None: too few points."""
+    moving: bool | None = None
+    """True moving, False stopped, None unknown (between the thresholds, or no estimate)."""
+    points: int = 0
+    """Background points the last estimate rests on."""
 
 
 @dataclass(frozen=True)
@@ -399,7 +414,7 @@ class Envelope:
 MESSAGE_TYPES: dict[str, type] = {
     cls.__name__: cls
     for cls in (
-        CameraFrame, Detection, Detections, Track, VehicleState, Hazard, AlertEvent, FrameDone, AudioChunk,
+        CameraFrame, Detection, Detections, ImageMotion, Track, VehicleState, Hazard, AlertEvent, FrameDone, AudioChunk,
         Utterance, Transcript, Intent, Scene, Query, Passage, Advisory, SpeechRequest,
         SpeechEvent, StageTiming, ErrorEvent, TopicStale, AdvisoryEvent, RouteFeature, RouteContext,
     )
@@ -542,7 +557,7 @@ def envelope_record(env: Envelope) -> dict[str, Any]:
 
 __all__ = [
     "Box", "HazardLevel", "Tier", "AlertState",
-    "CameraFrame", "Detection", "Detections", "Track", "VehicleState", "Hazard", "AlertEvent", "FrameDone",
+    "CameraFrame", "Detection", "Detections", "ImageMotion", "Track", "VehicleState", "Hazard", "AlertEvent", "FrameDone",
     "AudioChunk", "Utterance", "Transcript", "Intent",
     "Scene", "Query", "Passage", "Advisory", "RouteFeature", "RouteContext",
     "SpeechRequest", "SpeechEvent", "StageTiming", "ErrorEvent", "TopicStale", "AdvisoryEvent",
