@@ -19,7 +19,6 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 
 from vehicle_assist import fetch
 from vehicle_assist.route.limits import looks_built_up
