@@ -6,12 +6,18 @@ After Newson & Krumm (2009), "Hidden Markov map matching through noise and spars
   driven) within ``radius_m`` of the fix; a two-way road gives two states per segment, so the
   direction of travel is part of the match (dual carriageways, U-turns).
 - Emission: Gaussian in the fix's distance to the candidate (``sigma_m``), times a Gaussian in the
-  angle between the edge and the GNSS heading when the fix carries one and the car moves.
+  angle between the edge and the GNSS heading when the fix carries one and the car moves; without
+  one, the course over ground estimated from the last few seconds of fixes (a least-squares line,
+  only once the car travelled far enough; differences up to ``course_free_deg`` are free, since
+  the estimate lags in turns).
 - Transition: Laplace in the difference between the route distance from the previous candidate
   to this one (along the directed graph; a bounded Dijkstra; a small move backwards along the
   same road is allowed, a U-turn costs ``uturn_cost``) and the distance the car travelled: the
   integral of its speed when speed is known (CAN/OBD odometry, far steadier than GNSS), else the
   great-circle distance between the fixes.
+- Place along the road: the best predecessor's place moved on by the distance travelled, fused
+  with the fix's projection (a 1-D Kalman update, ``along_q``): the speed integral is steadier
+  than GNSS along the road, which decides when the car reaches a junction.
 
 Online: fixes arrive one by one. A Viterbi step is taken when the car has travelled ``step_m``
 since the last one (or ``max_step_s`` has passed), which keeps consecutive fixes' noise from
@@ -77,13 +83,13 @@ class MatchSettings:
     max_speed_mps: float = 70.0
     """Bounds the route search when speed is unknown."""
     prune: float = 25.0
+    """States this far (log-probability) below the best are dropped."""
     along_q: float = 0.05
     """Along the road, each state's place is the predecessor's moved on by the distance travelled,
     fused with the fix's projection (1-D Kalman): the prediction's variance grows by this many m^2
     per metre travelled (0: no fusion, the place is the fix's projection)."""
     along_r_factor: float = 1.0
     """The projection's variance is ``(sigma_m * ...)^2`` times this (coloured GNSS noise repeats)."""
-    """States this far (log-probability) below the best are dropped."""
 
 
 @dataclass(frozen=True)
@@ -319,7 +325,7 @@ class Matcher:
         r_var = s.sigma_m ** 2 * s.along_r_factor
         fused: list[tuple[float, float, int]] = [(off, r_var, -1) for _, off, _ in states]
         dists: dict[int, tuple[dict[int, float], dict[int, int]]] = {}
-        prev_var = getattr(self, "_var", None) or [r_var] * len(self._states)
+        prev_var = self._var or [r_var] * len(self._states)
         for (pe, poff, _), pscore, pvar in zip(self._states, self._scores, prev_var):
             plen = float(rmap.edge_len[pe])
             to_end = plen - poff
