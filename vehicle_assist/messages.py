@@ -389,7 +389,9 @@ class RouteContext:
     lanes: int | None = None
     speed_limit_mph: float | None = None
     limit_source: str | None = None
-    """``tagged`` (the way's maxspeed) or ``national`` (Rule 124 for the road category and vehicle)."""
+    """``tagged`` (the way's maxspeed), ``national`` (Rule 124 for the road category and vehicle) or
+    ``built_up_inferred`` (Rule 124's built-up limit for an untagged way whose surroundings look
+    built-up; vehicle_assist/route/limits.py)."""
     features_ahead: tuple[RouteFeature, ...] = ()
     lookahead_m: float | None = None
     distance_m: float | None = None
