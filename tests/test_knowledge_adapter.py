@@ -70,6 +70,8 @@ def test_apply_mixes_the_raw_and_adapted_cosines():
     assert np.isclose(np.linalg.norm(full), 1.0, atol=1e-6)
     half = QueryAdapter(w, 0.5).apply(v)
     assert np.isclose(half @ c, 0.5 * (v @ c) + 0.5 * (full @ c), atol=1e-6)
+    assert np.array_equal(QueryAdapter(w, 1.0).apply(v, 0.5), half)  # the weight passed wins
+    assert np.array_equal(QueryAdapter(w, 1.0).apply(v, 0.0), v)
 
 
 def test_save_load_round_trip_and_bad_files(tmp_path):

@@ -204,7 +204,7 @@ class KnowledgeSettings(StrictModel):
     and sentences); 0 = off (the raw query vector ranks; no rebuild needed to switch)."""
     adapter_l2: float = Field(0.1, ge=0)
     """L2 penalty on the adapter matrix (keeps it near the identity map)."""
-    adapter_epochs: int = Field(10, ge=1, le=100)
+    adapter_epochs: int = Field(5, ge=1, le=100)
     """Passes over the pseudo-queries when fitting the adapter."""
 
 

@@ -93,14 +93,16 @@ class QueryAdapter:
     matrix: np.ndarray
     weight: float = 0.5
 
-    def apply(self, vec: np.ndarray) -> np.ndarray:
+    def apply(self, vec: np.ndarray, weight: float | None = None) -> np.ndarray:
         """The query vector to score chunks with: ``(1 - weight) q + weight normalise(q + q W)``
-        (its dot product with a chunk is the same mix of the two cosines)."""
-        if self.weight <= 0:
+        (its dot product with a chunk is the same mix of the two cosines); ``weight`` overrides
+        the stored one."""
+        weight = self.weight if weight is None else weight
+        if weight <= 0:
             return vec
         adapted = vec + vec @ self.matrix
         adapted = adapted / max(float(np.linalg.norm(adapted)), 1e-12)
-        return ((1 - self.weight) * vec + self.weight * adapted).astype(np.float32)
+        return ((1 - weight) * vec + weight * adapted).astype(np.float32)
 
 
 def build(records: list[Record], chunk_rule_ids: list[str], chunk_vectors: np.ndarray, encoder,

@@ -127,9 +127,9 @@ class Retriever:
         """Per-chunk score factor: rules written for other road users rank lower."""
         from vehicle_assist.knowledge.adapter import QueryAdapter
 
-        self.adapter = (QueryAdapter(index.adapter, settings.adapter_weight)
-                        if index.adapter is not None and settings.adapter_weight > 0 else None)
-        """The query adapter used for ranking (None: the raw query vector ranks)."""
+        self.adapter = QueryAdapter(index.adapter, settings.adapter_weight) if index.adapter is not None else None
+        """The query adapter used for ranking with ``settings.adapter_weight`` (None, or a weight of 0:
+        the raw query vector ranks)."""
 
     def _answer_model(self):
         """The fitted answerability model when configured and fitted for this embedding model."""
@@ -199,7 +199,8 @@ class Retriever:
         chunks = self.index.chunks
         t = clock.perf_ns()
         vec = self.encoder.encode([query])
-        rank_vec = self.adapter.apply(vec[0]) if self.adapter is not None else vec[0]
+        rank_vec = (self.adapter.apply(vec[0], s.adapter_weight) if self.adapter is not None and s.adapter_weight > 0
+                    else vec[0])
         timings["embed_ms"] = (clock.perf_ns() - t) / 1e6
         if mode == "hybrid" and s.fusion == "score":
             ordered, best_chunk, fused, top_dense, bm25_top = self._score_fusion(vec[0], rank_vec, query, k,
