@@ -1,5 +1,5 @@
 """Retrieval benchmark: recall@1/3/5, MRR, answerability, latency and index build time, per split,
-for the configured hybrid retriever, hybrid with reciprocal rank fusion instead of score fusion,
+for the configured hybrid retriever, hybrid with reciprocal rank fusion instead of score fusion, hybrid without the query adapter,
 hybrid without query normalisation, and a dense-only baseline.
 
     python bench/retrieval.py [--json-out FILE] [--splits dev,test] [--no-build]
@@ -33,6 +33,7 @@ QUESTIONS = paths.home() / "bench" / "data" / "questions.jsonl"
 VARIANTS = {  # name -> (search mode, normalise query?, use configured rejection?, settings changed)
     "hybrid": ("hybrid", None, True, {}),  # the configured retriever
     "hybrid_rrf": ("hybrid", None, True, {"fusion": "rrf"}),  # ablation: reciprocal rank fusion instead
+    "hybrid_no_adapter": ("hybrid", None, True, {"adapter_weight": 0.0}),  # ablation: raw query vector ranks
     "hybrid_no_normalization": ("hybrid", False, True, {}),  # ablation: raw spoken text
     "dense_only_baseline": ("dense", False, False, {}),  # plain dense, dev-calibrated threshold, no scope table
 }
