@@ -58,16 +58,16 @@ def test_system_alerts_come_from_logged_health_and_other_lanes_alerts_are_kept()
     lane's speeding alert, which the safety lane does not decide, is kept as logged."""
     from vehicle_assist.messages import AlertEvent, TopicStale
 
-    recs = [r for r in approach_log() if r["t_ns"] < 1e9]  # vehicle-closing (caution) from 0.85 s, then the camera goes
-    t = int(1e9)
+    recs = [r for r in approach_log() if r["t_ns"] < 1.2e9]  # vehicle-closing (caution) from 1.0 s (track age), then the camera goes
+    t = int(1.2e9)
     recs.append(envelope_record(Envelope("health", t, 1000, TopicStale(t, "frames", True, 1.0, 1.0))))
     recs.append(envelope_record(Envelope("alerts", t, 1001, AlertEvent(t, "camera-lost", 70, "Camera lost.", True))))
     recs.append(envelope_record(Envelope("alerts", t + 1, 1002, AlertEvent(t + 1, "speeding", 10, "Speed limit.", True))))
     out = realert.rerun(recs, CAL)
     events = [(r["t_ns"], r["msg"]["name"], r["msg"]["state"]) for r in out if r["topic"] == "alerts"]
-    assert events == [(int(0.85e9), "vehicle-closing", "start"), (t, "vehicle-closing", "end"), (t, "camera-lost", "start"),
+    assert events == [(int(1.0e9), "vehicle-closing", "start"), (t, "vehicle-closing", "end"), (t, "camera-lost", "start"),
                       (t + 1, "speeding", "start")]
-    assert sum(r["topic"] == "hazards" for r in out) == 20  # one per logged frame, none from the health record
+    assert sum(r["topic"] == "hazards" for r in out) == 24  # one per logged frame, none from the health record
     without = [(r["msg"]["name"], r["msg"]["state"]) for r in realert.rerun(recs[:-3], CAL) if r["topic"] == "alerts"]
     assert without == [("vehicle-closing", "start")]  # no staleness logged: the camera was never lost
 

@@ -58,6 +58,9 @@ def test_replay_uses_the_drive_calibration_and_starts_the_pass_schedule_afresh(d
     drive = open_drive(DAD)
     cam = drive.info.calibration.camera(drive.info.width, drive.info.height)
     assert cam.focal_px != hz.load_table().camera.focal_px  # the manifest's guess, not the default camera
+    # an alternating schedule (full pass every 2nd frame; the default runs both passes on every frame)
+    cfg = cfg.model_copy(update={"perception": cfg.perception.model_copy(update={"full_every": 2})})
+    parts = runtime.load_parts(cfg, voice=False)
     for out in ("a", "b"):  # the second replay with the same parts must not inherit the first one's frame count
         _, records = _replay(drive, cfg, parts, tmp_path / out, start_s=3.5, end_s=3.8)
         regions = [r["msg"]["region"] for r in records if r["topic"] == "detections"]
