@@ -26,6 +26,7 @@ import numpy as np
 from vehicle_assist import clock, paths
 from vehicle_assist.advisory import validate
 from vehicle_assist.messages import Scene
+from common import emit_json  # bench/common.py (the script's folder is on sys.path)
 
 
 def load_questions(path: Path, split: str, limit: int | None) -> list[dict]:
@@ -243,10 +244,7 @@ def main() -> None:
     if args.baseline:
         base = json.loads(Path(args.baseline).read_text(encoding="utf-8"))
         results["baseline"] = {k: base.get(k) for k in ("config", "splits", "by_type", "commit")}
-    text = json.dumps(results, indent=1, default=str)
-    print(text)
-    if args.json_out:
-        Path(args.json_out).write_text(text + "\n", encoding="utf-8")
+    emit_json(results, args.json_out, default=str)
     for split, modes in results["splits"].items():
         for mode, m in modes.items():
             fa = ", ".join(f"{k} p50 {v['p50']} ms" for k, v in m["first_audio_ms"].items())

@@ -1,10 +1,12 @@
-"""Pieces the runtime benchmarks share (bench/runtime.py, bench/soak.py): looped real clips, percentiles."""
+"""Pieces the benchmarks share: looped real clips and percentiles (bench/runtime.py, bench/soak.py), and the
+result as JSON on stdout and in ``--json-out`` (every bench script)."""
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -37,3 +39,18 @@ def pct(values: list[float]) -> dict:
     a = np.asarray(values)
     return {"n": int(a.size), "p50": round(float(np.percentile(a, 50)), 1),
             "p95": round(float(np.percentile(a, 95)), 1), "max": round(float(a.max()), 1)}
+
+
+def save_json(doc: Any, path: Path | str | None, indent: int = 1, default: Callable[[Any], Any] | None = None) -> str:
+    """``doc`` as JSON text, also written to ``path`` (folders made, a final newline) when one is given."""
+    text = json.dumps(doc, indent=indent, default=default)
+    if path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text + "\n", encoding="utf-8")
+    return text
+
+
+def emit_json(doc: Any, path: Path | str | None = None, indent: int = 1, default: Callable[[Any], Any] | None = None) -> None:
+    """A benchmark's result: the JSON on stdout and, with ``--json-out PATH``, the same text in that file."""
+    print(save_json(doc, path, indent, default), flush=True)

@@ -312,6 +312,7 @@ def load_frames(root: Path, limit: int | None = None):
 
 
 def main() -> None:
+    from common import emit_json, save_json  # bench/common.py (the script's folder is on sys.path)
     from vehicle_assist import paths
     from vehicle_assist import config
 
@@ -358,13 +359,8 @@ def main() -> None:
               f"large by phase {[p['recall_large_>100px'] for p in doc['iou0.5']['by_phase'].values()]} "
               f"ms {doc['ms_per_frame']} 720p {doc.get('ms_per_frame_720p')} load {doc['load_after']}",
               file=sys.stderr, flush=True)
-        if args.json_out:
-            args.json_out.parent.mkdir(parents=True, exist_ok=True)
-            args.json_out.write_text(json.dumps(out, indent=1))
-    text = json.dumps(out, indent=1)
-    print(text)
-    if args.json_out:
-        args.json_out.write_text(text)
+        save_json(out, args.json_out)  # keep what is done if a later schedule fails
+    emit_json(out, args.json_out)
 
 
 if __name__ == "__main__":

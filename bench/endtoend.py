@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import resource
 import sys
 import tempfile
@@ -30,6 +29,7 @@ from vehicle_assist.replay.drive import open_drive
 from vehicle_assist.replay.run import ReplayOptions, run_replay
 from vehicle_assist.replay.scenario import Question, render_questions
 from vehicle_assist.tripstats import percentiles, stage_latencies
+from common import emit_json  # bench/common.py (the script's folder is on sys.path)
 
 QUESTION = "How much room should I give a cyclist when I overtake?"
 
@@ -209,10 +209,7 @@ def main() -> None:
     if not args.skip_naive:
         result["naive_sequential"] = naive(args.drive, clips, cfg, parts)
     result["peak_rss_mb"] = round(rss_mb(), 1)
-    text = json.dumps(result, indent=1, default=str)
-    print(text)
-    if args.json_out:
-        args.json_out.write_text(text)
+    emit_json(result, args.json_out, default=str)
     lk, rt = result["lockstep"], result["realtime"]
     print(f"lockstep {lk['x_realtime']}x real time ({lk['frames']}/{lk['frame_count']} frames); realtime: "
           f"{rt['frames_processed']}/{rt['frame_count']} frames, frame->decision p95 "

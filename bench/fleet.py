@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from vehicle_assist import paths
+from common import emit_json  # bench/common.py (the script's folder is on sys.path)
 
 
 def batch(engine: str, folder: Path, jobs: int, out: Path) -> dict:
@@ -60,10 +61,7 @@ def main() -> None:
         "drive_s_per_core_s": per_core,
         "cores_for_1000_h_overnight": {e: int(-(-fleet_s // (v * night_s))) for e, v in per_core.items()},
     }
-    text = json.dumps(result, indent=1)
-    if args.out:
-        args.out.write_text(text + "\n")
-    print(text)
+    emit_json(result, args.out)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@
     python bench/hazard_tune.py record [--sets negatives,scenarios,dev] [--tag NAME]
     python bench/hazard_tune.py check  [--sets negatives,scenarios,dev] [--tag NAME] [--hazards FILE] [--verbose]
 
-``record`` runs the configured detector (``VA_CONFIG`` / ``VA_PERCEPTION__*`` pick the schedule) over
-every frame of each drive, lockstep, and caches its detections as trip-log records under
+``record`` runs the configured detector (``VA_CONFIG`` / ``VA_PERCEPTION__*`` pick the schedule) and the
+image's ego motion (``perception.egomotion``, as the lane computes it without telemetry) over every frame
+of each drive, lockstep, and caches its detections (with ``motion``) as trip-log records under
 ``sim/generated/tune/<tag>/`` (git-ignored), with the process CPU ms per frame. ``check`` rebuilds
 tracks, hazards and alerts from those detections exactly as the lane does (``replay.realert``:
 a fresh ByteTrack, ``hazards.assess``, the alert manager) with the current ``configs/hazards.yaml``
@@ -96,7 +97,7 @@ def record(d: dict, dest: Path) -> dict:
     cpu0 = time.process_time()
     try:
         for frame in src:
-            dets = pipe.detector.detect(frame)
+            dets = pipe.observe_motion(frame, pipe.detector.detect(frame), None)
             n += 1
             recs.append({"topic": "detections", "t_ns": frame.t_ns, "seq": n, "msg": to_record(dets),
                          "size": [frame.width, frame.height]})

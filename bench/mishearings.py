@@ -16,6 +16,7 @@ from pathlib import Path
 
 from vehicle_assist.speech import intents
 from vehicle_assist.tools import evalset
+from common import emit_json  # bench/common.py (the script's folder is on sys.path)
 
 
 def outcomes(rows: list[tuple[str, str, object]], table: intents.CompiledTable) -> list[bool]:
@@ -55,10 +56,7 @@ def main() -> None:
         report["rows"][heard] = {"helps": helps, "hurts": hurts}
     none = full.table.model_copy(update={"mishearings": {}})
     report["accuracy_no_table"] = round(sum(outcomes(rows, intents.compile_table(none))) / len(rows), 4)
-    text = json.dumps(report, indent=1)
-    print(text)
-    if args.json_out:
-        args.json_out.write_text(text)
+    emit_json(report, args.json_out)
     idle = [k for k, v in report["rows"].items() if v["helps"] == 0]
     print(f"{len(rows)} dev rows: accuracy {report['accuracy_full_table']:.1%} with the table, "
           f"{report['accuracy_no_table']:.1%} without; rows that never help: {idle}", file=sys.stderr)

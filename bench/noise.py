@@ -18,7 +18,6 @@ ask-backs. Prints JSON on stdout and a summary on stderr.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -28,6 +27,7 @@ import numpy as np
 from vehicle_assist import clock, config, fetch, paths
 from vehicle_assist.messages import Utterance
 from vehicle_assist.speech import activation, asr, audio, intents, vad
+from common import emit_json  # bench/common.py (the script's folder is on sys.path)
 
 SOURCES = {
     "dev": [("noise", "car_interior_rumble_1.wav", None), ("noise", "noisex92_leopard_military_vehicle_8k.wav", (0.0, 0.5)),
@@ -151,10 +151,7 @@ def main() -> None:
             result[split][how] = {"summary": summarise(per, args.seconds * len(per)), "sources": per}
     result["bench_s"] = round((clock.perf_ns() - t0) / 1e9, 1)
     result["load_average"] = [round(x, 2) for x in os.getloadavg()]
-    text = json.dumps(result, indent=1)
-    print(text)
-    if args.json_out:
-        args.json_out.write_text(text)
+    emit_json(result, args.json_out)
     for split, how in ((sp, h) for sp in splits for h in hows):
         s = result[split][how]["summary"]
         print(f"{split} {how}: {s['audio_s']:.0f} s, {s['vad_utterances']} VAD utterances; raw {s['raw']['transcripts']} transcripts "

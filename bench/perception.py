@@ -22,7 +22,6 @@ All sections also check that no alert started twice within its cooldown.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import threading
@@ -41,6 +40,7 @@ from vehicle_assist.perception.sources import open_source
 from vehicle_assist.safety import alerts
 from vehicle_assist.safety import lane as safety_lane
 from vehicle_assist.safety.voice import AlertVoice
+from common import emit_json, save_json  # bench/common.py (the script's folder is on sys.path)
 
 FCW = ("forward-collision", "brake-now")
 REAL_CLIPS = ("highway_cars_1s.mp4", "urban_boston_parked_cars_nuscenes_2s.mp4",
@@ -58,6 +58,11 @@ QUIET_UNTIL_S = {"urban_busy_street_pedestrians_scooters_dad000487.mp4": 3.0,
 """Urban clips with an event at the end: only the quiet stretch before it counts as ordinary driving
 (the same windows as sim/scenarios and bench/replay_dev.py); other clips count whole."""
 SYSTEM_ALERTS = ("camera-lost", "perception-lagging")
+
+
+def _plain(o):
+    """numpy scalars as numbers, anything else JSON cannot hold as text."""
+    return o.item() if hasattr(o, "item") else str(o)
 
 
 def log(msg: str) -> None:
@@ -87,7 +92,7 @@ def app_config():
 
 def run_clip(path: Path, settings, calib=None, model=None, ego_speed=None) -> dict:
     """Lockstep run of the lane over one clip: alert starts and per-frame timings."""
-    starts, totals, stages = [], [], {"detect": [], "track": [], "assess": []}
+    starts, totals, stages = [], [], {"detect": [], "motion": [], "track": [], "assess": []}
     n = 0
     cpu0 = time.process_time()
     lane = safety_lane.load(settings, app_config().runtime.threads.detector, calib, model)
@@ -95,7 +100,7 @@ def run_clip(path: Path, settings, calib=None, model=None, ego_speed=None) -> di
         n += 1
         totals.append(step.result.timings["total"])
         for k in stages:
-            stages[k].append(step.result.timings[k])
+            stages[k].append(step.result.timings.get(k, 0.0))
         starts += [(round(e.t_ns / 1e9, 3), e.name) for e in step.events if e.state == "start"]
     cpu_ms = (time.process_time() - cpu0) * 1000  # whole process (decode + lane), independent of other load
     return {"frames": n, "starts": starts, "totals_ms": totals, "stages_ms": stages,
@@ -105,7 +110,7 @@ def run_clip(path: Path, settings, calib=None, model=None, ego_speed=None) -> di
 def section_throughput(settings, model) -> dict:
     clips = ["urban_busy_street_pedestrians_scooters_dad000487.mp4", "highway_cars_1s.mp4"]
     before = load()
-    totals, stages = [], {"detect": [], "track": [], "assess": []}
+    totals, stages = [], {"detect": [], "motion": [], "track": [], "assess": []}
     c0 = clock.cpu_ns()
     for name in clips:
         r = run_clip(fetch.data_path("drives", name), settings, model=model)
@@ -295,9 +300,7 @@ def main() -> None:
         else:
             ap.error(f"unknown section {name}")
         out[name]["wall_s"] = round((clock.perf_ns() - t0) / 1e9, 1)
-        if args.json_out:  # keep what is done if a later section fails
-            args.json_out.parent.mkdir(parents=True, exist_ok=True)
-            args.json_out.write_text(json.dumps(out, indent=1, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
+        save_json(out, args.json_out, default=_plain)  # keep what is done if a later section fails
     targets = {}
     if "throughput" in out:
         targets["fps>=25"] = {"value": out["throughput"]["fps_mean"], "met": out["throughput"]["fps_mean"] >= 25}
@@ -313,11 +316,7 @@ def main() -> None:
     if "approach" in out or "negatives" in out:
         targets["no_repeat_within_cooldown"] = {"value": cd, "met": cd == 0}
     out["targets"] = targets
-    text = json.dumps(out, indent=1, default=lambda o: o.item() if hasattr(o, "item") else str(o))
-    print(text)
-    if args.json_out:
-        args.json_out.parent.mkdir(parents=True, exist_ok=True)
-        args.json_out.write_text(text)
+    emit_json(out, args.json_out, default=_plain)
     for k, v in targets.items():
         log(f"{'MET ' if v['met'] else 'MISS'} {k}: {v['value']}")
 

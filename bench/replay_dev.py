@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -31,6 +30,7 @@ from vehicle_assist.tools import approach as ap
 from vehicle_assist.replay import expect, realert
 from vehicle_assist.replay.drive import open_drive
 from vehicle_assist.replay.run import ReplayOptions, run_replay
+from common import emit_json  # bench/common.py (the script's folder is on sys.path)
 
 S = ap.SCENARIOS
 EXTRA = [
@@ -172,10 +172,7 @@ def main() -> None:
            "alert_recall": score.recall, "alert_precision": score.precision,
            "false_alerts": score.alerts_false, "mode": "from-logs" if args.from_logs else "replay"}
     log(f"dev: {doc['passed']}/{doc['total']} drives pass; recall {score.recall}, precision {score.precision}")
-    text = json.dumps(doc, indent=1)
-    print(text)
-    if args.json_out:
-        args.json_out.write_text(text)
+    emit_json(doc, args.json_out)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """Retrieval benchmark: recall@1/3/5, MRR, answerability, latency and index build time, per split,
-for the configured hybrid retriever, hybrid with reciprocal rank fusion instead of score fusion,
+for the configured hybrid retriever, hybrid with reciprocal rank fusion instead of score fusion, hybrid without the query adapter,
 hybrid without query normalisation, and a dense-only baseline.
 
     python bench/retrieval.py [--json-out FILE] [--splits dev,test] [--no-build]
@@ -27,11 +27,13 @@ from vehicle_assist import clock, paths
 from vehicle_assist.config import load_app
 from vehicle_assist.knowledge.retrieve import Retriever
 from vehicle_assist.messages import Scene
+from common import emit_json  # bench/common.py (the script's folder is on sys.path)
 
 QUESTIONS = paths.home() / "bench" / "data" / "questions.jsonl"
 VARIANTS = {  # name -> (search mode, normalise query?, use configured rejection?, settings changed)
     "hybrid": ("hybrid", None, True, {}),  # the configured retriever
     "hybrid_rrf": ("hybrid", None, True, {"fusion": "rrf"}),  # ablation: reciprocal rank fusion instead
+    "hybrid_no_adapter": ("hybrid", None, True, {"adapter_weight": 0.0}),  # ablation: raw query vector ranks
     "hybrid_no_normalization": ("hybrid", False, True, {}),  # ablation: raw spoken text
     "dense_only_baseline": ("dense", False, False, {}),  # plain dense, dev-calibrated threshold, no scope table
 }
@@ -150,10 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.details:
             entry["items"] = results
         report["variants"][name] = entry
-    text = json.dumps(report, indent=1)
-    sys.stdout.write(text + "\n")
-    if args.json_out:
-        args.json_out.write_text(text + "\n", encoding="utf-8")
+    emit_json(report, args.json_out)
     for name, entry in report["variants"].items():
         for split in splits:
             m = entry[split]

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 import tempfile
 import threading
@@ -27,7 +26,7 @@ from vehicle_assist import config, paths, runtime, triplog
 from vehicle_assist.audio_out import NullSink
 from vehicle_assist.clock import WallClock
 
-from common import looped_clips, pct  # bench/common.py (the script's folder is on sys.path)
+from common import emit_json, looped_clips, pct  # bench/common.py (the script's folder is on sys.path)
 
 QUESTION = "What is the stopping distance at 50 miles per hour?"
 
@@ -136,10 +135,7 @@ def main() -> None:
         "rss_mib": {"after_load": round(rss_loaded / 2**20), "peak": round(peak["rss"] / 2**20)},
         "records": summary["records"],
     }
-    text = json.dumps(doc, indent=2)
-    print(text)
-    if args.json_out:
-        args.json_out.write_text(text + "\n")
+    emit_json(doc, args.json_out, indent=2)
     print(f"perception {doc['perception_fps']} fps ({doc['perception_fps_while_generating']} while the SLM generates, "
           f"{doc['slm_generating_s']} s of generation); frame->alert audio {doc['frame_to_alert_audio_ms']}; "
           f"peak RSS {doc['rss_mib']['peak']} MiB", file=sys.stderr)

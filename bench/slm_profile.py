@@ -14,12 +14,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 import numpy as np
 
 from vehicle_assist import clock, models, paths
 from vehicle_assist.advisory import prompt as prompts
+from common import emit_json  # bench/common.py (the script's folder is on sys.path)
 
 
 def med(values: list[float]) -> float | None:
@@ -97,10 +97,7 @@ def main() -> None:
                 out["decode"][mode] = {"first_token_ms": med(first), "ms_per_token": med(per),
                                        "tokens_before_answer": med(lead) if mode == "json" else 0}
         del slm
-    text = json.dumps(out, indent=1)
-    print(text)
-    if args.json_out:
-        Path(args.json_out).write_text(text + "\n", encoding="utf-8")
+    emit_json(out, args.json_out)
     print(" | ".join(f"prefill {k}: {v['ms']} ms ({v['tokens']} tok)" for k, v in out["prefill_ms"].items()), file=sys.stderr)
     print(" | ".join(f"{k}: first token {v['first_token_ms']} ms, {v['ms_per_token']} ms/token" for k, v in out["decode"].items()),
           file=sys.stderr)

@@ -30,7 +30,6 @@ import argparse
 import asyncio
 import difflib
 import gc
-import json
 import sys
 import tempfile
 import threading
@@ -47,7 +46,7 @@ from vehicle_assist.clock import WallClock
 from vehicle_assist.messages import AudioChunk
 from vehicle_assist.topics import TOPICS
 
-from common import looped_clips, pct  # bench/common.py (the script's folder is on sys.path)
+from common import emit_json, looped_clips, pct  # bench/common.py (the script's folder is on sys.path)
 
 SAMPLE_RATE = 16000
 QUESTIONS = (
@@ -337,11 +336,7 @@ def main() -> None:
         "frame_to_decision_ms": pct(stages.get("frame_to_decision", [])),
         "frame_to_alert_audio_ms": pct(stages.get("frame_to_audio", [])),
     }
-    text = json.dumps(doc, indent=2)
-    print(text)
-    if args.json_out:
-        args.json_out.parent.mkdir(parents=True, exist_ok=True)
-        args.json_out.write_text(text + "\n")
+    emit_json(doc, args.json_out, indent=2)
     q = doc["questions"]
     print(f"soak {doc['ran_s']} s: RSS {rss['first_after_warmup_mib']} -> max {rss['max_mib']}, last {rss['last_mib']} MiB "
           f"(growth max {rss.get('growth_max_pct')} %, last {rss.get('growth_last_pct')} %); "

@@ -13,7 +13,6 @@ Prints one JSON document on stdout and a short summary on stderr.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from vehicle_assist.messages import Utterance
 from vehicle_assist.speech import activation, asr, audio, endpoint, intents, vad
 from vehicle_assist.speech.tts import load_renderer, split_sentences
 from vehicle_assist.tools import evalset
+from common import emit_json  # bench/common.py (the script's folder is on sys.path)
 
 CONDITIONS = {"clean": None, "snr10": 10.0, "snr5": 5.0, "snr0": 0.0, "snr-5": -5.0}
 DRIVING_PROMPT = ("Driving questions: speed limit, motorway, roundabout, junction, overtaking, cyclist, "
@@ -417,10 +417,7 @@ def main() -> None:
         result["load_average"] = [round(x, 2) for x in os.getloadavg()]
     except OSError:
         pass
-    text = json.dumps(result, indent=1)
-    print(text)
-    if args.json_out:
-        args.json_out.write_text(text)
+    emit_json(result, args.json_out)
     for c, v in result.get("conditions", {}).items():
         wake = f"{v['wake_detected']:.1%}" if v["wake_detected"] is not None else "-"
         print(f"{c}: WER q+c {v['wer_questions_commands']:.1%}, intent {v['intent_accuracy']:.1%}, one utt+right "

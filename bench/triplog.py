@@ -6,7 +6,6 @@ python bench/triplog.py [--n 5000] [--json-out FILE]   (JSON on stdout, summary 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path
@@ -16,6 +15,7 @@ import numpy as np
 from vehicle_assist import config, messages as m, triplog
 from vehicle_assist.bus import Bus
 from vehicle_assist.clock import WallClock, perf_ns
+from common import emit_json  # bench/common.py (the script's folder is on sys.path)
 
 
 def run(n: int, fsync: bool, folder: Path) -> dict:
@@ -47,10 +47,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         results = [run(args.n, False, Path(tmp)), run(min(args.n, 1000), True, Path(tmp))]
     doc = {"bench": "triplog", "results": results}
-    text = json.dumps(doc, indent=2)
-    print(text)
-    if args.json_out:
-        args.json_out.write_text(text + "\n")
+    emit_json(doc, args.json_out, indent=2)
     for r in results:
         p = r["publish_us"]
         print(f"fsync={r['fsync']}: publish+log p50 {p['p50']} us, p99 {p['p99']} us, {r['bytes_per_record']} B/record",

@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 
 from vehicle_assist import fetch
-from vehicle_assist.messages import Advisory, AdvisoryEvent, CameraFrame, Detections, Track
+from vehicle_assist.messages import Advisory, AdvisoryEvent, CameraFrame, Detections, Track, Transcript
 from vehicle_assist.perception import hazards
 from vehicle_assist.runtime import Parts
 from vehicle_assist.safety import alerts
@@ -119,6 +119,17 @@ def parts(tracker=None, detector=None, advisor: bool = True) -> Parts:
 
 def model_dir() -> Path:
     return fetch.data_path("models", "yolov8n_fp32.onnx").parent
+
+
+class RecordingASR:
+    """An ASR that records each utterance reaching it (the voice lane's wiring under test, not Whisper)."""
+
+    def __init__(self):
+        self.heard = []
+
+    def transcribe(self, utt):
+        self.heard.append(utt)
+        return Transcript(utt.t_end_ns, "", 0.0)
 
 
 class StallingDetector(EmptyDetector):

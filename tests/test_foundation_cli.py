@@ -185,7 +185,9 @@ def test_run_with_a_bad_mic_file_says_why_and_never_crashes(tmp_path, kind):
     code = {"missing": "audio-missing", "empty": "audio-empty", "unreadable": "audio-unreadable"}[kind]
     assert f"mic: [{code}] {mic}" in out.stderr
     assert "no microphone" not in out.stderr and "input device" not in out.stderr
-    assert out.stderr.splitlines()[-1] == "error: [no-input] nothing to run: neither a camera nor a microphone could be opened"
+    last = out.stderr.splitlines()[-1]  # the error names why each input is missing
+    assert last.startswith("error: [no-input] nothing to run: neither a camera nor a microphone could be opened (")
+    assert f"mic: [{code}] {mic}" in last and "camera: " in last
 
 
 @pytest.mark.slow

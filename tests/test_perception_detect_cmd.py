@@ -24,6 +24,8 @@ def test_detect_writes_video_jsonl_and_summary(tmp_path, data):
     recs = [json.loads(x) for x in lines]
     assert [r["frame"] for r in recs] == list(range(12))
     assert any(h["label"] == "car" and h["distance_m"] for r in recs for h in r["hazards"])
+    # no --speed: each frame after the first carries the ego motion read from the image (motorway traffic)
+    assert recs[0]["ego_motion"] is None and recs[-1]["ego_motion"]["speed_mps"] > 5
     cap = cv2.VideoCapture(str(tmp_path / "annotated.mp4"))
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 12 and int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)) == 1280
     cap.release()

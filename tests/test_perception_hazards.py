@@ -148,7 +148,7 @@ def test_table_rejects_inconsistent_thresholds(tmp_path):
     bad.write_text(text)
     with pytest.raises(ConfigError, match="critical_ttc_s < warning_ttc_s"):
         hazards.load_table(bad)
-    (tmp_path / "k.yaml").write_text(text.replace("kind: forward-collision}", "kind: nosuch}", 1).replace("critical_ttc_s: 9.0", "critical_ttc_s: 1.6"))
+    (tmp_path / "k.yaml").write_text(text.replace("kind: forward-collision", "kind: nosuch", 1).replace("critical_ttc_s: 9.0", "critical_ttc_s: 1.6"))
     with pytest.raises(ConfigError, match="kind"):
         hazards.load_table(tmp_path / "k.yaml")
 
@@ -172,8 +172,9 @@ def test_an_oncoming_car_sliding_out_of_the_corridor_is_not_a_collision():
     base = approach_track(lambda t: 20 - 25 * t, 0.0, duration=0.6)   # closing fast, TTC 0.8 s
     passing = with_lateral_motion(base, -3.0, -0.6)                   # drifting left at 3 m/s
     staying = with_lateral_motion(base, 0.0, 0.0)
-    out_p = assess([passing], None, passing.t_ns, CAL)
-    out_s = assess([staying], None, staying.t_ns, CAL)
+    young = _table(min_track_s=0.0)  # a 0.6 s track: the configured min_track_s (1.0 s) would withhold its TTC
+    out_p = assess([passing], None, passing.t_ns, CAL, table=young)
+    out_s = assess([staying], None, staying.t_ns, CAL, table=young)
     assert out_s[0].in_corridor and out_s[0].level == HazardLevel.CRITICAL
     assert not out_p[0].in_corridor and out_p[0].level == HazardLevel.INFO
     cut_in = with_lateral_motion(approach_track(lambda t: 30 - 12 * t, 0.0), 2.0, -4.2)  # from the next lane
@@ -187,22 +188,35 @@ def test_a_low_speed_approach_only_reaches_critical():
     assert assess([slower_closer], None, slower_closer.t_ns, CAL)[0].level == HazardLevel.CRITICAL
 
 
-def test_tracker_restarts_growth_history_when_the_detector_pass_changes():
+def _pass_track(sources, grow=2.0, full_extra=20.0):
     from vehicle_assist.messages import Detection, Detections
     from vehicle_assist.perception.tracker import Tracker
 
     trk = Tracker()
     out = []
-    for i in range(10):
-        src = "roi" if i < 6 else "full"
-        h = 100 + 2 * i + (20 if src == "full" else 0)   # the full pass measures the same car taller
+    for i, src in enumerate(sources):
+        h = 100 + grow * i + (full_extra if src == "full" else 0)   # the full pass measures the same car taller
         d = Detection(box=(600.0, 500.0 - h, 720.0, 500.0), label="car", class_id=2, confidence=0.9, source=src)
         out = trk.update(Detections(t_ns=i * 40_000_000, frame_seq=i, width=1280, height=720, items=(d,)))
-        if i == 5:
-            assert len(out[0].history) == 6
+    return out
+
+
+def test_tracker_restarts_growth_history_once_another_detector_pass_persists():
+    out = _pass_track(["roi"] * 6 + ["full"] * 4)   # switch_frames 3: restarts at the 3rd full box
     assert len(out) == 1 and out[0].hits == 10
     assert [round(h) for _, h in out[0].history] == [132, 134, 136, 138]
     assert len(out[0].edges) == len(out[0].history)
+    out = _pass_track(["roi"] * 6 + ["full"] * 2)    # two full boxes: not yet a switch
+    assert [round(h) for _, h in out[0].history] == [100, 102, 104, 106, 108, 110]
+
+
+def test_a_single_box_from_the_other_pass_keeps_the_growth_history():
+    """dev-braking-45m-04g: one full-pass box among road-ahead boxes restarted the TTC fit from one sample
+    (a late warning). It is left out of the history instead."""
+    out = _pass_track(["roi"] * 5 + ["full"] + ["roi"] * 4)
+    hist = [round(h) for _, h in out[0].history]
+    assert hist == [100, 102, 104, 106, 108, 112, 114, 116, 118]
+    assert len(out[0].edges) == 9 and out[0].hits == 10
 
 
 def test_a_jump_in_box_height_is_not_growth():
@@ -222,8 +236,10 @@ def test_a_person_standing_near_our_path_is_no_alert_until_we_close_on_them():
     still = approach_track(lambda t: 6.0, 0.0, label="person", tid=8)
     out = assess([still], None, still.t_ns, CAL)
     assert out and out[0].level == HazardLevel.INFO and out[0].ttc_s is None
-    closing = approach_track(lambda t: 6.0 - 1.5 * t, 0.0, label="person", tid=9)
+    closing = approach_track(lambda t: 6.0 - 2.5 * t, 0.0, label="person", tid=9)   # closing at >= 2 m/s
     assert assess([closing], None, closing.t_ns, CAL)[0].level >= HazardLevel.WARNING
+    creeping = approach_track(lambda t: 6.0 - 1.5 * t, 0.0, label="person", tid=10)  # walking pace: caution (TTC 4 s)
+    assert assess([creeping], None, creeping.t_ns, CAL)[0].level == HazardLevel.CAUTION
 
 
 def test_a_new_track_outside_the_road_ahead_region_survives_a_region_only_frame():
@@ -319,7 +335,7 @@ def test_a_new_track_needs_some_age_before_its_growth_counts():
     young = approach_track(lambda t: 15.0 - 14.0 * t, 0.0, duration=0.6)
     old = approach_track(lambda t: 15.0 - 14.0 * t, 0.0, duration=1.2)
     table = _table(min_track_s=1.0)
-    assert assess([young], None, young.t_ns, CAL, table=_table())[0].level == HazardLevel.CRITICAL  # without the rule
+    assert assess([young], None, young.t_ns, CAL, table=_table(min_track_s=0.0))[0].level == HazardLevel.CRITICAL  # without the rule
     out = assess([young], None, young.t_ns, CAL, table=table)[0]
     assert out.level <= HazardLevel.INFO and out.ttc_s is None
     assert assess([old], None, old.t_ns, CAL, table=table)[0].level == HazardLevel.CRITICAL
@@ -352,18 +368,44 @@ def test_a_rigid_box_growing_only_in_height_is_not_an_approach():
 
 def test_a_person_crossing_in_front_of_a_stopped_car_is_not_closed_on():
     """DAD 617: we wait at a crossing; a cyclist ~3-8 m ahead crosses, its box creeping bigger at about
-    1 m/s of 'closing'. Walking-pace growth is their own motion, not us closing on them."""
+    1 m/s of 'closing'. Walking-pace growth is their own motion, not us closing on them: distance levels
+    need closing at >= 2 m/s (configs/hazards.yaml)."""
     creeping = approach_track(lambda t: 7.6 - 1.2 * t, 0.0, label="person", tid=3)
     closing = approach_track(lambda t: 7.6 - 5.0 * t, 0.0, label="person", tid=4)
-    vru = {k: v.model_copy(update={"distance_min_closing_mps": 2.0}) if v.distance_needs_motion else v
-           for k, v in TABLE.levels.items()}
-    table = TABLE.model_copy(update={"levels": vru})
-    assert assess([creeping], None, creeping.t_ns, CAL)[0].level == HazardLevel.WARNING  # without the rule
-    assert assess([creeping], None, creeping.t_ns, CAL, table=table)[0].level == HazardLevel.INFO
-    assert assess([closing], None, closing.t_ns, CAL, table=table)[0].level >= HazardLevel.WARNING
+    vru = {k: v.model_copy(update={"distance_min_closing_mps": 0.0}) for k, v in TABLE.levels.items()}
+    no_rule = TABLE.model_copy(update={"levels": vru})
+    assert assess([creeping], None, creeping.t_ns, CAL, table=no_rule)[0].level == HazardLevel.WARNING
+    assert assess([creeping], None, creeping.t_ns, CAL)[0].level < HazardLevel.WARNING
+    assert assess([closing], None, closing.t_ns, CAL)[0].level >= HazardLevel.WARNING
     est = estimate_ttc(creeping.history, creeping.t_ns, TABLE.ttc)
     assert hazards.approaching(est, 30, 4, 7.6) and not hazards.approaching(est, 30, 4, 7.6, min_closing_mps=2.0)
     assert not hazards.approaching(est, 2, 4, 7.6)  # an unconfirmed track never counts
+
+
+def test_a_rider_in_our_path_that_we_would_reach_within_a_second_is_a_warning():
+    """DAD 487: a two-up scooter cuts in ~2 m ahead and rides with us (its box barely grows: TTC 7-11 s).
+    In our path now and reached within 1 s at our speed: a warning. Our speed from telemetry; without
+    it, the image's ego motion. Stopped, the same scooter is no warning (DAD 617's crossing cyclist)."""
+    from vehicle_assist.messages import ImageMotion
+
+    scooter = approach_track(lambda t: 2.4 - 0.25 * t, 0.0, label="motorcyclist", tid=5)
+    t = scooter.t_ns
+    moving, stopped = ImageMotion(t, 4.5, True, 60), ImageMotion(t, 0.2, False, 60)
+    assert assess([scooter], None, t, CAL)[0].level < HazardLevel.WARNING            # speed unknown
+    assert assess([scooter], None, t, CAL, motion=stopped)[0].level < HazardLevel.WARNING
+    hz = assess([scooter], None, t, CAL, motion=moving)[0]
+    assert hz.level == HazardLevel.WARNING and hz.kind == "motorcyclist-ahead" and hz.in_corridor
+    assert assess([scooter], VehicleState(t, speed_mps=4.5), t, CAL)[0].level == HazardLevel.WARNING
+    # telemetry wins over the image: stopped by telemetry, moving by the image -> no warning
+    assert assess([scooter], VehicleState(t, speed_mps=0.0), t, CAL, motion=moving)[0].level < HazardLevel.WARNING
+    # beside our path now (it may drift in later): not by headway
+    beside = approach_track(lambda t: 2.4 - 0.25 * t, 0.0, label="motorcyclist", tid=6, lateral_m=2.6)
+    assert assess([beside], None, t, CAL, motion=moving)[0].level < HazardLevel.WARNING
+    # far enough at our speed (8 m at 4.5 m/s: 1.8 s): not by headway
+    ahead = approach_track(lambda t: 8.0 - 0.25 * t, 0.0, label="cyclist", tid=7)
+    assert assess([ahead], None, t, CAL, motion=moving)[0].level < HazardLevel.WARNING
+    assert hazards.ego_speed_of(None, moving) == 4.5 and hazards.ego_speed_of(3.0, moving) == 3.0
+    assert hazards.ego_speed_of(None, None) is None and hazards.ego_speed_of(None, ImageMotion(t)) is None
 
 
 def test_the_braking_fit_can_be_kept_to_rigid_outlines():

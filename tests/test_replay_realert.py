@@ -52,14 +52,34 @@ def test_loosening_a_threshold_in_hazards_yaml_makes_a_check_fail(va_home):
     assert not result.passed and "no forward-collision|brake-now alert between t=1.3 and t=2.3" in result.reason
 
 
-def test_system_alerts_are_kept_and_hazards_replaced():
-    from vehicle_assist.messages import AlertEvent
+def test_system_alerts_come_from_logged_health_and_other_lanes_alerts_are_kept():
+    """camera-lost is decided again by the safety lane from the log's staleness records, in the one
+    alert manager with the frames' hazards (it replaces the quieter vehicle-closing alert); the route
+    lane's speeding alert, which the safety lane does not decide, is kept as logged."""
+    from vehicle_assist.messages import AlertEvent, TopicStale
 
-    recs = approach_log(seconds=1.0)
-    recs.append(envelope_record(Envelope("alerts", int(0.5e9), 1000, AlertEvent(int(0.5e9), "camera-lost", 70, "Camera lost.", True))))
+    recs = [r for r in approach_log() if r["t_ns"] < 1.2e9]  # vehicle-closing (caution) from 1.0 s (track age), then the camera goes
+    t = int(1.2e9)
+    recs.append(envelope_record(Envelope("health", t, 1000, TopicStale(t, "frames", True, 1.0, 1.0))))
+    recs.append(envelope_record(Envelope("alerts", t, 1001, AlertEvent(t, "camera-lost", 70, "Camera lost.", True))))
+    recs.append(envelope_record(Envelope("alerts", t + 1, 1002, AlertEvent(t + 1, "speeding", 10, "Speed limit.", True))))
     out = realert.rerun(recs, CAL)
-    assert [n for _, n in expect.alert_starts(out)] == ["camera-lost"]
-    assert sum(r["topic"] == "hazards" for r in out) == 20
+    events = [(r["t_ns"], r["msg"]["name"], r["msg"]["state"]) for r in out if r["topic"] == "alerts"]
+    assert events == [(int(1.0e9), "vehicle-closing", "start"), (t, "vehicle-closing", "end"), (t, "camera-lost", "start"),
+                      (t + 1, "speeding", "start")]
+    assert sum(r["topic"] == "hazards" for r in out) == 24  # one per logged frame, none from the health record
+    without = [(r["msg"]["name"], r["msg"]["state"]) for r in realert.rerun(recs[:-3], CAL) if r["topic"] == "alerts"]
+    assert without == [("vehicle-closing", "start")]  # no staleness logged: the camera was never lost
+
+
+def test_a_health_record_that_is_not_one_is_named():
+    import pytest
+
+    from vehicle_assist.messages import MessageError
+
+    bad = {"seq": 7, "topic": "health", "t_ns": 0, "msg": {"type": "TopicStale", "topic": "frames"}}
+    with pytest.raises(MessageError, match=r"seq 7 \(health\)"):
+        realert.rerun(approach_log(seconds=0.5) + [bad], CAL)
 
 
 def detections_log(fps=20.0, gap0=60.0, closing=12.0, seconds=4.0):
@@ -87,3 +107,24 @@ def test_rerun_rebuilds_tracks_from_logged_detections():
     alerts = expect.alert_starts(out)
     assert alerts and alerts[0][1] == "forward-collision" and 1.7 <= alerts[0][0] <= 2.3
     assert not [r for r in realert.rerun(detections_log(), CAL, retrack=False) if r["topic"] == "alerts"]  # no tracks logged
+
+
+def test_rerun_uses_the_ego_motion_logged_with_the_detections():
+    """A scooter ~4 m ahead riding with us: a warning only when the logged detections say (from the
+    image) that we move; the same boxes logged as stopped stay silent."""
+    from vehicle_assist.messages import Detection, Detections, ImageMotion
+
+    def log(speed, moving):
+        recs = []
+        for i in range(40):
+            t_ns = int(i / 20 * 1e9)
+            h = CAL.focal_px * 1.55 / (4.0 - 0.01 * i)
+            det = Detection(box=(640 - h * 0.3, 700 - h, 640 + h * 0.3, 700.0), label="motorcycle", class_id=3,
+                            confidence=0.9, source="full")
+            dets = Detections(t_ns=t_ns, frame_seq=i, width=1280, height=720, items=(det,),
+                              motion=ImageMotion(t_ns, speed, moving, 50))
+            recs.append(envelope_record(Envelope("detections", t_ns, i + 1, dets)))
+        return recs
+
+    assert [n for _, n in expect.alert_starts(realert.rerun(log(4.5, True), CAL))] == ["motorcyclist-ahead"]
+    assert not expect.alert_starts(realert.rerun(log(0.1, False), CAL))

@@ -58,6 +58,9 @@ def test_replay_uses_the_drive_calibration_and_starts_the_pass_schedule_afresh(d
     drive = open_drive(DAD)
     cam = drive.info.calibration.camera(drive.info.width, drive.info.height)
     assert cam.focal_px != hz.load_table().camera.focal_px  # the manifest's guess, not the default camera
+    # an alternating schedule (full pass every 2nd frame; the default runs both passes on every frame)
+    cfg = cfg.model_copy(update={"perception": cfg.perception.model_copy(update={"full_every": 2})})
+    parts = runtime.load_parts(cfg, voice=False)
     for out in ("a", "b"):  # the second replay with the same parts must not inherit the first one's frame count
         _, records = _replay(drive, cfg, parts, tmp_path / out, start_s=3.5, end_s=3.8)
         regions = [r["msg"]["region"] for r in records if r["topic"] == "detections"]
@@ -87,6 +90,14 @@ def test_camera_outage_raises_camera_lost_at_drive_time(data, cfg, parts, tmp_pa
     assert lost.passed, lost.reason
     assert any(r["msg"]["stale"] is False and r["t_ns"] >= 3.0e9 for r in stale)  # recovers when frames return
     assert res.info["replay"]["frames_in"] == 20  # 60 frames in the slice, 40 withheld
+    # re-alerting the log (replay --from-log) through a SafetyLane gives the very tracks, hazards and
+    # alerts the run decided, camera-lost (from the logged staleness) included
+    from vehicle_assist.replay import realert
+
+    again = realert.rerun(records, drive.info.calibration.camera(drive.info.width, drive.info.height))
+    rules = refs.load_rules().model_copy(update={"topics": ["tracks", "hazards", "alerts"]})
+    assert refs.compare(again, refs.canonical(records, rules), rules) == []
+    assert ("camera-lost", "start") in [(r["msg"]["name"], r["msg"]["state"]) for r in again if r["topic"] == "alerts"]
 
 
 class Throttled:
@@ -157,6 +168,8 @@ def test_loosened_hazards_yaml_fails_the_approach_check_on_logged_tracks(cfg, pa
     cal = drive.info.calibration.camera(drive.info.width, drive.info.height)
     again = realert.rerun(records, cal, hz.load_table())
     assert expect.alert_starts(again) == expect.alert_starts(records)  # same decisions without the detector
+    rules = refs.load_rules().model_copy(update={"topics": ["tracks", "hazards", "alerts"]})
+    assert refs.compare(again, refs.canonical(records, rules), rules) == []  # every field of them
     data = yaml.safe_load(config.config_path("hazards.yaml").read_text())
     data["levels"]["forward-collision"].update(critical_ttc_s=0.6, warning_ttc_s=0.9, caution_ttc_s=1.2)
     (tmp_path / "hazards.yaml").write_text(yaml.safe_dump(data))

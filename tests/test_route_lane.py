@@ -178,6 +178,9 @@ def test_answers_cite_rule_124_and_say_when_the_map_has_no_data():
     assert "30 miles per hour" in tagged.text and tagged.cited == ("124",) and not tagged.refused
     national = adv.answer("speed_limit", "speed limit?", ctx(1, limit=60.0, source="national"), S)
     assert "national limit" in national.text and national.cited == ("124",)
+    guessed = adv.answer("speed_limit", "speed limit?", ctx(1, limit=30.0, source="built_up_inferred"), S)
+    assert "looks like a built-up street" in guessed.text and "likely 30 miles per hour" in guessed.text
+    assert "Signs take precedence" in guessed.text and guessed.cited == ("124",)
     for kind in adv.QUESTION_KINDS:
         none = adv.answer(kind, "?", ctx(1, way=None), S)
         assert none.text == adv.NO_DATA and none.refused and "mph" not in none.text

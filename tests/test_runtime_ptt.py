@@ -14,7 +14,7 @@ import numpy as np
 from vehicle_assist import config
 from vehicle_assist.audio_out import NullSink
 from vehicle_assist.clock import WallClock
-from vehicle_assist.messages import AudioChunk, Transcript
+from vehicle_assist.messages import AudioChunk
 from vehicle_assist.runtime import Sinks, Sources, build
 from vehicle_assist.speech.activation import ButtonEvent
 from vehicle_assist.speech.audio import load_audio
@@ -23,15 +23,6 @@ from vehicle_assist.speech.buttons import KeyButton, open_button
 import runtime_parts as rp  # noqa: E402
 
 BLOCK = 1600  # 100 ms at 16 kHz
-
-
-class RecordingASR:
-    def __init__(self):
-        self.heard = []
-
-    def transcribe(self, utt):
-        self.heard.append(utt)
-        return Transcript(utt.t_end_ns, "", 0.0)
 
 
 def live_mic(pcm, now_ns, at_chunk):
@@ -58,7 +49,7 @@ class EventButton:
 
 def run_with(tmp_path, button, at_chunk, pcm):
     clock = WallClock()
-    asr = RecordingASR()
+    asr = rp.RecordingASR()
     parts = rp.parts(advisor=False)
     parts.asr = asr
     src = Sources(audio=live_mic(pcm, clock.now_ns, at_chunk), button=button)

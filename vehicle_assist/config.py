@@ -198,6 +198,14 @@ class KnowledgeSettings(StrictModel):
     time; falls back to torch if the model cannot be exported) or torch (sentence-transformers)."""
     build_threads: int = Field(0, ge=0, le=256)
     """Threads for a full index build (an offline step); 0 = all cores. Queries use runtime.threads.embedder."""
+    adapter_weight: float = Field(0.75, ge=0, le=1)
+    """Share of the dense score taken from the query adapter (knowledge/adapter.py: a linear map on
+    the query embedding fitted at every index build on pseudo-queries from the Code's own titles
+    and sentences); 0 = off (the raw query vector ranks; no rebuild needed to switch)."""
+    adapter_l2: float = Field(0.1, ge=0)
+    """L2 penalty on the adapter matrix (keeps it near the identity map)."""
+    adapter_epochs: int = Field(5, ge=1, le=100)
+    """Passes over the pseudo-queries when fitting the adapter."""
 
 
 class CameraCalibration(StrictModel):
@@ -247,6 +255,10 @@ class TrackerSettings(StrictModel):
     buffer_frames: int = Field(30, ge=1)
     match_thresh: float = Field(0.8, gt=0, le=1)
     history_s: float = Field(2.0, gt=0)
+    switch_frames: int = Field(3, ge=1)
+    """A track's box history restarts on another detector pass only once that pass has given its box on
+    this many consecutive matches; a single frame from the other pass is left out of the history (both
+    passes run on every frame, and an object near the road-ahead square's border flips between them)."""
 
 
 class PerceptionSettings(StrictModel):

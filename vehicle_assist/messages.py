@@ -88,6 +88,21 @@ class Detections:
     infer_ms: float = 0.0
     region: tuple[int, int, int, int] | None = None
     """The part of the frame the detector looked at (x1, y1, x2, y2); None: the whole frame."""
+    motion: "ImageMotion | None" = None
+    """Ego motion read from the image (background flow), set by the pipeline; None: not estimated."""
+
+
+@dataclass(frozen=True)
+class ImageMotion:
+    """Ego motion estimated from the camera image (``perception.egomotion``), for drives without telemetry."""
+
+    t_ns: int
+    speed_mps: float | None = None
+    """Rough forward speed from the road's flow (median of the last few frames); None: too few points."""
+    moving: bool | None = None
+    """True moving, False stopped, None unknown (between the thresholds, or no estimate)."""
+    points: int = 0
+    """Background points the last estimate rests on."""
 
 
 @dataclass(frozen=True)
@@ -374,7 +389,9 @@ class RouteContext:
     lanes: int | None = None
     speed_limit_mph: float | None = None
     limit_source: str | None = None
-    """``tagged`` (the way's maxspeed) or ``national`` (Rule 124 for the road category and vehicle)."""
+    """``tagged`` (the way's maxspeed), ``national`` (Rule 124 for the road category and vehicle) or
+    ``built_up_inferred`` (Rule 124's built-up limit for an untagged way whose surroundings look
+    built-up; vehicle_assist/route/limits.py)."""
     features_ahead: tuple[RouteFeature, ...] = ()
     lookahead_m: float | None = None
     distance_m: float | None = None
@@ -399,7 +416,7 @@ class Envelope:
 MESSAGE_TYPES: dict[str, type] = {
     cls.__name__: cls
     for cls in (
-        CameraFrame, Detection, Detections, Track, VehicleState, Hazard, AlertEvent, FrameDone, AudioChunk,
+        CameraFrame, Detection, Detections, ImageMotion, Track, VehicleState, Hazard, AlertEvent, FrameDone, AudioChunk,
         Utterance, Transcript, Intent, Scene, Query, Passage, Advisory, SpeechRequest,
         SpeechEvent, StageTiming, ErrorEvent, TopicStale, AdvisoryEvent, RouteFeature, RouteContext,
     )
@@ -542,7 +559,7 @@ def envelope_record(env: Envelope) -> dict[str, Any]:
 
 __all__ = [
     "Box", "HazardLevel", "Tier", "AlertState",
-    "CameraFrame", "Detection", "Detections", "Track", "VehicleState", "Hazard", "AlertEvent", "FrameDone",
+    "CameraFrame", "Detection", "Detections", "ImageMotion", "Track", "VehicleState", "Hazard", "AlertEvent", "FrameDone",
     "AudioChunk", "Utterance", "Transcript", "Intent",
     "Scene", "Query", "Passage", "Advisory", "RouteFeature", "RouteContext",
     "SpeechRequest", "SpeechEvent", "StageTiming", "ErrorEvent", "TopicStale", "AdvisoryEvent",

@@ -31,6 +31,7 @@ from typing import Any, Callable, Protocol, runtime_checkable
 import numpy as np
 
 from vehicle_assist import paths
+from vehicle_assist.errors import CodedError
 from vehicle_assist.messages import VehicleState
 
 NUMERIC = ("speed_mps", "heading_deg", "lat", "lon")
@@ -42,7 +43,7 @@ _UNITS: dict[str, tuple[str, Callable[[float], float], int]] = {
     "speed_kmh": ("speed_mps", lambda v: v / 3.6, 1), "speed_mph": ("speed_mps", lambda v: v * 0.44704, 2)}
 
 
-class VehicleError(Exception):
+class VehicleError(CodedError):
     """A vehicle source cannot be opened; ``code`` is stable, the message names the file and line.
 
     Format errors also carry ``file``, ``position`` (``line 3: speed``) and ``expected`` separately,
@@ -51,9 +52,8 @@ class VehicleError(Exception):
 
     def __init__(self, code: str, message: str, file: Path | None = None, position: str | None = None,
                  expected: str | None = None) -> None:
-        self.code = code
+        super().__init__(code, message)
         self.file, self.position, self.expected = file, position, expected
-        super().__init__(f"{code}: {message}")
 
 
 @dataclass(frozen=True)

@@ -74,8 +74,11 @@ def error_fields(error: BaseException | str, code: str | None = None) -> tuple[s
     from vehicle_assist.config import ConfigError
     from vehicle_assist.errors import CodedError
 
-    if isinstance(error, CodedError):
-        return error.code, one_line(error.message)
+    if isinstance(error, CodedError):  # a wrapped one may carry its code in its text too: said once
+        message = one_line(error.message)
+        for prefix in (f"{error.code}: ", f"[{error.code}] "):
+            message = message.removeprefix(prefix)
+        return error.code, message
     if isinstance(error, ConfigError):
         return "config", one_line(str(error))
     return code or "error", one_line(str(error))

@@ -99,6 +99,7 @@ def register(app: typer.Typer) -> None:
                     rec.update({"detections": video_mod.detection_records(res),
                                 "hazards": [to_record(h) for h in res.hazards],
                                 "alerts": [to_record(e) for e in step.events],
+                                "ego_motion": to_record(res.detections.motion) if res.detections.motion else None,
                                 "timings_ms": {k: round(v, 2) for k, v in res.timings.items()}})
                     n_dets += len(rec["detections"])
                     log.write(json.dumps(rec) + "\n")

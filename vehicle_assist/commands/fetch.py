@@ -26,8 +26,8 @@ def register(app: typer.Typer) -> None:
         try:
             with progress("fetching data", total, enabled=not as_json) as advance:
                 results, errors = fetching.fetch_all(groups, mirror, on_file=lambda g, n: advance())
-        except fetching.FetchError as err:
-            fail(err, 2)
+        except fetching.FetchError as err:  # only an unknown group stops it: a file that fails is listed in errors
+            fail(err, 2, code="unknown-group")
         summary = {
             "files": len(results),
             "bytes": sum(r.bytes for r in results),

@@ -17,7 +17,7 @@ def open_mic(cfg: Any, clock: Any, mic: str | None, voice: bool) -> tuple[Any, b
     if not voice:
         return None, False, "voice lane off (--no-voice)"
     if mic is not None and audio.looks_like_file(mic):  # a file standing in: missing or empty says so
-        source = audio.FileSource(Path(mic).expanduser(), cfg.speech.block_ms)
+        source = audio.FileSource(Path(mic).expanduser(), cfg.speech.block_ms, now_ns=clock.now_ns)  # at a mic's pace
         try:
             source.check()
         except audio.AudioError as err:
@@ -140,7 +140,10 @@ def register(app: typer.Typer) -> None:
         if (frames is None or "camera" in missing) and mic_src is None:
             if frames is not None:
                 frames.close()
-            fail("nothing to run: neither a camera nor a microphone could be opened", 3, code="no-input")
+            why_not = [f"{k}: {v}" for k, v in missing.items() if k in ("camera", "mic")] + \
+                [f"{lane} lane {text}" for lane, text in modes.items()]  # the JSON error says why, too
+            fail(f"nothing to run: neither a camera nor a microphone could be opened ({'; '.join(why_not)})", 3,
+                 code="no-input")
         sources = runtime.Sources(frames=frames, audio=mic_src, vehicle=vehicle, audio_is_held=held, button=button,
                                   missing=missing, modes=modes)
         try:

@@ -26,7 +26,7 @@ import numpy as np
 from vehicle_assist import clock, paths
 from vehicle_assist.config import KnowledgeSettings
 from vehicle_assist.fetch import sha256_of
-from vehicle_assist.knowledge import KnowledgeError, corpus
+from vehicle_assist.knowledge import KnowledgeError, adapter, corpus
 from vehicle_assist.knowledge.corpus import Chunk, Record, SourceSpec
 from vehicle_assist.knowledge.normalize import bm25_tokens
 
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 INDEX_VERSION = 5
 """Bump when the chunking or the on-disk layout changes: every index is then rebuilt."""
 
-_FILES = ("meta.json", "chunks.jsonl", "vectors.faiss")
+_FILES = ("meta.json", "chunks.jsonl", "vectors.faiss", adapter.FILE)
 
 
 @dataclass
@@ -53,6 +53,8 @@ class KnowledgeIndex:
     meta: dict = field(default_factory=dict)
     model_id: str = ""
     """Fingerprint of the embedding model the vectors come from."""
+    adapter: np.ndarray | None = None
+    """The query adapter's matrix (knowledge/adapter.py), fitted with every build."""
 
     def __len__(self) -> int:
         return len(self.chunks)
@@ -75,13 +77,19 @@ def fingerprint(settings: KnowledgeSettings, specs: list[SourceSpec], model_id: 
     """Content hash of what the index is built from (``encoder``: the backend name, e.g. "onnx");
     any change means a rebuild."""
     h = hashlib.sha256(f"v{INDEX_VERSION}|{model_id}|encoder={encoder}|{settings.max_tokens}|"
-                       f"{settings.chunk_overlap_sentences}|{settings.exclude_ids}".encode())
+                       f"{settings.chunk_overlap_sentences}|{settings.exclude_ids}|{_adapter_key(settings)}".encode())
     for spec in specs:
         for path in corpus.source_files(spec):
             if not path.is_file():
                 raise KnowledgeError("source-missing", f"{path} not found: run `vehicle-assist fetch knowledge`")
             h.update(f"{spec.id}:{path.name}:{sha256_of(path)}".encode())
     return h.hexdigest()
+
+
+def _adapter_key(settings: KnowledgeSettings) -> str:
+    """What the stored adapter depends on besides sources and model (not ``adapter_weight``: the
+    adapter is always fitted, the weight only says how much of it a query uses)."""
+    return f"adapter=v1,l2={settings.adapter_l2},epochs={settings.adapter_epochs}"
 
 
 def index_dir(settings: KnowledgeSettings) -> Path:
@@ -140,8 +148,10 @@ def _progress(progress: Progress | None, total: int) -> ContextManager[Callable[
 
 
 def build(settings: KnowledgeSettings, encoder, specs: list[SourceSpec], records: list[Record],
-          fp: str, folder: Path, progress: Progress | None = None) -> tuple[list[Chunk], object, float]:
-    """Chunk, embed and write the index to ``folder``; returns (chunks, faiss index, seconds)."""
+          fp: str, folder: Path, progress: Progress | None = None
+          ) -> tuple[list[Chunk], object, float, np.ndarray]:
+    """Chunk, embed, fit the query adapter and write the index to ``folder``; returns
+    (chunks, faiss index, seconds, adapter matrix)."""
     import faiss
 
     t0 = clock.perf_ns()
@@ -153,10 +163,16 @@ def build(settings: KnowledgeSettings, encoder, specs: list[SourceSpec], records
         vectors = encoder.encode([c.embed_text for c in chunks], on_batch=advance, parallel=True)
     fidx = faiss.IndexFlatIP(vectors.shape[1])
     fidx.add(vectors)
+    t_adapter = clock.perf_ns()
+    matrix, n_pseudo = adapter.build(indexed, [c.rule_id for c in chunks], vectors, encoder,
+                                     settings.adapter_l2, settings.adapter_epochs)
+    adapter_s = (clock.perf_ns() - t_adapter) / 1e9
     build_s = (clock.perf_ns() - t0) / 1e9
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "meta.json").unlink(missing_ok=True)  # an interrupted write leaves no valid index
     part = f".{os.getpid()}.partial"  # two processes building at once never share a temporary file
+    adapter.save(folder, matrix, adapter.FILE + part)
+    os.replace(folder / (adapter.FILE + part), folder / adapter.FILE)
     tmp = folder / ("chunks.jsonl" + part)
     with tmp.open("w", encoding="utf-8") as f:
         for c in chunks:
@@ -166,14 +182,15 @@ def build(settings: KnowledgeSettings, encoder, specs: list[SourceSpec], records
     os.replace(folder / ("vectors.faiss" + part), folder / "vectors.faiss")
     meta = {"fingerprint": fp, "version": INDEX_VERSION, "chunks": len(chunks), "records": len(records),
             "dim": int(vectors.shape[1]), "encoder": encoder.name, "build_s": round(build_s, 3),
+            "adapter_s": round(adapter_s, 3), "pseudo_queries": n_pseudo,
             "sources": [s.id for s in specs], "built_unix": round(clock.unix_time(), 1)}
     tmp = folder / ("meta.json" + part)
     tmp.write_text(json.dumps(meta, indent=1), encoding="utf-8")
     os.replace(tmp, folder / "meta.json")
-    return chunks, fidx, build_s
+    return chunks, fidx, build_s, matrix
 
 
-def _read(folder: Path) -> tuple[list[Chunk], object, dict]:
+def _read(folder: Path) -> tuple[list[Chunk], object, dict, np.ndarray]:
     import faiss
 
     meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
@@ -182,7 +199,10 @@ def _read(folder: Path) -> tuple[list[Chunk], object, dict]:
     fidx = faiss.read_index(str(folder / "vectors.faiss"))
     if fidx.ntotal != len(chunks) or len(chunks) != meta.get("chunks"):
         raise ValueError(f"{fidx.ntotal} vectors for {len(chunks)} chunks")
-    return chunks, fidx, meta
+    matrix = adapter.load(folder / adapter.FILE)  # missing or bad: OSError / ValueError -> rebuild
+    if matrix.shape[0] != fidx.d:
+        raise ValueError(f"adapter is {matrix.shape[0]}-d for {fidx.d}-d vectors")
+    return chunks, fidx, meta, matrix
 
 
 def open_index(settings: KnowledgeSettings, encoder, model_id: str, progress: Progress | None = None,
@@ -192,12 +212,12 @@ def open_index(settings: KnowledgeSettings, encoder, model_id: str, progress: Pr
     records = [r for spec in specs for r in corpus.read_records(spec)]
     fp = fingerprint(settings, specs, model_id, encoder.name)
     folder = index_dir(settings)
-    chunks = fidx = None
+    chunks = fidx = matrix = None
     meta: dict = {}
     built, build_s = False, 0.0
     if not rebuild and stored_fingerprint(folder) == fp:
         try:
-            chunks, fidx, meta = _read(folder)
+            chunks, fidx, meta, matrix = _read(folder)
         except (OSError, ValueError, RuntimeError, TypeError, json.JSONDecodeError) as err:
             log.warning("index at %s unreadable (%s): rebuilding", folder, err)
             if on_event:
@@ -205,9 +225,9 @@ def open_index(settings: KnowledgeSettings, encoder, model_id: str, progress: Pr
     elif on_event:
         on_event("building index" if stored_fingerprint(folder) is None else "sources or model changed: rebuilding index")
     if chunks is None:
-        chunks, fidx, build_s = build(settings, encoder, specs, records, fp, folder, progress)
+        chunks, fidx, build_s, matrix = build(settings, encoder, specs, records, fp, folder, progress)
         built = True
         meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
     return KnowledgeIndex(chunks=chunks, records={r.id: r for r in records}, sources=specs,
                           faiss_index=fidx, bm25=build_bm25(chunks), fingerprint=fp, built=built,
-                          build_s=build_s, meta=meta, model_id=model_id)
+                          build_s=build_s, meta=meta, model_id=model_id, adapter=matrix)

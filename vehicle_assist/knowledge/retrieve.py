@@ -125,6 +125,11 @@ class Retriever:
         self.audience = np.array([settings.other_audience_factor if c.section in other else 1.0
                                   for c in index.chunks], dtype=np.float32)
         """Per-chunk score factor: rules written for other road users rank lower."""
+        from vehicle_assist.knowledge.adapter import QueryAdapter
+
+        self.adapter = QueryAdapter(index.adapter, settings.adapter_weight) if index.adapter is not None else None
+        """The query adapter used for ranking with ``settings.adapter_weight`` (None, or a weight of 0:
+        the raw query vector ranks)."""
 
     def _answer_model(self):
         """The fitted answerability model when configured and fitted for this embedding model."""
@@ -194,11 +199,15 @@ class Retriever:
         chunks = self.index.chunks
         t = clock.perf_ns()
         vec = self.encoder.encode([query])
+        rank_vec = (self.adapter.apply(vec[0], s.adapter_weight) if self.adapter is not None and s.adapter_weight > 0
+                    else vec[0])
         timings["embed_ms"] = (clock.perf_ns() - t) / 1e6
         if mode == "hybrid" and s.fusion == "score":
-            ordered, best_chunk, fused, top_dense, bm25_top = self._score_fusion(vec[0], query, k, timings)
+            ordered, best_chunk, fused, top_dense, bm25_top = self._score_fusion(vec[0], rank_vec, query, k,
+                                                                                 timings)
         else:
-            ordered, best_chunk, fused, top_dense, bm25_top = self._rank_fusion(vec, query, k, mode, text, timings)
+            ordered, best_chunk, fused, top_dense, bm25_top = self._rank_fusion(vec, rank_vec[None, :], query,
+                                                                                k, mode, text, timings)
         t = clock.perf_ns()
         passages = tuple(self._passage_of(chunks[best_chunk[rid]], fused[rid]) for rid in ordered)
         timings["fuse_ms"] = timings.get("fuse_ms", 0.0) + (clock.perf_ns() - t) / 1e6
@@ -219,13 +228,15 @@ class Retriever:
         return Retrieval(text or query, passages, not reason and bool(passages), timings, query,
                          reason, top_dense, p_ok, tuple(float(f) for f in feats))
 
-    def _score_fusion(self, vec: np.ndarray, query: str, k: int, timings: dict[str, float]):
-        """Per chunk: (cosine + w / (1 + BM25 rank / scale)) x audience factor, over every chunk
-        (chunks without a query word get no bonus); a rule scores as its best chunk. Returns (rule ids best first, best chunk per rule, score per
-        rule, top cosine, top BM25)."""
+    def _score_fusion(self, vec: np.ndarray, rank_vec: np.ndarray, query: str, k: int,
+                      timings: dict[str, float]):
+        """Per chunk: (dense + w / (1 + BM25 rank / scale)) x audience factor, over every chunk
+        (chunks without a query word get no bonus), where dense is the cosine with ``rank_vec``
+        (the query vector, adapted when the adapter is on); a rule scores as its best chunk. Returns
+        (rule ids best first, best chunk per rule, score per rule, top raw cosine of ``vec``, top BM25)."""
         t = clock.perf_ns()
-        dense = self.vectors @ vec
-        top_dense = float(dense.max())
+        dense = self.vectors @ rank_vec
+        top_dense = float((self.vectors @ vec).max()) if rank_vec is not vec else float(dense.max())
         timings["dense_ms"] = (clock.perf_ns() - t) / 1e6
         t = clock.perf_ns()
         tokens = bm25_tokens(query)
@@ -242,17 +253,17 @@ class Retriever:
         return ([rid for rid, _ in ranking], dict(ranking), {rid: float(score[ci]) for rid, ci in ranking},
                 top_dense, bm25_top)
 
-    def _rank_fusion(self, vec: np.ndarray, query: str, k: int, mode: str, text: str,
+    def _rank_fusion(self, vec: np.ndarray, rank_vec: np.ndarray, query: str, k: int, mode: str, text: str,
                      timings: dict[str, float]):
-        """Reciprocal rank fusion of the dense and BM25 candidate lists (or one of them alone, by
-        ``mode``). Returns what ``_score_fusion`` does."""
+        """Reciprocal rank fusion of the dense (by ``rank_vec``) and BM25 candidate lists (or one of
+        them alone, by ``mode``). Returns what ``_score_fusion`` does (top raw cosine of ``vec``)."""
         s = self.settings
         chunks = self.index.chunks
         n_cand = min(s.candidates, len(chunks))
         dense_rank: list[tuple[str, int]] = []
         t = clock.perf_ns()
-        scores, ids = self.index.faiss_index.search(vec, n_cand)
-        top_dense = float(scores[0][0]) if len(scores[0]) else 0.0
+        scores, ids = self.index.faiss_index.search(np.ascontiguousarray(rank_vec, dtype=np.float32), n_cand)
+        top_dense = float((self.vectors @ vec[0]).max()) if len(self.vectors) else 0.0
         if mode != "bm25":
             dense_rank = _rule_ranking(ids[0], chunks, n_cand)
         timings["dense_ms"] = (clock.perf_ns() - t) / 1e6

@@ -23,7 +23,7 @@ import numpy as np
 
 from vehicle_assist import config
 from vehicle_assist.config import CameraCalibration, Field, StrictModel
-from vehicle_assist.messages import Hazard, HazardLevel, Track, VehicleState
+from vehicle_assist.messages import Hazard, HazardLevel, ImageMotion, Track, VehicleState
 
 FOLLOWING_TOO_CLOSE = "following-too-close"
 FORWARD_COLLISION = "forward-collision"
@@ -88,8 +88,14 @@ class LevelSpec(StrictModel):
     (a car coming out from behind another, an outline the detector firms up), and settling reads as growth."""
     distance_min_closing_mps: float = Field(0.0, ge=0)
     """With ``distance_needs_motion``: the growth must mean closing at least this fast (distance / TTC).
-    A person's or rider's own posture and a diagonal crossing in front of a stopped car make a box creep
-    bigger at about walking pace; that is not us closing on them."""
+    A person's or rider's own posture, a diagonal crossing in front of a stopped car, a cyclist we slowly
+    gain on make a box creep bigger at about walking pace; that is not a threat by itself."""
+    warning_headway_s: float | None = None
+    """A confirmed track whose box is in the corridor now and that we would reach within this many
+    seconds at our own speed (distance / ego speed) is a warning, growing or not: a scooter that cuts in
+    close ahead and rides with us. Ego speed from telemetry; without it, the image's ego motion
+    (``perception.egomotion``'s rough speed). Below ``headway.min_ego_speed_mps`` (stopped) or unknown:
+    never."""
 
 
 class HysteresisSpec(StrictModel):
@@ -335,10 +341,21 @@ def _truncated(box: tuple[float, float, float, float], calib: CameraCalibration,
     return x1 <= margin or y1 <= margin or x2 >= calib.width - margin or y2 >= calib.height - margin
 
 
+def ego_speed_of(ego_speed: float | None, motion: ImageMotion | None) -> float | None:
+    """Our forward speed (pure): telemetry's when it has one; else the image's rough estimate (its
+    flow speed proxy); else unknown (None)."""
+    if ego_speed is not None:
+        return ego_speed
+    return None if motion is None or motion.speed_mps is None else max(float(motion.speed_mps), 0.0)
+
+
 def assess(tracks: Iterable[Track], ego: VehicleState | None, now_ns: int, calib: CameraCalibration,
            prev_levels: Mapping[int, HazardLevel] | None = None, table: HazardTable | None = None,
-           max_age_s: float = 0.3) -> list[Hazard]:
+           max_age_s: float = 0.3, motion: ImageMotion | None = None) -> list[Hazard]:
     """Assess every current track; returns hazards of level >= INFO, worst first.
+
+    ``motion``: the ego motion read from the image (``perception.egomotion``), used only where
+    telemetry gives no speed (the headway level of vulnerable road users: ``warning_headway_s``).
 
     ``calib`` must describe the frames the tracks' boxes are in (see ``CameraCalibration.scaled``).
     ``prev_levels`` maps track id -> the level of the previous call (hysteresis); pass
@@ -347,6 +364,7 @@ def assess(tracks: Iterable[Track], ego: VehicleState | None, now_ns: int, calib
     table = table or default_table()
     prev_levels = prev_levels or {}
     ego_speed = ego.speed_mps if ego is not None else None
+    speed_any = ego_speed_of(ego_speed, motion)  # telemetry, else the image's estimate
     current = [t for t in tracks if t.label in table.classes and now_ns - t.t_ns <= max_age_s * 1e9]
     out: list[Hazard] = []
     for tr in current:
@@ -405,6 +423,12 @@ def assess(tracks: Iterable[Track], ego: VehicleState | None, now_ns: int, calib
                     and ego_speed >= table.headway.min_ego_speed_mps
                     and dist / ego_speed < table.headway.caution_s * (hy.ttc_factor if prev >= HazardLevel.CAUTION else 1.0)):
                 level, kind = HazardLevel.CAUTION, FOLLOWING_TOO_CLOSE
+        if (spec.warning_headway_s is not None and speed_any is not None and dist is not None
+                and tr.hits >= table.ttc.min_hits and speed_any >= table.headway.min_ego_speed_mps
+                and dist / speed_any < spec.warning_headway_s * (hy.ttc_factor if prev >= HazardLevel.WARNING else 1.0)
+                and corridor_overlap_m(tr.box, cls.height_m, calib, half) >= need):
+            # in our path now (not where its lateral motion may take it) and we would reach it within the headway
+            level, in_corridor = max(level, HazardLevel.WARNING), True
         if ego_speed is not None and ego_speed < table.headway.min_ego_speed_mps:
             level = min(level, HazardLevel.INFO if cls.kind == FORWARD_COLLISION else HazardLevel.CAUTION)
         if level == HazardLevel.NONE:
@@ -427,6 +451,6 @@ def _round(x: float | None, nd: int = 3) -> float | None:
     return None if x is None else round(float(x), nd)
 
 
-__all__ = ["CameraCalibration", "HazardTable", "TTCEstimate", "assess", "approaching", "both_dimensions", "widths", "plausible", "estimate_ttc", "distance_m", "lateral_extent",
+__all__ = ["CameraCalibration", "HazardTable", "TTCEstimate", "assess", "ego_speed_of", "approaching", "both_dimensions", "widths", "plausible", "estimate_ttc", "distance_m", "lateral_extent",
            "corridor_overlap_m", "load_table", "default_table", "levels_of", "FORWARD_COLLISION",
            "FOLLOWING_TOO_CLOSE"]

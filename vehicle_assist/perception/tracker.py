@@ -5,8 +5,10 @@ associates boxes across frames (a Kalman filter plus two-stage IoU matching). Ea
 track's history keeps the *measured* box height of its matched detection (not the Kalman
 estimate), because the TTC fit in :mod:`vehicle_assist.perception.hazards` does its own smoothing
 and must not inherit the filter's lag. When a track's boxes start coming from another detector
-pass (it grew out of the road-ahead region), its history restarts: the two passes measure a box
-slightly differently, and a step in height would read as sudden growth. On a frame where only the
+pass (it grew out of the road-ahead region) and keep coming from it (``switch_frames`` matches in a row),
+its history restarts: the two passes measure a box slightly differently, and a step in height would
+read as sudden growth. Boxes from the other pass on fewer frames than that are left out of the history,
+which keeps its growth (an object near the region's border flips between the passes). On a frame where only the
 road-ahead pass ran (``Detections.region``), new tracks outside that region sit the update out:
 ByteTrack would otherwise remove them for not being seen, and a close object seen only by the
 full pass (every 2nd frame) would never become a track.
@@ -31,6 +33,8 @@ class _State:
     history: deque = field(default_factory=deque)
     edges: deque = field(default_factory=deque)
     source: str = ""
+    pending: list = field(default_factory=list)
+    """Samples ``(t_ns, height, x1, x2)`` from another pass than ``source``, not yet persistent."""
 
 
 class Tracker:
@@ -62,12 +66,19 @@ class Tracker:
             det = items[idx]
             st = self._states.setdefault(tid, _State(first_t_ns=dets.t_ns))
             st.hits += 1
-            if det.source != st.source:  # another detector pass: its box scale differs, so growth restarts
-                st.history.clear()
-                st.edges.clear()
+            sample = (dets.t_ns, float(det.box[3] - det.box[1]), float(det.box[0]), float(det.box[2]))
+            if det.source == st.source or not st.history:
+                st.pending.clear()
                 st.source = det.source
-            st.history.append((dets.t_ns, float(det.box[3] - det.box[1])))
-            st.edges.append((dets.t_ns, float(det.box[0]), float(det.box[2])))
+                self._append(st, [sample])
+            else:  # another detector pass: its box scale differs; growth restarts once that pass persists
+                st.pending.append(sample)
+                if len(st.pending) >= self.settings.switch_frames:
+                    st.history.clear()
+                    st.edges.clear()
+                    st.source = det.source
+                    self._append(st, st.pending)
+                    st.pending = []
             while st.history and dets.t_ns - st.history[0][0] > keep_ns:
                 st.history.popleft()
                 st.edges.popleft()
@@ -77,6 +88,12 @@ class Tracker:
                              edges=tuple(st.edges)))
         self._forget(dets.t_ns)
         return out
+
+    @staticmethod
+    def _append(st: _State, samples: list) -> None:
+        for t, h, x1, x2 in samples:
+            st.history.append((t, h))
+            st.edges.append((t, x1, x2))
 
     def _forget(self, now_ns: int) -> None:
         """Drop the state of tracks ByteTrack has removed (bounded memory on long drives)."""

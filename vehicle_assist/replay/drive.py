@@ -39,12 +39,17 @@ class VideoRead:
     """The container's frame count."""
 
 
+def is_name(spec: str | Path) -> bool:
+    """A bare name (``highway_cars_1s``, ``highway_cars_1s.mp4``), also looked up in ``sim/``, rather than a path."""
+    return str(spec) == Path(spec).name
+
+
 def resolve_drive(spec: str | Path) -> Path:
     """A drive name (``sim/manifests/<name>.yaml``) or a path: absolute, as typed (relative to the
     cwd, like any command-line path), or relative to VA_HOME."""
     p = Path(spec)
-    candidates = [p] if p.is_absolute() else [p.resolve(), paths.resolve(p), paths.sim() / "manifests" / f"{spec}.yaml",
-                                               paths.sim() / "drives" / str(spec)]
+    named = [paths.sim() / "manifests" / f"{spec}.yaml", paths.sim() / "drives" / str(spec)] if is_name(spec) else []
+    candidates = [p] if p.is_absolute() else list(dict.fromkeys([p.resolve(), paths.resolve(p), *named]))  # each once
     for c in candidates:
         if c.exists():
             return c

@@ -121,19 +121,12 @@ def _build(text: str, kind: str, g: tuple, why: str) -> Expectation:
     if kind == "alert_within":
         d, t = float(g[1]), float(g[2])
         return Expectation(text, kind, _names(g[0]), t0=max(0.0, t - d), t1=t + d, why=why)
-    if kind in ("alert_between", "no_alert_between"):
+    if kind in ("alert_between", "no_alert_between", "advice_between", "no_advice_between"):
         a, b = float(g[1]), float(g[2])
         if b < a:
             raise ExpectationError(f"{text!r}: the span ends (t={b}) before it starts (t={a})")
         return Expectation(text, kind, _names(g[0]), t0=a, t1=b, why=why)
-    if kind == "no_alert":
-        return Expectation(text, kind, _names(g[0]), why=why)
-    if kind in ("advice_between", "no_advice_between"):
-        a, b = float(g[1]), float(g[2])
-        if b < a:
-            raise ExpectationError(f"{text!r}: the span ends (t={b}) before it starts (t={a})")
-        return Expectation(text, kind, _names(g[0]), t0=a, t1=b, why=why)
-    if kind == "no_advice":
+    if kind in ("no_alert", "no_advice"):
         return Expectation(text, kind, _names(g[0]), why=why)
     if kind == "no_limit":
         return Expectation(text, kind, t0=float(g[0]) if g[0] else None, t1=float(g[1]) if g[1] else None, why=why)

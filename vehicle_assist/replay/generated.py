@@ -102,7 +102,7 @@ def _ensure_approach(name: str, progress: Progress | None) -> list[Path]:
 def _ensure_route(name: str, progress: Progress | None) -> list[Path]:
     out = folder("route") / name
     if (out / "telemetry.csv").is_file() and (out / "truth.json").is_file():
-        _route().ensure([name])  # remade, quickly, only when its spec in sim/route_drives.yaml changed
+        _route().ensure([name])  # remade, quickly, only when its spec in sim/route_drives.yaml or the route tables changed
         return []
     with (progress or _line)(f"generating route drive {name} (first use)", 0):
         _route().ensure([name])

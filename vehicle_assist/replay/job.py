@@ -15,8 +15,8 @@ from typing import Any, Callable
 
 from vehicle_assist import paths, private, triplog
 from vehicle_assist.replay import expect, refs, report
-from vehicle_assist.replay.drive import Drive, open_drive, resolve_drive
-from vehicle_assist.replay.errors import ReplayError
+from vehicle_assist.replay.drive import Drive, is_name, open_drive, resolve_drive
+from vehicle_assist.replay.errors import DriveError, ReplayError
 from vehicle_assist.replay.faults import FaultPlan
 from vehicle_assist.replay.run import ReplayOptions, run_replay
 from vehicle_assist.replay.scenario import Scenario, is_scenario, load as load_scenario, render_questions
@@ -40,7 +40,13 @@ def resolve_target(spec: str) -> Target:
         if c.is_file() and is_scenario(c):
             s = load_scenario(c)
             return Target(s.name, s.spec.drive, s, s.spec.faults)
-    drive = resolve_drive(spec)
+    try:
+        drive = resolve_drive(spec)
+    except DriveError as err:
+        if err.code != "drive-missing" or not is_name(spec) or Path(spec).suffix:
+            raise
+        raise DriveError("drive-missing", spec, "(path)", f"a scenario or a drive; no scenario at {candidates[-1]}, "
+                         f"and {err.expected}") from None
     return Target(drive.stem if drive.is_file() else drive.name, str(drive))
 
 

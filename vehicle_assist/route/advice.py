@@ -258,6 +258,9 @@ def answer(kind: str, question: str, ctx: RouteContext | None, t_ns: int) -> Adv
         mph = f"{ctx.speed_limit_mph:g} miles per hour"
         if ctx.limit_source == "tagged":
             text = f"The speed limit on {ctx.road or 'this road'} is {mph}, from the map. Rule 124."
+        elif ctx.limit_source == "built_up_inferred":
+            text = (f"The map has no signed limit for {ctx.road or 'this road'}; it looks like a built-up street, "
+                    f"so likely {mph}, by Rule 124. Signs take precedence.")
         else:
             text = (f"The map has no signed limit for {ctx.road or 'this road'}; the national limit for its road "
                     f"type is {mph}, by Rule 124. Signs take precedence.")

@@ -36,7 +36,7 @@ from vehicle_assist.fetch import sha256_of
 
 log = logging.getLogger(__name__)
 
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 EARTH_R = 6_371_008.8
 SAMPLE_M = 8.0
 """Index points are sampled along segments at most this far apart."""
@@ -44,6 +44,22 @@ SAMPLE_M = 8.0
 
 class RouteError(CodedError):
     """A map cannot be read or indexed; ``code`` is stable, the message names the file."""
+
+
+class BuiltUpEvidence(StrictModel):
+    """``built_up_evidence`` in ``configs/route.yaml``: what the surroundings of an untagged way must
+    hold for it to count as built-up (street lights: Rule 124's 30 mph) when it has no ``lit`` tag."""
+
+    radius_m: float = 100.0
+    """Evidence within this distance of the way (points every 20 m along it) counts."""
+    min_lit_ways: int = 2
+    """Other highway ways (any kind, footways too) tagged lit=yes..."""
+    min_buildings: int = 10
+    """...or buildings..."""
+    min_lamps: int = 1
+    """...or street lamps (highway=street_lamp nodes)..."""
+    landuse: list[str] = ["residential", "commercial", "retail", "industrial"]
+    """...or a landuse area of these kinds (closed ways) around or beside the way."""
 
 
 class RouteTables(StrictModel):
@@ -55,6 +71,7 @@ class RouteTables(StrictModel):
     national_limits_mph: dict[str, dict[str, int]]
     built_up_classes: list[str] = []
     national_values: dict[str, str | None] = {}
+    built_up_evidence: BuiltUpEvidence = BuiltUpEvidence()
 
 
 def load_tables(path: Path | None = None) -> RouteTables:
@@ -159,6 +176,7 @@ def _lanes(v: str | None) -> int:
 
 ARRAYS = ("node_id", "node_ll", "node_xy", "way_id", "way_name", "way_ref", "way_class", "way_oneway",
           "way_lanes", "way_maxspeed_mph", "way_maxspeed_kind", "way_lit", "way_dual", "way_roundabout",
+          "way_near_lit", "way_near_buildings", "way_near_lamps", "way_near_landuse",
           "seg_a", "seg_b", "seg_way", "seg_len", "feat_node", "feat_kind", "feat_detail", "feat_dir",
           "feat_osm_id", "origin")
 
@@ -318,12 +336,19 @@ def build_arrays(path: Path, tables: RouteTables) -> dict[str, np.ndarray]:
     feature_nodes: dict[int, tuple[str, str, str, float, float]] = {}
     ways: list[dict[str, Any]] = []
     schools: list[list[tuple[float, float]]] = []
+    ev = tables.built_up_evidence
+    lit_ways: list[tuple[int, list[tuple[float, float]]]] = []  # highway ways tagged lit=yes
+    buildings: list[tuple[float, float]] = []  # centroids
+    lamps: list[tuple[float, float]] = []
+    landuse: list[list[tuple[float, float]]] = []  # closed rings of urban landuse
 
     class Handler(osmium.SimpleHandler):
         def node(self, n: Any) -> None:
             if not n.tags:
                 return
             tags = {t.k: t.v for t in n.tags}
+            if tags.get("highway") == "street_lamp" and n.location.valid():
+                lamps.append((n.location.lat, n.location.lon))
             feat = node_feature(tags)
             if feat and n.location.valid():
                 feature_nodes[n.id] = (feat[0], feat[1], tags.get("direction", ""), n.location.lat, n.location.lon)
@@ -333,6 +358,16 @@ def build_arrays(path: Path, tables: RouteTables) -> dict[str, np.ndarray]:
             if tags.get("amenity") == "school":
                 schools.append([(nd.lat, nd.lon) for nd in w.nodes if nd.location.valid()])
                 return
+            if "building" in tags or tags.get("landuse") in ev.landuse or (tags.get("highway") and tags.get("lit") == "yes"):
+                pts = [(nd.lat, nd.lon) for nd in w.nodes if nd.location.valid()]
+                if pts:
+                    if "building" in tags:
+                        buildings.append(tuple(np.mean(pts, axis=0)))
+                    elif tags.get("landuse") in ev.landuse:
+                        if len(pts) >= 4 and w.nodes[0].ref == w.nodes[len(w.nodes) - 1].ref:
+                            landuse.append(pts)
+                    else:
+                        lit_ways.append((w.id, pts))
             if not is_drivable(tags, tables):
                 return
             refs, lls = [], []
@@ -398,6 +433,7 @@ def build_arrays(path: Path, tables: RouteTables) -> dict[str, np.ndarray]:
         "seg_a": sa, "seg_b": sb, "seg_way": np.asarray(seg_way, dtype=np.int32),
         "seg_len": haversine_m(ll[sa, 0], ll[sa, 1], ll[sb, 0], ll[sb, 1]),
     }
+    arrays.update(_built_up_evidence(ways, origin, k, ev, lit_ways, buildings, lamps, landuse))
     # features: nodes on drivable ways; schools attach to the nearest road node within 60 m
     f_node, f_kind, f_detail, f_dir, f_osm = [], [], [], [], []
     for osm_id, (kind, detail, direction, lat, lon) in feature_nodes.items():
@@ -427,6 +463,67 @@ def build_arrays(path: Path, tables: RouteTables) -> dict[str, np.ndarray]:
         if arrays[key].size == 0:
             arrays[key] = np.zeros(0, dtype="<U1")
     return arrays
+
+
+def _built_up_evidence(ways: list[dict], origin: np.ndarray, k: float, ev: BuiltUpEvidence,
+                       lit_ways: list, buildings: list, lamps: list, landuse: list) -> dict[str, np.ndarray]:
+    """Per drivable way, what lies within ``ev.radius_m`` of it (points every 20 m along it): other highway ways tagged
+    lit=yes (count), buildings, street lamps, and whether an urban landuse area holds or touches it."""
+    from scipy.spatial import cKDTree
+
+    cos0 = math.cos(math.radians(origin[0]))
+
+    def proj(pts: Any) -> np.ndarray:
+        p = np.asarray(pts, dtype=np.float64).reshape(-1, 2)
+        return np.stack([(p[:, 1] - origin[1]) * k * cos0, (p[:, 0] - origin[0]) * k], 1)
+
+    def tree_of(pts: list) -> tuple[Any, int]:
+        return (cKDTree(proj(pts)), len(pts)) if pts else (None, 0)
+
+    lit_pts = [p for _, pts in lit_ways for p in pts]
+    lit_owner = np.array([wid for wid, pts in lit_ways for _ in pts], dtype=np.int64)
+    lit_tree, _ = tree_of(lit_pts)
+    b_tree, _ = tree_of(buildings)
+    l_tree, _ = tree_of(lamps)
+    rings = [proj(r) for r in landuse]
+    ring_tree = cKDTree(np.concatenate(rings)) if rings else None
+    n = len(ways)
+    near_lit, near_b, near_l = np.zeros(n, np.int16), np.zeros(n, np.int16), np.zeros(n, np.int16)
+    near_land = np.zeros(n, dtype=bool)
+    r = ev.radius_m
+    for wi, w in enumerate(ways):
+        pts = _densify(proj(w["lls"]), 20.0)
+        if lit_tree is not None:
+            hit = {int(lit_owner[j]) for js in lit_tree.query_ball_point(pts, r) for j in js}
+            hit.discard(int(w["id"]))
+            near_lit[wi] = min(len(hit), 32767)
+        if b_tree is not None:
+            near_b[wi] = min(len({j for js in b_tree.query_ball_point(pts, r) for j in js}), 32767)
+        if l_tree is not None:
+            near_l[wi] = min(len({j for js in l_tree.query_ball_point(pts, r) for j in js}), 32767)
+        if rings:
+            near = ring_tree is not None and any(ring_tree.query_ball_point(pts, r))
+            near_land[wi] = near or any(_inside(p, ring) for ring in rings for p in pts[:: max(1, len(pts) // 4)])
+    return {"way_near_lit": near_lit, "way_near_buildings": near_b, "way_near_lamps": near_l,
+            "way_near_landuse": near_land}
+
+
+def _densify(pts: np.ndarray, step_m: float) -> np.ndarray:
+    """A polyline's points with more added along each segment, at most ``step_m`` apart."""
+    out = [pts[:1]]
+    for a, b in zip(pts[:-1], pts[1:]):
+        n = max(1, int(math.ceil(float(np.hypot(*(b - a))) / step_m)))
+        out.append(a + (b - a) * (np.arange(1, n + 1) / n)[:, None])
+    return np.concatenate(out)
+
+
+def _inside(p: np.ndarray, ring: np.ndarray) -> bool:
+    """Point in polygon (even-odd rule)."""
+    x, y = float(p[0]), float(p[1])
+    xs, ys = ring[:, 0], ring[:, 1]
+    xj, yj = np.roll(xs, 1), np.roll(ys, 1)
+    cross = ((ys > y) != (yj > y)) & (x < (xj - xs) * (y - ys) / np.where(yj - ys == 0, 1e-12, yj - ys) + xs)
+    return bool(np.count_nonzero(cross) % 2)
 
 
 def cache_path(path: Path, sha: str, tables: RouteTables) -> Path:

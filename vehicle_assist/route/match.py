@@ -6,12 +6,18 @@ After Newson & Krumm (2009), "Hidden Markov map matching through noise and spars
   driven) within ``radius_m`` of the fix; a two-way road gives two states per segment, so the
   direction of travel is part of the match (dual carriageways, U-turns).
 - Emission: Gaussian in the fix's distance to the candidate (``sigma_m``), times a Gaussian in the
-  angle between the edge and the GNSS heading when the fix carries one and the car moves.
+  angle between the edge and the GNSS heading when the fix carries one and the car moves; without
+  one, the course over ground estimated from the last few seconds of fixes (a least-squares line,
+  only once the car travelled far enough; differences up to ``course_free_deg`` are free, since
+  the estimate lags in turns).
 - Transition: Laplace in the difference between the route distance from the previous candidate
   to this one (along the directed graph; a bounded Dijkstra; a small move backwards along the
   same road is allowed, a U-turn costs ``uturn_cost``) and the distance the car travelled: the
   integral of its speed when speed is known (CAN/OBD odometry, far steadier than GNSS), else the
   great-circle distance between the fixes.
+- Place along the road: the best predecessor's place moved on by the distance travelled, fused
+  with the fix's projection (a 1-D Kalman update, ``along_q``): the speed integral is steadier
+  than GNSS along the road, which decides when the car reaches a junction.
 
 Online: fixes arrive one by one. A Viterbi step is taken when the car has travelled ``step_m``
 since the last one (or ``max_step_s`` has passed), which keeps consecutive fixes' noise from
@@ -26,6 +32,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,6 +62,15 @@ class MatchSettings:
     """Scale of the transition's route-vs-travelled distance difference."""
     heading_sigma_deg: float = 20.0
     heading_min_speed_mps: float = 3.0
+    course_window_s: float = 3.0
+    """Course over ground estimated from the fixes of the last this many seconds (a fix without a GNSS
+    heading); 0 turns the estimate off."""
+    course_min_m: float = 15.0
+    """...only when the car travelled at least this far in that window (shorter: too noisy)."""
+    course_sigma_deg: float = 35.0
+    course_free_deg: float = 45.0
+    """The estimated course lags in turns: differences up to this cost nothing, beyond it a
+    Gaussian of ``course_sigma_deg``."""
     step_m: float = 12.0
     max_step_s: float = 3.0
     max_candidates: int = 16
@@ -68,6 +84,12 @@ class MatchSettings:
     """Bounds the route search when speed is unknown."""
     prune: float = 25.0
     """States this far (log-probability) below the best are dropped."""
+    along_q: float = 0.05
+    """Along the road, each state's place is the predecessor's moved on by the distance travelled,
+    fused with the fix's projection (1-D Kalman): the prediction's variance grows by this many m^2
+    per metre travelled (0: no fusion, the place is the fix's projection)."""
+    along_r_factor: float = 1.0
+    """The projection's variance is ``(sigma_m * ...)^2`` times this (coloured GNSS noise repeats)."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +115,8 @@ class Matcher:
 
     def reset(self) -> None:
         self._states: list[tuple[int, float, float]] = []  # (edge, offset, emission distance)
+        self._var: list[float] = []  # variance of each state's offset (m^2)
+        self._back: list[int] = []
         self._scores = np.zeros(0)
         self._last_step_t: float | None = None
         self._last_step_ll: tuple[float, float] | None = None
@@ -101,6 +125,8 @@ class Matcher:
         self._last_speed: float | None = None
         self._best: Match | None = None
         self._carried = 0.0
+        self._recent: deque[tuple[float, float, float, float]] = deque()  # (t, x, y, odometer)
+        self._odometer = 0.0
 
     # -- public --------------------------------------------------------------------------------
 
@@ -115,6 +141,7 @@ class Matcher:
             travelled = 0.5 * (prev + speed) * dt
             self._odo += travelled
             self._carried += travelled
+            self._odometer += travelled
         self._last_t, self._last_speed = fix.t_s, fix.speed_mps if fix.speed_mps is not None else self._last_speed
         if fix.lat is None or fix.lon is None:
             if self._last_step_t is not None and fix.t_s - self._last_step_t > self.s.max_gap_s:
@@ -124,6 +151,7 @@ class Matcher:
         if self._last_step_t is not None and fix.t_s - self._last_step_t > self.s.max_gap_s:
             self.reset()
             self._last_t = fix.t_s
+        self._remember(fix)
         due = (self._last_step_t is None or not self._states
                or fix.t_s - self._last_step_t >= self.s.max_step_s
                or self._moved(fix) >= self.s.step_m)
@@ -139,19 +167,55 @@ class Matcher:
         lat0, lon0 = self._last_step_ll  # type: ignore[misc]
         return float(haversine_m(lat0, lon0, fix.lat, fix.lon))
 
+    def _remember(self, fix: Fix) -> None:
+        """Keep the fixes of the course window (a gap longer than the window empties it)."""
+        if self.s.course_window_s <= 0:
+            return
+        xy = self.rmap.project(fix.lat, fix.lon)
+        rec = self._recent
+        if rec and fix.t_s - rec[-1][0] > self.s.course_window_s:
+            rec.clear()
+        rec.append((fix.t_s, float(xy[0]), float(xy[1]), self._odometer))
+        while rec and fix.t_s - rec[0][0] > self.s.course_window_s:
+            rec.popleft()
+
+    def course_deg(self) -> float | None:
+        """Course over ground (compass deg) from the recent fixes: the direction of a straight line
+        fitted to x(t) and y(t) over the window, when the car moved far enough for it to mean
+        something (by speed when known, else by the fitted displacement); else None."""
+        rec = self._recent
+        if len(rec) < 5:
+            return None
+        arr = np.asarray(rec)
+        t = arr[:, 0] - arr[:, 0].mean()
+        tt = float(t @ t)
+        if tt <= 0:
+            return None
+        vx, vy = float(t @ arr[:, 1]) / tt, float(t @ arr[:, 2]) / tt
+        span = float(arr[-1, 0] - arr[0, 0])
+        moved = float(arr[-1, 3] - arr[0, 3]) if self._last_speed is not None else math.hypot(vx, vy) * span
+        if moved < self.s.course_min_m or span < 0.5 * self.s.course_window_s:
+            return None
+        if self._last_speed is not None and self._last_speed < self.s.heading_min_speed_mps:
+            return None
+        return math.degrees(math.atan2(vx, vy)) % 360.0
+
     def _carry(self) -> Match | None:
         """The best place of the last step, moved on by the distance travelled since."""
         if self._best is None:
             return None
         b = self._best
-        edge, offset = b.edge, b.offset_m + self._carried
-        while offset > float(self.rmap.edge_len[edge]):  # past the edge's end: on along the likeliest continuation
+        return self._moved_on(b.edge, b.offset_m + self._carried, b.distance_m, False)
+
+    def _moved_on(self, edge: int, offset: float, distance: float, stepped: bool) -> Match:
+        """A place ``offset`` metres from an edge's start, past its end along the likeliest continuation."""
+        while offset > float(self.rmap.edge_len[edge]):
             nxt = next_edge(self.rmap, edge)
             if nxt is None:
-                return Match(edge, float(self.rmap.edge_len[edge]), b.distance_m, False)
+                return Match(edge, float(self.rmap.edge_len[edge]), distance, stepped)
             offset -= float(self.rmap.edge_len[edge])
             edge = nxt
-        return Match(edge, offset, b.distance_m, False)
+        return Match(edge, offset, distance, stepped)
 
     def _candidates(self, fix: Fix) -> tuple[list[tuple[int, float, float]], np.ndarray]:
         rmap, s = self.rmap, self.s
@@ -175,6 +239,7 @@ class Matcher:
         states, emis = [], []
         use_heading = (fix.heading_deg is not None and fix.speed_mps is not None
                        and fix.speed_mps >= s.heading_min_speed_mps)
+        course = None if use_heading or fix.heading_deg is not None else self.course_deg()
         seg_len = rmap.a["seg_len"]
         for i in order:
             seg = int(segs[i])
@@ -185,6 +250,9 @@ class Matcher:
                 if use_heading:
                     diff = abs((rmap.edge_bearing(e) - fix.heading_deg + 180.0) % 360.0 - 180.0)
                     lp += -0.5 * (diff / s.heading_sigma_deg) ** 2
+                elif course is not None:
+                    diff = abs((rmap.edge_bearing(e) - course + 180.0) % 360.0 - 180.0)
+                    lp += -0.5 * (max(0.0, diff - s.course_free_deg) / s.course_sigma_deg) ** 2
                 states.append((e, off, float(dist[i])))
                 emis.append(lp)
         return states, np.asarray(emis)
@@ -211,64 +279,101 @@ class Matcher:
         self._carried = 0.0
         if not states:
             self._states, self._scores, self._best = [], np.zeros(0), None
+            self._var, self._back = [], []
             return None
+        fused = None
         if len(self._states):
             bound = travelled + 2 * self.s.radius_m + 20.0
             if self._last_speed is None:
                 bound = max(bound, min(self.s.max_speed_mps * elapsed, 2000.0))
-            scores = self._transition(states, travelled, bound) + emis
+            trans, fused = self._transition(states, travelled, bound)
+            scores = trans + emis
             if not np.isfinite(scores).any():  # no route joins the last step to this one: restart
-                scores = emis.copy()
+                scores, fused = emis.copy(), None
         else:
             scores = emis.copy()
+        if fused is None:
+            fused = [(off, self.s.sigma_m ** 2 * self.s.along_r_factor, -1) for _, off, _ in states]
         scores = scores - scores.max()
         keep = scores >= -self.s.prune
-        self._states = [st for st, k in zip(states, keep) if k]
+        self._states = [(e, f[0], d) for (e, _, d), f, k in zip(states, fused, keep) if k]
+        self._var = [f[1] for f, k in zip(fused, keep) if k]
+        self._back = [f[2] for f, k in zip(fused, keep) if k]
         self._scores = scores[keep]
         b = int(np.argmax(self._scores))
         e, off, d = self._states[b]
-        self._best = Match(e, off, d, True)
+        self._best = self._place(e, off, d, self._back[b])
         return self._best
 
-    def _transition(self, states: list[tuple[int, float, float]], travelled: float, bound: float) -> np.ndarray:
+    def _place(self, edge: int, offset: float, distance: float, back: int) -> Match:
+        """A state's place as a :class:`Match` on a real edge: a fused offset before the edge's start
+        lies on the edge the route came in by (``back``), one past its end is carried on."""
+        if offset < 0.0:
+            if back >= 0:
+                return Match(back, max(0.0, float(self.rmap.edge_len[back]) + offset), distance, True)
+            return Match(edge, 0.0, distance, True)
+        return self._moved_on(edge, offset, distance, True)
+
+    def _transition(self, states: list[tuple[int, float, float]], travelled: float,
+                    bound: float) -> tuple[np.ndarray, list[tuple[float, float, int]]]:
+        """Best score of reaching each candidate, and its place along the road fused from the best
+        predecessor's place moved on by the distance travelled and the fix's projection (a 1-D
+        Kalman update: the speed integral is steadier than GNSS along the road): (offset, variance,
+        the edge the route entered the candidate's edge from, or -1)."""
         rmap, s = self.rmap, self.s
         out = np.full(len(states), -np.inf)
-        dists: dict[int, dict[int, float]] = {}
-        for (pe, poff, _), pscore in zip(self._states, self._scores):
+        r_var = s.sigma_m ** 2 * s.along_r_factor
+        fused: list[tuple[float, float, int]] = [(off, r_var, -1) for _, off, _ in states]
+        dists: dict[int, tuple[dict[int, float], dict[int, int]]] = {}
+        prev_var = self._var or [r_var] * len(self._states)
+        for (pe, poff, _), pscore, pvar in zip(self._states, self._scores, prev_var):
             plen = float(rmap.edge_len[pe])
             to_end = plen - poff
             pnode = int(rmap.edge_to[pe])
             if pnode not in dists:
                 dists[pnode] = self._dijkstra(pnode, bound)
-            reach = dists[pnode]
+            reach, via = dists[pnode]
             for j, (ce, coff, _) in enumerate(states):
                 cost = 0.0
+                back = -1
+                fuse = True
                 if ce == pe:
                     route = coff - poff
                 elif ce == rmap.edge_rev[pe]:
                     route = abs((plen - coff) - poff)
                     cost = s.uturn_cost
+                    fuse = False
                 else:
                     cfrom = int(rmap.edge_from[ce])
                     route = math.inf
                     if cfrom in reach:
                         route = to_end + reach[cfrom] + coff
+                        back = pe if cfrom == pnode else via.get(cfrom, -1)
                     if int(rmap.edge_to[ce]) == int(rmap.edge_from[pe]):  # just behind, on the previous edge
-                        back = -(poff + float(rmap.edge_len[ce]) - coff)
-                        if abs(back - travelled) < abs(route - travelled):
-                            route = back
+                        b_route = -(poff + float(rmap.edge_len[ce]) - coff)
+                        if abs(b_route - travelled) < abs(route - travelled):
+                            route, back = b_route, -1
                     if not math.isfinite(route):
                         continue
                 lp = pscore - abs(route - travelled) / s.beta_m - cost
                 if lp > out[j]:
                     out[j] = lp
-        return out
+                    if fuse and s.along_q > 0:
+                        pred = coff + (travelled - route)
+                        pv = pvar + s.along_q * max(travelled, 0.0)
+                        k = pv / (pv + r_var)
+                        fused[j] = (pred + k * (coff - pred), pv * r_var / (pv + r_var), back)
+                    else:
+                        fused[j] = (coff, r_var, back)
+        return out, fused
 
-    def _dijkstra(self, source: int, bound: float) -> dict[int, float]:
-        """Shortest driving distances from a node to every node within ``bound`` metres."""
+    def _dijkstra(self, source: int, bound: float) -> tuple[dict[int, float], dict[int, int]]:
+        """Shortest driving distances from a node to every node within ``bound`` metres, and the
+        edge each node is reached by."""
         rmap = self.rmap
         ptr, outs, to, length = rmap.out_ptr, rmap.out_edges, rmap.edge_to, rmap.edge_len
         best = {source: 0.0}
+        via: dict[int, int] = {}
         heap = [(0.0, source)]
         while heap:
             d, u = heapq.heappop(heap)
@@ -280,5 +385,6 @@ class Matcher:
                 nd = d + float(length[e])
                 if nd <= bound and nd < best.get(v, math.inf):
                     best[v] = nd
+                    via[v] = int(e)
                     heapq.heappush(heap, (nd, v))
-        return best
+        return best, via

@@ -332,8 +332,19 @@ def generate(name: str, out_dir: Path | None = None) -> Path:
               gap=tuple(spec["gap"]) if spec.get("gap") else None, outside_s=float(spec.get("outside_s", 0.0)))
     out.mkdir(parents=True, exist_ok=True)
     d.write_csv(out / "telemetry.csv")
-    (out / "truth.json").write_text(json.dumps({"spec": spec, **truth_record(rmap, limits, d)}, indent=1))
+    (out / "truth.json").write_text(json.dumps({"spec": spec, "tables": tables_key(), **truth_record(rmap, limits, d)},
+                                               indent=1))
     return out
+
+
+def tables_key() -> str:
+    """What the limits (and so the speed profile) of a generated drive depend on besides its spec:
+    the route tables and the map index format; a change regenerates the drives."""
+    import hashlib
+
+    from vehicle_assist.route.map import INDEX_VERSION, load_tables
+
+    return hashlib.sha256(f"{INDEX_VERSION}|{load_tables().model_dump_json()}".encode()).hexdigest()[:16]
 
 
 def ensure(names: list[str] | None = None) -> list[Path]:
@@ -347,7 +358,7 @@ def ensure(names: list[str] | None = None) -> list[Path]:
     for name in names or list(specs):
         folder = paths.sim() / "generated" / "route" / name
         truth = folder / "truth.json"
-        fresh = truth.is_file() and (folder / "telemetry.csv").is_file() and \
-            json.loads(truth.read_text()).get("spec") == specs[name]
+        old = json.loads(truth.read_text()) if truth.is_file() else {}
+        fresh = (folder / "telemetry.csv").is_file() and old.get("spec") == specs[name] and old.get("tables") == tables_key()
         out.append(folder if fresh else generate(name))
     return out

@@ -251,19 +251,39 @@ def rechunk(blocks: Iterable[np.ndarray], sample_rate: int, block_ms: int, t0_ns
 @dataclass
 class FileSource:
     """Replay a file as a stream of chunks stamped in file time (from ``t0_ns``), read block by
-    block (any length of file in bounded memory)."""
+    block (any length of file in bounded memory).
+
+    With ``now_ns`` (a clock), the file stands in for a live microphone: each block is handed out
+    when a microphone would have delivered it (once its span has passed, counted from the first
+    block), stamped on that clock, so the file takes its own length to read and the self-hearing
+    gate mutes only what was spoken while the car spoke, never the whole file at once."""
 
     path: Path | str
     block_ms: int = 100
     t0_ns: int = 0
     sample_rate: int = SAMPLE_RATE
+    now_ns: Callable[[], int] | None = None
 
     def check(self) -> None:
         """Raise :class:`AudioError` now if the file cannot give audio (see :func:`probe`)."""
         probe(self.path)
 
     def __iter__(self) -> Iterator[AudioChunk]:
-        return rechunk(stream_audio(self.path, self.sample_rate), self.sample_rate, self.block_ms, self.t0_ns)
+        chunks = rechunk(stream_audio(self.path, self.sample_rate), self.sample_rate, self.block_ms, self.t0_ns)
+        return chunks if self.now_ns is None else self._paced(chunks)
+
+    def _paced(self, chunks: Iterator[AudioChunk]) -> Iterator[AudioChunk]:
+        import time
+
+        from vehicle_assist import clock
+
+        start_perf, start_ns = clock.perf_ns(), self.now_ns()
+        for c in chunks:
+            offset_ns = c.t_ns - self.t0_ns
+            delay = (start_perf + offset_ns + int(c.duration_s * 1e9) - clock.perf_ns()) / 1e9
+            if delay > 0:
+                time.sleep(delay)
+            yield AudioChunk(start_ns + offset_ns, c.pcm, c.sample_rate)
 
 
 def input_devices() -> list[dict]:
