@@ -13,6 +13,7 @@ Prints one JSON document on stdout and a short summary on stderr.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
