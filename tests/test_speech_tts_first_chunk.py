@@ -141,3 +141,25 @@ def test_first_phrase_and_rest_say_the_whole_sentence(espeak):
     whole = espeak.render(LONG).duration_s
     parts = espeak.render(head).duration_s + espeak.render(rest).duration_s
     assert 0.8 * whole < parts < 1.4 * whole
+
+
+@pytest.mark.slow
+def test_an_answer_cut_after_its_first_phrase_is_heard_back_whole(tmp_path, piper):
+    """The cut must not cost intelligibility: the speaker's output (first phrase, rest, next sentence),
+    as played, transcribed by Whisper tiny.en with the shipped settings."""
+    from vehicle_assist.messages import Utterance
+    from vehicle_assist.speech import asr, audio
+    from vehicle_assist.tools import evalset
+
+    answer = f"{LONG} The national speed limit on a motorway is 70 mph for cars."
+    sink = WavSink(tmp_path / "out.wav", realtime=True)
+    with AudioArbiter(sink) as arbiter:
+        Speaker(arbiter, piper).say(answer)
+        assert arbiter.wait_idle(60.0)
+    # the first sentence cut (nothing was playing), the second whole (the first still played)
+    assert [s.request.text for s in sink.segments][:2] == ["Keep at least a two-second gap", "to the vehicle in front."]
+    assert len(sink.segments) == 3
+    pcm = np.concatenate([s.pcm for s in sink.segments])
+    rec = asr.load_backend("faster-whisper", asr.AsrOptions.from_settings(config.load_app().speech.asr))
+    heard = rec.transcribe(Utterance(0, 0, audio.resample(pcm, sink.sample_rate, 16000).astype(np.float32), 16000))
+    assert evalset.wer([(answer, heard.text)]) <= 0.1, heard.text
