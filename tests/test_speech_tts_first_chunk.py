@@ -163,3 +163,23 @@ def test_an_answer_cut_after_its_first_phrase_is_heard_back_whole(tmp_path, pipe
     rec = asr.load_backend("faster-whisper", asr.AsrOptions.from_settings(config.load_app().speech.asr))
     heard = rec.transcribe(Utterance(0, 0, audio.resample(pcm, sink.sample_rate, 16000).astype(np.float32), 16000))
     assert evalset.wer([(answer, heard.text)]) <= 0.1, heard.text
+
+
+def test_first_audio_is_when_the_first_phrase_is_queued_not_when_the_sentence_is_rendered(tmp_path, piper):
+    """The advisory's first-audio time reads ``Speaker.queued_ns``: the first phrase plays while the rest
+    of the sentence renders, so the sentence's call returns later than its audio starts."""
+    import time
+
+    sentence = "Leave plenty of room when you pass horse riders on a narrow country lane."  # rendered by no other test
+    head, rest = tts.first_chunk(sentence, 6)
+    assert head and rest
+    sink = WavSink(tmp_path / "out.wav", realtime=True)
+    with AudioArbiter(sink) as arbiter:
+        speaker = Speaker(arbiter, piper)
+        t0 = time.perf_counter_ns()
+        speaker(sentence)
+        returned = time.perf_counter_ns()
+        assert arbiter.wait_idle(60.0)
+    assert [s.request.text for s in sink.segments] == [head, rest]
+    assert speaker.queued_ns is not None and t0 < speaker.queued_ns < returned
+    assert (returned - speaker.queued_ns) / 1e6 > 20  # the rest rendered after the first phrase was queued

@@ -295,7 +295,9 @@ class AdvisoryRun:
                 return False
             timings["speak_ms"] = timings.get("speak_ms", 0.0) + ctx.last_ms
         rep.spoken.append(sentence)
-        timings.setdefault("first_audio_ms", ctx.ms())
+        if "first_audio_ms" not in timings:  # audio starts when the first part is queued (its rest may render after)
+            queued = getattr(self.speaker, "queued_ns", None)
+            timings["first_audio_ms"] = (queued - ctx.start_ns) / 1e6 if queued else ctx.ms()
         return True
 
     async def _slm_route(self, ctx: "_Ctx", rep: RunReport, ask: str, scene: Scene | None, t_ns: int,

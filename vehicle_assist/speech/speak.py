@@ -18,6 +18,7 @@ from typing import Protocol
 
 import numpy as np
 
+from vehicle_assist import clock
 from vehicle_assist.messages import SpeechRequest, Tier
 from vehicle_assist.speech.tts import first_chunk, split_sentences
 
@@ -59,10 +60,14 @@ class Speaker:
         """Words per minute for everything rendered from now on (the driver's "speak more slowly")."""
         self.first_chunk_words = first_chunk_words
         """A long sentence that starts in silence is cut after its first phrase of at most this many words (0: never)."""
+        self.queued_ns: int | None = None
+        """When the last sentence's first part reached the arbiter (perf clock; None: nothing queued): its audio
+        starts then, while the rest of the sentence may still be rendering."""
 
     def __call__(self, sentence: str, source: str = "advisory", tier: Tier = Tier.ADVISORY, t_ns: int = 0) -> bool:
         """Render one sentence and queue it; False when an alert pre-empted it (nothing more should follow)."""
         head, rest = sentence, ""
+        self.queued_ns = None
         if getattr(self.renderer, "split_first_phrase", False) and not self.arbiter.is_speaking():
             head, rest = first_chunk(sentence, self.first_chunk_words)
         return all(self._one(part, source, tier, t_ns) for part in (head, rest) if part)
@@ -78,6 +83,8 @@ class Speaker:
             return False
         self.arbiter.say(SpeechRequest(t_ns=t_ns, text=text, tier=tier, pcm=r.pcm, sample_rate=r.sample_rate,
                                        source=source))
+        if self.queued_ns is None:
+            self.queued_ns = clock.perf_ns()
         return True
 
     def say(self, text: str, source: str = "", tier: Tier = Tier.ADVISORY, t_ns: int = 0) -> None:
