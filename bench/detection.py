@@ -61,6 +61,25 @@ SCHEDULES: dict[str, dict] = {
     "issue16": {"imgsz": 416, "rect": True, "full_every": 1, "conf": 0.1, "riders": True,
                 "nms_groups": [["car", "truck", "bus"], ["bicycle", "motorcycle"]], "roi": {"every": 1, "imgsz": 320}},
     "full480rect+roi256": {"imgsz": 480, "rect": True, "full_every": 1, "roi": {"every": 1, "imgsz": 256}},
+    # issue 16, third round: the frame budget (~40 ms CPU a frame with ego motion); the full pass on every frame
+    "issue16+roi/2": {"imgsz": 416, "rect": True, "full_every": 1, "conf": 0.1, "riders": True,
+                      "nms_groups": [["car", "truck", "bus"], ["bicycle", "motorcycle"]], "roi": {"every": 2, "imgsz": 320}},
+    "issue16@384": {"imgsz": 384, "rect": True, "full_every": 1, "conf": 0.1, "riders": True,
+                    "nms_groups": [["car", "truck", "bus"], ["bicycle", "motorcycle"]], "roi": {"every": 1, "imgsz": 320}},
+    "issue16@384+roi/2": {"imgsz": 384, "rect": True, "full_every": 1, "conf": 0.1, "riders": True,
+                          "nms_groups": [["car", "truck", "bus"], ["bicycle", "motorcycle"]], "roi": {"every": 2, "imgsz": 320}},
+    "issue16@352+roi/2": {"imgsz": 352, "rect": True, "full_every": 1, "conf": 0.1, "riders": True,
+                          "nms_groups": [["car", "truck", "bus"], ["bicycle", "motorcycle"]], "roi": {"every": 2, "imgsz": 320}},
+    "issue16@320+roi256": {"imgsz": 320, "rect": True, "full_every": 1, "conf": 0.1, "riders": True,
+                           "nms_groups": [["car", "truck", "bus"], ["bicycle", "motorcycle"]], "roi": {"every": 1, "imgsz": 256}},
+    "issue16@352+roi256": {"imgsz": 352, "rect": True, "full_every": 1, "conf": 0.1, "riders": True,
+                           "nms_groups": [["car", "truck", "bus"], ["bicycle", "motorcycle"]], "roi": {"every": 1, "imgsz": 256}},
+    "issue16@384+roi256": {"imgsz": 384, "rect": True, "full_every": 1, "conf": 0.1, "riders": True,
+                           "nms_groups": [["car", "truck", "bus"], ["bicycle", "motorcycle"]], "roi": {"every": 1, "imgsz": 256}},
+    "issue16@320+roi288": {"imgsz": 320, "rect": True, "full_every": 1, "conf": 0.1, "riders": True,
+                           "nms_groups": [["car", "truck", "bus"], ["bicycle", "motorcycle"]], "roi": {"every": 1, "imgsz": 288}},
+    "issue16+roi256": {"imgsz": 416, "rect": True, "full_every": 1, "conf": 0.1, "riders": True,
+                       "nms_groups": [["car", "truck", "bus"], ["bicycle", "motorcycle"]], "roi": {"every": 1, "imgsz": 256}},
 }
 """Candidate schedules (overrides of the configured ``perception`` section)."""
 

@@ -134,3 +134,40 @@ def test_vehicle_classes_suppress_each_other_and_riders_become_cyclists(data):
     riders = [d for d in grouped if d.label in ("cyclist", "motorcyclist")]
     assert riders
     assert len([d for d in grouped if d.label == "person"]) < len([d for d in per_class if d.label == "person"])
+
+
+@pytest.mark.slow
+def test_a_schedule_that_alternates_the_road_ahead_pass_still_runs_the_full_pass_on_every_frame(data):
+    img = cv2.imread(str(data("frames", "bdd_urban_cyclist_truck.jpg")))
+    d = Detector(None, PerceptionSettings(imgsz=384, rect=True, full_every=1, roi=RoiSettings(every=2, imgsz=256)))
+    seen = []
+    for i in range(4):
+        out = d.detect(CameraFrame(t_ns=i * 40_000_000, seq=i, image=img))
+        seen.append(d.last_passes)
+        assert out.region is None and out.items  # never blind outside the square
+    assert seen == [("roi", "full"), ("full",), ("roi", "full"), ("full",)]
+    assert _bench().cycle_of(d.settings) == 2
+    # the default: both passes on every frame, full at 416 rect, road-ahead at 320, side by side
+    from vehicle_assist import config
+
+    s = config.load_app(only=("perception",)).perception
+    assert (s.imgsz, s.rect, s.full_every, s.roi.every, s.roi.imgsz, s.parallel_passes) == (416, True, 1, 1, 320, True)
+    d = Detector(None, s)
+    assert [d.detect(CameraFrame(t_ns=i, seq=i, image=img)) and d.last_passes for i in range(2)] == [("roi", "full")] * 2
+
+
+@pytest.mark.slow
+def test_parallel_passes_give_the_same_boxes_as_one_after_the_other(data):
+    img = cv2.imread(str(data("frames", "bdd_urban_cyclist_truck.jpg")))
+    from vehicle_assist import config
+
+    s = config.load_app(only=("perception",)).perception
+    serial = Detector(None, s.model_copy(update={"parallel_passes": False}))
+    parallel = Detector(None, s.model_copy(update={"parallel_passes": True}))
+    for i in range(3):
+        frame = CameraFrame(t_ns=i, seq=i, image=img)
+        a, b = serial.detect(frame), parallel.detect(frame)
+        assert parallel.last_passes == serial.last_passes == ("roi", "full")
+        assert [(d.box, d.label, d.confidence, d.source) for d in a.items] == \
+               [(d.box, d.label, d.confidence, d.source) for d in b.items] and a.items
+    assert parallel._pool is not None and serial._pool is None  # noqa: SLF001

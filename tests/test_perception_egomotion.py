@@ -98,3 +98,27 @@ def test_the_pipeline_reads_motion_only_without_a_telemetry_speed():
     with_speed = pipe.process(CameraFrame(seq[-1][0] + 40_000_000, 99, seq[-1][1]),
                               VehicleState(seq[-1][0], speed_mps=20.0))
     assert with_speed.detections.motion is None
+
+
+def test_the_flow_runs_on_every_second_frame_and_reads_the_same_speed(monkeypatch):
+    seq = frames("highway_cars_1s.mp4", 0.0, 1.5)
+    every1 = egomotion.EgoMotion(CAL, egomotion.FlowSettings(every=1))
+    every2 = egomotion.EgoMotion(CAL, egomotion.FlowSettings(every=2))  # half the CPU (not the default)
+    assert egomotion.FlowSettings().every == 1
+    calls = []
+    real = egomotion.flow_speed
+    monkeypatch.setattr(egomotion, "flow_speed", lambda *a, **k: calls.append(a[2]) or real(*a, **k))
+    one = [every1.update(img, t) for t, img in seq]
+    n1, calls[:] = len(calls), []
+    two = [every2.update(img, t) for t, img in seq]
+    assert n1 == len(seq) - 1 and len(calls) == len(seq) // 2
+    dt = (seq[1][0] - seq[0][0]) / 1e9
+    assert all(abs(c - dt) < 1e-6 for c in calls)  # each flow between two consecutive frames
+    assert two[0] is None and two[1] is not None and two[1].speed_mps == one[1].speed_mps
+    for k in range(2, len(seq), 2):  # a frame without the flow repeats the last estimate, re-stamped
+        assert two[k].t_ns == seq[k][0] and two[k].speed_mps == two[k - 1].speed_mps
+    s1 = float(np.median([m.speed_mps for m in one[8:]]))
+    s2 = float(np.median([m.speed_mps for m in two[8:]]))
+    assert all(m.moving for m in two[8:]) and abs(s2 - s1) < 0.15 * s1
+    every2.reset()
+    assert every2.update(seq[0][1], seq[0][0]) is None and every2.update(seq[1][1], seq[1][0]) is not None

@@ -187,6 +187,7 @@ class Detector:
         self.backend = "onnxruntime" if self.fast is not None else "ultralytics"
         self._frames = 0
         self.last_passes: tuple[str, ...] = ()
+        self._pool = None  # the second thread for the road-ahead pass (settings.parallel_passes)
 
     def reset(self, calib: CameraCalibration | None = None) -> None:
         """Start the pass schedule afresh (a new run), optionally for another camera's calibration."""
@@ -239,11 +240,23 @@ class Detector:
         run_full = n % s.full_every == 0 or not run_roi
         found: list[tuple[tuple[float, float, float, float], int, float, str]] = []
         passes = []
+        full_rows = None
         if run_roi:
             reg = self.region(frame)
             crop = np.ascontiguousarray(frame.image[reg.y1:reg.y2, reg.x1:reg.x2])
             edge = 2.0
-            for (x1, y1, x2, y2), c, p in self._predict(crop, s.roi.imgsz):
+            if run_full and s.parallel_passes and self.fast is not None:
+                # ONNX Runtime and OpenCV release the GIL: the two passes share the two cores
+                if self._pool is None:
+                    from concurrent.futures import ThreadPoolExecutor
+
+                    self._pool = ThreadPoolExecutor(1, thread_name_prefix="roi-pass")
+                pending = self._pool.submit(self._predict, crop, s.roi.imgsz)
+                full_rows = self._predict(frame.image, s.imgsz, s.rect)
+                roi_rows = pending.result()
+            else:
+                roi_rows = self._predict(crop, s.roi.imgsz)
+            for (x1, y1, x2, y2), c, p in roi_rows:
                 box = (x1 + reg.x1, y1 + reg.y1, x2 + reg.x1, y2 + reg.y1)
                 # cut by the region's border (and not by the frame's): the full pass measures it whole
                 cut = ((x1 <= edge and reg.x1 > 0) or (y1 <= edge and reg.y1 > 0)
@@ -255,7 +268,7 @@ class Detector:
         if run_full:
             fine = [f for f in found if f[3] == "roi"]
             drop = set()
-            for box, c, p in self._predict(frame.image, s.imgsz, s.rect):
+            for box, c, p in (full_rows if full_rows is not None else self._predict(frame.image, s.imgsz, s.rect)):
                 dup = [i for i, f in enumerate(fine) if self._same_group(f[1], c) and iou(f[0], box) > 0.3]
                 # the road-ahead pass measures an object finer, unless it saw only a part of it
                 # (the whole-frame box clearly larger): then the whole box wins

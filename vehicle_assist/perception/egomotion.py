@@ -16,7 +16,7 @@ The hazard logic uses it only where telemetry has no speed (``hazards.assess``'s
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -45,6 +45,11 @@ class FlowSettings:
     max_decel_mps2: float = 9.8
     """A car slows at most ~1 g: the estimate never falls faster (the road hidden by a vehicle that cuts in
     is no stop)."""
+    every: int = 1
+    """The flow runs on every ``every``-th frame (between it and the frame before: the same baseline as on
+    every frame, since a longer one reads fast ground points low); the frames between only keep their
+    downscaled image and repeat the last estimate. 2 halves its CPU but lost the scooter cut-in alert in
+    ``sim/scenarios`` (issue 16, docs/perception.md), so every frame stays the default."""
 
 
 def _gray(image: np.ndarray) -> np.ndarray:
@@ -129,11 +134,22 @@ class EgoMotion:
         self._speeds: deque = deque(maxlen=self.settings.window)
         self._last: tuple[int, float] | None = None
         self._scaled: dict[tuple[int, int], CameraCalibration] = {}
+        self._n = 0
+        self._out: ImageMotion | None = None
 
     def update(self, image: np.ndarray | None, t_ns: int, boxes: tuple[Box, ...] = ()) -> ImageMotion | None:
-        """The motion between the previous frame and ``image`` (``boxes`` in its pixels); None for the first."""
+        """The motion between the previous frame and ``image`` (``boxes`` in its pixels); None for the first.
+        On a frame where the flow does not run (``settings.every``) the last estimate, re-stamped."""
         if image is None:
             return None
+        n, self._n = self._n, self._n + 1
+        if (n + 1) % max(1, self.settings.every):  # not a flow frame: keep the image for the next one
+            self._prev = (_gray(image), t_ns)
+            return None if self._out is None else replace(self._out, t_ns=t_ns)
+        self._out = self._estimate(image, t_ns, boxes)
+        return self._out
+
+    def _estimate(self, image: np.ndarray, t_ns: int, boxes: tuple[Box, ...]) -> ImageMotion | None:
         h, w = image.shape[:2]
         gray = _gray(image)
         key = (w, h)
