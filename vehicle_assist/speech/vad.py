@@ -11,8 +11,8 @@ tests.
 Audio the self-hearing gate mutes (the car is speaking) is not fed; :meth:`VadSegmenter.gated` says
 how long it was. An utterance open at that moment is held across it: the muted span counts neither
 as speech nor as silence, so the utterance neither ends nor takes in the car's voice, and the
-driver's words after the playback continue it. If they do not come, the usual trailing silence
-(counted on the audio that was heard) ends it with what was heard before.
+driver's words after the playback continue it. If they do not come, the usual trailing silence,
+counted afresh from the first audio heard after the playback, ends it with what was heard.
 """
 
 from __future__ import annotations
@@ -92,6 +92,7 @@ class VadSegmenter:
         self._speech_start = 0.0
         self._last_speech_end = 0.0
         self._held_s = 0.0  # muted playback the open utterance was held across (its times are shifted by it)
+        self._resumed = False
 
     @property
     def in_speech(self) -> bool:
@@ -129,6 +130,7 @@ class VadSegmenter:
         self._speech_start += duration_s
         self._last_speech_end += duration_s
         self._held_s += duration_s
+        self._resumed = True  # the trailing silence starts again with the first audio heard after it
 
     def flush(self, elapsed_s: float, reason: str = "flush") -> list[VadEvent]:
         """Close an open utterance now (end of stream, push-to-talk button released)."""
@@ -169,6 +171,9 @@ class VadSegmenter:
             self._history.clear()
             return [VadEvent("start", self._utt_start)]
         self._utt.append(frame)
+        if self._resumed:  # the driver gets the whole trailing silence after a playback to go on
+            self._resumed = False
+            self._last_speech_end = max(self._last_speech_end, t)
         if speech:
             self._last_speech_end = t_end
         if t_end - self._utt_start >= self.opt.max_utterance_s - 1e-6:
@@ -179,7 +184,7 @@ class VadSegmenter:
 
     def _close(self, t_now: float, reason: str, end_t: float) -> VadEvent:
         frames, start, held = self._utt or [], self._utt_start, self._held_s
-        self._utt, self._held_s = None, 0.0
+        self._utt, self._held_s, self._resumed = None, 0.0, False
         keep = max(1, int(round((end_t - start) / self.frame_s)))
         pcm = np.concatenate(frames[:keep] + ([self._pending] if reason == "flush" else [])) if frames else self._pending
         if self._last_speech_end - self._speech_start < self.opt.min_utterance_s:
