@@ -88,16 +88,16 @@ def test_joiner_acts_when_the_hold_passes_without_speech():
 
 
 def test_the_hold_does_not_run_while_the_car_speaks():
-    """Playback mutes the mic: the driver cannot be heard going on, so the hold waits it out,
-    whether the playback came during the ASR (before end) or after."""
+    """Playback mutes the mic: the driver cannot be heard going on, so the whole hold starts again
+    when it ends, whether the playback came during the ASR (before end) or after."""
     j = Joiner(OPTS)
     j.muted(2.2, 0.5)  # an alert while Whisper was busy with the fragment (after its end)
-    j.muted(1.0, 9.0)  # before the fragment ended: not counted
-    j.end(_utt(0.0, 2.0), "What is the speed limit on")  # hold 1.2 from 2.0, + 0.5 muted
-    assert j.deadline_s == pytest.approx(3.7)
-    j.muted(3.0, 2.0)  # and another one while it is held
-    assert not j.due(5.6) and j.due(5.71)
-    assert j.started(5.5)  # the driver went on after the alert: merged
+    j.muted(1.0, 9.0)  # began before the fragment ended: not counted
+    j.end(_utt(0.0, 2.0), "What is the speed limit on")  # hold 1.2 after the playback ends at 2.7
+    assert j.deadline_s == pytest.approx(3.9)
+    j.muted(3.0, 2.0)  # and another one while it is held: 1.2 after 5.0
+    assert not j.due(6.1) and j.due(6.21)
+    assert j.started(6.0)  # the driver went on after the alert: merged
     off = Joiner(EndpointOptions(hold_question_s=0.85, hold_unfinished_s=1.2, hold_across_playback=False))
     off.end(_utt(0.0, 2.0), "What is the speed limit on")
     off.muted(2.5, 2.0)

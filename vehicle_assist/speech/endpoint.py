@@ -18,7 +18,8 @@ hold, the held one is not acted on: it is merged with the next (:func:`merge`, t
 silence) and the two are transcribed as one. The hold runs while Whisper transcribes, so it adds
 latency only when it outlasts the VAD's end event plus the transcription. A playback of the car's
 own voice (the self-hearing gate mutes the mic) does not count: the VAD holds an open utterance
-across it (:meth:`~.vad.VadSegmenter.gated`) and a held one's hold is moved on by it (:meth:`Joiner.muted`). :class:`Joiner` keeps that state for a
+across it (:meth:`~.vad.VadSegmenter.gated`) and a held one's hold starts again when it ends
+(:meth:`Joiner.muted`): the driver gets the whole hold after the car has spoken. :class:`Joiner` keeps that state for a
 stream; time is an argument, so results are the same live, in replay and in tests.
 """
 
@@ -109,7 +110,7 @@ class Joiner:
     ``utt`` was transcribed as ``text``; returns the hold (0: act on it now), counted from the end
     of its audio. ``started(t_s)``: the VAD opened an utterance at ``t_s`` (it may come before
     ``end``, while the ASR is still busy: it is remembered); True when that continues the held one
-    (it will be merged). ``muted(t_s, d)``: the car spoke for ``d`` s from ``t_s`` (the hold waits it out). ``take(utt)``: the utterance to transcribe, the held fragment
+    (it will be merged). ``muted(t_s, d)``: the car spoke for ``d`` s from ``t_s`` (the hold starts again after it). ``take(utt)``: the utterance to transcribe, the held fragment
     merged in front when there is one. ``due(t_s)``: True when the held utterance must now be acted
     on (its hold passed with no new speech); ``release()`` then forgets it.
     """
@@ -118,6 +119,7 @@ class Joiner:
         self.opts = opts
         self.held: Utterance | None = None
         self.deadline_s = 0.0
+        self.hold = 0.0
         self.continued = False
         self.last_start_s = float("-inf")  # the VAD may open the next utterance while this one is transcribed
         self._muted: list[tuple[float, float]] = []  # (start s, seconds) the mic was muted by playback
@@ -126,8 +128,9 @@ class Joiner:
         hold = hold_s(text, self.opts)
         if hold > 0 and len(utt.pcm) / utt.sample_rate < self.opts.max_merged_s:
             end_s = utt.t_end_ns / 1e9
-            muted = sum(d for t, d in self._muted if t >= end_s - 1e-9)  # playback since its end: not waited
-            self.held, self.deadline_s, self.continued = utt, end_s + hold + muted, False
+            after = [t + d for t, d in self._muted if t >= end_s - 1e-9]  # playback since its end: the hold restarts after it
+            self.held, self.hold, self.continued = utt, hold, False
+            self.deadline_s = max([end_s] + after) + hold
             self.continued = end_s < self.last_start_s <= self.deadline_s + 1e-9
             return hold
         self.release()
@@ -146,14 +149,15 @@ class Joiner:
         return utt
 
     def muted(self, t_s: float, duration_s: float) -> None:
-        """The mic was muted from ``t_s`` for ``duration_s`` while the car spoke: a hold does not run
-        during it (the driver cannot be heard going on), so a held utterance's deadline moves on by as
-        much. Spans are remembered a while, as they may come before :meth:`end` (during the ASR)."""
+        """The mic was muted from ``t_s`` for ``duration_s`` while the car spoke: the driver cannot be
+        heard going on, so a held utterance's hold starts again when the playback ends (the whole
+        hold after it, as the VAD's trailing silence). Spans are remembered a while, as they may come
+        before :meth:`end` (while the ASR runs)."""
         if not self.opts.hold_across_playback:
             return
         self._muted = [m for m in self._muted if m[0] > t_s - 30.0] + [(t_s, duration_s)]
         if self.held is not None and not self.continued:
-            self.deadline_s += duration_s
+            self.deadline_s = max(self.deadline_s, t_s + duration_s + self.hold)
 
     def due(self, t_s: float) -> bool:
         return self.held is not None and not self.continued and t_s >= self.deadline_s - 1e-9
