@@ -11,7 +11,8 @@ real self-hearing gate (``activation.Gate``, mute while speaking plus its hang-o
 end-of-speech Joiner, Whisper (the configured model) and the intents table. "before" is
 ``speech.endpoint.hold_across_playback: false`` (the muted span counts as silence, as before),
 "after" the shipped setting. A question keeps its intent when it is acted on as one utterance with
-the right intent (a split acts on the fragment first; live, the reply to it then mutes the rest).
+the right intent (a split acts on the fragment first; live, the reply to it then mutes the rest);
+"kept whole" also needs the question's last word in what was acted on (the second half not dropped).
 Prints one JSON document (also ``--json-out``).
 """
 
@@ -108,7 +109,7 @@ def main() -> None:
     for cond in args.conditions.split(","):
         res = {}
         for label, hold in (("before", False), ("after", True)):
-            rows, kept, one = [], 0, 0
+            rows, kept, one, whole = [], 0, 0, 0
             for k, u in enumerate(qs):
                 placed = with_alert(evalset.audio_for(u, None, voice="piper", pause=True), alert_s)
                 pcm, a0, a1 = placed
@@ -119,12 +120,15 @@ def main() -> None:
                 got = intents.classify(r1["acted"][0], 0) if r1["acted"] else None
                 ok = len(r1["acted"]) == 1 and got is not None and got.name == u.intent
                 kept += ok
+                last = intents.normalise(u.text).split()[-1]
+                whole_ok = ok and last in intents.normalise(r1["acted"][0]).split()
+                whole += whole_ok
                 one += len(r1["acted"]) == 1
-                rows.append({"id": u.id, "ref": u.text, "acted": r1["acted"], "held_s": r1["held_s"], "ok": ok,
+                rows.append({"id": u.id, "ref": u.text, "acted": r1["acted"], "held_s": r1["held_s"], "ok": ok, "whole": whole_ok,
                              "alert_at_s": round(a0, 2)})
                 print(f"\r{cond} {label} {k + 1}/{len(qs)}", end="", file=sys.stderr, flush=True)
             print(file=sys.stderr)
-            res[label] = {"kept_intent": round(kept / len(qs), 4), "one_utterance": round(one / len(qs), 4),
+            res[label] = {"kept_intent": round(kept / len(qs), 4), "kept_whole": round(whole / len(qs), 4), "one_utterance": round(one / len(qs), 4),
                           "wer_first_acted": round(evalset.wer([(r["ref"], r["acted"][0] if r["acted"] else "")
                                                                 for r in rows]), 4),
                           "rows": rows}
