@@ -87,6 +87,29 @@ def test_joiner_acts_when_the_hold_passes_without_speech():
     assert j.take(nxt) is nxt
 
 
+def test_the_hold_does_not_run_while_the_car_speaks():
+    """Playback mutes the mic: the driver cannot be heard going on, so the whole hold starts again
+    when it ends, whether the playback came during the ASR (before end) or after."""
+    j = Joiner(OPTS)
+    j.muted(2.2, 0.5)  # an alert while Whisper was busy with the fragment (after its end)
+    j.muted(1.0, 9.0)  # began before the fragment ended: not counted
+    j.end(_utt(0.0, 2.0), "What is the speed limit on")  # hold 1.2 after the playback ends at 2.7
+    assert j.deadline_s == pytest.approx(3.9)
+    j.muted(3.0, 2.0)  # and another one while it is held: 1.2 after 5.0
+    assert not j.due(6.1) and j.due(6.21)
+    assert j.started(6.0)  # the driver went on after the alert: merged
+    off = Joiner(EndpointOptions(hold_question_s=0.85, hold_unfinished_s=1.2, hold_across_playback=False))
+    off.end(_utt(0.0, 2.0), "What is the speed limit on")
+    off.muted(2.5, 2.0)
+    assert off.due(3.21)  # as before the fix: the playback ate the hold
+
+
+def test_merge_adds_up_the_playback_each_part_was_held_across():
+    a = Utterance(0, 1_000_000_000, np.ones(16000, np.float32), 16000, 1.5)
+    b = Utterance(1_500_000_000, 2_000_000_000, np.ones(8000, np.float32), 16000, 0.5)
+    assert merge(a, b).held_s == pytest.approx(2.0)
+
+
 def test_joiner_does_not_hold_commands():
     j = Joiner(OPTS)
     assert j.end(_utt(0.0, 1.0), "Louder.") == 0.0

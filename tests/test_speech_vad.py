@@ -95,3 +95,53 @@ def test_origin_shifts_timestamps(routine):
     u0 = vad.segment(_pad(routine, 1.0, 1.0))[0]
     u1 = vad.segment(_pad(routine, 1.0, 1.0), origin_ns=5_000_000_000)[0]
     assert u1.t_start_ns - u0.t_start_ns == 5_000_000_000
+
+
+def _stream(seg: vad.VadSegmenter, pcm: np.ndarray, t0: float, block: int = 1600) -> tuple[list, float]:
+    events, t = [], t0
+    for i in range(0, len(pcm), block):
+        events += seg.process(pcm[i:i + block], t)
+        t += len(pcm[i:i + block]) / SR
+    return events, t
+
+
+def _across_playback(routine: np.ndarray, after: np.ndarray, hold: bool, muted_s: float = 2.0):
+    """Real speech cut at 1.5 s by 2 s of muted playback (not fed), then ``after``."""
+    seg = vad.VadSegmenter()
+    first, t = _stream(seg, _pad(routine[:int(1.5 * SR)], 1.0, 0.0), 0.0)
+    if hold:
+        seg.gated(muted_s)
+    rest, t = _stream(seg, after, t + muted_s)
+    return [e for e in first + rest + seg.flush(t) if e.utterance is not None]
+
+
+def test_an_utterance_open_when_the_car_speaks_is_held_across_the_playback(routine):
+    after = _pad(routine[int(1.5 * SR):], 0.3, 1.5)  # the driver goes on 0.3 s after the mic opens again
+    held = _across_playback(routine, after, hold=True)
+    assert len(held) == 1 and held[0].reason == "silence"
+    u = held[0].utterance
+    assert u.held_s == pytest.approx(2.0)
+    assert abs(len(u.pcm) / SR - 0.3 - len(routine) / SR) < 0.7  # all of the speech, none of the muted span
+    assert (u.t_end_ns - u.t_start_ns) / 1e9 == pytest.approx(len(u.pcm) / SR + 2.0, abs=0.03)  # real times
+    assert 0.6 <= u.t_start_ns / 1e9 <= 1.1
+    # before: the muted span counted as silence, the question was cut in two at the playback
+    cut = _across_playback(routine, after, hold=False)
+    assert len(cut) == 2 and all(e.utterance.held_s == 0 for e in cut)
+    assert len(cut[0].utterance.pcm) / SR < 2.0
+
+
+def test_a_held_utterance_ends_with_what_was_heard_when_the_driver_does_not_go_on(routine):
+    events = _across_playback(routine, np.zeros(int(1.5 * SR), np.float32), hold=True)
+    assert len(events) == 1
+    u, ev = events[0].utterance, events[0]
+    assert ev.t_s <= 1.0 + 1.5 + 2.0 + vad.VadOptions().trailing_silence_s + 0.05  # the usual trailing silence after
+    assert len(u.pcm) / SR < 2.2 and u.held_s == pytest.approx(2.0)
+
+
+def test_playback_with_no_utterance_open_changes_nothing(routine):
+    seg = vad.VadSegmenter()
+    _stream(seg, np.zeros(SR, np.float32), 0.0)
+    seg.gated(2.0)
+    events, t = _stream(seg, _pad(routine, 0.0, 1.5), 3.0)
+    utts = [e.utterance for e in events + seg.flush(t) if e.utterance is not None]
+    assert len(utts) == 1 and utts[0].held_s == 0.0 and utts[0].t_start_ns / 1e9 >= 2.7

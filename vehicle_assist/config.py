@@ -361,6 +361,8 @@ class EndpointSettings(StrictModel):
     hold_question_s: float = Field(0.85, ge=0.0, le=3.0, description="after a question that looks finished")
     hold_unfinished_s: float = Field(1.2, ge=0.0, le=3.0, description="after text that stops mid-sentence ('... on the')")
     max_merged_s: float = Field(15.0, ge=1.0, le=30.0, description="longer utterances are never held for merging")
+    hold_across_playback: bool = Field(True, description="an utterance open when the car starts speaking is held "
+                                       "across the playback and continues after it (not cut by the self-hearing gate)")
 
 
 class TtsSettings(StrictModel):

@@ -22,6 +22,8 @@ from typing import Callable, Iterator, Protocol
 from vehicle_assist.speech.intents import sound_key
 
 PUSH_TO_TALK, WAKE_PHRASE = "push_to_talk", "wake_phrase"
+LISTENING, PLAYBACK, OFF = "listening", "playback", "off"
+"""What :meth:`Gate.state` says of the mic's audio at a moment."""
 HEARD_AS_SIMILARITY = 0.9  # "okay car" must not take "Okay, carry on"
 ADDRESSED_OPENERS = frozenset("what how why when where who".split())  # not "which"/"whose": "A car which is parked..."
 """After a rendering that needs a pause ("a car,"), a remainder opening with one of these is a question to
@@ -204,12 +206,18 @@ class Gate:
 
     def listening(self, t_ns: int) -> bool:
         """Should mic audio at ``t_ns`` reach the VAD? Never while the assistant speaks (plus hang-over)."""
+        return self.state(t_ns) == LISTENING
+
+    def state(self, t_ns: int) -> str:
+        """Mic audio at ``t_ns``: ``listening`` (to the VAD), ``playback`` (muted because the car speaks,
+        or within the hang-over after: an open utterance is held across it) or ``off`` (push-to-talk
+        not pressed)."""
         if self.is_speaking():
             self._spoke_until_ns = t_ns
-            return False
+            return PLAYBACK
         if self._spoke_until_ns is not None and t_ns - self._spoke_until_ns < self.hangover_ns:
-            return False
-        return self.pressed if self.mode == PUSH_TO_TALK else True
+            return PLAYBACK
+        return LISTENING if self.mode != PUSH_TO_TALK or self.pressed else OFF
 
     def may_go_on(self) -> bool:
         """Could the driver still be speaking? False once the push-to-talk button was released (the

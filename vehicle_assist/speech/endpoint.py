@@ -16,7 +16,10 @@ The hold is counted from the end of the utterance's audio (0.2 s after its last 
 end event comes ``trailing_silence_s - 0.2`` s later). If the VAD opens a new utterance within the
 hold, the held one is not acted on: it is merged with the next (:func:`merge`, the pause kept as
 silence) and the two are transcribed as one. The hold runs while Whisper transcribes, so it adds
-latency only when it outlasts the VAD's end event plus the transcription. :class:`Joiner` keeps that state for a
+latency only when it outlasts the VAD's end event plus the transcription. A playback of the car's
+own voice (the self-hearing gate mutes the mic) does not count: the VAD holds an open utterance
+across it (:meth:`~.vad.VadSegmenter.gated`) and a held one's hold starts again when it ends
+(:meth:`Joiner.muted`): the driver gets the whole hold after the car has spoken. :class:`Joiner` keeps that state for a
 stream; time is an argument, so results are the same live, in replay and in tests.
 """
 
@@ -39,6 +42,7 @@ class EndpointOptions:
     hold_question_s: float = 0.85
     hold_unfinished_s: float = 1.2
     max_merged_s: float = 15.0
+    hold_across_playback: bool = True
 
     @classmethod
     def from_settings(cls, settings) -> "EndpointOptions":
@@ -96,7 +100,7 @@ def merge(first: Utterance, second: Utterance) -> Utterance:
     gap_s = max(0.0, (second.t_start_ns - first.t_end_ns) / 1e9)
     gap = np.zeros(int(min(gap_s, 1.5) * sr), np.float32)
     pcm = np.concatenate([np.asarray(first.pcm, np.float32), gap, np.asarray(second.pcm, np.float32)])
-    return Utterance(first.t_start_ns, second.t_end_ns, pcm, sr)
+    return Utterance(first.t_start_ns, second.t_end_ns, pcm, sr, round(first.held_s + second.held_s, 3))
 
 
 class Joiner:
@@ -106,7 +110,7 @@ class Joiner:
     ``utt`` was transcribed as ``text``; returns the hold (0: act on it now), counted from the end
     of its audio. ``started(t_s)``: the VAD opened an utterance at ``t_s`` (it may come before
     ``end``, while the ASR is still busy: it is remembered); True when that continues the held one
-    (it will be merged). ``take(utt)``: the utterance to transcribe, the held fragment
+    (it will be merged). ``muted(t_s, d)``: the car spoke for ``d`` s from ``t_s`` (the hold starts again after it). ``take(utt)``: the utterance to transcribe, the held fragment
     merged in front when there is one. ``due(t_s)``: True when the held utterance must now be acted
     on (its hold passed with no new speech); ``release()`` then forgets it.
     """
@@ -115,14 +119,18 @@ class Joiner:
         self.opts = opts
         self.held: Utterance | None = None
         self.deadline_s = 0.0
+        self.hold = 0.0
         self.continued = False
         self.last_start_s = float("-inf")  # the VAD may open the next utterance while this one is transcribed
+        self._muted: list[tuple[float, float]] = []  # (start s, seconds) the mic was muted by playback
 
     def end(self, utt: Utterance, text: str) -> float:
         hold = hold_s(text, self.opts)
         if hold > 0 and len(utt.pcm) / utt.sample_rate < self.opts.max_merged_s:
-            self.held, self.deadline_s, self.continued = utt, utt.t_end_ns / 1e9 + hold, False
             end_s = utt.t_end_ns / 1e9
+            after = [t + d for t, d in self._muted if t >= end_s - 1e-9]  # playback since its end: the hold restarts after it
+            self.held, self.hold, self.continued = utt, hold, False
+            self.deadline_s = max([end_s] + after) + hold
             self.continued = end_s < self.last_start_s <= self.deadline_s + 1e-9
             return hold
         self.release()
@@ -139,6 +147,17 @@ class Joiner:
             utt = merge(self.held, utt)
         self.release()
         return utt
+
+    def muted(self, t_s: float, duration_s: float) -> None:
+        """The mic was muted from ``t_s`` for ``duration_s`` while the car spoke: the driver cannot be
+        heard going on, so a held utterance's hold starts again when the playback ends (the whole
+        hold after it, as the VAD's trailing silence). Spans are remembered a while, as they may come
+        before :meth:`end` (while the ASR runs)."""
+        if not self.opts.hold_across_playback:
+            return
+        self._muted = [m for m in self._muted if m[0] > t_s - 30.0] + [(t_s, duration_s)]
+        if self.held is not None and not self.continued:
+            self.deadline_s = max(self.deadline_s, t_s + duration_s + self.hold)
 
     def due(self, t_s: float) -> bool:
         return self.held is not None and not self.continued and t_s >= self.deadline_s - 1e-9

@@ -8,7 +8,9 @@ stage is timed; results are our own types only.
 
 Audio with no words in it (silence, road noise, text the noise gate dropped, only a noise phrase
 such as "you") gives neither an intent nor an ask-back: the assistant stays silent. A question
-that pauses mid-sentence is held (:mod:`.endpoint`) and heard again with the rest.
+that pauses mid-sentence is held (:mod:`.endpoint`) and heard again with the rest; so is one the car
+starts speaking into (an alert): the muted playback neither ends it nor enters it, and the driver's
+words after it continue it (``Utterance.held_s`` in the trip log says how long it was held).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from vehicle_assist.bus import Bus
 from vehicle_assist.config import SpeechSettings
 from vehicle_assist.messages import Advisory, AudioChunk, Envelope, Intent, Tier, Transcript, Utterance
 from vehicle_assist.speech import controls, endpoint, intents, vad
-from vehicle_assist.speech.activation import ButtonEvent, Decision, Gate
+from vehicle_assist.speech.activation import LISTENING, PLAYBACK, ButtonEvent, Decision, Gate
 from vehicle_assist.speech.asr import ASR, needs_ask_back
 from vehicle_assist.speech.controls import Effect, VoiceControls
 
@@ -110,7 +112,11 @@ class VoiceLane(aio.BusLane):
         async for chunk in aio.pump(chunks, "audio-in"):
             bus.publish("audio", chunk)
             t, t0 = origin + int(elapsed * 1e9), clock.perf_ns()
-            events = seg.process(chunk.pcm, elapsed) if self.gate.listening(t) else []
+            state = self.gate.state(t)
+            events = seg.process(chunk.pcm, elapsed) if state == LISTENING else []
+            if state == PLAYBACK and self.joiner.opts.hold_across_playback:  # the car speaks: hold, do not cut
+                seg.gated(chunk.duration_s)
+                self.joiner.muted(t / 1e9, chunk.duration_s)
             if self._released:  # push-to-talk let go: the utterance ends here, trailing silence or not
                 self._released = False
                 events += seg.flush(elapsed, "button-released")

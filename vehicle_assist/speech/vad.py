@@ -7,6 +7,12 @@ when enough speech falls within a short window, ends after ``trailing_silence_s`
 at ``max_utterance_s``, and is dropped when shorter than ``min_utterance_s``. Time comes in as an
 argument (``elapsed_s``, seconds of stream time), so results are the same live, in replay and in
 tests.
+
+Audio the self-hearing gate mutes (the car is speaking) is not fed; :meth:`VadSegmenter.gated` says
+how long it was. An utterance open at that moment is held across it: the muted span counts neither
+as speech nor as silence, so the utterance neither ends nor takes in the car's voice, and the
+driver's words after the playback continue it. If they do not come, the usual trailing silence,
+counted afresh from the first audio heard after the playback, ends it with what was heard.
 """
 
 from __future__ import annotations
@@ -85,6 +91,8 @@ class VadSegmenter:
         self._utt_start = 0.0
         self._speech_start = 0.0
         self._last_speech_end = 0.0
+        self._held_s = 0.0  # muted playback the open utterance was held across (its times are shifted by it)
+        self._resumed = False
 
     @property
     def in_speech(self) -> bool:
@@ -109,6 +117,20 @@ class VadSegmenter:
         for i in range(n):
             events.extend(self._step(t0 + i * self.frame_s, frames[i], float(energies[i])))
         return events
+
+    def gated(self, duration_s: float) -> None:
+        """``duration_s`` of stream time was muted (the car spoke) and not fed. An open utterance is held:
+        its clock is moved on by the muted span, so the span is neither speech nor silence and the next
+        audio continues it. With no utterance open, nothing changes (the start window looks at frame
+        times, so audio from before the playback never joins speech after it)."""
+        self._pending = np.zeros(0, np.float32)  # a part-frame from before the playback is not joined to after
+        if self._utt is None or duration_s <= 0:
+            return
+        self._utt_start += duration_s
+        self._speech_start += duration_s
+        self._last_speech_end += duration_s
+        self._held_s += duration_s
+        self._resumed = True  # the trailing silence starts again with the first audio heard after it
 
     def flush(self, elapsed_s: float, reason: str = "flush") -> list[VadEvent]:
         """Close an open utterance now (end of stream, push-to-talk button released)."""
@@ -149,6 +171,9 @@ class VadSegmenter:
             self._history.clear()
             return [VadEvent("start", self._utt_start)]
         self._utt.append(frame)
+        if self._resumed:  # the driver gets the whole trailing silence after a playback to go on
+            self._resumed = False
+            self._last_speech_end = max(self._last_speech_end, t)
         if speech:
             self._last_speech_end = t_end
         if t_end - self._utt_start >= self.opt.max_utterance_s - 1e-6:
@@ -158,14 +183,14 @@ class VadSegmenter:
         return []
 
     def _close(self, t_now: float, reason: str, end_t: float) -> VadEvent:
-        frames, start = self._utt or [], self._utt_start
-        self._utt = None
+        frames, start, held = self._utt or [], self._utt_start, self._held_s
+        self._utt, self._held_s, self._resumed = None, 0.0, False
         keep = max(1, int(round((end_t - start) / self.frame_s)))
         pcm = np.concatenate(frames[:keep] + ([self._pending] if reason == "flush" else [])) if frames else self._pending
         if self._last_speech_end - self._speech_start < self.opt.min_utterance_s:
             return VadEvent("discard", t_now, None, "too-short")
-        utt = Utterance(self.origin_ns + int(start * 1e9), self.origin_ns + int((start + len(pcm) / self.sr) * 1e9),
-                        pcm.astype(np.float32), self.sr)
+        utt = Utterance(self.origin_ns + int((start - held) * 1e9), self.origin_ns + int((start + len(pcm) / self.sr) * 1e9),
+                        pcm.astype(np.float32), self.sr, round(held, 3))
         return VadEvent("end", t_now, utt, reason)
 
 
