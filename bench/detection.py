@@ -48,6 +48,12 @@ PRESENT = {"imgsz": 320, "full_every": 2, "rect": False, "conf": 0.25, "nms_grou
 """The schedule the live lane ran before issue 16: 320-px full pass every 2nd frame, 320-px road-ahead
 pass every frame, per-class NMS, no rider folding, detector threshold = the tracker's high threshold."""
 
+def _issue16(full: int, roi: int, roi_every: int = 1) -> dict:
+    """The issue-16 settings (conf 0.1, rider folding, NMS across vehicle classes) at these pass sizes."""
+    return {"imgsz": full, "rect": True, "full_every": 1, "conf": 0.1, "riders": True,
+            "nms_groups": [["car", "truck", "bus"], ["bicycle", "motorcycle"]], "roi": {"every": roi_every, "imgsz": roi}}
+
+
 SCHEDULES: dict[str, dict] = {
     "present": PRESENT,
     "configured": {},  # configs/default.yaml as it is now
@@ -58,28 +64,18 @@ SCHEDULES: dict[str, dict] = {
     "full640rect": {"imgsz": 640, "rect": True, "full_every": 1, "roi": {"every": 0}},
     "full640rect/2+roi320": {"imgsz": 640, "rect": True, "full_every": 2, "roi": {"every": 1, "imgsz": 320}},
     "full416rect+roi320": {"imgsz": 416, "rect": True, "full_every": 1, "roi": {"every": 1, "imgsz": 320}},
-    "issue16": {"imgsz": 416, "rect": True, "full_every": 1, "conf": 0.1, "riders": True,
-                "nms_groups": [["car", "truck", "bus"], ["bicycle", "motorcycle"]], "roi": {"every": 1, "imgsz": 320}},
+    "issue16": _issue16(416, 320),
     "full480rect+roi256": {"imgsz": 480, "rect": True, "full_every": 1, "roi": {"every": 1, "imgsz": 256}},
     # issue 16, third round: the frame budget (~40 ms CPU a frame with ego motion); the full pass on every frame
-    "issue16+roi/2": {"imgsz": 416, "rect": True, "full_every": 1, "conf": 0.1, "riders": True,
-                      "nms_groups": [["car", "truck", "bus"], ["bicycle", "motorcycle"]], "roi": {"every": 2, "imgsz": 320}},
-    "issue16@384": {"imgsz": 384, "rect": True, "full_every": 1, "conf": 0.1, "riders": True,
-                    "nms_groups": [["car", "truck", "bus"], ["bicycle", "motorcycle"]], "roi": {"every": 1, "imgsz": 320}},
-    "issue16@384+roi/2": {"imgsz": 384, "rect": True, "full_every": 1, "conf": 0.1, "riders": True,
-                          "nms_groups": [["car", "truck", "bus"], ["bicycle", "motorcycle"]], "roi": {"every": 2, "imgsz": 320}},
-    "issue16@352+roi/2": {"imgsz": 352, "rect": True, "full_every": 1, "conf": 0.1, "riders": True,
-                          "nms_groups": [["car", "truck", "bus"], ["bicycle", "motorcycle"]], "roi": {"every": 2, "imgsz": 320}},
-    "issue16@320+roi256": {"imgsz": 320, "rect": True, "full_every": 1, "conf": 0.1, "riders": True,
-                           "nms_groups": [["car", "truck", "bus"], ["bicycle", "motorcycle"]], "roi": {"every": 1, "imgsz": 256}},
-    "issue16@352+roi256": {"imgsz": 352, "rect": True, "full_every": 1, "conf": 0.1, "riders": True,
-                           "nms_groups": [["car", "truck", "bus"], ["bicycle", "motorcycle"]], "roi": {"every": 1, "imgsz": 256}},
-    "issue16@384+roi256": {"imgsz": 384, "rect": True, "full_every": 1, "conf": 0.1, "riders": True,
-                           "nms_groups": [["car", "truck", "bus"], ["bicycle", "motorcycle"]], "roi": {"every": 1, "imgsz": 256}},
-    "issue16@320+roi288": {"imgsz": 320, "rect": True, "full_every": 1, "conf": 0.1, "riders": True,
-                           "nms_groups": [["car", "truck", "bus"], ["bicycle", "motorcycle"]], "roi": {"every": 1, "imgsz": 288}},
-    "issue16+roi256": {"imgsz": 416, "rect": True, "full_every": 1, "conf": 0.1, "riders": True,
-                       "nms_groups": [["car", "truck", "bus"], ["bicycle", "motorcycle"]], "roi": {"every": 1, "imgsz": 256}},
+    "issue16+roi/2": _issue16(416, 320, roi_every=2),
+    "issue16@384": _issue16(384, 320),
+    "issue16@384+roi/2": _issue16(384, 320, roi_every=2),
+    "issue16@352+roi/2": _issue16(352, 320, roi_every=2),
+    "issue16@320+roi256": _issue16(320, 256),
+    "issue16@352+roi256": _issue16(352, 256),
+    "issue16@384+roi256": _issue16(384, 256),
+    "issue16@320+roi288": _issue16(320, 288),
+    "issue16+roi256": _issue16(416, 256),
 }
 """Candidate schedules (overrides of the configured ``perception`` section)."""
 
