@@ -48,6 +48,7 @@ PRESENT = {"imgsz": 320, "full_every": 2, "rect": False, "conf": 0.25, "nms_grou
 """The schedule the live lane ran before issue 16: 320-px full pass every 2nd frame, 320-px road-ahead
 pass every frame, per-class NMS, no rider folding, detector threshold = the tracker's high threshold."""
 
+
 def _issue16(full: int, roi: int, roi_every: int = 1) -> dict:
     """The issue-16 settings (conf 0.1, rider folding, NMS across vehicle classes) at these pass sizes."""
     return {"imgsz": full, "rect": True, "full_every": 1, "conf": 0.1, "riders": True,
