@@ -199,11 +199,11 @@ class Retriever:
         chunks = self.index.chunks
         t = clock.perf_ns()
         vec = self.encoder.encode([query])
-        rank_vec = (self.adapter.apply(vec[0], s.adapter_weight) if self.adapter is not None and s.adapter_weight > 0
-                    else vec[0])
+        q = vec[0]  # one view: ``rank_vec is q`` below tells the raw vector (no adapter) from an adapted one
+        rank_vec = self.adapter.apply(q, s.adapter_weight) if self.adapter is not None and s.adapter_weight > 0 else q
         timings["embed_ms"] = (clock.perf_ns() - t) / 1e6
         if mode == "hybrid" and s.fusion == "score":
-            ordered, best_chunk, fused, top_dense, bm25_top = self._score_fusion(vec[0], rank_vec, query, k,
+            ordered, best_chunk, fused, top_dense, bm25_top = self._score_fusion(q, rank_vec, query, k,
                                                                                  timings)
         else:
             ordered, best_chunk, fused, top_dense, bm25_top = self._rank_fusion(vec, rank_vec[None, :], query,
