@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from vehicle_assist.messages import RouteFeature
 from vehicle_assist.route.limits import WayLimits
-from vehicle_assist.route.map import RoadMap
+from vehicle_assist.route.map import RoadMap, bearing_diff_deg
 
 
 def feature_record(f: RouteFeature) -> dict:
@@ -62,7 +62,7 @@ def next_edge(rmap: RoadMap, e: int) -> int | None:
              or (ref and a["way_ref"][rmap.way_of_edge(o)] == ref)]
     pool = named or outs
     heading = rmap.edge_bearing(e)
-    return min(pool, key=lambda o: abs((rmap.edge_bearing(o) - heading + 180.0) % 360.0 - 180.0))
+    return min(pool, key=lambda o: bearing_diff_deg(rmap.edge_bearing(o), heading))
 
 
 def branches(rmap: RoadMap, e: int) -> int:

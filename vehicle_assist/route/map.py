@@ -323,6 +323,11 @@ def haversine_m(lat1: Any, lon1: Any, lat2: Any, lon2: Any) -> Any:
     return 2 * EARTH_R * np.arcsin(np.sqrt(np.minimum(1.0, h)))
 
 
+def bearing_diff_deg(a: float, b: float) -> float:
+    """The angle between two compass bearings, 0 to 180 degrees (pure)."""
+    return abs((a - b + 180.0) % 360.0 - 180.0)
+
+
 # --- building ---------------------------------------------------------------------------------
 
 

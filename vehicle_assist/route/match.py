@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vehicle_assist.route.ahead import next_edge
-from vehicle_assist.route.map import RoadMap, haversine_m
+from vehicle_assist.route.map import RoadMap, bearing_diff_deg, haversine_m
 
 
 @dataclass(frozen=True)
@@ -248,10 +248,10 @@ class Matcher:
                 off = float(frac[i] if along else 1.0 - frac[i]) * float(seg_len[seg])
                 lp = -0.5 * (float(dist[i]) / s.sigma_m) ** 2
                 if use_heading:
-                    diff = abs((rmap.edge_bearing(e) - fix.heading_deg + 180.0) % 360.0 - 180.0)
+                    diff = bearing_diff_deg(rmap.edge_bearing(e), fix.heading_deg)
                     lp += -0.5 * (diff / s.heading_sigma_deg) ** 2
                 elif course is not None:
-                    diff = abs((rmap.edge_bearing(e) - course + 180.0) % 360.0 - 180.0)
+                    diff = bearing_diff_deg(rmap.edge_bearing(e), course)
                     lp += -0.5 * (max(0.0, diff - s.course_free_deg) / s.course_sigma_deg) ** 2
                 states.append((e, off, float(dist[i])))
                 emis.append(lp)

@@ -24,7 +24,7 @@ import numpy as np
 
 from vehicle_assist.route.ahead import next_edge
 from vehicle_assist.route.limits import WayLimits
-from vehicle_assist.route.map import RoadMap
+from vehicle_assist.route.map import RoadMap, bearing_diff_deg
 
 MPH = 0.44704
 HZ = 10.0
@@ -145,7 +145,7 @@ def extend_path(rmap: RoadMap, path: list[int], extra_m: float) -> list[int]:
 
 
 def _turn_deg(rmap: RoadMap, e1: int, e2: int) -> float:
-    return abs((rmap.edge_bearing(e2) - rmap.edge_bearing(e1) + 180.0) % 360.0 - 180.0)
+    return bearing_diff_deg(rmap.edge_bearing(e2), rmap.edge_bearing(e1))
 
 
 def drive(rmap: RoadMap, limits: WayLimits, path: list[int], rng: np.random.Generator, name: str,
