@@ -183,3 +183,11 @@ def test_first_audio_is_when_the_first_phrase_is_queued_not_when_the_sentence_is
     assert [s.request.text for s in sink.segments] == [head, rest]
     assert speaker.queued_ns is not None and t0 < speaker.queued_ns < returned
     assert (returned - speaker.queued_ns) / 1e6 > 20  # the rest rendered after the first phrase was queued
+
+
+def test_disk_cache_overwrite_does_not_count_twice(tmp_path):
+    cache = tts.DiskCache(tmp_path, max_bytes=1_000_000)
+    pcm = np.zeros(22050, dtype=np.float32)
+    for _ in range(5):  # the same sentence rendered again (e.g. after a broken file) replaces its file
+        cache.put("joe", "1.000", "Slow down.", pcm, 22050)
+    assert cache._size == sum(p.stat().st_size for p in tmp_path.glob("*.wav"))

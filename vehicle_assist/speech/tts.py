@@ -341,10 +341,11 @@ class DiskCache:
             from vehicle_assist import private
 
             p = self.path(voice, rate, text)
+            old = p.stat().st_size if p.exists() else 0  # an overwrite replaces, it does not add
             tmp = p.with_suffix(".tmp")
             private.write_bytes(tmp, data)
             tmp.replace(p)
-            self._size += len(data)
+            self._size += len(data) - old
             if self._size > self.max_bytes:
                 self._evict()
         except OSError as err:
