@@ -84,3 +84,33 @@ def test_the_speech_rate_slows_every_sentence(tmp_path, renderer):
     normal, slow = lengths[:3], lengths[3:6]
     assert all(b > 1.2 * a for a, b in zip(normal, slow))
     assert lengths[6] > 1.2 * normal[2]
+
+
+class NiceProbe:
+    """The real renderer; notes the niceness of the thread each sentence renders on."""
+
+    def __init__(self, renderer: TTSRenderer) -> None:
+        self.renderer, self.nice = renderer, []
+
+    def render(self, text, rate=None):
+        import os
+        import threading
+
+        self.nice.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        return self.renderer.render(text, rate)
+
+
+def test_rendering_at_lower_priority_keeps_the_callers_priority(tmp_path, renderer):
+    import os
+
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    if base + 5 > 19:
+        pytest.skip("already at the lowest priority")
+    probe = NiceProbe(renderer)
+    sink = WavSink(tmp_path / "out.wav", realtime=False)
+    with AudioArbiter(sink) as arbiter:
+        Speaker(arbiter, probe, nice=5).say(ANSWER)
+        assert arbiter.wait_idle(20.0)
+    assert [s.request.text for s in sink.segments][0] == "Keep at least a two-second gap."
+    assert probe.nice == [base + 5] * 3  # every sentence on the lowered thread
+    assert os.getpriority(os.PRIO_PROCESS, 0) == base  # the caller (perception's process) untouched

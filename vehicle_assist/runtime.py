@@ -58,7 +58,8 @@ class Runtime:
         self.arbiter = AudioArbiter(sinks.speaker)
         self.arbiter.add_listener(self._on_speech)
         self.speaker, self._tts = Speaker(self.arbiter, parts.renderer,
-                                                 first_chunk_words=config.speech.tts.first_chunk_words), aio.Worker("tts")
+                                                 first_chunk_words=config.speech.tts.first_chunk_words,
+                                          nice=config.speech.tts.nice), aio.Worker("tts")
         self.safety = safety_lane.assemble(config.perception, parts.detector, parts.tracker, parts.hazard_table,
                                            parts.alert_table, AlertVoice(parts.alert_table, parts.renderer, self.arbiter))
         self.route, self._route_error = open_lane(config.route)

@@ -110,7 +110,8 @@ def build(cfg: AppConfig, *, route: str | None = None, sink: str | None = None, 
         from vehicle_assist.speech.tts import load_tts
 
         arbiter = AudioArbiter(open_sink(sink)).start()
-        speaker = speak.Speaker(arbiter, load_tts(), first_chunk_words=cfg.speech.tts.first_chunk_words)
+        speaker = speak.Speaker(arbiter, load_tts(), first_chunk_words=cfg.speech.tts.first_chunk_words,
+                                    nice=cfg.speech.tts.nice)
     run = parts.bind(speaker, on_event, arbiter.cancel_event if arbiter else None)
     return Lane(run, parts, arbiter)
 

@@ -13,7 +13,9 @@ rendered. Nothing here plays audio itself.
 
 from __future__ import annotations
 
+import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 import numpy as np
@@ -54,8 +56,12 @@ class Speaker:
     """Renders at :attr:`rate` and queues on the arbiter; ``speaker(sentence)`` is the advisory
     lane's sentence speaker, :meth:`say` speaks a whole text."""
 
-    def __init__(self, arbiter: Arbiter, renderer: Renderer, rate: int | None = None, first_chunk_words: int = 6) -> None:
+    def __init__(self, arbiter: Arbiter, renderer: Renderer, rate: int | None = None, first_chunk_words: int = 6,
+                 nice: int = 0) -> None:
         self.arbiter, self.renderer = arbiter, renderer
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="render", initializer=lower_priority,
+                                        initargs=(nice,)) if nice > 0 else None
+        """With ``nice`` > 0, rendering runs on one thread of lower CPU priority (the caller waits for it)."""
         self.rate = rate
         """Words per minute for everything rendered from now on (the driver's "speak more slowly")."""
         self.first_chunk_words = first_chunk_words
@@ -76,7 +82,8 @@ class Speaker:
         cancel = self.arbiter.cancel_event
         if tier != Tier.ALERT and cancel.is_set():
             return False
-        r = self.renderer.render(text, self.rate)
+        r = (self._pool.submit(self.renderer.render, text, self.rate).result() if self._pool
+             else self.renderer.render(text, self.rate))
         if r.pcm.size == 0:
             return True  # nothing to say in it: go on
         if tier != Tier.ALERT and cancel.is_set():
@@ -94,6 +101,16 @@ class Speaker:
         for sentence in split_sentences(text):
             if not self(sentence, source, tier, t_ns):
                 return
+
+
+def lower_priority(nice: int) -> bool:
+    """Raise the calling thread's niceness by ``nice`` (Linux threads have their own; a thread cannot
+    raise its priority back without privileges, hence a thread of its own). False where refused."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), os.getpriority(os.PRIO_PROCESS, 0) + nice)
+        return True
+    except (AttributeError, OSError):
+        return False
 
 
 __all__ = ["Speaker", "Arbiter", "Renderer"]
