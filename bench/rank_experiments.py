@@ -147,7 +147,7 @@ def summary(r: np.ndarray) -> str:
 
 
 def cv_adapter(d: Data, dev_weight=1.0, dev_repeat=1, epochs=5, l2=0.1, weight=0.75, pseudo=True,
-               folds=5, repeats=2, extra=None) -> np.ndarray:
+               folds=5, repeats=2, extra=None, grouped=False) -> np.ndarray:
     """Pooled held-out ranks: for each shuffle and fold, fit on pseudo-queries (+ ``extra`` (vectors,
     label sets)) + the other folds' dev items (weighted ``dev_weight``, repeated ``dev_repeat``), score the fold."""
     n = len(d.qv)
@@ -155,8 +155,11 @@ def cv_adapter(d: Data, dev_weight=1.0, dev_repeat=1, epochs=5, l2=0.1, weight=0
     out = []
     for rep in range(repeats):
         perm = np.random.default_rng(100 + rep).permutation(n)
+        fold_of = np.arange(n)[np.argsort(perm)] % folds
+        if grouped:  # items sharing a gold rule land in one fold: held-out rules unseen in training
+            fold_of = _rule_groups(d, folds, 100 + rep)
         for f in range(folds):
-            held = np.sort(perm[f::folds])
+            held = np.flatnonzero(fold_of == f)
             train = np.setdiff1d(np.arange(n), held)
             xs, labs, ws = [], [], []
             if pseudo:
@@ -170,6 +173,72 @@ def cv_adapter(d: Data, dev_weight=1.0, dev_repeat=1, epochs=5, l2=0.1, weight=0
                     sample_weight=np.concatenate(ws))
             out.append(ranks(d, rule_scores(d, apply(d.qv[held], w, weight), d.lex[held]), held))
     return np.concatenate(out)
+
+
+def cv_fits(d: Data, dev_repeat=10, folds=5, repeats=2, grouped=False, **kw) -> list[tuple[np.ndarray, np.ndarray]]:
+    """[(held-out rows, W fitted without them)] for every shuffle and fold (as cv_adapter)."""
+    n = len(d.qv)
+    out = []
+    for rep in range(repeats):
+        perm = np.random.default_rng(100 + rep).permutation(n)
+        fold_of = _rule_groups(d, folds, 100 + rep) if grouped else np.arange(n)[np.argsort(perm)] % folds
+        for f in range(folds):
+            held = np.flatnonzero(fold_of == f)
+            train = np.setdiff1d(np.arange(n), held)
+            labs = d.plabels + [d.gold_sets[i] for i in train] * dev_repeat
+            x = np.concatenate([d.pv] + [d.qv[train]] * dev_repeat).astype(np.float32)
+            out.append((held, fit(x, membership(labs, len(d.rules)), d.vectors, d.chunk_label, **kw)))
+    return out
+
+
+def fusion_grid(d: Data, fits) -> None:
+    """Held-out rule first / top 3 over a grid of adapter weight x BM25 bonus x rank scale x audience."""
+    base_aud = d.audience.copy()
+    res = []
+    for weight in (0.5, 0.75, 1.0):
+        for bw in (0.05, 0.1, 0.15, 0.2, 0.3):
+            for scale in (5.0, 10.0, 20.0):
+                for aud in (0.7, 0.8, 0.9):
+                    d.audience = np.where(base_aud < 1, aud, 1.0).astype(np.float32)
+                    r = np.concatenate([ranks(d, rule_scores(d, apply(d.qv[h], w, weight), d.lex[h], bw, scale), h)
+                                        for h, w in fits])
+                    res.append((np.mean(r == 1), np.mean(r <= 3), weight, bw, scale, aud))
+    d.audience = base_aud
+    for row in sorted(res, reverse=True)[:12]:
+        print("  first %.3f top3 %.3f | weight %.2f bm25 %.2f scale %.0f audience %.1f" % row)
+    cur = [x for x in res if x[2:] == (0.75, 0.15, 10.0, 0.8)][0]
+    print("  configured: first %.3f top3 %.3f" % cur[:2])
+
+
+def _rule_groups(d: Data, folds: int, seed: int) -> np.ndarray:
+    """Fold per item such that items linked by a shared gold rule share a fold (union-find)."""
+    n = len(d.qv)
+    parent = list(range(n))
+
+    def find(a):
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+    first: dict[int, int] = {}
+    for i, gs in enumerate(d.gold_sets):
+        for g in gs:
+            if g in first:
+                parent[find(i)] = find(first[g])
+            else:
+                first[g] = i
+    groups: dict[int, list[int]] = {}
+    for i in range(n):
+        groups.setdefault(find(i), []).append(i)
+    rng = np.random.default_rng(seed)
+    order = sorted(groups.values(), key=lambda g: (-len(g), rng.random()))
+    fold_of = np.zeros(n, dtype=int)
+    sizes = [0] * folds
+    for g in order:  # largest groups first into the smallest fold
+        f = int(np.argmin(sizes))
+        fold_of[g] = f
+        sizes[f] += len(g)
+    return fold_of
 
 
 def _pseudo_only(d: Data, **kw) -> np.ndarray:
@@ -186,6 +255,11 @@ EXPERIMENTS = {
     "cv_dev_r10": lambda d: cv_adapter(d, dev_repeat=10),
     "cv_dev_r10_w1": lambda d: cv_adapter(d, dev_repeat=10, weight=1.0),
     "cv_dev_r20": lambda d: cv_adapter(d, dev_repeat=20),
+    "g_cv_dev_r10": lambda d: cv_adapter(d, dev_repeat=10, grouped=True),
+    "g_cv_dev_r20": lambda d: cv_adapter(d, dev_repeat=20, grouped=True),
+    "g_cv_pseudo": lambda d: cv_adapter(d, dev_repeat=0, grouped=True, repeats=1),
+    "grid_cv": lambda d: fusion_grid(d, cv_fits(d)) or np.array([1]),
+    "grid_gcv": lambda d: fusion_grid(d, cv_fits(d, grouped=True)) or np.array([1]),
     "cv_devonly_r10": lambda d: cv_adapter(d, dev_repeat=10, pseudo=False),
 }
 

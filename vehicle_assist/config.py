@@ -206,6 +206,15 @@ class KnowledgeSettings(StrictModel):
     """L2 penalty on the adapter matrix (keeps it near the identity map)."""
     adapter_epochs: int = Field(5, ge=1, le=100)
     """Passes over the pseudo-queries when fitting the adapter."""
+    adapter_questions: str = "bench/data/questions.jsonl"
+    """Labelled driver questions (JSONL with question, scene, rule_ids, answerable, split; relative
+    to VA_HOME) added to the adapter's fit, only the ``adapter_question_split`` items; "" = none (the
+    Code's pseudo-queries alone). A missing file means none."""
+    adapter_question_split: str = "dev"
+    """Which split of ``adapter_questions`` the adapter learns from (never the test split)."""
+    adapter_question_repeat: int = Field(10, ge=0, le=100)
+    """Times each labelled question enters the fit (weighs ~160 questions against ~3400
+    pseudo-queries; chosen by cross-validation on dev); 0 = none."""
 
 
 class CameraCalibration(StrictModel):
