@@ -65,7 +65,10 @@ def main(argv=None) -> int:
             opt.zero_grad()
             loss.backward()
             opt.step()
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
+            if (start // args.batch) % 10 == 0:
+                print(f"  step {start // args.batch}: loss {float(loss.detach()):.3f} ({time.time() - t0:.0f} s)",
+                      file=sys.stderr, flush=True)
         print(f"epoch {epoch + 1}: loss {total / len(texts):.3f} ({time.time() - t0:.0f} s)", file=sys.stderr, flush=True)
     model.eval()
     with torch.inference_mode():

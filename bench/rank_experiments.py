@@ -206,8 +206,10 @@ def fusion_grid(d: Data, fits) -> None:
     d.audience = base_aud
     for row in sorted(res, reverse=True)[:12]:
         print("  first %.3f top3 %.3f | weight %.2f bm25 %.2f scale %.0f audience %.1f" % row)
-    cur = [x for x in res if x[2:] == (0.75, 0.15, 10.0, 0.8)][0]
-    print("  configured: first %.3f top3 %.3f" % cur[:2])
+    for key in [(0.75, 0.15, 10.0, 0.8), (0.75, 0.1, 10.0, 0.8), (0.5, 0.1, 10.0, 0.8), (0.5, 0.15, 10.0, 0.8),
+                (1.0, 0.1, 10.0, 0.8), (0.75, 0.1, 10.0, 0.7), (0.5, 0.1, 10.0, 0.7)]:
+        row = [x for x in res if x[2:] == key][0]
+        print("  weight %.2f bm25 %.2f scale %.0f audience %.1f: first %.3f top3 %.3f" % (key + row[:2]))
 
 
 def _rule_groups(d: Data, folds: int, seed: int) -> np.ndarray:
@@ -247,6 +249,28 @@ def _pseudo_only(d: Data, **kw) -> np.ndarray:
     return w
 
 
+TEMPLATES = ("what should i do about {t}", "what are the rules on {t}", "can i {t}", "how do i deal with {t}")
+
+
+def template_extra(d: Data, path: Path = Path("/tmp/va_rank_templates.npz")):
+    """Question-style templates over each indexed rule's title (and "section title"), embedded once."""
+    if not path.is_file():
+        from vehicle_assist.config import load_app
+        from vehicle_assist.knowledge.retrieve import Retriever
+
+        r = Retriever.load(load_app().knowledge, progress=False, threads=1)
+        texts, labels = [], []
+        for rid in d.rules:
+            rec = r.index.records[rid]
+            for title in dict.fromkeys([rec.title.lower(), f"{rec.section} {rec.title}".lower()]):
+                for t in TEMPLATES:
+                    texts.append(t.format(t=title.strip(" .")))
+                    labels.append(rid)
+        np.savez(path, v=r.encoder.encode(texts, parallel=True), labels=np.array(labels))
+    z = np.load(path)
+    return z["v"], [[d.rule_index[x]] for x in z["labels"]]
+
+
 EXPERIMENTS = {
     "refit": lambda d: ranks(d, rule_scores(d, apply(d.qv, _pseudo_only(d), 0.75), d.lex), np.arange(len(d.qv))),
     "cv_dev1": lambda d: cv_adapter(d),
@@ -260,6 +284,9 @@ EXPERIMENTS = {
     "g_cv_pseudo": lambda d: cv_adapter(d, dev_repeat=0, grouped=True, repeats=1),
     "grid_cv": lambda d: fusion_grid(d, cv_fits(d)) or np.array([1]),
     "grid_gcv": lambda d: fusion_grid(d, cv_fits(d, grouped=True)) or np.array([1]),
+    "cv_templates": lambda d: cv_adapter(d, dev_repeat=10, extra=template_extra(d)),
+    "g_cv_templates": lambda d: cv_adapter(d, dev_repeat=10, extra=template_extra(d), grouped=True),
+    "templates_only": lambda d: cv_adapter(d, dev_repeat=0, extra=template_extra(d), repeats=1),
     "cv_devonly_r10": lambda d: cv_adapter(d, dev_repeat=10, pseudo=False),
 }
 
