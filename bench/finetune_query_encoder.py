@@ -31,6 +31,8 @@ def main(argv=None) -> int:
     ap.add_argument("--lr", type=float, default=3e-5)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--max-words", type=int, default=0,
+                    help="train only on pseudo-queries of at most this many words (titles, short rows); 0 = all")
     ap.add_argument("--cache", type=Path, default=rx.CACHE)
     ap.add_argument("--out", type=Path, default=Path("/tmp/va_ft_query.npz"))
     args = ap.parse_args(argv)
@@ -44,8 +46,10 @@ def main(argv=None) -> int:
     d = rx.Data(args.cache)
     model = SentenceTransformer(str(models.resolve("embedder").path), device="cpu")
     chunks = torch.tensor(d.vectors, dtype=torch.float32)
-    member = torch.tensor(rx.membership(d.plabels, len(d.rules))[:, d.chunk_label])
-    texts = d.ptexts.tolist()
+    keep = [i for i, t in enumerate(d.ptexts.tolist()) if not args.max_words or len(t.split()) <= args.max_words]
+    member = torch.tensor(rx.membership([d.plabels[i] for i in keep], len(d.rules))[:, d.chunk_label])
+    texts = [str(d.ptexts[i]) for i in keep]
+    print(f"{len(texts)} pseudo-queries", file=sys.stderr)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     rng = np.random.default_rng(0)
     t0 = time.time()
