@@ -82,8 +82,7 @@ def questions_key(items: list[dict]) -> str:
 
 def question_texts(items: list[dict]) -> list[str]:
     """Each labelled question as the retriever searches it: question + scene query, normalised."""
-    from vehicle_assist.knowledge.normalize import load_terms, normalize
-    from vehicle_assist.knowledge.retrieve import scene_query
+    from vehicle_assist.knowledge.normalize import load_terms, normalize, scene_query
     from vehicle_assist.messages import Scene
 
     terms = load_terms()
