@@ -10,6 +10,10 @@ for a core; CPU time does not). Recall@k here is the share of items with at leas
 of their gold rule ids among the first k passages. Rejection thresholds of the variants without
 the configured one (the dense-only baseline) are calibrated on dev (largest threshold with
 <= 5% of dev answerable questions rejected) and applied unchanged to test.
+
+Since issue 15's fourth round the query adapter is also fitted on the dev questions
+(``knowledge.adapter_questions``), so the dev rows of the adapter variants are in-sample; the
+held-out dev figures come from ``bench/rank_experiments.py`` (k-fold cross-validation over dev).
 """
 
 from __future__ import annotations

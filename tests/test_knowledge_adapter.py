@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -86,3 +88,36 @@ def test_save_load_round_trip_and_bad_files(tmp_path):
         adapter.load(tmp_path / "odd.npz")
     with pytest.raises(OSError):
         adapter.load(tmp_path / "missing.npz")
+
+
+def test_labelled_questions_read_only_the_named_split(tmp_path):
+    rows = [{"id": "a", "question": "how fast on the motorway", "rule_ids": ["124"], "answerable": True,
+             "split": "dev", "kind": "question", "scene": None},
+            {"id": "b", "question": "secret test question", "rule_ids": ["126"], "answerable": True,
+             "split": "test", "kind": "question", "scene": None},
+            {"id": "c", "question": "price of fuel", "rule_ids": [], "answerable": False,
+             "split": "dev", "kind": "question", "scene": None},
+            {"id": "d", "question": "", "rule_ids": ["219"], "answerable": True, "split": "dev",
+             "kind": "scene", "scene": {"label": "ambulance"}}]
+    path = tmp_path / "q.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    dev = adapter.labelled_questions(path, "dev")
+    assert [q["rule_ids"] for q in dev] == [["124"], ["219"]]  # unanswerable and test items left out
+    assert all("secret" not in q["question"] for q in dev)
+    assert adapter.labelled_questions(tmp_path / "missing.jsonl", "dev") == []
+    texts = adapter.question_texts(dev)
+    assert texts[0] == "how fast on the motorway" and "ambulance" in texts[1]  # the scene as a query
+    assert adapter.questions_key(dev) != adapter.questions_key(dev[:1])
+
+
+def test_fit_takes_several_gold_rules_per_query():
+    """A boolean (queries x rules) label matrix: any gold rule's chunks are positives."""
+    q, y, chunks, labels_c = _toy()
+    member = np.zeros((len(q), 2), dtype=bool)
+    member[:, 1] = True
+    as_ints = adapter.fit(q, y, chunks, labels_c, l2=0.01, epochs=50, lr=0.05, batch=16)
+    as_sets = adapter.fit(q, member, chunks, labels_c, l2=0.01, epochs=50, lr=0.05, batch=16)
+    assert np.allclose(as_ints, as_sets, atol=1e-6)  # one gold rule each: the same fit
+    member[:, 0] = True  # both rules gold: nothing to correct, the map stays small
+    both = adapter.fit(q, member, chunks, labels_c, l2=0.01, epochs=50, lr=0.05, batch=16)
+    assert np.linalg.norm(both) < 0.1 * np.linalg.norm(as_ints)

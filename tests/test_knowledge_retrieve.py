@@ -224,3 +224,29 @@ def test_the_adapter_ranks_the_codes_own_titles_better_and_leaves_answerability_
         retriever.settings = saved
     assert with_adapter > without + 0.02, (with_adapter, without)  # measured 0.60 vs 0.56
     assert adapted.top_dense == raw.top_dense and adapted.p_answerable == raw.p_answerable
+
+
+def test_the_adapter_learns_from_labelled_dev_questions_only_and_rebuilds_when_they_change(tiny_home):
+    settings = KnowledgeSettings(jurisdictions=["tiny"], adapter_epochs=2, adapter_question_repeat=3)
+    enc = OnnxEncoder(onnx_embed.load())
+    without = open_index(settings, enc, "model-a", progress=False)  # no questions file in this VA_HOME
+    assert without.meta["adapter_questions"] == 0
+    path = paths.resolve(settings.adapter_questions)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = [{"question": "how fast can i go on the motorway", "rule_ids": ["124"], "split": "dev",
+             "answerable": True, "scene": None},
+            {"question": "ambulance behind me with its blues on", "rule_ids": ["219"], "split": "dev",
+             "answerable": True, "scene": None},
+            {"question": "how big a gap in the rain", "rule_ids": ["126"], "split": "test",
+             "answerable": True, "scene": None}]
+    path.write_text("\n".join(json.dumps(r) for r in rows[:2]) + "\n", encoding="utf-8")
+    first = open_index(settings, enc, "model-a", progress=False)
+    assert first.built and first.meta["adapter_questions"] == 2 and not np.array_equal(first.adapter, without.adapter)
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    same = open_index(settings, enc, "model-a", progress=False)  # a test item added: not read, no rebuild
+    assert not same.built and np.array_equal(same.adapter, first.adapter)
+    rows[0]["rule_ids"] = ["124", "126"]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    assert open_index(settings, enc, "model-a", progress=False).built  # a dev label changed: refitted
+    off = settings.model_copy(update={"adapter_question_repeat": 0})
+    assert open_index(off, enc, "model-a", progress=False).meta["adapter_questions"] == 0

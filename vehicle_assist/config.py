@@ -171,7 +171,7 @@ class KnowledgeSettings(StrictModel):
     """How hybrid search fuses dense and BM25: "score" = per chunk, cosine + bm25_score_weight /
     (1 + the chunk's BM25 rank / bm25_rank_scale) over every chunk (dense decides, the lexical
     ranking nudges); "rrf" = reciprocal rank fusion of the two candidate lists (rrf_k, bm25_weight)."""
-    bm25_score_weight: float = Field(0.15, ge=0)
+    bm25_score_weight: float = Field(0.10, ge=0)
     """Bonus of the best BM25 chunk in "score" fusion (dense cosine has weight 1)."""
     bm25_rank_scale: float = Field(10.0, gt=0)
     """BM25 rank at which the "score" fusion bonus has halved."""
@@ -198,14 +198,24 @@ class KnowledgeSettings(StrictModel):
     time; falls back to torch if the model cannot be exported) or torch (sentence-transformers)."""
     build_threads: int = Field(0, ge=0, le=256)
     """Threads for a full index build (an offline step); 0 = all cores. Queries use runtime.threads.embedder."""
-    adapter_weight: float = Field(0.75, ge=0, le=1)
+    adapter_weight: float = Field(0.5, ge=0, le=1)
     """Share of the dense score taken from the query adapter (knowledge/adapter.py: a linear map on
     the query embedding fitted at every index build on pseudo-queries from the Code's own titles
-    and sentences); 0 = off (the raw query vector ranks; no rebuild needed to switch)."""
+    and sentences and on the labelled dev questions, ``adapter_questions``); 0 = off (the raw query
+    vector ranks; no rebuild needed to switch)."""
     adapter_l2: float = Field(0.1, ge=0)
     """L2 penalty on the adapter matrix (keeps it near the identity map)."""
     adapter_epochs: int = Field(5, ge=1, le=100)
     """Passes over the pseudo-queries when fitting the adapter."""
+    adapter_questions: str = "bench/data/questions.jsonl"
+    """Labelled driver questions (JSONL with question, scene, rule_ids, answerable, split; relative
+    to VA_HOME) added to the adapter's fit, only the ``adapter_question_split`` items; "" = none (the
+    Code's pseudo-queries alone). A missing file means none."""
+    adapter_question_split: str = "dev"
+    """Which split of ``adapter_questions`` the adapter learns from (never the test split)."""
+    adapter_question_repeat: int = Field(10, ge=0, le=100)
+    """Times each labelled question enters the fit (weighs ~160 questions against ~3400
+    pseudo-queries; chosen by cross-validation on dev); 0 = none."""
 
 
 class CameraCalibration(StrictModel):

@@ -7,11 +7,18 @@ pseudo-query's own rule above every other chunk (softmax over all chunk cosines 
 ``tau``, the rule's chunks as positives, L2 penalty ``l2`` on ``W``, Adam). At query time the dense
 score is ``(1 - weight) * cos(q, c) + weight * cos(adapted q, c)``; answerability keeps the raw
 cosine. The matrix is stored beside the index (``adapter.npz``) and rebuilt with it: a changed
-source gives new pseudo-queries and a new matrix. No evaluation question is used to fit it.
+source gives new pseudo-queries and a new matrix.
+
+Labelled driver questions can be added to the fit (``knowledge.adapter_questions``: the dev split of
+bench/data/questions.jsonl by default, each repeated ``adapter_question_repeat`` times, normalised
+and scene-expanded exactly as a search does, every gold rule a positive). Only the configured split
+is read: the test split is never fitted on.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,12 +57,52 @@ def pseudo_queries(records: list[Record]) -> tuple[list[str], list[str]]:
     return texts, ids
 
 
+def labelled_questions(path: Path, split: str) -> list[dict]:
+    """The answerable items of ``split`` in a questions JSONL file (``question``, ``scene``,
+    ``rule_ids``); [] when the file is missing. Items of other splits are skipped unread."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return []
+    out = []
+    for line in lines:
+        if not line.strip():
+            continue
+        item = json.loads(line)
+        if item.get("split") == split and item.get("answerable") and item.get("rule_ids"):
+            out.append({"question": item.get("question") or "", "scene": item.get("scene"),
+                        "rule_ids": list(item["rule_ids"])})
+    return out
+
+
+def questions_key(items: list[dict]) -> str:
+    """Content hash of the labelled questions a fit uses (part of the index fingerprint)."""
+    return hashlib.sha256(json.dumps(items, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def question_texts(items: list[dict]) -> list[str]:
+    """Each labelled question as the retriever searches it: question + scene query, normalised."""
+    from vehicle_assist.knowledge.normalize import load_terms, normalize, scene_query
+    from vehicle_assist.messages import Scene
+
+    terms = load_terms()
+    texts = []
+    for it in items:
+        parts = [it["question"].strip()] if it["question"].strip() else []
+        if it.get("scene"):
+            parts.append(scene_query(Scene(**it["scene"]), terms))
+        texts.append(normalize(". ".join(parts), terms))
+    return texts
+
+
 def fit(queries: np.ndarray, labels: np.ndarray, chunk_vectors: np.ndarray, chunk_labels: np.ndarray,
         l2: float = 0.1, tau: float = 0.05, epochs: int = 10, lr: float = 1e-3, batch: int = 256,
         seed: int = 0) -> np.ndarray:
-    """The matrix ``W`` (dim x dim) from pseudo-query vectors and their labels (integers matching
-    ``chunk_labels``). Deterministic for a given seed. Pure numpy."""
+    """The matrix ``W`` (dim x dim) from query vectors and their labels: integers matching
+    ``chunk_labels`` (one rule per query), or a boolean matrix (queries x rules) when a query has
+    several gold rules (each rule's chunks are positives). Deterministic for a given seed. Pure numpy."""
     x_all = np.asarray(queries, dtype=np.float32)
+    labels = np.asarray(labels)
     c = np.asarray(chunk_vectors, dtype=np.float32)
     dim = c.shape[1]
     w = np.zeros((dim, dim), dtype=np.float32)
@@ -70,7 +117,8 @@ def fit(queries: np.ndarray, labels: np.ndarray, chunk_vectors: np.ndarray, chun
         for start in range(0, len(order), batch):
             idx = order[start:start + batch]
             x = x_all[idx]
-            positive = chunk_labels[None, :] == labels[idx, None]
+            positive = (labels[idx][:, chunk_labels] if labels.ndim == 2
+                        else chunk_labels[None, :] == labels[idx, None])
             logits = (x + x @ w) @ c.T / tau
             logits -= logits.max(axis=1, keepdims=True)
             p = np.exp(logits)
@@ -106,16 +154,31 @@ class QueryAdapter:
 
 
 def build(records: list[Record], chunk_rule_ids: list[str], chunk_vectors: np.ndarray, encoder,
-          l2: float, epochs: int) -> tuple[np.ndarray, int]:
-    """Embed the pseudo-queries of ``records`` and fit ``W``; returns (W, number of pseudo-queries)."""
+          l2: float, epochs: int, questions: list[dict] | None = None, repeat: int = 1
+          ) -> tuple[np.ndarray, int, int]:
+    """Embed the pseudo-queries of ``records`` (and the labelled ``questions``, each ``repeat``
+    times) and fit ``W``; returns (W, number of pseudo-queries, number of questions used)."""
     texts, ids = pseudo_queries(records)
     known = {rid: i for i, rid in enumerate(dict.fromkeys(chunk_rule_ids))}
     keep = [i for i, rid in enumerate(ids) if rid in known]
     texts = [texts[i] for i in keep]
-    labels = np.array([known[ids[i]] for i in keep], dtype=np.int64)
+    label_sets = [[known[ids[i]]] for i in keep]
+    n_pseudo = len(texts)
+    used = [q for q in (questions or []) if any(r in known for r in q["rule_ids"])]
+    if used and repeat > 0:
+        q_sets = [[known[r] for r in q["rule_ids"] if r in known] for q in used]
+        texts += question_texts(used)
+        label_sets += q_sets
     vectors = encoder.encode(texts, parallel=True) if texts else np.zeros((0, chunk_vectors.shape[1]))
+    if used and repeat > 1:  # repeats weigh the questions against the many pseudo-queries
+        vectors = np.concatenate([vectors] + [vectors[n_pseudo:]] * (repeat - 1))
+        label_sets += label_sets[n_pseudo:] * (repeat - 1)
+    member = np.zeros((len(label_sets), len(known)), dtype=bool)
+    for i, s in enumerate(label_sets):
+        member[i, s] = True
     chunk_labels = np.array([known[r] for r in chunk_rule_ids], dtype=np.int64)
-    return fit(vectors, labels, chunk_vectors, chunk_labels, l2=l2, epochs=epochs), len(texts)
+    n_questions = len(used) if repeat > 0 else 0
+    return fit(vectors, member, chunk_vectors, chunk_labels, l2=l2, epochs=epochs), n_pseudo, n_questions
 
 
 def save(folder: Path, matrix: np.ndarray, name: str = FILE) -> None:

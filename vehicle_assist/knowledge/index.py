@@ -88,8 +88,25 @@ def fingerprint(settings: KnowledgeSettings, specs: list[SourceSpec], model_id: 
 
 def _adapter_key(settings: KnowledgeSettings) -> str:
     """What the stored adapter depends on besides sources and model (not ``adapter_weight``: the
-    adapter is always fitted, the weight only says how much of it a query uses)."""
-    return f"adapter=v1,l2={settings.adapter_l2},epochs={settings.adapter_epochs}"
+    adapter is always fitted, the weight only says how much of it a query uses): its fitting
+    settings and the labelled questions it is fitted on (their content hash)."""
+    questions = adapter_questions(settings)
+    return (f"adapter=v2,l2={settings.adapter_l2},epochs={settings.adapter_epochs},"
+            f"questions={adapter.questions_key(questions) if questions else 'none'},"
+            f"repeat={settings.adapter_question_repeat}")
+
+
+def adapter_questions(settings: KnowledgeSettings) -> list[dict]:
+    """The labelled questions the adapter is fitted on (``adapter_questions``, its
+    ``adapter_question_split`` only); [] when none is configured or the file is missing."""
+    if not settings.adapter_questions or settings.adapter_question_repeat <= 0:
+        return []
+    path = paths.resolve(settings.adapter_questions)
+    items = adapter.labelled_questions(path, settings.adapter_question_split)
+    if not items:
+        log.info("no labelled questions for the query adapter at %s (split %s): pseudo-queries only",
+                 path, settings.adapter_question_split)
+    return items
 
 
 def index_dir(settings: KnowledgeSettings) -> Path:
@@ -164,8 +181,9 @@ def build(settings: KnowledgeSettings, encoder, specs: list[SourceSpec], records
     fidx = faiss.IndexFlatIP(vectors.shape[1])
     fidx.add(vectors)
     t_adapter = clock.perf_ns()
-    matrix, n_pseudo = adapter.build(indexed, [c.rule_id for c in chunks], vectors, encoder,
-                                     settings.adapter_l2, settings.adapter_epochs)
+    matrix, n_pseudo, n_questions = adapter.build(
+        indexed, [c.rule_id for c in chunks], vectors, encoder, settings.adapter_l2, settings.adapter_epochs,
+        adapter_questions(settings), settings.adapter_question_repeat)
     adapter_s = (clock.perf_ns() - t_adapter) / 1e9
     build_s = (clock.perf_ns() - t0) / 1e9
     folder.mkdir(parents=True, exist_ok=True)
@@ -183,6 +201,7 @@ def build(settings: KnowledgeSettings, encoder, specs: list[SourceSpec], records
     meta = {"fingerprint": fp, "version": INDEX_VERSION, "chunks": len(chunks), "records": len(records),
             "dim": int(vectors.shape[1]), "encoder": encoder.name, "build_s": round(build_s, 3),
             "adapter_s": round(adapter_s, 3), "pseudo_queries": n_pseudo,
+            "adapter_questions": n_questions,
             "sources": [s.id for s in specs], "built_unix": round(clock.unix_time(), 1)}
     tmp = folder / ("meta.json" + part)
     tmp.write_text(json.dumps(meta, indent=1), encoding="utf-8")

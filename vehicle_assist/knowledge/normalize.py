@@ -6,8 +6,12 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
+
+if TYPE_CHECKING:
+    from vehicle_assist.messages import Scene
 
 TERMS_PATH = Path(__file__).with_name("terms.yaml")
 
@@ -119,3 +123,24 @@ def bm25_tokens(text: str) -> list[str]:
     """Lower-cased, stop-word-free, lightly stemmed words of ``text``."""
     text = text.lower().replace("’", "'").replace("'", "")
     return [stem(w) for w in _WORD.findall(text) if w not in STOPWORDS]
+
+
+def _key(value: str) -> str:
+    return value.strip().lower().replace("-", "_").replace(" ", "_")
+
+
+def scene_query(scene: Scene, terms: Terms | None = None) -> str:
+    """Query text for a structured situation: "cyclist ahead on a country road in wet weather...". Pure."""
+    table = (terms or load_terms()).scene
+    parts: list[str] = []
+    if scene.label:
+        parts.append(table["labels"].get(_key(scene.label), scene.label.replace("_", " ")))
+    if scene.hazard:
+        parts.append(table["hazards"].get(_key(scene.hazard), scene.hazard.replace("_", " ").replace("-", " ")))
+    if scene.road_type:
+        parts.append(table["road_types"].get(_key(scene.road_type), "on a " + scene.road_type.replace("_", " ")))
+    if scene.weather:
+        parts.append(table["weather"].get(_key(scene.weather), "in " + scene.weather.replace("_", " ")))
+    if scene.speed_mps is not None and scene.speed_mps > 0:
+        parts.append(f"travelling at {round(scene.speed_mps * 2.23694 / 5) * 5:.0f} mph")
+    return ", ".join(parts)

@@ -19,6 +19,7 @@ from vehicle_assist.knowledge.normalize import (
     load_terms,
     normalize,
     out_of_scope,
+    scene_query,  # noqa: F401  (re-exported: scene -> query text lives with the other query rewriting)
 )
 from vehicle_assist.messages import Passage, Scene
 
@@ -44,27 +45,6 @@ class Retrieval:
     """P(answerable) from the answerability model (None when the model was not used)."""
     features: tuple[float, ...] = ()
     """The answerability model's scalar features (answerability.FEATURES) for this question."""
-
-
-def _key(value: str) -> str:
-    return value.strip().lower().replace("-", "_").replace(" ", "_")
-
-
-def scene_query(scene: Scene, terms: Terms | None = None) -> str:
-    """Query text for a structured situation: "cyclist ahead on a country road in wet weather...". Pure."""
-    table = (terms or load_terms()).scene
-    parts: list[str] = []
-    if scene.label:
-        parts.append(table["labels"].get(_key(scene.label), scene.label.replace("_", " ")))
-    if scene.hazard:
-        parts.append(table["hazards"].get(_key(scene.hazard), scene.hazard.replace("_", " ").replace("-", " ")))
-    if scene.road_type:
-        parts.append(table["road_types"].get(_key(scene.road_type), "on a " + scene.road_type.replace("_", " ")))
-    if scene.weather:
-        parts.append(table["weather"].get(_key(scene.weather), "in " + scene.weather.replace("_", " ")))
-    if scene.speed_mps is not None and scene.speed_mps > 0:
-        parts.append(f"travelling at {round(scene.speed_mps * 2.23694 / 5) * 5:.0f} mph")
-    return ", ".join(parts)
 
 
 def _rule_ranking(chunk_order: np.ndarray, chunks: list[Chunk], limit: int) -> list[tuple[str, int]]:
