@@ -90,6 +90,9 @@ class MatchSettings:
     per metre travelled (0: no fusion, the place is the fix's projection)."""
     along_r_factor: float = 1.0
     """The projection's variance is ``(sigma_m * ...)^2`` times this (coloured GNSS noise repeats)."""
+    lag_s: float = 0.0
+    """Fixed-lag smoothing (:meth:`Matcher.take_smoothed`): a fix's place is decided on the best
+    path through the Viterbi steps of the next ``lag_s`` seconds (0: filtering only)."""
 
 
 @dataclass(frozen=True)
