@@ -166,7 +166,8 @@ def main() -> None:
     overrides = {}
     for kv in args.set:
         k, v = kv.split("=", 1)
-        overrides[k] = type(getattr(MatchSettings(), k))(v)
+        kind = type(getattr(MatchSettings(), k))
+        overrides[k] = (v.lower() in ("1", "true", "yes")) if kind is bool else kind(v)
     ms_base = match_settings(settings)
     msettings = MatchSettings(**(ms_base.__dict__ | overrides))
     conds = args.cond or ["fix+speed", "fix+speed+course"]
