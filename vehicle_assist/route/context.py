@@ -23,7 +23,7 @@ from vehicle_assist.route.match import Fix, Match, Matcher, MatchSettings
 
 def match_settings(s: RouteSettings) -> MatchSettings:
     return MatchSettings(sigma_m=s.gps_sigma_m, radius_m=s.radius_m, beta_m=s.beta_m, step_m=s.step_m,
-                         max_step_s=s.max_step_s, max_gap_s=s.max_gap_s)
+                         max_step_s=s.max_step_s, max_gap_s=s.max_gap_s, lag_s=s.match_lag_s)
 
 
 class RouteTracker:
@@ -43,10 +43,14 @@ class RouteTracker:
         return cls(load_map(map_path), settings)
 
     def update(self, fix: Fix, t_ns: int | None = None) -> RouteContext:
-        """The route context at this fix (``t_ns`` defaults to the fix's time)."""
+        """The route context at this fix, decided on it and the fixes before (filtered; no lag;
+        ``t_ns`` defaults to the fix's time). Use :meth:`push` or this, not both."""
         t_ns = int(round(fix.t_s * 1e9)) if t_ns is None else t_ns
         m = self.matcher.update(fix)
         self.last_match = m
+        if self.matcher.s.lag_s > 0:  # used fix by fix: the lagged answers are not wanted
+            self.matcher.take_smoothed()
+            self._held.clear()
         if m is None:
             return RouteContext(t_ns=t_ns)
         return self.context_of(m, fix.speed_mps, t_ns)

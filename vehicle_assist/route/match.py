@@ -162,7 +162,7 @@ class Matcher:
         m = self._update(fix)
         if self.s.lag_s > 0:
             self._pending.append((fix.t_s, self._step_no if m is not None else None, self._odometer))
-            self._finalize(force=False)
+            self._finalize(force=False, now=fix.t_s)
         return m
 
     def take_smoothed(self) -> list[Match | None]:
@@ -364,9 +364,10 @@ class Matcher:
 
     # -- fixed lag -----------------------------------------------------------------------------
 
-    def _finalize(self, force: bool) -> None:
+    def _finalize(self, force: bool, now: float | None = None) -> None:
         """Decide the held fixes whose lag has passed (all of them when ``force``) on the best path
-        back from the latest step."""
+        back from the latest step. A fix is held ``lag_s`` after it until a step has come (at most
+        ``lag_s`` + ``max_step_s``: in a position gap no step comes, and it is decided on the steps so far)."""
         pend, hist = self._pending, self._hist
         path: dict[int, int] | None = None
         while pend:
@@ -376,7 +377,8 @@ class Matcher:
                 pend.popleft()
                 continue
             last = hist[-1]
-            if not force and not (last.no > base and last.t >= t + self.s.lag_s):
+            waited = now is not None and now - t >= self.s.lag_s + self.s.max_step_s
+            if not force and not waited and not (last.no > base and last.t >= t + self.s.lag_s):
                 break
             if path is None:
                 path = self._best_path()
