@@ -1,6 +1,10 @@
 """Route context on synthetic drives along the real roads of the maps, and on the California trace.
 
     python bench/route.py [--split dev|test] [--drives N] [--out bench/results/route.json]
+                          [--map FILE.osm ...] [--cond fix+speed] [--set lag_s=1.0 ...] [--no-california]
+
+``--map`` replaces the two catalogued maps by any extracts (other cities: bench/route_maps/SOURCE.md);
+``--set`` overrides fields of :class:`~vehicle_assist.route.match.MatchSettings` (tuning, dev only).
 
 Per map (Leeds city centre, Manchester Kingsway) and per input condition ("fix+speed": the
 ``t,lat,lon,speed_mps`` CSV of ``route match``; "fix+speed+course": plus the GNSS course over ground):
@@ -45,7 +49,8 @@ from vehicle_assist.config import load_app  # noqa: E402
 from vehicle_assist.route.context import RouteTracker, read_track  # noqa: E402
 from vehicle_assist.route.limits import way_limits  # noqa: E402
 from vehicle_assist.route.map import load_map, load_tables  # noqa: E402
-from vehicle_assist.route.match import Fix  # noqa: E402
+from vehicle_assist.route.context import match_settings  # noqa: E402
+from vehicle_assist.route.match import Fix, Matcher, MatchSettings  # noqa: E402
 
 MAPS = ("leeds_city_centre.osm", "manchester_kingsway.osm")
 SEED0 = {"dev": 0, "test": 10000}
@@ -64,17 +69,22 @@ def make_drives(rmap, limits, split: str, n: int) -> list[Drive]:
     return drives
 
 
-def replay(tracker: RouteTracker, d: Drive, course: bool) -> tuple[list, list[float]]:
-    out, ms = [], []
+def replay(tracker: RouteTracker, d: Drive, course: bool) -> tuple[list, list[float], list[float]]:
+    """Contexts per fix (in order), per-fix update time (ms) and, per fix, how much later (drive
+    seconds) its record came out (0 without a lag; the end of the track flushes the rest)."""
+    out, ms, delay = [], [], []
     for i in range(len(d.t)):
         has = math.isfinite(d.lat[i])
         hd = float(d.heading[i]) if course and math.isfinite(d.heading[i]) else None
         fix = Fix(float(d.t[i]), float(d.lat[i]) if has else None, float(d.lon[i]) if has else None, float(d.speed[i]), hd)
         t0 = time.perf_counter()
-        ctx = tracker.update(fix)
+        ctxs = tracker.push(fix)
         ms.append((time.perf_counter() - t0) * 1000)
-        out.append(ctx)
-    return out, ms
+        for c in ctxs:
+            delay.append(float(d.t[i]) - float(d.t[len(out)]))
+            out.append(c)
+    out.extend(tracker.flush())
+    return out, ms, delay
 
 
 def score(rmap, limits, drives: list[Drive], results: list[list]) -> dict:
@@ -145,29 +155,48 @@ def main() -> None:
     ap.add_argument("--split", choices=("dev", "test"), default="test")
     ap.add_argument("--drives", type=int, default=20)
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--map", type=Path, action="append", default=None, help="an OSM extract (repeatable); default: the two catalogued maps")
+    ap.add_argument("--cond", choices=("fix+speed", "fix+speed+course"), action="append", default=None,
+                    help="input conditions (repeatable; default both)")
+    ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="MatchSettings override (dev tuning)")
+    ap.add_argument("--no-california", action="store_true")
     args = ap.parse_args()
     tables = load_tables()
     settings = load_app().route
-    doc: dict = {"split": args.split, "drives_per_map": args.drives, "maps": {}}
+    overrides = {}
+    for kv in args.set:
+        k, v = kv.split("=", 1)
+        kind = type(getattr(MatchSettings(), k))
+        overrides[k] = (v.lower() in ("1", "true", "yes")) if kind is bool else kind(v)
+    ms_base = match_settings(settings)
+    msettings = MatchSettings(**(ms_base.__dict__ | overrides))
+    conds = args.cond or ["fix+speed", "fix+speed+course"]
+    doc: dict = {"split": args.split, "drives_per_map": args.drives, "match_settings": msettings.__dict__, "maps": {}}
     loaded = []
-    for name in MAPS:
-        rmap = load_map(fetch.data_path("maps", name), tables)
+    paths = args.map or [fetch.data_path("maps", name) for name in MAPS]
+    for path in paths:
+        name = Path(path).name
+        rmap = load_map(path, tables)
         loaded.append((name.split(".")[0], rmap))
         limits = way_limits(rmap, tables, settings.vehicle_type, settings.nation)
         drives = make_drives(rmap, limits, args.split, args.drives)
         per = {"drives": len(drives), "km": round(sum(d.notes["length_m"] for d in drives) / 1000, 1),
                "hours": round(sum(d.notes["duration_s"] for d in drives) / 3600, 2)}
-        for cond, course in (("fix+speed", False), ("fix+speed+course", True)):
-            results, ms = [], []
+        for cond in conds:
+            results, ms, delays = [], [], []
             for d in drives:
-                r, m = replay(RouteTracker(rmap, settings, tables), d, course)
+                tracker = RouteTracker(rmap, settings, tables)
+                tracker.matcher = Matcher(rmap, msettings)
+                r, m, dl = replay(tracker, d, cond.endswith("course"))
                 results.append(r)
                 ms.extend(m)
-            per[cond] = score(rmap, limits, drives, results) | {"update_ms": pct(ms)}
+                delays.extend(dl)
+            per[cond] = score(rmap, limits, drives, results) | {"update_ms": pct(ms), "record_delay_s": pct(delays)}
         doc["maps"][name] = per
         print(json.dumps({name: per}, indent=1), flush=True)
-    doc["california"] = california(loaded)
-    print(json.dumps({"california": doc["california"]}))
+    if not args.no_california:
+        doc["california"] = california(loaded)
+        print(json.dumps({"california": doc["california"]}))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(doc, indent=1) + "\n")

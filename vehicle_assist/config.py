@@ -599,6 +599,10 @@ class RouteSettings(StrictModel):
     """A matching step every this many metres travelled (between steps the match is carried forward)."""
     max_step_s: float = Field(3.0, gt=0)
     max_gap_s: float = Field(30.0, gt=0)
+    match_lag_s: float = Field(1.0, ge=0, le=10)
+    """Fixed lag of ``route match`` and the bench: a fix's road and limit are decided with the fixes
+    of the next this many seconds (its record comes out that much plus up to one matching step
+    later); 0: each record at once. The runtime's route lane answers at once (filtered) either way."""
     lookahead_s: float = Field(10.0, gt=0)
     """Features ahead are looked for within this many seconds of travel..."""
     lookahead_min_m: float = Field(100.0, ge=0)

@@ -92,14 +92,23 @@ def register(app: typer.Typer) -> None:
             _error(as_json, "track-not-found", f"no track at {track}")
         n = matched = 0
         try:
-            for fix in read_track(track):
-                rec = record(tracker.update(fix))
-                n += 1
-                matched += rec["way_id"] is not None
-                if as_json:
-                    emit_line(rec)
-                else:
-                    console.print(describe(rec), markup=False, highlight=False, soft_wrap=True)
+            def out(ctxs: list) -> tuple[int, int]:
+                got = hit = 0
+                for ctx in ctxs:
+                    rec = record(ctx)
+                    got += 1
+                    hit += rec["way_id"] is not None
+                    if as_json:
+                        emit_line(rec)
+                    else:
+                        console.print(describe(rec), markup=False, highlight=False, soft_wrap=True)
+                return got, hit
+
+            for fix in read_track(track):  # a fix's record comes out once the lag has passed
+                got, hit = out(tracker.push(fix))
+                n, matched = n + got, matched + hit
+            got, hit = out(tracker.flush())
+            n, matched = n + got, matched + hit
         except TrackError as err:
             _error(as_json, "track-bad", str(err))
         if not as_json:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import math
+from collections import deque
 from pathlib import Path
 from typing import Iterator
 
@@ -22,7 +23,7 @@ from vehicle_assist.route.match import Fix, Match, Matcher, MatchSettings
 
 def match_settings(s: RouteSettings) -> MatchSettings:
     return MatchSettings(sigma_m=s.gps_sigma_m, radius_m=s.radius_m, beta_m=s.beta_m, step_m=s.step_m,
-                         max_step_s=s.max_step_s, max_gap_s=s.max_gap_s)
+                         max_step_s=s.max_step_s, max_gap_s=s.max_gap_s, lag_s=s.match_lag_s)
 
 
 class RouteTracker:
@@ -35,19 +36,49 @@ class RouteTracker:
         self.limits = way_limits(rmap, self.tables, self.settings.vehicle_type, self.settings.nation)
         self.matcher = Matcher(rmap, match_settings(self.settings))
         self.last_match: Match | None = None
+        self._held: deque[tuple[int, float | None]] = deque()  # (t_ns, speed) of fixes whose lagged record is not out yet
 
     @classmethod
     def open(cls, map_path: str | Path, settings: RouteSettings | None = None) -> "RouteTracker":
         return cls(load_map(map_path), settings)
 
     def update(self, fix: Fix, t_ns: int | None = None) -> RouteContext:
-        """The route context at this fix (``t_ns`` defaults to the fix's time)."""
+        """The route context at this fix, decided on it and the fixes before (filtered; no lag;
+        ``t_ns`` defaults to the fix's time). Use :meth:`push` or this, not both."""
         t_ns = int(round(fix.t_s * 1e9)) if t_ns is None else t_ns
         m = self.matcher.update(fix)
         self.last_match = m
+        if self.matcher.s.lag_s > 0:  # used fix by fix: the lagged answers are not wanted
+            self.matcher.take_smoothed()
+            self._held.clear()
         if m is None:
             return RouteContext(t_ns=t_ns)
         return self.context_of(m, fix.speed_mps, t_ns)
+
+    def push(self, fix: Fix, t_ns: int | None = None) -> list[RouteContext]:
+        """Fixed-lag use: the records that are final after this fix, in fix order. With the matcher's
+        ``lag_s`` 0 that is this fix's :meth:`update`; with a lag a fix's record comes out once the
+        matcher has seen ``lag_s`` seconds of later fixes (its place decided with them), so a record
+        is ``lag_s`` to ``lag_s`` + one matching step late. :meth:`flush` at the end of a track."""
+        t_ns = int(round(fix.t_s * 1e9)) if t_ns is None else t_ns
+        if self.matcher.s.lag_s <= 0:
+            return [self.update(fix, t_ns)]
+        self.last_match = self.matcher.update(fix)
+        self._held.append((t_ns, fix.speed_mps))
+        return self._contexts(self.matcher.take_smoothed())
+
+    def flush(self) -> list[RouteContext]:
+        """The records still held back by the lag (end of the track)."""
+        if self.matcher.s.lag_s <= 0:
+            return []
+        return self._contexts(self.matcher.finish())
+
+    def _contexts(self, matches: list[Match | None]) -> list[RouteContext]:
+        out = []
+        for m in matches:
+            t_ns, speed = self._held.popleft()
+            out.append(RouteContext(t_ns=t_ns) if m is None else self.context_of(m, speed, t_ns))
+        return out
 
     def context_of(self, m: Match, speed_mps: float | None, t_ns: int) -> RouteContext:
         """What the map says at a matched place (pure given the map and settings)."""

@@ -60,7 +60,9 @@ class RouteLane:
         """The lane for ``settings.map`` (relative to VA_HOME); a RouteError when it cannot be read."""
         from vehicle_assist import paths
 
-        return cls(RouteTracker(_load_map(str(paths.resolve(Path(settings.map)))), settings))
+        # the lane answers at once: no fixed lag (its features ahead and speeding are about now)
+        return cls(RouteTracker(_load_map(str(paths.resolve(Path(settings.map)))),
+                                settings.model_copy(update={"match_lag_s": 0.0})))
 
     def answer(self, intent: Intent) -> Advisory | None:
         """The answer to a question that needs the position ("what's the speed limit here?"), from the

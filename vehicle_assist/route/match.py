@@ -90,6 +90,9 @@ class MatchSettings:
     per metre travelled (0: no fusion, the place is the fix's projection)."""
     along_r_factor: float = 1.0
     """The projection's variance is ``(sigma_m * ...)^2`` times this (coloured GNSS noise repeats)."""
+    lag_s: float = 0.0
+    """Fixed-lag smoothing (:meth:`Matcher.take_smoothed`): a fix's place is decided on the best
+    path through the Viterbi steps of the next ``lag_s`` seconds (0: filtering only)."""
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,20 @@ class Match:
     """True when this fix ran a Viterbi step (else the place was carried forward)."""
 
 
+@dataclass(frozen=True)
+class _Step:
+    """One Viterbi step kept for the fixed lag."""
+
+    no: int
+    t: float
+    odo: float
+    states: list[tuple[int, float, float]]
+    back: list[int]
+    pred: list[int]
+    """Index of each state's best predecessor in the previous step (-1: none)."""
+    best: int
+
+
 class Matcher:
     """Online HMM map matcher over one :class:`RoadMap`; call :meth:`update` per fix, in time order."""
 
@@ -114,6 +131,14 @@ class Matcher:
         self.reset()
 
     def reset(self) -> None:
+        if hasattr(self, "_hist"):
+            self._break()  # what the lag still holds is decided on the steps so far
+        else:
+            self._hist: deque[_Step] = deque()
+            self._pending: deque[tuple[float, int | None, float]] = deque()  # (t, base step, odometer)
+            self._ready: list[Match | None] = []
+            self._step_no = -1
+        self._pred: list[int] = []
         self._states: list[tuple[int, float, float]] = []  # (edge, offset, emission distance)
         self._var: list[float] = []  # variance of each state's offset (m^2)
         self._back: list[int] = []
@@ -131,7 +156,27 @@ class Matcher:
     # -- public --------------------------------------------------------------------------------
 
     def update(self, fix: Fix) -> Match | None:
-        """The matched place at this fix, or None (no position, or no road within reach)."""
+        """The matched place at this fix, or None (no position, or no road within reach): the
+        filtered answer, decided on this fix and the ones before it. With ``lag_s`` > 0 the smoothed
+        answers come out of :meth:`take_smoothed`."""
+        m = self._update(fix)
+        if self.s.lag_s > 0:
+            self._pending.append((fix.t_s, self._step_no if m is not None else None, self._odometer))
+            self._finalize(force=False, now=fix.t_s)
+        return m
+
+    def take_smoothed(self) -> list[Match | None]:
+        """The fixed-lag answers decided since the last call, one per fix, in fix order: a fix's
+        place on the best Viterbi path through the steps up to ``lag_s`` seconds after it."""
+        out, self._ready = self._ready, []
+        return out
+
+    def finish(self) -> list[Match | None]:
+        """End of the track: every answer still held back by the lag (decided on the steps so far)."""
+        self._break()
+        return self.take_smoothed()
+
+    def _update(self, fix: Fix) -> Match | None:
         if self._last_t is not None and fix.t_s < self._last_t:
             self.reset()  # time went backwards: a new track
         dt = 0.0 if self._last_t is None else fix.t_s - self._last_t
@@ -279,31 +324,166 @@ class Matcher:
         self._carried = 0.0
         if not states:
             self._states, self._scores, self._best = [], np.zeros(0), None
-            self._var, self._back = [], []
+            self._var, self._back, self._pred = [], [], []
+            if self.s.lag_s > 0:
+                self._break()
             return None
         fused = None
+        pred = None
         if len(self._states):
             bound = travelled + 2 * self.s.radius_m + 20.0
             if self._last_speed is None:
                 bound = max(bound, min(self.s.max_speed_mps * elapsed, 2000.0))
-            trans, fused = self._transition(states, travelled, bound)
+            trans, fused, pred = self._transition(states, travelled, bound)
             scores = trans + emis
             if not np.isfinite(scores).any():  # no route joins the last step to this one: restart
-                scores, fused = emis.copy(), None
+                scores, fused, pred = emis.copy(), None, None
         else:
             scores = emis.copy()
         if fused is None:
             fused = [(off, self.s.sigma_m ** 2 * self.s.along_r_factor, -1) for _, off, _ in states]
+        if pred is None:
+            pred = [-1] * len(states)
+            if self.s.lag_s > 0:
+                self._break()  # a new chain: what the lag holds is decided on the old one
         scores = scores - scores.max()
         keep = scores >= -self.s.prune
         self._states = [(e, f[0], d) for (e, _, d), f, k in zip(states, fused, keep) if k]
         self._var = [f[1] for f, k in zip(fused, keep) if k]
         self._back = [f[2] for f, k in zip(fused, keep) if k]
+        self._pred = [p for p, k in zip(pred, keep) if k]
         self._scores = scores[keep]
         b = int(np.argmax(self._scores))
         e, off, d = self._states[b]
         self._best = self._place(e, off, d, self._back[b])
+        if self.s.lag_s > 0:
+            self._step_no += 1
+            self._hist.append(_Step(self._step_no, fix.t_s, self._odometer, list(self._states),
+                                    list(self._back), list(self._pred), b))
         return self._best
+
+    # -- fixed lag -----------------------------------------------------------------------------
+
+    def _finalize(self, force: bool, now: float | None = None) -> None:
+        """Decide the held fixes whose lag has passed (all of them when ``force``) on the best path
+        back from the latest step. A fix is held ``lag_s`` after it until a step has come (at most
+        ``lag_s`` + ``max_step_s``: in a position gap no step comes, and it is decided on the steps so far)."""
+        pend, hist = self._pending, self._hist
+        path: dict[int, int] | None = None
+        while pend:
+            t, base, odo = pend[0]
+            if base is None:
+                self._ready.append(None)
+                pend.popleft()
+                continue
+            last = hist[-1]
+            waited = now is not None and now - t >= self.s.lag_s + self.s.max_step_s
+            if not force and not waited and not (last.no > base and last.t >= t + self.s.lag_s):
+                break
+            if path is None:
+                path = self._best_path()
+            self._ready.append(self._smoothed_place(base, odo, path))
+            pend.popleft()
+        # steps no held fix needs any more (keep the latest: the next fix's base)
+        keep_from = min((b for _, b, _ in pend if b is not None), default=hist[-1].no if hist else 0)
+        while len(hist) > 1 and hist[0].no < keep_from:
+            hist.popleft()
+
+    def _break(self) -> None:
+        """The chain of steps ends (restart, no road, end of track): decide everything held."""
+        if not hasattr(self, "_hist"):
+            return
+        if self._hist or self._pending:
+            if not self._hist:
+                self._pending = deque((t, None, o) for t, _, o in self._pending)
+            self._finalize(force=True)
+        self._hist.clear()
+
+    def _best_path(self) -> dict[int, int]:
+        """Step number -> state index on the best path back from the latest step's best state."""
+        hist = self._hist
+        path: dict[int, int] = {}
+        j = hist[-1].best
+        for st in reversed(hist):
+            if j < 0:
+                j = st.best  # no predecessor recorded: that step's own best
+            path[st.no] = j
+            j = st.pred[j]
+        return path
+
+    def _smoothed_place(self, base: int, odo: float, path: dict[int, int]) -> Match:
+        """A held fix's place on the smoothed path: between the smoothed states of its step and the
+        next one, along the route that joins them, at the distance travelled since its step (the
+        two states' places interpolated by that distance: each is a fused estimate)."""
+        first = self._hist[0].no
+        st = self._hist[base - first]
+        j = path[base]
+        e, off, d = st.states[j]
+        since = odo - st.odo
+        stepped = since == 0.0
+        nxt = base + 1 - first
+        if nxt >= len(self._hist):
+            m = self._place(e, off, d, st.back[j])
+            return self._moved_on(m.edge, m.offset_m + since, d, stepped)
+        sn = self._hist[nxt]
+        en, offn, _ = sn.states[path[base + 1]]
+        # the edges of the smoothed path from this step on, as far as the lag has seen
+        chain, at_n = [e], 0
+        for k in range(nxt, len(self._hist)):
+            sk = self._hist[k]
+            ek = sk.states[path[sk.no]][0]
+            if ek != chain[-1]:
+                link = self._route_edges(chain[-1], ek, sk.odo - self._hist[k - 1].odo)
+                if link is None:
+                    break
+                chain.extend(link[1:])
+            if k == nxt:
+                at_n = len(chain) - 1
+        if chain[at_n] != en:
+            m = self._place(e, off, d, st.back[j])
+            return self._moved_on(m.edge, m.offset_m + since, d, stepped)
+        lens = [float(self.rmap.edge_len[c]) for c in chain]
+        start_n = sum(lens[:at_n])
+        span = sn.odo - st.odo
+        w = since / span if span > 0 else 0.0
+        along = (1.0 - w) * (off + since) + w * (start_n + offn - (span - since))
+        if along < 0.0:
+            if st.back[j] >= 0:
+                b = st.back[j]
+                return Match(b, max(0.0, float(self.rmap.edge_len[b]) + along), d, stepped)
+            return Match(e, 0.0, d, stepped)
+        for c, ln in zip(chain[:-1], lens[:-1]):
+            if along <= ln:
+                return Match(c, along, d, stepped)
+            along -= ln
+        return self._moved_on(chain[-1], along, d, stepped)  # past what the lag has seen: guessed on
+
+    def _route_edges(self, e: int, en: int, dist: float) -> list[int] | None:
+        """The edges from edge ``e`` to edge ``en`` along the shortest route (both included)."""
+        if e == en:
+            return [e]
+        key = (e, en)
+        cache = self.__dict__.setdefault("_route_cache", {})
+        if key in cache:
+            return cache[key]
+        if len(cache) > 4096:
+            cache.clear()
+        src, dst = int(self.rmap.edge_to[e]), int(self.rmap.edge_from[en])
+        if src == dst:
+            out: list[int] | None = [e, en]
+        else:
+            reach, via = self._dijkstra(src, max(dist, 0.0) + 2 * self.s.radius_m + 20.0)
+            if dst not in reach:
+                out = None
+            else:
+                mids, node = [], dst
+                while node != src:
+                    k = via[node]
+                    mids.append(k)
+                    node = int(self.rmap.edge_from[k])
+                out = [e, *reversed(mids), en]
+        cache[key] = out
+        return out
 
     def _place(self, edge: int, offset: float, distance: float, back: int) -> Match:
         """A state's place as a :class:`Match` on a real edge: a fused offset before the edge's start
@@ -315,7 +495,7 @@ class Matcher:
         return self._moved_on(edge, offset, distance, True)
 
     def _transition(self, states: list[tuple[int, float, float]], travelled: float,
-                    bound: float) -> tuple[np.ndarray, list[tuple[float, float, int]]]:
+                    bound: float) -> tuple[np.ndarray, list[tuple[float, float, int]], list[int]]:
         """Best score of reaching each candidate, and its place along the road fused from the best
         predecessor's place moved on by the distance travelled and the fix's projection (a 1-D
         Kalman update: the speed integral is steadier than GNSS along the road): (offset, variance,
@@ -324,9 +504,10 @@ class Matcher:
         out = np.full(len(states), -np.inf)
         r_var = s.sigma_m ** 2 * s.along_r_factor
         fused: list[tuple[float, float, int]] = [(off, r_var, -1) for _, off, _ in states]
+        preds = [-1] * len(states)
         dists: dict[int, tuple[dict[int, float], dict[int, int]]] = {}
         prev_var = self._var or [r_var] * len(self._states)
-        for (pe, poff, _), pscore, pvar in zip(self._states, self._scores, prev_var):
+        for i, ((pe, poff, _), pscore, pvar) in enumerate(zip(self._states, self._scores, prev_var)):
             plen = float(rmap.edge_len[pe])
             to_end = plen - poff
             pnode = int(rmap.edge_to[pe])
@@ -349,6 +530,8 @@ class Matcher:
                     if cfrom in reach:
                         route = to_end + reach[cfrom] + coff
                         back = pe if cfrom == pnode else via.get(cfrom, -1)
+                        if cfrom != pnode and self._first_edge(via, pnode, cfrom) == int(rmap.edge_rev[pe]):
+                            cost = s.uturn_cost  # back the way it came (a dead end's turn): a U-turn too
                     if int(rmap.edge_to[ce]) == int(rmap.edge_from[pe]):  # just behind, on the previous edge
                         b_route = -(poff + float(rmap.edge_len[ce]) - coff)
                         if abs(b_route - travelled) < abs(route - travelled):
@@ -358,6 +541,7 @@ class Matcher:
                 lp = pscore - abs(route - travelled) / s.beta_m - cost
                 if lp > out[j]:
                     out[j] = lp
+                    preds[j] = i
                     if fuse and s.along_q > 0:
                         pred = coff + (travelled - route)
                         pv = pvar + s.along_q * max(travelled, 0.0)
@@ -365,7 +549,14 @@ class Matcher:
                         fused[j] = (pred + k * (coff - pred), pv * r_var / (pv + r_var), back)
                     else:
                         fused[j] = (coff, r_var, back)
-        return out, fused
+        return out, fused, preds
+
+    def _first_edge(self, via: dict[int, int], source: int, node: int) -> int:
+        """The first edge of the shortest route from ``source`` to ``node`` (``via``: its tree)."""
+        k = via[node]
+        while int(self.rmap.edge_from[k]) != source:
+            k = via[int(self.rmap.edge_from[k])]
+        return k
 
     def _dijkstra(self, source: int, bound: float) -> tuple[dict[int, float], dict[int, int]]:
         """Shortest driving distances from a node to every node within ``bound`` metres, and the
