@@ -48,9 +48,13 @@ def speech_items(split: str) -> list[tuple[str, np.ndarray]]:
 
 
 def wake_gate(settings) -> activation.Gate:
-    act = settings.activation
-    return activation.Gate(activation.WAKE_PHRASE, act.wake_phrase, act.wake_min_similarity,
-                           heard_as=tuple(act.wake_heard_as.get(act.wake_phrase.lower(), ())))
+    """The configured gate in hands-free mode (text gate and check by sound)."""
+    return activation.Gate.from_settings(settings.activation.model_copy(update={"mode": activation.WAKE_PHRASE}))
+
+
+NEAR_FLOOR = 0.3
+"""Transcripts at least this near the phrase are scored by sound whatever the configured trigger, so a
+stored run can be judged again with another trigger or margin (``--rejudge``)."""
 
 
 def soak(split: str, seconds: float, every: float, recogniser, settings) -> dict:
@@ -67,8 +71,16 @@ def soak(split: str, seconds: float, every: float, recogniser, settings) -> dict
             if ev.utterance is None:
                 continue
             tr = recogniser.transcribe(ev.utterance)
+            row = {"t_s": round(ev.utterance.t_start_ns / 1e9, 1), "text": tr.text}
             d = gate.decide(tr.text)
-            rows.append({"t_s": round(ev.utterance.t_start_ns / 1e9, 1), "text": tr.text, "wake": d.accept})
+            if tr.text.strip() and not d.accept and gate.near(tr.text) >= min(NEAR_FLOOR, gate.check.near_similarity):
+                ps = recogniser.score_prefix(ev.utterance, gate.prefix, tr.text)
+                row.update(margin=round(ps.margin, 3), prefix_logprob=round(ps.prefix_logprob, 3), after=ps.text,
+                           score_ms=round(ps.ms, 1))
+                if gate.wants_sound_check(tr.text):
+                    d = gate.decide_by_sound(tr.text, ps)
+            row.update(wake=d.accept, reason=d.reason)
+            rows.append(row)
 
     while t < seconds:
         label, speech = items[k % len(items)]
@@ -104,9 +116,23 @@ def soak(split: str, seconds: float, every: float, recogniser, settings) -> dict
 def judge(run: dict, settings) -> dict:
     gate = wake_gate(settings)
     hours = run["audio_s"] / 3600
-    fas = [r for r in run["rows"] if r["text"] and gate.decide(r["text"]).accept]
+
+    def accepted(r) -> bool:
+        if not r["text"]:
+            return False
+        if gate.decide(r["text"]).accept:
+            return True
+        if "margin" not in r or not gate.wants_sound_check(r["text"]):
+            return False
+        return gate.decide_by_sound(r["text"], asr.PrefixScore(gate.prefix, r["after"], r["margin"], 0.0,
+                                                               r["prefix_logprob"])).accept
+
+    fas = [r for r in run["rows"] if accepted(r)]
+    scored = [r for r in run["rows"] if "margin" in r]
     return {"audio_s": run["audio_s"], "utterances_placed": run["placed"], "vad_utterances": len(run["rows"]),
             "transcripts": sum(bool(r["text"]) for r in run["rows"]), "false_activations": len(fas),
+            "checked_by_sound": sum(gate.wants_sound_check(r["text"]) for r in run["rows"] if r["text"]),
+            "closest_margins": sorted((r["margin"], r["text"]) for r in scored)[-5:][::-1],
             "false_activations_per_hour": round(len(fas) / hours, 2) if hours else None,
             "false_activation_texts": [r["text"] for r in fas]}
 
