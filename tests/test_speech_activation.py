@@ -122,7 +122,8 @@ def test_near_wake_scores_the_start_whether_or_not_it_is_accepted():
     heard_as = ("okay car", "a car,")
     assert activation.near_wake("A cart, unmute the alerts.", "hey car", heard_as) >= 0.8  # "a car," vs "a cart"
     assert activation.near_wake("Hey car, louder", "hey car", heard_as) == 1.0
-    assert activation.near_wake("What is the speed limit on a motorway?", "hey car", heard_as) < 0.5
+    assert activation.near_wake("Day car, stop.", "hey car", heard_as) >= 0.8  # another first letter: near all the same
+    assert activation.near_wake("What is the speed limit on a motorway?", "hey car", heard_as) < 0.6
     assert activation.near_wake("", "hey car", heard_as) == 0.0
 
 
@@ -138,7 +139,7 @@ def test_the_check_by_sound_runs_only_for_near_misses_in_hands_free_mode():
     from vehicle_assist.speech.asr import PrefixScore
 
     gate = activation.Gate(activation.WAKE_PHRASE, "hey car", heard_as=("a car,",),
-                           check=activation.WakeCheck(near_similarity=0.5, min_margin=-6.0))
+                           check=activation.WakeCheck(near_similarity=0.6, min_margin=-6.0))
     assert gate.prefix == "Hey car,"
     assert gate.wants_sound_check("A cart, unmute the alerts.")
     assert gate.wants_sound_check("A car is overtaking a lot on this road.")  # "a car," without its pause

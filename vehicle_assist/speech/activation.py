@@ -124,9 +124,9 @@ class WakeCheck:
     (config: ``speech.activation.wake_check``)."""
 
     enabled: bool = True
-    near_similarity: float = 0.5
-    min_margin: float = -6.0
-    min_prefix_logprob: float = -4.0
+    near_similarity: float = 0.6
+    min_margin: float = -7.0
+    min_prefix_logprob: float = -3.0
 
     @classmethod
     def from_settings(cls, settings) -> "WakeCheck":
@@ -134,11 +134,19 @@ class WakeCheck:
 
 
 def near_wake(text: str, phrase: str, heard_as: tuple[str, ...] = ()) -> float:
-    """Pure: how near the start of ``text`` is to ``phrase`` or one of its renderings (best per-word sound
-    similarity, 0-1), whether or not it is accepted as written."""
+    """Pure: how near the start of ``text`` is to ``phrase`` or one of its renderings (0-1), whether or not
+    it is accepted as written: the best of the per-word match and the sound similarity of the first one to
+    n+1 words run together (no first-letter rule, so "Day car", "Pay car" and "They car" count as near)."""
     best = 0.0
+    words = _words(text)
     for p in (phrase, *heard_as):
-        best = max(best, _match_one(text, p.rstrip().rstrip(","), 0.0).score)
+        p = p.rstrip().rstrip(",")
+        best = max(best, _match_one(text, p, 0.0).score)
+        key = sound_key("".join(_words(p)))
+        for n in range(1, min(len(words), len(_words(p)) + 1) + 1):
+            head = sound_key("".join(words[:n]))
+            if key and head:
+                best = max(best, difflib.SequenceMatcher(None, key, head).ratio())
     return best
 
 

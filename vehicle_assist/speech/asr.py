@@ -279,9 +279,9 @@ class FasterWhisperASR(WhisperASR):
                                     suppress_tokens=list(get_suppressed_tokens(tok, [-1])))
             ids = [t for t in out[0].sequences_ids[0] if t < tok.eot]
             forced = ids if ids[:len(head)] == head else head + ids
-            # both readings scored in the same context, the bare start of transcript (with the ~80-token prompt a
-            # forced pass costs ~3x as much; the comparison is between the two readings, not against the prompt)
-            logp = [np.log(np.maximum(np.asarray(fw.model.align(encoded, list(tok.sot_sequence), [seq], frames)[0].text_token_probs,
+            # both readings scored in the transcript's own context (the prompt): without it, a transcript the
+            # prompt's vocabulary made likely ("The carriageway is ...") scores low, and any other reading looks close
+            logp = [np.log(np.maximum(np.asarray(fw.model.align(encoded, context, [seq], frames)[0].text_token_probs,
                                                      np.float64), 1e-30)) if seq else np.zeros(0)
                     for seq in (forced, free)]
         except Exception as err:  # CTranslate2 raises RuntimeError/ValueError on bad input
