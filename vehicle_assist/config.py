@@ -347,7 +347,7 @@ class WakeCheckSettings(StrictModel):
     enabled: bool = True
     near_similarity: float = Field(0.6, ge=0.0, le=1.0, description="how near (per-word sound similarity) the "
                                    "transcript's first words must be to the phrase or a rendering to be checked; 0: every transcript")
-    min_margin: float = Field(-7.0, le=0.0, description="accept when log P(phrase reading) - log P(transcript) is at least this")
+    min_margin: float = Field(-6.5, le=0.0, description="accept when log P(phrase reading) - log P(transcript) is at least this")
     min_prefix_logprob: float = Field(-3.0, le=0.0, description="and the phrase's own tokens average at least this log-probability")
 
 

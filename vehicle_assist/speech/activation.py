@@ -125,7 +125,7 @@ class WakeCheck:
 
     enabled: bool = True
     near_similarity: float = 0.6
-    min_margin: float = -7.0
+    min_margin: float = -6.5
     min_prefix_logprob: float = -3.0
 
     @classmethod
