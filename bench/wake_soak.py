@@ -3,7 +3,7 @@ contain the wake phrase (the split's questions and commands in the Piper and esp
 the real recordings), streamed through the VAD in 100 ms blocks and Whisper like a hands-free
 microphone; every transcript is judged by the wake gate as configured.
 
-    nice -n 10 python bench/wake_soak.py [--split test] [--seconds 3600] [--json-out FILE]
+    nice -n 10 python bench/wake_soak.py [--split test] [--seconds 3600] [--first N] [--json-out FILE]
     python bench/wake_soak.py --rejudge FILE     # judge a run's stored transcripts again (no ASR)
 
 The stream: the split's road noise (bench/noise.py's sources) looped at a fixed level; every
@@ -57,14 +57,16 @@ NEAR_FLOOR = 0.3
 stored run can be judged again with another trigger or margin (``--rejudge``)."""
 
 
-def soak(split: str, seconds: float, every: float, recogniser, settings) -> dict:
-    """Stream ``seconds`` of noise + non-wake speech; transcribe every VAD utterance."""
+def soak(split: str, seconds: float, every: float, recogniser, settings, first: int = 0) -> dict:
+    """Stream ``seconds`` of noise + non-wake speech; transcribe every VAD utterance. ``first``: start at this
+    placement (item, SNR and noise offset as the placement would have there), so a second run goes on from
+    where an earlier one stopped instead of hearing the same hour again."""
     items = speech_items(split)
     noises = [audio.load_audio(fetch.data_path("noise", n))[0] for n in NOISE[split]]
     noises = [n / max(1e-9, float(np.sqrt(np.mean(n ** 2)))) * 10 ** (NOISE_DBFS / 20) for n in noises]
     seg = vad.VadSegmenter(vad.VadOptions.from_settings(settings.vad))
     gate = wake_gate(settings)
-    rows, placed, t, k, off = [], 0, 0.0, 0, 0
+    rows, placed, t, k, off = [], 0, 0.0, first, first * int(every * 16000)
 
     def handle(events):
         for ev in events:
@@ -110,7 +112,7 @@ def soak(split: str, seconds: float, every: float, recogniser, settings) -> dict
                   f"{sum(r['wake'] for r in rows)} false activations", end="", file=sys.stderr, flush=True)
     handle(seg.flush(t))
     print(file=sys.stderr)
-    return {"split": split, "audio_s": round(t, 1), "placed": placed, "n_items": len(items), "rows": rows}
+    return {"split": split, "audio_s": round(t, 1), "placed": placed, "first": first, "n_items": len(items), "rows": rows}
 
 
 def judge(run: dict, settings) -> dict:
@@ -142,6 +144,8 @@ def main() -> None:
     ap.add_argument("--split", default="test", choices=["dev", "test"])
     ap.add_argument("--seconds", type=float, default=3600.0, help="seconds of audio")
     ap.add_argument("--every", type=float, default=8.0, help="one utterance every this many seconds")
+    ap.add_argument("--first", type=int, default=0, help="start at this placement (go on after an earlier run's "
+                    "utterances_placed)")
     ap.add_argument("--rejudge", type=Path, default=None, help="judge a stored run's transcripts again (no ASR)")
     ap.add_argument("--json-out", type=Path, default=None)
     args = ap.parse_args()
@@ -151,7 +155,7 @@ def main() -> None:
         run = json.loads(args.rejudge.read_text())["run"]
     else:
         recogniser = asr.load_backend(settings.asr.backend, asr.AsrOptions.from_settings(settings.asr))
-        run = soak(args.split, args.seconds, args.every, recogniser, settings)
+        run = soak(args.split, args.seconds, args.every, recogniser, settings, args.first)
     result = {"model": settings.asr.model, "judged": judge(run, settings), "run": run,
               "bench_s": round((clock.perf_ns() - t0) / 1e9, 1), "load_average": [round(x, 2) for x in os.getloadavg()]}
     text = json.dumps(result, indent=1)
