@@ -21,7 +21,7 @@ import numpy as np
 
 from vehicle_assist import clock, config, fetch
 from vehicle_assist.messages import Utterance
-from vehicle_assist.speech import activation, asr, audio, endpoint, intents, vad
+from vehicle_assist.speech import activation, asr, audio, endpoint, intents, lane, vad
 from vehicle_assist.speech.tts import load_renderer, split_sentences
 from vehicle_assist.tools import evalset
 from common import emit_json  # bench/common.py (the script's folder is on sys.path)
@@ -55,14 +55,18 @@ def vad_events(pcm: np.ndarray, options: vad.VadOptions, block_ms: int = 100) ->
 
 
 def run_stream(pcm: np.ndarray, recogniser, options: vad.VadOptions, block_ms: int = 100,
-               ep: endpoint.EndpointOptions = endpoint.EndpointOptions(enabled=False)) -> dict:
+               ep: endpoint.EndpointOptions = endpoint.EndpointOptions(enabled=False),
+               wake_gate: activation.Gate | None = None) -> dict:
     """Stream PCM through the VAD like a microphone; transcribe each utterance at its end event; with
     ``ep`` enabled, hold a possibly unfinished one and merge it with the next when the VAD opens one
     within the hold. Latency (VAD end -> intent) of an acted utterance = ASR time, or the hold when
-    that is longer (a live system transcribes while it holds)."""
+    that is longer (a live system transcribes while it holds). With ``wake_gate``, ``wake`` is the hands-free
+    decision on the first acted utterance with words (the text gate, then the check by sound: ``lane.decide``),
+    with the text to act on (the rest of the stream's words appended)."""
     events = vad_events(pcm, options, block_ms)
     joiner = endpoint.Joiner(ep)
     texts, confs, lat, durs, held = [], [], [], [], 0
+    wake, checked = None, []
     for k, (t_emit, ev) in enumerate(events):
         if ev.utterance is None:
             continue
@@ -83,11 +87,25 @@ def run_stream(pcm: np.ndarray, recogniser, options: vad.VadOptions, block_ms: i
         lat.append(max(asr_ms, wait_ms))
         durs.append(len(utt.pcm) / 16000)
         if tr.text:
+            if wake_gate is not None and wake is None:
+                t1 = clock.perf_ns()
+                wake = lane.decide(wake_gate, utt, tr, recogniser)
+                if wake.reason == "wake-by-sound" or wake_gate.wants_sound_check(tr.text):
+                    checked.append((clock.perf_ns() - t1) / 1e6)
             texts.append(tr.text)
             confs.append(tr.confidence)
-    return {"text": " ".join(texts), "texts": texts, "confidence": min(confs) if confs else 0.0, "latency_ms": lat,
+    if wake is not None and wake.accept:
+        rest = " ".join(texts[1:])
+        wake = activation.Decision(True, f"{wake.text} {rest}".strip() if wake.reason == "wake-by-sound"
+                                   else wake_gate.decide(" ".join(texts)).text, wake.reason)
+    return {"wake": wake, "wake_check_ms": checked, "text": " ".join(texts), "texts": texts, "confidence": min(confs) if confs else 0.0, "latency_ms": lat,
             "utt_s": durs, "segments": len(durs), "merged": held,
             "vad_segments": sum(ev.utterance is not None for _, ev in events)}
+
+
+def hands_free_gate(settings) -> activation.Gate:
+    """The configured activation gate in hands-free (wake phrase) mode, check by sound included."""
+    return activation.Gate.from_settings(settings.activation.model_copy(update={"mode": activation.WAKE_PHRASE}))
 
 
 def evaluate(split: str, recogniser, settings, conditions: dict, progress: bool = True, voice: str = "piper",
@@ -96,21 +114,21 @@ def evaluate(split: str, recogniser, settings, conditions: dict, progress: bool 
     mid-sentence pause; ``ep``: end-of-speech options, default the config's)."""
     opts = vad.VadOptions.from_settings(settings.vad)
     ep = ep if ep is not None else endpoint.EndpointOptions.from_settings(settings.endpoint)
-    act = settings.activation
-    wake_gate = activation.Gate(activation.WAKE_PHRASE, act.wake_phrase, act.wake_min_similarity,
-                                heard_as=tuple(act.wake_heard_as.get(act.wake_phrase.lower(), ())))
+    wake_gate = hands_free_gate(settings)
     utts = [u for u in evalset.load_utterances(split) if kinds is None or u.kind in kinds]
     out: dict = {"split": split, "voice": voice, "pause": pause, "endpoint": ep.__dict__, "n_utterances": len(utts),
                  "conditions": {}}
     for cond, snr in conditions.items():
         pairs = {"question": [], "command": [], "wake": []}
         intent_ok, intent_n, wake_hit, false_act, neg_s = 0, 0, 0, 0, 0.0
+        check_ms, by_sound = [], 0
         lat3, lat_all, ask_back, found, one_utt, one_right, n_paused = [], [], 0, 0, 0, 0, 0
         errors, rows, by_voice = [], [], {}
         for k, u in enumerate(utts):
             pcm = evalset.audio_for(u, snr, voice=voice, pause=pause and evalset.pause_for(u) is not None)
             n_paused += pause and evalset.pause_for(u) is not None
-            r = run_stream(pcm, recogniser, opts, ep=ep)
+            r = run_stream(pcm, recogniser, opts, ep=ep, wake_gate=wake_gate)
+            check_ms += r["wake_check_ms"]
             found += r["segments"] > 0
             hyp = r["text"]
             pairs[u.kind].append((u.text, hyp))
@@ -119,7 +137,8 @@ def evaluate(split: str, recogniser, settings, conditions: dict, progress: bool 
             lat3 += [ms for ms, d in zip(r["latency_ms"], r["utt_s"]) if 2.5 <= d <= 3.5]
             low = not hyp or r["confidence"] < settings.asr.min_confidence
             ask_back += low
-            decision = wake_gate.decide(hyp)
+            decision = r["wake"] or wake_gate.decide(hyp)
+            by_sound += decision.reason == "wake-by-sound"
             if u.kind == "wake":
                 wake_hit += decision.accept
                 text = decision.text if decision.accept else ""
@@ -133,7 +152,7 @@ def evaluate(split: str, recogniser, settings, conditions: dict, progress: bool 
             intent_n += 1
             one_utt += r["segments"] == 1
             one_right += r["segments"] == 1 and ok
-            rows.append({"id": u.id, "hyp": hyp, "texts": r["texts"], "segments": r["segments"],
+            rows.append({"id": u.id, "hyp": hyp, "wake": decision.reason, "texts": r["texts"], "segments": r["segments"],
                          "vad_segments": r["vad_segments"], "merged": r["merged"],
                          "confidence": round(r["confidence"], 3), "intent": got.name,
                          "ok": ok, "wer": round(evalset.wer([(u.text, hyp)]), 3)})
@@ -151,6 +170,8 @@ def evaluate(split: str, recogniser, settings, conditions: dict, progress: bool 
             "wer_all": round(evalset.wer(sum(pairs.values(), [])), 4),
             "intent_accuracy": round(intent_ok / intent_n, 4),
             "wake_detected": round(wake_hit / n_wake, 4) if n_wake else None,
+            "wake_by_sound": by_sound,
+            "wake_checks": {"n": len(check_ms), "p50_ms": pct(check_ms, 50)},
             "false_activations": false_act,
             "negative_speech_s": round(neg_s, 1),
             "false_activations_per_hour": round(false_act / (neg_s / 3600), 2) if neg_s else None,
@@ -173,15 +194,13 @@ def evaluate(split: str, recogniser, settings, conditions: dict, progress: bool 
 def real_recordings(recogniser, settings) -> dict:
     """WER on the real recordings that have reference transcripts, and wake false activations on all."""
     refs = evalset.load_refs()
-    act = settings.activation
-    gate = activation.Gate(activation.WAKE_PHRASE, act.wake_phrase, act.wake_min_similarity,
-                           heard_as=tuple(act.wake_heard_as.get(act.wake_phrase.lower(), ())))
+    gate = hands_free_gate(settings)
     pairs, rows, fa, secs = [], [], 0, 0.0
     for name, ref in refs.items():
         pcm, sr = audio.load_audio(fetch.data_path("speech", name))
         utt = Utterance(0, int(len(pcm) / sr * 1e9), pcm, sr)
         tr = recogniser.transcribe(utt)
-        accepted = gate.decide(tr.text).accept
+        accepted = lane.decide(gate, utt, tr, recogniser).accept
         fa += accepted
         secs += len(pcm) / sr
         rows.append({"file": name, "ref": ref, "hyp": tr.text, "confidence": round(tr.confidence, 3), "wake": accepted})

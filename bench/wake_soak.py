@@ -3,7 +3,7 @@ contain the wake phrase (the split's questions and commands in the Piper and esp
 the real recordings), streamed through the VAD in 100 ms blocks and Whisper like a hands-free
 microphone; every transcript is judged by the wake gate as configured.
 
-    nice -n 10 python bench/wake_soak.py [--split test] [--seconds 3600] [--json-out FILE]
+    nice -n 10 python bench/wake_soak.py [--split test] [--seconds 3600] [--first N] [--json-out FILE]
     python bench/wake_soak.py --rejudge FILE     # judge a run's stored transcripts again (no ASR)
 
 The stream: the split's road noise (bench/noise.py's sources) looped at a fixed level; every
@@ -48,27 +48,41 @@ def speech_items(split: str) -> list[tuple[str, np.ndarray]]:
 
 
 def wake_gate(settings) -> activation.Gate:
-    act = settings.activation
-    return activation.Gate(activation.WAKE_PHRASE, act.wake_phrase, act.wake_min_similarity,
-                           heard_as=tuple(act.wake_heard_as.get(act.wake_phrase.lower(), ())))
+    """The configured gate in hands-free mode (text gate and check by sound)."""
+    return activation.Gate.from_settings(settings.activation.model_copy(update={"mode": activation.WAKE_PHRASE}))
 
 
-def soak(split: str, seconds: float, every: float, recogniser, settings) -> dict:
-    """Stream ``seconds`` of noise + non-wake speech; transcribe every VAD utterance."""
+NEAR_FLOOR = 0.3
+"""Transcripts at least this near the phrase are scored by sound whatever the configured trigger, so a
+stored run can be judged again with another trigger or margin (``--rejudge``)."""
+
+
+def soak(split: str, seconds: float, every: float, recogniser, settings, first: int = 0) -> dict:
+    """Stream ``seconds`` of noise + non-wake speech; transcribe every VAD utterance. ``first``: start at this
+    placement (item, SNR and noise offset as the placement would have there), so a second run goes on from
+    where an earlier one stopped instead of hearing the same hour again."""
     items = speech_items(split)
     noises = [audio.load_audio(fetch.data_path("noise", n))[0] for n in NOISE[split]]
     noises = [n / max(1e-9, float(np.sqrt(np.mean(n ** 2)))) * 10 ** (NOISE_DBFS / 20) for n in noises]
     seg = vad.VadSegmenter(vad.VadOptions.from_settings(settings.vad))
     gate = wake_gate(settings)
-    rows, placed, t, k, off = [], 0, 0.0, 0, 0
+    rows, placed, t, k, off = [], 0, 0.0, first, first * int(every * 16000)
 
     def handle(events):
         for ev in events:
             if ev.utterance is None:
                 continue
             tr = recogniser.transcribe(ev.utterance)
+            row = {"t_s": round(ev.utterance.t_start_ns / 1e9, 1), "text": tr.text}
             d = gate.decide(tr.text)
-            rows.append({"t_s": round(ev.utterance.t_start_ns / 1e9, 1), "text": tr.text, "wake": d.accept})
+            if tr.text.strip() and not d.accept and gate.near(tr.text) >= min(NEAR_FLOOR, gate.check.near_similarity):
+                ps = recogniser.score_prefix(ev.utterance, gate.prefix, tr.text)
+                row.update(margin=round(ps.margin, 3), prefix_logprob=round(ps.prefix_logprob, 3), after=ps.text,
+                           score_ms=round(ps.ms, 1))
+                if gate.wants_sound_check(tr.text):
+                    d = gate.decide_by_sound(tr.text, ps)
+            row.update(wake=d.accept, reason=d.reason)
+            rows.append(row)
 
     while t < seconds:
         label, speech = items[k % len(items)]
@@ -98,15 +112,29 @@ def soak(split: str, seconds: float, every: float, recogniser, settings) -> dict
                   f"{sum(r['wake'] for r in rows)} false activations", end="", file=sys.stderr, flush=True)
     handle(seg.flush(t))
     print(file=sys.stderr)
-    return {"split": split, "audio_s": round(t, 1), "placed": placed, "n_items": len(items), "rows": rows}
+    return {"split": split, "audio_s": round(t, 1), "placed": placed, "first": first, "n_items": len(items), "rows": rows}
 
 
 def judge(run: dict, settings) -> dict:
     gate = wake_gate(settings)
     hours = run["audio_s"] / 3600
-    fas = [r for r in run["rows"] if r["text"] and gate.decide(r["text"]).accept]
+
+    def accepted(r) -> bool:
+        if not r["text"]:
+            return False
+        if gate.decide(r["text"]).accept:
+            return True
+        if "margin" not in r or not gate.wants_sound_check(r["text"]):
+            return False
+        return gate.decide_by_sound(r["text"], asr.PrefixScore(gate.prefix, r["after"], r["margin"], 0.0,
+                                                               r["prefix_logprob"])).accept
+
+    fas = [r for r in run["rows"] if accepted(r)]
+    scored = [r for r in run["rows"] if "margin" in r]
     return {"audio_s": run["audio_s"], "utterances_placed": run["placed"], "vad_utterances": len(run["rows"]),
             "transcripts": sum(bool(r["text"]) for r in run["rows"]), "false_activations": len(fas),
+            "checked_by_sound": sum(gate.wants_sound_check(r["text"]) for r in run["rows"] if r["text"]),
+            "closest_margins": sorted((r["margin"], r["text"]) for r in scored)[-5:][::-1],
             "false_activations_per_hour": round(len(fas) / hours, 2) if hours else None,
             "false_activation_texts": [r["text"] for r in fas]}
 
@@ -116,6 +144,8 @@ def main() -> None:
     ap.add_argument("--split", default="test", choices=["dev", "test"])
     ap.add_argument("--seconds", type=float, default=3600.0, help="seconds of audio")
     ap.add_argument("--every", type=float, default=8.0, help="one utterance every this many seconds")
+    ap.add_argument("--first", type=int, default=0, help="start at this placement (go on after an earlier run's "
+                    "utterances_placed)")
     ap.add_argument("--rejudge", type=Path, default=None, help="judge a stored run's transcripts again (no ASR)")
     ap.add_argument("--json-out", type=Path, default=None)
     args = ap.parse_args()
@@ -125,7 +155,7 @@ def main() -> None:
         run = json.loads(args.rejudge.read_text())["run"]
     else:
         recogniser = asr.load_backend(settings.asr.backend, asr.AsrOptions.from_settings(settings.asr))
-        run = soak(args.split, args.seconds, args.every, recogniser, settings)
+        run = soak(args.split, args.seconds, args.every, recogniser, settings, args.first)
     result = {"model": settings.asr.model, "judged": judge(run, settings), "run": run,
               "bench_s": round((clock.perf_ns() - t0) / 1e9, 1), "load_average": [round(x, 2) for x in os.getloadavg()]}
     text = json.dumps(result, indent=1)

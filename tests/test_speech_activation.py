@@ -118,6 +118,45 @@ def test_hands_free_acts_only_on_the_wake_phrase():
     assert not gate.decide("mute the alerts").accept
 
 
+def test_near_wake_scores_the_start_whether_or_not_it_is_accepted():
+    heard_as = ("okay car", "a car,")
+    assert activation.near_wake("A cart, unmute the alerts.", "hey car", heard_as) >= 0.8  # "a car," vs "a cart"
+    assert activation.near_wake("Hey car, louder", "hey car", heard_as) == 1.0
+    assert activation.near_wake("Day car, stop.", "hey car", heard_as) >= 0.8  # another first letter: near all the same
+    assert activation.near_wake("What is the speed limit on a motorway?", "hey car", heard_as) < 0.6
+    assert activation.near_wake("", "hey car", heard_as) == 0.0
+
+
+@pytest.mark.parametrize("margin,prefix_lp,accept", [
+    (0.0, -0.5, True), (-3.0, -2.0, True), (-20.0, -0.5, False), (-1.0, -9.0, False)])
+def test_accept_by_sound_needs_both_scores(margin, prefix_lp, accept):
+    check = activation.WakeCheck(min_margin=-6.0, min_prefix_logprob=-4.0)
+    assert activation.accept_by_sound(margin, prefix_lp, check) is accept
+    assert not activation.accept_by_sound(margin, prefix_lp, activation.WakeCheck(enabled=False))
+
+
+def test_the_check_by_sound_runs_only_for_near_misses_in_hands_free_mode():
+    from vehicle_assist.speech.asr import PrefixScore
+
+    gate = activation.Gate(activation.WAKE_PHRASE, "hey car", heard_as=("a car,",),
+                           check=activation.WakeCheck(near_similarity=0.6, min_margin=-6.0))
+    assert gate.prefix == "Hey car,"
+    assert gate.wants_sound_check("A cart, unmute the alerts.")
+    assert gate.wants_sound_check("A car is overtaking a lot on this road.")  # "a car," without its pause
+    assert not gate.wants_sound_check("Hey car, louder")  # accepted as written: nothing to check
+    assert not gate.wants_sound_check("What is the speed limit on a motorway?")  # nowhere near
+    assert not gate.wants_sound_check("")
+    assert not activation.Gate(activation.PUSH_TO_TALK).wants_sound_check("A cart, unmute the alerts.")
+    off = activation.Gate(activation.WAKE_PHRASE, "hey car", check=activation.WakeCheck(enabled=False))
+    assert not off.wants_sound_check("A cart, unmute the alerts.")
+    near = PrefixScore("Hey car,", "unmute the alerts.", logprob=-4.0, free_logprob=-3.0, prefix_logprob=-1.0)
+    d = gate.decide_by_sound("A cart, unmute the alerts.", near)
+    assert d == activation.Decision(True, "unmute the alerts.", "wake-by-sound") and near.margin == -1.0
+    far = PrefixScore("Hey car,", "is overtaking me.", logprob=-30.0, free_logprob=-8.0, prefix_logprob=-7.0)
+    assert gate.decide_by_sound("A car is overtaking me.", far) == activation.Decision(
+        False, "A car is overtaking me.", "no-wake-phrase")
+
+
 def test_file_button_reads_a_gpio_style_line(tmp_path):
     line = tmp_path / "value"
     line.write_text("0\n")

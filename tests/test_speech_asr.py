@@ -82,6 +82,41 @@ def test_wake_phrase_is_detected_and_stripped(fw):
         assert not gate.decide(fw.transcribe(_utt(evalset.audio_for(u))).text).accept
 
 
+def _hands_free_gate() -> activation.Gate:
+    from vehicle_assist import config
+
+    return activation.Gate.from_settings(config.load_app().speech.activation.model_copy(update={"mode": "wake_phrase"}))
+
+
+def test_wake_phrase_by_sound_wakes_a_misheard_phrase_and_not_a_sentence_that_only_opens_like_it(fw):
+    """Whisper's own score of the phrase decides when the text misses it (dev items; shipped margins)."""
+    from dataclasses import replace
+
+    from vehicle_assist.messages import Transcript
+
+    gate = _hands_free_gate()
+    q = next(u for u in evalset.load_utterances("dev", "question") if u.id == "q00")  # speed limit on a motorway
+    woken = replace(q, id=f"h{q.id}", text=f"Hey car, {q.text[0].lower()}{q.text[1:]}")
+    utt = _utt(evalset.audio_for(woken, 5.0, voice="piper"))
+    misheard = Transcript(utt.t_end_ns, "A cart, what is the speed limit on a motorway?", 0.8)  # "cart": no rendering
+    assert not gate.decide(misheard.text).accept and gate.wants_sound_check(misheard.text)
+    d = lane.decide(gate, utt, misheard, fw)
+    assert d.accept and d.reason == "wake-by-sound" and "speed limit" in d.text and "car" not in d.text.lower()
+    # the same question without the phrase: Whisper finds the reading with "hey car" far less likely
+    plain = _utt(evalset.audio_for(q, 5.0, voice="piper"))
+    assert fw.score_prefix(plain, gate.prefix, fw.transcribe(plain).text).margin < gate.check.min_margin - 5
+    confuser = evalset.EvalUtterance("n00", "A car is overtaking me on the left.", "confuser", "none", "dev")
+    cutt = _utt(evalset.audio_for(confuser, None, voice="piper"))
+    heard = fw.transcribe(cutt)
+    assert gate.wants_sound_check(heard.text), heard.text
+    assert not lane.decide(gate, cutt, heard, fw).accept
+    # scored right after its transcription (encoder output reused) or on its own: the same figures
+    again = fw.score_prefix(cutt, gate.prefix, heard.text)
+    fw.transcribe(plain)
+    alone = fw.score_prefix(cutt, gate.prefix, heard.text)
+    assert abs(again.margin - alone.margin) < 0.05 and again.text == alone.text
+
+
 def test_unknown_backend_is_a_clear_error():
     with pytest.raises(asr.ASRError) as err:
         asr.load_backend("vosk")

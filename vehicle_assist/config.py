@@ -350,6 +350,17 @@ class AsrSettings(StrictModel):
     noise_gate: NoiseGateSettings = NoiseGateSettings()
 
 
+class WakeCheckSettings(StrictModel):
+    """Wake phrase by sound (vehicle_assist.speech.activation.accept_by_sound): a transcript whose first words
+    are near the phrase but not accepted as written is scored against the phrase by Whisper itself."""
+
+    enabled: bool = True
+    near_similarity: float = Field(0.6, ge=0.0, le=1.0, description="how near (per-word sound similarity) the "
+                                   "transcript's first words must be to the phrase or a rendering to be checked; 0: every transcript")
+    min_margin: float = Field(-6.5, le=0.0, description="accept when log P(phrase reading) - log P(transcript) is at least this")
+    min_prefix_logprob: float = Field(-3.0, le=0.0, description="and the phrase's own tokens average at least this log-probability")
+
+
 class ActivationSettings(StrictModel):
     """How the assistant decides to listen (vehicle_assist.speech.activation)."""
 
@@ -362,6 +373,7 @@ class ActivationSettings(StrictModel):
     wake_heard_as: dict[str, list[str]] = Field(
         default_factory=lambda: {"hey car": ["ok car", "okay car", "hey carter", "k car", "vacar", "take our", "a car,"]},
         description="per wake phrase, how the ASR is known to mishear it (learned on the dev split); matched like the phrase")
+    wake_check: WakeCheckSettings = Field(default_factory=WakeCheckSettings)
 
 
 class EndpointSettings(StrictModel):

@@ -7,6 +7,10 @@
   phrase ("hey car") is acted on; the phrase is removed before the intent is classified. The
   match is a fuzzy per-word comparison of the transcript's start (no extra model run), so
   passengers and the radio do not reach the language model.
+- Wake phrase by sound: when a transcript's first words are near the phrase (or one of its renderings)
+  but not accepted as written ("A cart, unmute the alerts"), Whisper scores the utterance read as
+  starting with the phrase against its own transcript (:meth:`~.asr.FasterWhisperASR.score_prefix`);
+  :func:`accept_by_sound` accepts when that reading is nearly as likely (``speech.activation.wake_check``).
 - Self-hearing gate: while the audio arbiter speaks (``is_speaking()``), and for a short
   hang-over after, the microphone's audio is dropped, so the assistant never transcribes itself.
 """
@@ -115,12 +119,51 @@ def addressed(remainder: str) -> bool:
 
 
 @dataclass(frozen=True)
+class WakeCheck:
+    """When a transcript is scored against the wake phrase by sound, and what is accepted
+    (config: ``speech.activation.wake_check``)."""
+
+    enabled: bool = True
+    near_similarity: float = 0.6
+    min_margin: float = -6.5
+    min_prefix_logprob: float = -3.0
+
+    @classmethod
+    def from_settings(cls, settings) -> "WakeCheck":
+        return cls(**settings.model_dump())
+
+
+def near_wake(text: str, phrase: str, heard_as: tuple[str, ...] = ()) -> float:
+    """Pure: how near the start of ``text`` is to ``phrase`` or one of its renderings (0-1), whether or not
+    it is accepted as written: the best of the per-word match and the sound similarity of the first one to
+    n+1 words run together (no first-letter rule, so "Day car", "Pay car" and "They car" count as near)."""
+    best = 0.0
+    words = _words(text)
+    for p in (phrase, *heard_as):
+        p = p.rstrip().rstrip(",")
+        best = max(best, _match_one(text, p, 0.0).score)
+        key = sound_key("".join(_words(p)))
+        for n in range(1, min(len(words), len(_words(p)) + 1) + 1):
+            head = sound_key("".join(words[:n]))
+            if key and head:
+                best = max(best, difflib.SequenceMatcher(None, key, head).ratio())
+    return best
+
+
+def accept_by_sound(margin: float, prefix_logprob: float, check: WakeCheck) -> bool:
+    """Pure: is the wake phrase heard, given Whisper's scores of the utterance read with it? ``margin``:
+    log P(reading that starts with the phrase) - log P(the transcript); ``prefix_logprob``: the mean
+    log-probability of the phrase's own tokens."""
+    return check.enabled and margin >= check.min_margin and prefix_logprob >= check.min_prefix_logprob
+
+
+@dataclass(frozen=True)
 class Decision:
     """Whether to act on a transcript, and the text to act on (wake phrase removed)."""
 
     accept: bool
     text: str
-    reason: str  # "push-to-talk" | "wake-phrase" | "no-wake-phrase"
+    reason: str  # "push-to-talk" | "wake-phrase" | "wake-by-sound" | "no-wake-phrase"
 
 
 @dataclass(frozen=True)
@@ -179,7 +222,7 @@ class Gate:
 
     def __init__(self, mode: str = PUSH_TO_TALK, wake_phrase: str = "hey car", min_similarity: float = 0.7,
                  is_speaking: Callable[[], bool] = lambda: False, hangover_s: float = 0.3,
-                 heard_as: tuple[str, ...] | None = None) -> None:
+                 heard_as: tuple[str, ...] | None = None, check: WakeCheck | None = None) -> None:
         if mode not in (PUSH_TO_TALK, WAKE_PHRASE):
             raise ValueError(f"activation mode must be {PUSH_TO_TALK!r} or {WAKE_PHRASE!r}, got {mode!r}")
         self.mode, self.wake_phrase, self.min_similarity = mode, wake_phrase, min_similarity
@@ -188,6 +231,7 @@ class Gate:
 
             heard_as = tuple(ActivationSettings().wake_heard_as.get(wake_phrase.lower(), ()))
         self.heard_as = tuple(heard_as)
+        self.check = check if check is not None else WakeCheck()
         self.is_speaking, self.hangover_ns = is_speaking, int(hangover_s * 1e9)
         self.pressed = False
         self._spoke_until_ns: int | None = None
@@ -196,7 +240,8 @@ class Gate:
     def from_settings(cls, settings, is_speaking: Callable[[], bool] = lambda: False) -> "Gate":
         """Build from :class:`~vehicle_assist.config.ActivationSettings`."""
         return cls(settings.mode, settings.wake_phrase, settings.wake_min_similarity, is_speaking,
-                   settings.speaking_hangover_s, tuple(settings.wake_heard_as.get(settings.wake_phrase.lower(), ())))
+                   settings.speaking_hangover_s, tuple(settings.wake_heard_as.get(settings.wake_phrase.lower(), ())),
+                   WakeCheck.from_settings(settings.wake_check))
 
     def button(self, event: ButtonEvent) -> bool:
         """Apply a push-to-talk event; returns True when the button was just released (end the utterance)."""
@@ -230,3 +275,24 @@ class Gate:
             return Decision(True, text, "push-to-talk")
         m = match_wake(text, self.wake_phrase, self.min_similarity, self.heard_as)
         return Decision(m.matched, m.remainder if m.matched else text, "wake-phrase" if m.matched else "no-wake-phrase")
+
+    @property
+    def prefix(self) -> str:
+        """The wake phrase as Whisper writes it before a request ("Hey car,"): the decoder prefix of the check."""
+        return self.wake_phrase.strip().capitalize() + ","
+
+    def near(self, text: str) -> float:
+        """How near the transcript's first words are to the phrase or a rendering (0-1)."""
+        return near_wake(text, self.wake_phrase, self.heard_as)
+
+    def wants_sound_check(self, text: str) -> bool:
+        """Hands-free, words heard, the phrase not accepted as written, but the start near it: check by sound."""
+        return (self.mode == WAKE_PHRASE and self.check.enabled and bool(_words(text))
+                and self.near(text) >= self.check.near_similarity and not self.decide(text).accept)
+
+    def decide_by_sound(self, text: str, score) -> Decision:
+        """Act on the utterance when Whisper's reading with the phrase (an :class:`~.asr.PrefixScore`) is close
+        enough to its transcript; the text acted on is what Whisper decoded after the phrase."""
+        if accept_by_sound(score.margin, score.prefix_logprob, self.check):
+            return Decision(True, score.text, "wake-by-sound")
+        return Decision(False, text, "no-wake-phrase")

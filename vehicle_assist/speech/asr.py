@@ -11,6 +11,13 @@ segment passes :func:`noise_reason` (pure; thresholds in :class:`NoiseGate`): a 
 itself thinks is no speech, one it is very unsure of, or a repetitive one (compression ratio) is
 dropped; a transcript left with no words carries ``rejected`` (the reason) and empty text, and the
 lane neither acts on it nor asks back.
+
+Wake phrase by sound (hands-free): :meth:`FasterWhisperASR.score_prefix` scores the last utterance against
+the wake phrase with Whisper itself. It decodes the utterance again with the phrase forced as the
+decoder's prefix (the words after it are the driver's request) and compares the log-probability
+Whisper gives that reading with the one it gives its own transcript, both computed by one forced
+pass over the same encoder output (:class:`PrefixScore`); :mod:`.activation` decides from the
+difference.
 """
 
 from __future__ import annotations
@@ -69,6 +76,26 @@ class AsrOptions:
         """Build from :class:`~vehicle_assist.config.AsrSettings`."""
         return cls(beam_size=settings.beam_size, initial_prompt=settings.initial_prompt, pad_s=settings.pad_s,
                    model=settings.model, noise_gate=NoiseGate.from_settings(settings.noise_gate))
+
+
+@dataclass(frozen=True)
+class PrefixScore:
+    """Whisper's log-probabilities of two readings of one utterance (summed over text tokens, each
+    token scored given the decoder prompt and the tokens before it): ``logprob`` of ``prefix`` + the
+    words Whisper decodes after it (``text``), ``free_logprob`` of the transcript decoded without it.
+    ``prefix_logprob``: mean log-probability of the prefix's own tokens."""
+
+    prefix: str
+    text: str  # the words decoded after the prefix (what the driver asked), without the prefix
+    logprob: float
+    free_logprob: float
+    prefix_logprob: float
+    ms: float = 0.0
+
+    @property
+    def margin(self) -> float:
+        """log P(prefix reading) - log P(free transcript): 0 = as likely, -5 = e^5 times less likely."""
+        return self.logprob - self.free_logprob
 
 
 def pad(pcm: np.ndarray, pad_s: float, sample_rate: int = 16000) -> np.ndarray:
@@ -206,11 +233,61 @@ class FasterWhisperASR(WhisperASR):
         return models.load_asr(self._resolved(), **overrides)
 
     def _decode(self, pcm: np.ndarray) -> list[SegmentScore]:
-        segments, _info = self.model.transcribe(
-            pcm, language=self.options.language, beam_size=self.options.beam_size, temperature=0.0,
-            condition_on_previous_text=False, without_timestamps=True, vad_filter=False,
-            initial_prompt=self.options.initial_prompt)
+        encoded: list = []
+        encode = self.model.encode
+        self.model.encode = lambda features: encoded.append(encode(features)) or encoded[-1]  # kept for score_prefix
+        try:
+            segments, _info = self.model.transcribe(
+                pcm, language=self.options.language, beam_size=self.options.beam_size, temperature=0.0,
+                condition_on_previous_text=False, without_timestamps=True, vad_filter=False,
+                initial_prompt=self.options.initial_prompt)
+            segments = list(segments)
+        finally:
+            del self.model.encode  # the instance attribute goes: the class's method again
+        # one 30 s window (utterances are at most ~17 s with the padding): its encoder output and tokens
+        self._last = (pcm, encoded[0] if len(encoded) == 1 else None, [t for s in segments for t in s.tokens])
         return [SegmentScore(s.text, s.avg_logprob, s.no_speech_prob, len(s.text), s.compression_ratio) for s in segments]
+
+    def score_prefix(self, utt: Utterance, prefix: str, free_text: str) -> PrefixScore:
+        """Score ``utt`` read as starting with ``prefix`` against its transcript ``free_text`` (see
+        :class:`PrefixScore`). Decoded with the transcript's settings (beam, prompt, padding, suppressed
+        tokens); right after :meth:`transcribe` of the same utterance the encoder output and the
+        transcript's tokens are reused, so the cost is one prefix-forced decode and two forced passes."""
+        from faster_whisper.audio import pad_or_trim
+        from faster_whisper.tokenizer import Tokenizer
+        from faster_whisper.transcribe import get_suppressed_tokens
+
+        start = clock.perf_ns()
+        fw = self.model
+        pcm = pad(_check(utt), self.options.pad_s)
+        last = getattr(self, "_last", None)
+        tok = Tokenizer(fw.hf_tokenizer, fw.model.is_multilingual, task="transcribe", language=self.options.language)
+        frames = len(pcm) // fw.feature_extractor.hop_length
+        if last is not None and last[1] is not None and len(last[0]) == len(pcm) and np.array_equal(last[0], pcm):
+            encoded, free = last[1], [t for t in last[2] if t < tok.eot]
+        else:
+            features = fw.feature_extractor(pcm)[:, : fw.feature_extractor.nb_max_frames]
+            encoded = fw.encode(pad_or_trim(features))
+            free = tok.encode(" " + free_text.strip()) if free_text.strip() else []
+        prompt = self.options.initial_prompt
+        context = ([tok.sot_prev] + tok.encode(" " + prompt.strip())[-(fw.max_length // 2 - 1):] if prompt else [])
+        context += list(tok.sot_sequence)  # the transcript's decoder prompt (faster-whisper's get_prompt)
+        head = tok.encode(" " + prefix.strip())
+        try:
+            out = fw.model.generate(encoded, [context + [tok.no_timestamps] + head], beam_size=max(1, self.options.beam_size),
+                                    max_length=fw.max_length, suppress_blank=True,
+                                    suppress_tokens=list(get_suppressed_tokens(tok, [-1])))
+            ids = [t for t in out[0].sequences_ids[0] if t < tok.eot]
+            forced = ids if ids[:len(head)] == head else head + ids
+            # both readings scored in the transcript's own context (the prompt): without it, a transcript the
+            # prompt's vocabulary made likely ("The carriageway is ...") scores low, and any other reading looks close
+            logp = [np.log(np.maximum(np.asarray(fw.model.align(encoded, context, [seq], frames)[0].text_token_probs,
+                                                     np.float64), 1e-30)) if seq else np.zeros(0)
+                    for seq in (forced, free)]
+        except Exception as err:  # CTranslate2 raises RuntimeError/ValueError on bad input
+            raise ASRError("asr-failed", f"{self.name} prefix scoring failed: {err}") from err
+        return PrefixScore(prefix, tok.decode(forced[len(head):]).strip(), float(logp[0].sum()), float(logp[1].sum()),
+                           float(logp[0][:len(head)].mean()), (clock.perf_ns() - start) / 1e6)
 
 
 class OpenAIWhisperASR(WhisperASR):

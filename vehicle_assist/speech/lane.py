@@ -40,13 +40,23 @@ class Heard:
     timings: dict[str, float] = field(default_factory=dict)  # ms per stage
 
 
+def decide(gate: Gate, utt: Utterance, transcript: Transcript, asr: ASR) -> Decision:
+    """Act on this transcript? The gate's decision on the text; in hands-free mode, a transcript whose
+    start is near the wake phrase but not accepted as written is scored against the phrase by sound
+    (when the backend can: ``score_prefix``) and accepted if Whisper finds the phrase nearly as likely."""
+    decision = gate.decide(transcript.text)
+    if not decision.accept and hasattr(asr, "score_prefix") and gate.wants_sound_check(transcript.text):
+        decision = gate.decide_by_sound(transcript.text, asr.score_prefix(utt, gate.prefix, transcript.text))
+    return decision
+
+
 def hear(utt: Utterance, asr: ASR, gate: Gate, min_confidence: float = 0.45,
          ask_back_text: str = "Sorry, say that again?", default_minutes: int = 10) -> Heard:
     """Transcribe one utterance and decide what to do with it."""
     t0 = clock.perf_ns()
     transcript = asr.transcribe(utt)
     t1 = clock.perf_ns()
-    decision = gate.decide(transcript.text)
+    decision = decide(gate, utt, transcript, asr)
     intent: Intent | None = None
     ask: str | None = None
     if decision.accept and transcript.text.strip():  # no words (noise, silence, gated): no intent, no ask-back
