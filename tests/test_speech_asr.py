@@ -110,11 +110,14 @@ def test_wake_phrase_by_sound_wakes_a_misheard_phrase_and_not_a_sentence_that_on
     heard = fw.transcribe(cutt)
     assert gate.wants_sound_check(heard.text), heard.text
     assert not lane.decide(gate, cutt, heard, fw).accept
-    # scored right after its transcription (encoder output reused) or on its own: the same figures
+    # scored right after its transcription (encoder output and transcript tokens reused) or on its own: the
+    # same reading and decision; the figures agree to well within the decision's spread (CTranslate2's int8
+    # kernels differ by CPU, and the transcript re-tokenised can split a word differently: 0.13 nats seen in CI)
     again = fw.score_prefix(cutt, gate.prefix, heard.text)
     fw.transcribe(plain)
     alone = fw.score_prefix(cutt, gate.prefix, heard.text)
-    assert abs(again.margin - alone.margin) < 0.05 and again.text == alone.text
+    assert abs(again.margin - alone.margin) < 0.5 and again.text == alone.text
+    assert again.margin < gate.check.min_margin - 1 and alone.margin < gate.check.min_margin - 1
 
 
 def test_unknown_backend_is_a_clear_error():
