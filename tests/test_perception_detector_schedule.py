@@ -113,6 +113,34 @@ def test_any_size_copy_gives_the_fixed_exports_boxes_at_its_size(data, tmp_path,
 
 
 @pytest.mark.slow
+def test_any_size_copy_of_a_current_ultralytics_export_decodes_as_its_fixed_head(tmp_path, monkeypatch):
+    """Ultralytics 8.4.190 orders the head's maps box0, box1, box2, cls0, cls1, cls2 (8.4.33: box0, cls0, ...).
+    A randomly initialised YOLOv8n exported here at 320 (no weights needed): the any-size copy's maps,
+    decoded in numpy, must give the fixed export's own output (boxes and class scores of every anchor)."""
+    import onnx
+    import onnxruntime as ort
+
+    monkeypatch.setenv("YOLO_OFFLINE", "1")
+    monkeypatch.setenv("VA_CACHE", str(tmp_path / "cache"))
+    from ultralytics import YOLO
+
+    src = Path(YOLO("yolov8n.yaml").export(format="onnx", imgsz=320, device="cpu", simplify=False, verbose=False))
+    heads = yolo_export.head_outputs(onnx.load(str(src)))
+    assert [h.split("/")[2] for h in heads] == ["cv2.0", "cv3.0", "cv2.1", "cv3.1", "cv2.2", "cv3.2"]
+    x = np.random.default_rng(0).random((1, 3, 320, 320), dtype=np.float32)
+    want = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"]).run(None, {"images": x})[0][0]
+    sess = ort.InferenceSession(str(yolo_export.ensure(src)), providers=["CPUExecutionProvider"])
+    outs = sess.run(None, {"images": x})
+    names = [o.name for o in sess.get_outputs()]
+    maps = [o for o, n in zip(outs, names) if n != yolo_export.DFL_OUTPUT]
+    boxes, logits = yolo_export.decode(maps, 80)
+    assert boxes.shape == (2100, 4) and np.allclose(boxes, want[:4].T, atol=0.05)
+    assert np.allclose(1 / (1 + np.exp(-logits)), want[4:], atol=1e-4)
+    # at another size the copy runs too (the fixed export refuses it)
+    assert sess.run(None, {"images": np.zeros((1, 3, 256, 416), np.float32)})[0].shape[2:] == (32, 52)
+
+
+@pytest.mark.slow
 def test_vehicle_classes_suppress_each_other_and_riders_become_cyclists(data):
     img = cv2.imread(str(data("frames", "bdd_urban_cyclist_truck.jpg")))
     frame = CameraFrame(t_ns=0, seq=0, image=img)
