@@ -91,6 +91,18 @@ def test_kitti_calibration_and_labels_are_read(tmp_path):
     assert [x.cls for x in boxes] == ["vehicle", "ignore", "vehicle"] and boxes[0].height == 50
 
 
+def test_detection_bench_names_the_weights_that_ran(data, monkeypatch):
+    """A run with another detector (VA_MODEL_DETECTOR) must say so in its JSON, or tables get mixed up."""
+    b = _bench()
+    monkeypatch.delenv("VA_MODEL_DETECTOR", raising=False)
+    own = b._detector_identity()
+    assert own["origin"] != "env" and own["size_bytes"] > 1e6 and "YOLOv8n" in own["description"]
+    assert own["license"].startswith("AGPL-3.0")
+    monkeypatch.setenv("VA_MODEL_DETECTOR", own["path"])
+    other = b._detector_identity()
+    assert other["origin"] == "env" and other["path"] == own["path"]
+
+
 # --- the real network -----------------------------------------------------------------------------------
 
 @pytest.mark.slow
