@@ -134,9 +134,11 @@ def test_any_size_copy_of_a_current_ultralytics_export_decodes_as_its_fixed_head
 
     monkeypatch.setenv("YOLO_OFFLINE", "1")
     monkeypatch.setenv("VA_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)  # Ultralytics writes the export (yolov8n.onnx) into the working folder
     from ultralytics import YOLO
 
-    src = Path(YOLO("yolov8n.yaml").export(format="onnx", imgsz=320, device="cpu", simplify=False, verbose=False))
+    src = Path(YOLO("yolov8n.yaml").export(format="onnx", imgsz=320, device="cpu", simplify=False, verbose=False)).resolve()
+    assert src.parent == tmp_path.resolve()
     heads = yolo_export.head_outputs(onnx.load(str(src)))
     assert [h.split("/")[2] for h in heads] == ["cv2.0", "cv3.0", "cv2.1", "cv3.1", "cv2.2", "cv3.2"]
     x = np.random.default_rng(0).random((1, 3, 320, 320), dtype=np.float32)
