@@ -2,6 +2,9 @@
 
     python bench/detection.py [--data DIR] [--schedules present,chosen,...] [--eval-conf 0.25]
                               [--limit N] [--json-out FILE]
+    VA_MODEL_DETECTOR=/path/other.onnx python bench/detection.py ...   # another detector, same table
+
+The output's ``detector`` names the weights that ran (path, origin, export description, licence).
 
 Frames: KITTI object frames with 2D labels (``$VA_MIRROR/frames_labelled/kitti``, research use
 only: never shipped, never committed). Each schedule is a set of ``perception`` settings run through
@@ -313,6 +316,20 @@ def targets(doc: dict) -> dict:
             "worst_phase_large_recall>=0.85": met(worst_large, 0.85)}
 
 
+def _detector_identity() -> dict:
+    """Which weights ran (VA_MODEL_DETECTOR or the configured role) and their export metadata."""
+    from vehicle_assist import models
+
+    res = models.resolve("detector")
+    doc = {"path": str(res.path), "origin": res.origin, "size_bytes": res.size_bytes}
+    if res.path.suffix == ".onnx":
+        import onnxruntime as ort
+
+        meta = ort.InferenceSession(str(res.path), providers=["CPUExecutionProvider"]).get_modelmeta().custom_metadata_map
+        doc.update({k: meta[k] for k in ("description", "license", "imgsz") if k in meta})
+    return doc
+
+
 def load_frames(root: Path, limit: int | None = None):
     import cv2
 
@@ -355,7 +372,7 @@ def main() -> None:
     threads = args.threads or config.load_app(only=("runtime.threads",)).runtime.threads.detector
     out = {"command": " ".join(["python", "bench/detection.py"] + sys.argv[1:]), "data": str(args.data),
            "frames": len(frames), "threads": threads, "load_before": [round(x, 2) for x in os.getloadavg()],
-           "cpus": os.cpu_count(), "schedules": {}}
+           "cpus": os.cpu_count(), "detector": _detector_identity(), "schedules": {}}
     for name in names:
         doc = run_schedule(name, SCHEDULES[name], frames, args.eval_conf, threads)
         doc["targets"] = targets(doc)

@@ -91,6 +91,18 @@ def test_kitti_calibration_and_labels_are_read(tmp_path):
     assert [x.cls for x in boxes] == ["vehicle", "ignore", "vehicle"] and boxes[0].height == 50
 
 
+def test_detection_bench_names_the_weights_that_ran(data, monkeypatch):
+    """A run with another detector (VA_MODEL_DETECTOR) must say so in its JSON, or tables get mixed up."""
+    b = _bench()
+    monkeypatch.delenv("VA_MODEL_DETECTOR", raising=False)
+    own = b._detector_identity()
+    assert own["origin"] != "env" and own["size_bytes"] > 1e6 and "YOLOv8n" in own["description"]
+    assert own["license"].startswith("AGPL-3.0")
+    monkeypatch.setenv("VA_MODEL_DETECTOR", own["path"])
+    other = b._detector_identity()
+    assert other["origin"] == "env" and other["path"] == own["path"]
+
+
 # --- the real network -----------------------------------------------------------------------------------
 
 @pytest.mark.slow
@@ -110,6 +122,36 @@ def test_any_size_copy_gives_the_fixed_exports_boxes_at_its_size(data, tmp_path,
     assert anysize.input_shape(720, 1280, 640, True) == (384, 640)
     big = anysize.predict(img, 640, 0.25, classes, rect=True)
     assert len(big) >= len(a) and all(0 <= x[0][0] < x[0][2] <= 1280 and 0 <= x[0][1] < x[0][3] <= 720 for x in big)
+
+
+@pytest.mark.slow
+def test_any_size_copy_of_a_current_ultralytics_export_decodes_as_its_fixed_head(tmp_path, monkeypatch):
+    """Ultralytics 8.4.190 orders the head's maps box0, box1, box2, cls0, cls1, cls2 (8.4.33: box0, cls0, ...).
+    A randomly initialised YOLOv8n exported here at 320 (no weights needed): the any-size copy's maps,
+    decoded in numpy, must give the fixed export's own output (boxes and class scores of every anchor)."""
+    import onnx
+    import onnxruntime as ort
+
+    monkeypatch.setenv("YOLO_OFFLINE", "1")
+    monkeypatch.setenv("VA_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)  # Ultralytics writes the export (yolov8n.onnx) into the working folder
+    from ultralytics import YOLO
+
+    src = Path(YOLO("yolov8n.yaml").export(format="onnx", imgsz=320, device="cpu", simplify=False, verbose=False)).resolve()
+    assert src.parent == tmp_path.resolve()
+    heads = yolo_export.head_outputs(onnx.load(str(src)))
+    assert [h.split("/")[2] for h in heads] == ["cv2.0", "cv3.0", "cv2.1", "cv3.1", "cv2.2", "cv3.2"]
+    x = np.random.default_rng(0).random((1, 3, 320, 320), dtype=np.float32)
+    want = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"]).run(None, {"images": x})[0][0]
+    sess = ort.InferenceSession(str(yolo_export.ensure(src)), providers=["CPUExecutionProvider"])
+    outs = sess.run(None, {"images": x})
+    names = [o.name for o in sess.get_outputs()]
+    maps = [o for o, n in zip(outs, names) if n != yolo_export.DFL_OUTPUT]
+    boxes, logits = yolo_export.decode(maps, 80)
+    assert boxes.shape == (2100, 4) and np.allclose(boxes, want[:4].T, atol=0.05)
+    assert np.allclose(1 / (1 + np.exp(-logits)), want[4:], atol=1e-4)
+    # at another size the copy runs too (the fixed export refuses it)
+    assert sess.run(None, {"images": np.zeros((1, 3, 256, 416), np.float32)})[0].shape[2:] == (32, 52)
 
 
 @pytest.mark.slow

@@ -21,7 +21,7 @@ import numpy as np
 
 from vehicle_assist import paths
 
-EXPORT_VERSION = 2
+EXPORT_VERSION = 3
 DFL_OUTPUT = "dfl_weights"
 REG_MAX = 16
 """Bins of YOLOv8's distribution-focal-loss box regression (4 x 16 channels per anchor)."""
@@ -38,8 +38,8 @@ def cached_path(src: Path) -> Path:
 
 
 def head_outputs(model) -> list[str]:
-    """Names of the head's last 4-D tensors (before its reshapes), in graph order: per level,
-    either one tensor of 4*REG_MAX + classes channels or a box tensor and a class tensor."""
+    """Names of the head's last 4-D tensors (before its reshapes), finest level first: per level,
+    either one tensor of 4*REG_MAX + classes channels or a box tensor and then a class tensor."""
     g = model.graph
     consumers: dict[str, list] = {}
     for n in g.node:
@@ -58,7 +58,25 @@ def head_outputs(model) -> list[str]:
                 out.append(n.input[0])
     if len(out) not in (3, 6):
         raise ExportError(f"not a YOLOv8 detection head: found {len(out)} head tensors")
-    return out
+    return _by_level(model, out)
+
+
+def _by_level(model, names: list[str]) -> list[str]:
+    """``names`` ordered finest level first and, within a level, the box map (4*REG_MAX channels)
+    before the class map. Exports differ in graph order: Ultralytics 8.4.33 concatenates box and
+    class per level (box0, cls0, box1, ...), 8.4.190 all box maps, then all class maps."""
+    from onnx import shape_inference
+
+    try:
+        inferred = shape_inference.infer_shapes(model)
+    except Exception:  # noqa: BLE001 - no shapes: keep the graph order (the older layout)
+        return names
+    dims = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+            for v in list(inferred.graph.value_info) + list(inferred.graph.output)}
+    shapes = [dims.get(n) for n in names]
+    if any(s is None or len(s) != 4 or not s[2] for s in shapes):
+        return names
+    return [n for _, n in sorted(zip(shapes, names), key=lambda x: (-x[0][2], x[0][1] != 4 * REG_MAX))]
 
 
 def derive(src: Path, dst: Path) -> Path:
