@@ -81,35 +81,12 @@ def membership(label_sets: list[list[int]], n_rules: int) -> np.ndarray:
     return m
 
 
-def fit(x_all: np.ndarray, member: np.ndarray, c: np.ndarray, chunk_label: np.ndarray, l2=0.1, tau=0.05,
-        epochs=5, lr=1e-3, batch=256, seed=0, sample_weight=None) -> np.ndarray:
-    """adapter.fit with label sets (several gold rules) and optional per-query weights."""
-    dim = c.shape[1]
-    w = np.zeros((dim, dim), dtype=np.float32)
-    m = np.zeros_like(w)
-    v = np.zeros_like(w)
-    rng = np.random.default_rng(seed)
-    sw = np.ones(len(x_all), dtype=np.float32) if sample_weight is None else sample_weight.astype(np.float32)
-    step = 0
-    for _ in range(epochs):
-        order = rng.permutation(len(x_all))
-        for start in range(0, len(order), batch):
-            idx = order[start:start + batch]
-            x = x_all[idx]
-            positive = member[idx][:, chunk_label]
-            logits = (x + x @ w) @ c.T / tau
-            logits -= logits.max(axis=1, keepdims=True)
-            p = np.exp(logits)
-            p /= p.sum(axis=1, keepdims=True)
-            target = p * positive
-            target /= np.maximum(target.sum(axis=1, keepdims=True), 1e-12)
-            grad_q = ((p - target) * sw[idx, None] / (tau * len(idx))) @ c
-            grad = x.T @ grad_q + l2 * w
-            step += 1
-            m = 0.9 * m + 0.1 * grad
-            v = 0.999 * v + 0.001 * grad * grad
-            w -= lr * (m / (1 - 0.9 ** step)) / (np.sqrt(v / (1 - 0.999 ** step)) + 1e-8)
-    return w
+def fit(x_all: np.ndarray, member: np.ndarray, c: np.ndarray, chunk_label: np.ndarray, epochs=5,
+        sample_weight=None, **kw) -> np.ndarray:
+    """``adapter.fit`` with label sets (several gold rules), 5 epochs unless told, optional per-query weights."""
+    from vehicle_assist.knowledge import adapter
+
+    return adapter.fit(x_all, member, c, chunk_label, epochs=epochs, sample_weight=sample_weight, **kw)
 
 
 def apply(q: np.ndarray, w: np.ndarray | None, weight: float) -> np.ndarray:

@@ -279,3 +279,65 @@ def test_stem_undoubles_the_consonant_before_ing_and_ed():
     assert stem("stopping") == stem("stopped") == stem("stop") == "stop"
     assert stem("running") == "run" and stem("falling") == "fall" and stem("passing") == "pass"
     assert set(terms("how long does it take to stop")) & set(terms("Typical stopping distances"))
+
+
+# --- answer selection across rules (issue 15, fifth round) ------------------------------------
+
+
+def _p(rid: str, text: str, title: str = "t") -> Passage:
+    return Passage(rid, "s", title, text)
+
+
+def test_a_runner_up_that_adds_what_the_question_asks_for_may_come_from_another_rule():
+    # the best sentence says nothing a "can I" question asks for (MUST / MUST NOT); rule B's does
+    a = _p("A", "Double white lines are painted along the middle of the road. They mark the centre.")
+    b = _p("B", "You MUST NOT cross a solid white line on your side.")
+    q = "can I cross double white lines in the middle of the road"
+    ranked = extractive.rank_sentences(q, [a, b], cue_weight=0.0)
+    assert ranked[0].sentence.passage_id == "A"
+    plain = extractive.answer(q, [a, b], max_words=45, ranked=ranked)
+    assert "MUST NOT" not in plain.text and plain.cited == ("A",)
+    completed = extractive.answer(q, [a, b], max_words=45, ranked=ranked, asked=q, complete=8)
+    assert "You MUST NOT cross a solid white line on your side." in completed.text
+    assert completed.cited == ("A", "B")
+    # a best sentence that already answers the cue keeps its own rule's runner-up
+    c = _p("C", "You MUST NOT cross double white lines in the middle of the road. They mark the centre.")
+    kept = extractive.answer(q, [c, b], max_words=45, asked=q, complete=8)
+    assert kept.cited == ("C",)
+
+
+def test_the_runner_up_should_add_to_the_best_sentence_not_repeat_it():
+    p = _p("A", "When driving in fog you should use your lights. "
+                "When driving in fog you should use your lights and keep a safe distance. "
+                "Fog lights MUST be switched off when visibility improves.")
+    q = "what should I do in fog with my lights"
+    sents = passage_sentences(p)
+    ranked = [extractive.Scored(s, score) for s, score in zip(sents, (1.0, 0.9, 0.7))]
+    repeat = extractive.answer(q, [p], max_words=45, ranked=ranked)
+    fresh = extractive.answer(q, [p], max_words=45, ranked=ranked, redundancy=1.0)
+    assert "switched off" not in repeat.text
+    assert "switched off" in fresh.text
+
+
+def test_a_runner_up_too_long_to_fit_gives_way_to_the_next_that_fits():
+    long = ("You should give way to pedestrians who are waiting to cross at the crossing, and you should be "
+            "ready to slow down or stop, especially where children, older people or disabled people are "
+            "waiting, and you should never wave them across in case another vehicle is coming.")
+    p = _p("A", "As you approach a zebra crossing you should give way to pedestrians waiting to cross, "
+                "and be ready to slow down or stop to let them cross. " + long + " Be patient at the zebra crossing.")
+    q = "do I have to stop for people waiting at a zebra crossing"
+    ranked = extractive.rank_sentences(q, [p])
+    one = extractive.answer(q, [p], max_words=30, ranked=ranked, tries=1)
+    three = extractive.answer(q, [p], max_words=30, ranked=ranked, tries=3)
+    assert len(one.text.split(". ")) == 1  # the runner-up does not fit: one sentence
+    assert "Be patient at the zebra crossing." in three.text
+
+
+def test_sentences_are_ranked_against_the_normalised_query_words_too():
+    p = _p("A", "Keep your speed steady on the motorway. Look and listen for emergency vehicles with flashing blue lights.")
+    q = "what about blues and twos"
+    plain = extractive.rank_sentences(q, [p])
+    expanded = extractive.rank_sentences(q, [p], expand=q + " (emergency vehicle flashing blue lights)")
+    assert plain[0].sentence.text.startswith("Keep") or plain[0].lexical == 0
+    assert expanded[0].sentence.text.startswith("Look and listen")
+    assert expanded[0].lexical > 0

@@ -53,6 +53,24 @@ def test_fit_learns_a_map_that_ranks_the_labelled_rule_first():
     assert np.array_equal(w, again)  # deterministic: a rebuild gives the same ranking
 
 
+def test_sample_weight_ones_changes_nothing_and_zero_weight_drops_a_query():
+    q, y, chunks, labels_c = _toy()
+    plain = adapter.fit(q, y, chunks, labels_c, l2=0.01, epochs=20, lr=0.05, batch=16)
+    ones = adapter.fit(q, y, chunks, labels_c, l2=0.01, epochs=20, lr=0.05, batch=16,
+                       sample_weight=np.ones(len(q)))
+    assert np.array_equal(plain, ones)  # no weights given == every query weighs 1
+    # weight 0 on every query: only the L2 term acts, so W stays zero
+    none = adapter.fit(q, y, chunks, labels_c, l2=0.01, epochs=20, lr=0.05, batch=16,
+                       sample_weight=np.zeros(len(q)))
+    assert not none.any()
+    # doubling half the queries' weights gives a different map
+    w2 = np.where(np.arange(len(q)) % 2 == 0, 2.0, 1.0)
+    assert not np.array_equal(plain, adapter.fit(q, y, chunks, labels_c, l2=0.01, epochs=20, lr=0.05,
+                                                 batch=16, sample_weight=w2))
+    with pytest.raises(ValueError):
+        adapter.fit(q, y, chunks, labels_c, sample_weight=np.ones(3))
+
+
 def test_l2_keeps_the_map_small_and_empty_input_gives_zero():
     q, y, chunks, labels_c = _toy()
     small = adapter.fit(q, y, chunks, labels_c, l2=100.0, epochs=50, lr=0.05, batch=16)

@@ -486,6 +486,21 @@ class AdvisorySettings(StrictModel):
     """Spoken answers are shortened to this many words (tuned on dev: 32 -> 45 words lifts fact coverage)."""
     extractive_sentences: int = Field(2, ge=1, le=3)
     """Sentences in an extractive answer (the best, then the runner-up if both fit ``max_answer_words``)."""
+    rank_query: str = Field("normalised", pattern="^(raw|semantic|normalised)$")
+    """The text rule sentences are ranked against: the driver's words (``raw``), or the knowledge
+    lane's normalised query (fillers out, the Code's words after everyday ones: "blues on" ->
+    emergency vehicle flashing blue lights) for the similarity (``semantic``) or for the similarity
+    and the word match (``normalised``, dev). Cues and refusals read the driver's own words."""
+    redundancy: float = Field(1.0, ge=0, le=5)
+    """The runner-up is ranked by its score less this share of the best's score times its word overlap
+    (Jaccard) with the best sentence (0 = off): a second sentence should add, not repeat (dev)."""
+    second_tries: int = Field(3, ge=1, le=10)
+    """How many runner-up candidates are tried, best first, for one that fits beside the best sentence
+    in ``max_answer_words`` + 8 (1 = only the first: when it is too long the answer is one sentence)."""
+    complete_window: int = Field(8, ge=0, le=20)
+    """The runner-up may come from any of the top 3 rules when it answers a question cue the best
+    sentence lacks (advisory/cues.yaml: a distance, MUST / MUST NOT, an action...): the first such
+    among the ``complete_window`` best-ranked sentences (0 = off: the runner-up from the best's rule; dev)."""
     whole_rules: bool = True
     facts: str = Field("with_sentence", pattern="^(off|alone|with_sentence)$")
     """Number questions answered from the Code's structured facts (advisory/facts.py): ``alone`` says

@@ -45,7 +45,7 @@ RANK_WEIGHT = (1.0, 0.8, 0.65, 0.5, 0.4)
 
 def rank_sentences(question: str, passages: tuple[Passage, ...] | list[Passage], scene: Scene | None = None,
                    max_passages: int = 3, similarity: Similarity | None = None, alpha: float = 0.5,
-                   asked: str | None = None, cue_weight: float = 0.0) -> list[Scored]:
+                   asked: str | None = None, cue_weight: float = 0.0, expand: str = "") -> list[Scored]:
     """Every sentence of the top passages, best first, scored against the question and scene.
 
     Word match is normalised to the best sentence's; with ``similarity`` the order mixes it
@@ -64,6 +64,9 @@ def rank_sentences(question: str, passages: tuple[Passage, ...] | list[Passage],
     scene_terms = [t for t in terms(scenes.describe(scene)) if not t[0].isdigit()]
     qterms = terms(said) + ([t for t in terms(ask) if not t[0].isdigit()] if not said else
                             scene_terms if steer else [])
+    if expand and said:  # the Code's words the query rewriting added ("blues on" -> emergency vehicle)
+        own = set(qterms)
+        qterms += [t for t in dict.fromkeys(terms(expand)) if t not in own and not t[0].isdigit()]
     numeric = wants_number(said)
     wanted = cue_table.active(said) if cue_weight else ()
     rank = {p.id: RANK_WEIGHT[min(i, len(RANK_WEIGHT) - 1)] for i, p in enumerate(pool)}
@@ -98,9 +101,27 @@ def _keeps_best_item(joined: Sentence, ranked: list[Scored], max_words: int) -> 
     return len(need & said) >= 0.8 * len(need)
 
 
+def _completion(best: Scored, ranked: list[Scored], asked: str, window: int) -> Scored | None:
+    """The runner-up that adds what the question asks for and the best sentence lacks: among the
+    ``window`` best-ranked sentences of any top passage, the first one answering a question cue
+    (cues.yaml: a distance, a speed, MUST / MUST NOT, an action...) that ``best`` does not; None
+    when the best already answers every cue, or none does."""
+    if window <= 0:
+        return None
+    wanted = cue_table.active(asked)
+    missing = tuple(c for c in wanted if not c.sentence.search(best.sentence.text))
+    if not missing:
+        return None
+    for r in ranked[1:window]:
+        if not _overlaps(r.sentence, best.sentence) and cue_table.matches(r.sentence.text, missing):
+            return r
+    return None
+
+
 def answer(question: str, passages: tuple[Passage, ...] | list[Passage], scene: Scene | None = None,
            max_words: int = 32, similarity: Similarity | None = None, ranked: list[Scored] | None = None,
-           second_ratio: float = 0.0, sentences: int = 2, same_passage: bool = True) -> Extract | None:
+           second_ratio: float = 0.0, sentences: int = 2, same_passage: bool = True,
+           asked: str | None = None, complete: int = 0, redundancy: float = 0.0, tries: int = 1) -> Extract | None:
     """The key sentence that best answers ``question`` (plus, with ``sentences=2``, the runner-up when it
     scores within ``second_ratio`` of it and both fit), shortened to ``max_words``; None without passages.
 
@@ -115,15 +136,29 @@ def answer(question: str, passages: tuple[Passage, ...] | list[Passage], scene: 
     first = shorten(best.sentence.text, max_words)
     pool = [r for r in whole[1:] if (not same_passage or r.sentence.passage_id == best.sentence.passage_id)
             and not _overlaps(r.sentence, best.sentence)]
-    if sentences > 1 and pool and pool[0].score >= second_ratio * best.score:
-        nxt = pool[0].sentence
+    if redundancy > 0 and len(pool) > 1:  # the runner-up should add to the best, not repeat it
+        said = set(terms(best.sentence.text))
+
+        def fresh(r: Scored) -> float:
+            st = set(terms(r.sentence.text))
+            return r.score - redundancy * abs(best.score) * len(st & said) / max(1, len(st | said))
+        pool = sorted(pool, key=lambda r: -fresh(r))
+    filler = _completion(best, whole, question if asked is None else asked, complete)
+    if filler is not None:
+        pool = [filler] + [r for r in pool if r is not filler]
+    for cand in pool[:max(1, tries)] if sentences > 1 else []:  # the first runner-up that fits
+        if cand.score < second_ratio * best.score:
+            break
+        nxt = cand.sentence
         joined = [r.sentence for r in ranked if r.sentence.joined and r.sentence.passage_id == nxt.passage_id
                   and r.sentence.group == nxt.group >= 0 and nxt.group == best.sentence.group]
         second = shorten(nxt.text, max_words)
         if joined and len(joined[0].text.split()) <= max_words + 8:
             chosen = [joined[0]]
-        elif len(first.split()) + len(second.split()) <= max_words + 8:
+            break
+        if len(first.split()) + len(second.split()) <= max_words + 8:
             chosen.append(nxt)
+            break
     if len({c.passage_id for c in chosen}) == 1:
         chosen.sort(key=lambda c: c.index)
     text = " ".join(shorten(c.text, max_words) for c in chosen)

@@ -141,8 +141,13 @@ class AdvisoryRun:
         # route
         ctx.emit("start", "route")
         t0 = clock.perf_ns()
-        ranked = extractive.rank_sentences(ask, passages, scene, similarity=self.similarity, alpha=s.semantic_weight,
-                                           asked=text, cue_weight=s.cue_weight) if passages else []
+        # a question's normalised form adds the Code's own words ("blues on" -> emergency vehicle)
+        norm = getattr(retrieval, "normalized", "") if text and s.rank_query != "raw" else ""
+        norm = norm if isinstance(norm, str) else ""
+        rank_ask = norm or ask
+        ranked = extractive.rank_sentences(rank_ask, passages, scene, similarity=self.similarity, alpha=s.semantic_weight,
+                                           asked=text, cue_weight=s.cue_weight,
+                                           expand=norm if s.rank_query == "normalised" else "") if passages else []
         support = max((r.lexical for r in ranked), default=0.0)
         best_sim = max((r.similarity for r in ranked if r.similarity is not None), default=None)
         item: Any = text or scene or ""
@@ -169,7 +174,7 @@ class AdvisoryRun:
             if chosen == router.REMOTE:
                 answer = await self._remote(ctx, rep, ask, scene, timings)
             if answer is None:
-                answer = await self._extractive(ctx, rep, ask, scene, timings)
+                answer = await self._extractive(ctx, rep, rank_ask, scene, timings)
             rep.advisory = answer
             await self._speak(ctx, rep, split_sentences(answer.text), timings)
         rep.timings.update(timings)
@@ -225,7 +230,8 @@ class AdvisoryRun:
         """The extractive answer; a number question is answered from the fact whose slots match it."""
         s = self.settings
         ex = extractive.answer(ask, rep.passages, scene, s.max_answer_words, ranked=rep.ranked or None,
-                               sentences=s.extractive_sentences)
+                               sentences=s.extractive_sentences, asked=rep.advisory.question or "",
+                               complete=s.complete_window, redundancy=s.redundancy, tries=s.second_tries)
         question = rep.advisory.question or ""
         fact = facts.best(question, rep.passages, min_score=s.facts_min_score) if s.facts != "off" else None
         if fact is None or (not fact.row and ex is not None and validate.quantities(ex.text)):

@@ -97,10 +97,12 @@ def question_texts(items: list[dict]) -> list[str]:
 
 def fit(queries: np.ndarray, labels: np.ndarray, chunk_vectors: np.ndarray, chunk_labels: np.ndarray,
         l2: float = 0.1, tau: float = 0.05, epochs: int = 10, lr: float = 1e-3, batch: int = 256,
-        seed: int = 0) -> np.ndarray:
+        seed: int = 0, sample_weight: np.ndarray | None = None) -> np.ndarray:
     """The matrix ``W`` (dim x dim) from query vectors and their labels: integers matching
     ``chunk_labels`` (one rule per query), or a boolean matrix (queries x rules) when a query has
-    several gold rules (each rule's chunks are positives). Deterministic for a given seed. Pure numpy."""
+    several gold rules (each rule's chunks are positives). ``sample_weight`` (one per query) scales
+    each query's loss; without it every query weighs 1 (the same arithmetic as before it existed).
+    Deterministic for a given seed. Pure numpy."""
     x_all = np.asarray(queries, dtype=np.float32)
     labels = np.asarray(labels)
     c = np.asarray(chunk_vectors, dtype=np.float32)
@@ -110,6 +112,10 @@ def fit(queries: np.ndarray, labels: np.ndarray, chunk_vectors: np.ndarray, chun
         return w
     m = np.zeros_like(w)
     v = np.zeros_like(w)
+    if sample_weight is not None:
+        sample_weight = np.asarray(sample_weight, dtype=np.float32)
+        if sample_weight.shape != (len(x_all),):
+            raise ValueError(f"sample_weight has shape {sample_weight.shape}, expected ({len(x_all)},)")
     rng = np.random.default_rng(seed)
     step = 0
     for _ in range(epochs):
@@ -125,7 +131,10 @@ def fit(queries: np.ndarray, labels: np.ndarray, chunk_vectors: np.ndarray, chun
             p /= p.sum(axis=1, keepdims=True)
             target = p * positive
             target /= np.maximum(target.sum(axis=1, keepdims=True), 1e-12)
-            grad_q = ((p - target) / (tau * len(idx))) @ c
+            residual = p - target
+            if sample_weight is not None:
+                residual = residual * sample_weight[idx, None]
+            grad_q = (residual / (tau * len(idx))) @ c
             grad = x.T @ grad_q + l2 * w
             step += 1
             m = 0.9 * m + 0.1 * grad
