@@ -152,7 +152,7 @@ def evaluate(split: str, recogniser, settings, conditions: dict, progress: bool 
             intent_n += 1
             one_utt += r["segments"] == 1
             one_right += r["segments"] == 1 and ok
-            rows.append({"id": u.id, "hyp": hyp, "wake": decision.reason, "texts": r["texts"], "segments": r["segments"],
+            rows.append({"id": u.id, "hyp": hyp, "wake": decision.reason, "acted": text, "texts": r["texts"], "segments": r["segments"],
                          "vad_segments": r["vad_segments"], "merged": r["merged"],
                          "confidence": round(r["confidence"], 3), "intent": got.name,
                          "ok": ok, "wer": round(evalset.wer([(u.text, hyp)]), 3)})

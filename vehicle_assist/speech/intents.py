@@ -156,6 +156,17 @@ def match_command(norm: str, table: CompiledTable, default_minutes: int = 10) ->
     return None
 
 
+def command_as_written(text: str, table: CompiledTable | None = None) -> str | None:
+    """Pure: the command ``text`` is as written (a pattern matches it whole, fillers stripped, known
+    mishearings corrected), or None: the fuzzy fallback is not used."""
+    table = table or load_table()
+    norm = strip_fillers(normalise(text), table.table)
+    if not norm:
+        return None
+    found = match_command(norm, table) or match_command(correct_mishearings(norm, table.table), table)
+    return found[0] if found else None
+
+
 def correct_mishearings(norm: str, table: IntentTable) -> str:
     """Rewrite known ASR mishearings of command words ("new to" -> "mute"), longest first, whole words only."""
     if not table.mishearings:
