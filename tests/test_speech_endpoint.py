@@ -110,6 +110,54 @@ def test_merge_adds_up_the_playback_each_part_was_held_across():
     assert merge(a, b).held_s == pytest.approx(2.0)
 
 
+def test_the_hold_waits_for_the_vads_onset_lag_and_counts_from_the_onset():
+    """The VAD announces a start up to 2 x start_s after the speech began: a held fragment is acted on only once
+    a start within its hold could no longer be announced, and the onset (not the announcement) is compared."""
+    j = Joiner(OPTS, onset_lag_s=0.24)
+    j.end(_utt(0.0, 1.0), "What is the tooth?")  # hold 0.85 -> deadline 1.85
+    assert not j.due(1.9) and j.due(2.09)
+    assert j.started(1.8)  # speech began at 1.8, announced at ~2.0: still the same question
+    plain = Joiner(OPTS)
+    plain.end(_utt(0.0, 1.0), "What is the tooth?")
+    assert plain.due(1.86)
+
+
+def test_short_spans_are_joined_to_the_utterance_next_to_them():
+    shorts, j = endpoint.Shorts(OPTS), Joiner(OPTS)
+    hey = Utterance(0, 500_000_000, np.ones(8000, np.float32), 16000, short=True)  # a clipped "Hey" (0-0.5 s)
+    assert not shorts.after(hey, 0.3)  # nothing before it: kept
+    rest = _utt(1.1, 1.5)  # "car, louder." began 0.6 s later
+    whole = shorts.before(rest, 1.2)
+    assert whole.t_start_ns == 0 and not whole.short and len(whole.pcm) > len(rest.pcm) + 8000
+    late = shorts.after(Utterance(10_000_000_000, 10_300_000_000, np.ones(4800, np.float32), 16000, short=True), 10.05)
+    assert not late and shorts.before(_utt(20.0, 1.0), 20.1).t_start_ns == 20_000_000_000  # too far before: not joined
+    # "Volume ..." held, then an "up" too short to be an utterance: heard, merged behind the fragment
+    vol = _utt(30.0, 0.8)
+    shorts.ended(vol)
+    assert j.end(vol, "Volume.") == pytest.approx(0.85)
+    up = Utterance(31_300_000_000, 31_700_000_000, np.ones(6400, np.float32), 16000, short=True)
+    assert j.started(31.35) and shorts.after(up, 31.35) and j.continues(up)
+    merged = j.take(up)
+    assert merged.t_start_ns == vol.t_start_ns and merged.t_end_ns == up.t_end_ns and not merged.short
+    # with nothing held a short span is never heard alone
+    assert not j.continues(up) and j.continues(_utt(40.0, 1.0))
+    off = endpoint.Shorts(EndpointOptions(enabled=False))
+    assert not off.after(hey, 0.3) and off.before(rest, 1.2) is rest
+
+
+@pytest.mark.parametrize("command, said, rest, want", [
+    ("slower", "Slow down.", "Your speech.", ("slower", ())),                   # the command finished
+    ("what_was_that", "What was that?", "Last warning.", ("what_was_that", ())),
+    ("mute", "Turn off the alerts.", "For 15 minutes.", ("mute", (("minutes", "15"),))),  # a new duration
+    ("repeat", "Again.", "You repeat that, please.", ("repeat", ())),        # the same command, garbled
+    ("louder", "Louder.", "Louder.", None),                                   # said twice as written: meant twice
+    ("stop", "Stop.", "What is the speed limit on a motorway?", None),        # something else
+])
+def test_continues_command(command, said, rest, want):
+    got = endpoint.continues_command(command, said, rest)
+    assert (None if got is None else (got.name, got.slots)) == want
+
+
 def test_joiner_does_not_hold_commands():
     j = Joiner(OPTS)
     assert j.end(_utt(0.0, 1.0), "Louder.") == 0.0
