@@ -66,7 +66,7 @@ def run_stream(pcm: np.ndarray, recogniser, options: vad.VadOptions, block_ms: i
     events = vad_events(pcm, options, block_ms)
     lag = 2 * options.start_s
     joiner, shorts = endpoint.Joiner(ep, onset_lag_s=lag), endpoint.Shorts(ep)
-    texts, confs, lat, durs, held, absorbed = [], [], [], [], 0, 0
+    texts, confs, lat, durs, held, absorbed, finished = [], [], [], [], 0, 0, None
     wake, checked = None, []
     onset, acted = 0.0, None  # onset of the open utterance; last command acted on at once (name, words, end s)
     for k, (t_emit, ev) in enumerate(events):
@@ -96,8 +96,9 @@ def run_stream(pcm: np.ndarray, recogniser, options: vad.VadOptions, block_ms: i
             joiner.release()
         if tr.text and acted is not None and ep.enabled and \
                 (utt.t_start_ns / 1e9 + options.pre_roll_s) - acted[2] <= ep.hold_question_s + lag and \
-                endpoint.continues_command(acted[0], acted[1], tr.text) is not None:
+                (done := endpoint.continues_command(acted[0], acted[1], tr.text)) is not None:
             absorbed += 1  # the rest of the command just acted on: not a second action
+            finished = done  # what was acted on (a new duration acts again: the driver's last word)
             texts.append(tr.text)
             acted = None
             continue
@@ -118,7 +119,7 @@ def run_stream(pcm: np.ndarray, recogniser, options: vad.VadOptions, block_ms: i
         wake = activation.Decision(True, f"{wake.text} {rest}".strip() if wake.reason == "wake-by-sound"
                                    else wake_gate.decide(" ".join(texts)).text, wake.reason)
     return {"wake": wake, "wake_check_ms": checked, "text": " ".join(texts), "texts": texts, "confidence": min(confs) if confs else 0.0, "latency_ms": lat,
-            "utt_s": durs, "segments": len(durs), "merged": held, "absorbed": absorbed,
+            "utt_s": durs, "segments": len(durs), "merged": held, "absorbed": absorbed, "finished": finished,
             "worded_segments": len(confs),
             "vad_segments": sum(ev.utterance is not None for _, ev in events)}
 
@@ -168,6 +169,8 @@ def evaluate(split: str, recogniser, settings, conditions: dict, progress: bool 
                 neg_s += len(pcm) / 16000 - evalset.LEAD_S - evalset.TAIL_S
                 text = hyp
             got = intents.classify(text, 0, default_minutes=settings.mute_default_minutes)
+            if r["finished"] is not None and (u.kind != "wake" or decision.accept):
+                got = r["finished"]  # a command finished by the next utterance: the intent acted on
             ok = got.name == u.intent and (not u.slots or dict(got.slots) == u.slots)
             intent_ok += ok
             intent_n += 1
