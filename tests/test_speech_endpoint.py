@@ -218,3 +218,41 @@ def test_a_question_with_a_pause_is_one_utterance_through_the_runtime(tmp_path):
     assert len(intents) == 1, intents
     text = intents[0]["msg"]["text"].lower()
     assert intents[0]["msg"]["name"] == "question" and "allowed" in text and "hard shoulder" in text
+
+
+def test_the_rest_of_a_command_after_a_pause_is_not_a_second_action_through_the_runtime(tmp_path):
+    """"What was that?" (a whole command: acted on at once) ... 600 ms ... "the last warning?": Piper voice, real
+    VAD and Whisper tiny.en through the runtime; the rest is heard as the end of that command, not as a question."""
+    from vehicle_assist.audio_out import NullSink
+    from vehicle_assist.clock import WallClock
+    from vehicle_assist.messages import AudioChunk
+    from vehicle_assist.runtime import Sinks, Sources, build
+    from vehicle_assist.speech import asr, audio
+    from vehicle_assist.speech.tts import load_renderer
+
+    import runtime_parts as rp
+
+    piper = load_renderer("piper")
+    a, b = piper.render("What was that?"), piper.render("The last warning?")
+    gap = np.zeros(int(0.6 * a.sample_rate), np.float32)
+    trim = lambda p: p[np.flatnonzero(np.abs(p) > 0.01)[0]:np.flatnonzero(np.abs(p) > 0.01)[-1] + 1]  # noqa: E731
+    pcm = audio.resample(np.concatenate([trim(a.pcm), gap, trim(b.pcm)]), a.sample_rate, 16000)
+    pcm = np.concatenate([np.zeros(8000, np.float32), pcm, np.zeros(32000, np.float32)])
+    cfg = config.AppConfig()
+    clock = WallClock()
+
+    def mic():
+        for i in range(0, len(pcm), 1600):
+            yield AudioChunk(clock.now_ns(), pcm[i:i + 1600])
+            time.sleep(0.1)  # a live microphone's pace
+
+    parts = rp.parts(advisor=False)
+    parts.asr = asr.load_backend("faster-whisper", asr.AsrOptions.from_settings(cfg.speech.asr))
+    trip = tmp_path / "trip.jsonl"
+    rt = build(cfg, Sources(audio=mic(), audio_is_held=True), clock, Sinks(NullSink(), trip), parts)
+    asyncio.run(rt.run(duration_s=30))
+    _, records = triplog.read(trip)
+    heard = [r["msg"]["text"] for r in records if r.get("topic") == "transcripts" and r["msg"]["text"]]
+    intents = [r["msg"]["name"] for r in records if r.get("topic") == "intents"]
+    assert len(heard) == 2, heard  # two utterances: the command, then its rest
+    assert intents == ["what_was_that"], (heard, intents)  # once: not the last alert said twice
