@@ -26,7 +26,7 @@ import numpy as np
 
 from vehicle_assist import clock, config, fetch, paths
 from vehicle_assist.messages import Utterance
-from vehicle_assist.speech import activation, asr, audio, intents, vad
+from vehicle_assist.speech import activation, asr, audio, endpoint, intents, vad
 from common import emit_json  # bench/common.py (the script's folder is on sys.path)
 
 SOURCES = {
@@ -66,11 +66,18 @@ def run_source(pcm: np.ndarray, recogniser, settings, gate_on: asr.NoiseGate, ho
     off = asr.NoiseGate(enabled=False)
     rows = []
 
+    shorts = endpoint.Shorts(endpoint.EndpointOptions.from_settings(settings.endpoint))
+    onset = [0.0]
+
     def handle(events):
         for ev in events:
+            if ev.kind == "start" and ev.onset_s is not None:
+                onset[0] = ev.onset_s
+            if ev.short is not None:
+                shorts.after(ev.short, onset[0])  # a short span is heard only joined to an utterance, as live
             if ev.utterance is None:
                 continue
-            u = ev.utterance
+            u = shorts.before(ev.utterance, onset[0]) if how != "window" else ev.utterance
             scores = recogniser._decode(asr.pad(np.asarray(u.pcm, np.float32), recogniser.options.pad_s))
             row = {"t_s": round(u.t_start_ns / 1e9, 2), "audio_s": round(len(u.pcm) / 16000, 2),
                    "segments": [{"text": s.text, "avg_logprob": round(s.avg_logprob, 3), "no_speech_prob": round(s.no_speech_prob, 3),

@@ -64,13 +64,23 @@ def run_stream(pcm: np.ndarray, recogniser, options: vad.VadOptions, block_ms: i
     decision on the first acted utterance with words (the text gate, then the check by sound: ``lane.decide``),
     with the text to act on (the rest of the stream's words appended)."""
     events = vad_events(pcm, options, block_ms)
-    joiner = endpoint.Joiner(ep)
-    texts, confs, lat, durs, held = [], [], [], [], 0
+    lag = 2 * options.start_s
+    joiner, shorts = endpoint.Joiner(ep, onset_lag_s=lag), endpoint.Shorts(ep)
+    texts, confs, lat, durs, held, absorbed, finished = [], [], [], [], 0, 0, None
     wake, checked = None, []
+    onset, acted = 0.0, None  # onset of the open utterance; last command acted on at once (name, words, end s)
     for k, (t_emit, ev) in enumerate(events):
-        if ev.utterance is None:
+        if ev.kind == "start":
+            onset = ev.onset_s if ev.onset_s is not None else ev.t_s
+        if ev.short is not None and shorts.after(ev.short, onset):
+            nxt_utt = ev.short  # a short span right after an utterance: heard only if it finishes a held one
+        elif ev.utterance is not None:
+            nxt_utt = shorts.before(ev.utterance, onset)
+        else:
             continue
-        utt = joiner.take(ev.utterance)
+        if not joiner.continues(nxt_utt):
+            continue
+        utt = joiner.take(nxt_utt)
         t0 = clock.perf_ns()  # the VAD end event has just been emitted
         tr = recogniser.transcribe(utt)
         intents.classify(tr.text, tr.t_ns)
@@ -78,14 +88,24 @@ def run_stream(pcm: np.ndarray, recogniser, options: vad.VadOptions, block_ms: i
         hold = joiner.end(utt, tr.text)
         wait_ms = 0.0
         if hold > 0:
-            nxt = next((t for t, e in events[k + 1:] if e.kind == "start"), None)
+            nxt = next(((e.onset_s if e.onset_s is not None else e.t_s) for t, e in events[k + 1:] if e.kind == "start"), None)
             if nxt is not None and joiner.started(nxt):
                 held += 1
                 continue  # the driver went on: merged into the next utterance, not acted on
-            wait_ms = (joiner.deadline_s - t_emit) * 1000  # from the VAD's end event to the hold's end
+            wait_ms = (joiner.deadline_s + lag - t_emit) * 1000  # from the VAD's end event to the hold's end
             joiner.release()
+        if tr.text and acted is not None and ep.enabled and \
+                (utt.t_start_ns / 1e9 + options.pre_roll_s) - acted[2] <= ep.hold_question_s + lag and \
+                (done := endpoint.continues_command(acted[0], acted[1], tr.text)) is not None:
+            absorbed += 1  # the rest of the command just acted on: not a second action
+            finished = done  # what was acted on (a new duration acts again: the driver's last word)
+            texts.append(tr.text)
+            acted = None
+            continue
         lat.append(max(asr_ms, wait_ms))
         durs.append(len(utt.pcm) / 16000)
+        got = intents.classify(tr.text, 0) if tr.text else None
+        acted = (got.name, tr.text, utt.t_end_ns / 1e9) if got is not None and got.name in intents.COMMANDS else None
         if tr.text:
             if wake_gate is not None and wake is None:
                 t1 = clock.perf_ns()
@@ -99,7 +119,8 @@ def run_stream(pcm: np.ndarray, recogniser, options: vad.VadOptions, block_ms: i
         wake = activation.Decision(True, f"{wake.text} {rest}".strip() if wake.reason == "wake-by-sound"
                                    else wake_gate.decide(" ".join(texts)).text, wake.reason)
     return {"wake": wake, "wake_check_ms": checked, "text": " ".join(texts), "texts": texts, "confidence": min(confs) if confs else 0.0, "latency_ms": lat,
-            "utt_s": durs, "segments": len(durs), "merged": held,
+            "utt_s": durs, "segments": len(durs), "merged": held, "absorbed": absorbed, "finished": finished,
+            "worded_segments": len(confs),
             "vad_segments": sum(ev.utterance is not None for _, ev in events)}
 
 
@@ -123,6 +144,7 @@ def evaluate(split: str, recogniser, settings, conditions: dict, progress: bool 
         intent_ok, intent_n, wake_hit, false_act, neg_s = 0, 0, 0, 0, 0.0
         check_ms, by_sound = [], 0
         lat3, lat_all, ask_back, found, one_utt, one_right, n_paused = [], [], 0, 0, 0, 0, 0
+        one_right_worded = 0
         errors, rows, by_voice = [], [], {}
         for k, u in enumerate(utts):
             pcm = evalset.audio_for(u, snr, voice=voice, pause=pause and evalset.pause_for(u) is not None)
@@ -147,12 +169,16 @@ def evaluate(split: str, recogniser, settings, conditions: dict, progress: bool 
                 neg_s += len(pcm) / 16000 - evalset.LEAD_S - evalset.TAIL_S
                 text = hyp
             got = intents.classify(text, 0, default_minutes=settings.mute_default_minutes)
+            if r["finished"] is not None and (u.kind != "wake" or decision.accept):
+                got = r["finished"]  # a command finished by the next utterance: the intent acted on
             ok = got.name == u.intent and (not u.slots or dict(got.slots) == u.slots)
             intent_ok += ok
             intent_n += 1
             one_utt += r["segments"] == 1
             one_right += r["segments"] == 1 and ok
-            rows.append({"id": u.id, "hyp": hyp, "wake": decision.reason, "texts": r["texts"], "segments": r["segments"],
+            one_right_worded += r["worded_segments"] == 1 and ok
+            rows.append({"id": u.id, "hyp": hyp, "wake": decision.reason, "acted": text, "texts": r["texts"], "segments": r["segments"],
+                         "worded_segments": r["worded_segments"], "absorbed": r["absorbed"],
                          "vad_segments": r["vad_segments"], "merged": r["merged"],
                          "confidence": round(r["confidence"], 3), "intent": got.name,
                          "ok": ok, "wer": round(evalset.wer([(u.text, hyp)]), 3)})
@@ -178,6 +204,7 @@ def evaluate(split: str, recogniser, settings, conditions: dict, progress: bool 
             "vad_found": round(found / len(utts), 4),
             "one_utterance": round(one_utt / len(utts), 4),
             "one_utterance_right_intent": round(one_right / len(utts), 4),
+            "one_worded_utterance_right_intent": round(one_right_worded / len(utts), 4),
             "split_rate": round(sum(r["segments"] > 1 for r in rows) / len(utts), 4),
             "vad_split_rate": round(sum(r["vad_segments"] > 1 for r in rows) / len(utts), 4),
             "paused_items": n_paused,
@@ -441,7 +468,7 @@ def main() -> None:
     for c, v in result.get("conditions", {}).items():
         wake = f"{v['wake_detected']:.1%}" if v["wake_detected"] is not None else "-"
         print(f"{c}: WER q+c {v['wer_questions_commands']:.1%}, intent {v['intent_accuracy']:.1%}, one utt+right "
-              f"{v['one_utterance_right_intent']:.1%}, split {v['split_rate']:.1%} (VAD {v['vad_split_rate']:.1%}), wake "
+              f"{v['one_utterance_right_intent']:.1%} (worded {v['one_worded_utterance_right_intent']:.1%}), split {v['split_rate']:.1%} (VAD {v['vad_split_rate']:.1%}), wake "
               f"{wake}, FA {v['false_activations']} in {v['negative_speech_s']:.0f}s, "
               f"latency p50 {v['vad_end_to_intent_ms']['p50']} ms (3 s: {v['vad_end_to_intent_ms_3s']['p50']})",
               file=sys.stderr)

@@ -7,7 +7,7 @@ import pytest
 
 from vehicle_assist.audio_out import AudioArbiter, NullSink
 from vehicle_assist.messages import SpeechRequest, Tier
-from vehicle_assist.speech import activation
+from vehicle_assist.speech import activation, intents
 from vehicle_assist.speech.tts import TTSRenderer
 
 
@@ -155,6 +155,34 @@ def test_the_check_by_sound_runs_only_for_near_misses_in_hands_free_mode():
     far = PrefixScore("Hey car,", "is overtaking me.", logprob=-30.0, free_logprob=-8.0, prefix_logprob=-7.0)
     assert gate.decide_by_sound("A car is overtaking me.", far) == activation.Decision(
         False, "A car is overtaking me.", "no-wake-phrase")
+
+
+def test_wake_by_sound_acts_on_the_transcripts_own_command_not_the_forced_reading():
+    """Forcing "Hey car," onto "A cart, unmute ..." can take the "un" with it (test split, fourth round): the
+    free transcript's words after the phrase are acted on when they are a command as written."""
+    from vehicle_assist.speech.asr import PrefixScore
+
+    gate = activation.Gate(activation.WAKE_PHRASE, "hey car", heard_as=("a car,",))
+    swallowed = PrefixScore("Hey car,", "mute the alerts.", logprob=-4.0, free_logprob=-3.0, prefix_logprob=-1.0)
+    d = gate.decide_by_sound("A cart, unmute the alerts.", swallowed)
+    assert d == activation.Decision(True, "unmute the alerts.", "wake-by-sound")
+    assert intents.classify(d.text, 0).name == "unmute"
+    # the transcript's rest is no command as written: the words decoded after the forced phrase are acted on
+    q = PrefixScore("Hey car,", "is overtaking allowed on this road?", logprob=-4.0, free_logprob=-3.0,
+                    prefix_logprob=-1.0)
+    assert gate.decide_by_sound("A car is overtaking a lot on this road.", q).text == "is overtaking allowed on this road?"
+    fixed = PrefixScore("Hey car,", "mute for five minutes.", logprob=-4.0, free_logprob=-3.0, prefix_logprob=-1.0)
+    assert gate.decide_by_sound("A car use for five minutes.", fixed).text == "mute for five minutes."
+
+
+@pytest.mark.parametrize("heard,rest", [
+    ("A cart, unmute the alerts.", "unmute the alerts."),
+    ("Day car, stop.", "stop."),
+    ("Heycar mute", "mute"),
+    ("A car is overtaking a lot on this road.", "is overtaking a lot on this road."),
+])
+def test_after_near_wake_drops_the_words_that_stood_for_the_phrase(heard, rest):
+    assert activation.after_near_wake(heard, "hey car", ("a car,",)) == rest
 
 
 def test_file_button_reads_a_gpio_style_line(tmp_path):

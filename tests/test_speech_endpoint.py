@@ -110,6 +110,54 @@ def test_merge_adds_up_the_playback_each_part_was_held_across():
     assert merge(a, b).held_s == pytest.approx(2.0)
 
 
+def test_the_hold_waits_for_the_vads_onset_lag_and_counts_from_the_onset():
+    """The VAD announces a start up to 2 x start_s after the speech began: a held fragment is acted on only once
+    a start within its hold could no longer be announced, and the onset (not the announcement) is compared."""
+    j = Joiner(OPTS, onset_lag_s=0.24)
+    j.end(_utt(0.0, 1.0), "What is the tooth?")  # hold 0.85 -> deadline 1.85
+    assert not j.due(1.9) and j.due(2.09)
+    assert j.started(1.8)  # speech began at 1.8, announced at ~2.0: still the same question
+    plain = Joiner(OPTS)
+    plain.end(_utt(0.0, 1.0), "What is the tooth?")
+    assert plain.due(1.86)
+
+
+def test_short_spans_are_joined_to_the_utterance_next_to_them():
+    shorts, j = endpoint.Shorts(OPTS), Joiner(OPTS)
+    hey = Utterance(0, 500_000_000, np.ones(8000, np.float32), 16000, short=True)  # a clipped "Hey" (0-0.5 s)
+    assert not shorts.after(hey, 0.3)  # nothing before it: kept
+    rest = _utt(1.1, 1.5)  # "car, louder." began 0.6 s later
+    whole = shorts.before(rest, 1.2)
+    assert whole.t_start_ns == 0 and not whole.short and len(whole.pcm) > len(rest.pcm) + 8000
+    late = shorts.after(Utterance(10_000_000_000, 10_300_000_000, np.ones(4800, np.float32), 16000, short=True), 10.05)
+    assert not late and shorts.before(_utt(20.0, 1.0), 20.1).t_start_ns == 20_000_000_000  # too far before: not joined
+    # "Volume ..." held, then an "up" too short to be an utterance: heard, merged behind the fragment
+    vol = _utt(30.0, 0.8)
+    shorts.ended(vol)
+    assert j.end(vol, "Volume.") == pytest.approx(0.85)
+    up = Utterance(31_300_000_000, 31_700_000_000, np.ones(6400, np.float32), 16000, short=True)
+    assert j.started(31.35) and shorts.after(up, 31.35) and j.continues(up)
+    merged = j.take(up)
+    assert merged.t_start_ns == vol.t_start_ns and merged.t_end_ns == up.t_end_ns and not merged.short
+    # with nothing held a short span is never heard alone
+    assert not j.continues(up) and j.continues(_utt(40.0, 1.0))
+    off = endpoint.Shorts(EndpointOptions(enabled=False))
+    assert not off.after(hey, 0.3) and off.before(rest, 1.2) is rest
+
+
+@pytest.mark.parametrize("command, said, rest, want", [
+    ("slower", "Slow down.", "Your speech.", ("slower", ())),                   # the command finished
+    ("what_was_that", "What was that?", "Last warning.", ("what_was_that", ())),
+    ("mute", "Turn off the alerts.", "For 15 minutes.", ("mute", (("minutes", "15"),))),  # a new duration
+    ("repeat", "Again.", "You repeat that, please.", ("repeat", ())),        # the same command, garbled
+    ("louder", "Louder.", "Louder.", None),                                   # said twice as written: meant twice
+    ("stop", "Stop.", "What is the speed limit on a motorway?", None),        # something else
+])
+def test_continues_command(command, said, rest, want):
+    got = endpoint.continues_command(command, said, rest)
+    assert (None if got is None else (got.name, got.slots)) == want
+
+
 def test_joiner_does_not_hold_commands():
     j = Joiner(OPTS)
     assert j.end(_utt(0.0, 1.0), "Louder.") == 0.0
@@ -170,3 +218,41 @@ def test_a_question_with_a_pause_is_one_utterance_through_the_runtime(tmp_path):
     assert len(intents) == 1, intents
     text = intents[0]["msg"]["text"].lower()
     assert intents[0]["msg"]["name"] == "question" and "allowed" in text and "hard shoulder" in text
+
+
+def test_the_rest_of_a_command_after_a_pause_is_not_a_second_action_through_the_runtime(tmp_path):
+    """"What was that?" (a whole command: acted on at once) ... 600 ms ... "the last warning?": Piper voice, real
+    VAD and Whisper tiny.en through the runtime; the rest is heard as the end of that command, not as a question."""
+    from vehicle_assist.audio_out import NullSink
+    from vehicle_assist.clock import WallClock
+    from vehicle_assist.messages import AudioChunk
+    from vehicle_assist.runtime import Sinks, Sources, build
+    from vehicle_assist.speech import asr, audio
+    from vehicle_assist.speech.tts import load_renderer
+
+    import runtime_parts as rp
+
+    piper = load_renderer("piper")
+    a, b = piper.render("What was that?"), piper.render("The last warning?")
+    gap = np.zeros(int(0.6 * a.sample_rate), np.float32)
+    trim = lambda p: p[np.flatnonzero(np.abs(p) > 0.01)[0]:np.flatnonzero(np.abs(p) > 0.01)[-1] + 1]  # noqa: E731
+    pcm = audio.resample(np.concatenate([trim(a.pcm), gap, trim(b.pcm)]), a.sample_rate, 16000)
+    pcm = np.concatenate([np.zeros(8000, np.float32), pcm, np.zeros(32000, np.float32)])
+    cfg = config.AppConfig()
+    clock = WallClock()
+
+    def mic():
+        for i in range(0, len(pcm), 1600):
+            yield AudioChunk(clock.now_ns(), pcm[i:i + 1600])
+            time.sleep(0.1)  # a live microphone's pace
+
+    parts = rp.parts(advisor=False)
+    parts.asr = asr.load_backend("faster-whisper", asr.AsrOptions.from_settings(cfg.speech.asr))
+    trip = tmp_path / "trip.jsonl"
+    rt = build(cfg, Sources(audio=mic(), audio_is_held=True), clock, Sinks(NullSink(), trip), parts)
+    asyncio.run(rt.run(duration_s=30))
+    _, records = triplog.read(trip)
+    heard = [r["msg"]["text"] for r in records if r.get("topic") == "transcripts" and r["msg"]["text"]]
+    intents = [r["msg"]["name"] for r in records if r.get("topic") == "intents"]
+    assert len(heard) == 2, heard  # two utterances: the command, then its rest
+    assert intents == ["what_was_that"], (heard, intents)  # once: not the last alert said twice

@@ -52,6 +52,24 @@ def test_fuzzy_fallback_catches_slips_on_short_commands_only():
     assert intents.classify(long_question, 0).name == "question"
 
 
+@pytest.mark.parametrize("heard,name", [
+    ("Up more slowly.", "slower"),            # "Speak more slowly": the first word misheard
+    ("To beat more quietly.", "quieter"),     # "Speak more quietly"
+    ("And the alerts back on.", "unmute"),    # "Turn the alerts back on"
+    ("More quickly.", "question"),            # the end must sound nearly the same: not "more quietly"
+    ("The lorry is going more slowly.", "question"),  # longer than the command: a statement
+    ("Is it going more slowly?", "question"),  # a question form never takes the fuzzy route
+])
+def test_a_command_with_its_first_word_misheard_is_found_by_its_end(heard, name):
+    assert intents.classify(heard, 0).name == name
+
+
+def test_an_end_shared_by_two_commands_names_neither():
+    table = intents.load_table().table
+    assert intents._command_by_tail("so the alerts", table) is None  # "mute the alerts" / "unmute the alerts"
+    assert intents._command_by_tail("up more slowly", table) == "slower"
+
+
 def test_classify_is_pure():
     a = intents.classify("Mute alerts for 5 minutes", 7)
     b = intents.classify("Mute alerts for 5 minutes", 7)

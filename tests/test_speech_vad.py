@@ -82,6 +82,10 @@ def test_too_short_is_discarded():
     seg = vad.VadSegmenter(vad.VadOptions(start_s=0.04, min_utterance_s=0.3))
     events = seg.process(click, 0.0) + seg.flush(2.0)
     assert [e.kind for e in events] == ["start", "discard"]
+    assert events[0].onset_s == pytest.approx(1.0, abs=0.03)  # the first speech frame, not the pre-roll
+    short = events[1].short  # the span is kept for the end of speech to join to a neighbour, flagged short
+    assert events[1].utterance is None and short is not None and short.short
+    assert short.t_start_ns / 1e9 <= 1.0 and np.abs(short.pcm).max() > 0.4
 
 
 def test_same_audio_same_utterances_whatever_the_block_size(routine, rumble):

@@ -198,13 +198,16 @@ class AudioChunk:
 @dataclass(frozen=True, eq=False)
 class Utterance:
     """A span of speech cut by the VAD, 16 kHz mono float32. ``held_s``: seconds of the car's own
-    playback the utterance was held open across (muted, not in ``pcm``; 0 when none)."""
+    playback the utterance was held open across (muted, not in ``pcm``; 0 when none). ``short``: less
+    speech than the VAD's minimum utterance (a lone "up", a clipped "hey"): never transcribed alone, only
+    joined to the utterance next to it (speech.endpoint)."""
 
     t_start_ns: int
     t_end_ns: int
     pcm: np.ndarray
     sample_rate: int = 16000
     held_s: float = 0.0
+    short: bool = False
 
 
 @dataclass(frozen=True)

@@ -133,21 +133,57 @@ class WakeCheck:
         return cls(**settings.model_dump())
 
 
+def _near_head(text: str, phrase: str, heard_as: tuple[str, ...] = ()) -> tuple[float, int]:
+    """(how near the start of ``text`` is to ``phrase`` or a rendering, how many of its first words that takes)."""
+    best = (0.0, 0)
+    words = _words(text)
+    for p in (phrase, *heard_as):
+        pw = _words(p)
+        key = sound_key("".join(pw))
+        for n in range(1, min(len(words), len(pw) + 1) + 1):
+            head = sound_key("".join(words[:n]))
+            score = difflib.SequenceMatcher(None, key, head).ratio() if key and head else 0.0
+            if n == len(pw):  # the per-word match of the phrase's own length
+                score = max(score, min(_similar(a, b) for a, b in zip(pw, words[:n])))
+            if score > best[0]:
+                best = (score, n)
+    return best
+
+
 def near_wake(text: str, phrase: str, heard_as: tuple[str, ...] = ()) -> float:
     """Pure: how near the start of ``text`` is to ``phrase`` or one of its renderings (0-1), whether or not
     it is accepted as written: the best of the per-word match and the sound similarity of the first one to
     n+1 words run together (no first-letter rule, so "Day car", "Pay car" and "They car" count as near)."""
-    best = 0.0
-    words = _words(text)
-    for p in (phrase, *heard_as):
-        p = p.rstrip().rstrip(",")
-        best = max(best, _match_one(text, p, 0.0).score)
-        key = sound_key("".join(_words(p)))
-        for n in range(1, min(len(words), len(_words(p)) + 1) + 1):
-            head = sound_key("".join(words[:n]))
-            if key and head:
-                best = max(best, difflib.SequenceMatcher(None, key, head).ratio())
-    return best
+    return _near_head(text, phrase, heard_as)[0]
+
+
+def after_near_wake(text: str, phrase: str, heard_as: tuple[str, ...] = ()) -> str:
+    """Pure: ``text`` without the first words that stand for the wake phrase (those :func:`near_wake`
+    matched), punctuation and case kept: "A cart, unmute the alerts." -> "unmute the alerts."."""
+    return _drop_words(text, _near_head(text, phrase, heard_as)[1])
+
+
+def _drop_words(text: str, n: int) -> str:
+    kept, seen = [], 0
+    for tok in re.findall(r"\S+", text):
+        if seen < n and _words(tok):
+            seen += len(_words(tok))
+            continue
+        kept.append(tok)
+    return " ".join(kept).lstrip(",.!?;: ")
+
+
+def text_after_wake_by_sound(free_rest: str, forced_rest: str) -> str:
+    """Pure: the words to act on once the phrase was heard by sound. Whisper's free transcript (after the words
+    that stood for the phrase) when it is a voice command as written; otherwise the words Whisper decoded
+    after the forced phrase. Forcing "Hey car," onto the audio can take a syllable of the command with it
+    ("A cart, unmute the alerts." -> "Hey car, mute the alerts."), and a command acts at once, so an
+    unforced reading that already is a command wins; the forced reading decides whether to wake."""
+    from vehicle_assist.speech.intents import command_as_written
+
+    if command_as_written(free_rest) is not None:
+        return free_rest
+    return forced_rest
 
 
 def accept_by_sound(margin: float, prefix_logprob: float, check: WakeCheck) -> bool:
@@ -292,7 +328,9 @@ class Gate:
 
     def decide_by_sound(self, text: str, score) -> Decision:
         """Act on the utterance when Whisper's reading with the phrase (an :class:`~.asr.PrefixScore`) is close
-        enough to its transcript; the text acted on is what Whisper decoded after the phrase."""
+        enough to its transcript. The text acted on: the transcript's own words after the phrase when they are a
+        command as written, else what Whisper decoded after the forced phrase (:func:`text_after_wake_by_sound`)."""
         if accept_by_sound(score.margin, score.prefix_logprob, self.check):
-            return Decision(True, score.text, "wake-by-sound")
+            free = after_near_wake(text, self.wake_phrase, self.heard_as)
+            return Decision(True, text_after_wake_by_sound(free, score.text), "wake-by-sound")
         return Decision(False, text, "no-wake-phrase")

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vehicle_assist.messages import Utterance
+from vehicle_assist.messages import Intent, Utterance
 from vehicle_assist.speech import intents
 
 
@@ -100,7 +100,8 @@ def merge(first: Utterance, second: Utterance) -> Utterance:
     gap_s = max(0.0, (second.t_start_ns - first.t_end_ns) / 1e9)
     gap = np.zeros(int(min(gap_s, 1.5) * sr), np.float32)
     pcm = np.concatenate([np.asarray(first.pcm, np.float32), gap, np.asarray(second.pcm, np.float32)])
-    return Utterance(first.t_start_ns, second.t_end_ns, pcm, sr, round(first.held_s + second.held_s, 3))
+    return Utterance(first.t_start_ns, second.t_end_ns, pcm, sr, round(first.held_s + second.held_s, 3),
+                     first.short and second.short)
 
 
 class Joiner:
@@ -115,8 +116,11 @@ class Joiner:
     on (its hold passed with no new speech); ``release()`` then forgets it.
     """
 
-    def __init__(self, opts: EndpointOptions = EndpointOptions()) -> None:
+    def __init__(self, opts: EndpointOptions = EndpointOptions(), onset_lag_s: float = 0.0) -> None:
         self.opts = opts
+        self.onset_lag_s = onset_lag_s
+        """How late the VAD confirms that speech began (``2 * vad.start_s``): ``started`` is given the onset,
+        so a held utterance is acted on only once a start within its hold could no longer be announced."""
         self.held: Utterance | None = None
         self.deadline_s = 0.0
         self.hold = 0.0
@@ -160,11 +164,73 @@ class Joiner:
             self.deadline_s = max(self.deadline_s, t_s + duration_s + self.hold)
 
     def due(self, t_s: float) -> bool:
-        return self.held is not None and not self.continued and t_s >= self.deadline_s - 1e-9
+        return self.held is not None and not self.continued and t_s >= self.deadline_s + self.onset_lag_s - 1e-9
+
+    def continues(self, utt: Utterance) -> bool:
+        """Is ``utt`` heard now? A ``short`` span only when it continues the held utterance (merged behind it by
+        :meth:`take`); any other utterance always."""
+        return not utt.short or (self.held is not None and self.continued)
 
     def release(self) -> None:
         """The held utterance was acted on (or dropped)."""
         self.held, self.continued = None, False
+
+
+class Shorts:
+    """Spans too short for the VAD to make utterances of (less than ``vad.min_utterance_s`` of speech: a
+    clipped "Hey", the "up" of "Volume ... up") are not lost when they sit within the question hold
+    (``hold_question_s``, onset minus end of audio) of an utterance: one just before an utterance is put in
+    front of it (:meth:`before`), one just after an utterance is heard (:meth:`after`: the caller hands it on,
+    and :meth:`Joiner.continues` merges it behind a held fragment or drops it). A short span alone is
+    never transcribed, so noise blips cost no ASR run and make no words."""
+
+    def __init__(self, opts: EndpointOptions = EndpointOptions()) -> None:
+        self.opts = opts
+        self.pending: Utterance | None = None
+        self.last_end_s = float("-inf")
+
+    def ended(self, utt: Utterance) -> None:
+        """An utterance was handed on (its audio ends at ``utt.t_end_ns``)."""
+        self.last_end_s = utt.t_end_ns / 1e9
+
+    def after(self, short: Utterance, onset_s: float) -> bool:
+        """A short span closed: True when it began within the hold after the last utterance (hand it on);
+        otherwise it is kept for the next utterance (joined to an earlier kept one within the hold)."""
+        if not self.opts.enabled:
+            return False
+        if onset_s - self.last_end_s <= self.opts.hold_question_s + 1e-9:
+            self.pending = None
+            return True
+        if self.pending is not None and onset_s - self.pending.t_end_ns / 1e9 <= self.opts.hold_question_s + 1e-9:
+            short = merge(self.pending, short)
+        self.pending = short
+        return False
+
+    def before(self, utt: Utterance, onset_s: float) -> Utterance:
+        """The utterance to hand on: a kept short span that ended within the hold before ``onset_s`` in front."""
+        pending, self.pending = self.pending, None
+        if pending is not None and self.opts.enabled and 0 <= onset_s - pending.t_end_ns / 1e9 <= self.opts.hold_question_s + 1e-9:
+            utt = merge(pending, utt)
+        self.ended(utt)
+        return utt
+
+
+def continues_command(command: str, said: str, rest: str, t_ns: int = 0,
+                      table: intents.CompiledTable | None = None) -> Intent | None:
+    """Pure: a command acted on at once (``command``, from the words ``said``) and, within the hold after it,
+    more words (``rest``): the intent of the two as one when they still are that command (the driver
+    finished it: "Slow down." + "your speech", "What was that?" + "last warning", "Turn off the alerts." +
+    "for 15 minutes"), or when ``rest`` alone is that command only by sound (a garbled remainder: "Again." +
+    "You repeat that, please."); None otherwise, the rest heard and acted on as usual (a command as
+    written on its own is meant: "Louder." + "Louder." is louder twice)."""
+    table = table or intents.load_table()
+    joined = intents.classify(f"{said} {rest}", t_ns, table)
+    if joined.name == command:
+        return joined
+    if intents.command_as_written(rest, table) is not None:
+        return None  # a command as written is meant: "Louder." twice is louder twice
+    alone = intents.classify(rest, t_ns, table)
+    return alone if alone.name == command else None
 
 
 async def wait_for_rest(joiner: Joiner, now_s, sleep, step_s: float = 0.02) -> bool:
@@ -179,4 +245,4 @@ async def wait_for_rest(joiner: Joiner, now_s, sleep, step_s: float = 0.02) -> b
     return False
 
 
-__all__ = ["EndpointOptions", "Joiner", "hold_s", "merge", "unfinished", "wait_for_rest"]
+__all__ = ["EndpointOptions", "Joiner", "Shorts", "continues_command", "hold_s", "merge", "unfinished", "wait_for_rest"]

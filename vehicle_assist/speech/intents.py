@@ -21,6 +21,9 @@ from vehicle_assist.messages import Intent
 
 COMMANDS = ("mute", "unmute", "repeat", "louder", "quieter", "slower", "what_was_that", "stop")
 NAMES = COMMANDS + ("question", "empty")
+TAIL_SIMILARITY = 0.9
+"""The end of a command example (all but its first word) must sound nearly the same (a first word misheard, not
+the command's own words: "more quickly" is not "more quietly")."""
 
 
 class IntentTable(StrictModel):
@@ -156,6 +159,17 @@ def match_command(norm: str, table: CompiledTable, default_minutes: int = 10) ->
     return None
 
 
+def command_as_written(text: str, table: CompiledTable | None = None) -> str | None:
+    """Pure: the command ``text`` is as written (a pattern matches it whole, fillers stripped, known
+    mishearings corrected), or None: the fuzzy fallback is not used."""
+    table = table or load_table()
+    norm = strip_fillers(normalise(text), table.table)
+    if not norm:
+        return None
+    found = match_command(norm, table) or match_command(correct_mishearings(norm, table.table), table)
+    return found[0] if found else None
+
+
 def correct_mishearings(norm: str, table: IntentTable) -> str:
     """Rewrite known ASR mishearings of command words ("new to" -> "mute"), longest first, whole words only."""
     if not table.mishearings:
@@ -181,7 +195,26 @@ def fuzzy_command(norm: str, table: IntentTable) -> str | None:
             score = difflib.SequenceMatcher(None, key, sound_key(ex.replace(" ", ""))).ratio()
             if score > best:
                 best, best_name = score, name
-    return best_name if best >= table.fuzzy_min_similarity else None
+    if best >= table.fuzzy_min_similarity:
+        return best_name
+    return _command_by_tail(core, table)
+
+
+def _command_by_tail(core: str, table: IntentTable) -> str | None:
+    """The command whose example of three words or more ends like ``core`` (all its words but the first, by
+    sound), its first word misheard or lost ("up more slowly", "to beat more quietly"); None when no
+    example or examples of more than one command do ("x the alerts" ends like mute and unmute alike)."""
+    words = core.split()
+    hits = set()
+    for name, examples in table.examples.items():
+        for ex in examples:
+            tail = ex.split()[1:]
+            if len(tail) < 2 or not len(tail) <= len(words) <= len(tail) + 2:
+                continue
+            heard = sound_key("".join(words[-len(tail):]))
+            if difflib.SequenceMatcher(None, heard, sound_key("".join(tail))).ratio() >= TAIL_SIMILARITY:
+                hits.add(name)
+    return hits.pop() if len(hits) == 1 else None
 
 
 def _duration(norm: str, table: IntentTable) -> int | None:

@@ -105,7 +105,10 @@ class VoiceLane(aio.BusLane):
         speaker.rate = self.controls.rate
         self.gate = Gate.from_settings(settings.activation, output.is_speaking)
         self.gate.pressed = held  # a recorded question is one long press of push-to-talk
-        self.joiner = endpoint.Joiner(endpoint.EndpointOptions.from_settings(settings.endpoint))
+        ep = endpoint.EndpointOptions.from_settings(settings.endpoint)
+        self.joiner = endpoint.Joiner(ep, onset_lag_s=2 * settings.vad.start_s)
+        self.shorts = endpoint.Shorts(ep)  # spans too short for the VAD, joined to the utterance next to them
+        self._acted: tuple[Intent, str, float] | None = None  # last command acted on at once: (intent, words, end s)
         self._stream_s = 0.0  # latest audio time the VAD has seen (seconds on the clock): ends a hold
         self._released = False  # the push-to-talk button went up: end the open utterance
 
@@ -119,6 +122,7 @@ class VoiceLane(aio.BusLane):
         now = bus.clock.now_ns
         seg = vad.VadSegmenter(vad.VadOptions.from_settings(sp.vad), sp.sample_rate, now())
         origin, elapsed = now(), 0.0
+        onset_s = 0.0  # when the speech of the open utterance began (seconds on the clock)
         async for chunk in aio.pump(chunks, "audio-in"):
             bus.publish("audio", chunk)
             t, t0 = origin + int(elapsed * 1e9), clock.perf_ns()
@@ -133,14 +137,17 @@ class VoiceLane(aio.BusLane):
             elapsed += chunk.duration_s
             self._stream_s = (origin + int(elapsed * 1e9)) / 1e9
             for ev in events:
-                if ev.kind == "start":
-                    self.joiner.started(t / 1e9)  # a held utterance goes on: merged, not acted on
+                if ev.kind == "start":  # a held utterance goes on: merged, not acted on
+                    onset_s = origin / 1e9 + (ev.onset_s if ev.onset_s is not None else ev.t_s)
+                    self.joiner.started(onset_s)
+                if ev.short is not None and self.shorts.after(ev.short, onset_s):
+                    bus.publish("utterances", ev.short)  # may finish a held fragment ("Volume ..." + "up")
                 if ev.utterance is not None:
                     bus.timing("voice", "vad", (clock.perf_ns() - t0) / 1e6)
-                    bus.publish("utterances", ev.utterance)
+                    bus.publish("utterances", self.shorts.before(ev.utterance, onset_s))
         for ev in seg.flush(elapsed, "end-of-input"):
             if ev.utterance is not None:
-                bus.publish("utterances", ev.utterance)
+                bus.publish("utterances", self.shorts.before(ev.utterance, onset_s))
         bus.unexpect("audio")
 
     async def button(self, events: Iterator[ButtonEvent]) -> None:
@@ -157,6 +164,8 @@ class VoiceLane(aio.BusLane):
         """ASR (worker thread) -> transcript -> ask back, or intent -> act; a mid-sentence pause holds."""
         bus, sp = self.bus, self.settings
         t0 = clock.perf_ns()
+        if not self.joiner.continues(env.msg):
+            return  # a short span that finishes nothing held: never transcribed alone
         utt = self.joiner.take(env.msg)  # a fragment the driver went on from comes in front
         heard = await self._worker.call(hear, utt, self.asr, self.gate, sp.asr.min_confidence, sp.asr.ask_back,
                                         sp.mute_default_minutes)
@@ -168,9 +177,24 @@ class VoiceLane(aio.BusLane):
             return  # a mid-sentence pause: heard again with the rest of the sentence
         if heard.ask_back:
             await self.say(heard.ask_back, "ask-back")
-        if heard.intent is not None:
-            bus.publish("intents", heard.intent)
-            await self.act(heard.intent)
+        intent, acted = heard.intent, self._acted
+        self._acted = None
+        if intent is not None and acted is not None and go_on and self._within_hold(acted[2], utt):
+            finished = endpoint.continues_command(acted[0].name, acted[1], heard.decision.text, intent.t_ns)
+            if finished is not None:  # the rest of the command just acted on ("Slow down." + "your speech")
+                if finished.slots == acted[0].slots:
+                    return
+                intent = finished  # "Turn off the alerts." + "for 15 minutes": the duration changes
+        if intent is not None:
+            bus.publish("intents", intent)
+            await self.act(intent)
+            if intent.name in intents.COMMANDS:
+                self._acted = (intent, heard.decision.text, utt.t_end_ns / 1e9)
+
+    def _within_hold(self, end_s: float, utt: Utterance) -> bool:
+        """Did ``utt``'s speech begin within the question hold after ``end_s`` (end of a command's audio)?"""
+        onset_s = utt.t_start_ns / 1e9 + self.settings.vad.pre_roll_s
+        return onset_s - end_s <= self.joiner.opts.hold_question_s + self.joiner.onset_lag_s
 
     async def act(self, intent: Intent) -> None:
         """A command acts at once (its reply spoken); a question goes to the advisory lane."""

@@ -18,7 +18,7 @@ counted afresh from the first audio heard after the playback, ends it with what 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -52,12 +52,17 @@ class VadOptions:
 
 @dataclass(frozen=True)
 class VadEvent:
-    """``start`` (speech began), ``end`` (utterance ready) or ``discard`` (too short), at stream time ``t_s``."""
+    """``start`` (speech began), ``end`` (utterance ready) or ``discard`` (too short), at stream time ``t_s``.
+    ``onset_s`` (start): when the first speech frame began (``t_s`` is that minus the pre-roll; the event is
+    emitted up to ``2 * start_s`` later). ``short`` (discard): the audio of the span too short to be an
+    utterance on its own (a ``short`` :class:`Utterance`; the end of speech may join it to a neighbour)."""
 
     kind: str
     t_s: float
     utterance: Utterance | None = None
     reason: str = ""
+    onset_s: float | None = None
+    short: Utterance | None = None
 
 
 def band_energy_db(frames: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -169,7 +174,7 @@ class VadSegmenter:
             self._speech_start = first
             self._last_speech_end = t_end
             self._history.clear()
-            return [VadEvent("start", self._utt_start)]
+            return [VadEvent("start", self._utt_start, onset_s=first)]
         self._utt.append(frame)
         if self._resumed:  # the driver gets the whole trailing silence after a playback to go on
             self._resumed = False
@@ -187,10 +192,10 @@ class VadSegmenter:
         self._utt, self._held_s, self._resumed = None, 0.0, False
         keep = max(1, int(round((end_t - start) / self.frame_s)))
         pcm = np.concatenate(frames[:keep] + ([self._pending] if reason == "flush" else [])) if frames else self._pending
-        if self._last_speech_end - self._speech_start < self.opt.min_utterance_s:
-            return VadEvent("discard", t_now, None, "too-short")
         utt = Utterance(self.origin_ns + int((start - held) * 1e9), self.origin_ns + int((start + len(pcm) / self.sr) * 1e9),
                         pcm.astype(np.float32), self.sr, round(held, 3))
+        if self._last_speech_end - self._speech_start < self.opt.min_utterance_s:
+            return VadEvent("discard", t_now, None, "too-short", short=replace(utt, short=True))
         return VadEvent("end", t_now, utt, reason)
 
 
