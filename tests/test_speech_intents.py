@@ -52,6 +52,15 @@ def test_fuzzy_fallback_catches_slips_on_short_commands_only():
     assert intents.classify(long_question, 0).name == "question"
 
 
+def test_a_match_by_sound_never_reverses_what_was_said():
+    table = intents.load_table().table
+    assert intents.contradicts("turn on the lights", "turn off the alerts", table)
+    assert not intents.contradicts("turn off the lights", "turn off the alerts", table)
+    assert not intents.contradicts("so down your speech", "slow down your speech", table)
+    assert intents.classify("Turn on the lights.", 0).name == "question"  # was mute, by sound of "turn off the alerts"
+    assert intents.classify("So down your speech.", 0).name == "slower"
+
+
 @pytest.mark.parametrize("heard,name", [
     ("Up more slowly.", "slower"),            # "Speak more slowly": the first word misheard
     ("To beat more quietly.", "quieter"),     # "Speak more quietly"

@@ -37,6 +37,7 @@ class IntentTable(StrictModel):
     fuzzy_max_words: int = 0
     fuzzy_min_similarity: float = 1.0
     mishearings: dict[str, str] = {}
+    opposites: list[tuple[str, str]] = []  # a word heard is never matched by sound to an example saying its opposite
     unfinished_endings: list[str] = []  # an utterance ending with one of these words goes on (speech.endpoint)
     examples: dict[str, list[str]] = {}
     intents: dict[str, list[str]]
@@ -192,12 +193,21 @@ def fuzzy_command(norm: str, table: IntentTable) -> str | None:
     best, best_name = 0.0, None
     for name, examples in table.examples.items():
         for ex in examples:
+            if contradicts(core, ex, table):
+                continue
             score = difflib.SequenceMatcher(None, key, sound_key(ex.replace(" ", ""))).ratio()
             if score > best:
                 best, best_name = score, name
     if best >= table.fuzzy_min_similarity:
         return best_name
     return _command_by_tail(core, table)
+
+
+def contradicts(heard: str, example: str, table: IntentTable) -> bool:
+    """Whether ``heard`` says a word whose opposite ``example`` says instead ("turn on the lights" against
+    "turn off the alerts"): a match by sound never reverses what the driver said."""
+    h, e = set(heard.split()), set(example.split())
+    return any((a in h and b in e and b not in h) or (b in h and a in e and a not in h) for a, b in table.opposites)
 
 
 def _command_by_tail(core: str, table: IntentTable) -> str | None:
@@ -209,7 +219,7 @@ def _command_by_tail(core: str, table: IntentTable) -> str | None:
     for name, examples in table.examples.items():
         for ex in examples:
             tail = ex.split()[1:]
-            if len(tail) < 2 or not len(tail) <= len(words) <= len(tail) + 2:
+            if len(tail) < 2 or not len(tail) <= len(words) <= len(tail) + 2 or contradicts(core, ex, table):
                 continue
             heard = sound_key("".join(words[-len(tail):]))
             if difflib.SequenceMatcher(None, heard, sound_key("".join(tail))).ratio() >= TAIL_SIMILARITY:
