@@ -180,6 +180,23 @@ def test_wait_for_rest_returns_when_the_driver_goes_on_or_the_hold_ends():
     assert not went_on and 0.8 <= waited < 1.5
 
 
+def test_a_held_question_is_acted_on_when_the_input_ends_on_a_clock_that_stopped():
+    """A replay's clock stops with its drive: the hold cannot pass in drive time, so the input's end releases it
+    (a question asked near a drive's end was lost: waited for forever, then dropped at shutdown)."""
+    from vehicle_assist.clock import ReplayClock
+
+    async def run():
+        clock, j = ReplayClock(int(1.0e9)), Joiner(OPTS)
+        assert j.end(_utt(0.0, 1.0), "How close can I park to a junction?") > 0
+        asyncio.get_running_loop().call_later(0.1, j.close)
+        went_on = await asyncio.wait_for(endpoint.wait_for_rest(j, lambda: clock.now_ns() / 1e9, clock.sleep), 5.0)
+        return went_on, j.held, j.end(_utt(2.0, 3.0), "How close can I park to a junction?")
+
+    went_on, held, later = asyncio.run(run())
+    assert not went_on and held is None  # acted on, not merged and not lost
+    assert later == 0.0  # after the input's end nothing is held
+
+
 @pytest.mark.slow
 def test_a_question_with_a_pause_is_one_utterance_through_the_runtime(tmp_path):
     """A Piper-spoken question with a 700 ms pause after "allowed", real VAD, real Whisper tiny.en:

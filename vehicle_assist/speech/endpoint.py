@@ -25,6 +25,7 @@ stream; time is an argument, so results are the same live, in replay and in test
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
 
@@ -113,7 +114,7 @@ class Joiner:
     ``end``, while the ASR is still busy: it is remembered); True when that continues the held one
     (it will be merged). ``muted(t_s, d)``: the car spoke for ``d`` s from ``t_s`` (the hold starts again after it). ``take(utt)``: the utterance to transcribe, the held fragment
     merged in front when there is one. ``due(t_s)``: True when the held utterance must now be acted
-    on (its hold passed with no new speech); ``release()`` then forgets it.
+    on (its hold passed with no new speech); ``release()`` then forgets it. ``close()``: the input ended, nothing is held any more.
     """
 
     def __init__(self, opts: EndpointOptions = EndpointOptions(), onset_lag_s: float = 0.0) -> None:
@@ -126,10 +127,12 @@ class Joiner:
         self.hold = 0.0
         self.continued = False
         self.last_start_s = float("-inf")  # the VAD may open the next utterance while this one is transcribed
+        self.closed = False  # the audio input ended: nothing more can follow, so nothing is held
+        self.closing = asyncio.Event()  # set with ``closed``: wakes a wait for the rest on a clock that stopped
         self._muted: list[tuple[float, float]] = []  # (start s, seconds) the mic was muted by playback
 
     def end(self, utt: Utterance, text: str) -> float:
-        hold = hold_s(text, self.opts)
+        hold = 0.0 if self.closed else hold_s(text, self.opts)
         if hold > 0 and len(utt.pcm) / utt.sample_rate < self.opts.max_merged_s:
             end_s = utt.t_end_ns / 1e9
             after = [t + d for t, d in self._muted if t >= end_s - 1e-9]  # playback since its end: the hold restarts after it
@@ -164,7 +167,14 @@ class Joiner:
             self.deadline_s = max(self.deadline_s, t_s + duration_s + self.hold)
 
     def due(self, t_s: float) -> bool:
-        return self.held is not None and not self.continued and t_s >= self.deadline_s + self.onset_lag_s - 1e-9
+        return self.held is not None and not self.continued and (
+            self.closed or t_s >= self.deadline_s + self.onset_lag_s - 1e-9)
+
+    def close(self) -> None:
+        """The audio input ended (a recorded drive's end, the microphone closed): a held utterance is due now,
+        and the ones still to come are acted on at once (no speech can follow them)."""
+        self.closed = True
+        self.closing.set()
 
     def continues(self, utt: Utterance) -> bool:
         """Is ``utt`` heard now? A ``short`` span only when it continues the held utterance (merged behind it by
@@ -237,8 +247,14 @@ async def wait_for_rest(joiner: Joiner, now_s, sleep, step_s: float = 0.02) -> b
     """After :meth:`Joiner.end` returned a hold: wait until the driver goes on (True: the held
     utterance will be merged into the next one, do not act on it) or the hold passes (False: act).
     ``now_s()`` gives the latest time on the utterances' clock; ``sleep`` is the run's clock sleep."""
-    while not joiner.continued and not joiner.due(now_s()):
-        await sleep(step_s)
+    closing = asyncio.ensure_future(joiner.closing.wait())  # a replay's clock stops when its drive ends
+    try:
+        while not joiner.continued and not joiner.due(now_s()):
+            nap = asyncio.ensure_future(sleep(step_s))
+            await asyncio.wait({nap, closing}, return_when=asyncio.FIRST_COMPLETED)
+            nap.cancel()
+    finally:
+        closing.cancel()
     if joiner.continued:
         return True
     joiner.release()

@@ -148,6 +148,7 @@ class VoiceLane(aio.BusLane):
         for ev in seg.flush(elapsed, "end-of-input"):
             if ev.utterance is not None:
                 bus.publish("utterances", self.shorts.before(ev.utterance, onset_s))
+        self.joiner.close()  # no more speech can come: a held question is acted on, not lost
         bus.unexpect("audio")
 
     async def button(self, events: Iterator[ButtonEvent]) -> None:
