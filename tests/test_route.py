@@ -411,6 +411,61 @@ def test_place_along_the_road_is_fused_with_the_distance_travelled(leeds):
     assert errs[MatchSettings().along_q] < 0.8 * errs[0.0], errs
 
 
+def _street_with_driveways(path: Path) -> Path:
+    """A made-up extract: a 400 m residential street (30 km/h) with an 9 m driveway (service, dead
+    end) off its south side every 20 m, as Berlin-Neukoelln's streets have in OSM."""
+    nodes, ways, nid = [], [], [5000]
+
+    def node(x: float, y: float) -> int:
+        nid[0] += 1
+        lat, lon = 52.48 + y / 111_195.0, 13.43 + x / (111_195.0 * math.cos(math.radians(52.48)))
+        nodes.append(f'<node id="{nid[0]}" lat="{lat:.7f}" lon="{lon:.7f}" version="1"/>')
+        return nid[0]
+
+    street = [node(x, 0.0) for x in range(0, 420, 20)]
+    ways.append((1, street, {"highway": "residential", "name": "Hauptstrasse", "maxspeed": "30"}))
+    for k, n in enumerate(street[1:-1]):
+        x = 20.0 * (k + 1)
+        ways.append((100 + k, [n, node(x, -4.0), node(x, -9.0)], {"highway": "service", "service": "driveway"}))
+    text = "".join(f'<way id="{w}" version="1">' + "".join(f'<nd ref="{p}"/>' for p in pts)
+                   + "".join(f'<tag k="{k}" v="{v}"/>' for k, v in tags.items()) + "</way>" for w, pts, tags in ways)
+    path.write_text('<?xml version="1.0"?><osm version="0.6">' + "".join(nodes) + text + "</osm>")
+    return path
+
+
+def test_turn_prior_keeps_the_street_past_its_driveways(tmp_path):
+    """Driving along a street whose fixes drift 6 m towards its driveways (coloured noise): with no
+    turn prior the match wanders into the driveways (another limit); with the configured turn and
+    minor-road costs it stays on the street."""
+    from vehicle_assist.config import load_app
+    from vehicle_assist.route.context import match_settings
+    from vehicle_assist.route.match import Matcher, MatchSettings
+
+    rmap = load_map(_street_with_driveways(tmp_path / "street.osm"), use_cache=False)
+    configured = match_settings(load_app().route)
+    assert configured.turn_cost > 0 and configured.minor_cost > 0
+    off = MatchSettings(**(configured.__dict__ | {"turn_cost": 0.0, "minor_cost": 0.0, "lag_s": 0.0}))
+    on = MatchSettings(**(configured.__dict__ | {"lag_s": 0.0}))
+    share = {}
+    for name, ms in (("off", off), ("on", on)):
+        on_street = n = 0
+        for seed in range(5):
+            rng = np.random.default_rng(seed)
+            m = Matcher(rmap, ms)
+            col = np.zeros(2)
+            for i in range(450):
+                t = i / 10
+                col = 0.98 * col + rng.normal(0, 1.2, 2)
+                lat, lon = rmap.unproject(np.array([10 + 8.0 * t, -6.0]) + col)
+                got = m.update(Fix(t, float(lat), float(lon), 8.0))
+                if got is not None and 10 + 8.0 * t > 20:
+                    n += 1
+                    on_street += int(rmap.a["way_id"][rmap.way_of_edge(got.edge)]) == 1
+        share[name] = on_street / n
+    assert share["on"] >= 0.97, share  # 0.985 today
+    assert share["off"] <= share["on"] - 0.05, share  # 0.83 today
+
+
 def test_opposite_carriageway_and_u_turn(leeds):
     """A U-turn on a two-way road: the match turns with the car (direction is part of the state)."""
     limits = way_limits(leeds, load_tables())

@@ -626,6 +626,14 @@ class RouteSettings(StrictModel):
     """A matching step every this many metres travelled (between steps the match is carried forward)."""
     max_step_s: float = Field(3.0, gt=0)
     max_gap_s: float = Field(30.0, gt=0)
+    turn_cost: float = Field(0.0, ge=0)
+    """Matcher's turn prior: log-probability cost per 90 deg turned at a junction (going straight on is
+    free); scaled by the speed through it (``turn_speed_mps``)."""
+    turn_speed_mps: float = Field(0.0, ge=0)
+    """The turn cost scales with (lowest speed since the last step / this)^2, within 0.25x-4x; 0: not."""
+    minor_cost: float = Field(0.0, ge=0)
+    """Matcher's cost of a route that turns off a road onto a ``minor_classes`` way (driveways, car-park aisles)."""
+    minor_classes: list[str] = ["service"]
     match_lag_s: float = Field(1.0, ge=0, le=10)
     """Fixed lag of ``route match`` and the bench: a fix's road and limit are decided with the fixes
     of the next this many seconds (its record comes out that much plus up to one matching step

@@ -14,7 +14,12 @@ After Newson & Krumm (2009), "Hidden Markov map matching through noise and spars
   to this one (along the directed graph; a bounded Dijkstra; a small move backwards along the
   same road is allowed, a U-turn costs ``uturn_cost``) and the distance the car travelled: the
   integral of its speed when speed is known (CAN/OBD odometry, far steadier than GNSS), else the
-  great-circle distance between the fixes.
+  great-circle distance between the fixes. A turn prior: each turn the route takes at a junction
+  (a node offering more than one way on) costs ``turn_cost`` per 90 deg, scaled by the lowest
+  speed since the last step (``turn_speed_mps``: sharp turns at speed are unlikely), and turning
+  off a road onto a minor way (``minor_classes``: driveways, car-park aisles) costs ``minor_cost``;
+  going straight on is free. Without them short dead-end driveways beside a street take the match
+  whenever the GNSS error leans their way.
 - Place along the road: the best predecessor's place moved on by the distance travelled, fused
   with the fix's projection (a 1-D Kalman update, ``along_q``): the speed integral is steadier
   than GNSS along the road, which decides when the car reaches a junction.
@@ -90,6 +95,18 @@ class MatchSettings:
     per metre travelled (0: no fusion, the place is the fix's projection)."""
     along_r_factor: float = 1.0
     """The projection's variance is ``(sigma_m * ...)^2`` times this (coloured GNSS noise repeats)."""
+    turn_cost: float = 0.0
+    """Log-probability cost per 90 deg of turning where the route passes a node that offers a choice
+    (a junction: more than one way on); going straight on costs nothing (a turn prior, as in
+    Valhalla's Meili ``turn_penalty_factor``). 0: off."""
+    turn_speed_mps: float = 0.0
+    """With > 0, the turn cost scales with the lowest speed since the last step over this speed,
+    squared (lateral acceleration v^2/r: a sharp turn at speed is unlikely, a slow one cheap),
+    within 0.25x..4x; 0: the angle alone."""
+    minor_cost: float = 0.0
+    """Log-probability cost of a route that leaves a road of another class for one of the
+    ``minor_classes`` (driveways, car-park aisles, ...: seldom entered from the road). 0: off."""
+    minor_classes: tuple[str, ...] = ("service",)
     lag_s: float = 0.0
     """Fixed-lag smoothing (:meth:`Matcher.take_smoothed`): a fix's place is decided on the best
     path through the Viterbi steps of the next ``lag_s`` seconds (0: filtering only)."""
@@ -146,6 +163,7 @@ class Matcher:
         self._last_step_t: float | None = None
         self._last_step_ll: tuple[float, float] | None = None
         self._odo = 0.0  # metres travelled (by speed) since the last step
+        self._vmin = math.inf  # lowest speed since the last step
         self._last_t: float | None = None
         self._last_speed: float | None = None
         self._best: Match | None = None
@@ -188,6 +206,8 @@ class Matcher:
             self._carried += travelled
             self._odometer += travelled
         self._last_t, self._last_speed = fix.t_s, fix.speed_mps if fix.speed_mps is not None else self._last_speed
+        if speed is not None:
+            self._vmin = min(self._vmin, speed)
         if fix.lat is None or fix.lon is None:
             if self._last_step_t is not None and fix.t_s - self._last_step_t > self.s.max_gap_s:
                 self.reset()
@@ -322,6 +342,7 @@ class Matcher:
         self._last_step_t, self._last_step_ll = fix.t_s, (fix.lat, fix.lon)
         self._odo = 0.0
         self._carried = 0.0
+        vmin, self._vmin = self._vmin, (self._last_speed if self._last_speed is not None else math.inf)
         if not states:
             self._states, self._scores, self._best = [], np.zeros(0), None
             self._var, self._back, self._pred = [], [], []
@@ -334,7 +355,7 @@ class Matcher:
             bound = travelled + 2 * self.s.radius_m + 20.0
             if self._last_speed is None:
                 bound = max(bound, min(self.s.max_speed_mps * elapsed, 2000.0))
-            trans, fused, pred = self._transition(states, travelled, bound)
+            trans, fused, pred = self._transition(states, travelled, bound, vmin)
             scores = trans + emis
             if not np.isfinite(scores).any():  # no route joins the last step to this one: restart
                 scores, fused, pred = emis.copy(), None, None
@@ -495,7 +516,7 @@ class Matcher:
         return self._moved_on(edge, offset, distance, True)
 
     def _transition(self, states: list[tuple[int, float, float]], travelled: float,
-                    bound: float) -> tuple[np.ndarray, list[tuple[float, float, int]], list[int]]:
+                    bound: float, vmin: float = math.inf) -> tuple[np.ndarray, list[tuple[float, float, int]], list[int]]:
         """Best score of reaching each candidate, and its place along the road fused from the best
         predecessor's place moved on by the distance travelled and the fix's projection (a 1-D
         Kalman update: the speed integral is steadier than GNSS along the road): (offset, variance,
@@ -507,6 +528,12 @@ class Matcher:
         preds = [-1] * len(states)
         dists: dict[int, tuple[dict[int, float], dict[int, int]]] = {}
         prev_var = self._var or [r_var] * len(self._states)
+        chains: dict[tuple[int, int], tuple[int, int, float]] = {}
+        extra: dict[tuple[int, int], float] = {}
+        minor = self._minor_edges()
+        turn_scale = 1.0
+        if s.turn_speed_mps > 0 and math.isfinite(vmin):
+            turn_scale = min(4.0, max(0.25, (vmin / s.turn_speed_mps) ** 2))
         for i, ((pe, poff, _), pscore, pvar) in enumerate(zip(self._states, self._scores, prev_var)):
             plen = float(rmap.edge_len[pe])
             to_end = plen - poff
@@ -530,12 +557,15 @@ class Matcher:
                     if cfrom in reach:
                         route = to_end + reach[cfrom] + coff
                         back = pe if cfrom == pnode else via.get(cfrom, -1)
-                        if cfrom != pnode and self._first_edge(via, pnode, cfrom) == int(rmap.edge_rev[pe]):
-                            cost = s.uturn_cost  # back the way it came (a dead end's turn): a U-turn too
+                        key = (pe, ce)
+                        got = extra.get(key)
+                        if got is None:
+                            got = extra[key] = self._route_cost(pe, ce, pnode, cfrom, via, chains, minor, turn_scale)
+                        cost = got
                     if int(rmap.edge_to[ce]) == int(rmap.edge_from[pe]):  # just behind, on the previous edge
                         b_route = -(poff + float(rmap.edge_len[ce]) - coff)
                         if abs(b_route - travelled) < abs(route - travelled):
-                            route, back = b_route, -1
+                            route, back, cost = b_route, -1, 0.0
                     if not math.isfinite(route):
                         continue
                 lp = pscore - abs(route - travelled) / s.beta_m - cost
@@ -551,12 +581,64 @@ class Matcher:
                         fused[j] = (coff, r_var, back)
         return out, fused, preds
 
-    def _first_edge(self, via: dict[int, int], source: int, node: int) -> int:
-        """The first edge of the shortest route from ``source`` to ``node`` (``via``: its tree)."""
-        k = via[node]
-        while int(self.rmap.edge_from[k]) != source:
-            k = via[int(self.rmap.edge_from[k])]
-        return k
+    def _minor_edges(self) -> np.ndarray:
+        """Per edge: whether its way's class is one of ``minor_classes``."""
+        m = self.__dict__.get("_minor")
+        if m is None:
+            rmap = self.rmap
+            cls = rmap.a["way_class"][rmap.a["seg_way"][rmap.edge_seg]]
+            m = np.isin(cls, list(self.s.minor_classes))
+            self._minor = m
+        return m
+
+    def _turn(self, e1: int, e2: int) -> float:
+        """Turn cost from edge ``e1`` into ``e2`` at their shared node: ``turn_cost`` per 90 deg, only
+        where the node offers more than one way on (a bend of a road costs nothing)."""
+        tab = self.rmap.__dict__.get("_turn_tab")  # per map: edge bearings, and whether its end node is a junction
+        if tab is None:
+            rmap = self.rmap
+            xy = rmap.a["node_xy"]
+            d = xy[rmap.edge_to] - xy[rmap.edge_from]
+            bearing = np.degrees(np.arctan2(d[:, 0], d[:, 1])) % 360.0
+            choice = np.zeros(len(rmap.edge_to), dtype=bool)
+            for e in range(len(rmap.edge_to)):
+                v = int(rmap.edge_to[e])
+                outs = rmap.out_edges[rmap.out_ptr[v]:rmap.out_ptr[v + 1]]
+                choice[e] = sum(1 for o in outs if o != rmap.edge_rev[e] and rmap.edge_to[o] != rmap.edge_from[e]) > 1
+            tab = self.rmap.__dict__["_turn_tab"] = (bearing.tolist(), choice.tolist())
+        bearing, choice = tab
+        if not choice[e1]:
+            return 0.0
+        diff = abs(bearing[e2] - bearing[e1]) % 360.0
+        return self.s.turn_cost * min(diff, 360.0 - diff) / 90.0
+
+    def _route_cost(self, pe: int, ce: int, pnode: int, cfrom: int, via: dict[int, int],
+                    chains: dict[tuple[int, int], tuple[int, int, float]], minor: np.ndarray,
+                    turn_scale: float) -> float:
+        """Log-probability cost of the route from edge ``pe`` through the shortest-route tree ``via``
+        (from ``pnode``) to edge ``ce`` (which leaves ``cfrom``): a U-turn (back the way it came),
+        its turns at junctions (``turn_cost``, times ``turn_scale``), entering a minor road."""
+        s = self.s
+        cost = 0.0
+        if cfrom == pnode:
+            turns = self._turn(pe, ce) if s.turn_cost > 0 else 0.0
+        else:
+            got = chains.get((pnode, cfrom))
+            if got is None:
+                chain = [via[cfrom]]
+                while int(self.rmap.edge_from[chain[-1]]) != pnode:
+                    chain.append(via[int(self.rmap.edge_from[chain[-1]])])
+                chain.reverse()
+                inner = sum(self._turn(x, y) for x, y in zip(chain[:-1], chain[1:])) if s.turn_cost > 0 else 0.0
+                got = chains[(pnode, cfrom)] = (chain[0], chain[-1], inner)
+            first, last, inner = got
+            if first == int(self.rmap.edge_rev[pe]):
+                cost += s.uturn_cost  # back the way it came (a dead end's turn): a U-turn too
+            turns = self._turn(pe, first) + inner + self._turn(last, ce) if s.turn_cost > 0 else 0.0
+        cost += turn_scale * turns
+        if s.minor_cost > 0 and minor[ce] and not minor[pe]:
+            cost += s.minor_cost
+        return cost
 
     def _dijkstra(self, source: int, bound: float) -> tuple[dict[int, float], dict[int, int]]:
         """Shortest driving distances from a node to every node within ``bound`` metres, and the

@@ -1,0 +1,145 @@
+"""Where the route bench's errors come from (dev split only): the limit-error time and the
+way errors far from junctions of ``bench/route.py``'s drives, broken down by cause.
+
+    python bench/route_diag.py --split dev --drives 60 --map FILE.osm ... [--set FIELD=VALUE ...] [--out FILE.json]
+
+Limit-error time (share of the time where the map has a limit), by cause:
+- ``none``: nothing claimed (``start``: the first 5 s of a drive; ``gap``: a position gap; else ``other``);
+- ``previous_way`` / ``next_way``: the matched way is the way the car was on before / will be on
+  next (late / early at a junction), split by whether the car is within 20 m of a junction node;
+- ``same_name``: another way of the same name/ref (parallel carriageway, lane link);
+- ``other_way``: any other way (split by near/far from a junction).
+Way errors (fixes > 20 m from a junction, as the bench counts them), by the same causes, plus
+``limit_same``: how many of them have the true way's limit anyway.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from route import make_drives, replay  # noqa: E402
+
+from vehicle_assist.config import load_app  # noqa: E402
+from vehicle_assist.route.context import RouteTracker, match_settings  # noqa: E402
+from vehicle_assist.route.limits import way_limits  # noqa: E402
+from vehicle_assist.route.map import load_map, load_tables  # noqa: E402
+from vehicle_assist.route.match import Matcher, MatchSettings  # noqa: E402
+
+
+def neighbours(d, i0: int, i1: int):
+    """Per fix: the previous and next distinct true way along the drive."""
+    w = d.true_way
+    n = len(w)
+    prev = np.full(n, -1)
+    nxt = np.full(n, -1)
+    last, cur = -1, -1
+    for i in range(n):
+        if w[i] != cur:
+            last, cur = cur, int(w[i])
+        prev[i] = last
+    last, cur = -1, -1
+    for i in range(n - 1, -1, -1):
+        if w[i] != cur:
+            last, cur = cur, int(w[i])
+        nxt[i] = last
+    return prev, nxt
+
+
+def diagnose(rmap, limits, drives, results) -> dict:
+    a = rmap.a
+    way_index = {int(w): i for i, w in enumerate(a["way_id"])}
+    name = lambda w: str(a["way_name"][w]) or str(a["way_ref"][w])  # noqa: E731
+    lim_err: Counter = Counter()
+    way_err: Counter = Counter()
+    lim_total = 0.0
+    far = 0
+    near_time = 0.0
+    examples: Counter = Counter()
+    for d, ctxs in zip(drives, results):
+        dt = np.diff(d.t, append=d.t[-1] + 0.1)
+        prev, nxt = neighbours(d, 0, len(d.t))
+        for i, c in enumerate(ctxs):
+            if d.outside[i]:
+                continue
+            tw = int(d.true_way[i])
+            near = "near" if d.junction_m[i] <= 20 else "far"
+            gap = not math.isfinite(d.lat[i])
+            mw = way_index.get(c.way_id) if c.way_id is not None else None
+            if mw is None:
+                cause = "none:" + ("start" if d.t[i] < 5 else "gap" if gap else "other")
+            elif mw == tw:
+                cause = "right_way"
+            elif mw == prev[i]:
+                cause = f"previous_way:{near}"
+            elif mw == nxt[i]:
+                cause = f"next_way:{near}"
+            elif name(mw) and name(mw) == name(tw):
+                cause = f"same_name:{near}"
+            else:
+                cause = f"other_way:{near}"
+            if math.isfinite(d.true_limit[i]):
+                lim_total += dt[i]
+                near_time += dt[i] * (d.junction_m[i] <= 20)
+                ok = c.speed_limit_mph is not None and abs(c.speed_limit_mph - d.true_limit[i]) < 0.5
+                if not ok:
+                    lim_err[cause] += dt[i]
+                    if mw is not None:
+                        examples[(int(a["way_id"][tw]), float(limits.mph[tw]), int(a["way_id"][mw]), float(limits.mph[mw]), cause.split(":")[0])] += dt[i]
+            if d.junction_m[i] > 20 and not gap:
+                far += 1
+                if mw != tw:
+                    way_err[cause] += 1
+                    if mw is not None and abs(limits.mph[mw] - limits.mph[tw]) < 0.5:
+                        way_err["(of these: limit same)"] += 1
+    return {"limit_time_s": round(lim_total, 1), "near_junction_time_share": round(near_time / max(lim_total, 1e-9), 3),
+            "limit_error_share": round(sum(lim_err.values()) / max(lim_total, 1e-9), 4),
+            "limit_error_by_cause_pct_of_time": {k: round(100 * v / lim_total, 2) for k, v in lim_err.most_common()},
+            "far_fixes": far, "way_error_share": round(sum(v for k, v in way_err.items() if not k.startswith("(")) / max(far, 1), 4),
+            "way_errors_by_cause": dict(way_err.most_common()),
+            "top_limit_error_pairs_s": [{"true_way": k[0], "true_mph": round(k[1], 1), "matched_way": k[2],
+                                         "matched_mph": round(k[3], 1), "cause": k[4], "seconds": round(v, 1)}
+                                        for k, v in examples.most_common(8)]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--split", choices=("dev",), default="dev")
+    ap.add_argument("--drives", type=int, default=60)
+    ap.add_argument("--map", type=Path, action="append", required=True)
+    ap.add_argument("--set", action="append", default=[])
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args()
+    tables = load_tables()
+    settings = load_app().route
+    overrides = {}
+    for kv in args.set:
+        k, v = kv.split("=", 1)
+        kind = type(getattr(MatchSettings(), k))
+        overrides[k] = (v.lower() in ("1", "true", "yes")) if kind is bool else kind(v)
+    ms = MatchSettings(**(match_settings(settings).__dict__ | overrides))
+    doc = {"split": args.split, "drives": args.drives, "match_settings": ms.__dict__, "maps": {}}
+    for path in args.map:
+        rmap = load_map(path, tables)
+        limits = way_limits(rmap, tables, settings.vehicle_type, settings.nation)
+        drives = make_drives(rmap, limits, args.split, args.drives)
+        results = []
+        for d in drives:
+            tr = RouteTracker(rmap, settings, tables)
+            tr.matcher = Matcher(rmap, ms)
+            results.append(replay(tr, d, False)[0])
+        doc["maps"][path.name] = diagnose(rmap, limits, drives, results)
+        print(json.dumps({path.name: doc["maps"][path.name]}, indent=1), flush=True)
+    if args.out:
+        args.out.write_text(json.dumps(doc, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
