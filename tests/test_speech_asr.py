@@ -142,11 +142,40 @@ def test_pad_adds_silence_around_the_utterance():
     assert asr.pad(pcm, 0.0) is pcm
 
 
+def test_encoder_frames_cover_the_input_and_its_tail_within_the_window():
+    assert asr.encoder_frames(16000 * 4, 0.0) == 3000  # 0: the whole 30 s window, as trained
+    assert asr.encoder_frames(16000 * 4, 18.0) == 2200  # 4 s of audio + 18 s of silence
+    assert asr.encoder_frames(16000 * 4 + 1, 18.0) == 2202  # a started frame counts; even (the encoder halves it)
+    assert asr.encoder_frames(16000 * 14, 18.0) == 3000  # never past the window
+
+
+@pytest.mark.parametrize("text, rep", [
+    ("Louder, louder.", True), ("unmute the alerts, unmute the alerts.", True), ("stop stop stop", True),
+    ("Louder.", False), ("What is the two second rule?", False), ("Mute, mute the alerts.", False), ("", False)])
+def test_repeated(text, rep):
+    assert asr.repeated(text) is rep
+
+
+def test_a_cut_encoder_window_transcribes_as_the_whole_one_and_repeats_are_decoded_again(fw):
+    """Sixth round: the encoder on the utterance + 18 s of silence gives the whole window's words; with too
+    little silence after them Whisper repeats the words, and the repeat is decoded again on the whole window."""
+    from dataclasses import replace
+
+    u = next(u for u in evalset.load_utterances("dev") if u.text == "Louder.")
+    pcm = evalset.audio_for(u, None, voice="piper")
+    whole = asr.FasterWhisperASR(fw.model, replace(fw.options, encoder_tail_s=0.0)).transcribe(_utt(pcm)).text
+    assert asr.FasterWhisperASR(fw.model, replace(fw.options, encoder_tail_s=18.0)).transcribe(_utt(pcm)).text == whole
+    cut = asr.FasterWhisperASR(fw.model, replace(fw.options, encoder_tail_s=1.0))
+    first = cut._decode_window(asr.pad(pcm, cut.options.pad_s), asr.encoder_frames(len(pcm) + 32000, 1.0))
+    assert asr.repeated(" ".join(s.text for s in first))  # what the fallback is for
+    assert cut.transcribe(_utt(pcm)).text == whole
+
+
 def test_shipped_decoding_options():
     from vehicle_assist import config
 
     opts = asr.AsrOptions.from_settings(config.load_app().speech.asr)
-    assert opts.beam_size == 5 and opts.pad_s == 1.0  # docs/speech.md
+    assert opts.beam_size == 5 and opts.pad_s == 1.0 and opts.encoder_tail_s == 18.0  # docs/speech.md
     # the derived domain vocabulary (dev: lower WER); regenerate with `python -m vehicle_assist.speech.prompt`
     from vehicle_assist.speech import prompt
 

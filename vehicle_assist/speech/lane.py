@@ -136,6 +136,8 @@ class VoiceLane(aio.BusLane):
                 events += seg.flush(elapsed, "button-released")
             elapsed += chunk.duration_s
             self._stream_s = (origin + int(elapsed * 1e9)) / 1e9
+            if state == LISTENING and (settled := seg.settled_s()) is not None:
+                self.joiner.settled(origin / 1e9 + settled)  # no onset left to announce before this: a hold may end
             for ev in events:
                 if ev.kind == "start":  # a held utterance goes on: merged, not acted on
                     onset_s = origin / 1e9 + (ev.onset_s if ev.onset_s is not None else ev.t_s)

@@ -104,6 +104,18 @@ class VadSegmenter:
         """True while an utterance is open."""
         return self._utt is not None
 
+    def settled_s(self) -> float | None:
+        """Stream time up to which no utterance can still be announced as starting (every onset at or before
+        it has been announced): the latest audio's end, or just before the earliest speech frame that may yet
+        open one (one within ``2 * start_s`` of the latest audio). None while an utterance is open or before
+        any audio. A start is announced up to ``2 * start_s`` after its onset; this says when waiting longer
+        is pointless (no speech frame pending), so the end of speech need not wait out that lag in silence."""
+        if self._utt is not None or not self._history:
+            return None
+        t_last = self._history[-1][0] + self.frame_s
+        pending = [h[0] for h in self._history if h[2] and h[0] >= t_last - 2 * self.opt.start_s - 1e-9]
+        return pending[0] - 1e-6 if pending else t_last
+
     def process(self, chunk: np.ndarray, elapsed_s: float) -> list[VadEvent]:
         """Feed a block of PCM that starts at stream time ``elapsed_s``; return start/end/discard events."""
         chunk = np.asarray(chunk, dtype=np.float32).reshape(-1)
