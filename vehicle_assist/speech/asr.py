@@ -260,8 +260,10 @@ class FasterWhisperASR(WhisperASR):
         fe = self.model.feature_extractor
         n = encoder_frames(len(pcm), self.options.encoder_tail_s, fe.hop_length, fe.nb_max_frames)
         scores = self._decode_window(pcm, n)
-        if n < fe.nb_max_frames and repeated(" ".join(s.text for s in scores)):
-            scores = self._decode_window(pcm, fe.nb_max_frames)  # Whisper repeated itself on the cut window
+        if n < fe.nb_max_frames and (repeated(" ".join(s.text for s in scores))
+                                     or not any(s.text.strip() for s in gate_segments(scores, self.options.noise_gate)[0])):
+            # Whisper repeated itself on the cut window, or found no words there: the whole window decides
+            scores = self._decode_window(pcm, fe.nb_max_frames)
         return scores
 
     def _decode_window(self, pcm: np.ndarray, n: int) -> list[SegmentScore]:
