@@ -171,6 +171,27 @@ def test_a_cut_encoder_window_transcribes_as_the_whole_one_and_repeats_are_decod
     assert cut.transcribe(_utt(pcm)).text == whole
 
 
+def test_a_cut_window_with_no_words_leaves_the_verdict_to_the_whole_window(fw, data):
+    """Road noise alone: the cut window finds no words, so the whole window decodes it as well (the result is
+    the whole window's: noise-only audio is judged as before the cut)."""
+    from dataclasses import replace
+
+    from tests.conftest import data_file
+
+    noise = audio.load_audio(data_file("noise", "car_interior_rumble_1.wav"))[0][: 3 * 16000]
+    windows: list[int] = []
+
+    class Counted(asr.FasterWhisperASR):  # the real recogniser, its encoder windows noted
+        def _decode_window(self, pcm, n):
+            windows.append(n)
+            return super()._decode_window(pcm, n)
+
+    got = Counted(fw.model, replace(fw.options, encoder_tail_s=18.0)).transcribe(_utt(noise))
+    whole = asr.FasterWhisperASR(fw.model, replace(fw.options, encoder_tail_s=0.0)).transcribe(_utt(noise))
+    assert windows == [asr.encoder_frames(len(noise) + 32000, 18.0), 3000]
+    assert got.text == whole.text == "" and got.rejected == whole.rejected
+
+
 def test_shipped_decoding_options():
     from vehicle_assist import config
 
