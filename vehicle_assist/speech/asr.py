@@ -70,6 +70,7 @@ class AsrOptions:
     language: str = "en"
     pad_s: float = 0.0  # digital silence added before and after the utterance (lower WER in road noise)
     encoder_tail_s: float = 0.0  # the encoder sees the padded utterance + this much silence (0: its whole 30 s window)
+    min_confidence: float = 0.0  # a cut window's transcript less sure than this is decoded on the whole window
     model: str = "tiny.en"  # which Whisper (MODEL_ROLES): tiny.en | base
     noise_gate: NoiseGate = NoiseGate(enabled=False)  # the config turns it on (speech.asr.noise_gate)
 
@@ -77,7 +78,8 @@ class AsrOptions:
     def from_settings(cls, settings) -> "AsrOptions":
         """Build from :class:`~vehicle_assist.config.AsrSettings`."""
         return cls(beam_size=settings.beam_size, initial_prompt=settings.initial_prompt, pad_s=settings.pad_s,
-                   encoder_tail_s=settings.encoder_tail_s, model=settings.model, noise_gate=NoiseGate.from_settings(settings.noise_gate))
+                   encoder_tail_s=settings.encoder_tail_s,
+                   min_confidence=settings.min_confidence, model=settings.model, noise_gate=NoiseGate.from_settings(settings.noise_gate))
 
 
 @dataclass(frozen=True)
@@ -260,11 +262,17 @@ class FasterWhisperASR(WhisperASR):
         fe = self.model.feature_extractor
         n = encoder_frames(len(pcm), self.options.encoder_tail_s, fe.hop_length, fe.nb_max_frames)
         scores = self._decode_window(pcm, n)
-        if n < fe.nb_max_frames and (repeated(" ".join(s.text for s in scores))
-                                     or not any(s.text.strip() for s in gate_segments(scores, self.options.noise_gate)[0])):
-            # Whisper repeated itself on the cut window, or found no words there: the whole window decides
-            scores = self._decode_window(pcm, fe.nb_max_frames)
+        if n < fe.nb_max_frames and not self._sure(scores):
+            scores = self._decode_window(pcm, fe.nb_max_frames)  # the whole window decides, as Whisper was trained
         return scores
+
+    def _sure(self, scores: list[SegmentScore]) -> bool:
+        """Is a cut window's reading to be kept? Words left after the noise gate, not a repeat (Whisper's failure
+        with too little silence after the words), and as sure as the lane needs to act without asking back
+        (``min_confidence``); otherwise the whole window decodes the utterance again (in road noise, mostly)."""
+        kept = gate_segments(scores, self.options.noise_gate)[0]
+        text = " ".join(s.text for s in kept if s.text.strip())
+        return bool(text.strip()) and not repeated(text) and confidence(kept) >= self.options.min_confidence
 
     def _decode_window(self, pcm: np.ndarray, n: int) -> list[SegmentScore]:
         """Decode with the encoder run on the first ``n`` mel frames of Whisper's 30 s window."""
