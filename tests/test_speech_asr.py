@@ -156,6 +156,16 @@ def test_repeated(text, rep):
     assert asr.repeated(text) is rep
 
 
+def test_keep_cut_reading():
+    gate = asr.NoiseGate()
+    sure = asr.SegmentScore("Turn it down.", -0.1, 0.05, 13)
+    assert asr.keep_cut_reading([sure], gate, 0.45)
+    assert not asr.keep_cut_reading([asr.SegmentScore("No, you mother.", -1.0, 0.2, 15)], gate, 0.45)  # unsure (0.29)
+    assert not asr.keep_cut_reading([asr.SegmentScore("Louder, louder.", -0.1, 0.05, 15)], gate, 0.45)  # a repeat
+    assert not asr.keep_cut_reading([asr.SegmentScore("You", -0.9, 0.8, 3)], gate, 0.0)  # the gate leaves no words
+    assert not asr.keep_cut_reading([], gate, 0.0)
+
+
 def test_a_cut_encoder_window_transcribes_as_the_whole_one_and_repeats_are_decoded_again(fw):
     """Sixth round: the encoder on the utterance + 18 s of silence gives the whole window's words; with too
     little silence after them Whisper repeats the words, and the repeat is decoded again on the whole window."""

@@ -177,6 +177,16 @@ def confidence(segments: list[SegmentScore]) -> float:
     return float(min(1.0, max(0.0, math.exp(logprob) * (1.0 - no_speech))))
 
 
+def keep_cut_reading(scores: list[SegmentScore], gate: NoiseGate, min_confidence: float) -> bool:
+    """Pure: is the reading from a cut encoder window (:func:`encoder_frames`) kept? Words left after the noise
+    gate, not a repeat (Whisper's failure with too little silence after the words), and as sure as the lane
+    needs to act without asking back (``min_confidence``). Otherwise the whole window decodes the utterance
+    again, so noise and unsure speech (in road noise, mostly) are judged as Whisper was trained."""
+    kept = gate_segments(scores, gate)[0]
+    text = " ".join(s.text for s in kept if s.text.strip())
+    return bool(text.strip()) and not repeated(text) and confidence(kept) >= min_confidence
+
+
 def needs_ask_back(transcript: Transcript, min_confidence: float) -> bool:
     """True when the transcript is too unsure (or empty) to act on."""
     return not transcript.text.strip() or transcript.confidence < min_confidence
@@ -262,17 +272,9 @@ class FasterWhisperASR(WhisperASR):
         fe = self.model.feature_extractor
         n = encoder_frames(len(pcm), self.options.encoder_tail_s, fe.hop_length, fe.nb_max_frames)
         scores = self._decode_window(pcm, n)
-        if n < fe.nb_max_frames and not self._sure(scores):
+        if n < fe.nb_max_frames and not keep_cut_reading(scores, self.options.noise_gate, self.options.min_confidence):
             scores = self._decode_window(pcm, fe.nb_max_frames)  # the whole window decides, as Whisper was trained
         return scores
-
-    def _sure(self, scores: list[SegmentScore]) -> bool:
-        """Is a cut window's reading to be kept? Words left after the noise gate, not a repeat (Whisper's failure
-        with too little silence after the words), and as sure as the lane needs to act without asking back
-        (``min_confidence``); otherwise the whole window decodes the utterance again (in road noise, mostly)."""
-        kept = gate_segments(scores, self.options.noise_gate)[0]
-        text = " ".join(s.text for s in kept if s.text.strip())
-        return bool(text.strip()) and not repeated(text) and confidence(kept) >= self.options.min_confidence
 
     def _decode_window(self, pcm: np.ndarray, n: int) -> list[SegmentScore]:
         """Decode with the encoder run on the first ``n`` mel frames of Whisper's 30 s window."""
