@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import resource
 import sys
 import tempfile
@@ -62,6 +63,26 @@ def speech_end_to_intent_ms(records: list[dict]) -> dict | None:
     if not from_event:
         return None
     return {"from_vad_end_event": percentiles(from_event), "from_audio_end": percentiles(from_audio), "n": len(from_event)}
+
+
+def voice_stages(records: list[dict]) -> list[dict]:
+    """Where the time of each utterance went, from the trip log: the VAD end event (utterance published) ->
+    transcript published (queueing + Whisper, ``asr_ms`` Whisper alone) -> intent published (the end-of-speech
+    hold beyond the transcription, classification), in ms; ``held_audio_s``: the utterance's audio length."""
+    out, utt, tr = [], None, None
+    for r in records:
+        if r["topic"] == "utterances":
+            utt, tr = r, None
+        elif r["topic"] == "transcripts" and utt is not None:
+            tr = r
+        elif r["topic"] == "intents" and utt is not None:
+            row = {"intent": r["msg"]["name"], "to_intent_ms": round((r["t_ns"] - utt["t_ns"]) / 1e6, 1)}
+            if tr is not None:
+                row |= {"to_transcript_ms": round((tr["t_ns"] - utt["t_ns"]) / 1e6, 1), "asr_ms": round(tr["msg"]["asr_ms"], 1),
+                        "after_transcript_ms": round((r["t_ns"] - tr["t_ns"]) / 1e6, 1), "text": tr["msg"]["text"]}
+            out.append(row)
+            utt = None
+    return out
 
 
 def question_to_audio_s(records: list[dict]) -> float | None:
@@ -151,7 +172,8 @@ def voice_only(args, cfg, parts, load_s: float) -> None:
         recs_all.append(recs)
         heard.append({"id": u.id, "said": u.text, "intents": [(r["msg"]["name"], r["msg"].get("text")) for r in recs
                                                              if r["topic"] == "intents"],
-                      "ms": (speech_end_to_intent_ms(recs) or {}).get("from_vad_end_event", {}).get("p50")})
+                      "ms": (speech_end_to_intent_ms(recs) or {}).get("from_vad_end_event", {}).get("p50"),
+                      "stages": voice_stages(recs)})
         print(f"\rutterance {k + 1}/{len(pool)}", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
     import os

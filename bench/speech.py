@@ -92,7 +92,10 @@ def run_stream(pcm: np.ndarray, recogniser, options: vad.VadOptions, block_ms: i
             if nxt is not None and joiner.started(nxt):
                 held += 1
                 continue  # the driver went on: merged into the next utterance, not acted on
-            wait_ms = (joiner.deadline_s + lag - t_emit) * 1000  # from the VAD's end event to the hold's end
+            # from the VAD's end event to the hold's end: the lane acts when the VAD has settled past it (no speech
+            # frame pending), i.e. at the hold's end here, as no start within it followed (a speech frame that
+            # opened nothing, a noise blip just before the hold's end, would make it wait up to the onset lag)
+            wait_ms = (joiner.deadline_s - t_emit) * 1000
             joiner.release()
         if tr.text and acted is not None and ep.enabled and \
                 (utt.t_start_ns / 1e9 + options.pre_roll_s) - acted[2] <= ep.hold_question_s + lag and \

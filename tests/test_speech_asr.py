@@ -142,11 +142,71 @@ def test_pad_adds_silence_around_the_utterance():
     assert asr.pad(pcm, 0.0) is pcm
 
 
+def test_encoder_frames_cover_the_input_and_its_tail_within_the_window():
+    assert asr.encoder_frames(16000 * 4, 0.0) == 3000  # 0: the whole 30 s window, as trained
+    assert asr.encoder_frames(16000 * 4, 18.0) == 2200  # 4 s of audio + 18 s of silence
+    assert asr.encoder_frames(16000 * 4 + 1, 18.0) == 2202  # a started frame counts; even (the encoder halves it)
+    assert asr.encoder_frames(16000 * 14, 18.0) == 3000  # never past the window
+
+
+@pytest.mark.parametrize("text, rep", [
+    ("Louder, louder.", True), ("unmute the alerts, unmute the alerts.", True), ("stop stop stop", True),
+    ("Louder.", False), ("What is the two second rule?", False), ("Mute, mute the alerts.", False), ("", False)])
+def test_repeated(text, rep):
+    assert asr.repeated(text) is rep
+
+
+def test_keep_cut_reading():
+    gate = asr.NoiseGate()
+    sure = asr.SegmentScore("Turn it down.", -0.1, 0.05, 13)
+    assert asr.keep_cut_reading([sure], gate, 0.45)
+    assert not asr.keep_cut_reading([asr.SegmentScore("No, you mother.", -1.0, 0.2, 15)], gate, 0.45)  # unsure (0.29)
+    assert not asr.keep_cut_reading([asr.SegmentScore("Louder, louder.", -0.1, 0.05, 15)], gate, 0.45)  # a repeat
+    assert not asr.keep_cut_reading([asr.SegmentScore("You", -0.9, 0.8, 3)], gate, 0.0)  # the gate leaves no words
+    assert not asr.keep_cut_reading([], gate, 0.0)
+
+
+def test_a_cut_encoder_window_transcribes_as_the_whole_one_and_repeats_are_decoded_again(fw):
+    """Sixth round: the encoder on the utterance + 18 s of silence gives the whole window's words; with too
+    little silence after them Whisper repeats the words, and the repeat is decoded again on the whole window."""
+    from dataclasses import replace
+
+    u = next(u for u in evalset.load_utterances("dev") if u.text == "Louder.")
+    pcm = evalset.audio_for(u, None, voice="piper")
+    whole = asr.FasterWhisperASR(fw.model, replace(fw.options, encoder_tail_s=0.0)).transcribe(_utt(pcm)).text
+    assert asr.FasterWhisperASR(fw.model, replace(fw.options, encoder_tail_s=18.0)).transcribe(_utt(pcm)).text == whole
+    cut = asr.FasterWhisperASR(fw.model, replace(fw.options, encoder_tail_s=1.0))
+    first = cut._decode_window(asr.pad(pcm, cut.options.pad_s), asr.encoder_frames(len(pcm) + 32000, 1.0))
+    assert asr.repeated(" ".join(s.text for s in first))  # what the fallback is for
+    assert cut.transcribe(_utt(pcm)).text == whole
+
+
+def test_a_cut_window_with_no_words_leaves_the_verdict_to_the_whole_window(fw, data):
+    """Road noise alone: the cut window finds no words, so the whole window decodes it as well (the result is
+    the whole window's: noise-only audio is judged as before the cut)."""
+    from dataclasses import replace
+
+    from tests.conftest import data_file
+
+    noise = audio.load_audio(data_file("noise", "car_interior_rumble_1.wav"))[0][: 3 * 16000]
+    windows: list[int] = []
+
+    class Counted(asr.FasterWhisperASR):  # the real recogniser, its encoder windows noted
+        def _decode_window(self, pcm, n):
+            windows.append(n)
+            return super()._decode_window(pcm, n)
+
+    got = Counted(fw.model, replace(fw.options, encoder_tail_s=18.0)).transcribe(_utt(noise))
+    whole = asr.FasterWhisperASR(fw.model, replace(fw.options, encoder_tail_s=0.0)).transcribe(_utt(noise))
+    assert windows == [asr.encoder_frames(len(noise) + 32000, 18.0), 3000]
+    assert got.text == whole.text == "" and got.rejected == whole.rejected
+
+
 def test_shipped_decoding_options():
     from vehicle_assist import config
 
     opts = asr.AsrOptions.from_settings(config.load_app().speech.asr)
-    assert opts.beam_size == 5 and opts.pad_s == 1.0  # docs/speech.md
+    assert opts.beam_size == 5 and opts.pad_s == 1.0 and opts.encoder_tail_s == 18.0  # docs/speech.md
     # the derived domain vocabulary (dev: lower WER); regenerate with `python -m vehicle_assist.speech.prompt`
     from vehicle_assist.speech import prompt
 

@@ -122,6 +122,22 @@ def test_the_hold_waits_for_the_vads_onset_lag_and_counts_from_the_onset():
     assert plain.due(1.86)
 
 
+def test_the_hold_ends_without_the_onset_lag_once_the_vad_has_settled_past_it():
+    """Sixth round: the onset lag is waited out only while the VAD may still announce a start within the hold
+    (a speech frame pending); in silence the held question is acted on at the hold's end."""
+    j = Joiner(OPTS, onset_lag_s=0.24)
+    j.end(_utt(0.0, 1.0), "What is the tooth?")  # hold 0.85 -> deadline 1.85
+    j.settled(1.80)  # the VAD has heard silence up to 1.80: not yet past the hold
+    assert not j.due(1.86)
+    j.settled(1.86)
+    assert j.due(1.86)  # no lag in silence
+    k = Joiner(OPTS, onset_lag_s=0.24)
+    k.end(_utt(0.0, 1.0), "What is the tooth?")
+    k.settled(1.79)  # a speech frame at 1.79 is pending: its start may yet be announced
+    assert not k.due(1.9) and k.due(2.09)  # the lag as before
+    assert k.started(1.79) and not k.due(2.5)  # and it was the same question
+
+
 def test_short_spans_are_joined_to_the_utterance_next_to_them():
     shorts, j = endpoint.Shorts(OPTS), Joiner(OPTS)
     hey = Utterance(0, 500_000_000, np.ones(8000, np.float32), 16000, short=True)  # a clipped "Hey" (0-0.5 s)

@@ -149,3 +149,22 @@ def test_playback_with_no_utterance_open_changes_nothing(routine):
     events, t = _stream(seg, _pad(routine, 0.0, 1.5), 3.0)
     utts = [e.utterance for e in events + seg.flush(t) if e.utterance is not None]
     assert len(utts) == 1 and utts[0].held_s == 0.0 and utts[0].t_start_ns / 1e9 >= 2.7
+
+
+def test_settled_says_up_to_when_every_onset_has_been_announced():
+    """Sixth round: after silence the VAD is settled up to its latest audio; a speech frame that may still open
+    an utterance holds it just before that frame; an open utterance, None."""
+    def tone(s: float) -> np.ndarray:
+        return (0.3 * np.sin(2 * np.pi * 1000 * np.arange(int(s * SR)) / SR)).astype(np.float32)
+
+    seg = vad.VadSegmenter(vad.VadOptions(), SR)
+    assert seg.settled_s() is None  # no audio yet
+    seg.process(np.zeros(SR, np.float32), 0.0)
+    assert seg.settled_s() == pytest.approx(1.0)
+    assert seg.process(tone(0.04), 1.0) == []  # 40 ms of speech: no start yet, but one may follow
+    settled = seg.settled_s()
+    assert settled is not None and 0.99 < settled < 1.0
+    seg.process(np.zeros(int(0.3 * SR), np.float32), 1.04)  # the blip left the start window: nothing pending
+    assert seg.settled_s() == pytest.approx(1.34)
+    events = seg.process(tone(0.5), 1.34)
+    assert [e.kind for e in events] == ["start"] and seg.settled_s() is None

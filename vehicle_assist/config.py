@@ -344,6 +344,11 @@ class AsrSettings(StrictModel):
     model: Literal["tiny.en", "base"] = Field("tiny.en", description="Whisper model: tiny.en (role asr) or base (role asr_base, assembled from its PyPI parts)")
     beam_size: int = Field(5, ge=1, le=5, description="1 = greedy; 5 lowered WER on the dev split (docs/speech.md)")
     pad_s: float = Field(1.0, ge=0.0, le=5.0, description="seconds of silence added before and after an utterance before decoding")
+    transcribe_ahead: bool = Field(True, description="the runtime starts transcribing when the driver's speech has "
+                                   "stopped 0.2 s, and uses it if the utterance ends there (docs/speech.md, sixth round)")
+    encoder_tail_s: float = Field(18.0, ge=0.0, le=30.0, description="Whisper's encoder runs on the padded utterance "
+                                  "plus this much of the silence after it, at most its 30 s window (0: the whole window, "
+                                  "as trained); a repeated transcript is decoded again on the whole window (docs/speech.md, sixth round)")
     min_confidence: float = Field(0.4, ge=0.0, le=1.0, description="below this the driver is asked to repeat")
     initial_prompt: str | None = Field(None, description="decoder prompt (driving vocabulary); None = no prompt")
     ask_back: str = "Sorry, say that again?"

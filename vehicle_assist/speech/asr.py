@@ -23,6 +23,7 @@ difference.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -68,6 +69,8 @@ class AsrOptions:
     initial_prompt: str | None = None  # decoder prompt, e.g. driving vocabulary
     language: str = "en"
     pad_s: float = 0.0  # digital silence added before and after the utterance (lower WER in road noise)
+    encoder_tail_s: float = 0.0  # the encoder sees the padded utterance + this much silence (0: its whole 30 s window)
+    min_confidence: float = 0.0  # a cut window's transcript less sure than this is decoded on the whole window
     model: str = "tiny.en"  # which Whisper (MODEL_ROLES): tiny.en | base
     noise_gate: NoiseGate = NoiseGate(enabled=False)  # the config turns it on (speech.asr.noise_gate)
 
@@ -75,7 +78,8 @@ class AsrOptions:
     def from_settings(cls, settings) -> "AsrOptions":
         """Build from :class:`~vehicle_assist.config.AsrSettings`."""
         return cls(beam_size=settings.beam_size, initial_prompt=settings.initial_prompt, pad_s=settings.pad_s,
-                   model=settings.model, noise_gate=NoiseGate.from_settings(settings.noise_gate))
+                   encoder_tail_s=settings.encoder_tail_s,
+                   min_confidence=settings.min_confidence, model=settings.model, noise_gate=NoiseGate.from_settings(settings.noise_gate))
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,28 @@ def pad(pcm: np.ndarray, pad_s: float, sample_rate: int = 16000) -> np.ndarray:
         return pcm
     zeros = np.zeros(round(pad_s * sample_rate), np.float32)
     return np.concatenate([zeros, pcm, zeros])
+
+
+def encoder_frames(n_samples: int, tail_s: float = 0.0, hop: int = 160, max_frames: int = 3000,
+                   frame_rate: int = 100) -> int:
+    """Pure: how many mel frames of its 30 s window (``max_frames``) Whisper's encoder is run on for an input of
+    ``n_samples``: the input's own and ``tail_s`` seconds of the silence after it (even, as the encoder's second
+    convolution halves them), at most the window. ``tail_s`` 0: the whole window, as Whisper was trained. The
+    encoder's time is fixed by the frames it sees, so a 3 s question need not pay for 30 s; too little silence
+    after the words and Whisper repeats them (:func:`repeated`)."""
+    if tail_s <= 0:
+        return max_frames
+    frames = -(-n_samples // hop) + int(round(tail_s * frame_rate))
+    return max(2, min(max_frames, frames + frames % 2))
+
+
+def repeated(text: str) -> bool:
+    """Pure: is ``text`` the same words said two or more times over ("Louder, louder.", "Unmute the alerts,
+    unmute the alerts.")? Whisper's failure on a cut encoder window (and a driver's rare repeat, which
+    then costs one more decode)."""
+    words = re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split()
+    n = len(words)
+    return any(n % k == 0 and n // k >= 2 and words == words[:k] * (n // k) for k in range(1, n // 2 + 1))
 
 
 @dataclass(frozen=True)
@@ -149,6 +175,16 @@ def confidence(segments: list[SegmentScore]) -> float:
     logprob = sum(s.avg_logprob * max(s.weight, 1.0) for s in scored) / total
     no_speech = sum(s.no_speech_prob * max(s.weight, 1.0) for s in scored) / total
     return float(min(1.0, max(0.0, math.exp(logprob) * (1.0 - no_speech))))
+
+
+def keep_cut_reading(scores: list[SegmentScore], gate: NoiseGate, min_confidence: float) -> bool:
+    """Pure: is the reading from a cut encoder window (:func:`encoder_frames`) kept? Words left after the noise
+    gate, not a repeat (Whisper's failure with too little silence after the words), and as sure as the lane
+    needs to act without asking back (``min_confidence``). Otherwise the whole window decodes the utterance
+    again, so noise and unsure speech (in road noise, mostly) are judged as Whisper was trained."""
+    kept = gate_segments(scores, gate)[0]
+    text = " ".join(s.text for s in kept if s.text.strip())
+    return bool(text.strip()) and not repeated(text) and confidence(kept) >= min_confidence
 
 
 def needs_ask_back(transcript: Transcript, min_confidence: float) -> bool:
@@ -233,9 +269,19 @@ class FasterWhisperASR(WhisperASR):
         return models.load_asr(self._resolved(), **overrides)
 
     def _decode(self, pcm: np.ndarray) -> list[SegmentScore]:
+        fe = self.model.feature_extractor
+        n = encoder_frames(len(pcm), self.options.encoder_tail_s, fe.hop_length, fe.nb_max_frames)
+        scores = self._decode_window(pcm, n)
+        if n < fe.nb_max_frames and not keep_cut_reading(scores, self.options.noise_gate, self.options.min_confidence):
+            scores = self._decode_window(pcm, fe.nb_max_frames)  # the whole window decides, as Whisper was trained
+        return scores
+
+    def _decode_window(self, pcm: np.ndarray, n: int) -> list[SegmentScore]:
+        """Decode with the encoder run on the first ``n`` mel frames of Whisper's 30 s window."""
         encoded: list = []
         encode = self.model.encode
-        self.model.encode = lambda features: encoded.append(encode(features)) or encoded[-1]  # kept for score_prefix
+        # kept for score_prefix; the encoder sees the first n frames of its window (all of them: n = 3000)
+        self.model.encode = lambda features: encoded.append(encode(features[..., :n])) or encoded[-1]
         try:
             segments, _info = self.model.transcribe(
                 pcm, language=self.options.language, beam_size=self.options.beam_size, temperature=0.0,
@@ -245,7 +291,8 @@ class FasterWhisperASR(WhisperASR):
         finally:
             del self.model.encode  # the instance attribute goes: the class's method again
         # one 30 s window (utterances are at most ~17 s with the padding): its encoder output and tokens
-        self._last = (pcm, encoded[0] if len(encoded) == 1 else None, [t for s in segments for t in s.tokens])
+        full = n >= self.model.feature_extractor.nb_max_frames  # score_prefix's thresholds were set on the whole window
+        self._last = (pcm, encoded[0] if len(encoded) == 1 and full else None, [t for s in segments for t in s.tokens])
         return [SegmentScore(s.text, s.avg_logprob, s.no_speech_prob, len(s.text), s.compression_ratio) for s in segments]
 
     def score_prefix(self, utt: Utterance, prefix: str, free_text: str) -> PrefixScore:
@@ -267,7 +314,7 @@ class FasterWhisperASR(WhisperASR):
             encoded, free = last[1], [t for t in last[2] if t < tok.eot]
         else:
             features = fw.feature_extractor(pcm)[:, : fw.feature_extractor.nb_max_frames]
-            encoded = fw.encode(pad_or_trim(features))
+            encoded = fw.encode(pad_or_trim(features))  # the whole window, as its thresholds were set (encoder_tail_s aside)
             free = tok.encode(" " + free_text.strip()) if free_text.strip() else []
         prompt = self.options.initial_prompt
         context = ([tok.sot_prev] + tok.encode(" " + prompt.strip())[-(fw.max_length // 2 - 1):] if prompt else [])

@@ -113,8 +113,10 @@ class Joiner:
     of its audio. ``started(t_s)``: the VAD opened an utterance at ``t_s`` (it may come before
     ``end``, while the ASR is still busy: it is remembered); True when that continues the held one
     (it will be merged). ``muted(t_s, d)``: the car spoke for ``d`` s from ``t_s`` (the hold starts again after it). ``take(utt)``: the utterance to transcribe, the held fragment
-    merged in front when there is one. ``due(t_s)``: True when the held utterance must now be acted
-    on (its hold passed with no new speech); ``release()`` then forgets it. ``close()``: the input ended, nothing is held any more.
+    merged in front when there is one. ``settled(t_s)``: the VAD has announced every onset up to ``t_s``.
+    ``due(t_s)``: True when the held utterance must now be acted on (its hold passed with no new speech,
+    and either the VAD's onset lag too or the VAD settled past it); ``release()`` then forgets it.
+    ``close()``: the input ended, nothing is held any more.
     """
 
     def __init__(self, opts: EndpointOptions = EndpointOptions(), onset_lag_s: float = 0.0) -> None:
@@ -129,6 +131,7 @@ class Joiner:
         self.last_start_s = float("-inf")  # the VAD may open the next utterance while this one is transcribed
         self.closed = False  # the audio input ended: nothing more can follow, so nothing is held
         self.closing = asyncio.Event()  # set with ``closed``: wakes a wait for the rest on a clock that stopped
+        self.settled_s = float("-inf")  # up to here every speech onset has been announced (VadSegmenter.settled_s)
         self._muted: list[tuple[float, float]] = []  # (start s, seconds) the mic was muted by playback
 
     def end(self, utt: Utterance, text: str) -> float:
@@ -166,9 +169,22 @@ class Joiner:
         if self.held is not None and not self.continued:
             self.deadline_s = max(self.deadline_s, t_s + duration_s + self.hold)
 
+    def settled(self, t_s: float | None) -> None:
+        """The VAD says every speech onset up to ``t_s`` has been announced (None: an utterance is open)."""
+        if t_s is not None:
+            self.settled_s = max(self.settled_s, t_s)
+
     def due(self, t_s: float) -> bool:
-        return self.held is not None and not self.continued and (
-            self.closed or t_s >= self.deadline_s + self.onset_lag_s - 1e-9)
+        """The hold has passed with no new speech: ``onset_lag_s`` after it, or at once when the VAD has
+        settled past it (no speech frame pending that could still be announced as starting within it);
+        at once when the input has ended."""
+        if self.held is None or self.continued:
+            return False
+        if self.closed:
+            return True
+        if t_s < self.deadline_s - 1e-9:
+            return False
+        return t_s >= self.deadline_s + self.onset_lag_s - 1e-9 or self.settled_s >= self.deadline_s - 1e-9
 
     def close(self) -> None:
         """The audio input ended (a recorded drive's end, the microphone closed): a held utterance is due now,

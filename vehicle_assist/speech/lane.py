@@ -15,9 +15,12 @@ words after it continue it (``Utterance.held_s`` in the trip log says how long i
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable, Iterable, Iterator, Protocol
+
+import numpy as np
 
 from vehicle_assist import aio, clock
 from vehicle_assist.bus import Bus
@@ -51,10 +54,11 @@ def decide(gate: Gate, utt: Utterance, transcript: Transcript, asr: ASR) -> Deci
 
 
 def hear(utt: Utterance, asr: ASR, gate: Gate, min_confidence: float = 0.45,
-         ask_back_text: str = "Sorry, say that again?", default_minutes: int = 10) -> Heard:
-    """Transcribe one utterance and decide what to do with it."""
+         ask_back_text: str = "Sorry, say that again?", default_minutes: int = 10,
+         transcript: Transcript | None = None) -> Heard:
+    """Transcribe one utterance (unless its ``transcript`` is given: transcribed ahead) and decide what to do with it."""
     t0 = clock.perf_ns()
-    transcript = asr.transcribe(utt)
+    transcript = transcript if transcript is not None else asr.transcribe(utt)
     t1 = clock.perf_ns()
     decision = decide(gate, utt, transcript, asr)
     intent: Intent | None = None
@@ -111,6 +115,7 @@ class VoiceLane(aio.BusLane):
         self._acted: tuple[Intent, str, float] | None = None  # last command acted on at once: (intent, words, end s)
         self._stream_s = 0.0  # latest audio time the VAD has seen (seconds on the clock): ends a hold
         self._released = False  # the push-to-talk button went up: end the open utterance
+        self._ahead: tuple[Utterance, asyncio.Future] | None = None  # an utterance transcribed as its silence ran
 
     def bind(self, bus: Bus) -> None:
         """Run on ``bus``: utterances heard on the ASR's worker thread."""
@@ -120,7 +125,7 @@ class VoiceLane(aio.BusLane):
         """Microphone blocks through the gate and the VAD; returns when the input ends."""
         bus, sp = self.bus, self.settings
         now = bus.clock.now_ns
-        seg = vad.VadSegmenter(vad.VadOptions.from_settings(sp.vad), sp.sample_rate, now())
+        seg = vad.VadSegmenter(vad.VadOptions.from_settings(sp.vad), sp.sample_rate, now(), candidates=sp.asr.transcribe_ahead)
         origin, elapsed = now(), 0.0
         onset_s = 0.0  # when the speech of the open utterance began (seconds on the clock)
         async for chunk in aio.pump(chunks, "audio-in"):
@@ -136,7 +141,11 @@ class VoiceLane(aio.BusLane):
                 events += seg.flush(elapsed, "button-released")
             elapsed += chunk.duration_s
             self._stream_s = (origin + int(elapsed * 1e9)) / 1e9
+            if state == LISTENING and (settled := seg.settled_s()) is not None:
+                self.joiner.settled(origin / 1e9 + settled)  # no onset left to announce before this: a hold may end
             for ev in events:
+                if ev.candidate is not None:
+                    self._transcribe_ahead(ev.candidate)
                 if ev.kind == "start":  # a held utterance goes on: merged, not acted on
                     onset_s = origin / 1e9 + (ev.onset_s if ev.onset_s is not None else ev.t_s)
                     self.joiner.started(onset_s)
@@ -150,6 +159,28 @@ class VoiceLane(aio.BusLane):
                 bus.publish("utterances", self.shorts.before(ev.utterance, onset_s))
         self.joiner.close()  # no more speech can come: a held question is acted on, not lost
         bus.unexpect("audio")
+
+    def _transcribe_ahead(self, utt: Utterance) -> None:
+        """The driver's speech stopped 0.2 s ago: transcribe the utterance now, while the VAD's trailing silence
+        runs; :meth:`_hear` uses the transcript if the utterance ends with that very audio (no more speech),
+        else it is dropped. Not when the utterance will not be heard alone (a held fragment or a short span goes
+        in front of it) or one is still being transcribed ahead."""
+        if self.asr is None or self._worker is None or (self.joiner.held is not None and self.joiner.continued) \
+                or self.shorts.pending is not None or (self._ahead is not None and not self._ahead[1].done()):
+            return
+        fut = asyncio.ensure_future(self._worker.call(self.asr.transcribe, utt))
+        fut.add_done_callback(lambda f: f.cancelled() or f.exception())  # a dropped one's error is not left unread
+        self._ahead = (utt, fut)
+
+    def _taken_ahead(self, utt: Utterance) -> asyncio.Future | None:
+        """The transcription started ahead for exactly this utterance (same times, same audio), if any."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is None:
+            return None
+        early, fut = ahead
+        same = (early.t_start_ns, early.t_end_ns, len(early.pcm)) == (utt.t_start_ns, utt.t_end_ns, len(utt.pcm)) \
+            and np.array_equal(early.pcm, utt.pcm)
+        return fut if same else None
 
     async def button(self, events: Iterator[ButtonEvent]) -> None:
         """Push-to-talk: a press opens the microphone to the VAD, the release ends the utterance."""
@@ -168,8 +199,10 @@ class VoiceLane(aio.BusLane):
         if not self.joiner.continues(env.msg):
             return  # a short span that finishes nothing held: never transcribed alone
         utt = self.joiner.take(env.msg)  # a fragment the driver went on from comes in front
+        ahead = self._taken_ahead(utt)
+        early = await ahead if ahead is not None else None  # transcribed while the trailing silence ran
         heard = await self._worker.call(hear, utt, self.asr, self.gate, sp.asr.min_confidence, sp.asr.ask_back,
-                                        sp.mute_default_minutes)
+                                        sp.mute_default_minutes, early)
         bus.timing("voice", "asr", (clock.perf_ns() - t0) / 1e6)
         bus.publish("transcripts", heard.transcript)
         go_on = heard.decision.accept and self.gate.may_go_on()

@@ -55,7 +55,10 @@ class VadEvent:
     """``start`` (speech began), ``end`` (utterance ready) or ``discard`` (too short), at stream time ``t_s``.
     ``onset_s`` (start): when the first speech frame began (``t_s`` is that minus the pre-roll; the event is
     emitted up to ``2 * start_s`` later). ``short`` (discard): the audio of the span too short to be an
-    utterance on its own (a ``short`` :class:`Utterance`; the end of speech may join it to a neighbour)."""
+    utterance on its own (a ``short`` :class:`Utterance`; the end of speech may join it to a neighbour).
+    ``pause`` (only from a segmenter made with ``candidates=True``): the open utterance's speech stopped 0.2 s ago;
+    ``candidate`` is the utterance its ``end`` event will carry if no more speech comes (the same audio and times),
+    so that it can be transcribed while the trailing silence runs."""
 
     kind: str
     t_s: float
@@ -63,6 +66,7 @@ class VadEvent:
     reason: str = ""
     onset_s: float | None = None
     short: Utterance | None = None
+    candidate: Utterance | None = None
 
 
 def band_energy_db(frames: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -79,8 +83,10 @@ def band_energy_db(frames: np.ndarray, sample_rate: int) -> np.ndarray:
 class VadSegmenter:
     """Cut a stream of PCM into utterances. ``process(chunk, elapsed_s)`` returns the events it caused."""
 
-    def __init__(self, options: VadOptions = VadOptions(), sample_rate: int = 16000, origin_ns: int = 0) -> None:
+    def __init__(self, options: VadOptions = VadOptions(), sample_rate: int = 16000, origin_ns: int = 0,
+                 candidates: bool = False) -> None:
         self.opt, self.sr, self.origin_ns = options, sample_rate, origin_ns
+        self.candidates = candidates  # emit ``pause`` events with the utterance as it would end (speculative ASR)
         self.frame_len = sample_rate * options.frame_ms // 1000
         self.frame_s = self.frame_len / sample_rate
         self.reset()
@@ -98,11 +104,24 @@ class VadSegmenter:
         self._last_speech_end = 0.0
         self._held_s = 0.0  # muted playback the open utterance was held across (its times are shifted by it)
         self._resumed = False
+        self._offered = False  # a pause candidate was given since the last speech frame
 
     @property
     def in_speech(self) -> bool:
         """True while an utterance is open."""
         return self._utt is not None
+
+    def settled_s(self) -> float | None:
+        """Stream time up to which no utterance can still be announced as starting (every onset at or before
+        it has been announced): the latest audio's end, or just before the earliest speech frame that may yet
+        open one (one within ``2 * start_s`` of the latest audio). None while an utterance is open or before
+        any audio. A start is announced up to ``2 * start_s`` after its onset; this says when waiting longer
+        is pointless (no speech frame pending), so the end of speech need not wait out that lag in silence."""
+        if self._utt is not None or not self._history:
+            return None
+        t_last = self._history[-1][0] + self.frame_s
+        pending = [h[0] for h in self._history if h[2] and h[0] >= t_last - 2 * self.opt.start_s - 1e-9]
+        return pending[0] - 1e-6 if pending else t_last
 
     def process(self, chunk: np.ndarray, elapsed_s: float) -> list[VadEvent]:
         """Feed a block of PCM that starts at stream time ``elapsed_s``; return start/end/discard events."""
@@ -181,19 +200,29 @@ class VadSegmenter:
             self._last_speech_end = max(self._last_speech_end, t)
         if speech:
             self._last_speech_end = t_end
+            self._offered = False
         if t_end - self._utt_start >= self.opt.max_utterance_s - 1e-6:
             return [self._close(t_end, "max-length", end_t=t_end)]
+        tail = min(0.2, self.opt.trailing_silence_s)  # an utterance's audio ends this long after its last speech
         if t_end - self._last_speech_end >= self.opt.trailing_silence_s - 1e-6:
-            return [self._close(t_end, "silence", end_t=self._last_speech_end + min(0.2, self.opt.trailing_silence_s))]
+            return [self._close(t_end, "silence", end_t=self._last_speech_end + tail)]
+        if self.candidates and not self._offered and t_end - self._last_speech_end >= tail - 1e-6 \
+                and self._last_speech_end - self._speech_start >= self.opt.min_utterance_s:
+            self._offered = True  # its audio is complete should the trailing silence run out: hand it on to transcribe
+            return [VadEvent("pause", t_end, candidate=self._utterance(self._last_speech_end + tail))]
         return []
 
-    def _close(self, t_now: float, reason: str, end_t: float) -> VadEvent:
+    def _utterance(self, end_t: float, flush: bool = False) -> Utterance:
+        """The open utterance's audio up to ``end_t`` (with the part-frame pending when flushed)."""
         frames, start, held = self._utt or [], self._utt_start, self._held_s
-        self._utt, self._held_s, self._resumed = None, 0.0, False
         keep = max(1, int(round((end_t - start) / self.frame_s)))
-        pcm = np.concatenate(frames[:keep] + ([self._pending] if reason == "flush" else [])) if frames else self._pending
-        utt = Utterance(self.origin_ns + int((start - held) * 1e9), self.origin_ns + int((start + len(pcm) / self.sr) * 1e9),
-                        pcm.astype(np.float32), self.sr, round(held, 3))
+        pcm = np.concatenate(frames[:keep] + ([self._pending] if flush else [])) if frames else self._pending
+        return Utterance(self.origin_ns + int((start - held) * 1e9), self.origin_ns + int((start + len(pcm) / self.sr) * 1e9),
+                         pcm.astype(np.float32), self.sr, round(held, 3))
+
+    def _close(self, t_now: float, reason: str, end_t: float) -> VadEvent:
+        utt = self._utterance(end_t, reason == "flush")
+        self._utt, self._held_s, self._resumed = None, 0.0, False
         if self._last_speech_end - self._speech_start < self.opt.min_utterance_s:
             return VadEvent("discard", t_now, None, "too-short", short=replace(utt, short=True))
         return VadEvent("end", t_now, utt, reason)
