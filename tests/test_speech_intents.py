@@ -61,6 +61,14 @@ def test_a_match_by_sound_never_reverses_what_was_said():
     assert intents.classify("So down your speech.", 0).name == "slower"
 
 
+def test_a_match_by_sound_never_guesses_between_commands_that_undo_each_other():
+    assert intents.classify("A mute the alerts.", 0).name == "question"  # mute 0.96 / unmute 0.89 by sound: neither
+    assert intents.classify("So the alerts.", 0).name == "question"
+    assert intents.classify("So the alerts for ten minutes.", 0).name == "mute"  # a duration: only mute takes one
+    assert intents.classify("Unmute the alerts.", 0).name == "unmute"  # as written: no guessing involved
+    assert intents.classify("Silence Nailers for 20 minutes.", 0).slots == (("minutes", "20"),)
+
+
 @pytest.mark.parametrize("heard,name", [
     ("Up more slowly.", "slower"),            # "Speak more slowly": the first word misheard
     ("To beat more quietly.", "quieter"),     # "Speak more quietly"

@@ -38,6 +38,8 @@ class IntentTable(StrictModel):
     fuzzy_min_similarity: float = 1.0
     mishearings: dict[str, str] = {}
     opposites: list[tuple[str, str]] = []  # a word heard is never matched by sound to an example saying its opposite
+    opposite_commands: list[tuple[str, str]] = []  # commands that undo each other (mute / unmute)
+    opposite_margin: float = 0.0  # a match by sound must beat the opposite command's best example by this much
     unfinished_endings: list[str] = []  # an utterance ending with one of these words goes on (speech.endpoint)
     examples: dict[str, list[str]] = {}
     intents: dict[str, list[str]]
@@ -190,16 +192,21 @@ def fuzzy_command(norm: str, table: IntentTable) -> str | None:
     if not core or len(core.split()) > table.fuzzy_max_words or _opens_with_question(core, table):
         return None  # a question form ("what was that sign") only ever matches a pattern exactly
     key = sound_key(core.replace(" ", ""))
-    best, best_name = 0.0, None
+    scores: dict[str, float] = {}
     for name, examples in table.examples.items():
+        if core != norm and name != "mute":  # "... for ten minutes": only mute takes a duration
+            continue
         for ex in examples:
             if contradicts(core, ex, table):
                 continue
             score = difflib.SequenceMatcher(None, key, sound_key(ex.replace(" ", ""))).ratio()
-            if score > best:
-                best, best_name = score, name
-    if best >= table.fuzzy_min_similarity:
-        return best_name
+            scores[name] = max(scores.get(name, 0.0), score)
+    best_name = max(scores, key=scores.get, default=None)
+    if best_name is not None and scores[best_name] >= table.fuzzy_min_similarity:
+        rival = max((scores.get(b if a == best_name else a, 0.0) for a, b in table.opposite_commands
+                     if best_name in (a, b)), default=0.0)
+        # "a mute the alerts" sounds like mute (0.96) and unmute (0.89) alike: never guess between opposites
+        return None if scores[best_name] - rival < table.opposite_margin else best_name
     return _command_by_tail(core, table)
 
 
