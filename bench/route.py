@@ -150,6 +150,16 @@ def california(maps: list) -> dict:
     return out
 
 
+def parse_overrides(pairs: list[str]) -> dict:
+    """``--set FIELD=VALUE`` pairs as MatchSettings overrides, each value of its field's type."""
+    overrides = {}
+    for kv in pairs:
+        k, v = kv.split("=", 1)
+        kind = type(getattr(MatchSettings(), k))
+        overrides[k] = (v.lower() in ("1", "true", "yes")) if kind is bool else kind(v)
+    return overrides
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--split", choices=("dev", "test"), default="test")
@@ -163,11 +173,7 @@ def main() -> None:
     args = ap.parse_args()
     tables = load_tables()
     settings = load_app().route
-    overrides = {}
-    for kv in args.set:
-        k, v = kv.split("=", 1)
-        kind = type(getattr(MatchSettings(), k))
-        overrides[k] = (v.lower() in ("1", "true", "yes")) if kind is bool else kind(v)
+    overrides = parse_overrides(args.set)
     ms_base = match_settings(settings)
     msettings = MatchSettings(**(ms_base.__dict__ | overrides))
     conds = args.cond or ["fix+speed", "fix+speed+course"]

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from route import make_drives, replay  # noqa: E402
+from route import make_drives, parse_overrides, replay  # noqa: E402
 
 from vehicle_assist.config import load_app  # noqa: E402
 from vehicle_assist.route.context import RouteTracker, match_settings  # noqa: E402
@@ -119,11 +119,7 @@ def main() -> None:
     args = ap.parse_args()
     tables = load_tables()
     settings = load_app().route
-    overrides = {}
-    for kv in args.set:
-        k, v = kv.split("=", 1)
-        kind = type(getattr(MatchSettings(), k))
-        overrides[k] = (v.lower() in ("1", "true", "yes")) if kind is bool else kind(v)
+    overrides = parse_overrides(args.set)
     ms = MatchSettings(**(match_settings(settings).__dict__ | overrides))
     doc = {"split": args.split, "drives": args.drives, "match_settings": ms.__dict__, "maps": {}}
     for path in args.map:

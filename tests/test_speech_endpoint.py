@@ -213,10 +213,9 @@ def test_a_held_question_is_acted_on_when_the_input_ends_on_a_clock_that_stopped
     assert later == 0.0  # after the input's end nothing is held
 
 
-@pytest.mark.slow
-def test_a_question_with_a_pause_is_one_utterance_through_the_runtime(tmp_path):
-    """A Piper-spoken question with a 700 ms pause after "allowed", real VAD, real Whisper tiny.en:
-    the runtime hears one question, not a fragment and a second half."""
+def _spoken_with_a_pause(first: str, second: str, gap_s: float, tmp_path) -> list[dict]:
+    """``first`` ... ``gap_s`` of silence ... ``second``, spoken by Piper, through the runtime at a live
+    microphone's pace (real VAD and Whisper tiny.en, push-to-talk held): the trip log's records."""
     from vehicle_assist.audio_out import NullSink
     from vehicle_assist.clock import WallClock
     from vehicle_assist.messages import AudioChunk
@@ -227,9 +226,8 @@ def test_a_question_with_a_pause_is_one_utterance_through_the_runtime(tmp_path):
     import runtime_parts as rp
 
     piper = load_renderer("piper")
-    a = piper.render("When am I allowed")
-    b = piper.render("to use the hard shoulder on a motorway?")
-    gap = np.zeros(int(0.7 * a.sample_rate), np.float32)
+    a, b = piper.render(first), piper.render(second)
+    gap = np.zeros(int(gap_s * a.sample_rate), np.float32)
     trim = lambda p: p[np.flatnonzero(np.abs(p) > 0.01)[0]:np.flatnonzero(np.abs(p) > 0.01)[-1] + 1]  # noqa: E731
     pcm = audio.resample(np.concatenate([trim(a.pcm), gap, trim(b.pcm)]), a.sample_rate, 16000)
     pcm = np.concatenate([np.zeros(8000, np.float32), pcm, np.zeros(32000, np.float32)])
@@ -246,7 +244,14 @@ def test_a_question_with_a_pause_is_one_utterance_through_the_runtime(tmp_path):
     trip = tmp_path / "trip.jsonl"
     rt = build(cfg, Sources(audio=mic(), audio_is_held=True), clock, Sinks(NullSink(), trip), parts)
     asyncio.run(rt.run(duration_s=30))
-    _, records = triplog.read(trip)
+    return triplog.read(trip)[1]
+
+
+@pytest.mark.slow
+def test_a_question_with_a_pause_is_one_utterance_through_the_runtime(tmp_path):
+    """A Piper-spoken question with a 700 ms pause after "allowed", real VAD, real Whisper tiny.en:
+    the runtime hears one question, not a fragment and a second half."""
+    records = _spoken_with_a_pause("When am I allowed", "to use the hard shoulder on a motorway?", 0.7, tmp_path)
     intents = [r for r in records if r.get("topic") == "intents"]
     assert len(intents) == 1, intents
     text = intents[0]["msg"]["text"].lower()
@@ -256,35 +261,7 @@ def test_a_question_with_a_pause_is_one_utterance_through_the_runtime(tmp_path):
 def test_the_rest_of_a_command_after_a_pause_is_not_a_second_action_through_the_runtime(tmp_path):
     """"What was that?" (a whole command: acted on at once) ... 600 ms ... "the last warning?": Piper voice, real
     VAD and Whisper tiny.en through the runtime; the rest is heard as the end of that command, not as a question."""
-    from vehicle_assist.audio_out import NullSink
-    from vehicle_assist.clock import WallClock
-    from vehicle_assist.messages import AudioChunk
-    from vehicle_assist.runtime import Sinks, Sources, build
-    from vehicle_assist.speech import asr, audio
-    from vehicle_assist.speech.tts import load_renderer
-
-    import runtime_parts as rp
-
-    piper = load_renderer("piper")
-    a, b = piper.render("What was that?"), piper.render("The last warning?")
-    gap = np.zeros(int(0.6 * a.sample_rate), np.float32)
-    trim = lambda p: p[np.flatnonzero(np.abs(p) > 0.01)[0]:np.flatnonzero(np.abs(p) > 0.01)[-1] + 1]  # noqa: E731
-    pcm = audio.resample(np.concatenate([trim(a.pcm), gap, trim(b.pcm)]), a.sample_rate, 16000)
-    pcm = np.concatenate([np.zeros(8000, np.float32), pcm, np.zeros(32000, np.float32)])
-    cfg = config.AppConfig()
-    clock = WallClock()
-
-    def mic():
-        for i in range(0, len(pcm), 1600):
-            yield AudioChunk(clock.now_ns(), pcm[i:i + 1600])
-            time.sleep(0.1)  # a live microphone's pace
-
-    parts = rp.parts(advisor=False)
-    parts.asr = asr.load_backend("faster-whisper", asr.AsrOptions.from_settings(cfg.speech.asr))
-    trip = tmp_path / "trip.jsonl"
-    rt = build(cfg, Sources(audio=mic(), audio_is_held=True), clock, Sinks(NullSink(), trip), parts)
-    asyncio.run(rt.run(duration_s=30))
-    _, records = triplog.read(trip)
+    records = _spoken_with_a_pause("What was that?", "The last warning?", 0.6, tmp_path)
     heard = [r["msg"]["text"] for r in records if r.get("topic") == "transcripts" and r["msg"]["text"]]
     intents = [r["msg"]["name"] for r in records if r.get("topic") == "intents"]
     assert len(heard) == 2, heard  # two utterances: the command, then its rest
