@@ -85,7 +85,7 @@ def hold_s(text: str, opts: EndpointOptions = EndpointOptions(), table: intents.
     if norm in table.table.noise_phrases or core in table.table.noise_phrases:
         return 0.0
     if core and not text.strip().endswith(("...", "…", ",", "-", "—")):
-        exact = intents.match_command(core, table) or intents.match_command(intents.correct_mishearings(core, table.table), table)
+        exact = intents.match_as_written(core, table)
         if exact is not None:
             if exact[0] == "mute" and not re.search(r"\b(minutes?|mins?|hours?)\b", core):
                 return opts.hold_question_s
@@ -129,8 +129,7 @@ class Joiner:
         self.hold = 0.0
         self.continued = False
         self.last_start_s = float("-inf")  # the VAD may open the next utterance while this one is transcribed
-        self.closed = False  # the audio input ended: nothing more can follow, so nothing is held
-        self.closing = asyncio.Event()  # set with ``closed``: wakes a wait for the rest on a clock that stopped
+        self.closing = asyncio.Event()  # the audio input ended (:meth:`close`): wakes a wait on a clock that stopped
         self.settled_s = float("-inf")  # up to here every speech onset has been announced (VadSegmenter.settled_s)
         self._muted: list[tuple[float, float]] = []  # (start s, seconds) the mic was muted by playback
 
@@ -186,10 +185,14 @@ class Joiner:
             return False
         return t_s >= self.deadline_s + self.onset_lag_s - 1e-9 or self.settled_s >= self.deadline_s - 1e-9
 
+    @property
+    def closed(self) -> bool:
+        """The audio input ended: nothing more can follow, so nothing is held."""
+        return self.closing.is_set()
+
     def close(self) -> None:
         """The audio input ended (a recorded drive's end, the microphone closed): a held utterance is due now,
         and the ones still to come are acted on at once (no speech can follow them)."""
-        self.closed = True
         self.closing.set()
 
     def continues(self, utt: Utterance) -> bool:

@@ -132,12 +132,10 @@ def classify(text: str, t_ns: int, table: CompiledTable | None = None, default_m
     norm = strip_fillers(normalise(text), table.table)
     if not norm or norm in table.table.noise_phrases:
         return Intent(t_ns, "empty", text)
-    fixed = correct_mishearings(norm, table.table)
-    found = match_command(norm, table, default_minutes)
-    if found is None:  # the corrected text must match a pattern whole, so questions stay questions
-        found = match_command(fixed, table, default_minutes)
+    found = match_as_written(norm, table, default_minutes)
     if found is not None:
         return Intent(t_ns, found[0], text, found[1])
+    fixed = correct_mishearings(norm, table.table)
     fuzzy = fuzzy_command(fixed, table.table)
     if fuzzy is not None:
         slots = (("minutes", str(_duration(fixed, table.table) or default_minutes)),) if fuzzy == "mute" else ()
@@ -162,14 +160,20 @@ def match_command(norm: str, table: CompiledTable, default_minutes: int = 10) ->
     return None
 
 
+def match_as_written(norm: str, table: CompiledTable, default_minutes: int = 10) -> tuple[str, tuple] | None:
+    """(command, slots) when a pattern matches the normalised, filler-free ``norm`` whole, as heard or with
+    known mishearings corrected (the corrected text must match whole, so questions stay questions); None
+    otherwise. No match by sound."""
+    return match_command(norm, table, default_minutes) or match_command(
+        correct_mishearings(norm, table.table), table, default_minutes)
+
+
 def command_as_written(text: str, table: CompiledTable | None = None) -> str | None:
     """Pure: the command ``text`` is as written (a pattern matches it whole, fillers stripped, known
     mishearings corrected), or None: the fuzzy fallback is not used."""
     table = table or load_table()
     norm = strip_fillers(normalise(text), table.table)
-    if not norm:
-        return None
-    found = match_command(norm, table) or match_command(correct_mishearings(norm, table.table), table)
+    found = match_as_written(norm, table) if norm else None
     return found[0] if found else None
 
 
