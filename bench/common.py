@@ -54,3 +54,35 @@ def save_json(doc: Any, path: Path | str | None, indent: int = 1, default: Calla
 def emit_json(doc: Any, path: Path | str | None = None, indent: int = 1, default: Callable[[Any], Any] | None = None) -> None:
     """A benchmark's result: the JSON on stdout and, with ``--json-out PATH``, the same text in that file."""
     print(save_json(doc, path, indent, default), flush=True)
+
+
+def grouped_folds(gold_sets: list, folds: int, seed: int) -> np.ndarray:
+    """Fold per item such that items linked by a shared gold rule share a fold (union-find); groups
+    largest first into the smallest fold, ties in a seeded random order."""
+    n = len(gold_sets)
+    parent = list(range(n))
+
+    def find(a):
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+    first: dict = {}
+    for i, gs in enumerate(gold_sets):
+        for g in gs:
+            if g in first:
+                parent[find(i)] = find(first[g])
+            else:
+                first[g] = i
+    groups: dict[int, list[int]] = {}
+    for i in range(n):
+        groups.setdefault(find(i), []).append(i)
+    rng = np.random.default_rng(seed)
+    order = sorted(groups.values(), key=lambda g: (-len(g), rng.random()))
+    fold_of = np.zeros(n, dtype=int)
+    sizes = [0] * folds
+    for g in order:  # largest groups first into the smallest fold
+        f = int(np.argmin(sizes))
+        fold_of[g] = f
+        sizes[f] += len(g)
+    return fold_of

@@ -24,6 +24,7 @@ from scipy.optimize import minimize
 
 sys.path.insert(0, str(Path(__file__).parent))
 import selector  # noqa: E402
+from common import grouped_folds  # noqa: E402
 from advisory import has_fact  # noqa: E402
 
 SCORE = selector.NAMES.index("score")
@@ -78,32 +79,10 @@ def hits(data, model=None) -> int:
 
 
 def folds_of(data, k: int, seed: int, grouped: bool) -> np.ndarray:
+    if grouped:
+        return grouped_folds([gold for _, gold, _, _ in data], k, seed)
     rng = np.random.default_rng(seed)
-    if not grouped:
-        return np.arange(len(data))[np.argsort(rng.permutation(len(data)))] % k
-    parent = list(range(len(data)))
-
-    def find(a):
-        while parent[a] != a:
-            parent[a] = parent[parent[a]]
-            a = parent[a]
-        return a
-    first: dict[str, int] = {}
-    for i, (_, gold, _, _) in enumerate(data):
-        for g in gold:
-            if g in first:
-                parent[find(i)] = find(first[g])
-            else:
-                first[g] = i
-    groups: dict[int, list[int]] = {}
-    for i in range(len(data)):
-        groups.setdefault(find(i), []).append(i)
-    out, sizes = np.zeros(len(data), dtype=int), [0] * k
-    for g in sorted(groups.values(), key=lambda g: (-len(g), rng.random())):
-        f = int(np.argmin(sizes))
-        out[g] = f
-        sizes[f] += len(g)
-    return out
+    return np.arange(len(data))[np.argsort(rng.permutation(len(data)))] % k
 
 
 def main(argv=None) -> int:

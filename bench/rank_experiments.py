@@ -191,33 +191,9 @@ def fusion_grid(d: Data, fits) -> None:
 
 def _rule_groups(d: Data, folds: int, seed: int) -> np.ndarray:
     """Fold per item such that items linked by a shared gold rule share a fold (union-find)."""
-    n = len(d.qv)
-    parent = list(range(n))
+    from common import grouped_folds  # bench/common.py
 
-    def find(a):
-        while parent[a] != a:
-            parent[a] = parent[parent[a]]
-            a = parent[a]
-        return a
-    first: dict[int, int] = {}
-    for i, gs in enumerate(d.gold_sets):
-        for g in gs:
-            if g in first:
-                parent[find(i)] = find(first[g])
-            else:
-                first[g] = i
-    groups: dict[int, list[int]] = {}
-    for i in range(n):
-        groups.setdefault(find(i), []).append(i)
-    rng = np.random.default_rng(seed)
-    order = sorted(groups.values(), key=lambda g: (-len(g), rng.random()))
-    fold_of = np.zeros(n, dtype=int)
-    sizes = [0] * folds
-    for g in order:  # largest groups first into the smallest fold
-        f = int(np.argmin(sizes))
-        fold_of[g] = f
-        sizes[f] += len(g)
-    return fold_of
+    return grouped_folds(d.gold_sets, folds, seed)
 
 
 def _pseudo_only(d: Data, **kw) -> np.ndarray:
