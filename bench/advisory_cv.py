@@ -1,6 +1,6 @@
 """Held-out dev figures of the advisory bench when the query adapter learns from dev questions.
 
-    python bench/advisory_cv.py [--folds 5] [--grouped] [--json-out FILE]
+    python bench/advisory_cv.py [--folds 5] [--grouped] [--cv-dir DIR] [--json-out FILE]
 
 The adapter (knowledge.adapter_questions) is fitted on the dev questions, so `bench/advisory.py
 --split dev` is in-sample for it. This script splits the answerable dev items into folds; for each
@@ -35,6 +35,7 @@ def main(argv=None) -> int:
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--grouped", action="store_true", help="items sharing a gold rule in one fold")
     ap.add_argument("--seed", type=int, default=100)
+    ap.add_argument("--cv-dir", type=Path, help="keep the fold indexes here (shared with answer_breakdown.py)")
     ap.add_argument("--json-out", type=Path)
     args = ap.parse_args(argv)
     rows_all = [json.loads(line) for line in rx.QUESTIONS.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -49,17 +50,22 @@ def main(argv=None) -> int:
         fold_of = np.arange(n)[np.argsort(perm)] % args.folds
     held_rows: list[dict] = []
     unanswerable: list[dict] = []
+    tag = "g" if args.grouped else "r"
     with tempfile.TemporaryDirectory() as tmp:
+        fold_dir = args.cv_dir or Path(tmp)
+        fold_dir.mkdir(parents=True, exist_ok=True)
         for f in range(args.folds):
             held = {dev[i]["id"] for i in np.flatnonzero(fold_of == f)}
-            qfile = Path(tmp) / f"questions_{f}.jsonl"
+            qfile = fold_dir / f"questions_{tag}{f}.jsonl"
             qfile.write_text("".join(json.dumps({**r, "split": "heldout"} if r["id"] in held else r) + "\n"
                                      for r in rows_all if r["split"] == "dev"), encoding="utf-8")
             out = Path(tmp) / f"fold_{f}.json"
             env = dict(os.environ, VA_KNOWLEDGE__ADAPTER_QUESTIONS=str(qfile),
-                       VA_KNOWLEDGE__INDEX_DIR=str(Path(tmp) / f"index_{f}"))
-            bench_q = Path(tmp) / f"bench_{f}.jsonl"  # the bench reads the original dev labels
-            bench_q.write_text("".join(json.dumps(r) + "\n" for r in rows_all if r["split"] == "dev"), encoding="utf-8")
+                       VA_KNOWLEDGE__INDEX_DIR=str(fold_dir / f"index_{tag}{f}"))
+            bench_q = Path(tmp) / f"bench_{f}.jsonl"  # the bench reads the original dev labels: the held-out
+            # fold's items (and, on the first fold, the unanswerable ones) only, as only those rows are kept
+            bench_q.write_text("".join(json.dumps(r) + "\n" for r in rows_all if r["split"] == "dev" and (
+                r["id"] in held or (f == 0 and not r["answerable"]))), encoding="utf-8")
             subprocess.run([sys.executable, str(HERE / "advisory.py"), "--questions", str(bench_q), "--split", "dev",
                             "--modes", "extractive", "--no-speak", "--rows", "--json-out", str(out)],
                            env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -73,6 +79,13 @@ def main(argv=None) -> int:
     keep = {k: s[k] for k in ("answerable", "fully_answered", "fact_coverage", "rule_first", "rule_top3",
                               "grounded_rate", "refusal_accuracy", "answerable_refused")}
     result = {"folds": args.folds, "grouped": args.grouped, "seed": args.seed, "held_out": keep}
+    for name, pick in (("held_out_sixth_round_items", lambda r: r["id"].startswith("d")),
+                       ("held_out_earlier_items", lambda r: not r["id"].startswith("d"))):
+        part = [r for r in held_rows if pick(r)]
+        if part:
+            sp = summarise(part)
+            result[name] = {k: sp[k] for k in ("answerable", "fully_answered", "fact_coverage", "rule_first",
+                                                "rule_top3", "answerable_refused")}
     text = json.dumps(result, indent=1)
     print(text)
     if args.json_out:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -23,7 +24,7 @@ import numpy as np
 from vehicle_assist import paths
 
 QUESTIONS = paths.home() / "bench" / "data" / "questions.jsonl"
-CACHE = Path("/tmp/va_rank_cache.npz")
+CACHE = Path(os.environ.get("VA_RANK_CACHE", "/tmp/va_rank_cache.npz"))  # several workers share /tmp
 
 
 def dev_items() -> list[dict]:
@@ -152,8 +153,11 @@ def cv_adapter(d: Data, dev_weight=1.0, dev_repeat=1, epochs=5, l2=0.1, weight=0
     return np.concatenate(out)
 
 
-def cv_fits(d: Data, dev_repeat=10, folds=5, repeats=2, grouped=False, **kw) -> list[tuple[np.ndarray, np.ndarray]]:
-    """[(held-out rows, W fitted without them)] for every shuffle and fold (as cv_adapter)."""
+def cv_fits(d: Data, dev_repeat=10, folds=5, repeats=2, grouped=False, train_prefixes: tuple[str, ...] | None = None,
+            **kw) -> list[tuple[np.ndarray, np.ndarray]]:
+    """[(held-out rows, W fitted without them)] for every shuffle and fold (as cv_adapter); with
+    ``train_prefixes`` only the training folds' items whose id starts with one of them are fitted on
+    (the folds stay the same)."""
     n = len(d.qv)
     out = []
     for rep in range(repeats):
@@ -162,10 +166,36 @@ def cv_fits(d: Data, dev_repeat=10, folds=5, repeats=2, grouped=False, **kw) -> 
         for f in range(folds):
             held = np.flatnonzero(fold_of == f)
             train = np.setdiff1d(np.arange(n), held)
+            if train_prefixes is not None:
+                train = np.array([i for i in train if str(d.ids[i]).startswith(train_prefixes)], dtype=int)
             labs = d.plabels + [d.gold_sets[i] for i in train] * dev_repeat
             x = np.concatenate([d.pv] + [d.qv[train]] * dev_repeat).astype(np.float32)
             out.append((held, fit(x, membership(labs, len(d.rules)), d.vectors, d.chunk_label, **kw)))
     return out
+
+
+def cv_trained_on(d: Data, train_prefixes: tuple[str, ...] | None = None, weight=0.5, bm25_w=0.10, grouped=True,
+                  **kw) -> tuple[np.ndarray, np.ndarray]:
+    """(held-out rows, their ranks) pooled over shuffles and folds (``cv_fits``), scored with the
+    configured fusion (adapter weight 0.5, BM25 bonus 0.10). The folds are the same whatever is trained
+    on, so two calls score the same held-out items: e.g. the dev set before the sixth round (ids q/s/x)
+    against all of it."""
+    fits = cv_fits(d, grouped=grouped, train_prefixes=train_prefixes, **kw)
+    rows = np.concatenate([h for h, _ in fits])
+    r = np.concatenate([ranks(d, rule_scores(d, apply(d.qv[h], w, weight), d.lex[h], bm25_w), h) for h, w in fits])
+    return rows, r
+
+
+def by_part(d: Data, rows_ranks: tuple[np.ndarray, np.ndarray], new_prefix: str = "d") -> np.ndarray:
+    """Print held-out rule first / top 3 for the items before the sixth round and the new ones (ids
+    starting with ``new_prefix``); return all ranks."""
+    rows, r = rows_ranks
+    new = np.array([str(d.ids[i]).startswith(new_prefix) for i in rows])
+    print(f"    earlier dev items: {summary(r[~new])}; new items ({new_prefix}...): {summary(r[new])}")
+    return r
+
+
+OLD_DEV = ("q", "s", "x")  # the dev items before issue 15's sixth round (ids q.., s.., xq..)
 
 
 def fusion_grid(d: Data, fits) -> None:
@@ -241,6 +271,23 @@ EXPERIMENTS = {
     "g_cv_templates": lambda d: cv_adapter(d, dev_repeat=10, extra=template_extra(d), grouped=True),
     "templates_only": lambda d: cv_adapter(d, dev_repeat=0, extra=template_extra(d), repeats=1),
     "cv_devonly_r10": lambda d: cv_adapter(d, dev_repeat=10, pseudo=False),
+    # sixth round: the now-configured fusion (weight 0.5, BM25 0.10), rule-grouped folds, split by old / new items
+    "g6_pseudo": lambda d: by_part(d, cv_trained_on(d, dev_repeat=0)),
+    "g6_old_only": lambda d: by_part(d, cv_trained_on(d, OLD_DEV)),
+    "g6_all": lambda d: by_part(d, cv_trained_on(d)),
+    "g6_all_r1": lambda d: by_part(d, cv_trained_on(d, dev_repeat=1)),
+    "g6_all_r3": lambda d: by_part(d, cv_trained_on(d, dev_repeat=3)),
+    "g6_all_r5": lambda d: by_part(d, cv_trained_on(d, dev_repeat=5)),
+    "g6_all_r20": lambda d: by_part(d, cv_trained_on(d, dev_repeat=20)),
+    "g6_all_w075": lambda d: by_part(d, cv_trained_on(d, weight=0.75)),
+    "g6_all_w1": lambda d: by_part(d, cv_trained_on(d, weight=1.0)),
+    "r6_old_only": lambda d: by_part(d, cv_trained_on(d, OLD_DEV, grouped=False)),
+    "r6_all": lambda d: by_part(d, cv_trained_on(d, grouped=False)),
+    "g6_all_e10": lambda d: by_part(d, cv_trained_on(d, epochs=10)),
+    "r6_all_e10": lambda d: by_part(d, cv_trained_on(d, epochs=10, grouped=False)),
+    "r6_pseudo": lambda d: by_part(d, cv_trained_on(d, dev_repeat=0, grouped=False)),
+    "r6_all_r3": lambda d: by_part(d, cv_trained_on(d, dev_repeat=3, grouped=False)),
+    "r6_all_w075": lambda d: by_part(d, cv_trained_on(d, weight=0.75, grouped=False)),
 }
 
 

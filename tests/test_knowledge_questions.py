@@ -111,3 +111,17 @@ def test_the_overlap_check_catches_copied_wording():
     rule = "Allow at least a two-second gap between you and the vehicle in front."
     assert shared_ngrams("should i allow at least a two second gap", rule)
     assert not shared_ngrams("how big a gap do i leave", rule)
+
+
+def test_the_sixth_round_dev_items_cover_every_indexed_passage(items, corpus):
+    """Issue 15's sixth round widened dev (ids "d..."): at least 250 spoken answerable questions over
+    the passages no earlier dev item named and 40 out-of-scope near misses, all dev, 1-3 key facts
+    each; with them every indexed passage of the Code (intros are not indexed) is some dev item's gold."""
+    new = [it for it in items if it["id"].startswith("d")]
+    assert new and all(it["split"] == "dev" and it["kind"] == "question" and it["scene"] is None for it in new)
+    answerable = [it for it in new if it["answerable"]]
+    assert len(answerable) >= 250 and all(1 <= len(it["key_facts"]) <= 3 for it in answerable)
+    assert len([it for it in new if not it["answerable"] and it["id"].startswith("du")]) >= 40
+    assert all(it["question"] == it["question"].lower() for it in new)
+    dev_gold = {r for it in items if it["split"] == "dev" for r in it["rule_ids"]}
+    assert not [r for r in corpus if not r.endswith("#intro") and r not in dev_gold]
