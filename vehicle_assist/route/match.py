@@ -95,32 +95,6 @@ class MatchSettings:
     per metre travelled (0: no fusion, the place is the fix's projection)."""
     along_r_factor: float = 1.0
     """The projection's variance is ``(sigma_m * ...)^2`` times this (coloured GNSS noise repeats)."""
-    gnss_tau_s: float = 0.0
-    """With > 0, each state's place is fused with the fix in 2-D by a Kalman filter that also
-    estimates the slowly varying part of the GNSS error (a bias, first-order Gauss-Markov with this
-    time constant; ``gnss_coloured`` of ``sigma_m^2`` is bias, the rest white): the bias seen across
-    the road after a turn is the bias that was along the road before it, so the car is placed along
-    its path more truly near junctions. 0: the 1-D fusion with the projection (``along_q`` only)."""
-    gnss_coloured: float = 0.8
-    gnss_innov: bool = False
-    """With ``gnss_tau_s`` > 0: score each route by the Kalman innovation of the fix given the
-    predecessor's place and GNSS bias (a whitened likelihood: a lean of the coloured noise that
-    persists is not counted as new evidence at every step, a sudden change is), in place of the
-    distance-to-road emission and the route-vs-travelled Laplace term."""
-    along_unclamped: bool = False
-    """The along-road fusion's measurement is the fix's coordinate along the edge's line, not clamped
-    to the edge's ends (a clamped projection pulls a place back toward the node ahead of it)."""
-    continue_by_score: bool = False
-    """A place carried past its edge's end (by the distance travelled) goes on along the way out of
-    that node whose state scored best at the last step (the HMM's own belief about where the car
-    turned), not along the straightest continuation; the straightest where none of them has a state."""
-    end_sigma_m: float = 0.0
-    """With > 0, a state whose place predicted by the distance travelled lies beyond its edge's end
-    (or before its start) by ``x`` metres costs ``0.5 (x / end_sigma_m)^2`` more: the fix's projection
-    is clamped at the edge's ends, so without it a state at the end of the road the car turned off
-    explains a car that has already passed the junction as well as the turn does (late switching
-    after turns, early before them). 0: off."""
-    """Share of the GNSS error variance that is slowly varying (with ``gnss_tau_s``)."""
     turn_cost: float = 0.0
     """Log-probability cost per 90 deg of turning where the route passes a node that offers a choice
     (a junction: more than one way on); going straight on costs nothing (a turn prior, as in
@@ -163,8 +137,6 @@ class _Step:
     pred: list[int]
     """Index of each state's best predecessor in the previous step (-1: none)."""
     best: int
-    alt: dict | None = None
-    """(way, direction) -> best score among the step's states (see ``continue_by_score``)."""
 
 
 class Matcher:
@@ -195,7 +167,6 @@ class Matcher:
         self._last_t: float | None = None
         self._last_speed: float | None = None
         self._best: Match | None = None
-        self._alt: dict | None = None
         self._carried = 0.0
         self._recent: deque[tuple[float, float, float, float]] = deque()  # (t, x, y, odometer)
         self._odometer = 0.0
@@ -299,46 +270,21 @@ class Matcher:
         if self._best is None:
             return None
         b = self._best
-        return self._moved_on(b.edge, b.offset_m + self._carried, b.distance_m, False, self._alt)
+        return self._moved_on(b.edge, b.offset_m + self._carried, b.distance_m, False)
 
-    def _moved_on(self, edge: int, offset: float, distance: float, stepped: bool, alt: dict | None = None) -> Match:
-        """A place ``offset`` metres from an edge's start, past its end along the likeliest continuation
-        (with ``alt``: the way on whose state scored best, see ``continue_by_score``)."""
+    def _moved_on(self, edge: int, offset: float, distance: float, stepped: bool) -> Match:
+        """A place ``offset`` metres from an edge's start, past its end along the likeliest continuation."""
         while offset > float(self.rmap.edge_len[edge]):
-            nxt = self._continuation(edge, alt) if alt else next_edge(self.rmap, edge)
+            nxt = next_edge(self.rmap, edge)
             if nxt is None:
                 return Match(edge, float(self.rmap.edge_len[edge]), distance, stepped)
             offset -= float(self.rmap.edge_len[edge])
             edge = nxt
         return Match(edge, offset, distance, stepped)
 
-    def _continuation(self, edge: int, alt: dict) -> int | None:
-        rmap = self.rmap
-        v = int(rmap.edge_to[edge])
-        outs = [int(o) for o in rmap.out_edges[rmap.out_ptr[v]:rmap.out_ptr[v + 1]]
-                if o != rmap.edge_rev[edge] and rmap.edge_to[o] != rmap.edge_from[edge]]
-        if len(outs) > 1:
-            scored = [(alt.get((rmap.way_of_edge(o), int(rmap.edge_dir[o]))), o) for o in outs]
-            scored = [(sc, o) for sc, o in scored if sc is not None]
-            if scored:
-                return max(scored)[1]
-        return next_edge(rmap, edge)
-
-    def _step_alt(self) -> dict | None:
-        if not self.s.continue_by_score:
-            return None
-        rmap = self.rmap
-        alt: dict = {}
-        for (e, _, _), sc in zip(self._states, self._scores.tolist()):
-            k = (rmap.way_of_edge(e), int(rmap.edge_dir[e]))
-            if sc > alt.get(k, -math.inf):
-                alt[k] = sc
-        return alt
-
     def _candidates(self, fix: Fix) -> tuple[list[tuple[int, float, float]], np.ndarray]:
         rmap, s = self.rmap, self.s
         xy = rmap.project(fix.lat, fix.lon)
-        self._fix_xy = (float(xy[0]), float(xy[1]))
         segs = rmap.segments_near(xy, s.radius_m)
         if len(segs) == 0:
             return [], np.zeros(0)
@@ -356,8 +302,6 @@ class Matcher:
                 if len(order) >= s.max_candidates:
                     break
         states, emis = [], []
-        dpart: list[float] = []
-        self._emis_dist = dpart
         use_heading = (fix.heading_deg is not None and fix.speed_mps is not None
                        and fix.speed_mps >= s.heading_min_speed_mps)
         course = None if use_heading or fix.heading_deg is not None else self.course_deg()
@@ -376,7 +320,6 @@ class Matcher:
                     lp += -0.5 * (max(0.0, diff - s.course_free_deg) / s.course_sigma_deg) ** 2
                 states.append((e, off, float(dist[i])))
                 emis.append(lp)
-                dpart.append(-0.5 * (float(dist[i]) / s.sigma_m) ** 2)
         return states, np.asarray(emis)
 
     def _edges_of(self, seg: int) -> list[int]:
@@ -412,19 +355,14 @@ class Matcher:
             bound = travelled + 2 * self.s.radius_m + 20.0
             if self._last_speed is None:
                 bound = max(bound, min(self.s.max_speed_mps * elapsed, 2000.0))
-            trans, fused, pred = self._transition(states, travelled, bound, vmin, elapsed)
+            trans, fused, pred = self._transition(states, travelled, bound, vmin)
             scores = trans + emis
-            if self.s.gnss_tau_s > 0 and self.s.gnss_innov:
-                scores = scores - np.asarray(self._emis_dist)  # the innovation stands for the distance term
             if not np.isfinite(scores).any():  # no route joins the last step to this one: restart
                 scores, fused, pred = emis.copy(), None, None
         else:
             scores = emis.copy()
         if fused is None:
-            if self.s.gnss_tau_s > 0:
-                fused = [self._kf_start(e, off, None, 0.0)[:2] + (-1,) for e, off, _ in states]
-            else:
-                fused = [(off, self.s.sigma_m ** 2 * self.s.along_r_factor, -1) for _, off, _ in states]
+            fused = [(off, self.s.sigma_m ** 2 * self.s.along_r_factor, -1) for _, off, _ in states]
         if pred is None:
             pred = [-1] * len(states)
             if self.s.lag_s > 0:
@@ -438,12 +376,11 @@ class Matcher:
         self._scores = scores[keep]
         b = int(np.argmax(self._scores))
         e, off, d = self._states[b]
-        self._alt = self._step_alt()
-        self._best = self._place(e, off, d, self._back[b], self._alt)
+        self._best = self._place(e, off, d, self._back[b])
         if self.s.lag_s > 0:
             self._step_no += 1
             self._hist.append(_Step(self._step_no, fix.t_s, self._odometer, list(self._states),
-                                    list(self._back), list(self._pred), b, self._alt))
+                                    list(self._back), list(self._pred), b))
         return self._best
 
     # -- fixed lag -----------------------------------------------------------------------------
@@ -507,8 +444,8 @@ class Matcher:
         stepped = since == 0.0
         nxt = base + 1 - first
         if nxt >= len(self._hist):
-            m = self._place(e, off, d, st.back[j], st.alt)
-            return self._moved_on(m.edge, m.offset_m + since, d, stepped, st.alt)
+            m = self._place(e, off, d, st.back[j])
+            return self._moved_on(m.edge, m.offset_m + since, d, stepped)
         sn = self._hist[nxt]
         en, offn, _ = sn.states[path[base + 1]]
         # the edges of the smoothed path from this step on, as far as the lag has seen
@@ -524,8 +461,8 @@ class Matcher:
             if k == nxt:
                 at_n = len(chain) - 1
         if chain[at_n] != en:
-            m = self._place(e, off, d, st.back[j], st.alt)
-            return self._moved_on(m.edge, m.offset_m + since, d, stepped, st.alt)
+            m = self._place(e, off, d, st.back[j])
+            return self._moved_on(m.edge, m.offset_m + since, d, stepped)
         lens = [float(self.rmap.edge_len[c]) for c in chain]
         start_n = sum(lens[:at_n])
         span = sn.odo - st.odo
@@ -540,7 +477,7 @@ class Matcher:
             if along <= ln:
                 return Match(c, along, d, stepped)
             along -= ln
-        return self._moved_on(chain[-1], along, d, stepped, self._hist[-1].alt)  # past what the lag has seen: guessed on
+        return self._moved_on(chain[-1], along, d, stepped)  # past what the lag has seen: guessed on
 
     def _route_edges(self, e: int, en: int, dist: float) -> list[int] | None:
         """The edges from edge ``e`` to edge ``en`` along the shortest route (both included)."""
@@ -569,17 +506,17 @@ class Matcher:
         cache[key] = out
         return out
 
-    def _place(self, edge: int, offset: float, distance: float, back: int, alt: dict | None = None) -> Match:
+    def _place(self, edge: int, offset: float, distance: float, back: int) -> Match:
         """A state's place as a :class:`Match` on a real edge: a fused offset before the edge's start
         lies on the edge the route came in by (``back``), one past its end is carried on."""
         if offset < 0.0:
             if back >= 0:
                 return Match(back, max(0.0, float(self.rmap.edge_len[back]) + offset), distance, True)
             return Match(edge, 0.0, distance, True)
-        return self._moved_on(edge, offset, distance, True, alt)
+        return self._moved_on(edge, offset, distance, True)
 
     def _transition(self, states: list[tuple[int, float, float]], travelled: float,
-                    bound: float, vmin: float = math.inf, elapsed: float = 0.0) -> tuple[np.ndarray, list[tuple], list[int]]:
+                    bound: float, vmin: float = math.inf) -> tuple[np.ndarray, list[tuple[float, float, int]], list[int]]:
         """Best score of reaching each candidate, and its place along the road fused from the best
         predecessor's place moved on by the distance travelled and the fix's projection (a 1-D
         Kalman update: the speed integral is steadier than GNSS along the road): (offset, variance,
@@ -591,9 +528,6 @@ class Matcher:
         preds = [-1] * len(states)
         dists: dict[int, tuple[dict[int, float], dict[int, int]]] = {}
         prev_var = self._var or [r_var] * len(self._states)
-        kf = s.gnss_tau_s > 0
-        innov = kf and s.gnss_innov
-        how: list[tuple[int, float, int, bool] | None] = [None] * len(states)  # best predecessor, its route, back, fuse
         chains: dict[tuple[int, int], tuple[int, int, float]] = {}
         extra: dict[tuple[int, int], float] = {}
         minor = self._minor_edges()
@@ -634,139 +568,18 @@ class Matcher:
                             route, back, cost = b_route, -1, 0.0
                     if not math.isfinite(route):
                         continue
-                if innov:
-                    prev = prev_var[i] if isinstance(prev_var[i], tuple) else None
-                    if fuse and prev is not None:
-                        kfo = self._kf_step(ce, coff + (travelled - route), prev, travelled, elapsed)
-                    else:
-                        kfo = self._kf_start(ce, coff, prev, elapsed)
-                    lp = pscore + kfo[2] - cost
-                else:
-                    lp = pscore - abs(route - travelled) / s.beta_m - cost
-                if s.end_sigma_m > 0 and fuse:
-                    pr = coff + (travelled - route)
-                    ends = self._way_ends()
-                    ex = pr - float(rmap.edge_len[ce]) if ends[ce, 1] else 0.0
-                    if ends[ce, 0] and -pr > ex:
-                        ex = -pr
-                    if ex > 0:
-                        lp -= 0.5 * (ex / s.end_sigma_m) ** 2
+                lp = pscore - abs(route - travelled) / s.beta_m - cost
                 if lp > out[j]:
                     out[j] = lp
                     preds[j] = i
-                    if innov:
-                        fused[j] = (kfo[0], kfo[1], back)
-                    elif kf:
-                        how[j] = (i, route, back, fuse)
-                    elif fuse and s.along_q > 0:
+                    if fuse and s.along_q > 0:
                         pred = coff + (travelled - route)
                         pv = pvar + s.along_q * max(travelled, 0.0)
                         k = pv / (pv + r_var)
-                        z = self._along_line(ce) if s.along_unclamped else coff
-                        fused[j] = (pred + k * (z - pred), pv * r_var / (pv + r_var), back)
+                        fused[j] = (pred + k * (coff - pred), pv * r_var / (pv + r_var), back)
                     else:
                         fused[j] = (coff, r_var, back)
-        if kf and not innov:
-            for j, h in enumerate(how):
-                ce, coff, _ = states[j]
-                if h is None:
-                    fused[j] = self._kf_start(ce, coff, None, elapsed)[:2] + (-1,)
-                    continue
-                i, route, back, fuse = h
-                prev = prev_var[i] if isinstance(prev_var[i], tuple) else None
-                if fuse and prev is not None:
-                    fused[j] = self._kf_step(ce, coff + (travelled - route), prev, travelled, elapsed)[:2] + (back,)
-                else:
-                    fused[j] = self._kf_start(ce, coff, prev, elapsed)[:2] + (back,)
         return out, fused, preds
-
-    # -- place along the road with a GNSS bias state (gnss_tau_s > 0) ---------------------------------
-    # A state's place: offset s along its edge (m) and the slowly varying GNSS error b = (bx, by) (m),
-    # with covariance P = (ss, sx, sy, xx, xy, yy). The fix is z = A + s*u + b + white, where A is the
-    # edge's start and u its unit direction (the edge is straight): linear, so a plain Kalman update.
-
-    def _kf_start(self, edge: int, off: float, prev: tuple | None, elapsed: float) -> tuple[float, tuple, float]:
-        """A new chain at this edge: the place from the fix alone (a vague prior at the projection),
-        the bias carried over from ``prev`` (a U-turn, a restart) or unknown."""
-        s = self.s
-        var = s.sigma_m ** 2
-        pc = s.gnss_coloured * var
-        if prev is None:
-            b, P = (0.0, 0.0), (4.0 * var, 0.0, 0.0, pc, 0.0, pc)
-        else:
-            rho = math.exp(-max(elapsed, 0.0) / s.gnss_tau_s)
-            (bx, by), Pp = prev
-            q = pc * (1.0 - rho * rho)
-            b = (rho * bx, rho * by)
-            P = (4.0 * var, 0.0, 0.0, rho * rho * Pp[3] + q, rho * rho * Pp[4], rho * rho * Pp[5] + q)
-        return self._kf_update(edge, off, b, P)
-
-    def _kf_step(self, edge: int, s_pred: float, prev: tuple, travelled: float, elapsed: float) -> tuple[float, tuple, float]:
-        """The predecessor's place moved on by the distance travelled, its bias decayed, then the fix."""
-        s = self.s
-        rho = math.exp(-max(elapsed, 0.0) / s.gnss_tau_s)
-        q = s.gnss_coloured * s.sigma_m ** 2 * (1.0 - rho * rho)
-        (bx, by), (ss, sx, sy, xx, xy, yy) = prev
-        P = (ss + s.along_q * max(travelled, 0.0), rho * sx, rho * sy,
-             rho * rho * xx + q, rho * rho * xy, rho * rho * yy + q)
-        return self._kf_update(edge, s_pred, (rho * bx, rho * by), P)
-
-    def _kf_update(self, edge: int, s0: float, b: tuple[float, float], P: tuple) -> tuple[float, tuple, float]:
-        """Kalman update of (s, b) with the fix; returns (offset, (bias, covariance))."""
-        rmap = self.rmap
-        xy = rmap.a["node_xy"]
-        a0 = xy[rmap.edge_from[edge]]
-        a1 = xy[rmap.edge_to[edge]]
-        ln = float(rmap.edge_len[edge]) or 1.0
-        ux, uy = float(a1[0] - a0[0]) / ln, float(a1[1] - a0[1]) / ln
-        zx, zy = self._fix_xy
-        vx = zx - (float(a0[0]) + s0 * ux + b[0])
-        vy = zy - (float(a0[1]) + s0 * uy + b[1])
-        ss, sx, sy, xx, xy_, yy = P
-        # H = [[ux, 1, 0], [uy, 0, 1]];  PH^T columns
-        c1 = (ux * ss + sx, ux * sx + xx, ux * sy + xy_)
-        c2 = (uy * ss + sy, uy * sx + xy_, uy * sy + yy)
-        w = (1.0 - self.s.gnss_coloured) * self.s.sigma_m ** 2
-        s11 = ux * c1[0] + c1[1] + w
-        s12 = ux * c2[0] + c2[1]
-        s22 = uy * c2[0] + c2[2] + w
-        det = s11 * s22 - s12 * s12
-        i11, i12, i22 = s22 / det, -s12 / det, s11 / det
-        # K = PH^T S^-1 (3x2)
-        K = [(c1[r] * i11 + c2[r] * i12, c1[r] * i12 + c2[r] * i22) for r in range(3)]
-        s_new = s0 + K[0][0] * vx + K[0][1] * vy
-        bx = b[0] + K[1][0] * vx + K[1][1] * vy
-        by = b[1] + K[2][0] * vx + K[2][1] * vy
-        # P - K (H P): H P rows are c1, c2 (P symmetric)
-        def pe(r: int, c: int) -> float:
-            return K[r][0] * c1[c] + K[r][1] * c2[c]
-        Pn = (ss - pe(0, 0), sx - pe(0, 1), sy - pe(0, 2), xx - pe(1, 1), xy_ - pe(1, 2), yy - pe(2, 2))
-        ll = -0.5 * (vx * (i11 * vx + i12 * vy) + vy * (i12 * vx + i22 * vy)) - 0.5 * math.log(det)
-        return s_new, ((bx, by), Pn), ll
-
-    def _along_line(self, edge: int) -> float:
-        """The fix's coordinate along the line of a directed edge, from its start (not clamped)."""
-        xy = self.rmap.a["node_xy"]
-        a0, a1 = xy[self.rmap.edge_from[edge]], xy[self.rmap.edge_to[edge]]
-        ln = float(self.rmap.edge_len[edge]) or 1.0
-        return ((self._fix_xy[0] - float(a0[0])) * float(a1[0] - a0[0]) + (self._fix_xy[1] - float(a0[1])) * float(a1[1] - a0[1])) / ln
-
-    def _way_ends(self) -> np.ndarray:
-        """Per edge: whether its way starts at its start node (column 0) / ends at its end node
-        (column 1): no other segment of the way there, so the road does not go on past it."""
-        m = self.rmap.__dict__.get("_way_ends")
-        if m is None:
-            rmap = self.rmap
-            a = rmap.a
-            count: dict[tuple[int, int], int] = {}
-            for sa, sb, w in zip(a["seg_a"].tolist(), a["seg_b"].tolist(), a["seg_way"].tolist()):
-                count[(w, sa)] = count.get((w, sa), 0) + 1
-                count[(w, sb)] = count.get((w, sb), 0) + 1
-            way = a["seg_way"][rmap.edge_seg].tolist()
-            m = np.array([[count[(w, int(f))] == 1, count[(w, int(t))] == 1]
-                          for w, f, t in zip(way, rmap.edge_from.tolist(), rmap.edge_to.tolist())], dtype=bool)
-            self.rmap.__dict__["_way_ends"] = m
-        return m
 
     def _minor_edges(self) -> np.ndarray:
         """Per edge: whether its way's class is one of ``minor_classes``."""
