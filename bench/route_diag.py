@@ -11,6 +11,11 @@ Limit-error time (share of the time where the map has a limit), by cause:
 - ``other_way``: any other way (split by near/far from a junction).
 Way errors (fixes > 20 m from a junction, as the bench counts them), by the same causes, plus
 ``limit_same``: how many of them have the true way's limit anyway.
+
+The limit-error time is also split into ``place_behind`` / ``place_ahead`` (the matched way is on
+the true path within 25 m of the car: the path is right, the place along it is wrong by a few
+metres, so the way and its limit switch late or early) and ``path`` (the matched way is not on the
+true path near the car: a wrong branch or a parallel road).
 """
 
 from __future__ import annotations
@@ -53,11 +58,28 @@ def neighbours(d, i0: int, i1: int):
     return prev, nxt
 
 
+def place_or_path(mw, along: float, starts: np.ndarray, path_way: np.ndarray, reach_m: float = 25.0) -> str:
+    """``place_behind`` / ``place_ahead`` when the matched way lies on the true path within ``reach_m``
+    of the car's place along it (the nearer stretch decides the sign), else ``path`` (also no claim)."""
+    if mw is None or not math.isfinite(along):
+        return "path"
+    best = None
+    for k in np.nonzero(path_way == mw)[0]:
+        lo, hi = starts[k], starts[k + 1]
+        gap = lo - along if along < lo else along - hi if along > hi else 0.0
+        if gap <= reach_m and (best is None or gap < abs(best)):
+            best = gap if along < lo else -gap
+    if best is None:
+        return "path"
+    return "place_ahead" if best > 0 else "place_behind"
+
+
 def diagnose(rmap, limits, drives, results) -> dict:
     a = rmap.a
     way_index = {int(w): i for i, w in enumerate(a["way_id"])}
     name = lambda w: str(a["way_name"][w]) or str(a["way_ref"][w])  # noqa: E731
     lim_err: Counter = Counter()
+    place_err: Counter = Counter()
     way_err: Counter = Counter()
     lim_total = 0.0
     far = 0
@@ -66,6 +88,8 @@ def diagnose(rmap, limits, drives, results) -> dict:
     for d, ctxs in zip(drives, results):
         dt = np.diff(d.t, append=d.t[-1] + 0.1)
         prev, nxt = neighbours(d, 0, len(d.t))
+        starts = np.concatenate([[0.0], np.cumsum([float(rmap.edge_len[e]) for e in d.path_edges])])
+        path_way = np.array([rmap.way_of_edge(e) for e in d.path_edges])
         for i, c in enumerate(ctxs):
             if d.outside[i]:
                 continue
@@ -91,6 +115,7 @@ def diagnose(rmap, limits, drives, results) -> dict:
                 ok = c.speed_limit_mph is not None and abs(c.speed_limit_mph - d.true_limit[i]) < 0.5
                 if not ok:
                     lim_err[cause] += dt[i]
+                    place_err[place_or_path(mw, float(d.along_m[i]), starts, path_way)] += dt[i]
                     if mw is not None:
                         examples[(int(a["way_id"][tw]), float(limits.mph[tw]), int(a["way_id"][mw]), float(limits.mph[mw]), cause.split(":")[0])] += dt[i]
             if d.junction_m[i] > 20 and not gap:
@@ -102,6 +127,7 @@ def diagnose(rmap, limits, drives, results) -> dict:
     return {"limit_time_s": round(lim_total, 1), "near_junction_time_share": round(near_time / max(lim_total, 1e-9), 3),
             "limit_error_share": round(sum(lim_err.values()) / max(lim_total, 1e-9), 4),
             "limit_error_by_cause_pct_of_time": {k: round(100 * v / lim_total, 2) for k, v in lim_err.most_common()},
+            "limit_error_place_or_path_pct_of_time": {k: round(100 * v / lim_total, 2) for k, v in place_err.most_common()},
             "far_fixes": far, "way_error_share": round(sum(v for k, v in way_err.items() if not k.startswith("(")) / max(far, 1), 4),
             "way_errors_by_cause": dict(way_err.most_common()),
             "top_limit_error_pairs_s": [{"true_way": k[0], "true_mph": round(k[1], 1), "matched_way": k[2],
