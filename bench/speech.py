@@ -6,6 +6,7 @@ VAD-end -> transcript latency, ask-back rate, TTS first-sentence render time.
     python bench/speech.py --agreement                        # openai-whisper vs faster-whisper
     python bench/speech.py --split dev --decode-ablation      # greedy/beam 5, with/without silence padding
     python bench/speech.py --tts [--repeats 5]                # time to first audio (sentence / first phrase / cache hit), Piper vs pyttsx3
+    python bench/speech.py --split dev --noise-variant 1      # the same dev speech mixed with other noise (more dev items)
 
 Prints one JSON document on stdout and a short summary on stderr.
 """
@@ -21,7 +22,7 @@ import numpy as np
 
 from vehicle_assist import clock, config, fetch
 from vehicle_assist.messages import Utterance
-from vehicle_assist.speech import activation, asr, audio, endpoint, intents, lane, vad
+from vehicle_assist.speech import activation, asr, audio, endpoint, intents, lane, rescore, vad
 from vehicle_assist.speech.tts import load_renderer, split_sentences
 from vehicle_assist.tools import evalset
 from common import emit_json  # bench/common.py (the script's folder is on sys.path)
@@ -56,18 +57,23 @@ def vad_events(pcm: np.ndarray, options: vad.VadOptions, block_ms: int = 100) ->
 
 def run_stream(pcm: np.ndarray, recogniser, options: vad.VadOptions, block_ms: int = 100,
                ep: endpoint.EndpointOptions = endpoint.EndpointOptions(enabled=False),
-               wake_gate: activation.Gate | None = None) -> dict:
+               wake_gate: activation.Gate | None = None,
+               ropts: rescore.RescoreOptions = rescore.RescoreOptions()) -> dict:
     """Stream PCM through the VAD like a microphone; transcribe each utterance at its end event; with
     ``ep`` enabled, hold a possibly unfinished one and merge it with the next when the VAD opens one
     within the hold. Latency (VAD end -> intent) of an acted utterance = ASR time, or the hold when
     that is longer (a live system transcribes while it holds). With ``wake_gate``, ``wake`` is the hands-free
     decision on the first acted utterance with words (the text gate, then the check by sound: ``lane.decide``),
-    with the text to act on (the rest of the stream's words appended)."""
+    with the text to act on (the rest of the stream's words appended). With ``ropts`` enabled, the first worded
+    utterance's intent is checked by sound as the lane does (``rescored``: as push-to-talk, ``rescored_wake``: the
+    words after the wake phrase; its time is added to the utterance's latency)."""
     events = vad_events(pcm, options, block_ms)
     lag = 2 * options.start_s
     joiner, shorts = endpoint.Joiner(ep, onset_lag_s=lag), endpoint.Shorts(ep)
     texts, confs, lat, durs, held, absorbed, finished = [], [], [], [], 0, 0, None
     wake, checked = None, []
+    rescored: dict = {}
+    first_info: dict = {}
     onset, acted = 0.0, None  # onset of the open utterance; last command acted on at once (name, words, end s)
     for k, (t_emit, ev) in enumerate(events):
         if ev.kind == "start":
@@ -105,23 +111,35 @@ def run_stream(pcm: np.ndarray, recogniser, options: vad.VadOptions, block_ms: i
             texts.append(tr.text)
             acted = None
             continue
+        if tr.text and not confs:  # the first utterance with words: which window read it, how noisy it was
+            first_info = {"window": getattr(recogniser, "last_window", None),
+                          "snr_est_db": round(asr.snr_estimate_db(utt.pcm), 1), "conf": round(tr.confidence, 3)}
+        if tr.text and wake_gate is not None and wake is None:
+            t1 = clock.perf_ns()
+            wake = lane.decide(wake_gate, utt, tr, recogniser)
+            if wake.reason == "wake-by-sound" or wake_gate.wants_sound_check(tr.text):
+                checked.append((clock.perf_ns() - t1) / 1e6)
+        if tr.text and not confs and ropts.enabled:
+            # the first utterance with words: its intent checked by sound as the lane does (below min_confidence the
+            # lane acts only on a confirmed command reading; the bench judges the text's intent otherwise, as before)
+            rs = rescore.resolve(utt, tr, tr.text, recogniser, ropts)
+            rescored["ptt"] = rs
+            asr_ms += rs.ms
+            if wake is not None and wake.accept and wake.text.strip():
+                rescored["wake"] = rescore.resolve(utt, tr, wake.text, recogniser, ropts,
+                                                   head=wake_gate.prefix if wake.reason == "wake-by-sound" else None)
         lat.append(max(asr_ms, wait_ms))
         durs.append(len(utt.pcm) / 16000)
         got = intents.classify(tr.text, 0) if tr.text else None
         acted = (got.name, tr.text, utt.t_end_ns / 1e9) if got is not None and got.name in intents.COMMANDS else None
         if tr.text:
-            if wake_gate is not None and wake is None:
-                t1 = clock.perf_ns()
-                wake = lane.decide(wake_gate, utt, tr, recogniser)
-                if wake.reason == "wake-by-sound" or wake_gate.wants_sound_check(tr.text):
-                    checked.append((clock.perf_ns() - t1) / 1e6)
             texts.append(tr.text)
             confs.append(tr.confidence)
     if wake is not None and wake.accept:
         rest = " ".join(texts[1:])
         wake = activation.Decision(True, f"{wake.text} {rest}".strip() if wake.reason == "wake-by-sound"
                                    else wake_gate.decide(" ".join(texts)).text, wake.reason)
-    return {"wake": wake, "wake_check_ms": checked, "text": " ".join(texts), "texts": texts, "confidence": min(confs) if confs else 0.0, "latency_ms": lat,
+    return {"first": first_info, "rescored": rescored, "wake": wake, "wake_check_ms": checked, "text": " ".join(texts), "texts": texts, "confidence": min(confs) if confs else 0.0, "latency_ms": lat,
             "utt_s": durs, "segments": len(durs), "merged": held, "absorbed": absorbed, "finished": finished,
             "worded_segments": len(confs),
             "vad_segments": sum(ev.utterance is not None for _, ev in events)}
@@ -133,14 +151,16 @@ def hands_free_gate(settings) -> activation.Gate:
 
 
 def evaluate(split: str, recogniser, settings, conditions: dict, progress: bool = True, voice: str = "piper",
-             pause: bool = False, ep: endpoint.EndpointOptions | None = None, kinds: tuple[str, ...] | None = None) -> dict:
+             pause: bool = False, ep: endpoint.EndpointOptions | None = None, kinds: tuple[str, ...] | None = None,
+             noise_variant: int = 0) -> dict:
     """All metrics for one split and backend (``voice`` piper | espeak; ``pause``: each utterance with a
     mid-sentence pause; ``ep``: end-of-speech options, default the config's)."""
     opts = vad.VadOptions.from_settings(settings.vad)
     ep = ep if ep is not None else endpoint.EndpointOptions.from_settings(settings.endpoint)
     wake_gate = hands_free_gate(settings)
+    ropts = rescore.RescoreOptions.from_settings(settings.asr.rescore)
     utts = [u for u in evalset.load_utterances(split) if kinds is None or u.kind in kinds]
-    out: dict = {"split": split, "voice": voice, "pause": pause, "endpoint": ep.__dict__, "n_utterances": len(utts),
+    out: dict = {"split": split, "voice": voice, "pause": pause, "noise_variant": noise_variant, "rescore": ropts.__dict__, "endpoint": ep.__dict__, "n_utterances": len(utts),
                  "conditions": {}}
     for cond, snr in conditions.items():
         pairs = {"question": [], "command": [], "wake": []}
@@ -150,9 +170,10 @@ def evaluate(split: str, recogniser, settings, conditions: dict, progress: bool 
         one_right_worded = 0
         errors, rows, by_voice = [], [], {}
         for k, u in enumerate(utts):
-            pcm = evalset.audio_for(u, snr, voice=voice, pause=pause and evalset.pause_for(u) is not None)
+            pcm = evalset.audio_for(u, snr, voice=voice, pause=pause and evalset.pause_for(u) is not None,
+                                    noise_variant=noise_variant)
             n_paused += pause and evalset.pause_for(u) is not None
-            r = run_stream(pcm, recogniser, opts, ep=ep, wake_gate=wake_gate)
+            r = run_stream(pcm, recogniser, opts, ep=ep, wake_gate=wake_gate, ropts=ropts)
             check_ms += r["wake_check_ms"]
             found += r["segments"] > 0
             hyp = r["text"]
@@ -172,6 +193,9 @@ def evaluate(split: str, recogniser, settings, conditions: dict, progress: bool 
                 neg_s += len(pcm) / 16000 - evalset.LEAD_S - evalset.TAIL_S
                 text = hyp
             got = intents.classify(text, 0, default_minutes=settings.mute_default_minutes)
+            rs = r["rescored"].get("wake" if u.kind == "wake" else "ptt") if r["worded_segments"] == 1 else None
+            if rs is not None and (u.kind != "wake" or decision.accept):
+                got = intents.Intent(0, "ask-back", text) if rs.ask_back else rs.intent  # what the lane acts on
             if r["finished"] is not None and (u.kind != "wake" or decision.accept):
                 got = r["finished"]  # a command finished by the next utterance: the intent acted on
             ok = got.name == u.intent and (not u.slots or dict(got.slots) == u.slots)
@@ -183,7 +207,10 @@ def evaluate(split: str, recogniser, settings, conditions: dict, progress: bool 
             rows.append({"id": u.id, "hyp": hyp, "wake": decision.reason, "acted": text, "texts": r["texts"], "segments": r["segments"],
                          "worded_segments": r["worded_segments"], "absorbed": r["absorbed"],
                          "vad_segments": r["vad_segments"], "merged": r["merged"],
-                         "confidence": round(r["confidence"], 3), "intent": got.name,
+                         "confidence": round(r["confidence"], 3), "intent": got.name, "first": r["first"],
+                         "rescore": None if rs is None or not rs.scores else
+                         {"route": rs.route, "scores": rs.scores, "commands": rs.commands, "chosen": rs.chosen.text if rs.chosen else None,
+                          "ask_back": rs.ask_back, "ms": round(rs.ms, 1)},
                          "ok": ok, "wer": round(evalset.wer([(u.text, hyp)]), 3)})
             if not ok:
                 errors.append({"id": u.id, "ref": u.text, "hyp": hyp, "intent": got.name, "want": u.intent})
@@ -212,6 +239,8 @@ def evaluate(split: str, recogniser, settings, conditions: dict, progress: bool 
             "vad_split_rate": round(sum(r["vad_segments"] > 1 for r in rows) / len(utts), 4),
             "paused_items": n_paused,
             "ask_back_rate": round(ask_back / len(utts), 4),
+            "rescored": {"n": sum(r["rescore"] is not None for r in rows),
+                         "p50_ms": pct([r["rescore"]["ms"] for r in rows if r["rescore"]], 50)},
             "vad_end_to_intent_ms": {"p50": pct(lat_all, 50), "p90": pct(lat_all, 90), "n": len(lat_all)},
             "vad_end_to_intent_ms_3s": {"p50": pct(lat3, 50), "p90": pct(lat3, 90), "n": len(lat3)},
             "wer_by_voice": {v: round(evalset.wer(p), 4) for v, p in sorted(by_voice.items())},
@@ -399,6 +428,8 @@ def main() -> None:
     ap.add_argument("--no-endpoint", action="store_true", help="act on every VAD utterance (no hold/merge)")
     ap.add_argument("--model", default=None, choices=list(asr.MODEL_ROLES), help="Whisper model (default: config)")
     ap.add_argument("--kinds", default=None, help="comma list of question,command,wake (default: all)")
+    ap.add_argument("--noise-variant", type=int, default=0,
+                    help="k > 0: each item mixed with the next noise recording (k on) at another place (more dev items)")
     ap.add_argument("--no-extras", action="store_true", help="skip the real recordings and the TTS timing")
     ap.add_argument("--prompt-ablation", action="store_true", help="compare WER without/with a driving-vocabulary prompt")
     ap.add_argument("--decode-ablation", action="store_true", help="compare beam size 1/5 and silence padding 0/1 s")
@@ -458,7 +489,7 @@ def main() -> None:
         recogniser = asr.load_backend(backend, asr.AsrOptions.from_settings(settings.asr))
         result = {"backend": backend, "model": settings.asr.model,
                   **evaluate(args.split, recogniser, settings, conditions, voice=args.voice, pause=args.pauses, ep=ep,
-                             kinds=kinds)}
+                             kinds=kinds, noise_variant=args.noise_variant)}
         if not args.no_extras:
             result.update(real_recordings=real_recordings(recogniser, settings), tts_first_sentence=tts_first_sentence())
     result["bench_s"] = round((clock.perf_ns() - t0) / 1e9, 1)

@@ -29,11 +29,13 @@ def main() -> None:
     ap.add_argument("--conditions", default="clean,snr10,snr5,snr0")
     ap.add_argument("--grid", action="append", default=[], help="name=v1,v2,... (VadOptions field)")
     ap.add_argument("--noise-seconds", type=float, default=300.0)
+    ap.add_argument("--noise-variant", type=int, default=0, help="k > 0: the items mixed with other noise (evalset.audio_for)")
     args = ap.parse_args()
     base = vad.VadOptions.from_settings(config.load_app().speech.vad)
     grid = {k: [float(x) for x in v.split(",")] for k, v in (g.split("=", 1) for g in args.grid)} or {"threshold_db": [base.threshold_db]}
     utts = evalset.load_utterances(args.split)
-    audio = {c: [evalset.audio_for(u, CONDITIONS[c], voice="piper") for u in utts] for c in args.conditions.split(",")}
+    audio = {c: [evalset.audio_for(u, CONDITIONS[c], voice="piper", noise_variant=args.noise_variant) for u in utts]
+             for c in args.conditions.split(",")}
     noise = [present(source_audio(g, n, p, args.noise_seconds), how) for g, n, p in SOURCES[args.split] for how in ("stream", "steps")]
     lead = int(evalset.LEAD_S * 16000)
     out = []

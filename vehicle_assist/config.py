@@ -321,7 +321,7 @@ class VadSettings(StrictModel):
     threshold_db: float = Field(7.0, ge=3.0, le=30.0, description="speech-band energy above the noise floor that counts as speech")
     min_energy_dbfs: float = Field(-55.0, description="frames quieter than this are never speech")
     start_s: float = Field(0.12, ge=0.02, description="speech needed within the start window to open an utterance")
-    min_utterance_s: float = Field(0.2, ge=0.05, description="shorter utterances are discarded")
+    min_utterance_s: float = Field(0.16, ge=0.05, description="shorter utterances are discarded")
     max_utterance_s: float = Field(12.0, ge=1.0, le=30.0, description="an utterance is cut here (Whisper's window is 30 s)")
     trailing_silence_s: float = Field(0.5, ge=0.1, description="silence that ends an utterance")
     pre_roll_s: float = Field(0.25, ge=0.0, description="audio kept before the detected start")
@@ -335,6 +335,19 @@ class NoiseGateSettings(StrictModel):
     no_speech_logprob: float = Field(-0.7, le=0.0, description="... with a mean token log-prob below this: noise")
     min_logprob: float = Field(-1.2, le=0.0, description="a segment less sure than this (mean token log-prob) is noise")
     max_compression_ratio: float = Field(2.4, gt=1.0, description="a more repetitive segment is noise (a hallucination loop)")
+
+
+class RescoreSettings(StrictModel):
+    """Commands rescored by sound when the transcript's intent is uncertain (vehicle_assist.speech.rescore)."""
+
+    enabled: bool = True
+    max_candidates: int = Field(3, ge=1, le=8, description="command examples scored against the audio (nearest by sound, one per command)")
+    min_similarity: float = Field(0.6, ge=0.0, le=1.0, description="a short question is checked when a command example is this near by sound")
+    margin: float = Field(5.0, ge=0.0, description="a command reading within this log-probability of the transcript is taken")
+    sound_only: Literal["ask", "keep"] = Field("ask", description="a command matched only by sound that the audio does not "
+                                               "confirm: ask again (ask) or act on it (keep)")
+    sound_lead: float = Field(2.0, ge=0.0, description="with ask: a command by sound is kept all the same when its own "
+                              "reading beats every other command's by this much log-probability")
 
 
 class AsrSettings(StrictModel):
@@ -353,6 +366,7 @@ class AsrSettings(StrictModel):
     initial_prompt: str | None = Field(None, description="decoder prompt (driving vocabulary); None = no prompt")
     ask_back: str = "Sorry, say that again?"
     noise_gate: NoiseGateSettings = NoiseGateSettings()
+    rescore: RescoreSettings = RescoreSettings()
 
 
 class WakeCheckSettings(StrictModel):

@@ -51,6 +51,7 @@ def register(app: typer.Typer) -> None:
         """
         from vehicle_assist import clock, config
         from vehicle_assist.speech import activation, asr, audio, vad
+        from vehicle_assist.speech.rescore import RescoreOptions
 
         settings = config.load_app().speech
         name = backend or settings.asr.backend
@@ -64,7 +65,8 @@ def register(app: typer.Typer) -> None:
             gate.pressed = True  # a file (or this command's mic session) is one long press
         options = vad.VadOptions.from_settings(settings.vad)
         kw = dict(min_confidence=settings.asr.min_confidence, ask_back_text=settings.asr.ask_back,
-                  default_minutes=settings.mute_default_minutes)
+                  default_minutes=settings.mute_default_minutes,
+                  rescore_opts=RescoreOptions.from_settings(settings.asr.rescore))
 
         mic = None
         if audio_file is None:

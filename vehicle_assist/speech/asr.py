@@ -123,6 +123,19 @@ def encoder_frames(n_samples: int, tail_s: float = 0.0, hop: int = 160, max_fram
     return max(2, min(max_frames, frames + frames % 2))
 
 
+def snr_estimate_db(pcm: np.ndarray, sample_rate: int = 16000, frame_ms: int = 20) -> float:
+    """Pure: a rough speech-to-noise ratio of an utterance as the VAD cut it (its pre-roll and trailing silence are
+    road noise): the 90th percentile of its 20 ms frames' speech-band energy over the 10th, in dB."""
+    from vehicle_assist.speech.vad import band_energy_db
+
+    n = sample_rate * frame_ms // 1000
+    frames = np.asarray(pcm, np.float32)[: len(pcm) // n * n].reshape(-1, n)
+    if len(frames) < 2:
+        return 0.0
+    e = band_energy_db(frames, sample_rate)
+    return float(np.percentile(e, 90) - np.percentile(e, 10))
+
+
 def repeated(text: str) -> bool:
     """Pure: is ``text`` the same words said two or more times over ("Louder, louder.", "Unmute the alerts,
     unmute the alerts.")? Whisper's failure on a cut encoder window (and a driver's rare repeat, which
@@ -272,8 +285,10 @@ class FasterWhisperASR(WhisperASR):
         fe = self.model.feature_extractor
         n = encoder_frames(len(pcm), self.options.encoder_tail_s, fe.hop_length, fe.nb_max_frames)
         scores = self._decode_window(pcm, n)
+        self.last_window = "whole" if n >= fe.nb_max_frames else "cut"
         if n < fe.nb_max_frames and not keep_cut_reading(scores, self.options.noise_gate, self.options.min_confidence):
             scores = self._decode_window(pcm, fe.nb_max_frames)  # the whole window decides, as Whisper was trained
+            self.last_window = "cut+whole"
         return scores
 
     def _decode_window(self, pcm: np.ndarray, n: int) -> list[SegmentScore]:
@@ -293,7 +308,15 @@ class FasterWhisperASR(WhisperASR):
         # one 30 s window (utterances are at most ~17 s with the padding): its encoder output and tokens
         full = n >= self.model.feature_extractor.nb_max_frames  # score_prefix's thresholds were set on the whole window
         self._last = (pcm, encoded[0] if len(encoded) == 1 and full else None, [t for s in segments for t in s.tokens])
+        self._encoded = (pcm, encoded[0], n) if len(encoded) == 1 else None  # the window this reading came from (score_texts)
         return [SegmentScore(s.text, s.avg_logprob, s.no_speech_prob, len(s.text), s.compression_ratio) for s in segments]
+
+    def _context(self, tok) -> list[int]:
+        """The transcript's decoder prompt: the initial prompt's tokens and the start of transcript (faster-whisper's
+        get_prompt)."""
+        prompt = self.options.initial_prompt
+        context = ([tok.sot_prev] + tok.encode(" " + prompt.strip())[-(self.model.max_length // 2 - 1):] if prompt else [])
+        return context + list(tok.sot_sequence)
 
     def score_prefix(self, utt: Utterance, prefix: str, free_text: str) -> PrefixScore:
         """Score ``utt`` read as starting with ``prefix`` against its transcript ``free_text`` (see
@@ -316,9 +339,7 @@ class FasterWhisperASR(WhisperASR):
             features = fw.feature_extractor(pcm)[:, : fw.feature_extractor.nb_max_frames]
             encoded = fw.encode(pad_or_trim(features))  # the whole window, as its thresholds were set (encoder_tail_s aside)
             free = tok.encode(" " + free_text.strip()) if free_text.strip() else []
-        prompt = self.options.initial_prompt
-        context = ([tok.sot_prev] + tok.encode(" " + prompt.strip())[-(fw.max_length // 2 - 1):] if prompt else [])
-        context += list(tok.sot_sequence)  # the transcript's decoder prompt (faster-whisper's get_prompt)
+        context = self._context(tok)
         head = tok.encode(" " + prefix.strip())
         try:
             out = fw.model.generate(encoded, [context + [tok.no_timestamps] + head], beam_size=max(1, self.options.beam_size),
@@ -335,6 +356,37 @@ class FasterWhisperASR(WhisperASR):
             raise ASRError("asr-failed", f"{self.name} prefix scoring failed: {err}") from err
         return PrefixScore(prefix, tok.decode(forced[len(head):]).strip(), float(logp[0].sum()), float(logp[1].sum()),
                            float(logp[0][:len(head)].mean()), (clock.perf_ns() - start) / 1e6)
+
+
+    def score_texts(self, utt: Utterance, texts: list[str]) -> list[float]:
+        """Whisper's log-probability of each text as the reading of ``utt`` (summed over its tokens, each given the
+        decoder prompt and the tokens before it), by forced decoder passes over one encoder output: the window
+        the last :meth:`transcribe` of the same audio used, else the utterance encoded as :meth:`transcribe`
+        would first encode it. What :mod:`.rescore` compares a transcript with its command readings by."""
+        from faster_whisper.audio import pad_or_trim
+        from faster_whisper.tokenizer import Tokenizer
+
+        fw = self.model
+        fe = fw.feature_extractor
+        pcm = pad(_check(utt), self.options.pad_s)
+        last = getattr(self, "_encoded", None)
+        tok = Tokenizer(fw.hf_tokenizer, fw.model.is_multilingual, task="transcribe", language=self.options.language)
+        try:
+            if last is not None and len(last[0]) == len(pcm) and np.array_equal(last[0], pcm):
+                encoded, n = last[1], last[2]
+            else:
+                n = encoder_frames(len(pcm), self.options.encoder_tail_s, fe.hop_length, fe.nb_max_frames)
+                encoded = fw.encode(pad_or_trim(fe(pcm)[:, : fe.nb_max_frames])[..., :n])
+            context = self._context(tok) + [tok.no_timestamps]  # as the transcript was decoded
+            seqs = [tok.encode(" " + t.strip()) for t in texts]
+            frames = min(len(pcm) // fe.hop_length, n)
+            out = []
+            for seq in seqs:
+                probs = fw.model.align(encoded, context, [seq], frames)[0].text_token_probs if seq else []
+                out.append(float(np.log(np.maximum(np.asarray(probs, np.float64), 1e-30)).sum()))
+        except Exception as err:  # CTranslate2 raises RuntimeError/ValueError on bad input
+            raise ASRError("asr-failed", f"{self.name} text scoring failed: {err}") from err
+        return out
 
 
 class OpenAIWhisperASR(WhisperASR):

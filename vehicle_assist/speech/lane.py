@@ -26,10 +26,11 @@ from vehicle_assist import aio, clock
 from vehicle_assist.bus import Bus
 from vehicle_assist.config import SpeechSettings
 from vehicle_assist.messages import Advisory, AudioChunk, Envelope, Intent, Tier, Transcript, Utterance
-from vehicle_assist.speech import controls, endpoint, intents, vad
+from vehicle_assist.speech import controls, endpoint, intents, rescore, vad
 from vehicle_assist.speech.activation import LISTENING, PLAYBACK, ButtonEvent, Decision, Gate
 from vehicle_assist.speech.asr import ASR, needs_ask_back
 from vehicle_assist.speech.controls import Effect, VoiceControls
+from vehicle_assist.speech.rescore import RescoreOptions
 
 
 @dataclass(frozen=True)
@@ -55,23 +56,30 @@ def decide(gate: Gate, utt: Utterance, transcript: Transcript, asr: ASR) -> Deci
 
 def hear(utt: Utterance, asr: ASR, gate: Gate, min_confidence: float = 0.45,
          ask_back_text: str = "Sorry, say that again?", default_minutes: int = 10,
-         transcript: Transcript | None = None) -> Heard:
-    """Transcribe one utterance (unless its ``transcript`` is given: transcribed ahead) and decide what to do with it."""
+         transcript: Transcript | None = None, rescore_opts: RescoreOptions = RescoreOptions()) -> Heard:
+    """Transcribe one utterance (unless its ``transcript`` is given: transcribed ahead) and decide what to do with it;
+    an uncertain command reading is checked by sound (:mod:`.rescore`, when ``rescore_opts.enabled``): a command
+    reading the audio confirms is acted on even below ``min_confidence`` (else that transcript is asked back)."""
     t0 = clock.perf_ns()
     transcript = transcript if transcript is not None else asr.transcribe(utt)
     t1 = clock.perf_ns()
     decision = decide(gate, utt, transcript, asr)
     intent: Intent | None = None
     ask: str | None = None
+    timings = {"asr_ms": (t1 - t0) / 1e6}
     if decision.accept and transcript.text.strip():  # no words (noise, silence, gated): no intent, no ask-back
-        if needs_ask_back(transcript, min_confidence):
-            ask = ask_back_text
+        r = rescore.resolve(utt, transcript, decision.text, asr, rescore_opts, default_minutes=default_minutes,
+                            head=gate.prefix if decision.reason == "wake-by-sound" else None)
+        if r.scores:
+            timings["rescore_ms"] = r.ms
+        if r.ask_back or (needs_ask_back(transcript, min_confidence) and r.chosen is None):
+            ask = ask_back_text  # too unsure, unless the audio confirmed a command reading of it
         else:
-            intent = intents.classify(decision.text, transcript.t_ns, default_minutes=default_minutes)
+            intent = r.intent
             if intent.name == "empty":  # only a noise phrase ("you", "thank you"): nothing to act on or ask
                 intent = None
     t2 = clock.perf_ns()
-    return Heard(transcript, decision, intent, ask, {"asr_ms": (t1 - t0) / 1e6, "decide_ms": (t2 - t1) / 1e6})
+    return Heard(transcript, decision, intent, ask, {**timings, "decide_ms": (t2 - t1) / 1e6})
 
 
 class Output(Protocol):
@@ -109,6 +117,7 @@ class VoiceLane(aio.BusLane):
         speaker.rate = self.controls.rate
         self.gate = Gate.from_settings(settings.activation, output.is_speaking)
         self.gate.pressed = held  # a recorded question is one long press of push-to-talk
+        self.rescore = RescoreOptions.from_settings(settings.asr.rescore)
         ep = endpoint.EndpointOptions.from_settings(settings.endpoint)
         self.joiner = endpoint.Joiner(ep, onset_lag_s=2 * settings.vad.start_s)
         self.shorts = endpoint.Shorts(ep)  # spans too short for the VAD, joined to the utterance next to them
@@ -202,7 +211,7 @@ class VoiceLane(aio.BusLane):
         ahead = self._taken_ahead(utt)
         early = await ahead if ahead is not None else None  # transcribed while the trailing silence ran
         heard = await self._worker.call(hear, utt, self.asr, self.gate, sp.asr.min_confidence, sp.asr.ask_back,
-                                        sp.mute_default_minutes, early)
+                                        sp.mute_default_minutes, early, self.rescore)
         bus.timing("voice", "asr", (clock.perf_ns() - t0) / 1e6)
         bus.publish("transcripts", heard.transcript)
         go_on = heard.decision.accept and self.gate.may_go_on()

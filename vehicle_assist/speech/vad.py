@@ -39,7 +39,7 @@ class VadOptions:
     threshold_db: float = 7.0
     min_energy_dbfs: float = -55.0
     start_s: float = 0.12
-    min_utterance_s: float = 0.2
+    min_utterance_s: float = 0.16
     max_utterance_s: float = 12.0
     trailing_silence_s: float = 0.5
     pre_roll_s: float = 0.25

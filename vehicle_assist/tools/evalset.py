@@ -167,9 +167,11 @@ def noise(name: str) -> np.ndarray:
 
 
 def audio_for(u: EvalUtterance, snr_db: float | None = None, lead_s: float = LEAD_S, tail_s: float = TAIL_S,
-              voice: str = "espeak", pause: bool = False) -> np.ndarray:
+              voice: str = "espeak", pause: bool = False, noise_variant: int = 0) -> np.ndarray:
     """16 kHz PCM of the utterance (``voice`` piper | espeak; ``pause``: with its mid-sentence pause,
-    Piper only) with silence before/after, and road noise at ``snr_db`` (None: clean)."""
+    Piper only) with silence before/after, and road noise at ``snr_db`` (None: clean). ``noise_variant`` k > 0:
+    the next recording (k steps on) at another place in it, for more noisy dev items from the same speech
+    (variant 0 is the evaluation set as split and reported)."""
     if voice not in VOICE_KINDS:
         raise ValueError(f"voice must be one of {VOICE_KINDS}, got {voice!r}")
     pcm, sr = load_audio(synth_piper(u, pause) if voice == "piper" else synth(u))
@@ -177,8 +179,8 @@ def audio_for(u: EvalUtterance, snr_db: float | None = None, lead_s: float = LEA
     if snr_db is None:
         return pcm
     n = zlib.crc32(u.id.encode()) // 7
-    noise_pcm = noise(NOISES[n % len(NOISES)])
-    return mix_at_snr(pcm, noise_pcm, snr_db, offset=(n * 7919) % len(noise_pcm))
+    noise_pcm = noise(NOISES[(n + noise_variant) % len(NOISES)])
+    return mix_at_snr(pcm, noise_pcm, snr_db, offset=(n * 7919 + noise_variant * 104729) % len(noise_pcm))
 
 
 @lru_cache(maxsize=1)
