@@ -25,6 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from advisory import summarise  # noqa: E402
+from answer_breakdown import fold_rerank  # noqa: E402
 import rank_experiments as rx  # noqa: E402
 
 HERE = Path(__file__).parent
@@ -62,6 +63,7 @@ def main(argv=None) -> int:
             out = Path(tmp) / f"fold_{f}.json"
             env = dict(os.environ, VA_KNOWLEDGE__ADAPTER_QUESTIONS=str(qfile),
                        VA_KNOWLEDGE__INDEX_DIR=str(fold_dir / f"index_{tag}{f}"))
+            env.update(fold_rerank(fold_dir, f"{tag}{f}"))  # the fold's own re-ranker, else off
             bench_q = Path(tmp) / f"bench_{f}.jsonl"  # the bench reads the original dev labels: the held-out
             # fold's items (and, on the first fold, the unanswerable ones) only, as only those rows are kept
             bench_q.write_text("".join(json.dumps(r) + "\n" for r in rows_all if r["split"] == "dev" and (
@@ -77,7 +79,7 @@ def main(argv=None) -> int:
             print(f"fold {f}: {len(held)} held out", file=sys.stderr, flush=True)
     s = summarise(held_rows + unanswerable)
     keep = {k: s[k] for k in ("answerable", "fully_answered", "fact_coverage", "rule_first", "rule_top3",
-                              "grounded_rate", "refusal_accuracy", "answerable_refused")}
+                              "grounded_rate", "refusal_accuracy", "answerable_refused", "unanswerable_refused")}
     result = {"folds": args.folds, "grouped": args.grouped, "seed": args.seed, "held_out": keep}
     for name, pick in (("held_out_sixth_round_items", lambda r: r["id"].startswith("d")),
                        ("held_out_earlier_items", lambda r: not r["id"].startswith("d"))):

@@ -64,6 +64,13 @@ def bucket(item: dict, row: dict, texts: list[str]) -> str:
     return "not_in_sentences"
 
 
+def fold_rerank(cv_dir: Path, fold: str) -> dict:
+    """The rule re-ranker for a fold: the one ``bench/fit_rerank.py --cv-dir`` fitted without that
+    fold's questions (DIR/rerank_<fold>.yaml), else none (the shipped one saw every dev question)."""
+    path = cv_dir / f"rerank_{fold}.yaml"
+    return {"VA_ADVISORY__RERANK_MODEL": str(path)} if path.is_file() else {"VA_ADVISORY__RERANK": "retriever"}
+
+
 def cv_folds(cv_dir: Path, grouped: bool, seed: int = 100, folds: int = 5) -> list[tuple[set[str], dict]]:
     """[(held-out ids, environment for the fold's index)] as bench/advisory_cv.py splits dev."""
     import os
@@ -89,6 +96,7 @@ def cv_folds(cv_dir: Path, grouped: bool, seed: int = 100, folds: int = 5) -> li
                                  for r in rows_all if r["split"] == "dev"), encoding="utf-8")
         env = dict(os.environ, VA_KNOWLEDGE__ADAPTER_QUESTIONS=str(qfile),
                    VA_KNOWLEDGE__INDEX_DIR=str(cv_dir / f"index_{'g' if grouped else 'r'}{f}"))
+        env.update(fold_rerank(cv_dir, f"{'g' if grouped else 'r'}{f}"))
         out.append((held, env))
     return out
 

@@ -8,7 +8,7 @@ or a pronoun), its length, and the question's type (number, permission, action, 
 other, scene) crossed with the sentence's kind. ``bench/fit_selector.py`` fits a linear score over
 them listwise (softmax over one question's candidates, the sentences holding a key fact as targets)
 on the dev split and cross-validates it against the hand-set order; it did not beat it, so the lane
-does not use it (docs/advisory.md, fifth round).
+does not use it (docs/advisory.md, fifth and seventh rounds).
 """
 
 from __future__ import annotations

@@ -1,15 +1,17 @@
-"""The rule re-ranker's pure parts (bench/rerank.py, an experiment outside the runtime package): features, the stored table, the order it gives.
-The fitted model is not in use (no dev gain, docs/advisory.md); these keep the experiment re-runnable."""
+"""The rule re-ranker (advisory/rerank.py): features, the stored table, the order it gives, and how the
+lane uses it (seventh round: on by default, advisory.rerank; docs/advisory.md)."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+import asyncio
+from dataclasses import dataclass
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
-import rerank  # noqa: E402
+from vehicle_assist.advisory import rerank
+from vehicle_assist.advisory.run import AdvisoryRun
+from vehicle_assist.config import AdvisorySettings
+from vehicle_assist.knowledge.retrieve import Retrieval
 from vehicle_assist.messages import Passage
 
 P = (Passage("126", "General", "Stopping distances", "Leave at least a two-second gap. Double it on wet roads.", 0.6),
@@ -58,3 +60,60 @@ def test_a_missing_or_malformed_table_keeps_the_retrievers_order(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("features: [x]\n")
     assert rerank.load(bad) is None
+
+
+class BagSimilarity:
+    """The sentence similarity's surface the lane uses, on the bag-of-letters stand-in (isolation)."""
+
+    def __call__(self, question, sentences):
+        return list(vectors(sentences) @ vectors([question])[0])
+
+    def vectors(self, texts):
+        return vectors(texts)
+
+    def _encode(self, texts):
+        return vectors(texts)
+
+
+@dataclass
+class Index:
+    model_id: str
+
+
+class Retriever:
+    def __init__(self, model_id="m"):
+        self.index, self.asked_k = Index(model_id), []
+
+    def search(self, text, scene=None, k=5):
+        self.asked_k.append(k)
+        return Retrieval(text, P[:k], True, {}, text)
+
+
+def _model(tmp_path, model_id="m"):
+    n = len(rerank.FEATURES)
+    w = np.zeros(n)
+    w[rerank.FEATURES.index("number_fit")] = 5.0
+    path = tmp_path / "r.yaml"
+    rerank.save(rerank.Reranker(model_id, np.zeros(n), np.ones(n), w, 0.0, 3, {"fitted_on": "dev"}), path)
+    return str(path)
+
+
+def _passages(settings, retriever, k=2, question="how fast can a car go on the motorway"):
+    lane = AdvisoryRun(settings, retriever, similarity=BagSimilarity(), k=k)
+    rep = asyncio.run(lane.execute_report(question, None, 0))
+    return [p.id for p in rep.passages], lane
+
+
+def test_the_lane_reranks_a_wider_pool_then_keeps_its_k(tmp_path):
+    ret = Retriever()
+    ids, lane = _passages(AdvisorySettings(rerank="model", rerank_pool=3, rerank_model=_model(tmp_path)), ret)
+    assert lane.reranker is not None and ret.asked_k == [3]
+    assert ids == ["124", "126"]          # Rule 124 (the 3rd retrieved) states the speed: moved first, k kept
+
+
+def test_rerank_off_or_fitted_for_another_embedder_keeps_the_retrievers_order(tmp_path):
+    for settings in (AdvisorySettings(rerank="retriever", rerank_model=_model(tmp_path)),
+                     AdvisorySettings(rerank="model", rerank_model=_model(tmp_path, "other-embedder"))):
+        ret = Retriever()
+        ids, lane = _passages(settings, ret)
+        assert lane.reranker is None and ret.asked_k == [2] and ids == ["126", "annex-5-penalties#penalty-table"]

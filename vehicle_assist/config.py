@@ -520,6 +520,15 @@ class AdvisorySettings(StrictModel):
     """The runner-up may come from any of the top 3 rules when it answers a question cue the best
     sentence lacks (advisory/cues.yaml: a distance, MUST / MUST NOT, an action...): the first such
     among the ``complete_window`` best-ranked sentences (0 = off: the runner-up from the best's rule; dev)."""
+    rerank: str = Field("retriever", pattern="^(retriever|model)$")
+    """``retriever``: the retriever's order (default: the re-ranker lifted held-out rule ranking but not
+    the answers, docs/advisory.md seventh round); ``model``: a question's top ``rerank_pool`` rules are re-ordered by the learned re-ranker
+    (advisory/rerank.yaml, fitted on dev; needs the sentence similarity and a model fitted for the
+    index's embedder, else the retriever's order stays)."""
+    rerank_pool: int = Field(10, ge=2, le=20)
+    """Rules retrieved for the re-ranker to re-order (the lane then keeps its usual ``k``)."""
+    rerank_model: str = ""
+    """Path of the re-ranker's table ('' = the packaged advisory/rerank.yaml; cross-validation sets a fold's)."""
     whole_rules: bool = True
     facts: str = Field("with_sentence", pattern="^(off|alone|with_sentence)$")
     """Number questions answered from the Code's structured facts (advisory/facts.py): ``alone`` says

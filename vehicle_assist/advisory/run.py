@@ -16,10 +16,11 @@ import itertools
 import logging
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Protocol
 
 from vehicle_assist import clock
-from vehicle_assist.advisory import extractive, facts, remote, router, timing, validate
+from vehicle_assist.advisory import extractive, facts, remote, rerank, router, timing, validate
 from vehicle_assist.advisory import scene as scenes
 from vehicle_assist.advisory.text import shorten
 from vehicle_assist.clock import Clock
@@ -78,6 +79,12 @@ class RunReport:
     """The knowledge lane's Retrieval (None when retrieval failed or was not needed)."""
 
 
+def _with_passages(res: Any, passages: tuple[Passage, ...]) -> Any:
+    """A retrieval result (a stand-in, not the knowledge lane's dataclass) with other passages."""
+    res.passages = passages
+    return res
+
+
 class AdvisoryRun:
     """One configured advisory lane; ``execute`` answers one question or scene."""
 
@@ -91,6 +98,7 @@ class AdvisoryRun:
         """With both, a non-urgent advisory waits while the driver is busy and is dropped after its TTL."""
         self.speaker, self.on_event, self.k = speaker, on_event, k
         self.cancel_event = cancel_event or threading.Event()
+        self.reranker = self._reranker()
 
     async def execute(self, question: str | None, scene: Scene | None, t_ns: int, *, route: str | None = None) -> Advisory:
         """Answer ``question`` (and/or ``scene``); returns the spoken Advisory."""
@@ -195,14 +203,38 @@ class AdvisoryRun:
                 out.append(dataclasses.replace(fig, score=p.score))
         return tuple(out)
 
+    def _reranker(self) -> Any:
+        """The learned rule re-ranker (advisory/rerank.yaml) when configured and fitted for this index's
+        embedder (it needs the sentence similarity's vectors); else None: the retriever's order."""
+        s = self.settings
+        if getattr(s, "rerank", "retriever") != "model" or self.similarity is None or self.retriever is None \
+                or not hasattr(self.similarity, "vectors"):
+            return None
+        model = rerank.load(Path(s.rerank_model) if s.rerank_model else rerank.MODEL_PATH)
+        index = getattr(self.retriever, "index", None)
+        if model is not None and index is not None and model.model_id != getattr(index, "model_id", model.model_id):
+            log.warning("re-ranker fitted for embedder %s, index has %s: keeping the retriever's order",
+                        model.model_id[:12], str(index.model_id)[:12])
+            return None
+        return model
+
     def _retrieve(self, text: str, scene: Scene | None) -> Any:
         if self.retriever is None:
             raise AdvisoryError("retrieve-unavailable", "no retriever configured")
+        model = self.reranker if text.strip() else None
         try:
             # a question is retrieved for what it asks; the scene steers only a scene or a vague question
-            return self.retriever.search(text, scene=scene if scenes.steers(text) else None, k=self.k)
+            res = self.retriever.search(text, scene=scene if scenes.steers(text) else None,
+                                        k=max(self.k, self.settings.rerank_pool) if model is not None else self.k)
         except Exception as err:  # the knowledge lane's own errors, or a broken index
             raise AdvisoryError("retrieve-failed", str(err)) from err
+        if model is None or not res.passages:
+            return res
+        # a question's top rules re-ordered by the learned re-ranker (scenes keep the retriever's order)
+        qvec = self.similarity._encode([text])[0]  # the driver's words, not cached
+        order = rerank.rerank(model, text, res.passages, qvec, self.similarity.vectors)
+        kept = tuple(order[:self.k])
+        return dataclasses.replace(res, passages=kept) if dataclasses.is_dataclass(res) else _with_passages(res, kept)
 
     async def _extractive(self, ctx: "_Ctx", rep: RunReport, ask: str, scene: Scene | None,
                           timings: dict[str, float]) -> Advisory:

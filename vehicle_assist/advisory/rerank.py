@@ -1,7 +1,9 @@
-"""Rule re-ranker (issue 15, deliverable 4): re-orders the retriever's top rules for a question with a
-small logistic model over per-rule features, fitted on the dev split only (``bench/fit_rerank.py``)
-and stored as a data table (``rerank.yaml``: feature names, standardisation, weights, the embedding
-model it was fitted for and its cross-validated figures).
+"""Rule re-ranker (issue 15, deliverable 4; wired into the lane in the seventh round): re-orders the
+retriever's top rules (``advisory.rerank_pool``, 10) for a question with a small logistic model over
+per-rule features, fitted on the dev split only (``bench/fit_rerank.py --cv-dir``: on candidates
+from fold indexes whose query adapter did not see the question) and stored as a data table
+(``rerank.yaml``: feature names, standardisation, weights, the embedding model it was fitted for and
+its cross-validated figures). ``advisory.rerank: retriever`` keeps the retriever's order.
 
 Features of one candidate rule (:data:`FEATURES`), all from the question, the candidate list and
 the sentence embeddings the extractive answerer already caches: the retriever's fused score, its
