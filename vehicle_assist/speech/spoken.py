@@ -3,8 +3,8 @@
 :func:`speakable` turns an answer's written text into the words a person would say: units after a
 number ("30 mph" -> "30 miles per hour", "1.5 m" -> "1.5 metres"), the metric conversion in brackets
 after a mph figure dropped ("70 mph (112 km/h)" -> "70 miles per hour"), abbreviations ("e.g.",
-"i.e.", "MOT"), a slash ("green/yellow" -> "green or yellow", "80 mg/100 ml" -> "... per 100 ...") and clock times ("11.30 pm" -> "11:30 pm", "7.00 am" -> "7 am"). The table is data,
-``configs/spoken.yaml``. Both TTS engines apply it to the text they render (and key their caches by
+"i.e.", "MOT"), a slash ("green/yellow" -> "green or yellow", "80 mg/100 ml" -> "... per 100 ...")
+and clock times ("11.30 pm" -> "11:30 pm", "7.00 am" -> "7 am"). The table is data, ``configs/spoken.yaml``. Both TTS engines apply it to the text they render (and key their caches by
 its result); what is logged, displayed, cited or validated keeps the written text.
 """
 
