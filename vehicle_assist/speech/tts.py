@@ -32,10 +32,12 @@ from pathlib import Path
 import numpy as np
 
 from vehicle_assist import clock
+from vehicle_assist.speech.spoken import speakable
 
 log = logging.getLogger(__name__)
 
-_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?![a-z])|(?<=;)\s+")
+"""A sentence ends at . ! ? before a word that is not lower case (not "e.g. where"), and at ;."""
 _CLAUSE_END = re.compile(r"[,;:]$|^[-\u2013\u2014]$")
 BREAK_BEFORE = frozenset(
     "to on in at for with when if unless until while before after because and or but so than as where which who "
@@ -51,6 +53,8 @@ class Rendered:
     pcm: np.ndarray
     sample_rate: int
     render_ms: float
+    said: str = ""
+    """The words the voice was given (:func:`vehicle_assist.speech.spoken.speakable` of ``text``); ``text`` stays as written."""
 
     @property
     def duration_s(self) -> float:
@@ -84,6 +88,9 @@ class TTSRenderer:
     _chunks: list[bytes] = []
     _done = threading.Event()
     _timeout_s = 20.0
+
+    normalise = True
+    """Say what a person would say ("30 mph" -> "30 miles per hour", :mod:`vehicle_assist.speech.spoken`); False: the text as written."""
 
     def __init__(self, voice: str | None = "gmw/en", rate: int = 175, volume: float = 1.0) -> None:
         self.voice, self.rate, self.volume = voice, rate, volume
@@ -128,6 +135,7 @@ class TTSRenderer:
         text = " ".join(text.split())
         if not text:
             return Rendered(text, np.zeros(0, np.float32), SAMPLE_RATE, 0.0)
+        said = speakable(text) if self.normalise else text
         with self._lock:
             self._get_engine()
             self._apply_settings(rate or self.rate)
@@ -135,7 +143,7 @@ class TTSRenderer:
             cls._chunks = []
             cls._done.clear()
             es = self._espeak
-            es.Synth(text.encode("utf-8"), flags=es.ENDPAUSE | es.CHARS_UTF8)
+            es.Synth(said.encode("utf-8"), flags=es.ENDPAUSE | es.CHARS_UTF8)
             es.Synchronize()
             if not cls._done.wait(self._timeout_s):
                 es.Cancel()
@@ -144,7 +152,7 @@ class TTSRenderer:
         if not raw:
             raise TTSError(f"espeak-ng produced no audio for {text[:40]!r}")
         pcm = np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0
-        return Rendered(text, pcm, SAMPLE_RATE, (clock.perf_ns() - start) / 1e6)
+        return Rendered(text, pcm, SAMPLE_RATE, (clock.perf_ns() - start) / 1e6, said)
 
     def render_sentences(self, text: str, rate: int | None = None):
         """Yield one :class:`Rendered` per sentence, so playback can start before the rest is ready."""
@@ -162,6 +170,9 @@ class PiperRenderer:
     """
 
     CACHE_WORDS, CACHE_SIZE = 8, 64
+    normalise = True
+    """Say what a person would say ("30 mph" -> "30 miles per hour", :mod:`vehicle_assist.speech.spoken`); False: the text as
+    written. Both caches are keyed by the words said, so a rendering of the written text is never reused for them."""
 
     engine = "piper"
     split_first_phrase = True
@@ -203,21 +214,22 @@ class PiperRenderer:
         text = " ".join(text.split())
         if not text:
             return Rendered(text, np.zeros(0, np.float32), self.sample_rate, 0.0)
-        key = (text, round(self.length_scale_for(rate), 3))
+        said = speakable(text) if self.normalise else text
+        key = (said, round(self.length_scale_for(rate), 3))
         with self._lock:
             pcm = self._cache.get(key)
-            disk_key = (self.voice, f"{key[1]:.3f}/{self.volume:g}", text)
+            disk_key = (self.voice, f"{key[1]:.3f}/{self.volume:g}", said)
             if pcm is None and self.disk_cache is not None:
                 pcm = self.disk_cache.get(*disk_key)
             if pcm is None:
-                pcm = self._synthesize(text, key[1])
+                pcm = self._synthesize(said, key[1])
                 if self.disk_cache is not None:
                     self.disk_cache.put(*disk_key, pcm, self.sample_rate)
-                if len(text.split()) <= self.CACHE_WORDS:
+                if len(said.split()) <= self.CACHE_WORDS:
                     if len(self._cache) >= self.CACHE_SIZE:
                         self._cache.pop(next(iter(self._cache)))
                     self._cache[key] = pcm
-        return Rendered(text, pcm, self.sample_rate, (clock.perf_ns() - start) / 1e6)
+        return Rendered(text, pcm, self.sample_rate, (clock.perf_ns() - start) / 1e6, said)
 
     def _synthesize(self, text: str, length_scale: float) -> np.ndarray:
         syn = self._syn(length_scale=length_scale, volume=self.volume, normalize_audio=True)
