@@ -164,8 +164,8 @@ def test_an_answer_cut_after_its_first_phrase_is_heard_back_whole(tmp_path, pipe
     heard = rec.transcribe(Utterance(0, 0, audio.resample(pcm, sink.sample_rate, 16000).astype(np.float32), 16000))
     from vehicle_assist.speech.spoken import speakable
 
-    said = speakable(answer)  # what the voice was given: "70 miles per hour" (the segments keep the written text)
-    assert said.endswith("70 miles per hour for cars.")
+    said = speakable(answer)  # what the voice was given (the segments keep the written text)
+    assert said.endswith("70 mph for cars.")
     assert evalset.wer([(said, heard.text)]) <= 0.1, heard.text
 
 

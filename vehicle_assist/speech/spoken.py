@@ -1,8 +1,9 @@
 """What the voice says for what is written: a TTS text normaliser (pure).
 
 :func:`speakable` turns an answer's written text into the words a person would say: units after a
-number ("30 mph" -> "30 miles per hour", "1.5 m" -> "1.5 metres"), the metric conversion in brackets
-after a mph figure dropped ("70 mph (112 km/h)" -> "70 miles per hour"), abbreviations ("e.g.",
+number ("48 km/h" -> "48 kilometres per hour", "1.5 m" -> "1.5 metres"; "mph" stays spelled out, see
+configs/spoken.yaml), the metric conversion in brackets after a mph figure dropped ("70 mph (112 km/h)" ->
+"70 mph"), abbreviations ("e.g.",
 "i.e.", "MOT"), a slash ("green/yellow" -> "green or yellow", "80 mg/100 ml" -> "... per 100 ...")
 and clock times ("11.30 pm" -> "11:30 pm", "7.00 am" -> "7 am"). The table is data, ``configs/spoken.yaml``. Both TTS engines apply it to the text they render (and key their caches by
 its result); what is logged, displayed, cited or validated keeps the written text.

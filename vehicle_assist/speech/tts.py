@@ -90,7 +90,7 @@ class TTSRenderer:
     _timeout_s = 20.0
 
     normalise = True
-    """Say what a person would say ("30 mph" -> "30 miles per hour", :mod:`vehicle_assist.speech.spoken`); False: the text as written."""
+    """Say what a person would say ("1.5 m" -> "1.5 metres", :mod:`vehicle_assist.speech.spoken`); False: the text as written."""
 
     def __init__(self, voice: str | None = "gmw/en", rate: int = 175, volume: float = 1.0) -> None:
         self.voice, self.rate, self.volume = voice, rate, volume
@@ -171,7 +171,7 @@ class PiperRenderer:
 
     CACHE_WORDS, CACHE_SIZE = 8, 64
     normalise = True
-    """Say what a person would say ("30 mph" -> "30 miles per hour", :mod:`vehicle_assist.speech.spoken`); False: the text as
+    """Say what a person would say ("1.5 m" -> "1.5 metres", :mod:`vehicle_assist.speech.spoken`); False: the text as
     written. Both caches are keyed by the words said, so a rendering of the written text is never reused for them."""
 
     engine = "piper"
