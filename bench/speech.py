@@ -7,6 +7,7 @@ VAD-end -> transcript latency, ask-back rate, TTS first-sentence render time.
     python bench/speech.py --split dev --decode-ablation      # greedy/beam 5, with/without silence padding
     python bench/speech.py --tts [--repeats 5]                # time to first audio (sentence / first phrase / cache hit), Piper vs pyttsx3
     python bench/speech.py --split dev --noise-variant 1      # the same dev speech mixed with other noise (more dev items)
+    python bench/speech.py --split dev --pauses --pause-variant 1  # each pause at another place and length (more dev items)
 
 Prints one JSON document on stdout and a short summary on stderr.
 """
@@ -74,7 +75,7 @@ def run_stream(pcm: np.ndarray, recogniser, options: vad.VadOptions, block_ms: i
     wake, checked = None, []
     rescored: dict = {}
     first_info: dict = {}
-    onset, acted = 0.0, None  # onset of the open utterance; last command acted on at once (name, words, end s)
+    onset, acted = 0.0, None  # onset of the open utterance; last command acted on at once (name, words, end s, slots)
     for k, (t_emit, ev) in enumerate(events):
         if ev.kind == "start":
             onset = ev.onset_s if ev.onset_s is not None else ev.t_s
@@ -105,7 +106,8 @@ def run_stream(pcm: np.ndarray, recogniser, options: vad.VadOptions, block_ms: i
             joiner.release()
         if tr.text and acted is not None and ep.enabled and \
                 (utt.t_start_ns / 1e9 + options.pre_roll_s) - acted[2] <= ep.hold_question_s + lag and \
-                (done := endpoint.continues_command(acted[0], acted[1], tr.text)) is not None:
+                (done := endpoint.continues_command(acted[0], acted[1], tr.text, slots=acted[3],
+                                                    stray_max_words=ep.stray_max_words)) is not None:
             absorbed += 1  # the rest of the command just acted on: not a second action
             finished = done  # what was acted on (a new duration acts again: the driver's last word)
             texts.append(tr.text)
@@ -131,7 +133,7 @@ def run_stream(pcm: np.ndarray, recogniser, options: vad.VadOptions, block_ms: i
         lat.append(max(asr_ms, wait_ms))
         durs.append(len(utt.pcm) / 16000)
         got = intents.classify(tr.text, 0) if tr.text else None
-        acted = (got.name, tr.text, utt.t_end_ns / 1e9) if got is not None and got.name in intents.COMMANDS else None
+        acted = (got.name, tr.text, utt.t_end_ns / 1e9, got.slots) if got is not None and got.name in intents.COMMANDS else None
         if tr.text:
             texts.append(tr.text)
             confs.append(tr.confidence)
@@ -152,7 +154,7 @@ def hands_free_gate(settings) -> activation.Gate:
 
 def evaluate(split: str, recogniser, settings, conditions: dict, progress: bool = True, voice: str = "piper",
              pause: bool = False, ep: endpoint.EndpointOptions | None = None, kinds: tuple[str, ...] | None = None,
-             noise_variant: int = 0) -> dict:
+             noise_variant: int = 0, pause_variant: int = 0) -> dict:
     """All metrics for one split and backend (``voice`` piper | espeak; ``pause``: each utterance with a
     mid-sentence pause; ``ep``: end-of-speech options, default the config's)."""
     opts = vad.VadOptions.from_settings(settings.vad)
@@ -160,7 +162,7 @@ def evaluate(split: str, recogniser, settings, conditions: dict, progress: bool 
     wake_gate = hands_free_gate(settings)
     ropts = rescore.RescoreOptions.from_settings(settings.asr.rescore)
     utts = [u for u in evalset.load_utterances(split) if kinds is None or u.kind in kinds]
-    out: dict = {"split": split, "voice": voice, "pause": pause, "noise_variant": noise_variant, "rescore": ropts.__dict__, "endpoint": ep.__dict__, "n_utterances": len(utts),
+    out: dict = {"split": split, "voice": voice, "pause": pause, "noise_variant": noise_variant, "pause_variant": pause_variant, "rescore": ropts.__dict__, "endpoint": ep.__dict__, "n_utterances": len(utts),
                  "conditions": {}}
     for cond, snr in conditions.items():
         pairs = {"question": [], "command": [], "wake": []}
@@ -171,7 +173,7 @@ def evaluate(split: str, recogniser, settings, conditions: dict, progress: bool 
         errors, rows, by_voice = [], [], {}
         for k, u in enumerate(utts):
             pcm = evalset.audio_for(u, snr, voice=voice, pause=pause and evalset.pause_for(u) is not None,
-                                    noise_variant=noise_variant)
+                                    noise_variant=noise_variant, pause_variant=pause_variant)
             n_paused += pause and evalset.pause_for(u) is not None
             r = run_stream(pcm, recogniser, opts, ep=ep, wake_gate=wake_gate, ropts=ropts)
             check_ms += r["wake_check_ms"]
@@ -428,6 +430,8 @@ def main() -> None:
     ap.add_argument("--no-endpoint", action="store_true", help="act on every VAD utterance (no hold/merge)")
     ap.add_argument("--model", default=None, choices=list(asr.MODEL_ROLES), help="Whisper model (default: config)")
     ap.add_argument("--kinds", default=None, help="comma list of question,command,wake (default: all)")
+    ap.add_argument("--pause-variant", type=int, default=0,
+                    help="with --pauses, k > 0: each pause at another place and length (more dev items)")
     ap.add_argument("--noise-variant", type=int, default=0,
                     help="k > 0: each item mixed with the next noise recording (k on) at another place (more dev items)")
     ap.add_argument("--no-extras", action="store_true", help="skip the real recordings and the TTS timing")
@@ -489,7 +493,8 @@ def main() -> None:
         recogniser = asr.load_backend(backend, asr.AsrOptions.from_settings(settings.asr))
         result = {"backend": backend, "model": settings.asr.model,
                   **evaluate(args.split, recogniser, settings, conditions, voice=args.voice, pause=args.pauses, ep=ep,
-                             kinds=kinds, noise_variant=args.noise_variant)}
+                             kinds=kinds, noise_variant=args.noise_variant,
+                             pause_variant=args.pause_variant)}
         if not args.no_extras:
             result.update(real_recordings=real_recordings(recogniser, settings), tts_first_sentence=tts_first_sentence())
     result["bench_s"] = round((clock.perf_ns() - t0) / 1e9, 1)

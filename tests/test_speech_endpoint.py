@@ -168,10 +168,24 @@ def test_short_spans_are_joined_to_the_utterance_next_to_them():
     ("repeat", "Again.", "You repeat that, please.", ("repeat", ())),        # the same command, garbled
     ("louder", "Louder.", "Louder.", None),                                   # said twice as written: meant twice
     ("stop", "Stop.", "What is the speed limit on a motorway?", None),        # something else
+    ("stop", "Stop.", "Cocky.", ("stop", ())),                                # "Stop ... talking": a stray piece of it
+    ("repeat", "Repeat.", "Dad.", ("repeat", ())),
+    ("stop", "Stop.", "Why?", None),                                          # a question word: a question
+    ("stop", "Stop.", "Quieter.", None),                                      # another command as written
+    ("stop", "Stop.", "The speed limit on this road.", None),                 # longer than a fragment
 ])
 def test_continues_command(command, said, rest, want):
     got = endpoint.continues_command(command, said, rest)
     assert (None if got is None else (got.name, got.slots)) == want
+
+
+def test_stray_fragment_keeps_the_acted_slots_and_can_be_off():
+    got = endpoint.continues_command("mute", "Mute the alerts for 20 minutes.", "Cocky.", slots=(("minutes", "20"),))
+    assert (got.name, got.slots) == ("mute", (("minutes", "20"),))  # the same as acted on: nothing acted again
+    assert endpoint.continues_command("stop", "Stop.", "Cocky.", stray_max_words=0) is None
+    assert endpoint.stray_fragment("Talking.") and endpoint.stray_fragment("Cocky dad.")
+    assert not endpoint.stray_fragment("Cocky dad talking.") and not endpoint.stray_fragment("Where?")
+    assert not endpoint.stray_fragment("Louder.") and not endpoint.stray_fragment("")
 
 
 def test_joiner_does_not_hold_commands():
@@ -213,7 +227,7 @@ def test_a_held_question_is_acted_on_when_the_input_ends_on_a_clock_that_stopped
     assert later == 0.0  # after the input's end nothing is held
 
 
-def _spoken_with_a_pause(first: str, second: str, gap_s: float, tmp_path) -> list[dict]:
+def _spoken_with_a_pause(first: str, second: str, gap_s: float, tmp_path, cfg=None) -> list[dict]:
     """``first`` ... ``gap_s`` of silence ... ``second``, spoken by Piper, through the runtime at a live
     microphone's pace (real VAD and Whisper tiny.en, push-to-talk held): the trip log's records."""
     from vehicle_assist.audio_out import NullSink
@@ -231,7 +245,7 @@ def _spoken_with_a_pause(first: str, second: str, gap_s: float, tmp_path) -> lis
     trim = lambda p: p[np.flatnonzero(np.abs(p) > 0.01)[0]:np.flatnonzero(np.abs(p) > 0.01)[-1] + 1]  # noqa: E731
     pcm = audio.resample(np.concatenate([trim(a.pcm), gap, trim(b.pcm)]), a.sample_rate, 16000)
     pcm = np.concatenate([np.zeros(8000, np.float32), pcm, np.zeros(32000, np.float32)])
-    cfg = config.AppConfig()
+    cfg = cfg or config.AppConfig()
     clock = WallClock()
 
     def mic():
@@ -266,3 +280,19 @@ def test_the_rest_of_a_command_after_a_pause_is_not_a_second_action_through_the_
     intents = [r["msg"]["name"] for r in records if r.get("topic") == "intents"]
     assert len(heard) == 2, heard  # two utterances: the command, then its rest
     assert intents == ["what_was_that"], (heard, intents)  # once: not the last alert said twice
+
+
+@pytest.mark.parametrize("stray_max_words, want", [(2, ["what_was_that"]), (0, ["what_was_that", "question"])])
+def test_a_stray_word_after_a_command_is_not_a_second_action_through_the_runtime(tmp_path, stray_max_words, want):
+    """"What was that?" (acted on at once; nothing spoken back with no alert yet) ... 600 ms ... "nice weather."
+    (no command, no question word): Piper voice, real VAD and Whisper tiny.en through the runtime; the stray
+    words are taken as a piece of the command just acted on (``speech.endpoint.stray_max_words``), not sent on
+    as a question; with the rule off (0) they were a second action. (After a command with a spoken reply,
+    "Louder.", the self-hearing gate takes the rest.)"""
+    cfg = config.AppConfig()
+    sp = cfg.speech.model_copy(update={"endpoint": cfg.speech.endpoint.model_copy(update={"stray_max_words": stray_max_words})})
+    records = _spoken_with_a_pause("What was that?", "Nice weather.", 0.6, tmp_path, cfg.model_copy(update={"speech": sp}))
+    heard = [r["msg"]["text"] for r in records if r.get("topic") == "transcripts" and r["msg"]["text"]]
+    intents = [r["msg"]["name"] for r in records if r.get("topic") == "intents"]
+    assert len(heard) == 2, heard  # two utterances: the command, then the stray words
+    assert intents == want, (heard, intents)  # once, and no question

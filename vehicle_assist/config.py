@@ -404,6 +404,9 @@ class EndpointSettings(StrictModel):
     max_merged_s: float = Field(15.0, ge=1.0, le=30.0, description="longer utterances are never held for merging")
     hold_across_playback: bool = Field(True, description="an utterance open when the car starts speaking is held "
                                        "across the playback and continues after it (not cut by the self-hearing gate)")
+    stray_max_words: int = Field(2, ge=0, le=6, description="words within the hold after a command acted on at once, "
+                                 "no command and no question word, of at most this many are a stray piece of it, not "
+                                 "a second action ('Stop ... talking' heard as 'Stop.' + 'Cocky.'); 0: off")
 
 
 class TtsSettings(StrictModel):

@@ -44,6 +44,7 @@ class EndpointOptions:
     hold_unfinished_s: float = 1.2
     max_merged_s: float = 15.0
     hold_across_playback: bool = True
+    stray_max_words: int = 2
 
     @classmethod
     def from_settings(cls, settings) -> "EndpointOptions":
@@ -244,14 +245,29 @@ class Shorts:
         return utt
 
 
+def stray_fragment(rest: str, table: intents.CompiledTable | None = None,
+                   max_words: int = EndpointOptions.stray_max_words) -> bool:
+    """Pure: is ``rest`` (words heard within the hold after a command acted on at once) a stray piece of that
+    command rather than something new: a question by the table (no command, not even by sound) of at most
+    ``max_words`` words, not opening with a question word ("Stop ... talking" heard as "Stop." + "Cocky.")?"""
+    table = table or intents.load_table()
+    norm = intents.strip_fillers(intents.normalise(rest), table.table)
+    if not norm or max_words <= 0 or len(norm.split()) > max_words or norm.split()[0] in table.table.question_words:
+        return False
+    return intents.classify(rest, 0, table).name == "question"
+
+
 def continues_command(command: str, said: str, rest: str, t_ns: int = 0,
-                      table: intents.CompiledTable | None = None) -> Intent | None:
-    """Pure: a command acted on at once (``command``, from the words ``said``) and, within the hold after it,
-    more words (``rest``): the intent of the two as one when they still are that command (the driver
-    finished it: "Slow down." + "your speech", "What was that?" + "last warning", "Turn off the alerts." +
-    "for 15 minutes"), or when ``rest`` alone is that command only by sound (a garbled remainder: "Again." +
-    "You repeat that, please."); None otherwise, the rest heard and acted on as usual (a command as
-    written on its own is meant: "Louder." + "Louder." is louder twice)."""
+                      table: intents.CompiledTable | None = None, slots: tuple = (),
+                      stray_max_words: int = EndpointOptions.stray_max_words) -> Intent | None:
+    """Pure: a command acted on at once (``command`` with ``slots``, from the words ``said``) and, within the
+    hold after it, more words (``rest``): the intent of the two as one when they still are that command (the
+    driver finished it: "Slow down." + "your speech", "What was that?" + "last warning", "Turn off the
+    alerts." + "for 15 minutes"), or when ``rest`` alone is that command only by sound (a garbled remainder:
+    "Again." + "You repeat that, please."), or the command as acted on (``slots`` kept: nothing new to act
+    on) when ``rest`` is a stray fragment of it (:func:`stray_fragment` with ``stray_max_words``, 0: off:
+    short, no command, no question word; "Stop." + "Cocky." for "Stop ... talking"); None otherwise, the rest heard and acted on as usual (a
+    command as written on its own is meant: "Louder." + "Louder." is louder twice)."""
     table = table or intents.load_table()
     joined = intents.classify(f"{said} {rest}", t_ns, table)
     if joined.name == command:
@@ -259,7 +275,11 @@ def continues_command(command: str, said: str, rest: str, t_ns: int = 0,
     if intents.command_as_written(rest, table) is not None:
         return None  # a command as written is meant: "Louder." twice is louder twice
     alone = intents.classify(rest, t_ns, table)
-    return alone if alone.name == command else None
+    if alone.name == command:
+        return alone
+    if stray_fragment(rest, table, stray_max_words):
+        return Intent(t_ns, command, f"{said} {rest}", tuple(slots))  # the rest of it misheard: no second action
+    return None
 
 
 async def wait_for_rest(joiner: Joiner, now_s, sleep, step_s: float = 0.02) -> bool:
@@ -280,4 +300,5 @@ async def wait_for_rest(joiner: Joiner, now_s, sleep, step_s: float = 0.02) -> b
     return False
 
 
-__all__ = ["EndpointOptions", "Joiner", "Shorts", "continues_command", "hold_s", "merge", "unfinished", "wait_for_rest"]
+__all__ = ["EndpointOptions", "Joiner", "Shorts", "continues_command", "hold_s", "merge", "stray_fragment",
+           "unfinished", "wait_for_rest"]

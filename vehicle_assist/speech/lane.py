@@ -223,7 +223,8 @@ class VoiceLane(aio.BusLane):
         intent, acted = heard.intent, self._acted
         self._acted = None
         if intent is not None and acted is not None and go_on and self._within_hold(acted[2], utt):
-            finished = endpoint.continues_command(acted[0].name, acted[1], heard.decision.text, intent.t_ns)
+            finished = endpoint.continues_command(acted[0].name, acted[1], heard.decision.text, intent.t_ns,
+                                                  slots=acted[0].slots, stray_max_words=self.joiner.opts.stray_max_words)
             if finished is not None:  # the rest of the command just acted on ("Slow down." + "your speech")
                 if finished.slots == acted[0].slots:
                     return

@@ -84,12 +84,14 @@ def voice_for(u: EvalUtterance, voice: str = "espeak") -> tuple[str, int]:
     return VOICES[n % len(VOICES)], SPEEDS[(n // len(VOICES)) % len(SPEEDS)]
 
 
-def pause_for(u: EvalUtterance) -> tuple[int, int] | None:
-    """(word index the pause comes before, pause ms) for an utterance of two words or more, else None."""
+def pause_for(u: EvalUtterance, variant: int = 0) -> tuple[int, int] | None:
+    """(word index the pause comes before, pause ms) for an utterance of two words or more, else None.
+    ``variant`` k > 0: another place and length drawn for the same utterance (more dev items with pauses;
+    variant 0 is the evaluation set as reported)."""
     words = u.text.split()
     if len(words) < 2:
         return None
-    n = zlib.crc32(u.id.encode()) // 11
+    n = zlib.crc32((f"{u.id}#pause{variant}" if variant else u.id).encode()) // 11
     lo, hi = max(1, len(words) // 3), max(1, (2 * len(words)) // 3)
     return lo + n % (hi - lo + 1), PAUSES_MS[n % len(PAUSES_MS)]
 
@@ -107,13 +109,13 @@ def _piper_renderer():
     return _piper
 
 
-def synth_piper(u: EvalUtterance, pause: bool = False, out_dir: Path | None = None) -> Path:
+def synth_piper(u: EvalUtterance, pause: bool = False, out_dir: Path | None = None, pause_variant: int = 0) -> Path:
     """The utterance spoken by the Piper voice (cached 16-bit WAV at 22.05 kHz); with ``pause``, the
     mid-sentence pause of :func:`pause_for` inserted."""
     from vehicle_assist.speech.tts import write_wav
 
     scale = PIPER_SCALES[zlib.crc32(u.id.encode()) % len(PIPER_SCALES)]
-    where = pause_for(u) if pause else None
+    where = pause_for(u, pause_variant) if pause else None
     out_dir = out_dir or paths.sim() / "generated" / "speech"
     suffix = f"_p{where[0]}_{where[1]}" if where else ""
     path = out_dir / f"{u.id}_piper_joe_{scale:g}{suffix}.wav"
@@ -167,14 +169,14 @@ def noise(name: str) -> np.ndarray:
 
 
 def audio_for(u: EvalUtterance, snr_db: float | None = None, lead_s: float = LEAD_S, tail_s: float = TAIL_S,
-              voice: str = "espeak", pause: bool = False, noise_variant: int = 0) -> np.ndarray:
+              voice: str = "espeak", pause: bool = False, noise_variant: int = 0, pause_variant: int = 0) -> np.ndarray:
     """16 kHz PCM of the utterance (``voice`` piper | espeak; ``pause``: with its mid-sentence pause,
     Piper only) with silence before/after, and road noise at ``snr_db`` (None: clean). ``noise_variant`` k > 0:
     the next recording (k steps on) at another place in it, for more noisy dev items from the same speech
-    (variant 0 is the evaluation set as split and reported)."""
+    (variant 0 is the evaluation set as split and reported); ``pause_variant``: see :func:`pause_for`."""
     if voice not in VOICE_KINDS:
         raise ValueError(f"voice must be one of {VOICE_KINDS}, got {voice!r}")
-    pcm, sr = load_audio(synth_piper(u, pause) if voice == "piper" else synth(u))
+    pcm, sr = load_audio(synth_piper(u, pause, pause_variant=pause_variant) if voice == "piper" else synth(u))
     pcm = np.concatenate([np.zeros(int(lead_s * sr), np.float32), pcm, np.zeros(int(tail_s * sr), np.float32)])
     if snr_db is None:
         return pcm
