@@ -252,7 +252,7 @@ def stray_fragment(rest: str, table: intents.CompiledTable | None = None,
     ``max_words`` words, not opening with a question word ("Stop ... talking" heard as "Stop." + "Cocky.")?"""
     table = table or intents.load_table()
     norm = intents.strip_fillers(intents.normalise(rest), table.table)
-    if not norm or max_words <= 0 or len(norm.split()) > max_words or norm.split()[0] in table.table.question_words:
+    if not norm or max_words <= 0 or len(norm.split()) > max_words or intents.opens_with_question(norm, table.table):
         return False
     return intents.classify(rest, 0, table).name == "question"
 

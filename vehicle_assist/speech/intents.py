@@ -186,14 +186,19 @@ def correct_mishearings(norm: str, table: IntentTable) -> str:
     return " ".join(fixed.split())
 
 
-def _opens_with_question(norm: str, table: IntentTable) -> bool:
+def opens_with_question(norm: str, table: IntentTable) -> bool:
+    """Pure: does the normalised ``norm`` open with one of the table's question words ("what", "can"...)?"""
     return bool(norm) and norm.split()[0] in table.question_words
+
+
+DURATION_TAIL = re.compile(r" for [a-z0-9 ]+ (minutes?|mins?|hours?)$")
+"""A duration ending normalised words ("... for ten minutes"): only mute takes one."""
 
 
 def fuzzy_command(norm: str, table: IntentTable) -> str | None:
     """The command whose example sounds most like a short utterance, if similar enough."""
-    core = re.sub(r" for [a-z0-9 ]+ (minutes?|mins?|hours?)$", "", norm)
-    if not core or len(core.split()) > table.fuzzy_max_words or _opens_with_question(core, table):
+    core = DURATION_TAIL.sub("", norm)
+    if not core or len(core.split()) > table.fuzzy_max_words or opens_with_question(core, table):
         return None  # a question form ("what was that sign") only ever matches a pattern exactly
     key = sound_key(core.replace(" ", ""))
     scores: dict[str, float] = {}

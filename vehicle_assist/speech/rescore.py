@@ -68,16 +68,16 @@ def _split(norm: str, table: intents.IntentTable) -> tuple[str, str, str, str] |
     if not core:
         return None
     start = norm.find(core)
-    m = re.search(r" for [a-z0-9 ]+ (minutes?|mins?|hours?)$", core)
+    m = intents.DURATION_TAIL.search(core)
     words, duration = (core[:m.start()], core[m.start():]) if m else (core, "")
     return norm[:start].strip(), words, duration, norm[start + len(core):].strip()
 
 
-def route(text: str, table: intents.CompiledTable | None = None) -> str:
-    """Pure: how :func:`~vehicle_assist.speech.intents.classify` reads ``text``: "written" (a pattern matches, the
-    command acts at once), "sound" (a command only by sound), "question" or "empty"."""
+def route(text: str, table: intents.CompiledTable | None = None, got: Intent | None = None) -> str:
+    """Pure: how :func:`~vehicle_assist.speech.intents.classify` reads ``text`` (``got``, when already classified):
+    "written" (a pattern matches, the command acts at once), "sound" (a command only by sound), "question" or "empty"."""
     table = table or intents.load_table()
-    got = intents.classify(text, 0, table)
+    got = got if got is not None else intents.classify(text, 0, table)
     if got.name in ("question", "empty"):
         return got.name
     return "written" if intents.command_as_written(text, table) else "sound"
@@ -110,19 +110,21 @@ def candidates(text: str, table: intents.CompiledTable | None = None, n: int = 3
             for name, (sim, ex) in ranked if sim >= min_similarity]
 
 
-def wants_rescore(text: str, opts: RescoreOptions, table: intents.CompiledTable | None = None) -> bool:
+def wants_rescore(text: str, opts: RescoreOptions, table: intents.CompiledTable | None = None,
+                  r: str | None = None) -> bool:
     """Pure: is ``text``'s intent uncertain enough to be checked by sound? A command matched only by sound, or a
-    short question (not opening with a question word) with a command example at least ``min_similarity`` near."""
+    short question (not opening with a question word) with a command example at least ``min_similarity`` near.
+    ``r``: ``text``'s :func:`route` when already known."""
     if not opts.enabled or not text.strip():
         return False
     table = table or intents.load_table()
-    r = route(text, table)
+    r = r or route(text, table)
     if r == "sound":
         return True
     if r != "question":
         return False
     parts = _split(intents.normalise(text), table.table)
-    if parts is None or intents._opens_with_question(parts[1], table.table):
+    if parts is None or intents.opens_with_question(parts[1], table.table):
         return False
     return bool(candidates(text, table, 1, opts.min_similarity))
 
@@ -164,8 +166,8 @@ def resolve(utt: Utterance, transcript: Transcript, text: str, asr, opts: Rescor
     table = table or intents.load_table()
     start = clock.perf_ns()
     got = intents.classify(text, transcript.t_ns, table, default_minutes)
-    r = route(text, table)
-    if not wants_rescore(text, opts, table) or not hasattr(asr, "score_texts"):
+    r = route(text, table, got)
+    if not wants_rescore(text, opts, table, r) or not hasattr(asr, "score_texts"):
         return Rescored(got, r, None)
     full = transcript.text.strip()
     tail = text.strip()
