@@ -65,7 +65,7 @@ def collect(retriever: Retriever, sim: SentenceSimilarity, items: list[dict], po
     out = []
     for it in items:
         r = retriever.search(it["question"], k=pool)
-        qvec = sim._encode([it["question"]])[0]
+        qvec = sim.query(it["question"])
         x = rerank.features(it["question"], r.passages, qvec, sim.vectors)
         y = np.array([p.id in set(it["rule_ids"]) for p in r.passages], dtype=int)
         out.append((x, y))
@@ -229,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     t = time.perf_counter()
     for it in items[:20]:
         r = retriever.search(it["question"], k=args.pool)
-        rerank.rerank(model, it["question"], r.passages, sim._encode([it["question"]])[0], sim.vectors)
+        rerank.rerank(model, it["question"], r.passages, sim.query(it["question"]), sim.vectors)
     model.info["latency_ms_per_question_incl_search"] = round((time.perf_counter() - t) / 20 * 1000, 1)
     report = rerank.to_table(model)
     kept = best["cv_rule_first"] > base

@@ -71,8 +71,8 @@ class BagSimilarity:
     def vectors(self, texts):
         return vectors(texts)
 
-    def _encode(self, texts):
-        return vectors(texts)
+    def query(self, question):
+        return vectors([question])[0]
 
 
 @dataclass

@@ -524,8 +524,8 @@ class AdvisorySettings(StrictModel):
     sentence lacks (advisory/cues.yaml: a distance, MUST / MUST NOT, an action...): the first such
     among the ``complete_window`` best-ranked sentences (0 = off: the runner-up from the best's rule; dev)."""
     rerank: str = Field("retriever", pattern="^(retriever|model)$")
-    """``retriever``: the retriever's order (default: the re-ranker lifted held-out rule ranking but not
-    the answers, docs/advisory.md seventh round); ``model``: a question's top ``rerank_pool`` rules are re-ordered by the learned re-ranker
+    """``retriever``: the retriever's order; ``model`` (configs/default.yaml: held-out dev rule ranking and refusals
+    up, answers flat, docs/advisory.md seventh round): a question's top ``rerank_pool`` rules are re-ordered by the learned re-ranker
     (advisory/rerank.yaml, fitted on dev; needs the sentence similarity and a model fitted for the
     index's embedder, else the retriever's order stays)."""
     rerank_pool: int = Field(10, ge=2, le=20)

@@ -231,8 +231,7 @@ class AdvisoryRun:
         if model is None or not res.passages:
             return res
         # a question's top rules re-ordered by the learned re-ranker (scenes keep the retriever's order)
-        qvec = self.similarity._encode([text])[0]  # the driver's words, not cached
-        order = rerank.rerank(model, text, res.passages, qvec, self.similarity.vectors)
+        order = rerank.rerank(model, text, res.passages, self.similarity.query(text), self.similarity.vectors)
         kept = tuple(order[:self.k])
         return dataclasses.replace(res, passages=kept) if dataclasses.is_dataclass(res) else _with_passages(res, kept)
 

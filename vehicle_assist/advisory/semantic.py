@@ -72,6 +72,10 @@ class SentenceSimilarity:
     def _encode(self, texts: list[str]) -> np.ndarray:
         return np.asarray(self.encode(texts), dtype=np.float32)
 
+    def query(self, question: str) -> np.ndarray:
+        """The unit vector of ``question`` (embedded each time: questions are not cached)."""
+        return self._encode([question])[0]
+
     def vectors(self, sentences: list[str]) -> np.ndarray:
         """Unit vectors of ``sentences`` (embedding and caching the ones not seen yet)."""
         keys = [_key(s) for s in sentences]
@@ -99,5 +103,4 @@ class SentenceSimilarity:
         """Cosine similarity of ``question`` to each sentence."""
         if not sentences:
             return []
-        q = self._encode([question])[0]
-        return (self.vectors(sentences) @ q).tolist()
+        return (self.vectors(sentences) @ self.query(question)).tolist()
