@@ -333,6 +333,26 @@ def test_a_runner_up_too_long_to_fit_gives_way_to_the_next_that_fits():
     assert "Be patient at the zebra crossing." in three.text
 
 
+def test_a_third_sentence_is_said_only_when_the_answer_leaves_room_for_it():
+    # eighth round: the fact is often in the sentence ranked just below the two said
+    p = _p("A", "In wet weather you should keep well back from the vehicle in front. "
+                "Stopping distances will be at least double those on dry roads. "
+                "Spray from large vehicles may reduce your ability to see.")
+    q = "how far back should I stay in the rain"
+    sents = passage_sentences(p)
+    ranked = sorted((extractive.Scored(s, score) for s, score in zip(sents, (1.0, 0.5, 0.9))), key=lambda r: -r.score)
+    two = extractive.answer(q, [p], max_words=45, ranked=ranked)
+    three = extractive.answer(q, [p], max_words=45, ranked=ranked, sentences=3)
+    assert "double" not in two.text and len(two.text.split(". ")) == 2
+    assert "at least double" in three.text and three.text.startswith("In wet weather")  # in the rule's order
+    # no room within max_words + 8: two sentences only
+    tight = extractive.answer(q, [p], max_words=14, ranked=ranked, sentences=3)
+    assert "double" not in tight.text
+    # only the sentences ranked just below the best are candidates (third_window)
+    far = extractive.answer(q, [p], max_words=45, ranked=ranked, sentences=3, third_window=2)
+    assert "double" not in far.text
+
+
 def test_sentences_are_ranked_against_the_normalised_query_words_too():
     p = _p("A", "Keep your speed steady on the motorway. Look and listen for emergency vehicles with flashing blue lights.")
     q = "what about blues and twos"

@@ -41,6 +41,20 @@ def test_features_describe_each_candidate():
     assert col["lex_share"][2] > col["lex_share"][0]            # 'car', 'motorway' are in Rule 124
 
 
+def test_road_user_features_tell_a_road_users_own_rules_from_a_drivers():
+    # eighth round: a question that names cyclists as the ones acting is about their own part of the Code
+    assert rerank.road_user_fit("can bikes go in the bus lane", "Rules for cyclists") == (1.0, 0.0, 0.0)
+    assert rerank.road_user_fit("how much room should I give a cyclist when overtaking",
+                                "Rules for cyclists") == (1.0, 0.0, 1.0)
+    assert rerank.road_user_fit("can I park on double yellows", "Rules for pedestrians") == (0.0, 1.0, 0.0)
+    assert rerank.road_user_fit("can you ride a horse bareback", "Rules about animals")[0] == 1.0
+    assert rerank.road_user_fit("can bikes go in the bus lane", "Using the road") == (0.0, 0.0, 0.0)
+    cyc = Passage("65", "Rules for cyclists", "Bus lanes", "Most bus lanes may be used by cyclists.", 0.4)
+    q = "can bikes go in the bus lane"
+    col = dict(zip(rerank.FEATURES, rerank.features(q, P + (cyc,), vectors([q])[0], vectors).T))
+    assert list(col["road_user_named"]) == [0.0, 0.0, 0.0, 1.0]
+
+
 def test_a_stored_model_reorders_only_its_candidates(tmp_path):
     n = len(rerank.FEATURES)
     w = np.zeros(n)

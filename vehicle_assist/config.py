@@ -507,7 +507,8 @@ class AdvisorySettings(StrictModel):
     max_answer_words: int = Field(45, ge=5, le=80)
     """Spoken answers are shortened to this many words (tuned on dev: 32 -> 45 words lifts fact coverage)."""
     extractive_sentences: int = Field(2, ge=1, le=3)
-    """Sentences in an extractive answer (the best, then the runner-up if both fit ``max_answer_words``)."""
+    """Sentences in an extractive answer (the best, then the runner-up if both fit ``max_answer_words``
+    + 8; with 3, then one of the next best-ranked ones when it still fits: configs/default.yaml, dev)."""
     rank_query: str = Field("normalised", pattern="^(raw|semantic|normalised)$")
     """The text rule sentences are ranked against: the driver's words (``raw``), or the knowledge
     lane's normalised query (fillers out, the Code's words after everyday ones: "blues on" ->

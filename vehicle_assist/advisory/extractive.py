@@ -121,12 +121,16 @@ def _completion(best: Scored, ranked: list[Scored], asked: str, window: int) -> 
 def answer(question: str, passages: tuple[Passage, ...] | list[Passage], scene: Scene | None = None,
            max_words: int = 32, similarity: Similarity | None = None, ranked: list[Scored] | None = None,
            second_ratio: float = 0.0, sentences: int = 2, same_passage: bool = True,
-           asked: str | None = None, complete: int = 0, redundancy: float = 0.0, tries: int = 1) -> Extract | None:
+           asked: str | None = None, complete: int = 0, redundancy: float = 0.0, tries: int = 1,
+           third_window: int = 3) -> Extract | None:
     """The key sentence that best answers ``question`` (plus, with ``sentences=2``, the runner-up when it
     scores within ``second_ratio`` of it and both fit), shortened to ``max_words``; None without passages.
 
     Two items of one bullet list are said as the whole list when it fits ("You should reduce your speed,
-    be prepared for the hazard, and ..."); a runner-up that repeats the best sentence is skipped."""
+    be prepared for the hazard, and ..."); a runner-up that repeats the best sentence is skipped. With
+    ``sentences=3``, when the answer leaves room in ``max_words`` + 8, the best-ranked of the
+    ``third_window`` - 1 sentences ranked after the best (any top rule) that is not said yet and fits
+    is said too (eighth round: the fact is often in the sentence ranked just below)."""
     ranked = ranked if ranked is not None else rank_sentences(question, passages, scene, similarity=similarity)
     whole = [r for r in ranked if not r.sentence.joined or _keeps_best_item(r.sentence, ranked, max_words)]
     if not whole:
@@ -146,6 +150,7 @@ def answer(question: str, passages: tuple[Passage, ...] | list[Passage], scene: 
     filler = _completion(best, whole, question if asked is None else asked, complete)
     if filler is not None:
         pool = [filler] + [r for r in pool if r is not filler]
+    whole_list = False
     for cand in pool[:max(1, tries)] if sentences > 1 else []:  # the first runner-up that fits
         if cand.score < second_ratio * best.score:
             break
@@ -154,11 +159,19 @@ def answer(question: str, passages: tuple[Passage, ...] | list[Passage], scene: 
                   and r.sentence.group == nxt.group >= 0 and nxt.group == best.sentence.group]
         second = shorten(nxt.text, max_words)
         if joined and len(joined[0].text.split()) <= max_words + 8:
-            chosen = [joined[0]]
+            chosen, whole_list = [joined[0]], True
             break
         if len(first.split()) + len(second.split()) <= max_words + 8:
             chosen.append(nxt)
             break
+    if sentences > 2 and not whole_list:  # a third sentence when the answer leaves room for it
+        used = sum(len(shorten(c.text, max_words).split()) for c in chosen)
+        for r in whole[1:max(1, third_window)]:
+            if any(r.sentence == c or _overlaps(r.sentence, c) for c in chosen):
+                continue
+            if used + len(shorten(r.sentence.text, max_words).split()) <= max_words + 8:
+                chosen.append(r.sentence)
+                break
     if len({c.passage_id for c in chosen}) == 1:
         chosen.sort(key=lambda c: c.index)
     text = " ".join(shorten(c.text, max_words) for c in chosen)

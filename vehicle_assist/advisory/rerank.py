@@ -11,7 +11,10 @@ gap to the best and the rank; the cosine of the question to the rule's best and 
 sentence, to its title and to the whole passage; idf-weighted share of the question's words in the
 rule and in its title; whether a number question meets a rule stating a quantity; how many of the
 question's cues (cues.yaml) some sentence of the rule answers; whether the passage is an annex,
-sign or signal section rather than a numbered rule. A scene alone is never re-ranked.
+sign or signal section rather than a numbered rule; and, for a passage of a road user's own part of
+the Code (pedestrians, cyclists, horse riders, mobility scooters, motorcyclists: road_users.yaml),
+whether the question names that road user, names none, or names them while speaking of driving
+(eighth round). A scene alone is never re-ranked.
 """
 
 from __future__ import annotations
@@ -36,11 +39,35 @@ log = logging.getLogger(__name__)
 
 MODEL_PATH = Path(__file__).with_name("rerank.yaml")
 FEATURES = ("fused", "fused_gap", "inv_rank", "sent_max", "sent_second", "title_sim", "passage_sim",
-            "lex_share", "title_share", "number_fit", "cue_fit", "section_kind")
+            "lex_share", "title_share", "number_fit", "cue_fit", "section_kind",
+            "road_user_named", "road_user_unnamed", "road_user_driving")
+ROAD_USERS_PATH = Path(__file__).with_name("road_users.yaml")
 _QUANTITY = re.compile(r"\d+(?:\.\d+)?\s*(?:mph|km/h|metres?|m\b|feet|seconds?|years?|points|tonnes?|%|am|pm|"
                        r"miles?|mg|microgrammes|kg|cm|mm|lengths)|£\s?\d", re.I)
 Vectors = Callable[[list[str]], np.ndarray]
 """Unit embedding vectors of some texts (SentenceSimilarity.vectors: cached by text)."""
+
+
+@lru_cache(maxsize=2)
+def road_users(path: Path = ROAD_USERS_PATH) -> tuple[dict[str, re.Pattern], re.Pattern]:
+    """(section name -> how a question names its road user, driving words) from road_users.yaml."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    named = {sec: re.compile(u["named"], re.I) for u in data["road_users"] for sec in u["sections"]}
+    return named, re.compile(data["driving"], re.I)
+
+
+def road_user_fit(question: str, section: str) -> tuple[float, float, float]:
+    """(named, unnamed, named while driving) for a passage of a road user's own part of the Code
+    (pedestrians, cyclists, horse riders...): the question names that road user; it names none;
+    it names them and speaks of driving (a driver passing a cyclist, not the cyclist's own rules).
+    (0, 0, 0) for every other passage. Pure."""
+    named, driving = road_users()
+    pattern = named.get(section)
+    if pattern is None:
+        return 0.0, 0.0, 0.0
+    if not pattern.search(question):
+        return 0.0, 1.0, 0.0
+    return 1.0, 0.0, float(bool(driving.search(question)))
 
 
 def features(question: str, passages: Sequence[Passage], qvec: np.ndarray, vectors: Vectors) -> np.ndarray:
@@ -75,6 +102,7 @@ def features(question: str, passages: Sequence[Passage], qvec: np.ndarray, vecto
             float(numeric and bool(_QUANTITY.search(p.text))),
             max((cue_table.matches(s, wanted) for s in sents[i]), default=0) / max(len(wanted), 1) if wanted else 0.0,
             0.0 if re.fullmatch(r"H?\d+[a-z]?(-figure)?", p.id) else 1.0,
+            *road_user_fit(question, p.section),
         ])
     return np.asarray(rows, dtype=np.float64)
 
