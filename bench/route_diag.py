@@ -16,6 +16,16 @@ The limit-error time is also split into ``place_behind`` / ``place_ahead`` (the 
 the true path within 25 m of the car: the path is right, the place along it is wrong by a few
 metres, so the way and its limit switch late or early) and ``path`` (the matched way is not on the
 true path near the car: a wrong branch or a parallel road).
+
+With ``--place-lag``, instead: how far the smoothed place along the road lags the car, and where
+the lag enters (docs/route.md, "The place lag: out-and-back routes"):
+- ``lag_m``: per drive, the mean signed error of the smoothed place (``route match``'s lag, fix+speed)
+  along the true path, over fixes more than 10 s into the drive whose matched edge is on the path
+  (|error| < 30 m); then the mean over drives +- its standard error, and the share of drives behind
+  (the measure of bench/results/route_s6_dev_tried.json's ``place_lag_neukolln_dev60``);
+- ``entries_from_off_path``: Viterbi steps whose best state is on the true path while its best
+  predecessor was not (a detour through another road): how many, and the median and mean error of
+  the best state's place there.
 """
 
 from __future__ import annotations
@@ -36,7 +46,7 @@ from vehicle_assist.config import load_app  # noqa: E402
 from vehicle_assist.route.context import RouteTracker, match_settings  # noqa: E402
 from vehicle_assist.route.limits import way_limits  # noqa: E402
 from vehicle_assist.route.map import load_map, load_tables  # noqa: E402
-from vehicle_assist.route.match import Matcher, MatchSettings  # noqa: E402
+from vehicle_assist.route.match import Fix, Matcher, MatchSettings  # noqa: E402
 
 
 def neighbours(d, i0: int, i1: int):
@@ -135,6 +145,60 @@ def diagnose(rmap, limits, drives, results) -> dict:
                                         for k, v in examples.most_common(8)]}
 
 
+class _Watched(Matcher):
+    """Records, per Viterbi step, the best state's edge and place and its predecessor's edge."""
+
+    def _step(self, fix):
+        prev = list(self._states)
+        m = super()._step(fix)
+        if self._states and prev:
+            b = int(np.argmax(self._scores))
+            p = self._pred[b]
+            if p >= 0:
+                self.steps.append((fix.t_s, self._states[b][0], self._states[b][1], prev[p][0]))
+        return m
+
+
+def _err(starts, path_edges, edge, off, along):
+    ks = [k for k, e in enumerate(path_edges) if e == edge]
+    return min((starts[k] + off - along for k in ks), key=abs) if ks else None
+
+
+def place_lag(rmap, drives, ms: MatchSettings) -> dict:
+    per_drive, entries = [], []
+    for d in drives:
+        m = _Watched(rmap, ms)
+        m.steps = []
+        matches = []
+        for i in range(len(d.t)):
+            has = math.isfinite(d.lat[i])
+            m.update(Fix(float(d.t[i]), float(d.lat[i]) if has else None, float(d.lon[i]) if has else None, float(d.speed[i])))
+            matches.extend(m.take_smoothed())
+        matches.extend(m.finish())
+        starts = np.concatenate([[0.0], np.cumsum([float(rmap.edge_len[e]) for e in d.path_edges])])
+        errs = []
+        for i, got in enumerate(matches):
+            if got is None or d.outside[i] or d.t[i] < 10 or not math.isfinite(d.along_m[i]):
+                continue
+            e = _err(starts, d.path_edges, got.edge, got.offset_m, d.along_m[i])
+            if e is not None and abs(e) < 30:
+                errs.append(e)
+        if errs:
+            per_drive.append(float(np.mean(errs)))
+        on_path = set(d.path_edges)
+        index = {round(float(t), 2): i for i, t in enumerate(d.t)}
+        for t, edge, off, pedge in m.steps:
+            i = index[round(t, 2)]
+            if t >= 10 and edge in on_path and pedge not in on_path and math.isfinite(d.along_m[i]):
+                entries.append(_err(starts, d.path_edges, edge, off, d.along_m[i]))
+    v = np.array(per_drive)
+    return {"lag_m": round(float(v.mean()), 2), "lag_se_m": round(float(v.std(ddof=1) / math.sqrt(len(v))), 2),
+            "drives_behind": round(float((v < 0).mean()), 2), "drives": len(v),
+            "entries_from_off_path": len(entries),
+            "entry_place_error_median_m": round(float(np.median(entries)), 1) if entries else None,
+            "entry_place_error_mean_m": round(float(np.mean(entries)), 1) if entries else None}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--split", choices=("dev",), default="dev")
@@ -142,6 +206,7 @@ def main() -> None:
     ap.add_argument("--map", type=Path, action="append", required=True)
     ap.add_argument("--set", action="append", default=[])
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--place-lag", action="store_true", help="the place-lag measure instead of the error causes")
     args = ap.parse_args()
     tables = load_tables()
     settings = load_app().route
@@ -152,6 +217,10 @@ def main() -> None:
         rmap = load_map(path, tables)
         limits = way_limits(rmap, tables, settings.vehicle_type, settings.nation)
         drives = make_drives(rmap, limits, args.split, args.drives)
+        if args.place_lag:
+            doc["maps"][path.name] = place_lag(rmap, drives, ms)
+            print(json.dumps({path.name: doc["maps"][path.name]}), flush=True)
+            continue
         results = []
         for d in drives:
             tr = RouteTracker(rmap, settings, tables)

@@ -585,3 +585,32 @@ def test_generated_route_drive_is_remade_when_the_limit_tables_change(va_home, m
     routes.write_text(routes.read_text().replace("min_buildings: 10", "min_buildings: 11"))
     synth.ensure(["short"])
     assert _json.loads(truth.read_text())["tables"] == synth.tables_key() != first["tables"]
+
+
+def test_out_and_back_along_a_side_road_costs_a_u_turn(tmp_path):
+    """A route that leaves the street into a driveway and comes back out of it (the candidate is the
+    driveway's inbound edge, reached through the node mid-way along it) turns back on the road: it
+    pays the U-turn cost, as turning back on the edge the car came by does. Before, a U-turn at a node
+    that offers no choice cost nothing, and such detours carried the place along the road metres
+    behind the car (docs/route.md, "The place lag: out-and-back routes")."""
+    from vehicle_assist.config import load_app
+    from vehicle_assist.route.context import match_settings
+    from vehicle_assist.route.match import Matcher
+
+    rmap = load_map(_street_with_driveways(tmp_path / "street.osm"), use_cache=False)
+    m = Matcher(rmap, match_settings(load_app().route))
+    street = [e for e in range(len(rmap.edge_len)) if int(rmap.a["way_id"][rmap.way_of_edge(e)]) == 1]
+    drive_out = next(e for e in range(len(rmap.edge_len)) if int(rmap.a["way_id"][rmap.way_of_edge(e)]) == 100
+                     and rmap.node_ways[rmap.edge_from[e]] > 1)
+    node = int(rmap.edge_from[drive_out])
+    pe = next(e for e in street if int(rmap.edge_to[e]) == node)
+    drive_in = int(rmap.edge_rev[drive_out])
+    mid = int(rmap.edge_to[drive_out])
+    assert rmap.node_degree[mid] == 2  # the driveway's mid node: no choice there
+    on = next(e for e in range(len(rmap.edge_len)) if int(rmap.edge_from[e]) == mid and int(rmap.edge_to[e]) != node)
+    _, via = m._dijkstra(node, 100.0)
+    assert via[mid] == drive_out
+    minor = m._minor_edges()
+    further = m._route_cost(pe, on, node, mid, via, {}, minor, 1.0)  # on along the driveway
+    and_back = m._route_cost(pe, drive_in, node, mid, via, {}, minor, 1.0)  # into it and back out
+    assert and_back >= further + m.s.uturn_cost - 1e-9, (further, and_back)

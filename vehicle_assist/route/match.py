@@ -534,7 +534,8 @@ class Matcher:
         turn_scale = 1.0
         if s.turn_speed_mps > 0 and math.isfinite(vmin):
             turn_scale = min(4.0, max(0.25, (vmin / s.turn_speed_mps) ** 2))
-        for i, ((pe, poff, _), pscore, pvar) in enumerate(zip(self._states, self._scores, prev_var)):
+        prev_back = self._back or [-1] * len(self._states)
+        for i, ((pe, poff, _), pscore, pvar, pback) in enumerate(zip(self._states, self._scores, prev_var, prev_back)):
             plen = float(rmap.edge_len[pe])
             to_end = plen - poff
             pnode = int(rmap.edge_to[pe])
@@ -562,7 +563,10 @@ class Matcher:
                         if got is None:
                             got = extra[key] = self._route_cost(pe, ce, pnode, cfrom, via, chains, minor, turn_scale)
                         cost = got
-                    if int(rmap.edge_to[ce]) == int(rmap.edge_from[pe]):  # just behind, on the previous edge
+                    if int(rmap.edge_to[ce]) == int(rmap.edge_from[pe]) and (
+                            ce == pback or rmap.way_of_edge(ce) == rmap.way_of_edge(pe)):
+                        # just behind, on the previous edge: the road's own, or the one the route came in by
+                        # (not any road ending there: that step back would skip the turn into it for free)
                         b_route = -(poff + float(rmap.edge_len[ce]) - coff)
                         if abs(b_route - travelled) < abs(route - travelled):
                             route, back, cost = b_route, -1, 0.0
@@ -634,6 +638,8 @@ class Matcher:
             first, last, inner = got
             if first == int(self.rmap.edge_rev[pe]):
                 cost += s.uturn_cost  # back the way it came (a dead end's turn): a U-turn too
+            if last == int(self.rmap.edge_rev[ce]):
+                cost += s.uturn_cost  # out along a road and back on it to the candidate: a U-turn too
             turns = self._turn(pe, first) + inner + self._turn(last, ce) if s.turn_cost > 0 else 0.0
         cost += turn_scale * turns
         if s.minor_cost > 0 and minor[ce] and not minor[pe]:
