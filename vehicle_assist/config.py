@@ -665,6 +665,16 @@ class RouteSettings(StrictModel):
     minor_cost: float = Field(0.0, ge=0)
     """Matcher's cost of a route that turns off a road onto a ``minor_classes`` way (driveways, car-park aisles)."""
     minor_classes: list[str] = ["service"]
+    gnss_innov: Literal["off", "place", "cross", "scale"] = "off"
+    """Matcher, coloured GNSS noise counted once per time constant instead of at every step (docs/route.md):
+    ``place``: routes scored by the innovation of a Kalman filter of the place and a GNSS bias, instead of
+    the distance emission and the route Laplace term; ``cross``: the distance emission whitened by the
+    chain's bias; ``scale``: the distance emission times min(1, step seconds / ``gnss_tau_s``); ``off``:
+    the distance emission."""
+    gnss_tau_s: float = Field(5.0, gt=0)
+    """With ``gnss_innov``: the GNSS bias's time constant."""
+    gnss_coloured: float = Field(0.8, gt=0, lt=1)
+    """With ``gnss_innov``: share of the GNSS error variance that is bias (the rest white)."""
     match_lag_s: float = Field(1.0, ge=0, le=10)
     """Fixed lag of ``route match`` and the bench: a fix's road and limit are decided with the fixes
     of the next this many seconds (its record comes out that much plus up to one matching step

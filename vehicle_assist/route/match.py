@@ -23,6 +23,9 @@ After Newson & Krumm (2009), "Hidden Markov map matching through noise and spars
 - Place along the road: the best predecessor's place moved on by the distance travelled, fused
   with the fix's projection (a 1-D Kalman update, ``along_q``): the speed integral is steadier
   than GNSS along the road, which decides when the car reaches a junction.
+- Coloured GNSS noise (``gnss_innov``, off by default; :mod:`vehicle_assist.route.gnss_innov`): the
+  distance emission counted about once per time constant of the GNSS bias instead of at every step.
+  Measured on dev and not kept (docs/route.md).
 
 Online: fixes arrive one by one. A Viterbi step is taken when the car has travelled ``step_m``
 since the last one (or ``max_step_s`` has passed), which keeps consecutive fixes' noise from
@@ -42,6 +45,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vehicle_assist.route import gnss_innov
 from vehicle_assist.route.ahead import next_edge
 from vehicle_assist.route.map import RoadMap, bearing_diff_deg, haversine_m
 
@@ -107,6 +111,19 @@ class MatchSettings:
     """Log-probability cost of a route that leaves a road of another class for one of the
     ``minor_classes`` (driveways, car-park aisles, ...: seldom entered from the road). 0: off."""
     minor_classes: tuple[str, ...] = ("service",)
+    gnss_innov: str = "off"
+    """Coloured GNSS noise (:mod:`vehicle_assist.route.gnss_innov`: a whitened likelihood, so a lean
+    of the noise that persists is counted about once per time constant, not again at every step).
+    ``place``: each route scored by the Kalman innovation of the fix given the predecessor's place and
+    a GNSS bias state, in place of the distance emission and the route-vs-travelled Laplace term
+    (each state's place is that filter's). ``cross``: only the distance emission is replaced, by the
+    innovation of the fix's offset from the road given the predecessor's bias; the route term and the
+    1-D place fusion stay. ``scale``: the distance emission times ``min(1, elapsed / gnss_tau_s)`` (the
+    share of an independent fix that a step's fix is worth). ``off``: the distance emission."""
+    gnss_tau_s: float = 5.0
+    """With ``gnss_innov``: time constant of the GNSS bias (first-order Gauss-Markov)."""
+    gnss_coloured: float = 0.8
+    """With ``gnss_innov``: share of the GNSS error variance (``sigma_m^2``) that is bias; the rest is white."""
     lag_s: float = 0.0
     """Fixed-lag smoothing (:meth:`Matcher.take_smoothed`): a fix's place is decided on the best
     path through the Viterbi steps of the next ``lag_s`` seconds (0: filtering only)."""
@@ -159,6 +176,7 @@ class Matcher:
         self._states: list[tuple[int, float, float]] = []  # (edge, offset, emission distance)
         self._var: list[float] = []  # variance of each state's offset (m^2)
         self._back: list[int] = []
+        self._bias: list = []  # gnss_innov cross: each state's GNSS bias filter
         self._scores = np.zeros(0)
         self._last_step_t: float | None = None
         self._last_step_ll: tuple[float, float] | None = None
@@ -285,6 +303,7 @@ class Matcher:
     def _candidates(self, fix: Fix) -> tuple[list[tuple[int, float, float]], np.ndarray]:
         rmap, s = self.rmap, self.s
         xy = rmap.project(fix.lat, fix.lon)
+        self._fix_xy = (float(xy[0]), float(xy[1]))
         segs = rmap.segments_near(xy, s.radius_m)
         if len(segs) == 0:
             return [], np.zeros(0)
@@ -320,7 +339,34 @@ class Matcher:
                     lp += -0.5 * (max(0.0, diff - s.course_free_deg) / s.course_sigma_deg) ** 2
                 states.append((e, off, float(dist[i])))
                 emis.append(lp)
+        if s.gnss_innov == "cross":
+            self._cross_offsets(xy, segs, frac, states)
         return states, np.asarray(emis)
+
+    def _cross_offsets(self, xy: np.ndarray, segs: np.ndarray, frac: np.ndarray,
+                       states: list[tuple[int, float, float]]) -> None:
+        """Each state's offset from the fix to its nearest road point (n x 2) and its length, for
+        ``gnss_innov: cross``."""
+        rmap = self.rmap
+        p = rmap.a["node_xy"]
+        seg_of = {int(sg): k for k, sg in enumerate(segs.tolist())}
+        ks = [seg_of[int(rmap.edge_seg[e])] for e, _, _ in states]
+        sg = segs[ks]
+        pa, pb = p[rmap.a["seg_a"][sg]], p[rmap.a["seg_b"][sg]]
+        resid = np.asarray(xy) - (pa + (pb - pa) * frac[ks][:, None])
+        self._resid = resid.reshape(-1, 2)
+        self._rdist = np.hypot(self._resid[:, 0], self._resid[:, 1])
+
+    def _cross_start(self, prev, elapsed: float):
+        """``gnss_innov: cross``: every candidate's bias filter and innovation log-likelihood from one
+        prior (a chain's bias, or none)."""
+        s = self.s
+        prior = gnss_innov.bias_prior(prev, elapsed, s.sigma_m, s.gnss_coloured, s.gnss_tau_s)
+        return gnss_innov.cross_update(prior, self._resid, self._rdist, (1.0 - s.gnss_coloured) * s.sigma_m ** 2)
+
+    def _distance_emission(self, states: list[tuple[int, float, float]]) -> np.ndarray:
+        """The distance part of each state's emission (what ``gnss_innov``'s innovation stands for)."""
+        return np.array([-0.5 * (d / self.s.sigma_m) ** 2 for _, _, d in states])
 
     def _edges_of(self, seg: int) -> list[int]:
         if not hasattr(self, "_seg_edges"):
@@ -345,24 +391,36 @@ class Matcher:
         vmin, self._vmin = self._vmin, (self._last_speed if self._last_speed is not None else math.inf)
         if not states:
             self._states, self._scores, self._best = [], np.zeros(0), None
-            self._var, self._back, self._pred = [], [], []
+            self._var, self._back, self._pred, self._bias = [], [], [], []
             if self.s.lag_s > 0:
                 self._break()
             return None
         fused = None
         pred = None
+        self._new_bias = None
         if len(self._states):
             bound = travelled + 2 * self.s.radius_m + 20.0
             if self._last_speed is None:
                 bound = max(bound, min(self.s.max_speed_mps * elapsed, 2000.0))
-            trans, fused, pred = self._transition(states, travelled, bound, vmin)
+            trans, fused, pred = self._transition(states, travelled, bound, vmin, elapsed)
             scores = trans + emis
+            if self.s.gnss_innov in ("place", "cross"):  # the innovation stands for the distance term
+                scores = scores - self._distance_emission(states)
+            elif self.s.gnss_innov == "scale":  # the distance term counted as elapsed / tau independent fixes
+                scores = scores - (1.0 - min(1.0, elapsed / self.s.gnss_tau_s)) * self._distance_emission(states)
             if not np.isfinite(scores).any():  # no route joins the last step to this one: restart
                 scores, fused, pred = emis.copy(), None, None
+                self._new_bias = None
         else:
             scores = emis.copy()
         if fused is None:
-            fused = [(off, self.s.sigma_m ** 2 * self.s.along_r_factor, -1) for _, off, _ in states]
+            if self.s.gnss_innov == "place":
+                fused = [self._innov_start(e, off, None, 0.0)[:2] + (-1,) for e, off, _ in states]
+            else:
+                fused = [(off, self.s.sigma_m ** 2 * self.s.along_r_factor, -1) for _, off, _ in states]
+        if self.s.gnss_innov == "cross" and self._new_bias is None:
+            bias, cov, _ = self._cross_start(None, 0.0)
+            self._new_bias = list(zip(map(tuple, bias.tolist()), map(tuple, cov.tolist())))
         if pred is None:
             pred = [-1] * len(states)
             if self.s.lag_s > 0:
@@ -373,6 +431,8 @@ class Matcher:
         self._var = [f[1] for f, k in zip(fused, keep) if k]
         self._back = [f[2] for f, k in zip(fused, keep) if k]
         self._pred = [p for p, k in zip(pred, keep) if k]
+        if self._new_bias is not None:
+            self._bias = [bb for bb, k in zip(self._new_bias, keep) if k]
         self._scores = scores[keep]
         b = int(np.argmax(self._scores))
         e, off, d = self._states[b]
@@ -516,11 +576,12 @@ class Matcher:
         return self._moved_on(edge, offset, distance, True)
 
     def _transition(self, states: list[tuple[int, float, float]], travelled: float,
-                    bound: float, vmin: float = math.inf) -> tuple[np.ndarray, list[tuple[float, float, int]], list[int]]:
+                    bound: float, vmin: float = math.inf, elapsed: float = 0.0) -> tuple[np.ndarray, list[tuple], list[int]]:
         """Best score of reaching each candidate, and its place along the road fused from the best
         predecessor's place moved on by the distance travelled and the fix's projection (a 1-D
         Kalman update: the speed integral is steadier than GNSS along the road): (offset, variance,
-        the edge the route entered the candidate's edge from, or -1)."""
+        the edge the route entered the candidate's edge from, or -1). With ``gnss_innov`` the route
+        is scored by the innovation (:meth:`_innov_route`) and the variance is that filter's state."""
         rmap, s = self.rmap, self.s
         out = np.full(len(states), -np.inf)
         r_var = s.sigma_m ** 2 * s.along_r_factor
@@ -531,6 +592,10 @@ class Matcher:
         chains: dict[tuple[int, int], tuple[int, int, float]] = {}
         extra: dict[tuple[int, int], float] = {}
         minor = self._minor_edges()
+        innov_place = s.gnss_innov == "place"
+        cross = s.gnss_innov == "cross" and len(self._bias) == len(self._states)
+        if cross:
+            new_bias: list = [None] * len(states)
         turn_scale = 1.0
         if s.turn_speed_mps > 0 and math.isfinite(vmin):
             turn_scale = min(4.0, max(0.25, (vmin / s.turn_speed_mps) ** 2))
@@ -541,6 +606,8 @@ class Matcher:
             if pnode not in dists:
                 dists[pnode] = self._dijkstra(pnode, bound)
             reach, via = dists[pnode]
+            if cross:
+                c_bias, c_cov, c_ll = self._cross_start(self._bias[i], elapsed)
             for j, (ce, coff, _) in enumerate(states):
                 cost = 0.0
                 back = -1
@@ -568,18 +635,60 @@ class Matcher:
                             route, back, cost = b_route, -1, 0.0
                     if not math.isfinite(route):
                         continue
-                lp = pscore - abs(route - travelled) / s.beta_m - cost
+                if innov_place:
+                    kfo = self._innov_route(ce, coff, coff + (travelled - route), pvar, fuse, travelled, elapsed)
+                    lp = pscore + kfo[2] - cost
+                else:
+                    lp = pscore - abs(route - travelled) / s.beta_m - cost
+                    if cross:
+                        lp += c_ll[j]
                 if lp > out[j]:
                     out[j] = lp
                     preds[j] = i
-                    if fuse and s.along_q > 0:
+                    if cross:
+                        new_bias[j] = (tuple(c_bias[j].tolist()), tuple(c_cov[j].tolist()))
+                    if innov_place:
+                        fused[j] = (kfo[0], kfo[1], back)
+                    elif fuse and s.along_q > 0:
                         pred = coff + (travelled - route)
                         pv = pvar + s.along_q * max(travelled, 0.0)
                         k = pv / (pv + r_var)
                         fused[j] = (pred + k * (coff - pred), pv * r_var / (pv + r_var), back)
                     else:
                         fused[j] = (coff, r_var, back)
+        if cross:
+            self._new_bias = new_bias
         return out, fused, preds
+
+    # -- coloured GNSS: the innovation score (gnss_innov) -----------------------------------------
+
+    def _edge_geom(self, edge: int) -> tuple[float, float, float, float]:
+        """An edge's start (x, y) and unit direction (cached per map)."""
+        g = self.rmap.__dict__.get("_edge_geom")
+        if g is None:
+            rmap = self.rmap
+            xy = rmap.a["node_xy"]
+            a0, a1 = xy[rmap.edge_from], xy[rmap.edge_to]
+            ln = np.maximum(np.hypot(*(a1 - a0).T), 1e-9)
+            u = (a1 - a0) / ln[:, None]
+            g = self.rmap.__dict__["_edge_geom"] = [tuple(r) for r in np.column_stack([a0, u]).astype(float).tolist()]
+        return g[edge]
+
+    def _innov_start(self, edge: int, off: float, prev, elapsed: float):
+        s = self.s
+        return gnss_innov.start(self._edge_geom(edge), self._fix_xy, off, prev, elapsed,
+                                s.sigma_m, s.gnss_coloured, s.gnss_tau_s)
+
+    def _innov_route(self, edge: int, off: float, s_pred: float, prev, fuse: bool, travelled: float,
+                     elapsed: float) -> tuple[float, gnss_innov.Filter, float]:
+        """A route into a candidate scored by the innovation: the predecessor's filter moved on to
+        ``s_pred`` (a U-turn, or a predecessor with no filter: a new chain that keeps the bias)."""
+        s = self.s
+        prev = prev if isinstance(prev, tuple) else None
+        if fuse and prev is not None:
+            return gnss_innov.step(self._edge_geom(edge), self._fix_xy, s_pred, prev, travelled, elapsed,
+                                   s.along_q, s.sigma_m, s.gnss_coloured, s.gnss_tau_s)
+        return self._innov_start(edge, off, prev, elapsed)
 
     def _minor_edges(self) -> np.ndarray:
         """Per edge: whether its way's class is one of ``minor_classes``."""
