@@ -203,4 +203,4 @@ def test_index_pre_renders_unless_told_not_to(monkeypatch):
     doc = json.loads(out.stdout.strip().splitlines()[-1])
     assert out.exit_code == 0 and doc["voice"]["phrases"] == 3 and len(calls) == 1
     out = runner.invoke(app, ["index"])
-    assert "3 answer openings in the TTS cache (1 rendered" in out.stdout
+    assert "3 of 3 answer openings in the TTS cache (1 rendered" in out.stdout

@@ -64,7 +64,7 @@ def register(app: typer.Typer) -> None:
             console.print(f"[dim]{s['attribution']}[/dim]")
             v = s["voice"]
             if v and not v.get("note", "").startswith(("no disk", "the ")):
-                console.print(f"voice: {v['phrases']} answer openings in the TTS cache ({v['rendered']} rendered in "
+                console.print(f"voice: {v['rendered'] + v['cached']} of {v['phrases']} answer openings in the TTS cache ({v['rendered']} rendered in "
                               f"{v['render_s']:.0f} s, {v['cached']} already there); {v['pinned_bytes'] / 1e6:.0f} MB of "
                               f"{v['max_bytes'] / 1e6:.0f} MB (speech.tts.cache_mb)")
             if v and v.get("note"):
