@@ -48,7 +48,7 @@ def test_questions_file_gives_one_record_per_line(tmp_path):
 
 @pytest.mark.slow
 def test_index_command_reports_the_index():
-    result = runner.invoke(app, ["index", "--json"])
+    result = runner.invoke(app, ["index", "--no-voice", "--json"])  # the voice warm-up: tests/test_speech_tts_warm.py
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["chunks"] > summary["records"] - 30 and summary["sources"] == ["uk-gb"]

@@ -416,7 +416,8 @@ class TtsSettings(StrictModel):
         "piper", description="piper (natural neural voice; falls back to pyttsx3 when Piper or its voice is missing) or pyttsx3 (espeak-ng)")
     first_chunk_words: int = Field(6, ge=0, le=40, description="when nothing is playing, a longer sentence's first "
                                    "phrase (up to this many words) is rendered and played on its own (0: never cut)")
-    cache_mb: float = Field(64.0, ge=0, le=4096, description="rendered sentences kept on disk ($VA_CACHE/tts); 0: no cache")
+    cache_mb: float = Field(256.0, ge=0, le=4096, description="rendered sentences kept on disk ($VA_CACHE/tts, FLAC), "
+                            "the answer openings `vehicle-assist index` pre-renders (~130 MB, at most 3/4) included; 0: no cache")
     nice: int = Field(0, ge=0, le=19, description="answers, replies and advisories render on a thread of this much lower "
                       "CPU priority (Linux), so perception keeps its frames while a neural voice renders; alerts are "
                       "pre-rendered and never wait for it. 0: the same priority as perception")

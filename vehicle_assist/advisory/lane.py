@@ -74,6 +74,60 @@ def load_slm(cfg: AppConfig) -> tuple[Any, str | None]:
         return None, f"[{err.code}] {err.message}; answering on the extractive route instead"
 
 
+def answer_openings(parts: AdvisoryParts) -> list[str]:
+    """The first sentence of every answer the extractive route can give, as :class:`AdvisoryRun` speaks it, plus
+    the lane's fixed phrases (refusal, apology), in a stable order. Pure over the loaded index.
+
+    An extractive answer is sentences of one rule (``whole_rules``: the whole rule of a retrieved chunk, or its
+    figure; else the chunk), each :func:`~vehicle_assist.advisory.text.shorten`-ed to ``max_answer_words``; a
+    number question's answer opens with the rule's fact (:func:`~vehicle_assist.advisory.facts.spoken`: the
+    fact, or its context sentence then the fact). The spoken first sentence is the first of
+    :func:`~vehicle_assist.speech.tts.split_sentences` of that text. SLM and remote answers are generated
+    text and have no fixed opening."""
+    from vehicle_assist.advisory import facts
+    from vehicle_assist.advisory.dispatch import APOLOGY
+    from vehicle_assist.advisory.run import UNAVAILABLE
+    from vehicle_assist.advisory.text import passage_sentences, shorten
+    from vehicle_assist.messages import Passage
+    from vehicle_assist.speech.tts import split_sentences
+
+    s = parts.settings
+    out: dict[str, None] = dict.fromkeys((s.refusal_text, UNAVAILABLE, APOLOGY))
+    retriever = parts.retriever
+    index = getattr(retriever, "index", None)
+    if index is None:
+        return list(out)
+    lookup = getattr(retriever, "passage", lambda rule_id: None)
+    passages: dict[str, Passage] = {}
+    for c in index.chunks:
+        whole = lookup(c.rule_id) if s.whole_rules else None
+        if whole is None:
+            passages.setdefault(f"{c.rule_id}#{c.part}", Passage(c.rule_id, c.section, c.title, c.text, 0.0, c.source))
+            continue
+        passages.setdefault(whole.id, whole)
+        figure = lookup(f"{c.rule_id}-figure")
+        if figure is not None:
+            passages.setdefault(figure.id, figure)
+    for p in passages.values():
+        said = [shorten(x.text, s.max_answer_words) for x in passage_sentences(p)]
+        texts = list(said)
+        if s.facts != "off":
+            for fact in facts.facts(p):
+                texts += [shorten(t, s.max_answer_words) for t in [fact.text] + ([f"{fact.context} {fact.text}"] if fact.context else [])]
+        for text in texts:
+            first = split_sentences(text)
+            if first:
+                out.setdefault(first[0])
+        if s.extractive_sentences > 1:  # two sentences of a rule, in the rule's order, whose boundary is no sentence end
+            for i, a in enumerate(said):  # ("... lights on." + "you should ..." is one spoken sentence)
+                alone = split_sentences(a)
+                for b in said[i + 1:]:
+                    joined = split_sentences(f"{a} {b}")
+                    if joined and alone and joined[0] != alone[0]:
+                        out.setdefault(joined[0])
+    return list(out)
+
+
 @dataclass
 class Lane:
     """``ask``'s lane: a ready AdvisoryRun, its parts and its own speaker (closed with :meth:`close`)."""

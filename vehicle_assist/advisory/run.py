@@ -35,6 +35,8 @@ from vehicle_assist.messages import (
 from vehicle_assist.speech.tts import split_sentences
 
 log = logging.getLogger(__name__)
+UNAVAILABLE = "Sorry, I can't look that up right now."
+"""Said when retrieval failed (no index, a broken one)."""
 STAGES = ("retrieve", "route", "generate", "validate", "speak")
 _RUN_IDS = itertools.count(1)
 
@@ -170,7 +172,7 @@ class AdvisoryRun:
         rep.ranked, rep.retrieval = ranked, retrieval
 
         if chosen == router.REFUSAL:
-            msg = s.refusal_text if retrieval is not None else "Sorry, I can't look that up right now."
+            msg = s.refusal_text if retrieval is not None else UNAVAILABLE
             rep.advisory = Advisory(t_ns, msg, router.REFUSAL, refused=True, question=question, ttl_s=ttl)
             await self._speak(ctx, rep, [msg], timings)
         elif chosen == router.SLM and self.slm is not None:

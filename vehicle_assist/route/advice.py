@@ -280,6 +280,42 @@ def answer(kind: str, question: str, ctx: RouteContext | None, t_ns: int) -> Adv
                     ROUTE, (rule,) if rule else (), question=question)
 
 
+ROAD = "\u2039road\u203a"
+"""Stands for a road's name in :func:`spoken_texts` (an opening that holds it depends on the map)."""
+
+
+def spoken_texts(table: AdviceTable, lookahead_m: float = 600.0) -> list[str]:
+    """Everything the route lane says from its tables and templates, for pre-rendering openings: each advisory
+    kind at every spoken distance in its window (speed limits 20-70 mph), and the map answers for each limit
+    source, limit and crossing type up to ``lookahead_m``; a road's name is :data:`ROAD`. Pure."""
+    out: dict[str, None] = {}
+
+    def distances(lo: float, hi: float) -> list[int]:
+        return sorted({d for d in (say_distance(m) for m in range(int(lo), int(hi) + 1, 5)) if lo <= d <= hi})
+
+    limits = (20, 30, 40, 50, 60, 70)
+    for name, k in table.advice.items():
+        details = k.details or ([""] if k.feature != "crossing" else ["unknown"])
+        for m in distances(k.min_m, k.max_m):
+            for detail in details:
+                for limit in (limits if k.feature == "speed_limit_change" else (None,)):
+                    f = RouteFeature(k.feature, float(m), detail, limit_mph=limit)
+                    out.setdefault(compose(name, f, k))
+    out.setdefault(NO_DATA)
+    for source in ("tagged", "built_up_inferred", "national"):
+        for limit in (None,) + limits:
+            ctx = RouteContext(0, way_id=1, road=ROAD, speed_limit_mph=limit, limit_source=source)
+            out.setdefault(answer("speed_limit", "", ctx, 0).text)
+    out.setdefault(answer("road", "", RouteContext(0, way_id=1, road=ROAD), 0).text)
+    out.setdefault(answer("crossing", "", RouteContext(0, way_id=1, lookahead_m=lookahead_m), 0).text)
+    for detail in tuple(RULE_OF_CROSSING) + ("unknown",):
+        for m in distances(10, lookahead_m):
+            for sure in (True, False):
+                ctx = RouteContext(0, way_id=1, features_ahead=(RouteFeature("crossing", float(m), detail, sure=sure),))
+                out.setdefault(answer("crossing", "", ctx, 0).text)
+    return list(out)
+
+
 __all__ = ["AdviceTable", "AdviceKind", "SpeedingSettings", "AdviceState", "Advice", "SpeedingState", "load_table",
            "advise", "track", "stable", "compose", "say_distance", "speeding", "speeding_hazards", "question_kind",
-           "answer", "ROUTE", "SPEEDING", "NO_DATA", "QUESTION_KINDS"]
+           "answer", "spoken_texts", "ROUTE", "ROAD", "SPEEDING", "NO_DATA", "QUESTION_KINDS"]

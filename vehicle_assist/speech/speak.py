@@ -72,11 +72,22 @@ class Speaker:
 
     def __call__(self, sentence: str, source: str = "advisory", tier: Tier = Tier.ADVISORY, t_ns: int = 0) -> bool:
         """Render one sentence and queue it; False when an alert pre-empted it (nothing more should follow)."""
-        head, rest = sentence, ""
         self.queued_ns = None
-        if getattr(self.renderer, "split_first_phrase", False) and not self.arbiter.is_speaking():
-            head, rest = first_chunk(sentence, self.first_chunk_words)
+        head, rest = (sentence, "") if self.arbiter.is_speaking() else self.split(sentence)
         return all(self._one(part, source, tier, t_ns) for part in (head, rest) if part)
+
+    def split(self, sentence: str) -> tuple[str, str]:
+        """(what is rendered and queued first, the rest) for a sentence said in silence: the first phrase
+        (:func:`~vehicle_assist.speech.tts.first_chunk`) when the renderer's time grows with the text, else the whole."""
+        if getattr(self.renderer, "split_first_phrase", False):
+            return first_chunk(sentence, self.first_chunk_words)
+        return sentence, ""
+
+    def opening(self, text: str) -> str:
+        """The text of the first audio of ``text`` said in silence (what the driver waits for): its first
+        sentence's first part. What :mod:`vehicle_assist.speech.warm` pre-renders."""
+        sentences = split_sentences(text)
+        return self.split(sentences[0])[0] if sentences else ""
 
     def _one(self, text: str, source: str, tier: Tier, t_ns: int) -> bool:
         cancel = self.arbiter.cancel_event

@@ -22,6 +22,7 @@ from __future__ import annotations
 import ctypes
 import io
 import json
+import os
 import re
 import threading
 import logging
@@ -208,17 +209,38 @@ class PiperRenderer:
         """Piper's length_scale for a speaking rate in words per minute (slower -> longer)."""
         return self.length_scale * BASE_RATE / max(1, int(rate or self.rate))
 
+    def cache_key(self, text: str, rate: int | None = None) -> tuple[str, str, str]:
+        """The :class:`DiskCache` key of ``text`` said at ``rate``: (voice, length scale/volume, the words said).
+        The one place the key is made: :meth:`render` and the pre-rendering (:mod:`vehicle_assist.speech.warm`) use it."""
+        text = " ".join(text.split())
+        said = speakable(text) if self.normalise else text
+        return self.voice, f"{round(self.length_scale_for(rate), 3):.3f}/{self.volume:g}", said
+
+    def prerender(self, text: str, rate: int | None = None) -> bool | None:
+        """Put ``text`` at ``rate`` into the disk cache as a kept (pinned) entry, rendering it only if it is not
+        there yet. True: rendered now; False: already cached (now kept); None: no disk cache, or it is full."""
+        if self.disk_cache is None or not " ".join(text.split()):
+            return None
+        key = self.cache_key(text, rate)
+        if self.disk_cache.pin(*key):
+            return False
+        if not self.disk_cache.room_for_pinned():
+            return None
+        with self._lock:
+            pcm = self._synthesize(key[2], round(self.length_scale_for(rate), 3))
+        return True if self.disk_cache.put(*key, pcm, self.sample_rate, pinned=True) else None
+
     def render(self, text: str, rate: int | None = None) -> Rendered:
         """Render ``text`` (any length) to PCM. Empty text gives empty PCM."""
         start = clock.perf_ns()
         text = " ".join(text.split())
         if not text:
             return Rendered(text, np.zeros(0, np.float32), self.sample_rate, 0.0)
-        said = speakable(text) if self.normalise else text
+        disk_key = self.cache_key(text, rate)
+        said = disk_key[2]
         key = (said, round(self.length_scale_for(rate), 3))
         with self._lock:
             pcm = self._cache.get(key)
-            disk_key = (self.voice, f"{key[1]:.3f}/{self.volume:g}", said)
             if pcm is None and self.disk_cache is not None:
                 pcm = self.disk_cache.get(*disk_key)
             if pcm is None:
@@ -309,69 +331,149 @@ def renderer_for(res, cache_mb: float | None = None) -> "TTSRenderer | PiperRend
 class DiskCache:
     """Rendered sentences on disk, keyed by (text, voice, rate), bounded to ``max_bytes`` (least recently
     used first out). The extractive route speaks Highway Code sentences verbatim, so a sentence said
-    once is ready the next time. Files are 16-bit WAVs named by a hash of the key, owner-only (a
-    spoken answer can echo the driver's question). A missing or broken entry is rendered again."""
+    once is ready the next time. Files are 16-bit FLAC (lossless, about half a WAV's size; read back in
+    under a millisecond) named by a hash of the key, owner-only (a spoken answer can echo the driver's
+    question). A missing or broken entry is rendered again.
+
+    Pinned entries (``put(..., pinned=True)``, :meth:`pin`: the answer openings pre-rendered by
+    ``vehicle-assist index``, :mod:`vehicle_assist.speech.warm`) live in ``pinned/`` and count against the
+    same bound, but are evicted only when nothing else is left; :meth:`room_for_pinned` keeps a quarter of the
+    bound for what the runtime renders."""
+
+    SUFFIX = ".flac"
+    LEGACY = ".wav"
+    """Entries written as WAV before the cache turned to FLAC: still read, and evicted like the others."""
+    PINNED = "pinned"
+    PINNED_SHARE = 0.75
 
     def __init__(self, folder: Path | str, max_bytes: int) -> None:
         self.folder, self.max_bytes = Path(folder), int(max_bytes)
+        self.pinned_folder = self.folder / self.PINNED
         self.hits = self.misses = 0
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            self._size = sum(f.stat().st_size for f in self.folder.glob("*.wav"))
+            self._size = sum(f.stat().st_size for f in self._files())
+            self.pinned_bytes = sum(f.stat().st_size for f in self._files(pinned=True))
         except OSError as err:
             log.warning("TTS cache %s unusable (%s); rendering every sentence", self.folder, err)
             self.max_bytes = 0
-            self._size = 0
+            self._size = self.pinned_bytes = 0
 
-    def path(self, voice: str, rate: str, text: str) -> Path:
+    def _files(self, pinned: bool | None = None) -> list[Path]:
+        """Cache files: all (None), the pinned ones (True) or the others (False)."""
+        out: list[Path] = []
+        if pinned is not True:
+            out += self.folder.glob("*" + self.SUFFIX)
+            out += self.folder.glob("*" + self.LEGACY)
+        if pinned is not False and self.pinned_folder.is_dir():
+            out += self.pinned_folder.glob("*" + self.SUFFIX)
+        return out
+
+    def path(self, voice: str, rate: str, text: str, pinned: bool = False) -> Path:
         import hashlib
 
-        return self.folder / (hashlib.sha256(f"{voice}\n{rate}\n{text}".encode()).hexdigest()[:32] + ".wav")
+        name = hashlib.sha256(f"{voice}\n{rate}\n{text}".encode()).hexdigest()[:32] + self.SUFFIX
+        return (self.pinned_folder if pinned else self.folder) / name
 
     def get(self, voice: str, rate: str, text: str) -> np.ndarray | None:
         """The cached PCM, or None (never cached, evicted, unreadable)."""
         if self.max_bytes <= 0:
             return None
-        p = self.path(voice, rate, text)
+        main = self.path(voice, rate, text)
+        for pinned, p in ((False, main), (False, main.with_suffix(self.LEGACY)), (True, self.path(voice, rate, text, True))):
+            if not p.is_file():
+                continue
+            try:
+                pcm = read_audio(p)
+                if not pinned:
+                    os.utime(p)  # recently used: evicted last
+            except Exception:  # noqa: BLE001 - libsndfile's errors, a truncated or foreign file: a miss
+                continue
+            self.hits += 1
+            return pcm
+        self.misses += 1
+        return None
+
+    def pin(self, voice: str, rate: str, text: str) -> bool:
+        """Keep an entry already on disk as pinned (moved into ``pinned/``); False when there is none."""
+        if self.max_bytes <= 0:
+            return False
+        dst = self.path(voice, rate, text, pinned=True)
+        if dst.is_file():
+            return True
+        src = self.path(voice, rate, text)
         try:
-            pcm, _ = read_wav(p)
-            import os
+            size = src.stat().st_size
+            self.pinned_folder.mkdir(mode=0o700, exist_ok=True)
+            src.replace(dst)
+        except OSError:
+            return False
+        self.pinned_bytes += size
+        return True
 
-            os.utime(p)  # recently used: evicted last
-        except (OSError, EOFError, wave.Error, TTSError):
-            self.misses += 1
-            return None
-        self.hits += 1
-        return pcm
+    def room_for_pinned(self) -> bool:
+        """Whether pinned entries fill less than :attr:`PINNED_SHARE` of the bound."""
+        return self.max_bytes > 0 and self.pinned_bytes < self.PINNED_SHARE * self.max_bytes
 
-    def put(self, voice: str, rate: str, text: str, pcm: np.ndarray, sample_rate: int) -> None:
-        """Store one rendering; evict the least recently used files past ``max_bytes``. Never raises."""
-        data = pcm_to_wav(pcm, sample_rate)
+    def unpin_except(self, keep: set[Path]) -> int:
+        """Drop the pinned files not in ``keep`` (openings of an older Code, voice or setting); bytes freed."""
+        freed = 0
+        for f in self._files(pinned=True):
+            if f not in keep:
+                try:
+                    size = f.stat().st_size
+                    f.unlink()
+                except OSError:
+                    continue
+                freed += size
+        self.pinned_bytes -= freed
+        self._size -= freed
+        return freed
+
+    def put(self, voice: str, rate: str, text: str, pcm: np.ndarray, sample_rate: int, pinned: bool = False) -> bool:
+        """Store one rendering; evict the least recently used files past ``max_bytes``. Never raises;
+        False when nothing was stored."""
+        data = pcm_to_flac(pcm, sample_rate)
         if self.max_bytes <= 0 or len(data) > self.max_bytes:
-            return
+            return False
         try:
             from vehicle_assist import private
 
-            p = self.path(voice, rate, text)
+            p = self.path(voice, rate, text, pinned)
+            if pinned:
+                self.pinned_folder.mkdir(mode=0o700, exist_ok=True)
             old = p.stat().st_size if p.exists() else 0  # an overwrite replaces, it does not add
             tmp = p.with_suffix(".tmp")
             private.write_bytes(tmp, data)
             tmp.replace(p)
             self._size += len(data) - old
+            if pinned:
+                self.pinned_bytes += len(data) - old
             if self._size > self.max_bytes:
                 self._evict()
         except OSError as err:
             log.warning("TTS cache write failed (%s)", err)
+            return False
+        return True
 
     def _evict(self) -> None:
-        files = sorted(self.folder.glob("*.wav"), key=lambda f: f.stat().st_mtime)
-        self._size = sum(f.stat().st_size for f in files)
-        for f in files:
+        """Least recently used out, down to 90% of the bound: the others first, pinned entries last."""
+        others = sorted(self._files(pinned=False), key=lambda f: f.stat().st_mtime)
+        pinned = sorted(self._files(pinned=True), key=lambda f: f.stat().st_mtime)
+        self._size = sum(f.stat().st_size for f in others + pinned)
+        for f in others + pinned:
             if self._size <= self.max_bytes * 0.9:
                 break
             size = f.stat().st_size
             f.unlink(missing_ok=True)
             self._size -= size
+            if f.parent == self.pinned_folder:
+                self.pinned_bytes -= size
+
+    @property
+    def size(self) -> int:
+        """Bytes on disk, pinned entries included."""
+        return self._size
 
 
 def first_chunk(sentence: str, max_words: int = 6, min_words: int = 2) -> tuple[str, str]:
@@ -411,6 +513,23 @@ def read_wav(path: Path | str) -> tuple[np.ndarray, int]:
     if ch > 1:
         pcm = pcm.reshape(-1, ch).mean(axis=1)
     return pcm, sr
+
+
+def pcm_to_flac(pcm: np.ndarray, sample_rate: int) -> bytes:
+    """float32 mono PCM -> 16-bit FLAC bytes (lossless; the disk cache's format)."""
+    import soundfile
+
+    buf = io.BytesIO()
+    soundfile.write(buf, (np.clip(pcm, -1, 1) * 32767).astype("<i2"), sample_rate, format="FLAC", subtype="PCM_16")
+    return buf.getvalue()
+
+
+def read_audio(path: Path | str) -> np.ndarray:
+    """A 16-bit FLAC or WAV file as float32 mono PCM (the samples :func:`read_wav` gives)."""
+    import soundfile
+
+    pcm, _ = soundfile.read(str(path), dtype="int16", always_2d=True)
+    return pcm.mean(axis=1).astype(np.float32) / 32768.0 if pcm.shape[1] > 1 else pcm[:, 0].astype(np.float32) / 32768.0
 
 
 def pcm_to_wav(pcm: np.ndarray, sample_rate: int) -> bytes:
