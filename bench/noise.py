@@ -136,8 +136,12 @@ def main() -> None:
     ap.add_argument("--model", default=None, choices=list(asr.MODEL_ROLES), help="Whisper model (default: config)")
     ap.add_argument("--how", default="stream,steps,window", help="comma list of stream,steps,window")
     ap.add_argument("--json-out", type=Path, default=None)
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a speech setting, e.g. vad.subtract=true (as bench/speech.py --set)")
     args = ap.parse_args()
-    settings = config.load_app().speech
+    from speech import override  # bench/speech.py
+
+    settings = override(config.load_app().speech, args.set)
     opts = asr.AsrOptions.from_settings(settings.asr)
     if args.model:
         opts = asr.AsrOptions(**{**opts.__dict__, "model": args.model})

@@ -325,6 +325,11 @@ class VadSettings(StrictModel):
     max_utterance_s: float = Field(12.0, ge=1.0, le=30.0, description="an utterance is cut here (Whisper's window is 30 s)")
     trailing_silence_s: float = Field(0.5, ge=0.1, description="silence that ends an utterance")
     pre_roll_s: float = Field(0.25, ge=0.0, description="audio kept before the detected start")
+    subtract: bool = Field(True, description="noise-adaptive front end: spectral subtraction when the noise floor is high")
+    subtract_factor: float = Field(2.0, ge=0.0, le=5.0, description="over-subtraction factor a (P - a N)")
+    subtract_threshold_db: float = Field(5.0, ge=1.0, le=30.0, description="subtracted energy over N exp(-a) that counts as speech")
+    subtract_engage_dbfs: float = Field(-50.0, description="noise floor (speech band) above which the subtraction is used")
+    subtract_release_db: float = Field(3.0, ge=0.0, description="hysteresis: released this far below the engage level")
 
 
 class NoiseGateSettings(StrictModel):

@@ -2,7 +2,10 @@
 
 Each 20 ms frame gets its energy in the speech band (300-4000 Hz), which ignores most of the
 low-frequency rumble of a car. A noise floor is tracked (falls fast, rises slowly while no one
-speaks); a frame is speech when it stands ``threshold_db`` above the floor. An utterance opens
+speaks); a frame is speech when it stands ``threshold_db`` above the floor. When the road is loud (the floor
+above ``subtract_engage_dbfs``, with hysteresis) and ``subtract`` is on, a frame is judged instead on its spectrally
+subtracted band energy (a per-bin noise spectrum tracked on non-speech frames); quieter audio keeps the plain rule
+exactly. An utterance opens
 when enough speech falls within a short window, ends after ``trailing_silence_s`` of non-speech or
 at ``max_utterance_s``, and is dropped when shorter than ``min_utterance_s``. Time comes in as an
 argument (``elapsed_s``, seconds of stream time), so results are the same live, in replay and in
@@ -43,6 +46,13 @@ class VadOptions:
     max_utterance_s: float = 12.0
     trailing_silence_s: float = 0.5
     pre_roll_s: float = 0.25
+    subtract: bool = True
+    """Noise-adaptive front end: when the tracked noise floor stands above ``subtract_engage_dbfs``, a frame is
+    judged on its spectrally subtracted band energy instead (see :class:`VadSegmenter`)."""
+    subtract_factor: float = 2.0
+    subtract_threshold_db: float = 5.0
+    subtract_engage_dbfs: float = -50.0
+    subtract_release_db: float = 3.0
 
     @classmethod
     def from_settings(cls, settings) -> "VadOptions":
@@ -69,14 +79,30 @@ class VadEvent:
     candidate: Utterance | None = None
 
 
-def band_energy_db(frames: np.ndarray, sample_rate: int) -> np.ndarray:
-    """Speech-band energy (dBFS-like) of each row of ``frames`` (n_frames x frame_len)."""
+def _band_spectrum(frames: np.ndarray, sample_rate: int) -> tuple[np.ndarray, float]:
+    """The speech-band bins of each row's windowed power spectrum, and the divisor that (after x 2) makes their sum a power."""
     n = frames.shape[1]
     window = np.hanning(n).astype(np.float32)
     spec = np.abs(np.fft.rfft(frames * window, axis=1)) ** 2
     freqs = np.fft.rfftfreq(n, 1.0 / sample_rate)
     band = (freqs >= BAND_HZ[0]) & (freqs <= BAND_HZ[1])
-    power = spec[:, band].sum(axis=1) * 2.0 / (np.sum(window ** 2) * n)
+    return spec[:, band], np.sum(window ** 2) * n
+
+
+def band_power_bins(frames: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Per-bin speech-band power of each row of ``frames`` (scaled so that a row's sum is its band power)."""
+    spec, denom = _band_spectrum(frames, sample_rate)
+    return spec * 2.0 / denom
+
+
+SUBTRACT_TAU_S = 0.4
+"""Time constant of the per-bin noise spectrum on non-speech frames (ten times slower during speech)."""
+
+
+def band_energy_db(frames: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Speech-band energy (dBFS-like) of each row of ``frames`` (n_frames x frame_len)."""
+    spec, denom = _band_spectrum(frames, sample_rate)
+    power = spec.sum(axis=1) * 2.0 / denom
     return 10.0 * np.log10(power + 1e-12)
 
 
@@ -105,6 +131,9 @@ class VadSegmenter:
         self._held_s = 0.0  # muted playback the open utterance was held across (its times are shifted by it)
         self._resumed = False
         self._offered = False  # a pause candidate was given since the last speech frame
+        self._noise_bins: np.ndarray | None = None  # per-bin noise spectrum (subtract front end)
+        self.subtracting = False  # the subtract front end is engaged (noise floor high)
+        self.subtract_frames = 0  # frames judged by it (for benches and tests)
 
     @property
     def in_speech(self) -> bool:
@@ -137,9 +166,11 @@ class VadSegmenter:
         self._pending = self._pending[n * self.frame_len:]
         self._pending_t = t0 + n * self.frame_s
         energies = band_energy_db(frames, self.sr)
+        bins = band_power_bins(frames, self.sr) if self.opt.subtract else None
         events: list[VadEvent] = []
         for i in range(n):
-            events.extend(self._step(t0 + i * self.frame_s, frames[i], float(energies[i])))
+            events.extend(self._step(t0 + i * self.frame_s, frames[i], float(energies[i]),
+                                     None if bins is None else bins[i]))
         return events
 
     def gated(self, duration_s: float) -> None:
@@ -174,10 +205,39 @@ class VadSegmenter:
             rate = FLOOR_RISE_SPEECH_DB_S if speech else FLOOR_RISE_DB_S
             self.floor_db += min(e_db - self.floor_db, rate * self.frame_s)
 
-    def _step(self, t: float, frame: np.ndarray, e_db: float) -> list[VadEvent]:
+    def _subtracted_speech(self, e_db: float, p: np.ndarray) -> bool:
+        """Spectral subtraction in the band: the energy of max(P - a N, 0) against N exp(-a) (what it leaves of
+        noise alone, for exponentially distributed bin powers) plus ``subtract_threshold_db``."""
+        a, n = self.opt.subtract_factor, self._noise_bins
+        rest = float(np.maximum(p - a * n, 0.0).sum())
+        floor = float(n.sum()) * np.exp(-a)
+        return (e_db > self.opt.min_energy_dbfs and
+                10.0 * np.log10(rest + 1e-12) > 10.0 * np.log10(floor + 1e-12) + self.opt.subtract_threshold_db)
+
+    def _judge(self, e_db: float, p: np.ndarray | None) -> bool:
+        """Speech or not. The shipped rule (energy over the floor) unless the noise-adaptive front end is on and
+        the noise floor is high (engaged above ``subtract_engage_dbfs``, released ``subtract_release_db`` below it)."""
+        if p is None:
+            return self._is_speech(e_db)
+        if self._noise_bins is None:
+            self._noise_bins = p.astype(np.float64).copy()
+        if self.subtracting:
+            self.subtracting = self.floor_db > self.opt.subtract_engage_dbfs - self.opt.subtract_release_db
+        else:
+            self.subtracting = self.floor_db > self.opt.subtract_engage_dbfs
+        if self.subtracting:
+            self.subtract_frames += 1
+            speech = self._subtracted_speech(e_db, p)
+        else:
+            speech = self._is_speech(e_db)
+        k = self.frame_s / SUBTRACT_TAU_S / (10.0 if speech else 1.0)
+        self._noise_bins += k * (p - self._noise_bins)
+        return speech
+
+    def _step(self, t: float, frame: np.ndarray, e_db: float, bins: np.ndarray | None = None) -> list[VadEvent]:
         if self.floor_db is None:
             self.floor_db = e_db
-        speech = self._is_speech(e_db)
+        speech = self._judge(e_db, bins)
         self._track_floor(e_db, speech)
         t_end = t + self.frame_s
         if self._utt is None:
