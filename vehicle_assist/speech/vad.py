@@ -89,10 +89,12 @@ def _band_spectrum(frames: np.ndarray, sample_rate: int) -> tuple[np.ndarray, fl
     return spec[:, band], np.sum(window ** 2) * n
 
 
-def band_power_bins(frames: np.ndarray, sample_rate: int) -> np.ndarray:
-    """Per-bin speech-band power of each row of ``frames`` (scaled so that a row's sum is its band power)."""
+def band_energy_and_bins(frames: np.ndarray, sample_rate: int, bins: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """Speech-band energy (dBFS-like) of each row of ``frames`` (n_frames x frame_len) and, with ``bins``, its
+    per-bin band power (scaled so that a row's sum is its band power), from one spectrum."""
     spec, denom = _band_spectrum(frames, sample_rate)
-    return spec * 2.0 / denom
+    power = spec.sum(axis=1) * 2.0 / denom
+    return 10.0 * np.log10(power + 1e-12), (spec * 2.0 / denom if bins else None)
 
 
 SUBTRACT_TAU_S = 0.4
@@ -101,9 +103,7 @@ SUBTRACT_TAU_S = 0.4
 
 def band_energy_db(frames: np.ndarray, sample_rate: int) -> np.ndarray:
     """Speech-band energy (dBFS-like) of each row of ``frames`` (n_frames x frame_len)."""
-    spec, denom = _band_spectrum(frames, sample_rate)
-    power = spec.sum(axis=1) * 2.0 / denom
-    return 10.0 * np.log10(power + 1e-12)
+    return band_energy_and_bins(frames, sample_rate, bins=False)[0]
 
 
 class VadSegmenter:
@@ -165,8 +165,7 @@ class VadSegmenter:
         t0 = self._pending_t
         self._pending = self._pending[n * self.frame_len:]
         self._pending_t = t0 + n * self.frame_s
-        energies = band_energy_db(frames, self.sr)
-        bins = band_power_bins(frames, self.sr) if self.opt.subtract else None
+        energies, bins = band_energy_and_bins(frames, self.sr, bins=self.opt.subtract)
         events: list[VadEvent] = []
         for i in range(n):
             events.extend(self._step(t0 + i * self.frame_s, frames[i], float(energies[i]),
