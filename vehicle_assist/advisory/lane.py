@@ -86,7 +86,7 @@ def answer_openings(parts: AdvisoryParts) -> list[str]:
     text and have no fixed opening."""
     from vehicle_assist.advisory import facts
     from vehicle_assist.advisory.dispatch import APOLOGY
-    from vehicle_assist.advisory.run import UNAVAILABLE
+    from vehicle_assist.advisory.run import UNAVAILABLE, whole_rules
     from vehicle_assist.advisory.text import passage_sentences, shorten
     from vehicle_assist.messages import Passage
     from vehicle_assist.speech.tts import split_sentences
@@ -97,17 +97,11 @@ def answer_openings(parts: AdvisoryParts) -> list[str]:
     index = getattr(retriever, "index", None)
     if index is None:
         return list(out)
-    lookup = getattr(retriever, "passage", lambda rule_id: None)
-    passages: dict[str, Passage] = {}
-    for c in index.chunks:
-        whole = lookup(c.rule_id) if s.whole_rules else None
-        if whole is None:
-            passages.setdefault(f"{c.rule_id}#{c.part}", Passage(c.rule_id, c.section, c.title, c.text, 0.0, c.source))
-            continue
-        passages.setdefault(whole.id, whole)
-        figure = lookup(f"{c.rule_id}-figure")
-        if figure is not None:
-            passages.setdefault(figure.id, figure)
+    passages: dict[tuple[str, str], Passage] = {}
+    for c in index.chunks:  # each chunk as the answer path widens a retrieved one (its whole rule and figure)
+        chunk = (Passage(c.rule_id, c.section, c.title, c.text, 0.0, c.source),)
+        for p in whole_rules(retriever, chunk) if s.whole_rules else chunk:
+            passages.setdefault((p.id, p.text), p)
     for p in passages.values():
         said = [shorten(x.text, s.max_answer_words) for x in passage_sentences(p)]
         texts = list(said)

@@ -87,6 +87,23 @@ def _with_passages(res: Any, passages: tuple[Passage, ...]) -> Any:
     return res
 
 
+def whole_rules(retriever: Any, passages: tuple[Passage, ...]) -> tuple[Passage, ...]:
+    """Each retrieved chunk replaced by its whole rule (same id and score), when the retriever has it
+    (``advisory.whole_rules``), and a rule's figure (the Rule 126 stopping distances) after it."""
+    lookup = getattr(retriever, "passage", None)
+    if lookup is None:
+        return passages
+    out = []
+    for p in passages:
+        full = lookup(p.id)
+        out.append(dataclasses.replace(full, score=p.score) if full is not None else p)
+    for p in list(out):  # a rule's figure comes with its rule
+        fig = lookup(f"{p.id}-figure")
+        if fig is not None and all(q.id != fig.id for q in out):
+            out.append(dataclasses.replace(fig, score=p.score))
+    return tuple(out)
+
+
 class AdvisoryRun:
     """One configured advisory lane; ``execute`` answers one question or scene."""
 
@@ -191,19 +208,7 @@ class AdvisoryRun:
         return rep
 
     def _whole(self, passages: tuple[Passage, ...]) -> tuple[Passage, ...]:
-        """Each retrieved chunk replaced by its whole rule (same id and score), when the retriever has it."""
-        lookup = getattr(self.retriever, "passage", None)
-        if lookup is None:
-            return passages
-        out = []
-        for p in passages:
-            full = lookup(p.id)
-            out.append(dataclasses.replace(full, score=p.score) if full is not None else p)
-        for p in list(out):  # a rule's figure (the Rule 126 stopping distances) comes with its rule
-            fig = lookup(f"{p.id}-figure")
-            if fig is not None and all(q.id != fig.id for q in out):
-                out.append(dataclasses.replace(fig, score=p.score))
-        return tuple(out)
+        return whole_rules(self.retriever, passages)
 
     def _reranker(self) -> Any:
         """The learned rule re-ranker (advisory/rerank.yaml) when configured and fitted for this index's
