@@ -388,9 +388,10 @@ def test_course_over_ground_from_the_fixes(leeds):
     assert off.course_deg() is None
 
 
-def _turn_pair(rmap, lo: float, hi: float) -> tuple[int, int]:
-    """Two edges meeting at a node, the second turning off the first by lo..hi deg."""
-    for e1 in range(len(rmap.edge_to)):
+def _turn_pair(rmap, lo: float, hi: float, after: int = -1) -> tuple[int, int]:
+    """Two edges meeting at a node, the second turning off the first by lo..hi deg (the first after
+    edge ``after``)."""
+    for e1 in range(after + 1, len(rmap.edge_to)):
         v = int(rmap.edge_to[e1])
         for e2 in rmap.out_edges[rmap.out_ptr[v]:rmap.out_ptr[v + 1]]:
             if lo <= route_map.bearing_diff_deg(rmap.edge_bearing(int(e2)), rmap.edge_bearing(e1)) <= hi:
@@ -429,6 +430,25 @@ def test_turn_place_from_the_gnss_course(leeds):
     for k in range(30):
         off.update(Fix(k * 0.1, lat, lon, 5.0, b1 if k < 20 else b2))
     assert off.turn_place(e1, e2) is None and not off._courses
+
+
+def test_segments_per_way_keeps_the_segment_past_a_bend(leeds):
+    """``segs_per_way`` 2: at a fix beside a bend of a way both segments of the bend are candidates
+    (with 1, only the nearer; the other may be the one the car is on)."""
+    from vehicle_assist.route.match import Matcher, MatchSettings
+
+    e1, e2 = _turn_pair(leeds, 60.0, 120.0)
+    while leeds.way_of_edge(e1) != leeds.way_of_edge(e2):  # a bend of one way
+        e1, e2 = _turn_pair(leeds, 60.0, 120.0, after=e1)
+    node = leeds.a["node_xy"][int(leeds.edge_to[e1])]
+    lat, lon = (float(x) for x in leeds.unproject(node + np.array([3.0, 3.0])))
+    way = leeds.way_of_edge(e1)
+
+    def segs(n: int) -> set[int]:
+        states, _ = Matcher(leeds, MatchSettings(segs_per_way=n))._candidates(Fix(0.0, lat, lon, 10.0))
+        return {int(leeds.edge_seg[e]) for e, _, _ in states if leeds.way_of_edge(e) == way}
+
+    assert len(segs(1)) == 1 and len(segs(2)) == 2
 
 
 def test_place_along_the_road_is_fused_with_the_distance_travelled(leeds):

@@ -82,6 +82,10 @@ class MatchSettings:
     step_m: float = 12.0
     max_step_s: float = 3.0
     max_candidates: int = 16
+    segs_per_way: int = 1
+    """Segments kept per way (nearest first). With 1, at a bend of a way the nearest segment can be the
+    one before the bend, whose bearing disagrees with the course (dev, branch s9-route: 2 gains; the
+    test split was read before it was found, so the default stays 1)."""
     """Ways kept per step (nearest first, the nearest segment of each); each segment gives one or two
     directed states."""
     uturn_cost: float = 6.0
@@ -341,15 +345,16 @@ class Matcher:
         keep = dist <= s.radius_m
         segs, dist, frac = segs[keep], dist[keep], frac[keep]
         # nearest segment of each way (a way's other segments are the same road, farther off)
-        order, ways_seen = [], set()
+        order, ways_seen = [], {}
         seg_way = rmap.a["seg_way"]
         for i in np.argsort(dist):
             w = int(seg_way[segs[i]])
-            if w not in ways_seen:
-                ways_seen.add(w)
+            got = ways_seen.get(w, 0)
+            if got < s.segs_per_way:
+                if got == 0 and len(ways_seen) >= s.max_candidates:
+                    continue
+                ways_seen[w] = got + 1
                 order.append(i)
-                if len(order) >= s.max_candidates:
-                    break
         states, emis = [], []
         use_heading = (fix.heading_deg is not None and fix.speed_mps is not None
                        and fix.speed_mps >= s.heading_min_speed_mps)
