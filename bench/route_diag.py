@@ -1,7 +1,9 @@
 """Where the route bench's errors come from (dev split only): the limit-error time and the
 way errors far from junctions of ``bench/route.py``'s drives, broken down by cause.
 
-    python bench/route_diag.py --split dev --drives 60 --map FILE.osm ... [--set FIELD=VALUE ...] [--out FILE.json]
+    python bench/route_diag.py --split dev --drives 60 --map FILE.osm ... [--set FIELD=VALUE ...] [--course] [--out FILE.json]
+
+``--course``: the "fix+speed+course" condition (the synthetic GNSS course over ground with each fix).
 
 Limit-error time (share of the time where the map has a limit), by cause:
 - ``none``: nothing claimed (``start``: the first 5 s of a drive; ``gap``: a position gap; else ``other``);
@@ -9,6 +11,8 @@ Limit-error time (share of the time where the map has a limit), by cause:
   next (late / early at a junction), split by whether the car is within 20 m of a junction node;
 - ``same_name``: another way of the same name/ref (parallel carriageway, lane link);
 - ``other_way``: any other way (split by near/far from a junction).
+``late_early_by_turn``: the ``previous_way`` / ``next_way`` time split by whether the true path turns
+more than 30 deg where it changes way (``turn``) or goes on about straight (``straight``).
 Way errors (fixes > 20 m from a junction, as the bench counts them), by the same causes, plus
 ``limit_same``: how many of them have the true way's limit anyway.
 
@@ -84,6 +88,32 @@ def place_or_path(mw, along: float, starts: np.ndarray, path_way: np.ndarray, re
     return "place_ahead" if best > 0 else "place_behind"
 
 
+def way_change_turns(rmap, d) -> tuple[np.ndarray, np.ndarray]:
+    """Per fix: the turn (deg) of the true path at the last and at the next change of way."""
+    from vehicle_assist.route.map import bearing_diff_deg
+
+    w, e = d.true_way, d.true_edge
+    n = len(w)
+    last, nxt = np.full(n, np.nan), np.full(n, np.nan)
+    changes = [i for i in range(1, n) if w[i] != w[i - 1] and w[i] >= 0 and w[i - 1] >= 0]
+    ang = {i: bearing_diff_deg(rmap.edge_bearing(int(e[i])), rmap.edge_bearing(int(e[i - 1]))) for i in changes}
+    k = 0
+    cur = np.nan
+    for i in range(n):
+        if k < len(changes) and changes[k] == i:
+            cur = ang[i]
+            k += 1
+        last[i] = cur
+    cur = np.nan
+    k = len(changes) - 1
+    for i in range(n - 1, -1, -1):
+        nxt[i] = cur
+        if k >= 0 and changes[k] == i:
+            cur = ang[i]
+            k -= 1
+    return last, nxt
+
+
 def diagnose(rmap, limits, drives, results) -> dict:
     a = rmap.a
     way_index = {int(w): i for i, w in enumerate(a["way_id"])}
@@ -95,9 +125,11 @@ def diagnose(rmap, limits, drives, results) -> dict:
     far = 0
     near_time = 0.0
     examples: Counter = Counter()
+    turn_err: Counter = Counter()
     for d, ctxs in zip(drives, results):
         dt = np.diff(d.t, append=d.t[-1] + 0.1)
         prev, nxt = neighbours(d, 0, len(d.t))
+        turn_last, turn_next = way_change_turns(rmap, d)
         starts = np.concatenate([[0.0], np.cumsum([float(rmap.edge_len[e]) for e in d.path_edges])])
         path_way = np.array([rmap.way_of_edge(e) for e in d.path_edges])
         for i, c in enumerate(ctxs):
@@ -126,6 +158,9 @@ def diagnose(rmap, limits, drives, results) -> dict:
                 if not ok:
                     lim_err[cause] += dt[i]
                     place_err[place_or_path(mw, float(d.along_m[i]), starts, path_way)] += dt[i]
+                    if cause.startswith(("previous_way", "next_way")):
+                        a_deg = turn_last[i] if cause.startswith("previous") else turn_next[i]
+                        turn_err[cause.split(":")[0] + (":turn" if a_deg > 30 else ":straight")] += dt[i]
                     if mw is not None:
                         examples[(int(a["way_id"][tw]), float(limits.mph[tw]), int(a["way_id"][mw]), float(limits.mph[mw]), cause.split(":")[0])] += dt[i]
             if d.junction_m[i] > 20 and not gap:
@@ -138,6 +173,7 @@ def diagnose(rmap, limits, drives, results) -> dict:
             "limit_error_share": round(sum(lim_err.values()) / max(lim_total, 1e-9), 4),
             "limit_error_by_cause_pct_of_time": {k: round(100 * v / lim_total, 2) for k, v in lim_err.most_common()},
             "limit_error_place_or_path_pct_of_time": {k: round(100 * v / lim_total, 2) for k, v in place_err.most_common()},
+            "late_early_by_turn_pct_of_time": {k: round(100 * v / lim_total, 2) for k, v in turn_err.most_common()},
             "far_fixes": far, "way_error_share": round(sum(v for k, v in way_err.items() if not k.startswith("(")) / max(far, 1), 4),
             "way_errors_by_cause": dict(way_err.most_common()),
             "top_limit_error_pairs_s": [{"true_way": k[0], "true_mph": round(k[1], 1), "matched_way": k[2],
@@ -207,12 +243,14 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[])
     ap.add_argument("--out", type=Path)
     ap.add_argument("--place-lag", action="store_true", help="the place-lag measure instead of the error causes")
+    ap.add_argument("--course", action="store_true", help="with the GNSS course over ground (fix+speed+course)")
     args = ap.parse_args()
     tables = load_tables()
     settings = load_app().route
     overrides = parse_overrides(args.set)
     ms = MatchSettings(**(match_settings(settings).__dict__ | overrides))
-    doc = {"split": args.split, "drives": args.drives, "match_settings": ms.__dict__, "maps": {}}
+    doc = {"split": args.split, "drives": args.drives, "cond": "fix+speed+course" if args.course else "fix+speed",
+           "match_settings": ms.__dict__, "maps": {}}
     for path in args.map:
         rmap = load_map(path, tables)
         limits = way_limits(rmap, tables, settings.vehicle_type, settings.nation)
@@ -225,7 +263,7 @@ def main() -> None:
         for d in drives:
             tr = RouteTracker(rmap, settings, tables)
             tr.matcher = Matcher(rmap, ms)
-            results.append(replay(tr, d, False)[0])
+            results.append(replay(tr, d, args.course)[0])
         doc["maps"][path.name] = diagnose(rmap, limits, drives, results)
         print(json.dumps({path.name: doc["maps"][path.name]}, indent=1), flush=True)
     if args.out:

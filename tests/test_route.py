@@ -388,6 +388,69 @@ def test_course_over_ground_from_the_fixes(leeds):
     assert off.course_deg() is None
 
 
+def _turn_pair(rmap, lo: float, hi: float, after: int = -1) -> tuple[int, int]:
+    """Two edges meeting at a node, the second turning off the first by lo..hi deg (the first after
+    edge ``after``)."""
+    for e1 in range(after + 1, len(rmap.edge_to)):
+        v = int(rmap.edge_to[e1])
+        for e2 in rmap.out_edges[rmap.out_ptr[v]:rmap.out_ptr[v + 1]]:
+            if lo <= route_map.bearing_diff_deg(rmap.edge_bearing(int(e2)), rmap.edge_bearing(e1)) <= hi:
+                return e1, int(e2)
+    raise AssertionError("no such turn")
+
+
+def test_turn_place_from_the_gnss_course(leeds):
+    """With a GNSS course, the moment the course swings past the middle of a turn places the car at
+    the turn's node: ``turn_place`` is the distance travelled since (by speed); None before the turn,
+    for a turn under ``turn_fix_min_deg``, and when a fix without a course broke the run."""
+    from vehicle_assist.route.match import Matcher, MatchSettings
+
+    e1, e2 = _turn_pair(leeds, 80.0, 100.0)
+    b1, b2 = leeds.edge_bearing(e1), leeds.edge_bearing(e2)
+    lat, lon = (float(x) for x in leeds.unproject(leeds.a["node_xy"][int(leeds.edge_to[e1])]))
+    m = Matcher(leeds, MatchSettings(turn_fix_sigma_m=3.0))
+    for k in range(20):  # 2 s at 5 m/s on the first edge's bearing
+        m.update(Fix(k * 0.1, lat, lon, 5.0, b1))
+    assert m.turn_place(e1, e2) is None  # not turned yet
+    for k in range(20, 30):  # then 1 s on the second's
+        m.update(Fix(k * 0.1, lat, lon, 5.0, b2))
+    # odometer 0.5 m per fix: 14.5 m now; the course swung between fixes 19 and 20 (9.5 and 10 m)
+    assert m.turn_place(e1, e2) == pytest.approx(14.5 - 9.75, abs=1e-6)
+    s1, s2 = _turn_pair(leeds, 5.0, 30.0)
+    assert m.turn_place(s1, s2) is None  # too slight a turn to time
+    m.update(Fix(3.0, lat, lon, 5.0, None))  # no course: the run is broken
+    m.update(Fix(3.1, lat, lon, 5.0, b2))
+    assert m.turn_place(e1, e2) is None
+    mid = Matcher(leeds, MatchSettings(turn_fix_sigma_m=3.0))  # the swing seen, not the leg in (35 deg off it)
+    for k in range(30):
+        mid.update(Fix(k * 0.1, lat, lon, 5.0, (b1 + 35.0 * (1 if route_map.bearing_diff_deg(b2, b1 + 35.0) < 90 else -1)) % 360
+                       if k < 20 else b2))
+    assert mid.turn_place(e1, e2) is None
+    off = Matcher(leeds, MatchSettings())  # off: no courses kept
+    for k in range(30):
+        off.update(Fix(k * 0.1, lat, lon, 5.0, b1 if k < 20 else b2))
+    assert off.turn_place(e1, e2) is None and not off._courses
+
+
+def test_segments_per_way_keeps_the_segment_past_a_bend(leeds):
+    """``segs_per_way`` 2: at a fix beside a bend of a way both segments of the bend are candidates
+    (with 1, only the nearer; the other may be the one the car is on)."""
+    from vehicle_assist.route.match import Matcher, MatchSettings
+
+    e1, e2 = _turn_pair(leeds, 60.0, 120.0)
+    while leeds.way_of_edge(e1) != leeds.way_of_edge(e2):  # a bend of one way
+        e1, e2 = _turn_pair(leeds, 60.0, 120.0, after=e1)
+    node = leeds.a["node_xy"][int(leeds.edge_to[e1])]
+    lat, lon = (float(x) for x in leeds.unproject(node + np.array([3.0, 3.0])))
+    way = leeds.way_of_edge(e1)
+
+    def segs(n: int) -> set[int]:
+        states, _ = Matcher(leeds, MatchSettings(segs_per_way=n))._candidates(Fix(0.0, lat, lon, 10.0))
+        return {int(leeds.edge_seg[e]) for e, _, _ in states if leeds.way_of_edge(e) == way}
+
+    assert len(segs(1)) == 1 and len(segs(2)) == 2
+
+
 def test_place_along_the_road_is_fused_with_the_distance_travelled(leeds):
     """The matched place along the road: the fix's projection fused with the previous place moved on
     by the speed integral (1-D Kalman) is nearer the truth than the projection alone."""
@@ -536,6 +599,37 @@ def test_route_match_json_one_record_per_fix(tmp_path, leeds):
     assert sum(r["way_id"] is not None for r in inside) / len(inside) > 0.95
     assert all(r["limit_source"] in ("tagged", "national") for r in inside if r["speed_limit_mph"] is not None)
     assert all(r["way_id"] is None and r["speed_limit_mph"] is None for r, out in zip(recs, d.outside) if out)
+
+
+def test_route_match_passes_the_gnss_course_to_the_matcher(tmp_path, leeds, monkeypatch):
+    """A track with a ``heading_deg`` column: ``route match`` hands each fix's course to the matcher
+    (the turn fix and the heading emission use it); without the column the fixes carry none."""
+    from vehicle_assist.route import match as route_match
+
+    limits = way_limits(leeds, load_tables())
+    rng = np.random.default_rng(4)
+    d = drive(leeds, limits, random_path(leeds, rng, 400.0), rng, "cli", sigma_m=8.0)
+    seen: list = []
+    real = route_match.Matcher.update
+
+    def spy(self, fix):
+        seen.append(fix.heading_deg)
+        return real(self, fix)
+
+    monkeypatch.setattr(route_match.Matcher, "update", spy)
+    for course in (True, False):
+        seen.clear()
+        track = tmp_path / f"track_{course}.csv"
+        d.write_csv(track, course=course)
+        res = runner.invoke(cli.app, ["route", "match", "--map", str(leeds.path), "--track", str(track), "--json"])
+        assert res.exit_code == 0, res.output
+        assert len(seen) == len(d.t)
+        if course:
+            want = [round(float(h), 2) if math.isfinite(h) else None for h in d.heading]
+            assert [None if h is None else round(h, 2) for h in seen] == want
+            assert sum(h is not None for h in seen) > 0.9 * len(seen)
+        else:
+            assert all(h is None for h in seen)
 
 
 def test_route_match_readable_and_errors(tmp_path, leeds):

@@ -226,6 +226,24 @@ def test_lane_on_a_synthetic_leeds_drive_advises_on_the_path_and_claims_nothing_
     assert float(np.percentile(ms, 95)) < 20.0
 
 
+@needs_leeds
+def test_lane_passes_the_vehicle_course_to_the_matcher():
+    """The runtime's route lane hands the telemetry's course (``heading_deg``) to the matcher with
+    each fix: with the turn fix on, the matcher keeps the courses (none without them)."""
+    from vehicle_assist.route.context import RouteTracker
+    from vehicle_assist.route.lane import RouteLane, _load_map
+
+    rmap = _load_map(str(LEEDS))
+    lat, lon = (float(x) for x in rmap.unproject(np.array([0.0, 0.0])))
+    for heading in (90.0, None):
+        lane = RouteLane(RouteTracker(rmap, RouteSettings(match_lag_s=0.0, turn_fix_sigma_m=1.0)))
+        for i in range(12):
+            st = VehicleState(i * S // 10, 8.0, heading, lat + i * 1e-5, lon)
+            lane.step(st, i * S // 10)
+        got = [c for _, _, c in lane.tracker.matcher._courses]
+        assert got == ([90.0] * 12 if heading is not None else [])
+
+
 # --- privacy -------------------------------------------------------------------------------------
 
 

@@ -672,6 +672,10 @@ class RouteSettings(StrictModel):
     minor_cost: float = Field(0.0, ge=0)
     """Matcher's cost of a route that turns off a road onto a ``minor_classes`` way (driveways, car-park aisles)."""
     minor_classes: list[str] = ["service"]
+    turn_fix_sigma_m: float = Field(0.0, ge=0)
+    """With a GNSS course over ground: the moment the course swings through a turn places the car at
+    the turn's node; the place on the road after it is the distance travelled since, fused with this
+    1-sigma (m). 0: off. Without a course (fix + speed only) nothing changes."""
     match_lag_s: float = Field(1.0, ge=0, le=10)
     """Fixed lag of ``route match`` and the bench: a fix's road and limit are decided with the fixes
     of the next this many seconds (its record comes out that much plus up to one matching step

@@ -22,7 +22,10 @@ After Newson & Krumm (2009), "Hidden Markov map matching through noise and spars
   whenever the GNSS error leans their way.
 - Place along the road: the best predecessor's place moved on by the distance travelled, fused
   with the fix's projection (a 1-D Kalman update, ``along_q``): the speed integral is steadier
-  than GNSS along the road, which decides when the car reaches a junction.
+  than GNSS along the road, which decides when the car reaches a junction. With a GNSS course
+  (``turn_fix_sigma_m``): where the route turns onto the candidate's edge, the moment the course
+  swung through that turn puts the car at the node; the distance travelled since is fused in too
+  (the turn fix: the coloured GNSS error along the road no longer carries over a turn).
 
 Online: fixes arrive one by one. A Viterbi step is taken when the car has travelled ``step_m``
 since the last one (or ``max_step_s`` has passed), which keeps consecutive fixes' noise from
@@ -79,6 +82,10 @@ class MatchSettings:
     step_m: float = 12.0
     max_step_s: float = 3.0
     max_candidates: int = 16
+    segs_per_way: int = 1
+    """Segments kept per way (nearest first). With 1, at a bend of a way the nearest segment can be the
+    one before the bend, whose bearing disagrees with the course (dev, branch s9-route: 2 gains; the
+    test split was read before it was found, so the default stays 1)."""
     """Ways kept per step (nearest first, the nearest segment of each); each segment gives one or two
     directed states."""
     uturn_cost: float = 6.0
@@ -107,6 +114,17 @@ class MatchSettings:
     """Log-probability cost of a route that leaves a road of another class for one of the
     ``minor_classes`` (driveways, car-park aisles, ...: seldom entered from the road). 0: off."""
     minor_classes: tuple[str, ...] = ("service",)
+    turn_fix_sigma_m: float = 0.0
+    """With a GNSS course: where the route into a candidate turns by at least ``turn_fix_min_deg`` at
+    a node, the car was at that node when its course swung past the middle of the turn; the
+    candidate's place on its edge is then the distance travelled since (by speed), fused into the
+    place with this 1-sigma (m). 0: off."""
+    turn_fix_min_deg: float = 40.0
+    turn_fix_agree_deg: float = 20.0
+    """...only when the course was within this of the edge in before the swing and is within it of the
+    edge out now (both legs of the turn seen: not a bend of a curving junction's other edges)."""
+    turn_fix_window_s: float = 6.0
+    """How far back the courses are kept to find the moment of a turn."""
     lag_s: float = 0.0
     """Fixed-lag smoothing (:meth:`Matcher.take_smoothed`): a fix's place is decided on the best
     path through the Viterbi steps of the next ``lag_s`` seconds (0: filtering only)."""
@@ -170,6 +188,7 @@ class Matcher:
         self._carried = 0.0
         self._recent: deque[tuple[float, float, float, float]] = deque()  # (t, x, y, odometer)
         self._odometer = 0.0
+        self._courses: deque[tuple[float, float, float]] = deque()  # (t, odometer, GNSS course) for the turn fix
 
     # -- public --------------------------------------------------------------------------------
 
@@ -208,6 +227,8 @@ class Matcher:
         self._last_t, self._last_speed = fix.t_s, fix.speed_mps if fix.speed_mps is not None else self._last_speed
         if speed is not None:
             self._vmin = min(self._vmin, speed)
+        if self.s.turn_fix_sigma_m > 0:
+            self._remember_course(fix)
         if fix.lat is None or fix.lon is None:
             if self._last_step_t is not None and fix.t_s - self._last_step_t > self.s.max_gap_s:
                 self.reset()
@@ -243,6 +264,38 @@ class Matcher:
         rec.append((fix.t_s, float(xy[0]), float(xy[1]), self._odometer))
         while rec and fix.t_s - rec[0][0] > self.s.course_window_s:
             rec.popleft()
+
+    def _remember_course(self, fix: Fix) -> None:
+        """Keep the GNSS courses of the last ``turn_fix_window_s`` (a fix without one breaks the run)."""
+        rec = self._courses
+        usable = (fix.heading_deg is not None and fix.speed_mps is not None
+                  and fix.speed_mps >= self.s.heading_min_speed_mps)
+        if not usable:
+            rec.clear()
+            return
+        rec.append((fix.t_s, self._odometer, float(fix.heading_deg)))
+        while rec and fix.t_s - rec[0][0] > self.s.turn_fix_window_s:
+            rec.popleft()
+
+    def turn_place(self, e_in: int, e_out: int) -> float | None:
+        """Distance travelled (m) since the GNSS course swung past the middle of the turn from edge
+        ``e_in`` onto ``e_out`` (the car was then at their node), or None: the turn is under
+        ``turn_fix_min_deg``, or the kept courses do not show it (not turned yet, or before them)."""
+        rmap = self.rmap
+        b_in, b_out = rmap.edge_bearing(e_in), rmap.edge_bearing(e_out)
+        if bearing_diff_deg(b_out, b_in) < self.s.turn_fix_min_deg:
+            return None
+        rec, agree = self._courses, self.s.turn_fix_agree_deg
+        if (len(rec) < 2 or bearing_diff_deg(rec[-1][2], b_out) >= bearing_diff_deg(rec[-1][2], b_in)
+                or bearing_diff_deg(rec[-1][2], b_out) > agree):
+            return None
+        for k in range(len(rec) - 2, -1, -1):
+            c = rec[k][2]
+            if bearing_diff_deg(c, b_in) < bearing_diff_deg(c, b_out):
+                if not any(bearing_diff_deg(rec[j][2], b_in) <= agree for j in range(k, -1, -1)):
+                    return None
+                return self._odometer - 0.5 * (rec[k][1] + rec[k + 1][1])
+        return None
 
     def course_deg(self) -> float | None:
         """Course over ground (compass deg) from the recent fixes: the direction of a straight line
@@ -292,15 +345,16 @@ class Matcher:
         keep = dist <= s.radius_m
         segs, dist, frac = segs[keep], dist[keep], frac[keep]
         # nearest segment of each way (a way's other segments are the same road, farther off)
-        order, ways_seen = [], set()
+        order, ways_seen = [], {}
         seg_way = rmap.a["seg_way"]
         for i in np.argsort(dist):
             w = int(seg_way[segs[i]])
-            if w not in ways_seen:
-                ways_seen.add(w)
+            got = ways_seen.get(w, 0)
+            if got < s.segs_per_way:
+                if got == 0 and len(ways_seen) >= s.max_candidates:
+                    continue
+                ways_seen[w] = got + 1
                 order.append(i)
-                if len(order) >= s.max_candidates:
-                    break
         states, emis = [], []
         use_heading = (fix.heading_deg is not None and fix.speed_mps is not None
                        and fix.speed_mps >= s.heading_min_speed_mps)
@@ -535,6 +589,8 @@ class Matcher:
         if s.turn_speed_mps > 0 and math.isfinite(vmin):
             turn_scale = min(4.0, max(0.25, (vmin / s.turn_speed_mps) ** 2))
         prev_back = self._back or [-1] * len(self._states)
+        turn_fix = s.turn_fix_sigma_m > 0 and len(self._courses) >= 2
+        turn_places: dict[tuple[int, int], float | None] = {}
         for i, ((pe, poff, _), pscore, pvar, pback) in enumerate(zip(self._states, self._scores, prev_var, prev_back)):
             plen = float(rmap.edge_len[pe])
             to_end = plen - poff
@@ -580,7 +636,15 @@ class Matcher:
                         pred = coff + (travelled - route)
                         pv = pvar + s.along_q * max(travelled, 0.0)
                         k = pv / (pv + r_var)
-                        fused[j] = (pred + k * (coff - pred), pv * r_var / (pv + r_var), back)
+                        x, v = pred + k * (coff - pred), pv * r_var / (pv + r_var)
+                        if turn_fix and back >= 0:  # the GNSS course timed the turn onto this edge
+                            if (back, ce) not in turn_places:
+                                turn_places[(back, ce)] = self.turn_place(back, ce)
+                            z = turn_places[(back, ce)]
+                            if z is not None:
+                                tv = s.turn_fix_sigma_m ** 2
+                                x, v = x + v / (v + tv) * (z - x), v * tv / (v + tv)
+                        fused[j] = (x, v, back)
                     else:
                         fused[j] = (coff, r_var, back)
         return out, fused, preds

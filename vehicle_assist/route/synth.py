@@ -50,16 +50,20 @@ class Drive:
     notes: dict = field(default_factory=dict)
     along_m: np.ndarray | None = None  # true distance along the path (NaN outside the map)
 
-    def write_csv(self, path: Path) -> None:
-        """The track as ``route match`` reads it: t,lat,lon,speed_mps (empty cells in a gap)."""
+    def write_csv(self, path: Path, course: bool = False) -> None:
+        """The track as ``route match`` reads it: t,lat,lon,speed_mps (empty cells in a gap); with
+        ``course``, also heading_deg (the GNSS course over ground; empty where there is none)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", newline="") as fh:
             w = csv.writer(fh)
-            w.writerow(["t", "lat", "lon", "speed_mps"])
+            w.writerow(["t", "lat", "lon", "speed_mps"] + (["heading_deg"] if course else []))
             for i in range(len(self.t)):
                 has = math.isfinite(self.lat[i])
-                w.writerow([f"{self.t[i]:.2f}", f"{self.lat[i]:.7f}" if has else "", f"{self.lon[i]:.7f}" if has else "",
-                            f"{self.speed[i]:.2f}"])
+                row = [f"{self.t[i]:.2f}", f"{self.lat[i]:.7f}" if has else "", f"{self.lon[i]:.7f}" if has else "",
+                       f"{self.speed[i]:.2f}"]
+                if course:
+                    row.append(f"{self.heading[i]:.2f}" if math.isfinite(self.heading[i]) else "")
+                w.writerow(row)
 
 
 # --- paths ------------------------------------------------------------------------------------
@@ -153,10 +157,15 @@ def drive(rmap: RoadMap, limits: WayLimits, path: list[int], rng: np.random.Gene
           speeding: tuple[float, float] | None = None, speeding_factor: float = 1.25,
           gap: tuple[float, float] | None = None, uturn_at_m: float | None = None,
           outside_s: float = 0.0, junctions_xy: np.ndarray | None = None, tau_s: float = 5.0,
-          heading_sigma_deg: float = 4.0) -> Drive:
+          heading_sigma_deg: float = 4.0, course_speed_err_mps: float = 0.3) -> Drive:
     """Drive a path. ``speeding`` and ``gap`` are (start, end) fractions of the drive's distance / time;
     ``uturn_at_m``: turn back on the road after this many metres (the path must be two-way there);
-    ``outside_s``: after a 5 s gap, this many seconds 2 km outside the map."""
+    ``outside_s``: after a 5 s gap, this many seconds 2 km outside the map.
+
+    The GNSS course over ground (``heading``) is the direction of the Doppler velocity: its error
+    grows as the speed falls, about (velocity error) / speed radians. Its 1-sigma is
+    ``max(heading_sigma_deg, degrees(course_speed_err_mps / speed))``: 4 deg at 4.3 m/s and above,
+    5.7 deg at 3 m/s (below 3 m/s the receiver reports none)."""
     a = rmap.a
     if uturn_at_m is not None:  # cut the path at the U-turn and come back the way it came
         acc, cut = 0.0, len(path)
@@ -245,7 +254,8 @@ def drive(rmap: RoadMap, limits: WayLimits, path: list[int], rng: np.random.Gene
     ll = rmap.unproject(noisy)
     lat, lon = ll[:, 0].copy(), ll[:, 1].copy()
     vel = np.gradient(true_xy, axis=0)
-    heading = (np.degrees(np.arctan2(vel[:, 0], vel[:, 1])) + rng.normal(0, heading_sigma_deg, n)) % 360.0
+    course_sigma = np.maximum(heading_sigma_deg, np.degrees(course_speed_err_mps / np.maximum(speed, 0.1)))
+    heading = (np.degrees(np.arctan2(vel[:, 0], vel[:, 1])) + rng.normal(0.0, 1.0, n) * course_sigma) % 360.0
     heading[speed < 3.0] = np.nan
     if gap is not None:
         g = (t >= gap[0] * t[-1]) & (t <= gap[1] * t[-1]) & ~outside
