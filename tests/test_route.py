@@ -451,6 +451,16 @@ def test_segments_per_way_keeps_the_segment_past_a_bend(leeds):
     assert len(segs(1)) == 1 and len(segs(2)) == 2
 
 
+def test_segments_per_way_setting_reaches_the_matcher(leeds):
+    """``route.segs_per_way`` (configs/default.yaml: 2) is what the tracker's matcher uses."""
+    from vehicle_assist.config import load_app
+
+    shipped = load_app().route
+    assert shipped.segs_per_way == 2
+    assert RouteTracker(leeds, shipped).matcher.s.segs_per_way == 2
+    assert RouteTracker(leeds, RouteSettings(segs_per_way=3)).matcher.s.segs_per_way == 3
+
+
 def test_place_along_the_road_is_fused_with_the_distance_travelled(leeds):
     """The matched place along the road: the fix's projection fused with the previous place moved on
     by the speed integral (1-D Kalman) is nearer the truth than the projection alone."""

@@ -672,6 +672,9 @@ class RouteSettings(StrictModel):
     minor_cost: float = Field(0.0, ge=0)
     """Matcher's cost of a route that turns off a road onto a ``minor_classes`` way (driveways, car-park aisles)."""
     minor_classes: list[str] = ["service"]
+    segs_per_way: int = Field(1, ge=1)
+    """Matcher candidates: the nearest this many segments of each way near a fix (2: at a bend both
+    segments, so the one whose bearing agrees with the course is a candidate)."""
     turn_fix_sigma_m: float = Field(0.0, ge=0)
     """With a GNSS course over ground: the moment the course swings through a turn places the car at
     the turn's node; the place on the road after it is the distance travelled since, fused with this

@@ -25,7 +25,8 @@ def match_settings(s: RouteSettings) -> MatchSettings:
     return MatchSettings(sigma_m=s.gps_sigma_m, radius_m=s.radius_m, beta_m=s.beta_m, step_m=s.step_m,
                          max_step_s=s.max_step_s, max_gap_s=s.max_gap_s, lag_s=s.match_lag_s,
                          turn_cost=s.turn_cost, turn_speed_mps=s.turn_speed_mps, minor_cost=s.minor_cost,
-                         minor_classes=tuple(s.minor_classes), turn_fix_sigma_m=s.turn_fix_sigma_m)
+                         minor_classes=tuple(s.minor_classes), segs_per_way=s.segs_per_way,
+                         turn_fix_sigma_m=s.turn_fix_sigma_m)
 
 
 class RouteTracker:

