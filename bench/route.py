@@ -1,7 +1,7 @@
 """Route context on synthetic drives along the real roads of the maps, and on the California trace.
 
     python bench/route.py [--split dev|test] [--drives N] [--out bench/results/route.json]
-                          [--map FILE.osm ...] [--cond fix+speed] [--set lag_s=1.0 ...] [--no-california]
+                          [--map FILE.osm ...] [--cond fix+speed] [--set lag_s=1.0 ...] [--no-california] [--stops]
 
 ``--map`` replaces the two catalogued maps by any extracts (other cities: bench/route_maps/SOURCE.md);
 ``--set`` overrides fields of :class:`~vehicle_assist.route.match.MatchSettings` (tuning, dev only).
@@ -11,7 +11,9 @@ Per map (Leeds city centre, Manchester Kingsway) and per input condition ("fix+s
 N drives from bench/route_drives.py (random walks ~2.5 km preferring to stay on their road; GNSS
 noise 1-sigma 8-15 m per axis, coloured; every 3rd drive a GPS gap of 10% of its time, every 4th a
 speeding stretch (+25%), every 5th a 20 s stretch 2 km outside the map). Seeds: dev 0..N-1 (used to
-tune), test 10000..10000+N-1 (reported). Measured:
+tune), test 10000..10000+N-1 (reported). ``--stops``: the same drives (same paths, noise levels,
+gaps, speeding, outside stretches) with stops at signals, give-way lines, turns and crossings
+(:func:`vehicle_assist.route.synth.plan_stops`; standing still with no course). Measured:
 
 - road_correct: matched OSM way = true way, share of fixes more than 20 m from a junction node
   (a node with 3+ neighbours or shared by 2+ ways), outside gaps and outside stretches;
@@ -56,7 +58,7 @@ MAPS = ("leeds_city_centre.osm", "manchester_kingsway.osm")
 SEED0 = {"dev": 0, "test": 10000}
 
 
-def make_drives(rmap, limits, split: str, n: int) -> list[Drive]:
+def make_drives(rmap, limits, split: str, n: int, stops: bool = False) -> list[Drive]:
     drives = []
     for k in range(n):
         seed = SEED0[split] + k
@@ -65,7 +67,7 @@ def make_drives(rmap, limits, split: str, n: int) -> list[Drive]:
         drives.append(drive(rmap, limits, path, rng, f"{split}-{seed}", sigma_m=float(rng.uniform(8.0, 15.0)),
                             gap=(0.45, 0.55) if k % 3 == 1 else None,
                             speeding=(0.3, 0.5) if k % 4 == 2 else None,
-                            outside_s=20.0 if k % 5 == 3 else 0.0))
+                            outside_s=20.0 if k % 5 == 3 else 0.0, stops=stops))
     return drives
 
 
@@ -139,6 +141,18 @@ def score(rmap, limits, drives: list[Drive], results: list[list]) -> dict:
             "sure_feature_precision": round(sure_on / max(sure_rep, 1), 4), "sure_features_reported": sure_rep}
 
 
+def stop_summary(drives: list[Drive]) -> dict:
+    """How much of the drives is standing: stops by reason, standing and no-course shares of time."""
+    from collections import Counter
+
+    reasons = Counter(st["reason"] for d in drives for st in d.notes["stops"])
+    n = sum(len(d.t) for d in drives)
+    return {"count": sum(reasons.values()), "by_reason": dict(reasons.most_common()),
+            "turns_from_standstill": sum(st["turn"] for d in drives for st in d.notes["stops"]),
+            "standing_share_of_time": round(sum(int((d.speed < 0.01).sum()) for d in drives) / n, 3),
+            "no_course_share_of_time": round(sum(int(np.isnan(d.heading).sum()) for d in drives) / n, 3)}
+
+
 def california(maps: list) -> dict:
     folder = fetch.data_path("telemetry", "comma2k19_example1_seg40")
     fixes = list(read_track(folder))
@@ -170,6 +184,7 @@ def main() -> None:
                     help="input conditions (repeatable; default both)")
     ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="MatchSettings override (dev tuning)")
     ap.add_argument("--no-california", action="store_true")
+    ap.add_argument("--stops", action="store_true", help="drives with stops (signals, give-way, turns, crossings)")
     args = ap.parse_args()
     tables = load_tables()
     settings = load_app().route
@@ -177,7 +192,8 @@ def main() -> None:
     ms_base = match_settings(settings)
     msettings = MatchSettings(**(ms_base.__dict__ | overrides))
     conds = args.cond or ["fix+speed", "fix+speed+course"]
-    doc: dict = {"split": args.split, "drives_per_map": args.drives, "match_settings": msettings.__dict__, "maps": {}}
+    doc: dict = {"split": args.split, "drives_per_map": args.drives, "stops": args.stops,
+                 "match_settings": msettings.__dict__, "maps": {}}
     loaded = []
     paths = args.map or [fetch.data_path("maps", name) for name in MAPS]
     for path in paths:
@@ -185,9 +201,11 @@ def main() -> None:
         rmap = load_map(path, tables)
         loaded.append((name.split(".")[0], rmap))
         limits = way_limits(rmap, tables, settings.vehicle_type, settings.nation)
-        drives = make_drives(rmap, limits, args.split, args.drives)
+        drives = make_drives(rmap, limits, args.split, args.drives, args.stops)
         per = {"drives": len(drives), "km": round(sum(d.notes["length_m"] for d in drives) / 1000, 1),
                "hours": round(sum(d.notes["duration_s"] for d in drives) / 3600, 2)}
+        if args.stops:
+            per["stops"] = stop_summary(drives)
         for cond in conds:
             results, ms, delays = [], [], []
             for d in drives:

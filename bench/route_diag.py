@@ -4,6 +4,8 @@ way errors far from junctions of ``bench/route.py``'s drives, broken down by cau
     python bench/route_diag.py --split dev --drives 60 --map FILE.osm ... [--set FIELD=VALUE ...] [--course] [--out FILE.json]
 
 ``--course``: the "fix+speed+course" condition (the synthetic GNSS course over ground with each fix).
+``--stops``: the drives with stops (bench/route.py ``--stops``); adds ``standing``: the limit-error
+time and way errors while the car stands still, or within 10 s after it pulls away (``after_stop``).
 
 Limit-error time (share of the time where the map has a limit), by cause:
 - ``none``: nothing claimed (``start``: the first 5 s of a drive; ``gap``: a position gap; else ``other``);
@@ -114,6 +116,22 @@ def way_change_turns(rmap, d) -> tuple[np.ndarray, np.ndarray]:
     return last, nxt
 
 
+def phases(d, after_s: float = 10.0) -> np.ndarray:
+    """Per fix: ``standing`` (speed 0), ``after_stop_turn`` / ``after_stop`` (within ``after_s`` of
+    pulling away, from a stop where the path turns / does not), else ``moving``."""
+    n = len(d.t)
+    out = np.full(n, "moving", dtype=object)
+    still = d.speed < 0.01
+    out[still] = "standing"
+    ends = [i for i in range(1, n) if still[i - 1] and not still[i]]
+    stops = d.notes.get("stops", [])
+    turns = [st["turn"] for st in stops] if len(stops) == len(ends) else [False] * len(ends)
+    for i, turn in zip(ends, turns):
+        m = (d.t >= d.t[i]) & (d.t < d.t[i] + after_s) & ~still & (out == "moving")
+        out[m] = "after_stop_turn" if turn else "after_stop"
+    return out
+
+
 def diagnose(rmap, limits, drives, results) -> dict:
     a = rmap.a
     way_index = {int(w): i for i, w in enumerate(a["way_id"])}
@@ -126,7 +144,12 @@ def diagnose(rmap, limits, drives, results) -> dict:
     near_time = 0.0
     examples: Counter = Counter()
     turn_err: Counter = Counter()
+    phase_time: Counter = Counter()
+    phase_lim_err: Counter = Counter()
+    phase_far: Counter = Counter()
+    phase_way_err: Counter = Counter()
     for d, ctxs in zip(drives, results):
+        phase = phases(d)
         dt = np.diff(d.t, append=d.t[-1] + 0.1)
         prev, nxt = neighbours(d, 0, len(d.t))
         turn_last, turn_next = way_change_turns(rmap, d)
@@ -154,9 +177,11 @@ def diagnose(rmap, limits, drives, results) -> dict:
             if math.isfinite(d.true_limit[i]):
                 lim_total += dt[i]
                 near_time += dt[i] * (d.junction_m[i] <= 20)
+                phase_time[phase[i]] += dt[i]
                 ok = c.speed_limit_mph is not None and abs(c.speed_limit_mph - d.true_limit[i]) < 0.5
                 if not ok:
                     lim_err[cause] += dt[i]
+                    phase_lim_err[f"{phase[i]}|{cause}"] += dt[i]
                     place_err[place_or_path(mw, float(d.along_m[i]), starts, path_way)] += dt[i]
                     if cause.startswith(("previous_way", "next_way")):
                         a_deg = turn_last[i] if cause.startswith("previous") else turn_next[i]
@@ -165,11 +190,23 @@ def diagnose(rmap, limits, drives, results) -> dict:
                         examples[(int(a["way_id"][tw]), float(limits.mph[tw]), int(a["way_id"][mw]), float(limits.mph[mw]), cause.split(":")[0])] += dt[i]
             if d.junction_m[i] > 20 and not gap:
                 far += 1
+                phase_far[phase[i]] += 1
                 if mw != tw:
                     way_err[cause] += 1
+                    phase_way_err[f"{phase[i]}|{cause}"] += 1
                     if mw is not None and abs(limits.mph[mw] - limits.mph[tw]) < 0.5:
                         way_err["(of these: limit same)"] += 1
+    by_phase = {}
+    for ph in ("moving", "standing", "after_stop", "after_stop_turn"):
+        le = {k.split("|")[1]: round(100 * v / lim_total, 2) for k, v in phase_lim_err.most_common() if k.startswith(ph + "|")}
+        we = {k.split("|")[1]: v for k, v in phase_way_err.most_common() if k.startswith(ph + "|")}
+        by_phase[ph] = {"share_of_limit_time": round(phase_time[ph] / max(lim_total, 1e-9), 3),
+                        "limit_error_pct_of_all_time": round(sum(le.values()), 2), "limit_error_by_cause": le,
+                        "limit_error_pct_of_phase_time": round(100 * sum(v for k, v in phase_lim_err.items()
+                                                                         if k.startswith(ph + "|")) / max(phase_time[ph], 1e-9), 2),
+                        "far_fixes": phase_far[ph], "way_errors": sum(we.values()), "way_errors_by_cause": we}
     return {"limit_time_s": round(lim_total, 1), "near_junction_time_share": round(near_time / max(lim_total, 1e-9), 3),
+            "by_phase": by_phase,
             "limit_error_share": round(sum(lim_err.values()) / max(lim_total, 1e-9), 4),
             "limit_error_by_cause_pct_of_time": {k: round(100 * v / lim_total, 2) for k, v in lim_err.most_common()},
             "limit_error_place_or_path_pct_of_time": {k: round(100 * v / lim_total, 2) for k, v in place_err.most_common()},
@@ -244,17 +281,18 @@ def main() -> None:
     ap.add_argument("--out", type=Path)
     ap.add_argument("--place-lag", action="store_true", help="the place-lag measure instead of the error causes")
     ap.add_argument("--course", action="store_true", help="with the GNSS course over ground (fix+speed+course)")
+    ap.add_argument("--stops", action="store_true", help="drives with stops (bench/route.py --stops)")
     args = ap.parse_args()
     tables = load_tables()
     settings = load_app().route
     overrides = parse_overrides(args.set)
     ms = MatchSettings(**(match_settings(settings).__dict__ | overrides))
-    doc = {"split": args.split, "drives": args.drives, "cond": "fix+speed+course" if args.course else "fix+speed",
+    doc = {"split": args.split, "drives": args.drives, "stops": args.stops, "cond": "fix+speed+course" if args.course else "fix+speed",
            "match_settings": ms.__dict__, "maps": {}}
     for path in args.map:
         rmap = load_map(path, tables)
         limits = way_limits(rmap, tables, settings.vehicle_type, settings.nation)
-        drives = make_drives(rmap, limits, args.split, args.drives)
+        drives = make_drives(rmap, limits, args.split, args.drives, args.stops)
         if args.place_lag:
             doc["maps"][path.name] = place_lag(rmap, drives, ms)
             print(json.dumps({path.name: doc["maps"][path.name]}), flush=True)

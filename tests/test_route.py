@@ -295,6 +295,62 @@ def test_synthetic_drive_with_noise_gap_and_outside_stretch(mapname, seed, leeds
     assert all(c.way_id is None and c.speed_limit_mph is None for i, c in enumerate(ctxs) if d.outside[i])
 
 
+def test_synthetic_drive_with_stops_stands_still_and_is_unchanged_without(leeds):
+    """``drive(..., stops=True)``: the car brakes to 0 at some signals/give-way lines/turns/crossings,
+    stands for 2-25 s with no course while the GNSS noise goes on, then pulls away; off (the default),
+    the drive is the one the generator made before the option existed (figures recorded from main
+    at 0bac39d: seed 4, 1500 m, sigma 12 m) and draws no extra random number."""
+    limits = way_limits(leeds, load_tables())
+    rng = np.random.default_rng(4)
+    path = random_path(leeds, rng, 1500.0)
+    state = rng.bit_generator.state
+    d = drive(leeds, limits, path, rng, "t", sigma_m=12.0)
+    assert len(d.t) == 1112 and d.notes == {"length_m": 1212.8, "duration_s": 111.1}
+    assert d.lat[50] == pytest.approx(53.799131268285144, abs=1e-9)
+    assert d.lon[50] == pytest.approx(-1.5329159474024792, abs=1e-9)
+    assert d.heading[50] == pytest.approx(275.36529464284894, abs=1e-6)
+    assert d.speed[300] == pytest.approx(12.557097980746747, abs=1e-9)
+    assert float(rng.random()) == pytest.approx(0.7672911563547424, abs=1e-12)  # same draws consumed
+    rng.bit_generator.state = state
+    off = drive(leeds, limits, path, rng, "t", sigma_m=12.0, stops=False)
+    assert np.array_equal(off.lat, d.lat) and np.array_equal(off.speed, d.speed)
+
+    found = 0
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        path = random_path(leeds, rng, 1500.0)
+        s = drive(leeds, limits, path, rng, "s", sigma_m=12.0, stops=True)
+        rng2 = np.random.default_rng(seed)
+        random_path(leeds, rng2, 1500.0)
+        again = drive(leeds, limits, path, rng2, "s", sigma_m=12.0, stops=True)
+        assert np.array_equal(again.lat, s.lat) and again.notes == s.notes  # deterministic per seed
+        assert np.all(np.diff(s.along_m) >= -1e-9)  # never backwards
+        plain = drive(leeds, limits, path, np.random.default_rng(seed), "p", sigma_m=12.0)
+        assert s.along_m[-1] == pytest.approx(plain.along_m[-1], abs=1.0)  # the same path, driven to its end
+        assert s.t[-1] >= plain.t[-1] + sum(st["wait_s"] for st in s.notes["stops"]) - 0.2
+        still = s.speed < 0.01
+        runs, i = [], 0
+        while i < len(still):
+            if still[i]:
+                j = i
+                while j < len(still) and still[j]:
+                    j += 1
+                runs.append((i, j))
+                i = j
+            else:
+                i += 1
+        assert len(runs) == len(s.notes["stops"])
+        for (i, j), st in zip(runs, s.notes["stops"]):
+            assert st["reason"] in ("signals", "give_way", "turn", "crossing")
+            assert 2.0 <= st["wait_s"] <= 25.0 and (j - i) / 10 == pytest.approx(st["wait_s"], abs=0.25)
+            assert np.isnan(s.heading[i:j]).all()  # no course while standing
+            xy = leeds.project(s.lat[i:j], s.lon[i:j])
+            assert np.ptp(xy, axis=0).max() > 0.5  # the GNSS error keeps moving
+            assert len(set(s.true_way[i:j].tolist())) == 1 and np.ptp(s.along_m[i:j]) < 0.05
+            found += 1
+    assert found >= 3
+
+
 def test_matched_road_and_limit_without_gnss_course_over_dev_drives(leeds):
     """Eight of the bench's dev drives (bench/route.py seeds 0-7), position and speed only: the
     matched way (fixes > 20 m from a junction) and the applicable limit (share of time) stay near

@@ -6,8 +6,11 @@ speed profile that keeps to each way's applicable limit (80-95% of it, slower th
 and roundabouts; accelerations within +-2 m/s^2) except in a scripted speeding stretch, positions
 at 10 Hz along the path, and GNSS noise: per axis a Gauss-Markov error (time constant 5 s, 85% of
 the variance) plus white noise, with a 1-sigma of ``sigma_m`` (8-15 m in the bench). Optional: a
-GPS gap (fixes with no position while the CAN speed goes on), a U-turn, and a stretch far outside
-the map (after a gap), where the truth is "no road".
+GPS gap (fixes with no position while the CAN speed goes on), a U-turn, a stretch far outside
+the map (after a gap), where the truth is "no road", and stops (``stops=True``, :func:`plan_stops`):
+at traffic signals, give-way/stop lines, before turns at junctions and at crossings the car may
+brake to a standstill, wait and pull away (a turn at that node is then taken from standstill); the
+GNSS noise goes on evolving while it stands, with no course (below 3 m/s).
 
 Truth per fix: way index and id, directed edge, applicable limit (mph, or None), distance to the
 nearest junction node, whether it is outside the map.
@@ -152,15 +155,77 @@ def _turn_deg(rmap: RoadMap, e1: int, e2: int) -> float:
     return bearing_diff_deg(rmap.edge_bearing(e2), rmap.edge_bearing(e1))
 
 
+# Stops: the chance that the car halts at a node of its path, by what is there (the highest applies).
+STOP_P = {"signals": 0.5, "give_way": 0.3, "turn": 0.3, "crossing": 0.2}
+STOP_DECEL = (1.5, 3.0)    # m/s^2, braking to the stop
+STOP_WAIT_S = (2.0, 25.0)  # standing still
+STOP_ACCEL = (1.0, 2.5)    # m/s^2, pulling away
+STOP_SETBACK_M = {"turn": 5.0, "give_way": 5.0}  # stop this far before the node (else 1 m: a stop line on it)
+STOP_MIN_GAP_M = 40.0      # a node within this after the last stop gets none (the same signal phase, the far side of the junction)
+
+
+def plan_stops(rmap: RoadMap, path: list[int], starts: np.ndarray, n_grid: int,
+               rng: np.random.Generator) -> list[dict]:
+    """Where the car stops along ``path`` (metres grid of ``n_grid`` points, ``starts``: each edge's
+    start along the path): at every node the path goes through, the reasons there are a traffic
+    signal (``signals``, or a signal-controlled crossing), a give-way or stop line or the entry to a
+    roundabout (``give_way``), a junction node where the path turns by more than 30 deg (``turn``),
+    a zebra/pelican/other crossing (``crossing``); a feature tagged for the other direction does not
+    count. One uniform draw per node with a reason, against the highest of :data:`STOP_P`; a stop
+    draws its braking, waiting and pulling-away from :data:`STOP_DECEL`, :data:`STOP_WAIT_S`,
+    :data:`STOP_ACCEL`. The car stops :data:`STOP_SETBACK_M` before a turn or give-way node (the line
+    before the junction), else 1 m before the node, so the truth while it stands is the way it came on."""
+    a = rmap.a
+    junction = np.zeros(len(a["node_xy"]), dtype=bool)
+    junction[rmap.junction_nodes()] = True
+    stops: list[dict] = []
+    last_j = -math.inf
+    for i in range(len(path) - 1):
+        e, nxt = path[i], path[i + 1]
+        node = int(rmap.edge_to[e])
+        reasons = set()
+        along = rmap.edge_dir[e] > 0
+        for f in rmap.feats_at.get(node, ()):
+            kind, detail, direction = str(a["feat_kind"][f]), str(a["feat_detail"][f]), str(a["feat_dir"][f])
+            if (direction == "forward" and not along) or (direction == "backward" and along):
+                continue
+            if kind == "signals" or (kind == "crossing" and detail == "signal-controlled"):
+                reasons.add("signals")
+            elif kind in ("give_way", "stop"):
+                reasons.add("give_way")
+            elif kind == "crossing":
+                reasons.add("crossing")
+        w0, w1 = rmap.way_of_edge(e), rmap.way_of_edge(nxt)
+        if a["way_roundabout"][w1] and not a["way_roundabout"][w0]:
+            reasons.add("give_way")
+        if junction[node] and _turn_deg(rmap, e, nxt) > 30:
+            reasons.add("turn")
+        if not reasons:
+            continue
+        reason = max(reasons, key=lambda r: STOP_P[r])
+        if rng.random() >= STOP_P[reason]:
+            continue
+        decel, wait, accel = rng.uniform(*STOP_DECEL), rng.uniform(*STOP_WAIT_S), rng.uniform(*STOP_ACCEL)
+        j = int(math.floor(starts[i + 1] - STOP_SETBACK_M.get(reason, 1.0)))
+        if j < 1 or j > n_grid - 3 or j - last_j < STOP_MIN_GAP_M:
+            continue
+        last_j = j
+        stops.append({"j": j, "node": node, "reason": reason, "decel": float(decel), "wait_s": float(wait),
+                      "accel": float(accel), "turn": bool("turn" in reasons)})
+    return stops
+
+
 def drive(rmap: RoadMap, limits: WayLimits, path: list[int], rng: np.random.Generator, name: str,
           sigma_m: float = 10.0, speed_factor: tuple[float, float] = (0.8, 0.95),
           speeding: tuple[float, float] | None = None, speeding_factor: float = 1.25,
           gap: tuple[float, float] | None = None, uturn_at_m: float | None = None,
           outside_s: float = 0.0, junctions_xy: np.ndarray | None = None, tau_s: float = 5.0,
-          heading_sigma_deg: float = 4.0, course_speed_err_mps: float = 0.3) -> Drive:
+          heading_sigma_deg: float = 4.0, course_speed_err_mps: float = 0.3, stops: bool = False) -> Drive:
     """Drive a path. ``speeding`` and ``gap`` are (start, end) fractions of the drive's distance / time;
     ``uturn_at_m``: turn back on the road after this many metres (the path must be two-way there);
-    ``outside_s``: after a 5 s gap, this many seconds 2 km outside the map.
+    ``outside_s``: after a 5 s gap, this many seconds 2 km outside the map; ``stops``: halt at
+    signals, give-way lines, turns and crossings (:func:`plan_stops`; off: no random number is drawn
+    for it, so a drive without stops is what it was).
 
     The GNSS course over ground (``heading``) is the direction of the Doppler velocity: its error
     grows as the speed falls, about (velocity error) / speed radians. Its 1-sigma is
@@ -216,11 +281,24 @@ def drive(rmap: RoadMap, limits: WayLimits, path: list[int], rng: np.random.Gene
         v[i] = min(v[i], math.sqrt(v[i - 1] ** 2 + 2 * 2.0 * 1.0))
     for i in range(len(v) - 2, -1, -1):
         v[i] = min(v[i], math.sqrt(v[i + 1] ** 2 + 2 * 2.5 * 1.0))
+    planned = plan_stops(rmap, path, starts, len(grid), rng) if stops else []
+    for st in planned:  # brake to 0 at the stop, pull away from it (each at its own rate)
+        j = st["j"]
+        dist = np.abs(grid - grid[j])
+        rate = np.where(grid < grid[j], st["decel"], st["accel"])
+        v = np.minimum(v, np.sqrt(2.0 * rate * dist))
     dt_grid = 2.0 / (v[:-1] + v[1:])
     t_grid = np.concatenate([[0.0], np.cumsum(dt_grid)])
+    g_knots, v_knots = grid, v
+    if planned:  # standing still: a second knot at the stop's place, wait_s later
+        js = np.array([st["j"] for st in planned])
+        waits = np.array([st["wait_s"] for st in planned])
+        t_grid = t_grid + np.concatenate([[0.0], np.cumsum(np.bincount(js, waits, len(grid)))[:-1]])
+        t_grid = np.insert(t_grid, js + 1, t_grid[js] + waits)
+        g_knots, v_knots = np.insert(grid, js + 1, grid[js]), np.insert(v, js + 1, 0.0)
     t = np.arange(0.0, t_grid[-1], 1.0 / HZ)
-    s = np.interp(t, t_grid, grid)
-    speed = np.interp(t, t_grid, v)
+    s = np.interp(t, t_grid, g_knots)
+    speed = np.interp(t, t_grid, v_knots)
     k = np.clip(np.searchsorted(starts, s, side="right") - 1, 0, len(path) - 1)
     edges = np.array(path)[k]
     frac = np.clip((s - starts[k]) / np.maximum(lens[k], 1e-9), 0, 1)
@@ -271,7 +349,9 @@ def drive(rmap: RoadMap, limits: WayLimits, path: list[int], rng: np.random.Gene
     lim = np.where(ways >= 0, limits.mph[np.maximum(ways, 0)], np.nan)
     return Drive(name, t, lat, lon, speed, edges, ways,
                  np.where(ways >= 0, a["way_id"][np.maximum(ways, 0)], -1), lim, jd, outside, speeding_mask, heading,
-                 list(path), sigma_m, {"length_m": round(total, 1), "duration_s": round(float(t[-1]), 1)},
+                 list(path), sigma_m, {"length_m": round(total, 1), "duration_s": round(float(t[-1]), 1)}
+                 | ({"stops": [{k: (round(x, 2) if isinstance(x, float) else x) for k, x in st.items()} for st in planned]}
+                    if stops else {}),
                  np.concatenate([s, np.full(len(t) - len(s), np.nan)]))
 
 
