@@ -2,7 +2,7 @@
 replayed with the base settings and with each variant, per-drive differences.
 
     python bench/route_paired.py --drives 60 --map FILE.osm ... [--cond fix+speed+course]
-        [--variant "name:FIELD=VALUE,FIELD=VALUE" ...] [--base-cache FILE.json] [--out FILE.json]
+        [--variant "name:FIELD=VALUE,FIELD=VALUE" ...] [--base-cache FILE.json] [--out FILE.json] [--stops]
 
 Per map and condition: the bench's pooled figures (way: matched way right at fixes > 20 m from a
 junction; limit: share of time with the right limit) for the base and each variant, and the paired
@@ -74,6 +74,7 @@ def main() -> None:
     ap.add_argument("--variant", action="append", default=[], help="NAME:FIELD=VALUE,...")
     ap.add_argument("--base-cache", type=Path)
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--stops", action="store_true", help="drives with stops (signals, give-way, turns, crossings)")
     args = ap.parse_args()
     tables = load_tables()
     settings = load_app().route
@@ -81,13 +82,13 @@ def main() -> None:
     base_ms = MatchSettings(**(ms0.__dict__ | parse_variant("base:" + args.base)[1]))
     conds = args.cond or ["fix+speed", "fix+speed+course"]
     cache = json.loads(args.base_cache.read_text()) if args.base_cache and args.base_cache.exists() else {}
-    doc = {"split": "dev", "drives": args.drives, "base": base_ms.__dict__, "variants": args.variant, "maps": {}}
+    doc = {"split": "dev", "drives": args.drives, "base": base_ms.__dict__, "variants": args.variant, "stops": args.stops, "maps": {}}
     for path in args.map:
         rmap = load_map(path, tables)
         limits = way_limits(rmap, tables, settings.vehicle_type, settings.nation)
-        drives = make_drives(rmap, limits, "dev", args.drives)
+        drives = make_drives(rmap, limits, "dev", args.drives, stops=args.stops)
         for cond in conds:
-            key = f"{path.name}|{cond}|{args.drives}|{json.dumps(base_ms.__dict__, sort_keys=True, default=str)}"
+            key = f"{path.name}|{cond}|{args.drives}|{'stops|' if args.stops else ''}{json.dumps(base_ms.__dict__, sort_keys=True, default=str)}"
             if key not in cache:
                 cache[key] = per_drive(rmap, limits, drives, settings, tables, base_ms, cond.endswith("course"))
                 if args.base_cache:

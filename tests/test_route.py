@@ -595,6 +595,76 @@ def test_turn_prior_keeps_the_street_past_its_driveways(tmp_path):
     assert share["off"] <= share["on"] - 0.05, share  # 0.83 today
 
 
+def _t_junction(path: Path) -> Path:
+    """A made-up extract: a 400 m street running east (way 1, 30 km/h) and a side road (way 2, 20 mph)
+    going north from its middle (x = 200 m)."""
+    nodes, nid = {}, [7000]
+
+    def node(x: float, y: float) -> int:
+        if (x, y) not in nodes:
+            nid[0] += 1
+            nodes[(x, y)] = nid[0]
+        return nodes[(x, y)]
+
+    main = [node(float(x), 0.0) for x in range(0, 420, 20)]
+    side = [node(200.0, float(y)) for y in range(0, 220, 20)]
+    pts = "".join(f'<node id="{n}" lat="{52.48 + y / 111_195.0:.7f}" '
+                  f'lon="{13.43 + x / (111_195.0 * math.cos(math.radians(52.48))):.7f}" version="1"/>'
+                  for (x, y), n in nodes.items())
+    ways = [(1, main, {"highway": "residential", "maxspeed": "30"}), (2, side, {"highway": "residential", "maxspeed": "20 mph"})]
+    text = "".join(f'<way id="{w}" version="1">' + "".join(f'<nd ref="{p}"/>' for p in ps)
+                   + "".join(f'<tag k="{k}" v="{v}"/>' for k, v in tags.items()) + "</way>" for w, ps, tags in ways)
+    path.write_text('<?xml version="1.0"?><osm version="0.6">' + pts + text + "</osm>")
+    return path
+
+
+def test_standstill_holds_the_match_while_the_fixes_drift(tmp_path):
+    """Zero-velocity hold: the car drives east and stops 5 m before a side road for 25 s while the
+    GNSS fixes drift 30 m up the side road. Without the hold the matcher keeps stepping with 0 m
+    travelled and the match moves onto the side road; with it the match stays on the street and
+    goes on along it when the car pulls away. Speed unknown: no hold (the same answers as off)."""
+    from vehicle_assist.config import load_app
+    from vehicle_assist.route.context import match_settings
+    from vehicle_assist.route.match import Matcher, MatchSettings
+
+    rmap = load_map(_t_junction(tmp_path / "t.osm"), use_cache=False)
+    shipped = match_settings(load_app().route)
+    assert shipped.hold_speed_mps == pytest.approx(0.3)
+    on = MatchSettings(**(shipped.__dict__ | {"lag_s": 0.0}))
+    off = MatchSettings(**(on.__dict__ | {"hold_speed_mps": 0.0}))
+
+    def fixes():
+        t = 0.0
+        for i in range(196):  # 19.5 s east at 10 m/s to x = 195
+            yield t, np.array([float(i), 0.0]), 10.0, "move"
+            t += 0.1
+        for i in range(250):  # 25 s standing at x = 195; the fixes drift 30 m up the side road
+            drift = min(1.0, i / 150)
+            yield t, np.array([195.0 + 5.0 * drift, 30.0 * drift]), 0.0, "stand"
+            t += 0.1
+        x = 195.0
+        for i in range(1, 151):  # pulling away east at 1.5 m/s^2 (fixes on the street again)
+            v = min(10.0, 0.15 * i)
+            x += v * 0.1
+            yield t, np.array([x, 0.0]), v, "away"
+            t += 0.1
+
+    def run(ms: MatchSettings, with_speed: bool = True) -> dict[str, list[int]]:
+        m, ways = Matcher(rmap, ms), {"move": [], "stand": [], "away": []}
+        origin = rmap.a["node_xy"].min(axis=0)  # the street's west end
+        for t, xy, v, phase in fixes():
+            lat, lon = rmap.unproject(origin + xy)
+            got = m.update(Fix(t, float(lat), float(lon), v if with_speed else None))
+            if got is not None:
+                ways[phase].append(int(rmap.a["way_id"][rmap.way_of_edge(got.edge)]))
+        return ways
+
+    held, free = run(on), run(off)
+    assert set(held["move"]) == {1} and set(held["stand"]) == {1} and set(held["away"]) == {1}, held
+    assert free["stand"].count(2) > 50, free  # without the hold the match wanders up the side road
+    assert run(on, with_speed=False) == run(off, with_speed=False)
+
+
 def test_opposite_carriageway_and_u_turn(leeds):
     """A U-turn on a two-way road: the match turns with the car (direction is part of the state)."""
     limits = way_limits(leeds, load_tables())

@@ -679,6 +679,10 @@ class RouteSettings(StrictModel):
     """With a GNSS course over ground: the moment the course swings through a turn places the car at
     the turn's node; the place on the road after it is the distance travelled since, fused with this
     1-sigma (m). 0: off. Without a course (fix + speed only) nothing changes."""
+    hold_speed_mps: float = Field(0.0, ge=0)
+    """Zero-velocity hold: while the CAN/OBD speed is known and below this (m/s) the matcher takes no
+    step and fuses no fix (the car cannot leave its place); it goes on from the held match when the car
+    pulls away. 0: off. Unknown speed: nothing changes."""
     match_lag_s: float = Field(1.0, ge=0, le=10)
     """Fixed lag of ``route match`` and the bench: a fix's road and limit are decided with the fixes
     of the next this many seconds (its record comes out that much plus up to one matching step

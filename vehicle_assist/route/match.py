@@ -125,6 +125,12 @@ class MatchSettings:
     edge out now (both legs of the turn seen: not a bend of a curving junction's other edges)."""
     turn_fix_window_s: float = 6.0
     """How far back the courses are kept to find the moment of a turn."""
+    hold_speed_mps: float = 0.0
+    """Zero-velocity hold: while the odometry's speed is known and below this (m/s) the car stands, so
+    no Viterbi step is taken and no fix is fused into the place (the standing fixes carry only the
+    wandering GNSS error); on pulling away the match goes on from the held state, moved on by the
+    odometer (standing adds 0). Unknown speed: no hold. 0: off. The shipped value is
+    ``route.hold_speed_mps`` in configs/default.yaml."""
     lag_s: float = 0.0
     """Fixed-lag smoothing (:meth:`Matcher.take_smoothed`): a fix's place is decided on the best
     path through the Viterbi steps of the next ``lag_s`` seconds (0: filtering only)."""
@@ -238,6 +244,11 @@ class Matcher:
             self.reset()
             self._last_t = fix.t_s
         self._remember(fix)
+        if (self.s.hold_speed_mps > 0 and speed is not None and speed < self.s.hold_speed_mps
+                and self._states and self._last_step_t is not None):
+            # standing still: hold the match (the step clock waits too, so a long stop is no gap)
+            self._last_step_t = fix.t_s
+            return self._carry()
         due = (self._last_step_t is None or not self._states
                or fix.t_s - self._last_step_t >= self.s.max_step_s
                or self._moved(fix) >= self.s.step_m)
