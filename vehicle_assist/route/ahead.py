@@ -72,6 +72,15 @@ def branches(rmap: RoadMap, e: int) -> int:
     return sum(1 for o in outs if o != rmap.edge_rev[e] and rmap.edge_to[o] != rmap.edge_from[e])
 
 
+def facing_features(rmap: RoadMap, e: int) -> list[int]:
+    """The features at the node directed edge ``e`` ends at that apply to traffic along ``e`` (one
+    tagged for the other direction of the way is left out)."""
+    a = rmap.a
+    along = rmap.edge_dir[e] > 0
+    return [f for f in rmap.feats_at.get(int(rmap.edge_to[e]), ())
+            if not ((a["feat_dir"][f] == "forward" and not along) or (a["feat_dir"][f] == "backward" and along))]
+
+
 def path_ahead(rmap: RoadMap, edge: int, offset_m: float, distance_m: float) -> list[tuple[int, float, bool]]:
     """The edges ahead as ``(edge, distance from the car to the edge's end node, sure)``, current
     first; ``sure`` is False once the path has passed a node where it could have gone another way."""
@@ -121,11 +130,7 @@ def features_ahead(rmap: RoadMap, limits: WayLimits, edge: int, offset_m: float,
         if end_dist > reach or node in seen_nodes:
             continue
         seen_nodes.add(node)
-        along = rmap.edge_dir[e] > 0
-        for f in rmap.feats_at.get(node, ()):
-            direction = str(a["feat_dir"][f])
-            if (direction == "forward" and not along) or (direction == "backward" and along):
-                continue
+        for f in facing_features(rmap, e):
             feats.append(RouteFeature(str(a["feat_kind"][f]), end_dist, str(a["feat_detail"][f]),
                                  int(a["feat_osm_id"][f]) if a["feat_osm_id"][f] >= 0 else None, sure=sure))
     feats.sort(key=lambda f: f.distance_m)

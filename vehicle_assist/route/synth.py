@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vehicle_assist.route.ahead import next_edge
+from vehicle_assist.route.ahead import facing_features, next_edge
 from vehicle_assist.route.limits import WayLimits
 from vehicle_assist.route.map import RoadMap, bearing_diff_deg
 
@@ -184,11 +184,8 @@ def plan_stops(rmap: RoadMap, path: list[int], starts: np.ndarray, n_grid: int,
         e, nxt = path[i], path[i + 1]
         node = int(rmap.edge_to[e])
         reasons = set()
-        along = rmap.edge_dir[e] > 0
-        for f in rmap.feats_at.get(node, ()):
-            kind, detail, direction = str(a["feat_kind"][f]), str(a["feat_detail"][f]), str(a["feat_dir"][f])
-            if (direction == "forward" and not along) or (direction == "backward" and along):
-                continue
+        for f in facing_features(rmap, e):
+            kind, detail = str(a["feat_kind"][f]), str(a["feat_detail"][f])
             if kind == "signals" or (kind == "crossing" and detail == "signal-controlled"):
                 reasons.add("signals")
             elif kind in ("give_way", "stop"):
