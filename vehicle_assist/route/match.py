@@ -58,6 +58,9 @@ class Fix:
     lon: float | None
     speed_mps: float | None = None
     heading_deg: float | None = None
+    yaw_rate_dps: float | None = None
+    """Yaw rate from a gyro or the ESC's CAN yaw-rate signal (deg/s, clockwise positive, as compass
+    headings grow)."""
 
 
 @dataclass(frozen=True)
