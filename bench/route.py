@@ -7,7 +7,8 @@
 ``--set`` overrides fields of :class:`~vehicle_assist.route.match.MatchSettings` (tuning, dev only).
 
 Per map (Leeds city centre, Manchester Kingsway) and per input condition ("fix+speed": the
-``t,lat,lon,speed_mps`` CSV of ``route match``; "fix+speed+course": plus the GNSS course over ground):
+``t,lat,lon,speed_mps`` CSV of ``route match``; "fix+speed+course": plus the GNSS course over ground;
+"fix+speed+yaw": plus a gyro's yaw rate, no course, :func:`vehicle_assist.route.synth.gyro_yaw_rate`):
 N drives from bench/route_drives.py (random walks ~2.5 km preferring to stay on their road; GNSS
 noise 1-sigma 8-15 m per axis, coloured; every 3rd drive a GPS gap of 10% of its time, every 4th a
 speeding stretch (+25%), every 5th a 20 s stretch 2 km outside the map). Seeds: dev 0..N-1 (used to
@@ -71,14 +72,22 @@ def make_drives(rmap, limits, split: str, n: int, stops: bool = False) -> list[D
     return drives
 
 
-def replay(tracker: RouteTracker, d: Drive, course: bool) -> tuple[list, list[float], list[float]]:
-    """Contexts per fix (in order), per-fix update time (ms) and, per fix, how much later (drive
-    seconds) its record came out (0 without a lag; the end of the track flushes the rest)."""
+CONDS = ("fix+speed", "fix+speed+course", "fix+speed+yaw")
+"""Input conditions: GNSS fix + CAN speed; plus the GNSS course over ground; plus a gyro's yaw rate
+(no GNSS course)."""
+
+
+def replay(tracker: RouteTracker, d: Drive, cond: str) -> tuple[list, list[float], list[float]]:
+    """Contexts per fix (in order) under an input condition (:data:`CONDS`), per-fix update time (ms)
+    and, per fix, how much later (drive seconds) its record came out (0 without a lag; the end of the
+    track flushes the rest)."""
+    course, yaw = cond.endswith("+course"), cond.endswith("+yaw")
     out, ms, delay = [], [], []
     for i in range(len(d.t)):
         has = math.isfinite(d.lat[i])
         hd = float(d.heading[i]) if course and math.isfinite(d.heading[i]) else None
-        fix = Fix(float(d.t[i]), float(d.lat[i]) if has else None, float(d.lon[i]) if has else None, float(d.speed[i]), hd)
+        fix = Fix(float(d.t[i]), float(d.lat[i]) if has else None, float(d.lon[i]) if has else None, float(d.speed[i]), hd,
+                  float(d.yaw_rate[i]) if yaw else None)
         t0 = time.perf_counter()
         ctxs = tracker.push(fix)
         ms.append((time.perf_counter() - t0) * 1000)
@@ -180,8 +189,8 @@ def main() -> None:
     ap.add_argument("--drives", type=int, default=20)
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--map", type=Path, action="append", default=None, help="an OSM extract (repeatable); default: the two catalogued maps")
-    ap.add_argument("--cond", choices=("fix+speed", "fix+speed+course"), action="append", default=None,
-                    help="input conditions (repeatable; default both)")
+    ap.add_argument("--cond", choices=CONDS, action="append", default=None,
+                    help="input conditions (repeatable; default all three)")
     ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="MatchSettings override (dev tuning)")
     ap.add_argument("--no-california", action="store_true")
     ap.add_argument("--stops", action="store_true", help="drives with stops (signals, give-way, turns, crossings)")
@@ -191,7 +200,7 @@ def main() -> None:
     overrides = parse_overrides(args.set)
     ms_base = match_settings(settings)
     msettings = MatchSettings(**(ms_base.__dict__ | overrides))
-    conds = args.cond or ["fix+speed", "fix+speed+course"]
+    conds = args.cond or list(CONDS)
     doc: dict = {"split": args.split, "drives_per_map": args.drives, "stops": args.stops,
                  "match_settings": msettings.__dict__, "maps": {}}
     loaded = []
@@ -211,7 +220,7 @@ def main() -> None:
             for d in drives:
                 tracker = RouteTracker(rmap, settings, tables)
                 tracker.matcher = Matcher(rmap, msettings)
-                r, m, dl = replay(tracker, d, cond.endswith("course"))
+                r, m, dl = replay(tracker, d, cond)
                 results.append(r)
                 ms.extend(m)
                 delays.extend(dl)

@@ -301,7 +301,7 @@ def main() -> None:
         for d in drives:
             tr = RouteTracker(rmap, settings, tables)
             tr.matcher = Matcher(rmap, ms)
-            results.append(replay(tr, d, args.course)[0])
+            results.append(replay(tr, d, "fix+speed+course" if args.course else "fix+speed")[0])
         doc["maps"][path.name] = diagnose(rmap, limits, drives, results)
         print(json.dumps({path.name: doc["maps"][path.name]}, indent=1), flush=True)
     if args.out:

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from route import make_drives, parse_overrides, replay, score  # noqa: E402
+from route import CONDS, make_drives, parse_overrides, replay, score  # noqa: E402
 
 from vehicle_assist.config import load_app  # noqa: E402
 from vehicle_assist.route.context import RouteTracker, match_settings  # noqa: E402
@@ -31,13 +31,13 @@ from vehicle_assist.route.map import load_map, load_tables  # noqa: E402
 from vehicle_assist.route.match import Matcher, MatchSettings  # noqa: E402
 
 
-def per_drive(rmap, limits, drives, settings, tables, ms: MatchSettings, course: bool) -> list[list[float]]:
+def per_drive(rmap, limits, drives, settings, tables, ms: MatchSettings, cond: str) -> list[list[float]]:
     """Per drive: [far fixes, far fixes right, limit time, limit time right]."""
     out = []
     for d in drives:
         tr = RouteTracker(rmap, settings, tables)
         tr.matcher = Matcher(rmap, ms)
-        r = replay(tr, d, course)[0]
+        r = replay(tr, d, cond)[0]
         s = score(rmap, limits, [d], [r])
         far = s["fixes_far_from_junction"]
         out.append([far, s["road_correct"] * far, s["limit_time_s"], s["limit_correct_time"] * s["limit_time_s"]])
@@ -69,7 +69,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--drives", type=int, default=60)
     ap.add_argument("--map", type=Path, action="append", required=True)
-    ap.add_argument("--cond", choices=("fix+speed", "fix+speed+course"), action="append", default=None)
+    ap.add_argument("--cond", choices=CONDS, action="append", default=None)
     ap.add_argument("--base", default="", help="FIELD=VALUE,... overrides of the base")
     ap.add_argument("--variant", action="append", default=[], help="NAME:FIELD=VALUE,...")
     ap.add_argument("--base-cache", type=Path)
@@ -90,14 +90,14 @@ def main() -> None:
         for cond in conds:
             key = f"{path.name}|{cond}|{args.drives}|{'stops|' if args.stops else ''}{json.dumps(base_ms.__dict__, sort_keys=True, default=str)}"
             if key not in cache:
-                cache[key] = per_drive(rmap, limits, drives, settings, tables, base_ms, cond.endswith("course"))
+                cache[key] = per_drive(rmap, limits, drives, settings, tables, base_ms, cond)
                 if args.base_cache:
                     args.base_cache.write_text(json.dumps(cache) + "\n")
             row = {}
             for text in args.variant:
                 name, over = parse_variant(text)
                 vm = MatchSettings(**(base_ms.__dict__ | over))
-                row[name] = paired(cache[key], per_drive(rmap, limits, drives, settings, tables, vm, cond.endswith("course")))
+                row[name] = paired(cache[key], per_drive(rmap, limits, drives, settings, tables, vm, cond))
             if not row:
                 row["base"] = paired(cache[key], cache[key])
             doc["maps"].setdefault(path.name, {})[cond] = row

@@ -45,13 +45,22 @@ def lookahead_m(speed_mps: float | None, seconds: float = 10.0, min_m: float = 1
     return float(min(max_m, max(min_m, speed_mps * seconds)))
 
 
-def next_edge(rmap: RoadMap, e: int) -> int | None:
-    """The edge the path most likely takes after ``e`` (see the module docstring), or None."""
+HEADING_TAKES_DEG = 30.0
+
+
+def next_edge(rmap: RoadMap, e: int, heading: float | None = None) -> int | None:
+    """The edge the path most likely takes after ``e`` (see the module docstring), or None. With the
+    car's ``heading`` past the node (a gyro's, in a GNSS gap), the way on closest to it, when one is
+    within ``HEADING_TAKES_DEG``."""
     v = int(rmap.edge_to[e])
     outs = rmap.out_edges[rmap.out_ptr[v]:rmap.out_ptr[v + 1]]
     outs = [int(o) for o in outs if o != rmap.edge_rev[e] and rmap.edge_to[o] != rmap.edge_from[e]]
     if not outs:
         return None
+    if heading is not None:
+        best = min(outs, key=lambda o: bearing_diff_deg(rmap.edge_bearing(o), heading))
+        if bearing_diff_deg(rmap.edge_bearing(best), heading) <= HEADING_TAKES_DEG:
+            return best
     a = rmap.a
     way = rmap.way_of_edge(e)
     same = [o for o in outs if rmap.way_of_edge(o) == way]

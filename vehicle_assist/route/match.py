@@ -46,6 +46,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vehicle_assist.route.ahead import next_edge
+from vehicle_assist.route.heading import GyroHeading
 from vehicle_assist.route.map import RoadMap, bearing_diff_deg, haversine_m
 
 
@@ -134,6 +135,12 @@ class MatchSettings:
     wandering GNSS error); on pulling away the match goes on from the held state, moved on by the
     odometer (standing adds 0). Unknown speed: no hold. 0: off. The shipped value is
     ``route.hold_speed_mps`` in configs/default.yaml."""
+    gyro_sigma_deg: float = 20.0
+    """With a yaw rate (``Fix.yaw_rate_dps``) and no GNSS heading: the heading dead-reckoned from it and
+    anchored to the matched road (:mod:`vehicle_assist.route.heading`) is used as a course, with this
+    1-sigma, in the emission and for the turn fix, from ``gyro_min_speed_mps`` (a gyro needs no speed,
+    so turns from standstill and in GNSS gaps are seen). 0: the yaw rate is ignored."""
+    gyro_min_speed_mps: float = 1.0
     lag_s: float = 0.0
     """Fixed-lag smoothing (:meth:`Matcher.take_smoothed`): a fix's place is decided on the best
     path through the Viterbi steps of the next ``lag_s`` seconds (0: filtering only)."""
@@ -172,6 +179,7 @@ class Matcher:
     def __init__(self, rmap: RoadMap, settings: MatchSettings | None = None) -> None:
         self.rmap = rmap
         self.s = settings or MatchSettings()
+        self._gyro = GyroHeading()  # not reset by a position gap: the yaw rate goes on
         self.reset()
 
     def reset(self) -> None:
@@ -197,7 +205,8 @@ class Matcher:
         self._carried = 0.0
         self._recent: deque[tuple[float, float, float, float]] = deque()  # (t, x, y, odometer)
         self._odometer = 0.0
-        self._courses: deque[tuple[float, float, float]] = deque()  # (t, odometer, GNSS course) for the turn fix
+        self._courses: deque[tuple[float, float, float]] = deque()  # (t, odometer, course) for the turn fix
+        self._heading: tuple[float, float] | None = None  # (course deg, sigma) at the current fix
 
     # -- public --------------------------------------------------------------------------------
 
@@ -225,6 +234,7 @@ class Matcher:
     def _update(self, fix: Fix) -> Match | None:
         if self._last_t is not None and fix.t_s < self._last_t:
             self.reset()  # time went backwards: a new track
+            self._gyro = GyroHeading()
         dt = 0.0 if self._last_t is None else fix.t_s - self._last_t
         speed = fix.speed_mps if fix.speed_mps is not None else self._last_speed
         if speed is not None and self._last_t is not None:
@@ -236,6 +246,9 @@ class Matcher:
         self._last_t, self._last_speed = fix.t_s, fix.speed_mps if fix.speed_mps is not None else self._last_speed
         if speed is not None:
             self._vmin = min(self._vmin, speed)
+        if self.s.gyro_sigma_deg > 0:
+            self._gyro.update(fix.t_s, fix.yaw_rate_dps, speed, self._odometer)
+        self._heading = self._heading_of(fix, speed)
         if self.s.turn_fix_sigma_m > 0:
             self._remember_course(fix)
         if fix.lat is None or fix.lon is None:
@@ -279,15 +292,24 @@ class Matcher:
         while rec and fix.t_s - rec[0][0] > self.s.course_window_s:
             rec.popleft()
 
+    def _heading_of(self, fix: Fix, speed: float | None) -> tuple[float, float] | None:
+        """The course at this fix and its 1-sigma: the GNSS heading when the car moves fast enough for
+        one, else the gyro's (anchored) heading when the car moves; else None."""
+        s = self.s
+        if fix.heading_deg is not None and fix.speed_mps is not None and fix.speed_mps >= s.heading_min_speed_mps:
+            return float(fix.heading_deg), s.heading_sigma_deg
+        gyro = self._gyro.course() if s.gyro_sigma_deg > 0 and fix.yaw_rate_dps is not None else None
+        if gyro is not None and (speed is None or speed >= s.gyro_min_speed_mps):
+            return gyro, s.gyro_sigma_deg
+        return None
+
     def _remember_course(self, fix: Fix) -> None:
-        """Keep the GNSS courses of the last ``turn_fix_window_s`` (a fix without one breaks the run)."""
+        """Keep the courses of the last ``turn_fix_window_s`` (a fix without one breaks the run)."""
         rec = self._courses
-        usable = (fix.heading_deg is not None and fix.speed_mps is not None
-                  and fix.speed_mps >= self.s.heading_min_speed_mps)
-        if not usable:
+        if self._heading is None:
             rec.clear()
             return
-        rec.append((fix.t_s, self._odometer, float(fix.heading_deg)))
+        rec.append((fix.t_s, self._odometer, self._heading[0]))
         while rec and fix.t_s - rec[0][0] > self.s.turn_fix_window_s:
             rec.popleft()
 
@@ -339,10 +361,15 @@ class Matcher:
         b = self._best
         return self._moved_on(b.edge, b.offset_m + self._carried, b.distance_m, False)
 
-    def _moved_on(self, edge: int, offset: float, distance: float, stepped: bool) -> Match:
-        """A place ``offset`` metres from an edge's start, past its end along the likeliest continuation."""
+    def _moved_on(self, edge: int, offset: float, distance: float, stepped: bool, odo: float | None = None) -> Match:
+        """A place ``offset`` metres from an edge's start, past its end along the likeliest continuation
+        (with an anchored gyro, the way on its heading took; ``odo``: the odometer at the place, default now)."""
+        odo = self._odometer if odo is None else odo
         while offset > float(self.rmap.edge_len[edge]):
-            nxt = next_edge(self.rmap, edge)
+            heading = None
+            if self._gyro.anchor is not None and self.s.gyro_sigma_deg > 0:
+                heading = self._gyro.course_after(odo - (offset - float(self.rmap.edge_len[edge])))
+            nxt = next_edge(self.rmap, edge, heading)
             if nxt is None:
                 return Match(edge, float(self.rmap.edge_len[edge]), distance, stepped)
             offset -= float(self.rmap.edge_len[edge])
@@ -370,9 +397,8 @@ class Matcher:
                 ways_seen[w] = got + 1
                 order.append(i)
         states, emis = [], []
-        use_heading = (fix.heading_deg is not None and fix.speed_mps is not None
-                       and fix.speed_mps >= s.heading_min_speed_mps)
-        course = None if use_heading or fix.heading_deg is not None else self.course_deg()
+        heading = self._heading
+        course = None if heading is not None or fix.heading_deg is not None else self.course_deg()
         seg_len = rmap.a["seg_len"]
         for i in order:
             seg = int(segs[i])
@@ -380,9 +406,9 @@ class Matcher:
                 along = rmap.edge_dir[e] > 0
                 off = float(frac[i] if along else 1.0 - frac[i]) * float(seg_len[seg])
                 lp = -0.5 * (float(dist[i]) / s.sigma_m) ** 2
-                if use_heading:
-                    diff = bearing_diff_deg(rmap.edge_bearing(e), fix.heading_deg)
-                    lp += -0.5 * (diff / s.heading_sigma_deg) ** 2
+                if heading is not None:
+                    diff = bearing_diff_deg(rmap.edge_bearing(e), heading[0])
+                    lp += -0.5 * (diff / heading[1]) ** 2
                 elif course is not None:
                     diff = bearing_diff_deg(rmap.edge_bearing(e), course)
                     lp += -0.5 * (max(0.0, diff - s.course_free_deg) / s.course_sigma_deg) ** 2
@@ -445,11 +471,21 @@ class Matcher:
         b = int(np.argmax(self._scores))
         e, off, d = self._states[b]
         self._best = self._place(e, off, d, self._back[b])
+        if self.s.gyro_sigma_deg > 0 and fix.yaw_rate_dps is not None:
+            self._anchor_gyro(fix)
         if self.s.lag_s > 0:
             self._step_no += 1
             self._hist.append(_Step(self._step_no, fix.t_s, self._odometer, list(self._states),
                                     list(self._back), list(self._pred), b))
         return self._best
+
+    def _anchor_gyro(self, fix: Fix) -> None:
+        """Anchor the gyro's heading on the matched road (:meth:`GyroHeading.anchor_to`), checked
+        against a course that does not come from the gyro: the GNSS one, else the fixes' own."""
+        usable = (fix.heading_deg is not None and fix.speed_mps is not None
+                  and fix.speed_mps >= self.s.heading_min_speed_mps)
+        course = float(fix.heading_deg) if usable else self.course_deg()
+        self._gyro.anchor_to(self.rmap.edge_bearing(self._best.edge), course)
 
     # -- fixed lag -----------------------------------------------------------------------------
 
@@ -513,7 +549,7 @@ class Matcher:
         nxt = base + 1 - first
         if nxt >= len(self._hist):
             m = self._place(e, off, d, st.back[j])
-            return self._moved_on(m.edge, m.offset_m + since, d, stepped)
+            return self._moved_on(m.edge, m.offset_m + since, d, stepped, odo)
         sn = self._hist[nxt]
         en, offn, _ = sn.states[path[base + 1]]
         # the edges of the smoothed path from this step on, as far as the lag has seen
@@ -530,7 +566,7 @@ class Matcher:
                 at_n = len(chain) - 1
         if chain[at_n] != en:
             m = self._place(e, off, d, st.back[j])
-            return self._moved_on(m.edge, m.offset_m + since, d, stepped)
+            return self._moved_on(m.edge, m.offset_m + since, d, stepped, odo)
         lens = [float(self.rmap.edge_len[c]) for c in chain]
         start_n = sum(lens[:at_n])
         span = sn.odo - st.odo
@@ -545,7 +581,7 @@ class Matcher:
             if along <= ln:
                 return Match(c, along, d, stepped)
             along -= ln
-        return self._moved_on(chain[-1], along, d, stepped)  # past what the lag has seen: guessed on
+        return self._moved_on(chain[-1], along, d, stepped, odo)  # past what the lag has seen: guessed on
 
     def _route_edges(self, e: int, en: int, dist: float) -> list[int] | None:
         """The edges from edge ``e`` to edge ``en`` along the shortest route (both included)."""

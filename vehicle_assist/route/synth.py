@@ -7,7 +7,7 @@ and roundabouts; accelerations within +-2 m/s^2) except in a scripted speeding s
 at 10 Hz along the path, and GNSS noise: per axis a Gauss-Markov error (time constant 5 s, 85% of
 the variance) plus white noise, with a 1-sigma of ``sigma_m`` (8-15 m in the bench). Optional: a
 GPS gap (fixes with no position while the CAN speed goes on), a U-turn, a stretch far outside
-the map (after a gap), where the truth is "no road", and stops (``stops=True``, :func:`plan_stops`):
+the map (after a gap), where the truth is "no road", a gyro's yaw rate (:func:`gyro_yaw_rate`), and stops (``stops=True``, :func:`plan_stops`):
 at traffic signals, give-way/stop lines, before turns at junctions and at crossings the car may
 brake to a standstill, wait and pull away (a turn at that node is then taken from standstill); the
 GNSS noise goes on evolving while it stands, with no course (below 3 m/s).
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import math
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,20 +53,25 @@ class Drive:
     sigma_m: float
     notes: dict = field(default_factory=dict)
     along_m: np.ndarray | None = None  # true distance along the path (NaN outside the map)
+    yaw_rate: np.ndarray | None = None  # gyro yaw rate (deg/s, clockwise positive; bias + noise; on in gaps)
 
-    def write_csv(self, path: Path, course: bool = False) -> None:
+    def write_csv(self, path: Path, course: bool = False, yaw: bool = False) -> None:
         """The track as ``route match`` reads it: t,lat,lon,speed_mps (empty cells in a gap); with
-        ``course``, also heading_deg (the GNSS course over ground; empty where there is none)."""
+        ``course``, also heading_deg (the GNSS course over ground; empty where there is none); with
+        ``yaw``, also yaw_rate_dps (the gyro)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", newline="") as fh:
             w = csv.writer(fh)
-            w.writerow(["t", "lat", "lon", "speed_mps"] + (["heading_deg"] if course else []))
+            w.writerow(["t", "lat", "lon", "speed_mps"] + (["heading_deg"] if course else [])
+                       + (["yaw_rate_dps"] if yaw else []))
             for i in range(len(self.t)):
                 has = math.isfinite(self.lat[i])
                 row = [f"{self.t[i]:.2f}", f"{self.lat[i]:.7f}" if has else "", f"{self.lon[i]:.7f}" if has else "",
                        f"{self.speed[i]:.2f}"]
                 if course:
                     row.append(f"{self.heading[i]:.2f}" if math.isfinite(self.heading[i]) else "")
+                if yaw:
+                    row.append(f"{self.yaw_rate[i]:.3f}")
                 w.writerow(row)
 
 
@@ -332,6 +338,8 @@ def drive(rmap: RoadMap, limits: WayLimits, path: list[int], rng: np.random.Gene
     course_sigma = np.maximum(heading_sigma_deg, np.degrees(course_speed_err_mps / np.maximum(speed, 0.1)))
     heading = (np.degrees(np.arctan2(vel[:, 0], vel[:, 1])) + rng.normal(0.0, 1.0, n) * course_sigma) % 360.0
     heading[speed < 3.0] = np.nan
+    yaw = gyro_yaw_rate(rmap, path, starts, grid, s, t, len(t) - len(s),
+                        np.random.default_rng(zlib.crc32(name.encode())))
     if gap is not None:
         g = (t >= gap[0] * t[-1]) & (t <= gap[1] * t[-1]) & ~outside
         lat[g] = np.nan
@@ -349,7 +357,35 @@ def drive(rmap: RoadMap, limits: WayLimits, path: list[int], rng: np.random.Gene
                  list(path), sigma_m, {"length_m": round(total, 1), "duration_s": round(float(t[-1]), 1)}
                  | ({"stops": [{k: (round(x, 2) if isinstance(x, float) else x) for k, x in st.items()} for st in planned]}
                     if stops else {}),
-                 np.concatenate([s, np.full(len(t) - len(s), np.nan)]))
+                 np.concatenate([s, np.full(len(t) - len(s), np.nan)]), yaw)
+
+
+GYRO_BIAS_DPS = 0.5
+"""1-sigma of a drive's constant gyro bias (deg/s): an uncompensated automotive/MEMS yaw-rate sensor."""
+GYRO_NOISE_DPS = 0.3
+"""1-sigma of the gyro's white noise per 10 Hz sample (deg/s)."""
+GYRO_SCALE = 0.02
+"""1-sigma of the gyro's scale-factor error."""
+TURN_M = 8.0
+"""A change of heading at a node is spread over this many metres of path (the car turns on an arc)."""
+
+
+def gyro_yaw_rate(rmap: RoadMap, path: list[int], starts: np.ndarray, grid: np.ndarray, s: np.ndarray,
+                  t: np.ndarray, n_after: int, rng: np.random.Generator) -> np.ndarray:
+    """A gyro's yaw rate (deg/s, clockwise positive) per fix: the rate of the path's heading, each
+    change at a node spread over ``TURN_M`` metres (a function of distance: standing still reads 0),
+    times a scale error, plus a constant bias and white noise; ``n_after`` fixes after the path (the
+    outside stretch) drive straight. Its own generator, so the rest of a drive does not change."""
+    bearings = np.unwrap(np.radians([rmap.edge_bearing(e) for e in path]))
+    k = np.clip(np.searchsorted(starts, grid, side="right") - 1, 0, len(path) - 1)
+    h = bearings[k]
+    w = max(1, int(TURN_M))
+    h = np.convolve(np.pad(h, (w // 2, w - 1 - w // 2), mode="edge"), np.ones(w) / w, mode="valid")
+    h_t = np.degrees(np.interp(s, grid, h))
+    rate = np.gradient(h_t, t[: len(s)]) if len(s) > 1 else np.zeros(len(s))
+    rate = np.concatenate([rate, np.zeros(n_after)])
+    bias, scale = rng.normal(0.0, GYRO_BIAS_DPS), 1.0 + rng.normal(0.0, GYRO_SCALE)
+    return rate * scale + bias + rng.normal(0.0, GYRO_NOISE_DPS, len(rate))
 
 
 # --- scripted drives for the replay scenarios -------------------------------------------------------

@@ -1,0 +1,135 @@
+"""Heading from the yaw rate (vehicle_assist/route/heading.py), its use by the matcher in a GNSS gap,
+and the synthetic drives' gyro."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vehicle_assist.route.heading import GyroHeading, GyroSettings, wrap180
+from vehicle_assist.route.map import bearing_diff_deg, load_map
+from vehicle_assist.route.match import Fix, Matcher, MatchSettings
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_route import _t_junction  # noqa: E402
+
+
+def _drive_straight(g: GyroHeading, t0: float, secs: float, yaw: float, speed: float, odo0: float) -> tuple[float, float]:
+    t, odo = t0, odo0
+    for _ in range(int(round(secs * 10))):
+        t += 0.1
+        odo += speed * 0.1
+        g.update(t, yaw, speed, odo)
+    return t, odo
+
+
+def test_integrates_the_yaw_rate_and_has_no_heading_before_an_anchor():
+    g = GyroHeading()
+    g.update(0.0, 9.0, 5.0, 0.0)
+    _drive_straight(g, 0.0, 10.0, 9.0, 5.0, 0.0)  # 9 deg/s for 10 s: a right turn through 90 deg
+    assert g.rel == pytest.approx(90.0, abs=1e-6)
+    assert g.course() is None  # only the change is known until an anchor
+
+
+def test_anchor_needs_straight_driving_and_an_agreeing_course():
+    g = GyroHeading()
+    g.update(0.0, 0.0, 10.0, 0.0)
+    t, odo = _drive_straight(g, 0.0, 1.0, 0.0, 10.0, 0.0)  # 10 m: not yet straight for 30 m
+    assert not g.anchor_to(90.0, 92.0)
+    t, odo = _drive_straight(g, t, 3.0, 0.0, 10.0, odo)  # 40 m straight
+    assert not g.anchor_to(90.0, 150.0)  # the fixes' course disagrees with the road: no anchor
+    assert not g.anchor_to(90.0, None)
+    assert g.anchor_to(90.0, 95.0)
+    assert g.course() == pytest.approx(90.0)
+    t, odo = _drive_straight(g, t, 5.0, -18.0, 5.0, odo)  # a left turn of 90 deg
+    assert bearing_diff_deg(g.course(), 0.0) < 1.0  # (trapezoid rule: half of the first step)
+    assert not g.anchor_to(0.0, 0.0)  # just turned: not straight for 30 m
+    # the heading 8 m (turn_look_m) after a node passed when the turn began, and before the trail
+    assert g.course_after(odo - 25.0) == pytest.approx(90.0 - 18.0 * 8.0 / 5.0, abs=2.0)
+    assert g.course_after(-100.0) is None
+
+
+def test_standing_readings_estimate_the_bias_and_a_gap_drops_the_anchor():
+    g = GyroHeading()
+    t, odo = 0.0, 0.0
+    g.update(t, 0.5, 10.0, odo)
+    t, odo = _drive_straight(g, t, 4.0, 0.5, 10.0, odo)
+    assert g.anchor_to(180.0, 180.0)
+    t, _ = _drive_straight(g, t, 30.0, 0.5, 0.0, odo)  # standing 30 s: the gyro reads its bias of 0.5 deg/s
+    assert g.bias == pytest.approx(0.5, abs=0.01)
+    before = g.course()
+    _drive_straight(g, t, 30.0, 0.5, 0.0, odo)
+    assert bearing_diff_deg(g.course(), before) < 0.5  # the bias no longer turns the heading
+    g.update(t + 40.0, 0.0, 10.0, odo)  # no reading for 10 s: the heading is lost
+    assert g.course() is None and g.bias == pytest.approx(0.5, abs=0.01)
+
+
+def test_wrap180():
+    assert wrap180(190.0) == pytest.approx(-170.0)
+    assert wrap180(-190.0) == pytest.approx(170.0)
+    assert wrap180(0.0) == 0.0
+
+
+def test_gyro_carries_the_match_round_a_turn_in_a_gnss_gap(tmp_path):
+    """A made-up T junction: the car drives east along the street (fixes), the GNSS drops out 60 m
+    before the side road and the car turns north into it. Without a yaw rate the match is carried
+    straight on along the street (the likeliest continuation); with one, the gyro's heading past the
+    node takes the side road."""
+    rmap = load_map(_t_junction(tmp_path / "t.osm"), use_cache=False)
+    origin = rmap.a["node_xy"].min(axis=0)
+
+    def run(with_yaw: bool) -> list[int]:
+        m = Matcher(rmap, MatchSettings(hold_speed_mps=0.3))
+        ways, t, xy = [], 0.0, np.array([0.0, 0.0])
+        for i in range(300):  # 10 m/s: east to x = 140 (fixes), on to x = 200 in a gap, then north
+            t = i * 0.1
+            if xy[0] < 200.0 and xy[1] == 0.0:
+                xy = xy + [1.0, 0.0]
+                yaw = 0.0
+            else:
+                xy = np.array([200.0, xy[1] + 1.0])
+                yaw = -100.0 if xy[1] <= 9.0 else 0.0  # a left turn of 90 deg over 9 m (anticlockwise)
+            gap = xy[0] > 140.0
+            lat, lon = rmap.unproject(origin + xy)
+            got = m.update(Fix(t, None if gap else float(lat), None if gap else float(lon), 10.0, None,
+                               yaw if with_yaw else None))
+            if gap and xy[1] >= 30.0 and got is not None:
+                ways.append(int(rmap.a["way_id"][rmap.way_of_edge(got.edge)]))
+        return ways
+
+    with_gyro, without = run(True), run(False)
+    assert with_gyro and set(with_gyro) == {2}, with_gyro
+    assert without and set(without) == {1}, without
+
+
+def test_synthetic_gyro_integrates_to_the_path_heading():
+    """The synthetic drives' yaw rate, integrated, follows the drive's heading (GNSS course) within its
+    bias drift, over a drive along real roads; standing reads bias + noise only."""
+    from vehicle_assist import fetch
+    from vehicle_assist.route.limits import way_limits
+    from vehicle_assist.route.map import load_tables
+
+    path = fetch.data_path("maps", "leeds_city_centre.osm")
+    if not path.exists():
+        pytest.skip("maps not fetched")
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    from route_drives import drive, random_path
+
+    rmap = load_map(path)
+    limits = way_limits(rmap, load_tables())
+    rng = np.random.default_rng(5)
+    d = drive(rmap, limits, random_path(rmap, rng, 1500.0), rng, "gyro-check", stops=True)
+    ok = np.isfinite(d.heading)
+    heading = np.degrees(np.unwrap(np.radians(d.heading[ok])))
+    integ = np.cumsum(d.yaw_rate)[ok] * 0.1
+    drift = heading - integ - (heading[0] - integ[0])
+    span = float(d.t[ok][-1] - d.t[ok][0])
+    assert np.abs(heading[-1] - heading[0]) > 90.0  # the drive turned
+    assert np.percentile(np.abs(drift), 50) < 3.0 * 0.5 * span / 2 + 20.0  # within a 3-sigma bias drift
+    standing = d.speed < 0.01
+    assert standing.any() and abs(float(np.median(d.yaw_rate[standing]))) < 2.0
+    assert math.isclose(float(np.std(d.yaw_rate[standing])), 0.3, rel_tol=0.3)

@@ -1,0 +1,121 @@
+"""Heading from the yaw rate (a gyro or the ESC's CAN yaw-rate signal), anchored to the matched road.
+
+A yaw rate gives the change of heading, not the heading: integrated, it drifts with the sensor's
+bias (an uncompensated MEMS gyro: a fraction of a degree per second). Two corrections, both standard
+in vehicle dead reckoning:
+
+- Zero-rate update: while the car stands (speed known and below ``stand_mps``) the true yaw rate is 0,
+  so what the gyro reads is its bias; a running mean of those readings is subtracted from then on.
+- Map anchor: while the car has driven straight for ``straight_m`` (the integrated heading changed by
+  less than ``straight_deg``) on a matched road whose bearing an independent course agrees with
+  (the GNSS course, or the course fitted to the fixes), its heading is that road's bearing: the
+  offset between the integrated and the absolute heading moves ``anchor_gain`` of the way there.
+
+Until the first anchor there is no heading (only the change of it). A gap in the yaw rate longer
+than ``max_gap_s`` drops the anchor (the heading lost is unknown).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections import deque
+from dataclasses import dataclass
+
+
+def wrap180(deg: float) -> float:
+    """An angle in [-180, 180) (pure)."""
+    return (deg + 180.0) % 360.0 - 180.0
+
+
+@dataclass(frozen=True)
+class GyroSettings:
+    stand_mps: float = 0.3
+    bias_gain: float = 0.02
+    """Share of the gap between a standing reading and the bias estimate taken per reading."""
+    straight_m: float = 30.0
+    straight_deg: float = 4.0
+    anchor_gain: float = 0.3
+    agree_deg: float = 30.0
+    """The independent course must be this close to the road's bearing for an anchor."""
+    max_gap_s: float = 1.0
+    trail_m: float = 1000.0
+    """How far back the heading is kept by distance (:meth:`GyroHeading.course_at`)."""
+    turn_look_m: float = 8.0
+    """A turn at a node is complete this far past it (:meth:`GyroHeading.course_after`)."""
+
+
+class GyroHeading:
+    """Integrates the yaw rate per fix; :meth:`course` is the absolute heading once anchored."""
+
+    def __init__(self, settings: GyroSettings | None = None) -> None:
+        self.s = settings or GyroSettings()
+        self.bias = 0.0
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the heading (the bias estimate is the sensor's and stays)."""
+        self.rel = 0.0
+        self.anchor: float | None = None
+        self._last: tuple[float, float] | None = None  # (t, yaw rate)
+        self._hist: deque[tuple[float, float]] = deque()  # (odometer, rel) over the last straight_m
+        self._trail: deque[tuple[float, float]] = deque()  # (odometer, rel) over the last trail_m
+
+    def update(self, t_s: float, yaw_dps: float | None, speed_mps: float | None, odometer_m: float) -> None:
+        if yaw_dps is None:
+            if self._last is not None and t_s - self._last[0] > self.s.max_gap_s:
+                self.reset()
+            return
+        if self._last is not None:
+            dt = t_s - self._last[0]
+            if dt > self.s.max_gap_s or dt < 0:
+                self.reset()
+            else:
+                self.rel += (0.5 * (yaw_dps + self._last[1]) - self.bias) * dt
+        self._last = (t_s, yaw_dps)
+        if speed_mps is not None and speed_mps < self.s.stand_mps:
+            self.bias += self.s.bias_gain * (yaw_dps - self.bias)
+        hist = self._hist
+        hist.append((odometer_m, self.rel))
+        while len(hist) > 2 and odometer_m - hist[1][0] >= self.s.straight_m:
+            hist.popleft()
+        trail = self._trail
+        if not trail or odometer_m > trail[-1][0]:
+            trail.append((odometer_m, self.rel))
+        else:
+            trail[-1] = (odometer_m, self.rel)
+        while len(trail) > 2 and odometer_m - trail[1][0] >= self.s.trail_m:
+            trail.popleft()
+
+    def course(self) -> float | None:
+        """Absolute heading (compass deg), or None before the first anchor."""
+        return None if self.anchor is None else (self.rel + self.anchor) % 360.0
+
+    def course_after(self, node_odometer_m: float) -> float | None:
+        """Absolute heading ``turn_look_m`` after the car passed a node at this odometer reading (the
+        latest heading when it has not gone that far yet), or None (no anchor, or before the trail)."""
+        trail = self._trail
+        if self.anchor is None or not trail or node_odometer_m < trail[0][0]:
+            return None
+        at = min(node_odometer_m + self.s.turn_look_m, trail[-1][0])
+        k = bisect.bisect_left(trail, (at, -math.inf))
+        rel = trail[min(k, len(trail) - 1)][1]
+        return (rel + self.anchor) % 360.0
+
+    def straight(self) -> bool:
+        """Driven at least ``straight_m`` with the heading within ``straight_deg`` all the way."""
+        hist = self._hist
+        if len(hist) < 2 or hist[-1][0] - hist[0][0] < self.s.straight_m:
+            return False
+        return max(abs(r - self.rel) for _, r in hist) < self.s.straight_deg
+
+    def anchor_to(self, road_bearing: float, course: float | None) -> bool:
+        """Anchor on a matched road's bearing when driving straight and ``course`` (independent of the
+        gyro) agrees with it; returns whether it anchored."""
+        from vehicle_assist.route.map import bearing_diff_deg
+
+        if course is None or not self.straight() or bearing_diff_deg(road_bearing, course) > self.s.agree_deg:
+            return False
+        meas = wrap180(road_bearing - self.rel)
+        self.anchor = meas if self.anchor is None else wrap180(self.anchor + self.s.anchor_gain * wrap180(meas - self.anchor))
+        return True
