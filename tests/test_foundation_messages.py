@@ -53,6 +53,13 @@ def test_unknown_speed_stays_unknown():
     assert rec["speed_mps"] is None
 
 
+def test_vehicle_yaw_rate_round_trips_and_old_logs_read_as_unknown():
+    st = m.VehicleState(t_ns=1, speed_mps=9.0, heading_deg=90.0, yaw_rate_dps=-2.5, source="x")
+    assert m.decode(json.loads(json.dumps(m.to_record(st))), m.VehicleState) == st
+    old = {"type": "VehicleState", "t_ns": 1, "speed_mps": 9.0, "heading_deg": 90.0, "source": "x"}  # before the field
+    assert m.decode(old, m.VehicleState).yaw_rate_dps is None
+
+
 def test_the_module_exports_its_vocabulary_only():
     import vehicle_assist.messages as m
 

@@ -71,7 +71,8 @@ def test_mcap_round_trip_keeps_frames_audio_telemetry_and_calibration(data, tmp_
     folder = tmp_path / "drive"
     folder.mkdir()
     shutil.copy(data("drives", "highway_cars_1s.mp4"), folder / "clip.mp4")
-    (folder / "telemetry.csv").write_text("t,speed_kmh,heading_deg,road_type\n0.0,100,90,motorway\n0.5,,91,\n1.0,102,,\n")
+    (folder / "telemetry.csv").write_text("t,speed_kmh,heading_deg,road_type,yaw_rate\n0.0,100,90,motorway,-1.5\n"
+                                          "0.5,,91,,\n1.0,102,,,\n")
     (folder / "manifest.yaml").write_text("name: hw\nvideo: clip.mp4\naudio: {track: clip.mp4}\n"
                                           "telemetry: {file: telemetry.csv}\ncalibration: {focal_px: 1157, mount_height_m: 1.2}\n")
     src = drv.open_drive(folder)
@@ -86,6 +87,7 @@ def test_mcap_round_trip_keeps_frames_audio_telemetry_and_calibration(data, tmp_
     assert np.abs(fa.astype(int) - fb).mean() < 3.0  # JPEG at quality 90
     states = [m.msg for m in b if m.topic == "vehicle"]
     assert states[0].speed_mps == pytest.approx(100 / 3.6) and states[1].speed_mps is None  # unknown stays unknown
+    assert [s.yaw_rate_dps for s in states] == [-1.5, None, None]
 
 
 def test_comma2k19_telemetry_reads_speed_and_position(data):
@@ -95,6 +97,7 @@ def test_comma2k19_telemetry_reads_speed_and_position(data):
     assert states[0].t_ns == 0 and states[0].speed_mps is None  # first CAN sample comes 42 ms after frame 0: unknown
     assert states[1].speed_mps == pytest.approx(7.97, abs=0.1)
     assert 37.7 < states[100].lat < 37.8 and -122.5 < states[100].lon < -122.4
+    assert all(s.yaw_rate_dps is not None and abs(s.yaw_rate_dps) < 10 for s in states[1:])  # gyro, deg/s
     assert all(isinstance(s, VehicleState) for s in states)
 
 

@@ -789,6 +789,20 @@ def test_track_csv_with_empty_cells_is_a_gap(tmp_path):
     p.write_text("t,lat,lon,speed_mps\n0,53.79,-1.54,10\n0.1,,,10\n0.2,53.79,-1.54,\n")
     fixes = list(read_track(p))
     assert [f.lat for f in fixes] == [53.79, None, 53.79] and fixes[2].speed_mps is None
+    assert all(f.yaw_rate_dps is None for f in fixes)
+
+
+def test_track_yaw_rate_reaches_the_fixes(tmp_path):
+    """The yaw rate of a track (CSV ``yaw_rate_dps`` / ``yaw_rate`` column, or the telemetry's gyro)
+    is carried into each Fix; an empty cell is unknown."""
+    for col in ("yaw_rate_dps", "yaw_rate"):
+        p = tmp_path / f"{col}.csv"
+        p.write_text(f"t,lat,lon,speed_mps,{col}\n0,53.79,-1.54,10,-4.5\n0.1,53.79,-1.54,10,\n")
+        assert [f.yaw_rate_dps for f in read_track(p)] == [-4.5, None]
+    from vehicle_assist import fetch
+
+    fixes = list(read_track(fetch.data_path("telemetry", "comma2k19_example1_seg40")))
+    assert all(f.yaw_rate_dps is not None and abs(f.yaw_rate_dps) < 10 for f in fixes)  # highway: a few deg/s
 
 
 def test_generated_route_drive_is_remade_when_the_limit_tables_change(va_home, monkeypatch):

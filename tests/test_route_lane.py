@@ -244,6 +244,24 @@ def test_lane_passes_the_vehicle_course_to_the_matcher():
         assert got == ([90.0] * 12 if heading is not None else [])
 
 
+def test_lane_passes_the_vehicle_yaw_rate_to_the_matcher():
+    """Each fix the lane builds from a vehicle state carries the state's yaw rate (None when unknown)."""
+    from vehicle_assist.route.lane import RouteLane
+
+    class Spy:
+        def __init__(self):
+            self.fixes = []
+
+        def update(self, fix, now_ns):
+            self.fixes.append(fix)
+            return ctx(now_ns / S, way=None)
+
+    lane = RouteLane(Spy())  # type: ignore[arg-type]
+    lane.step(VehicleState(0, 8.0, 90.0, 53.8, -1.54, yaw_rate_dps=-2.5), 0)
+    lane.step(VehicleState(S, 8.0, 90.0, 53.8001, -1.54), S)
+    assert [f.yaw_rate_dps for f in lane.tracker.fixes] == [-2.5, None]
+
+
 # --- privacy -------------------------------------------------------------------------------------
 
 

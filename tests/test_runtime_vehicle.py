@@ -187,3 +187,84 @@ def test_merged_sources_fill_fields_from_each(seg, tmp_path):
     s = src.state_at(10 * S)
     assert s.speed_mps < 30 and s.road_type == "residential" and s.weather == "dry"  # comma2k19 speed wins
     assert src.status().available and src.name.startswith("comma2k19:")
+
+
+# --- yaw rate ------------------------------------------------------------------------------------
+
+
+def _compass_heading_deg(orientations, positions):
+    """Compass heading (deg, unwrapped) of the car's forward axis per frame: comma2k19's
+    ``frame_orientations`` are device->ECEF quaternions (w, x, y, z), the device's x axis forward."""
+    w, x, y, z = np.asarray(orientations, dtype=np.float64).T
+    fwd = np.stack([1 - 2 * (y * y + z * z), 2 * (x * y + w * z), 2 * (x * z - w * y)], axis=1)  # R[:, 0]
+    px, py, pz = np.asarray(positions, dtype=np.float64).mean(axis=0)
+    lon, lat = np.arctan2(py, px), np.arctan2(pz, np.hypot(px, py))  # local east/north (60 s: one place)
+    east = np.array([-np.sin(lon), np.cos(lon), 0.0])
+    north = np.array([-np.sin(lat) * np.cos(lon), -np.sin(lat) * np.sin(lon), np.cos(lat)])
+    return np.degrees(np.unwrap(np.arctan2(fwd @ east, fwd @ north)))
+
+
+def test_comma2k19_yaw_rate_is_the_heading_rate_of_the_recorded_pose(seg):
+    """The gyro's yaw rate (about gravity, clockwise positive) is the rate of the compass heading of
+    the recorded pose (the 20 fps global_pose fit, independent of the loader): same sign, same size."""
+    src = open_vehicle_source(str(seg))
+    assert "gyro 6256 samples" in src.status().detail
+    frames = np.load(seg / "global_pose/frame_times")
+    heading = _compass_heading_deg(np.load(seg / "global_pose/frame_orientations"),
+                                   np.load(seg / "global_pose/frame_positions"))
+    rate = np.gradient(heading, frames)
+    yaw = np.array([src.state_at(int(round((t - frames[0]) * S))).yaw_rate_dps for t in frames], dtype=float)
+    k = np.ones(11) / 11  # ~0.5 s moving average of both
+    rate_s, yaw_s = np.convolve(rate, k, "same")[10:-10], np.convolve(yaw, k, "same")[10:-10]
+    corr = np.corrcoef(rate_s, yaw_s)[0, 1]
+    slope = np.polyfit(rate_s, yaw_s, 1)[0]
+    assert corr > 0.9, corr  # measured 0.96; with the sign flipped it would be -0.96
+    assert 0.8 < slope < 1.25, slope  # measured 0.98: deg/s, not rad/s
+    assert np.ptp(rate_s) > 1.0  # the highway's gentle curves: about -0.5 .. +1.1 deg/s
+
+
+def test_yaw_rate_vertical_comes_from_gravity():
+    """Up is the mean specific force, whatever way the sensor is mounted; a right turn (clockwise
+    seen from above) is positive in deg/s."""
+    rng = np.random.default_rng(0)
+    turn_dps = 6.0  # clockwise
+    tilted = np.array([0.1, -0.2, 1.0]) / np.linalg.norm([0.1, -0.2, 1.0])
+    # comma's device frame (x forward, y right, z down): up is -z, a right turn is +z (right-hand rule)
+    # a frame with z up: a right turn is -z; and a tilted mounting
+    for up in (np.array([0.0, 0.0, -1.0]), np.array([0.0, 0.0, 1.0]), tilted):
+        n = 200
+        accel = 9.81 * up + rng.normal(0.0, 1.0, (n, 3))  # braking, bumps: zero on average
+        accel -= accel.mean(axis=0) - 9.81 * up
+        gyro = np.tile(-np.radians(turn_dps) * up, (n, 1))
+        gyro[:, :] += np.cross(up, [1.0, 0.0, 0.0]) * 0.05  # pitch/roll about a horizontal axis: no yaw
+        assert vehicle.yaw_rate_dps(gyro, accel) == pytest.approx(np.full(n, turn_dps), abs=1e-9)
+        assert vehicle.yaw_rate_dps(-gyro, accel) == pytest.approx(np.full(n, -turn_dps), abs=1e-9)
+    right_turn_comma = np.array([[0.0, 0.0, np.radians(10.0)]])
+    assert vehicle.yaw_rate_dps(right_turn_comma, np.array([[0.0, 0.0, -9.8]]))[0] == pytest.approx(10.0)
+
+
+def test_telemetry_yaw_rate_column(tmp_path):
+    p = tmp_path / "drive.csv"
+    p.write_text("t,speed,yaw_rate\n0,10,-3\n1,10,\n2,10,5\n")
+    src = open_vehicle_source(str(p))
+    assert src.state_at(0).yaw_rate_dps == -3.0  # a number, not an angle: no wrap to 357
+    assert src.state_at(S).yaw_rate_dps == pytest.approx(1.0)  # linear across the empty cell
+    assert src.state_at(10 * S).yaw_rate_dps is None
+    j = tmp_path / "drive.jsonl"
+    j.write_text(json.dumps({"t": 0, "yaw_rate_dps": 2.5}) + "\n" + json.dumps({"t": 1, "lat": 1.0}) + "\n")
+    src = open_vehicle_source(str(j))
+    assert src.state_at(S // 4).yaw_rate_dps == 2.5 and src.state_at(S).yaw_rate_dps is None  # held 0.5 s
+    no_yaw = tmp_path / "old.csv"
+    no_yaw.write_text("t,speed\n0,1\n1,2\n")
+    assert open_vehicle_source(str(no_yaw)).state_at(0).yaw_rate_dps is None
+
+
+def test_comma2k19_without_imu_has_no_yaw_rate(seg, tmp_path):
+    import shutil
+
+    copy = tmp_path / seg.name
+    shutil.copytree(seg / "processed_log/CAN/speed", copy / "processed_log/CAN/speed")
+    shutil.copytree(seg / "global_pose", copy / "global_pose")
+    src = open_vehicle_source(str(copy))
+    assert src.state_at(10 * S).speed_mps is not None and src.state_at(10 * S).yaw_rate_dps is None
+    assert "gyro" not in src.status().detail

@@ -134,6 +134,9 @@ class VehicleState:
     road_type: str | None = None
     weather: str | None = None
     source: str = "unknown"
+    yaw_rate_dps: float | None = None
+    """Yaw rate (deg/s, clockwise positive seen from above, as compass headings grow); None unknown.
+    From a gyro about the gravity axis (comma2k19 IMU) or a telemetry ``yaw_rate`` column."""
 
 
 @dataclass(frozen=True)

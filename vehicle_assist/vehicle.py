@@ -1,12 +1,14 @@
-"""Vehicle state (speed, heading, position, road type, weather) behind one interface.
+"""Vehicle state (speed, heading, yaw rate, position, road type, weather) behind one interface.
 
 Sources, chosen by a spec string (:func:`open_vehicle_source`):
 
 - ``""`` / ``"none"``: nothing known (every field None).
 - a telemetry file: CSV or JSON Lines with ``t`` (s) and any of ``speed`` (m/s; or ``speed_kmh`` / ``speed_mph``),
-  ``heading`` (deg), ``lat``, ``lon``, ``road_type``, ``weather``; empty cells are unknown.
+  ``heading`` (deg), ``yaw_rate`` / ``yaw_rate_dps`` (deg/s, clockwise positive), ``lat``, ``lon``,
+  ``road_type``, ``weather``; empty cells are unknown.
 - a comma2k19 segment folder (``processed_log/``): CAN speed, GNSS lat/lon/bearing (u-blox, else
-  Qualcomm), times aligned to the first camera frame.
+  Qualcomm), the IMU gyro's yaw rate about the gravity axis (:func:`yaw_rate_dps`), times aligned
+  to the first camera frame.
 - ``obd[:PORT]``: live OBD-II speed through python-obd; ``gpsd[:HOST[:PORT]]``: live GNSS fixes
   from a gpsd daemon (its JSON protocol over TCP). Both report unknown cleanly when the library,
   the adapter or the daemon is absent.
@@ -34,10 +36,11 @@ from vehicle_assist import paths
 from vehicle_assist.errors import CodedError
 from vehicle_assist.messages import VehicleState
 
-NUMERIC = ("speed_mps", "heading_deg", "lat", "lon")
+NUMERIC = ("speed_mps", "heading_deg", "lat", "lon", "yaw_rate_dps")
 CATEGORICAL = ("road_type", "weather")
 _COLUMNS = {"speed": "speed_mps", "speed_mps": "speed_mps", "heading": "heading_deg", "heading_deg": "heading_deg",
-            "lat": "lat", "lon": "lon", "road_type": "road_type", "weather": "weather"}
+            "lat": "lat", "lon": "lon", "road_type": "road_type", "weather": "weather",
+            "yaw_rate": "yaw_rate_dps", "yaw_rate_dps": "yaw_rate_dps"}
 # speed in other units: column -> (field, conversion to m/s, rank: m/s wins, then km/h, then mph)
 _UNITS: dict[str, tuple[str, Callable[[float], float], int]] = {
     "speed_kmh": ("speed_mps", lambda v: v / 3.6, 1), "speed_mph": ("speed_mps", lambda v: v * 0.44704, 2)}
@@ -268,8 +271,24 @@ def _normalise(row: dict[str, Any], path: Path, lineno: int, strict: bool = Fals
     return out
 
 
+def yaw_rate_dps(gyro: np.ndarray, accel: np.ndarray) -> np.ndarray:
+    """Yaw rate (deg/s, clockwise positive seen from above, as compass headings grow) of an IMU.
+
+    ``gyro`` (Nx3, rad/s) and ``accel`` (Nx3, m/s^2) in the sensor's frame, whatever its mounting:
+    up is the direction of the mean specific force (the reaction to gravity, as the vehicle's
+    accelerations average out), and the rotation about up is ``gyro . up``, counter-clockwise
+    positive by the right-hand rule, so its negation is clockwise positive.
+    """
+    up = np.asarray(accel, dtype=np.float64).reshape(-1, 3).mean(axis=0)
+    norm = float(np.linalg.norm(up))
+    if not math.isfinite(norm) or norm == 0.0:
+        return np.full(len(gyro), np.nan)
+    return -np.degrees(np.asarray(gyro, dtype=np.float64).reshape(-1, 3) @ (up / norm))
+
+
 def load_comma2k19(folder: Path, start_ns: int = 0, **kw: Any) -> TrackSource:
-    """A comma2k19 segment: CAN speed (m/s), GNSS lat/lon/bearing; t=0 at the first camera frame."""
+    """A comma2k19 segment: CAN speed (m/s), GNSS lat/lon/bearing, IMU yaw rate; t=0 at the first
+    camera frame."""
     proc = folder / "processed_log"
 
     def pair(rel: str) -> tuple[np.ndarray, np.ndarray] | None:
@@ -306,9 +325,14 @@ def load_comma2k19(folder: Path, start_ns: int = 0, **kw: Any) -> TrackSource:
         numeric["heading_deg"] = _series(t, v[:, 5], t0)
         if speed is None:
             numeric["speed_mps"] = _series(t, v[:, 2], t0)
+    gyro, accel = pair("IMU/gyro"), pair("IMU/accelerometer")
+    if gyro is not None and accel is not None and gyro[1].ndim == 2 and accel[1].ndim == 2:
+        numeric["yaw_rate_dps"] = _series(gyro[0], yaw_rate_dps(gyro[1], accel[1]), t0)
     parts = [f"speed {len(numeric['speed_mps'][0])} samples ({'CAN' if speed is not None else 'GNSS'})"]
     if gnss is not None:
         parts.append(f"GNSS {len(numeric['lat'][0])} fixes ({gnss_name})")
+    if "yaw_rate_dps" in numeric:
+        parts.append(f"gyro {len(numeric['yaw_rate_dps'][0])} samples (yaw rate)")
     source = TrackSource(f"comma2k19:{folder.name}", numeric, start_ns=start_ns, **kw)
     source.detail = f"{folder.name}: " + ", ".join(parts) + f", {source.duration_s:.1f} s"
     return source

@@ -61,8 +61,10 @@ def register(app: typer.Typer) -> None:
 
     @route_app.command("match", short_help="Match each fix of a track to the map, with its speed limit.")
     def match(
-        track: Path = typer.Option(..., "--track", metavar="FILE", help="Track: CSV with header t,lat,lon,speed_mps[,heading_deg] "
-                                   "(heading_deg: GNSS course over ground; empty cell: unknown), or telemetry that `run` reads (CSV/JSON Lines, comma2k19 folder)."),
+        track: Path = typer.Option(..., "--track", metavar="FILE", help="Track: CSV with header "
+                                   "t,lat,lon,speed_mps[,heading_deg][,yaw_rate_dps] (heading_deg: GNSS course over ground; "
+                                   "yaw_rate_dps: gyro yaw rate, deg/s, clockwise positive; empty cell: unknown), "
+                                   "or telemetry that `run` reads (CSV/JSON Lines, comma2k19 folder)."),
         map_file: Optional[Path] = typer.Option(None, "--map", metavar="FILE", help=MAP_HELP),
         vehicle_type: Optional[str] = typer.Option(None, "--vehicle", metavar="TYPE", help="Rule 124 vehicle type (default: route.vehicle_type)."),
         as_json: bool = typer.Option(False, "--json", help="JSON Lines: one record per fix, in order."),

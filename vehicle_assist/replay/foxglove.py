@@ -34,7 +34,8 @@ AUDIO_CHUNK = {
 
 VEHICLE_STATE = {
     "title": "vehicle_assist.VehicleState", "type": "object",
-    "properties": {"timestamp": TIME, **{k: {"type": ["number", "null"]} for k in ("speed_mps", "heading_deg", "lat", "lon")},
+    "properties": {"timestamp": TIME,
+                   **{k: {"type": ["number", "null"]} for k in ("speed_mps", "heading_deg", "lat", "lon", "yaw_rate_dps")},
                    "road_type": {"type": ["string", "null"]}, "weather": {"type": ["string", "null"]}},
 }
 

@@ -156,7 +156,8 @@ class McapDrive:
         for i, log_time, data in self._raw(VEHICLE):
             t = log_time - self.t0
             if lo <= t < hi:
-                fields = {k: data.get(k) for k in ("speed_mps", "heading_deg", "lat", "lon", "road_type", "weather")}
+                fields = {k: data.get(k) for k in ("speed_mps", "heading_deg", "lat", "lon", "road_type", "weather",
+                                                   "yaw_rate_dps")}
                 yield Timed(t, "vehicle", VehicleState(t_ns=t, source=f"mcap:{self.path.name}", **fields))
 
 
@@ -212,7 +213,8 @@ def write_drive_mcap(drive, path: Path, jpeg_quality: int = 90, t0_ns: int = 0) 
             elif m.topic == "vehicle":
                 s = m.msg
                 data = {"timestamp": foxglove.stamp(t), "speed_mps": s.speed_mps, "heading_deg": s.heading_deg,
-                        "lat": s.lat, "lon": s.lon, "road_type": s.road_type, "weather": s.weather}
+                        "lat": s.lat, "lon": s.lon, "road_type": s.road_type, "weather": s.weather,
+                        "yaw_rate_dps": s.yaw_rate_dps}
                 w.add_message(channel("/vehicle"), t, foxglove.dumps(data), t, seq)
         w.finish()
     return path

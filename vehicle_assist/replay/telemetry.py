@@ -2,10 +2,11 @@
 
 Parsing is :mod:`vehicle_assist.vehicle`'s (one reader for the runtime and the replay): tables
 (CSV with a header, or JSON Lines) have a ``t`` column in seconds and any of ``speed_mps`` (or
-``speed``, ``speed_kmh``, ``speed_mph``), ``heading_deg`` (or ``heading``), ``lat``, ``lon``,
-``road_type``, ``weather``; an unknown column is an error here. An empty cell or a missing column
-is unknown (None), never zero; each row stays one sample. The comma2k19 layout (numpy arrays per
-signal) gives CAN speed and GNSS position and bearing, held from each sample to the next.
+``speed``, ``speed_kmh``, ``speed_mph``), ``heading_deg`` (or ``heading``), ``yaw_rate_dps`` (or
+``yaw_rate``; deg/s, clockwise positive), ``lat``, ``lon``, ``road_type``, ``weather``; an unknown
+column is an error here. An empty cell or a missing column is unknown (None), never zero; each row
+stays one sample. The comma2k19 layout (numpy arrays per signal) gives CAN speed, GNSS position and
+bearing and the IMU gyro's yaw rate, held from each sample to the next.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def _state(row: dict, path: Path) -> VehicleState:
 
 
 def read_comma2k19(seg: Path, rate_hz: float = 10.0) -> list[VehicleState]:
-    """A comma2k19 segment: CAN speed + GNSS (lat, lon, bearing) sampled at ``rate_hz``.
+    """A comma2k19 segment: CAN speed + GNSS (lat, lon, bearing) + gyro yaw rate sampled at ``rate_hz``.
 
     Time zero is the segment's first video frame (``global_pose/frame_times[0]``); each tick takes
     the last sample at or before it (None before a signal's first sample).

@@ -108,9 +108,9 @@ class TrackError(Exception):
 
 
 def read_track(path: Path) -> Iterator[Fix]:
-    """Fixes from a track: a CSV with a header ``t,lat,lon[,speed_mps][,heading_deg]`` (empty cells
-    unknown), or any telemetry ``run`` reads (CSV/JSON Lines telemetry, a comma2k19 folder), whose
-    position samples become fixes."""
+    """Fixes from a track: a CSV with a header ``t,lat,lon[,speed_mps][,heading_deg][,yaw_rate_dps]``
+    (``heading`` / ``yaw_rate`` also name those; empty cells unknown), or any telemetry ``run``
+    reads (CSV/JSON Lines telemetry, a comma2k19 folder), whose position samples become fixes."""
     path = Path(path)
     if path.is_file() and path.suffix.lower() == ".csv":
         with path.open(newline="") as fh:
@@ -144,7 +144,8 @@ def _csv_fixes(reader: csv.DictReader, path: Path) -> Iterator[Fix]:
             if speed is None and num(row, key, line) is not None:
                 speed = num(row, key, line) * factor  # type: ignore[operator]
         yield Fix(t, num(row, "lat", line), num(row, "lon", line), speed,
-                  num(row, "heading_deg", line) if "heading_deg" in row else num(row, "heading", line))
+                  num(row, "heading_deg", line) if "heading_deg" in row else num(row, "heading", line),
+                  num(row, "yaw_rate_dps", line) if "yaw_rate_dps" in row else num(row, "yaw_rate", line))
 
 
 def _telemetry_fixes(path: Path) -> Iterator[Fix]:
@@ -163,4 +164,4 @@ def _telemetry_fixes(path: Path) -> Iterator[Fix]:
     times = src.numeric["lat"][0]
     for t_ns in np.asarray(times, dtype=np.int64):
         st = src.state_at(int(t_ns))
-        yield Fix(int(t_ns) / 1e9, st.lat, st.lon, st.speed_mps, st.heading_deg)
+        yield Fix(int(t_ns) / 1e9, st.lat, st.lon, st.speed_mps, st.heading_deg, st.yaw_rate_dps)

@@ -76,7 +76,7 @@ class RouteLane:
         pos = (state.lat, state.lon)
         ctx: RouteContext | None = None
         if pos != self._last_pos or pos == (None, None):
-            fix = Fix(now_ns / 1e9, state.lat, state.lon, state.speed_mps, state.heading_deg)
+            fix = Fix(now_ns / 1e9, state.lat, state.lon, state.speed_mps, state.heading_deg, state.yaw_rate_dps)
             ctx = self.tracker.update(fix, now_ns)
             self._last_pos = pos
             self.context = ctx
