@@ -35,16 +35,27 @@ def test_integrates_the_yaw_rate_and_has_no_heading_before_an_anchor():
     assert g.course() is None  # only the change is known until an anchor
 
 
-def test_anchor_needs_straight_driving_and_an_agreeing_course():
+def _anchored(g: GyroHeading, t: float, odo: float, road: float, course: float, yaw: float = 0.0,
+              speed: float = 10.0) -> tuple[float, float, list[bool]]:
+    """Drive straight for 10 s offering a measurement (road bearing, fitted course) every 2 s."""
+    got = []
+    for _ in range(5):
+        t, odo = _drive_straight(g, t, 2.0, yaw, speed, odo)
+        got.append(g.anchor_to(road, course))
+    return t, odo, got
+
+
+def test_anchor_needs_straight_driving_an_agreeing_course_and_a_consensus():
     g = GyroHeading()
     g.update(0.0, 0.0, 10.0, 0.0)
     t, odo = _drive_straight(g, 0.0, 1.0, 0.0, 10.0, 0.0)  # 10 m: not yet straight for 30 m
     assert not g.anchor_to(90.0, 92.0)
     t, odo = _drive_straight(g, t, 3.0, 0.0, 10.0, odo)  # 40 m straight
-    assert not g.anchor_to(90.0, 150.0)  # the fixes' course disagrees with the road: no anchor
+    assert not g.anchor_to(90.0, 150.0)  # the fixes' course disagrees with the road: no measurement
     assert not g.anchor_to(90.0, None)
-    assert g.anchor_to(90.0, 95.0)
-    assert g.course() == pytest.approx(90.0)
+    assert not g.anchor_to(90.0, 95.0)  # one measurement is no consensus
+    t, odo, got = _anchored(g, t, odo, 90.0, 95.0)
+    assert got[-1] and g.course() == pytest.approx(90.0)
     t, odo = _drive_straight(g, t, 5.0, -18.0, 5.0, odo)  # a left turn of 90 deg
     assert bearing_diff_deg(g.course(), 0.0) < 1.0  # (trapezoid rule: half of the first step)
     assert not g.anchor_to(0.0, 0.0)  # just turned: not straight for 30 m
@@ -53,12 +64,33 @@ def test_anchor_needs_straight_driving_and_an_agreeing_course():
     assert g.course_after(-100.0) is None
 
 
+def test_a_wrong_measurement_does_not_move_the_anchor_but_a_consensus_does():
+    """The match on the reverse edge and a flipped fitted course agree for a moment: ignored. When
+    measurements keep agreeing on another anchor for seconds, it moves there."""
+    g = GyroHeading()
+    g.update(0.0, 0.0, 10.0, 0.0)
+    t, odo, _ = _anchored(g, 0.0, 0.0, 0.0, 5.0)
+    assert g.course() == pytest.approx(0.0)
+    t, odo = _drive_straight(g, t, 2.0, 0.0, 10.0, odo)
+    assert not g.anchor_to(180.0, 175.0)  # one reversed measurement
+    assert g.course() == pytest.approx(0.0)
+    t, odo, got = _anchored(g, t, odo, 180.0, 175.0)  # 10 s of them
+    assert got[-1] and g.course() == pytest.approx(180.0)
+
+
+def test_consensus_is_a_circular_mean_of_agreeing_votes():
+    from vehicle_assist.route.heading import consensus
+
+    assert consensus([(0.0, 170.0), (3.0, -170.0), (6.0, 180.0)], 3, 5.0, 30.0) == pytest.approx(-180.0)
+    assert consensus([(0.0, 10.0), (1.0, 12.0), (2.0, 11.0)], 3, 5.0, 30.0) is None  # too short a span
+    assert consensus([(0.0, 10.0), (3.0, 100.0), (6.0, 12.0)], 3, 5.0, 30.0) is None  # two agree
+
+
 def test_standing_readings_estimate_the_bias_and_a_gap_drops_the_anchor():
     g = GyroHeading()
-    t, odo = 0.0, 0.0
-    g.update(t, 0.5, 10.0, odo)
-    t, odo = _drive_straight(g, t, 4.0, 0.5, 10.0, odo)
-    assert g.anchor_to(180.0, 180.0)
+    g.update(0.0, 0.5, 10.0, 0.0)
+    t, odo, got = _anchored(g, 0.0, 0.0, 180.0, 180.0, yaw=0.5)
+    assert got[-1]
     t, _ = _drive_straight(g, t, 30.0, 0.5, 0.0, odo)  # standing 30 s: the gyro reads its bias of 0.5 deg/s
     assert g.bias == pytest.approx(0.5, abs=0.01)
     before = g.course()

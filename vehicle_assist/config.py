@@ -683,6 +683,11 @@ class RouteSettings(StrictModel):
     """Zero-velocity hold: while the CAN/OBD speed is known and below this (m/s) the matcher takes no
     step and fuses no fix (the car cannot leave its place); it goes on from the held match when the car
     pulls away. 0: off. Unknown speed: nothing changes."""
+    gyro_sigma_deg: float = Field(20.0, ge=0)
+    """With a yaw rate (a gyro or the CAN yaw-rate signal) and no GNSS course: the heading integrated
+    from it, anchored to the matched road, counts as a course with this 1-sigma (deg), at any speed
+    from 1 m/s and through GNSS gaps (:mod:`vehicle_assist.route.heading`). 0: the yaw rate is ignored.
+    Without a yaw rate nothing changes."""
     match_lag_s: float = Field(1.0, ge=0, le=10)
     """Fixed lag of ``route match`` and the bench: a fix's road and limit are decided with the fixes
     of the next this many seconds (its record comes out that much plus up to one matching step

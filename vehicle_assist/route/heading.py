@@ -1,15 +1,20 @@
 """Heading from the yaw rate (a gyro or the ESC's CAN yaw-rate signal), anchored to the matched road.
 
 A yaw rate gives the change of heading, not the heading: integrated, it drifts with the sensor's
-bias (an uncompensated MEMS gyro: a fraction of a degree per second). Two corrections, both standard
-in vehicle dead reckoning:
+bias (an uncompensated MEMS gyro: a fraction of a degree per second). Two corrections, standard in
+vehicle dead reckoning:
 
 - Zero-rate update: while the car stands (speed known and below ``stand_mps``) the true yaw rate is 0,
   so what the gyro reads is its bias; a running mean of those readings is subtracted from then on.
 - Map anchor: while the car has driven straight for ``straight_m`` (the integrated heading changed by
   less than ``straight_deg``) on a matched road whose bearing an independent course agrees with
-  (the GNSS course, or the course fitted to the fixes), its heading is that road's bearing: the
-  offset between the integrated and the absolute heading moves ``anchor_gain`` of the way there.
+  (the GNSS course, or the course fitted to the fixes), its heading is that road's bearing: a
+  measurement of the offset between the integrated and the absolute heading. Both the match and a
+  course fitted to a few seconds of coloured GNSS error can be wrong together (the match on the
+  reverse edge of a two-way road while the fitted course flips), so one measurement is not trusted:
+  the first anchor, and a move of it by more than ``agree_deg``, need ``consensus_n`` measurements
+  over at least ``consensus_s`` that agree within ``agree_deg`` of their mean; a measurement within
+  ``agree_deg`` of the anchor moves it ``anchor_gain`` of the way there.
 
 Until the first anchor there is no heading (only the change of it). A gap in the yaw rate longer
 than ``max_gap_s`` drops the anchor (the heading lost is unknown).
@@ -34,10 +39,21 @@ class GyroSettings:
     bias_gain: float = 0.02
     """Share of the gap between a standing reading and the bias estimate taken per reading."""
     straight_m: float = 30.0
-    straight_deg: float = 4.0
+    straight_deg: float = 3.0
+    """Straight: the heading within this of a steady drift over the last ``straight_m``..."""
+    drift_dps: float = 1.5
+    """...that drifts by at most this (deg/s): an unlearnt bias, or a gentle curve."""
+    bias_anchor_gain: float = 0.3
+    """Share of the bias an anchor measurement shows (its drift from the anchor over the time since
+    the last one) taken into the bias estimate."""
     anchor_gain: float = 0.3
     agree_deg: float = 30.0
-    """The independent course must be this close to the road's bearing for an anchor."""
+    """The independent course must be this close to the road's bearing for a measurement; the
+    measurements of a consensus this close to their mean."""
+    consensus_n: int = 3
+    consensus_s: float = 5.0
+    consensus_keep_s: float = 30.0
+    """Measurements older than this are dropped from a consensus."""
     max_gap_s: float = 1.0
     trail_m: float = 1000.0
     """How far back the heading is kept by distance (:meth:`GyroHeading.course_at`)."""
@@ -58,8 +74,10 @@ class GyroHeading:
         self.rel = 0.0
         self.anchor: float | None = None
         self._last: tuple[float, float] | None = None  # (t, yaw rate)
-        self._hist: deque[tuple[float, float]] = deque()  # (odometer, rel) over the last straight_m
+        self._hist: deque[tuple[float, float, float]] = deque()  # (odometer, t, rel) over the last straight_m
         self._trail: deque[tuple[float, float]] = deque()  # (odometer, rel) over the last trail_m
+        self._votes: deque[tuple[float, float]] = deque()  # (t, measured anchor) not yet agreed on
+        self._anchored_t: float | None = None
 
     def update(self, t_s: float, yaw_dps: float | None, speed_mps: float | None, odometer_m: float) -> None:
         if yaw_dps is None:
@@ -76,7 +94,7 @@ class GyroHeading:
         if speed_mps is not None and speed_mps < self.s.stand_mps:
             self.bias += self.s.bias_gain * (yaw_dps - self.bias)
         hist = self._hist
-        hist.append((odometer_m, self.rel))
+        hist.append((odometer_m, t_s, self.rel))
         while len(hist) > 2 and odometer_m - hist[1][0] >= self.s.straight_m:
             hist.popleft()
         trail = self._trail
@@ -107,15 +125,56 @@ class GyroHeading:
         hist = self._hist
         if len(hist) < 2 or hist[-1][0] - hist[0][0] < self.s.straight_m:
             return False
-        return max(abs(r - self.rel) for _, r in hist) < self.s.straight_deg
+        (_, t0, r0), (_, t1, r1) = hist[0], hist[-1]
+        if t1 <= t0:
+            return False
+        rate = (r1 - r0) / (t1 - t0)  # a bias not yet learnt turns the heading steadily
+        if abs(rate) > self.s.drift_dps:
+            return False
+        return max(abs(r - r0 - rate * (t - t0)) for _, t, r in hist) < self.s.straight_deg
 
     def anchor_to(self, road_bearing: float, course: float | None) -> bool:
         """Anchor on a matched road's bearing when driving straight and ``course`` (independent of the
         gyro) agrees with it; returns whether it anchored."""
         from vehicle_assist.route.map import bearing_diff_deg
 
-        if course is None or not self.straight() or bearing_diff_deg(road_bearing, course) > self.s.agree_deg:
+        s = self.s
+        if (course is None or self._last is None or not self.straight()
+                or bearing_diff_deg(road_bearing, course) > s.agree_deg):
             return False
         meas = wrap180(road_bearing - self.rel)
-        self.anchor = meas if self.anchor is None else wrap180(self.anchor + self.s.anchor_gain * wrap180(meas - self.anchor))
+        t = self._last[0]
+        if self.anchor is not None and abs(wrap180(meas - self.anchor)) <= s.agree_deg:
+            innovation = wrap180(meas - self.anchor)
+            if self._anchored_t is not None and t - self._anchored_t >= 2.0:
+                # the integrated heading ran ahead of the road by -innovation since the last anchor
+                self.bias -= s.bias_anchor_gain * innovation / (t - self._anchored_t)
+            self.anchor = wrap180(self.anchor + s.anchor_gain * innovation)
+            self._anchored_t = t
+            self._votes.clear()
+            return True
+        votes = self._votes
+        votes.append((t, meas))
+        while votes and t - votes[0][0] > s.consensus_keep_s:
+            votes.popleft()
+        agreed = consensus(list(votes), s.consensus_n, s.consensus_s, s.agree_deg)
+        if agreed is None:
+            return False
+        self.anchor = agreed
+        self._anchored_t = t
+        votes.clear()
         return True
+
+
+def consensus(votes: list[tuple[float, float]], n: int, span_s: float, within_deg: float) -> float | None:
+    """The circular mean of the latest measurements (t, deg) that agree, when at least ``n`` of them,
+    spanning ``span_s`` or more, all lie within ``within_deg`` of it; else None (pure)."""
+    latest = votes[-1][1]
+    near = [(t, v) for t, v in votes if abs(wrap180(v - latest)) <= within_deg]
+    if len(near) < n or near[-1][0] - near[0][0] < span_s:
+        return None
+    rad = [math.radians(v) for _, v in near]
+    mean = math.degrees(math.atan2(sum(map(math.sin, rad)), sum(map(math.cos, rad))))
+    if any(abs(wrap180(v - mean)) > within_deg for _, v in near):
+        return None
+    return wrap180(mean)

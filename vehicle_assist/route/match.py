@@ -481,7 +481,8 @@ class Matcher:
 
     def _anchor_gyro(self, fix: Fix) -> None:
         """Anchor the gyro's heading on the matched road (:meth:`GyroHeading.anchor_to`), checked
-        against a course that does not come from the gyro: the GNSS one, else the fixes' own."""
+        against a course that does not come from the gyro or the map: the GNSS one, else the fixes'
+        own."""
         usable = (fix.heading_deg is not None and fix.speed_mps is not None
                   and fix.speed_mps >= self.s.heading_min_speed_mps)
         course = float(fix.heading_deg) if usable else self.course_deg()
