@@ -165,3 +165,17 @@ def test_synthetic_gyro_integrates_to_the_path_heading():
     standing = d.speed < 0.01
     assert standing.any() and abs(float(np.median(d.yaw_rate[standing]))) < 2.0
     assert math.isclose(float(np.std(d.yaw_rate[standing])), 0.3, rel_tol=0.3)
+
+
+def test_a_bias_is_learnt_from_the_anchors_drift_and_tolerated_as_straight():
+    """Moving all the time (no standstill to read the bias at), a gyro biased by 0.8 deg/s: the road
+    still counts as straight (a steady drift), and the anchor's drift between measurements teaches
+    the bias."""
+    g = GyroHeading()
+    g.update(0.0, 0.8, 10.0, 0.0)
+    t, odo = 0.0, 0.0
+    for _ in range(12):
+        t, odo, got = _anchored(g, t, odo, 90.0, 92.0, yaw=0.8)
+    assert got[-1]
+    assert g.bias == pytest.approx(0.8, abs=0.2)
+    assert bearing_diff_deg(g.course(), 90.0) < 3.0
