@@ -327,9 +327,10 @@ def test_route_expectations_parse_and_check():
     ]
     exps = [expect.parse(t) for t in (
         "advice pelican-crossing between t=2 and t=4", "no advice roundabout", "no speed limit claimed between t=1.5 and t=3",
-        "speed limit 30 mph claimed at t=1.5", "no speed limit claimed", "advice roundabout between t=0 and t=9")]
+        "speed limit 30 mph claimed at t=1.5", "no speed limit claimed", "advice roundabout between t=0 and t=9",
+        "way 5 claimed at t=1.5", "way 6 claimed at t=1.5", "way 5 claimed at t=2.5")]
     results = [r.passed for r in expect.check(exps, recs)]
-    assert results == [True, True, True, True, False, False]
+    assert results == [True, True, True, True, False, False, True, False, False]
     with pytest.raises(expect.ExpectationError):
         expect.parse("advice pelican-crossing between t=4 and t=2")
 

@@ -16,6 +16,7 @@ names joined by ``|``; LABEL likewise for hazard labels):
 - ``no advice [KIND] between t=A and t=B`` / ``no advice [KIND]``   none (of that kind) in the span / the whole replay
 - ``no speed limit claimed [between t=A and t=B]``   no route context in the span names a limit (or a road)
 - ``speed limit N mph claimed at t=T``     the last route context at or before ``T`` gives limit ``N``
+- ``way N claimed at t=T``                 ...is on OSM way ``N`` (the id in the drive's truth)
 
 "Alert" means an AlertEvent with ``state == "start"`` and ``audible`` true: what the driver hears.
 The answer to a question is the first advisory with a question, at or after the question's time,
@@ -50,6 +51,7 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("no_advice", re.compile(rf"no advice(?: {_NAMES})?")),
     ("no_limit", re.compile(rf"no speed limit claimed(?: between t={_NUM} and t={_NUM})?")),
     ("limit_at", re.compile(rf"speed limit {_NUM} mph claimed at t={_NUM}")),
+    ("way_at", re.compile(rf"way (\d+) claimed at t={_NUM}")),
 ]
 GRAMMAR = [
     "alert NAME within D s of t=T", "alert NAME between t=A and t=B", "no alert [NAME] between t=A and t=B",
@@ -58,7 +60,7 @@ GRAMMAR = [
     'answer to the question at t=T mentions "TEXT"', "answer to the question at t=T is [not] refused",
     'transcript of the question at t=T contains "TEXT"', "advice KIND between t=A and t=B",
     "no advice [KIND] between t=A and t=B", "no advice [KIND]", "no speed limit claimed [between t=A and t=B]",
-    "speed limit N mph claimed at t=T",
+    "speed limit N mph claimed at t=T", "way N claimed at t=T",
 ]
 
 
@@ -130,7 +132,7 @@ def _build(text: str, kind: str, g: tuple, why: str) -> Expectation:
         return Expectation(text, kind, _names(g[0]), why=why)
     if kind == "no_limit":
         return Expectation(text, kind, t0=float(g[0]) if g[0] else None, t1=float(g[1]) if g[1] else None, why=why)
-    if kind == "limit_at":
+    if kind in ("limit_at", "way_at"):
         return Expectation(text, kind, t0=float(g[1]), value=float(g[0]), why=why)
     if kind == "hazard_between":
         level = None
@@ -255,6 +257,10 @@ def _check_route(e: Expectation, records: list[dict]) -> CheckResult:
     if not before:
         return CheckResult(e.text, False, f"no route context at or before t={e.t0:g}", e.kind)
     t, m = before[-1]
+    if e.kind == "way_at":
+        way = m.get("way_id")
+        return CheckResult(e.text, way is not None and int(way) == int(e.value),
+                           f"at t={t:.2f}: way {way} ({m.get('road')})", e.kind, (t,))
     got = m.get("speed_limit_mph")
     ok = got is not None and abs(float(got) - e.value) < 0.5
     return CheckResult(e.text, ok, f"at t={t:.2f}: {m.get('road')} {got} mph ({m.get('limit_source')})", e.kind, (t,))
@@ -263,7 +269,7 @@ def _check_route(e: Expectation, records: list[dict]) -> CheckResult:
 def _check_one(e: Expectation, records: list[dict], alerts: list[tuple[float, str]],
                answered: dict[float, dict | None]) -> CheckResult:
     which = "|".join(e.names) or "any"
-    if e.kind in ("advice_between", "no_advice_between", "no_advice", "no_limit", "limit_at"):
+    if e.kind in ("advice_between", "no_advice_between", "no_advice", "no_limit", "limit_at", "way_at"):
         return _check_route(e, records)
     if e.kind in ("alert_within", "alert_between"):
         hits = [(t, n) for t, n in alerts if _in(e.names, n) and e.t0 - 1e-9 <= t <= e.t1 + 1e-9]

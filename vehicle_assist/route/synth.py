@@ -432,7 +432,8 @@ def truth_record(rmap: RoadMap, limits: WayLimits, d: Drive) -> dict:
 
 def generate(name: str, out_dir: Path | None = None) -> Path:
     """Generate the scripted drive ``name`` of ``sim/route_drives.yaml`` as a folder with
-    ``telemetry.csv`` (t,lat,lon,speed_mps; 10 Hz) and ``truth.json``; returns the folder."""
+    ``telemetry.csv`` (t,lat,lon,speed_mps, and yaw_rate_dps when the spec has ``yaw: true``; 10 Hz)
+    and ``truth.json``; returns the folder."""
     import json
 
     from vehicle_assist import paths
@@ -454,7 +455,7 @@ def generate(name: str, out_dir: Path | None = None) -> Path:
               speeding_factor=float(spec.get("speeding_factor", 1.25)),
               gap=tuple(spec["gap"]) if spec.get("gap") else None, outside_s=float(spec.get("outside_s", 0.0)))
     out.mkdir(parents=True, exist_ok=True)
-    d.write_csv(out / "telemetry.csv")
+    d.write_csv(out / "telemetry.csv", yaw=bool(spec.get("yaw", False)))
     (out / "truth.json").write_text(json.dumps({"spec": spec, "tables": tables_key(), **truth_record(rmap, limits, d)},
                                                indent=1))
     return out
