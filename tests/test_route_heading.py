@@ -179,3 +179,61 @@ def test_a_bias_is_learnt_from_the_anchors_drift_and_tolerated_as_straight():
     assert got[-1]
     assert g.bias == pytest.approx(0.8, abs=0.2)
     assert bearing_diff_deg(g.course(), 90.0) < 3.0
+
+
+def _zigzag(sign: float) -> GyroHeading:
+    """North, a right turn east, a left turn north, ... (90 deg each over 5 s at 5 m/s); the course
+    fitted to the fixes offered every 0.5 s (the direction driven); the gyro's sign times ``sign``."""
+    g = GyroHeading()
+    t, odo, course = 0.0, 0.0, 0.0
+    g.update(t, 0.0, 10.0, odo)
+    for k in range(8):
+        turn = 90.0 if k % 2 == 0 else -90.0
+        for phase, (secs, yaw) in enumerate(((6.0, 0.0), (5.0, turn / 5.0))):
+            for _ in range(int(secs * 10)):
+                t, odo = t + 0.1, odo + 0.5
+                g.update(t, sign * yaw, 5.0, odo)
+                course = (course + yaw * 0.1) % 360.0
+                if round(t * 10) % 5 == 0:
+                    g.check_sign(t, course)
+    return g
+
+
+def test_a_mirrored_yaw_rate_is_found_and_its_heading_withheld():
+    """An anticlockwise-positive yaw rate (ISO 8855) fed as clockwise-positive: after three turns the
+    heading is withheld; the right sign is never flagged."""
+    right, mirrored = _zigzag(1.0), _zigzag(-1.0)
+    assert not right.mirrored and right._sign_votes[1] == 0 and right._sign_votes[0] >= 3
+    assert mirrored.mirrored and mirrored.course() is None and mirrored.course_after(0.0) is None
+
+
+def test_route_match_warns_about_a_mirrored_yaw_rate(tmp_path):
+    """`route match` on a drive along real Leeds roads with the gyro's yaw rate: no warning with the
+    right sign; negated (anticlockwise-positive), a warning that says so, on stderr."""
+    from typer.testing import CliRunner
+
+    from vehicle_assist import cli, fetch
+    from vehicle_assist.route.limits import way_limits
+    from vehicle_assist.route.map import load_tables
+
+    path = fetch.data_path("maps", "leeds_city_centre.osm")
+    if not path.exists():
+        pytest.skip("maps not fetched")
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    from route_drives import drive, random_path
+
+    rmap = load_map(path)
+    rng = np.random.default_rng(0)
+    d = drive(rmap, way_limits(rmap, load_tables()), random_path(rmap, rng, 2500.0), rng, "sign-check",
+              sigma_m=float(rng.uniform(8.0, 15.0)), stops=True)
+    right = tmp_path / "right.csv"
+    d.write_csv(right, yaw=True)
+    d.yaw_rate = -d.yaw_rate
+    mirrored = tmp_path / "mirrored.csv"
+    d.write_csv(mirrored, yaw=True)
+    runner = CliRunner()
+    ok = runner.invoke(cli.app, ["route", "match", "--map", str(path), "--track", str(right), "--json"])
+    bad = runner.invoke(cli.app, ["route", "match", "--map", str(path), "--track", str(mirrored), "--json"])
+    assert ok.exit_code == 0 and bad.exit_code == 0
+    assert "yaw rate" not in ok.stderr
+    assert "warning: the yaw rate turned the other way" in bad.stderr and "anticlockwise" in bad.stderr

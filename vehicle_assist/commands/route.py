@@ -8,7 +8,7 @@ from typing import Any, Optional
 import typer
 from rich.markup import escape
 
-from vehicle_assist.commands._out import console, emit, emit_line, fail
+from vehicle_assist.commands._out import console, emit, emit_line, fail, warn
 
 MAP_HELP = "OpenStreetMap extract (.osm, .osm.pbf); default: route.map in the config."
 
@@ -113,6 +113,11 @@ def register(app: typer.Typer) -> None:
             n, matched = n + got, matched + hit
         except TrackError as err:
             _error(as_json, "track-bad", str(err))
+        right, mirrored = tracker.matcher.yaw_sign_votes
+        if tracker.matcher.yaw_mirrored:
+            warn(f"the yaw rate turned the other way from the track in {mirrored} of {right + mirrored} turns, so it "
+                 "was ignored from then on: is it anticlockwise-positive (ISO 8855, as many CAN signals)? "
+                 "yaw_rate_dps wants clockwise-positive, negate it")
         if not as_json:
             console.print(f"{n} fixes, {matched} matched to a road of {path.name}. Map data © OpenStreetMap contributors.",
                           markup=False, highlight=False)

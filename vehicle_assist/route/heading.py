@@ -16,6 +16,13 @@ vehicle dead reckoning:
   over at least ``consensus_s`` that agree within ``agree_deg`` of their mean; a measurement within
   ``agree_deg`` of the anchor moves it ``anchor_gain`` of the way there.
 
+Mirrored sign: a yaw rate anticlockwise-positive (ISO 8855, as many CAN signals are) where this code
+wants clockwise-positive turns every heading change the wrong way. Each turn of 60-120 deg that the
+course fitted to the fixes shows (:meth:`GyroHeading.check_sign`, 3-15 s apart) is a vote: the
+integrated heading turned the same way (right sign) or the other way (mirrored); after
+``mirror_votes`` votes for mirrored, at least twice as many as for right, :attr:`GyroHeading.mirrored`
+is set and the heading withheld (the matcher goes on without it; ``route match`` warns).
+
 Until the first anchor there is no heading (only the change of it). A gap in the yaw rate longer
 than ``max_gap_s`` drops the anchor (the heading lost is unknown).
 """
@@ -55,6 +62,7 @@ class GyroSettings:
     consensus_keep_s: float = 30.0
     """Measurements older than this are dropped from a consensus."""
     max_gap_s: float = 1.0
+    mirror_votes: int = 3
     trail_m: float = 1000.0
     """How far back the heading is kept by distance (:meth:`GyroHeading.course_at`)."""
     turn_look_m: float = 8.0
@@ -67,6 +75,8 @@ class GyroHeading:
     def __init__(self, settings: GyroSettings | None = None) -> None:
         self.s = settings or GyroSettings()
         self.bias = 0.0
+        self.mirrored = False
+        self._sign_votes = [0, 0]  # turns that said: right sign, mirrored
         self.reset()
 
     def reset(self) -> None:
@@ -78,6 +88,7 @@ class GyroHeading:
         self._trail: deque[tuple[float, float]] = deque()  # (odometer, rel) over the last trail_m
         self._votes: deque[tuple[float, float]] = deque()  # (t, measured anchor) not yet agreed on
         self._anchored_t: float | None = None
+        self._sign_ref: tuple[float, float, float] | None = None  # (t, fixes' course, rel) before a turn
 
     def update(self, t_s: float, yaw_dps: float | None, speed_mps: float | None, odometer_m: float) -> None:
         if yaw_dps is None:
@@ -106,14 +117,15 @@ class GyroHeading:
             trail.popleft()
 
     def course(self) -> float | None:
-        """Absolute heading (compass deg), or None before the first anchor."""
-        return None if self.anchor is None else (self.rel + self.anchor) % 360.0
+        """Absolute heading (compass deg), or None before the first anchor or when the yaw rate's sign
+        looks mirrored."""
+        return None if self.anchor is None or self.mirrored else (self.rel + self.anchor) % 360.0
 
     def course_after(self, node_odometer_m: float) -> float | None:
         """Absolute heading ``turn_look_m`` after the car passed a node at this odometer reading (the
         latest heading when it has not gone that far yet), or None (no anchor, or before the trail)."""
         trail = self._trail
-        if self.anchor is None or not trail or node_odometer_m < trail[0][0]:
+        if self.anchor is None or self.mirrored or not trail or node_odometer_m < trail[0][0]:
             return None
         at = min(node_odometer_m + self.s.turn_look_m, trail[-1][0])
         k = bisect.bisect_left(trail, (at, -math.inf))
@@ -139,10 +151,11 @@ class GyroHeading:
         from vehicle_assist.route.map import bearing_diff_deg
 
         s = self.s
-        if (course is None or self._last is None or not self.straight()
-                or bearing_diff_deg(road_bearing, course) > s.agree_deg):
+        if self._last is None or not self.straight():
             return False
         meas = wrap180(road_bearing - self.rel)
+        if course is None or bearing_diff_deg(road_bearing, course) > s.agree_deg:
+            return False
         t = self._last[0]
         if self.anchor is not None and abs(wrap180(meas - self.anchor)) <= s.agree_deg:
             innovation = wrap180(meas - self.anchor)
@@ -164,6 +177,29 @@ class GyroHeading:
         self._anchored_t = t
         votes.clear()
         return True
+
+
+    def check_sign(self, t_s: float, course: float | None) -> None:
+        """A vote on the yaw rate's sign from the course fitted to the fixes (independent of the gyro
+        and the map): when it turned by 60-120 deg within 3-15 s, did the integrated heading turn the
+        same way?"""
+        if course is None or self._last is None:
+            return
+        ref = self._sign_ref
+        if ref is None or t_s - ref[0] > 15.0:
+            self._sign_ref = (t_s, course, self.rel)
+            return
+        turn = wrap180(course - ref[1])
+        if t_s - ref[0] < 3.0 or not 60.0 <= abs(turn) <= 120.0:
+            return
+        moved = wrap180(self.rel - ref[2])
+        if abs(wrap180(moved - turn)) <= 30.0:
+            self._sign_votes[0] += 1
+        elif abs(wrap180(moved + turn)) <= 30.0:
+            self._sign_votes[1] += 1
+        self._sign_ref = (t_s, course, self.rel)  # one vote per turn
+        right, mirrored = self._sign_votes
+        self.mirrored = mirrored >= self.s.mirror_votes and mirrored >= 2 * right
 
 
 def consensus(votes: list[tuple[float, float]], n: int, span_s: float, within_deg: float) -> float | None:

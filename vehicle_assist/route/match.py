@@ -220,6 +220,16 @@ class Matcher:
             self._finalize(force=False, now=fix.t_s)
         return m
 
+    @property
+    def yaw_mirrored(self) -> bool:
+        """The yaw rate's sign looks mirrored (:meth:`GyroHeading.check_sign`): its heading is withheld."""
+        return self._gyro.mirrored
+
+    @property
+    def yaw_sign_votes(self) -> tuple[int, int]:
+        """Turns whose yaw rate agreed with the fixes' course, and turns where it turned the other way."""
+        return tuple(self._gyro._sign_votes)  # type: ignore[return-value]
+
     def take_smoothed(self) -> list[Match | None]:
         """The fixed-lag answers decided since the last call, one per fix, in fix order: a fix's
         place on the best Viterbi path through the steps up to ``lag_s`` seconds after it."""
@@ -260,6 +270,8 @@ class Matcher:
             self.reset()
             self._last_t = fix.t_s
         self._remember(fix)
+        if self.s.gyro_sigma_deg > 0 and fix.yaw_rate_dps is not None:
+            self._gyro.check_sign(fix.t_s, self.course_deg())
         if (self.s.hold_speed_mps > 0 and speed is not None and speed < self.s.hold_speed_mps
                 and self._states and self._last_step_t is not None):
             # standing still: hold the match (the step clock waits too, so a long stop is no gap)
