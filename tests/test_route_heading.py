@@ -203,7 +203,7 @@ def test_a_mirrored_yaw_rate_is_found_and_its_heading_withheld():
     """An anticlockwise-positive yaw rate (ISO 8855) fed as clockwise-positive: after three turns the
     heading is withheld; the right sign is never flagged."""
     right, mirrored = _zigzag(1.0), _zigzag(-1.0)
-    assert not right.mirrored and right._sign_votes[1] == 0 and right._sign_votes[0] >= 3
+    assert not right.mirrored and right.sign_votes[1] == 0 and right.sign_votes[0] >= 3
     assert mirrored.mirrored and mirrored.course() is None and mirrored.course_after(0.0) is None
 
 

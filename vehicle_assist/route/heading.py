@@ -34,6 +34,8 @@ import math
 from collections import deque
 from dataclasses import dataclass
 
+from vehicle_assist.route.map import bearing_diff_deg
+
 
 def wrap180(deg: float) -> float:
     """An angle in [-180, 180) (pure)."""
@@ -116,6 +118,12 @@ class GyroHeading:
         while len(trail) > 2 and odometer_m - trail[1][0] >= self.s.trail_m:
             trail.popleft()
 
+    @property
+    def sign_votes(self) -> tuple[int, int]:
+        """Turns whose integrated heading turned as the fixes' course did, and turns it turned the
+        other way (:meth:`check_sign`)."""
+        return self._sign_votes[0], self._sign_votes[1]
+
     def course(self) -> float | None:
         """Absolute heading (compass deg), or None before the first anchor or when the yaw rate's sign
         looks mirrored."""
@@ -148,8 +156,6 @@ class GyroHeading:
     def anchor_to(self, road_bearing: float, course: float | None) -> bool:
         """Anchor on a matched road's bearing when driving straight and ``course`` (independent of the
         gyro) agrees with it; returns whether it anchored."""
-        from vehicle_assist.route.map import bearing_diff_deg
-
         s = self.s
         if self._last is None or not self.straight():
             return False

@@ -228,7 +228,7 @@ class Matcher:
     @property
     def yaw_sign_votes(self) -> tuple[int, int]:
         """Turns whose yaw rate agreed with the fixes' course, and turns where it turned the other way."""
-        return tuple(self._gyro._sign_votes)  # type: ignore[return-value]
+        return self._gyro.sign_votes
 
     def take_smoothed(self) -> list[Match | None]:
         """The fixed-lag answers decided since the last call, one per fix, in fix order: a fix's
