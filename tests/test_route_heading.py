@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vehicle_assist.route.heading import GyroHeading, GyroSettings, wrap180
-from vehicle_assist.route.map import bearing_diff_deg, load_map
+from vehicle_assist.route.heading import GyroHeading, GyroSettings
+from vehicle_assist.route.map import bearing_diff_deg, load_map, wrap180
 from vehicle_assist.route.match import Fix, Matcher, MatchSettings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -6,15 +6,16 @@ vehicle dead reckoning:
 
 - Zero-rate update: while the car stands (speed known and below ``stand_mps``) the true yaw rate is 0,
   so what the gyro reads is its bias; a running mean of those readings is subtracted from then on.
-- Map anchor: while the car has driven straight for ``straight_m`` (the integrated heading changed by
-  less than ``straight_deg``) on a matched road whose bearing an independent course agrees with
+- Map anchor: while the car has driven straight for ``straight_m`` (the integrated heading within
+  ``straight_deg`` of a steady drift of at most ``drift_dps``: a bias not learnt yet) on a matched road whose bearing an independent course agrees with
   (the GNSS course, or the course fitted to the fixes), its heading is that road's bearing: a
   measurement of the offset between the integrated and the absolute heading. Both the match and a
   course fitted to a few seconds of coloured GNSS error can be wrong together (the match on the
   reverse edge of a two-way road while the fitted course flips), so one measurement is not trusted:
   the first anchor, and a move of it by more than ``agree_deg``, need ``consensus_n`` measurements
   over at least ``consensus_s`` that agree within ``agree_deg`` of their mean; a measurement within
-  ``agree_deg`` of the anchor moves it ``anchor_gain`` of the way there.
+  ``agree_deg`` of the anchor moves it ``anchor_gain`` of the way there, and its drift since the last
+  one teaches the bias (``bias_anchor_gain``).
 
 Mirrored sign: a yaw rate anticlockwise-positive (ISO 8855, as many CAN signals are) where this code
 wants clockwise-positive turns every heading change the wrong way. Each turn of 60-120 deg that the
@@ -34,12 +35,7 @@ import math
 from collections import deque
 from dataclasses import dataclass
 
-from vehicle_assist.route.map import bearing_diff_deg
-
-
-def wrap180(deg: float) -> float:
-    """An angle in [-180, 180) (pure)."""
-    return (deg + 180.0) % 360.0 - 180.0
+from vehicle_assist.route.map import bearing_diff_deg, wrap180
 
 
 @dataclass(frozen=True)
@@ -65,8 +61,9 @@ class GyroSettings:
     """Measurements older than this are dropped from a consensus."""
     max_gap_s: float = 1.0
     mirror_votes: int = 3
+    """Votes for a mirrored sign (at least twice those for the right one) that withhold the heading."""
     trail_m: float = 1000.0
-    """How far back the heading is kept by distance (:meth:`GyroHeading.course_at`)."""
+    """How far back the heading is kept by distance (:meth:`GyroHeading.course_after`)."""
     turn_look_m: float = 8.0
     """A turn at a node is complete this far past it (:meth:`GyroHeading.course_after`)."""
 
@@ -141,7 +138,8 @@ class GyroHeading:
         return (rel + self.anchor) % 360.0
 
     def straight(self) -> bool:
-        """Driven at least ``straight_m`` with the heading within ``straight_deg`` all the way."""
+        """Driven at least ``straight_m`` with the heading within ``straight_deg`` all the way of a
+        steady drift of at most ``drift_dps``."""
         hist = self._hist
         if len(hist) < 2 or hist[-1][0] - hist[0][0] < self.s.straight_m:
             return False
@@ -159,9 +157,9 @@ class GyroHeading:
         s = self.s
         if self._last is None or not self.straight():
             return False
-        meas = wrap180(road_bearing - self.rel)
         if course is None or bearing_diff_deg(road_bearing, course) > s.agree_deg:
             return False
+        meas = wrap180(road_bearing - self.rel)
         t = self._last[0]
         if self.anchor is not None and abs(wrap180(meas - self.anchor)) <= s.agree_deg:
             innovation = wrap180(meas - self.anchor)
@@ -183,7 +181,6 @@ class GyroHeading:
         self._anchored_t = t
         votes.clear()
         return True
-
 
     def check_sign(self, t_s: float, course: float | None) -> None:
         """A vote on the yaw rate's sign from the course fitted to the fixes (independent of the gyro

@@ -323,9 +323,14 @@ def haversine_m(lat1: Any, lon1: Any, lat2: Any, lon2: Any) -> Any:
     return 2 * EARTH_R * np.arcsin(np.sqrt(np.minimum(1.0, h)))
 
 
+def wrap180(deg: float) -> float:
+    """An angle in [-180, 180) (pure)."""
+    return (deg + 180.0) % 360.0 - 180.0
+
+
 def bearing_diff_deg(a: float, b: float) -> float:
     """The angle between two compass bearings, 0 to 180 degrees (pure)."""
-    return abs((a - b + 180.0) % 360.0 - 180.0)
+    return abs(wrap180(a - b))
 
 
 # --- building ---------------------------------------------------------------------------------

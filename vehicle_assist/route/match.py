@@ -304,12 +304,19 @@ class Matcher:
         while rec and fix.t_s - rec[0][0] > self.s.course_window_s:
             rec.popleft()
 
+    def _gnss_heading(self, fix: Fix) -> float | None:
+        """The fix's GNSS heading when the car moves fast enough for it to mean something, else None."""
+        if fix.heading_deg is not None and fix.speed_mps is not None and fix.speed_mps >= self.s.heading_min_speed_mps:
+            return float(fix.heading_deg)
+        return None
+
     def _heading_of(self, fix: Fix, speed: float | None) -> tuple[float, float] | None:
         """The course at this fix and its 1-sigma: the GNSS heading when the car moves fast enough for
         one, else the gyro's (anchored) heading when the car moves; else None."""
         s = self.s
-        if fix.heading_deg is not None and fix.speed_mps is not None and fix.speed_mps >= s.heading_min_speed_mps:
-            return float(fix.heading_deg), s.heading_sigma_deg
+        gnss = self._gnss_heading(fix)
+        if gnss is not None:
+            return gnss, s.heading_sigma_deg
         gyro = self._gyro.course() if s.gyro_sigma_deg > 0 and fix.yaw_rate_dps is not None else None
         if gyro is not None and (speed is None or speed >= s.gyro_min_speed_mps):
             return gyro, s.gyro_sigma_deg
@@ -379,7 +386,7 @@ class Matcher:
         odo = self._odometer if odo is None else odo
         while offset > float(self.rmap.edge_len[edge]):
             heading = None
-            if self._gyro.anchor is not None and self.s.gyro_sigma_deg > 0:
+            if self.s.gyro_sigma_deg > 0:  # None before the gyro's first anchor
                 heading = self._gyro.course_after(odo - (offset - float(self.rmap.edge_len[edge])))
             nxt = next_edge(self.rmap, edge, heading)
             if nxt is None:
@@ -495,9 +502,8 @@ class Matcher:
         """Anchor the gyro's heading on the matched road (:meth:`GyroHeading.anchor_to`), checked
         against a course that does not come from the gyro or the map: the GNSS one, else the fixes'
         own."""
-        usable = (fix.heading_deg is not None and fix.speed_mps is not None
-                  and fix.speed_mps >= self.s.heading_min_speed_mps)
-        course = float(fix.heading_deg) if usable else self.course_deg()
+        gnss = self._gnss_heading(fix)
+        course = gnss if gnss is not None else self.course_deg()
         self._gyro.anchor_to(self.rmap.edge_bearing(self._best.edge), course)
 
     # -- fixed lag -----------------------------------------------------------------------------
