@@ -237,3 +237,16 @@ def test_route_match_warns_about_a_mirrored_yaw_rate(tmp_path):
     assert ok.exit_code == 0 and bad.exit_code == 0
     assert "yaw rate" not in ok.stderr
     assert "warning: the yaw rate turned the other way" in bad.stderr and "anticlockwise" in bad.stderr
+
+
+def test_a_glitched_reading_counts_as_none():
+    """NaN, infinite or impossible (beyond a full turn a second) readings do not reach the heading."""
+    g = GyroHeading()
+    g.update(0.0, 0.0, 10.0, 0.0)
+    t, odo, got = _anchored(g, 0.0, 0.0, 90.0, 90.0)
+    assert got[-1]
+    for bad in (float("nan"), float("inf"), 1e9):
+        t, odo = t + 0.1, odo + 1.0
+        g.update(t, bad, 10.0, odo)
+        t, odo = _drive_straight(g, t, 0.5, 0.0, 10.0, odo)
+    assert g.course() == pytest.approx(90.0)

@@ -60,6 +60,9 @@ class GyroSettings:
     consensus_keep_s: float = 30.0
     """Measurements older than this are dropped from a consensus."""
     max_gap_s: float = 1.0
+    max_rate_dps: float = 360.0
+    """A reading beyond this (a full turn a second: no car yaws so fast), or not a number, is a glitch
+    and counts as no reading."""
     mirror_votes: int = 3
     """Votes for a mirrored sign (at least twice those for the right one) that withhold the heading."""
     trail_m: float = 1000.0
@@ -90,6 +93,8 @@ class GyroHeading:
         self._sign_ref: tuple[float, float, float] | None = None  # (t, fixes' course, rel) before a turn
 
     def update(self, t_s: float, yaw_dps: float | None, speed_mps: float | None, odometer_m: float) -> None:
+        if yaw_dps is not None and not (math.isfinite(yaw_dps) and abs(yaw_dps) <= self.s.max_rate_dps):
+            yaw_dps = None
         if yaw_dps is None:
             if self._last is not None and t_s - self._last[0] > self.s.max_gap_s:
                 self.reset()
