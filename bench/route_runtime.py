@@ -13,7 +13,7 @@ process CPU seconds per second (all threads). The camera clip and the track are 
 drive has both a camera and GPS on these maps); what is measured is the cost of the lane beside
 perception on the same event loop and CPUs.
 
-    python bench/route_runtime.py [--duration 30] [--repeats 3] [--json-out bench/results/route_runtime.json]
+    python bench/route_runtime.py [--duration 30] [--repeats 3] [--yaw] [--json-out bench/results/route_runtime.json]
 
 JSON on stdout, a one-line summary on stderr.
 """
@@ -51,13 +51,14 @@ CLIP = "sim/drives/urban_busy_street_pedestrians_scooters_dad000487.mp4"
 MAP = "sim/maps/leeds_city_centre.osm"
 
 
-def make_track(map_path: Path, seconds: float, out: Path) -> Path:
-    """A GPS + speed CSV along the map's roads, at least ``seconds`` long (10 Hz, 10 m noise)."""
+def make_track(map_path: Path, seconds: float, out: Path, yaw: bool = False) -> Path:
+    """A GPS + speed CSV along the map's roads, at least ``seconds`` long (10 Hz, 10 m noise); with
+    ``yaw``, also the synthetic gyro's yaw rate (the matcher then integrates and anchors a heading)."""
     rmap = load_map(map_path)
     limits = way_limits(rmap, load_tables())
     rng = np.random.default_rng(7)
     d = drive(rmap, limits, random_path(rmap, rng, max(1500.0, seconds * 15.0)), rng, "bench", sigma_m=10.0)
-    d.write_csv(out)
+    d.write_csv(out, yaw=yaw)
     return out
 
 
@@ -113,6 +114,7 @@ def main() -> None:
     ap.add_argument("--clip", default=CLIP)
     ap.add_argument("--map", default=MAP)
     ap.add_argument("--json-out", type=Path)
+    ap.add_argument("--yaw", action="store_true", help="the track carries a gyro's yaw rate too")
     args = ap.parse_args()
     clip, map_path = paths.resolve(args.clip), paths.resolve(args.map)
     for p in (clip, map_path):
@@ -123,7 +125,7 @@ def main() -> None:
     runs = []
     with tempfile.TemporaryDirectory() as tmp_s:
         tmp = Path(tmp_s)
-        track = make_track(map_path, args.duration + 5.0, tmp / "track.csv")
+        track = make_track(map_path, args.duration + 5.0, tmp / "track.csv", yaw=args.yaw)
         for k in range(args.repeats):
             for cond in CONDITIONS:
                 on = cond != "off"
@@ -131,7 +133,7 @@ def main() -> None:
                 runs.append(one_run(cfg, parts, clip, track, args.duration, tmp, f"{cond}-{k}", silent=cond == "on_silent"))
                 print(json.dumps(runs[-1]), file=sys.stderr, flush=True)
     fps = {c: [r["perception_fps"] for r in runs if r["condition"] == c and r["perception_fps"]] for c in CONDITIONS}
-    doc = {"bench": "route_runtime", "clip": clip.name, "map": map_path.name, "duration_s": args.duration,
+    doc = {"bench": "route_runtime", "clip": clip.name, "map": map_path.name, "duration_s": args.duration, "yaw": args.yaw,
            "repeats": args.repeats, "cpus": os.cpu_count(), "load_avg": [round(x, 2) for x in os.getloadavg()],
            "threads": base.runtime.threads.model_dump(),
            "perception_fps": fps,

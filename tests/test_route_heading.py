@@ -250,3 +250,29 @@ def test_a_glitched_reading_counts_as_none():
         g.update(t, bad, 10.0, odo)
         t, odo = _drive_straight(g, t, 0.5, 0.0, 10.0, odo)
     assert g.course() == pytest.approx(90.0)
+
+
+def test_a_1hz_yaw_rate_a_little_late_keeps_its_anchor():
+    """A 1 Hz source whose readings come 1.05 s apart (or one is lost) keeps the heading; a
+    longer silence drops it."""
+    g = GyroHeading()
+    g.update(0.0, 0.0, 10.0, 0.0)
+    t, odo, got = _anchored(g, 0.0, 0.0, 45.0, 45.0)
+    assert got[-1]
+    for k in range(1, 4):
+        g.update(t + 1.05 * k, 0.0, 10.0, odo + 10.5 * k)
+    g.update(t + 1.05 * 3 + 2.1, 0.0, 10.0, odo + 60.0)  # one reading lost
+    assert g.course() == pytest.approx(45.0)
+    g.update(t + 1.05 * 3 + 2.1 + 3.0, 0.0, 10.0, odo + 90.0)
+    assert g.course() is None
+
+
+def test_standing_keeps_the_straight_history_bounded():
+    """At 100 Hz a long stop adds nothing to the straight-driving history but its latest reading."""
+    g = GyroHeading()
+    g.update(0.0, 0.0, 10.0, 0.0)
+    t, odo = _drive_straight(g, 0.0, 3.0, 0.0, 10.0, 0.0)
+    n = len(g._hist)
+    for i in range(1, 6001):  # 60 s standing
+        g.update(t + i / 100, 0.0, 0.0, odo)
+    assert len(g._hist) <= n + 2

@@ -262,6 +262,37 @@ def test_lane_passes_the_vehicle_yaw_rate_to_the_matcher():
     assert [f.yaw_rate_dps for f in lane.tracker.fixes] == [-2.5, None]
 
 
+@needs_leeds
+def test_lane_dead_reckons_between_fixes_of_a_slower_gnss():
+    """A 1 Hz GNSS beside 10 Hz CAN speed and yaw rate: the states between fixes repeat the position.
+    The lane matches only new positions, but every state's speed and yaw rate move the odometer and
+    the gyro's heading on, so they are integrated at 10 Hz, not sampled once a second."""
+    from vehicle_assist.route.context import RouteTracker
+    from vehicle_assist.route.lane import RouteLane, _load_map
+
+    rmap = _load_map(str(LEEDS))
+    lat, lon = (float(x) for x in rmap.unproject(np.array([0.0, 0.0])))
+
+    def drive(every: int) -> tuple[float, float, int]:
+        lane = RouteLane(RouteTracker(rmap, RouteSettings(match_lag_s=0.0)))
+        contexts = 0
+        for i in range(41):  # 4 s; a 90-deg turn at 60 deg/s from 1.2 s to 2.7 s; speed 5 -> 13 m/s
+            t = i / 10
+            yaw = 60.0 if 1.2 <= t < 2.7 else 0.0
+            k = i - i % every  # the GNSS position of the last whole second
+            st = VehicleState(i * S // 10, 5.0 + 2.0 * t, None, lat + k * 1e-5, lon, yaw_rate_dps=yaw)
+            contexts += lane.step(st, i * S // 10).context is not None
+        m = lane.tracker.matcher
+        return m._gyro.rel, m._odometer, contexts
+
+    rel, odo, n = drive(10)
+    assert n == 5  # one match per new position
+    assert rel == pytest.approx(90.0, abs=4.0)  # trapezoid rule at 10 Hz: the edges of the turn
+    assert odo == pytest.approx(5.0 * 4 + 4.0**2, abs=1e-6)  # the integral of 5 + 2t over 4 s
+    rel_1hz, _, _ = drive(1)  # every state a new position: the same integral
+    assert rel_1hz == pytest.approx(rel, abs=1e-9)
+
+
 # --- privacy -------------------------------------------------------------------------------------
 
 

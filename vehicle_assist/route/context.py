@@ -59,6 +59,10 @@ class RouteTracker:
             return RouteContext(t_ns=t_ns)
         return self.context_of(m, fix.speed_mps, t_ns)
 
+    def sense(self, t_s: float, speed_mps: float | None, yaw_rate_dps: float | None = None) -> None:
+        """A speed / yaw-rate reading between fixes (:meth:`Matcher.sense`): dead reckoning only."""
+        self.matcher.sense(t_s, speed_mps, yaw_rate_dps)
+
     def push(self, fix: Fix, t_ns: int | None = None) -> list[RouteContext]:
         """Fixed-lag use: the records that are final after this fix, in fix order. With the matcher's
         ``lag_s`` 0 that is this fix's :meth:`update`; with a lag a fix's record comes out once the

@@ -59,7 +59,9 @@ class GyroSettings:
     consensus_s: float = 5.0
     consensus_keep_s: float = 30.0
     """Measurements older than this are dropped from a consensus."""
-    max_gap_s: float = 1.0
+    max_gap_s: float = 2.5
+    """No reading for longer than this drops the anchor. A 1 Hz source whose readings come a little
+    late, or lose one, must not (the lane also feeds readings between fixes: :meth:`Matcher.sense`)."""
     max_rate_dps: float = 360.0
     """A reading beyond this (a full turn a second: no car yaws so fast), or not a number, is a glitch
     and counts as no reading."""
@@ -109,6 +111,8 @@ class GyroHeading:
         if speed_mps is not None and speed_mps < self.s.stand_mps:
             self.bias += self.s.bias_gain * (yaw_dps - self.bias)
         hist = self._hist
+        if len(hist) >= 2 and hist[-1][0] == odometer_m == hist[-2][0]:
+            hist.pop()  # standing: the first and the latest reading of the stop are enough (bounded at 100 Hz)
         hist.append((odometer_m, t_s, self.rel))
         while len(hist) > 2 and odometer_m - hist[1][0] >= self.s.straight_m:
             hist.popleft()

@@ -37,7 +37,8 @@ class LaneStep:
     """What one vehicle state produced."""
 
     context: RouteContext | None
-    """None: the state was a repeat of the last fix (nothing new to match)."""
+    """None: the state was a repeat of the last fix (nothing new to match; its speed and yaw rate
+    still move the dead reckoning on)."""
     advice: adv.Advice | None = None
     hazards: list[Hazard] = field(default_factory=list)
     hazards_changed: bool = False
@@ -80,6 +81,8 @@ class RouteLane:
             ctx = self.tracker.update(fix, now_ns)
             self._last_pos = pos
             self.context = ctx
+        else:  # the same fix again (GNSS is slower than CAN and the IMU): dead reckoning goes on
+            self.tracker.sense(now_ns / 1e9, state.speed_mps, state.yaw_rate_dps)
         out = LaneStep(ctx)
         current = self.context
         if ctx is not None:

@@ -230,6 +230,14 @@ class Matcher:
         """Turns whose yaw rate agreed with the fixes' course, and turns where it turned the other way."""
         return self._gyro.sign_votes
 
+    def sense(self, t_s: float, speed_mps: float | None, yaw_rate_dps: float | None = None) -> None:
+        """A speed and yaw-rate reading with no new position: CAN and an IMU run faster than a GNSS
+        receiver (often 1 Hz), so the odometer and the gyro's heading are integrated at their own rate
+        between fixes, not sampled at the fixes. Out of order (before the last reading): ignored."""
+        if self._last_t is not None and t_s < self._last_t:
+            return
+        self._dead_reckon(t_s, speed_mps, yaw_rate_dps)
+
     def take_smoothed(self) -> list[Match | None]:
         """The fixed-lag answers decided since the last call, one per fix, in fix order: a fix's
         place on the best Viterbi path through the steps up to ``lag_s`` seconds after it."""
@@ -245,19 +253,7 @@ class Matcher:
         if self._last_t is not None and fix.t_s < self._last_t:
             self.reset()  # time went backwards: a new track
             self._gyro = GyroHeading()
-        dt = 0.0 if self._last_t is None else fix.t_s - self._last_t
-        speed = fix.speed_mps if fix.speed_mps is not None else self._last_speed
-        if speed is not None and self._last_t is not None:
-            prev = self._last_speed if self._last_speed is not None else speed
-            travelled = 0.5 * (prev + speed) * dt
-            self._odo += travelled
-            self._carried += travelled
-            self._odometer += travelled
-        self._last_t, self._last_speed = fix.t_s, fix.speed_mps if fix.speed_mps is not None else self._last_speed
-        if speed is not None:
-            self._vmin = min(self._vmin, speed)
-        if self.s.gyro_sigma_deg > 0:
-            self._gyro.update(fix.t_s, fix.yaw_rate_dps, speed, self._odometer)
+        speed = self._dead_reckon(fix.t_s, fix.speed_mps, fix.yaw_rate_dps)
         self._heading = self._heading_of(fix, speed)
         if self.s.turn_fix_sigma_m > 0:
             self._remember_course(fix)
@@ -285,6 +281,23 @@ class Matcher:
         return self._step(fix)
 
     # -- internals -----------------------------------------------------------------------------
+
+    def _dead_reckon(self, t_s: float, speed_mps: float | None, yaw_rate_dps: float | None) -> float | None:
+        """Move the odometer (trapezoid rule on the speed) and the gyro's heading on to ``t_s``; the
+        speed now (the last known one when this reading has none)."""
+        speed = speed_mps if speed_mps is not None else self._last_speed
+        if speed is not None and self._last_t is not None:
+            prev = self._last_speed if self._last_speed is not None else speed
+            travelled = 0.5 * (prev + speed) * (t_s - self._last_t)
+            self._odo += travelled
+            self._carried += travelled
+            self._odometer += travelled
+        self._last_t, self._last_speed = t_s, speed
+        if speed is not None:
+            self._vmin = min(self._vmin, speed)
+        if self.s.gyro_sigma_deg > 0:
+            self._gyro.update(t_s, yaw_rate_dps, speed, self._odometer)
+        return speed
 
     def _moved(self, fix: Fix) -> float:
         if self._last_speed is not None:
