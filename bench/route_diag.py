@@ -24,7 +24,7 @@ metres, so the way and its limit switch late or early) and ``path`` (the matched
 true path near the car: a wrong branch or a parallel road).
 
 With ``--place-lag``, instead: how far the smoothed place along the road lags the car, and where
-the lag enters (docs/route.md, "The place lag: out-and-back routes"):
+the lag enters (docs/route_history.md, "The place lag: out-and-back routes"):
 - ``lag_m``: per drive, the mean signed error of the smoothed place (``route match``'s lag, fix+speed)
   along the true path, over fixes more than 10 s into the drive whose matched edge is on the path
   (|error| < 30 m); then the mean over drives +- its standard error, and the share of drives behind

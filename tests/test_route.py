@@ -836,7 +836,7 @@ def test_out_and_back_along_a_side_road_costs_a_u_turn(tmp_path):
     driveway's inbound edge, reached through the node mid-way along it) turns back on the road: it
     pays the U-turn cost, as turning back on the edge the car came by does. Before, a U-turn at a node
     that offers no choice cost nothing, and such detours carried the place along the road metres
-    behind the car (docs/route.md, "The place lag: out-and-back routes")."""
+    behind the car (docs/route_history.md, "The place lag: out-and-back routes")."""
     from vehicle_assist.config import load_app
     from vehicle_assist.route.context import match_settings
     from vehicle_assist.route.match import Matcher
