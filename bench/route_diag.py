@@ -1,9 +1,10 @@
 """Where the route bench's errors come from (dev split only): the limit-error time and the
 way errors far from junctions of ``bench/route.py``'s drives, broken down by cause.
 
-    python bench/route_diag.py --split dev --drives 60 --map FILE.osm ... [--set FIELD=VALUE ...] [--course] [--out FILE.json]
+    python bench/route_diag.py --split dev --drives 60 --map FILE.osm ... [--set FIELD=VALUE ...] [--course | --cond C] [--out FILE.json]
 
-``--course``: the "fix+speed+course" condition (the synthetic GNSS course over ground with each fix).
+``--course``: the "fix+speed+course" condition (the synthetic GNSS course over ground with each fix);
+``--cond fix+speed+yaw``: a gyro's yaw rate with each fix, no course.
 ``--stops``: the drives with stops (bench/route.py ``--stops``); adds ``standing``: the limit-error
 time and way errors while the car stands still, or within 10 s after it pulls away (``after_stop``).
 
@@ -46,7 +47,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from route import make_drives, parse_overrides, replay  # noqa: E402
+from route import CONDS, make_drives, parse_overrides, replay  # noqa: E402
 
 from vehicle_assist.config import load_app  # noqa: E402
 from vehicle_assist.route.context import RouteTracker, match_settings  # noqa: E402
@@ -280,14 +281,16 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[])
     ap.add_argument("--out", type=Path)
     ap.add_argument("--place-lag", action="store_true", help="the place-lag measure instead of the error causes")
-    ap.add_argument("--course", action="store_true", help="with the GNSS course over ground (fix+speed+course)")
+    ap.add_argument("--course", action="store_true", help="with the GNSS course over ground (= --cond fix+speed+course)")
+    ap.add_argument("--cond", choices=CONDS, default="fix+speed", help="input condition (bench/route.py's)")
     ap.add_argument("--stops", action="store_true", help="drives with stops (bench/route.py --stops)")
     args = ap.parse_args()
+    cond = "fix+speed+course" if args.course else args.cond
     tables = load_tables()
     settings = load_app().route
     overrides = parse_overrides(args.set)
     ms = MatchSettings(**(match_settings(settings).__dict__ | overrides))
-    doc = {"split": args.split, "drives": args.drives, "stops": args.stops, "cond": "fix+speed+course" if args.course else "fix+speed",
+    doc = {"split": args.split, "drives": args.drives, "stops": args.stops, "cond": cond,
            "match_settings": ms.__dict__, "maps": {}}
     for path in args.map:
         rmap = load_map(path, tables)
@@ -301,7 +304,7 @@ def main() -> None:
         for d in drives:
             tr = RouteTracker(rmap, settings, tables)
             tr.matcher = Matcher(rmap, ms)
-            results.append(replay(tr, d, "fix+speed+course" if args.course else "fix+speed")[0])
+            results.append(replay(tr, d, cond)[0])
         doc["maps"][path.name] = diagnose(rmap, limits, drives, results)
         print(json.dumps({path.name: doc["maps"][path.name]}, indent=1), flush=True)
     if args.out:

@@ -276,3 +276,32 @@ def test_standing_keeps_the_straight_history_bounded():
     for i in range(1, 6001):  # 60 s standing
         g.update(t + i / 100, 0.0, 0.0, odo)
     assert len(g._hist) <= n + 2
+
+
+def test_an_anchored_gyro_carries_the_match_through_a_long_gap(tmp_path):
+    """Map-aided dead reckoning: past ``max_gap_s`` (30 s) without a position the match is dropped,
+    unless the gyro's heading is anchored; then it is carried until ``gyro_max_gap_s``."""
+    rmap = load_map(_t_junction(tmp_path / "t.osm"), use_cache=False)
+    origin = rmap.a["node_xy"].min(axis=0)
+
+    def run(with_yaw: bool) -> tuple[bool, list[tuple[float, int | None]]]:
+        m = Matcher(rmap, MatchSettings(hold_speed_mps=0.3, gyro_max_gap_s=120.0))
+        out, x, anchored = [], 0.0, False
+        for i in range(800):  # 12 s east at 10 m/s with fixes, then 68 s at 2 m/s with none
+            t = i * 0.1
+            fixes = t < 12.0
+            x += 1.0 if fixes else 0.2
+            lat, lon = rmap.unproject(origin + np.array([x, 0.0]))
+            got = m.update(Fix(t, float(lat) if fixes else None, float(lon) if fixes else None,
+                               10.0 if fixes else 2.0, None, 0.0 if with_yaw else None))
+            anchored = anchored or (fixes and m._gyro.course() is not None)
+            if not fixes and i % 50 == 0:
+                out.append((t - 12.0, None if got is None else int(rmap.a["way_id"][rmap.way_of_edge(got.edge)])))
+        return anchored, out
+
+    anchored, with_gyro = run(True)
+    assert anchored
+    assert all(way == 1 for _, way in with_gyro), with_gyro  # 68 s into the gap: still on the street
+    _, without = run(False)
+    assert all(way == 1 for gap, way in without if gap < 29.0)
+    assert all(way is None for gap, way in without if gap > 31.0), without

@@ -95,7 +95,12 @@ class MatchSettings:
     uturn_cost: float = 6.0
     """Log-probability cost of turning back on the same road."""
     max_gap_s: float = 30.0
-    """A position gap longer than this restarts the model."""
+    """A position gap longer than this restarts the model..."""
+    gyro_max_gap_s: float = 120.0
+    """...or longer than this while the gyro's heading is anchored: map-aided dead reckoning (the
+    odometer along the road, the heading choosing the way at each node) keeps the place through
+    a long tunnel or an urban canyon. Its along-road error grows with the speed's scale error (1% of
+    the distance driven)."""
     max_speed_mps: float = 70.0
     """Bounds the route search when speed is unknown."""
     prune: float = 25.0
@@ -257,12 +262,15 @@ class Matcher:
         self._heading = self._heading_of(fix, speed)
         if self.s.turn_fix_sigma_m > 0:
             self._remember_course(fix)
+        max_gap = self.s.max_gap_s
+        if self.s.gyro_sigma_deg > 0 and self._gyro.course() is not None:
+            max_gap = max(max_gap, self.s.gyro_max_gap_s)
         if fix.lat is None or fix.lon is None:
-            if self._last_step_t is not None and fix.t_s - self._last_step_t > self.s.max_gap_s:
+            if self._last_step_t is not None and fix.t_s - self._last_step_t > max_gap:
                 self.reset()
                 return None
             return self._carry()
-        if self._last_step_t is not None and fix.t_s - self._last_step_t > self.s.max_gap_s:
+        if self._last_step_t is not None and fix.t_s - self._last_step_t > max_gap:
             self.reset()
             self._last_t = fix.t_s
         self._remember(fix)
