@@ -377,3 +377,26 @@ def test_report_map_panel_draws_path_and_advice_with_attribution():
     assert "<svg" in svg and "© OpenStreetMap contributors" in svg and "<polyline" in svg and "<circle" in svg
     assert "not drawn" in report.map_panel(recs, {"log_position": "off"})
     assert "not drawn" in report.map_panel(recs, {"log_position": "coarse"})
+
+
+def test_speeding_bench_counts_alerts_and_under_claimed_limits():
+    """bench/route_speeding.py's pure pieces: the alerts the speeding decision raises over samples, and
+    the stretches of at least ``persist_s`` where the matched limit is below the true one."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    from route_speeding import alerts, near, under_runs
+
+    t = np.arange(0, 20, 0.1)
+    speed = np.where((t >= 5) & (t < 12), 40 * adv.MPH, 25 * adv.MPH)  # 40 mph on a 30 road for 7 s
+    got = alerts(t, [30.0] * len(t), speed, TABLE.speeding)
+    assert len(got) == 1 and got[0][0] == pytest.approx(9.0, abs=0.11)  # on after 4 s over
+    assert got[0][1] == pytest.approx(14.0, abs=0.11)  # off 2 s after back under
+    assert alerts(t, [None] * len(t), speed, TABLE.speeding) == []  # no limit: never
+    assert near((9.0, 14.0), [(12.0, 20.0)], 5.0) == (12.0, 20.0)
+    assert near((1.0, 2.0), [(12.0, 20.0)], 5.0) is None
+    true = np.full(len(t), 30.0)
+    matched = [20.0 if 2 <= x < 7 else 30.0 for x in t]
+    assert under_runs(t, matched, true, 4.0) == 1  # 5 s under
+    assert under_runs(t, matched, true, 6.0) == 0
