@@ -677,6 +677,7 @@ def test_standing_fixes_rescore_a_match_that_was_wrong_when_the_car_stopped(tmp_
 
     rmap = load_map(_t_junction(tmp_path / "t.osm"), use_cache=False)
     shipped = match_settings(load_app().route)
+    assert shipped.stand_rescore_s == pytest.approx(5.0)
 
     def fixes():
         t = 0.0

@@ -147,7 +147,8 @@ class MatchSettings:
     measurement per its time constant, so each fix is used once, in one interval's mean), with the
     step's emission (the distance to the segment the state's place is on, ``sigma_m``), and the best
     is picked again (the lag's path from it too). A match that was wrong when the car stopped (the
-    next way past a junction, a side road) need not be held through the whole wait. 0: off."""
+    next way past a junction, a side road) need not be held through the whole wait. 0: off. The
+    shipped value is ``route.stand_rescore_s`` in configs/default.yaml."""
     gyro_sigma_deg: float = 20.0
     """With a yaw rate (``Fix.yaw_rate_dps``) and no GNSS heading: the heading dead-reckoned from it and
     anchored to the matched road (:mod:`vehicle_assist.route.heading`) is used as a course, with this
