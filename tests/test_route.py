@@ -665,6 +665,67 @@ def test_standstill_holds_the_match_while_the_fixes_drift(tmp_path):
     assert run(on, with_speed=False) == run(off, with_speed=False)
 
 
+def test_standing_fixes_rescore_a_match_that_was_wrong_when_the_car_stopped(tmp_path):
+    """stand_rescore_s: the car drives east, turns north into the side road and stops 20 m up it for
+    30 s; the fixes of the turn ran on east along the street (coloured GNSS error), so the match is on
+    the street when the car stops. With the plain hold it stays there the whole wait (the standing
+    fixes, whose error decays onto the car, are ignored); with the re-score every 5 s the means of
+    the standing fixes move it onto the side road before the car pulls away, filtered and smoothed."""
+    from vehicle_assist.config import load_app
+    from vehicle_assist.route.context import match_settings
+    from vehicle_assist.route.match import Matcher, MatchSettings
+
+    rmap = load_map(_t_junction(tmp_path / "t.osm"), use_cache=False)
+    shipped = match_settings(load_app().route)
+    assert shipped.stand_rescore_s == pytest.approx(5.0)
+
+    def fixes():
+        t = 0.0
+        for i in range(196):  # 19.5 s east at 10 m/s to x = 195
+            yield t, np.array([float(i), 0.0]), 10.0, "move"
+            t += 0.1
+        s = 0.0
+        while s < 25.0:  # round the corner at 5 m/s to (200, 20); the fixes run on east
+            s += 0.5
+            yield t, np.array([195.0 + s, 0.0]), 5.0, "turn"
+            t += 0.1
+        for i in range(300):  # 30 s standing at (200, 20); the fixes' error decays onto the car (5 s)
+            k = math.exp(-i / 50.0)
+            yield t, np.array([200.0 + 20.0 * k, 20.0 * (1.0 - k)]), 0.0, "stand"
+            t += 0.1
+        y = 20.0
+        for i in range(1, 101):  # pulling away north
+            v = min(10.0, 0.15 * i)
+            y += v * 0.1
+            yield t, np.array([200.0, y]), v, "away"
+            t += 0.1
+
+    def run(**over) -> tuple[dict[str, list[int]], dict[str, list[int]]]:
+        ms = MatchSettings(**(shipped.__dict__ | over))
+        m, origin = Matcher(rmap, ms), rmap.a["node_xy"].min(axis=0)
+        way = lambda g: None if g is None else int(rmap.a["way_id"][rmap.way_of_edge(g.edge)])  # noqa: E731
+        filt: dict[str, list[int]] = {"move": [], "turn": [], "stand": [], "away": []}
+        phases, smoothed = [], []
+        for t, xy, v, phase in fixes():
+            lat, lon = rmap.unproject(origin + xy)
+            filt[phase].append(way(m.update(Fix(t, float(lat), float(lon), v))))
+            phases.append(phase)
+            smoothed += m.take_smoothed()
+        smoothed += m.finish()
+        smo: dict[str, list[int]] = {k: [] for k in filt}
+        for phase, g in zip(phases, smoothed):
+            smo[phase].append(way(g))
+        return filt, smo
+
+    for lag in (0.0, 1.0):
+        (f_off, s_off), (f_on, s_on) = run(lag_s=lag, stand_rescore_s=0.0), run(lag_s=lag, stand_rescore_s=5.0)
+        assert set(f_off["stand"]) == {1}, f_off  # held on the street through the wait
+        assert set(f_on["stand"][-100:]) == {2} and set(f_on["away"]) == {2}, f_on
+        if lag > 0:
+            assert set(s_off["stand"][:-20]) == {1}, s_off
+            assert set(s_on["stand"][-100:]) == {2} and set(s_on["away"]) == {2}, s_on
+
+
 def test_opposite_carriageway_and_u_turn(leeds):
     """A U-turn on a two-way road: the match turns with the car (direction is part of the state)."""
     limits = way_limits(leeds, load_tables())

@@ -683,6 +683,10 @@ class RouteSettings(StrictModel):
     """Zero-velocity hold: while the CAN/OBD speed is known and below this (m/s) the matcher takes no
     step and fuses no fix (the car cannot leave its place); it goes on from the held match when the car
     pulls away. 0: off. Unknown speed: nothing changes."""
+    stand_rescore_s: float = Field(0.0, ge=0)
+    """While held: every this many seconds of standing, the mean of the standing fixes since the last
+    time re-scores the held match's states (no new candidates, 0 m travelled), so a match that was
+    wrong when the car stopped need not be held through the wait. 0: off."""
     gyro_sigma_deg: float = Field(20.0, ge=0)
     """With a yaw rate (a gyro or the CAN yaw-rate signal) and no GNSS course: the heading integrated
     from it, anchored to the matched road, counts as a course with this 1-sigma (deg), at any speed

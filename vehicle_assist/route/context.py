@@ -27,7 +27,7 @@ def match_settings(s: RouteSettings) -> MatchSettings:
                          turn_cost=s.turn_cost, turn_speed_mps=s.turn_speed_mps, minor_cost=s.minor_cost,
                          minor_classes=tuple(s.minor_classes), segs_per_way=s.segs_per_way,
                          turn_fix_sigma_m=s.turn_fix_sigma_m, hold_speed_mps=s.hold_speed_mps,
-                         gyro_sigma_deg=s.gyro_sigma_deg)
+                         stand_rescore_s=s.stand_rescore_s, gyro_sigma_deg=s.gyro_sigma_deg)
 
 
 class RouteTracker:

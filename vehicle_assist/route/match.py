@@ -41,7 +41,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -140,6 +140,15 @@ class MatchSettings:
     wandering GNSS error); on pulling away the match goes on from the held state, moved on by the
     odometer (standing adds 0). Unknown speed: no hold. 0: off. The shipped value is
     ``route.hold_speed_mps`` in configs/default.yaml."""
+    stand_rescore_s: float = 0.0
+    """While held (``hold_speed_mps``): every this many seconds of standing, the held states are
+    re-scored (no new candidates, no transition, 0 m travelled) with the emission of the mean of the
+    standing fixes since the last re-score (the GNSS error is coloured: about one independent
+    measurement per its time constant, so each fix is used once, in one interval's mean), with the
+    step's emission (the distance to the segment the state's place is on, ``sigma_m``), and the best
+    is picked again (the lag's path from it too). A match that was wrong when the car stopped (the
+    next way past a junction, a side road) need not be held through the whole wait. 0: off. The
+    shipped value is ``route.stand_rescore_s`` in configs/default.yaml."""
     gyro_sigma_deg: float = 20.0
     """With a yaw rate (``Fix.yaw_rate_dps``) and no GNSS heading: the heading dead-reckoned from it and
     anchored to the matched road (:mod:`vehicle_assist.route.heading`) is used as a course, with this
@@ -212,6 +221,7 @@ class Matcher:
         self._odometer = 0.0
         self._courses: deque[tuple[float, float, float]] = deque()  # (t, odometer, course) for the turn fix
         self._heading: tuple[float, float] | None = None  # (course deg, sigma) at the current fix
+        self._stand_xy: list[tuple[float, float, float]] = []  # (t, x, y) standing fixes not yet used
 
     # -- public --------------------------------------------------------------------------------
 
@@ -280,7 +290,10 @@ class Matcher:
                 and self._states and self._last_step_t is not None):
             # standing still: hold the match (the step clock waits too, so a long stop is no gap)
             self._last_step_t = fix.t_s
+            if self.s.stand_rescore_s > 0:
+                self._stand(fix)
             return self._carry()
+        self._stand_xy = []  # pulled away: the standing fixes of an unfinished interval are not used
         due = (self._last_step_t is None or not self._states
                or fix.t_s - self._last_step_t >= self.s.max_step_s
                or self._moved(fix) >= self.s.step_m)
@@ -289,6 +302,33 @@ class Matcher:
         return self._step(fix)
 
     # -- internals -----------------------------------------------------------------------------
+
+    def _stand(self, fix: Fix) -> None:
+        """A standing fix: kept; once they span ``stand_rescore_s``, their mean re-scores the held states."""
+        xy = self.rmap.project(fix.lat, fix.lon)
+        self._stand_xy.append((fix.t_s, float(xy[0]), float(xy[1])))
+        if fix.t_s - self._stand_xy[0][0] >= self.s.stand_rescore_s:
+            arr = np.asarray(self._stand_xy)
+            self._stand_xy = []
+            self._rescore(arr[:, 1:].mean(axis=0))
+
+    def _rescore(self, xy: np.ndarray) -> None:
+        """Add the emission of the position ``xy`` to each held state's score (0 m travelled: no
+        transition) and pick the best again."""
+        if not self._states:
+            return
+        rmap, s = self.rmap, self.s
+        # the distance to the segment each state's place is on now (as the step's emission measures it)
+        held = [self._place(e, off + self._carried, 0.0, back).edge
+                for (e, off, _), back in zip(self._states, self._back)]
+        dist, _ = rmap.project_on_segments(xy, np.asarray([int(rmap.edge_seg[e]) for e in held]))
+        scores = self._scores - 0.5 * (dist / s.sigma_m) ** 2
+        self._scores = scores - scores.max()
+        b = int(np.argmax(self._scores))
+        e, off, d = self._states[b]
+        self._best = self._place(e, off, d, self._back[b])
+        if s.lag_s > 0 and self._hist and self._hist[-1].no == self._step_no and self._hist[-1].best != b:
+            self._hist[-1] = replace(self._hist[-1], best=b)
 
     def _dead_reckon(self, t_s: float, speed_mps: float | None, yaw_rate_dps: float | None) -> float | None:
         """Move the odometer (trapezoid rule on the speed) and the gyro's heading on to ``t_s``; the
