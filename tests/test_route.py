@@ -919,3 +919,29 @@ def test_out_and_back_along_a_side_road_costs_a_u_turn(tmp_path):
     further = m._route_cost(pe, on, node, mid, via, {}, minor, 1.0)  # on along the driveway
     and_back = m._route_cost(pe, drive_in, node, mid, via, {}, minor, 1.0)  # into it and back out
     assert and_back >= further + m.s.uturn_cost - 1e-9, (further, and_back)
+
+
+def test_a_receivers_static_hold_is_no_new_evidence_while_standing(tmp_path, monkeypatch):
+    """Many receivers repeat one fix while the car stands (static hold): such standing fixes carry
+    nothing new, so they re-score nothing; fixes that move (the GNSS error wandering) do."""
+    from vehicle_assist.route.match import Matcher, MatchSettings
+
+    rmap = load_map(_t_junction(tmp_path / "t.osm"), use_cache=False)
+    origin = rmap.a["node_xy"].min(axis=0)
+    calls: list[int] = []
+    monkeypatch.setattr(Matcher, "_rescore", lambda self, xy: calls.append(1))
+
+    def run(frozen: bool) -> int:
+        calls.clear()
+        m = Matcher(rmap, MatchSettings(hold_speed_mps=0.3, stand_rescore_s=5.0))
+        for i in range(400):  # 10 s east at 10 m/s, then 30 s standing at x = 100
+            t = i * 0.1
+            moving = i < 100
+            x = float(i) if moving else 100.0
+            y = 0.0 if moving or frozen else 3.0 * math.sin(i / 20.0)
+            lat, lon = rmap.unproject(origin + np.array([x, y]))
+            m.update(Fix(t, float(lat), float(lon), 10.0 if moving else 0.0))
+        return len(calls)
+
+    assert run(frozen=True) == 0
+    assert run(frozen=False) >= 5

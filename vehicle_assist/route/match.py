@@ -310,7 +310,8 @@ class Matcher:
         if fix.t_s - self._stand_xy[0][0] >= self.s.stand_rescore_s:
             arr = np.asarray(self._stand_xy)
             self._stand_xy = []
-            self._rescore(arr[:, 1:].mean(axis=0))
+            if np.ptp(arr[:, 1:], axis=0).max() > 0.01:  # a receiver's static hold repeats one fix: nothing new
+                self._rescore(arr[:, 1:].mean(axis=0))
 
     def _rescore(self, xy: np.ndarray) -> None:
         """Add the emission of the position ``xy`` to each held state's score (0 m travelled: no
