@@ -35,6 +35,7 @@ every fix must claim nothing.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -77,25 +78,44 @@ CONDS = ("fix+speed", "fix+speed+course", "fix+speed+yaw")
 (no GNSS course)."""
 
 
-def replay(tracker: RouteTracker, d: Drive, cond: str) -> tuple[list, list[float], list[float]]:
+def replay(tracker: RouteTracker, d: Drive, cond: str, every: int = 1, sense: bool = True
+           ) -> tuple[list, list[float], list[float]]:
     """Contexts per fix (in order) under an input condition (:data:`CONDS`), per-fix update time (ms)
     and, per fix, how much later (drive seconds) its record came out (0 without a lag; the end of the
-    track flushes the rest)."""
+    track flushes the rest). ``every``: a GNSS fix (position, course) only at every so many samples
+    (10: 1 Hz on the 10 Hz drives), the speed and yaw rate at every one, through
+    :meth:`RouteTracker.sense` (``sense`` False: not passed on, so sampled at the fixes only); the
+    contexts are then those of the fix samples (score them against :func:`every_kth`)."""
     course, yaw = cond.endswith("+course"), cond.endswith("+yaw")
-    out, ms, delay = [], [], []
+    out, ms, delay, fixes = [], [], [], []
     for i in range(len(d.t)):
+        yaw_i = float(d.yaw_rate[i]) if yaw else None
+        if i % every:
+            if sense:
+                tracker.sense(float(d.t[i]), float(d.speed[i]), yaw_i)
+            continue
+        fixes.append(i)
         has = math.isfinite(d.lat[i])
         hd = float(d.heading[i]) if course and math.isfinite(d.heading[i]) else None
         fix = Fix(float(d.t[i]), float(d.lat[i]) if has else None, float(d.lon[i]) if has else None, float(d.speed[i]), hd,
-                  float(d.yaw_rate[i]) if yaw else None)
+                  yaw_i)
         t0 = time.perf_counter()
         ctxs = tracker.push(fix)
         ms.append((time.perf_counter() - t0) * 1000)
         for c in ctxs:
-            delay.append(float(d.t[i]) - float(d.t[len(out)]))
+            delay.append(float(d.t[i]) - float(d.t[fixes[len(out)]]))
             out.append(c)
     out.extend(tracker.flush())
     return out, ms, delay
+
+
+def every_kth(d: Drive, k: int) -> Drive:
+    """The drive's samples at every ``k``-th one (its fixes under ``replay(..., every=k)``)."""
+    if k == 1:
+        return d
+    n = len(d.t)
+    return dataclasses.replace(d, **{f.name: getattr(d, f.name)[::k] for f in dataclasses.fields(d)
+                                     if isinstance(getattr(d, f.name), np.ndarray) and len(getattr(d, f.name)) == n})
 
 
 def score(rmap, limits, drives: list[Drive], results: list[list]) -> dict:
@@ -194,6 +214,10 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="MatchSettings override (dev tuning)")
     ap.add_argument("--no-california", action="store_true")
     ap.add_argument("--stops", action="store_true", help="drives with stops (signals, give-way, turns, crossings)")
+    ap.add_argument("--gnss-every", type=int, default=1, metavar="K",
+                    help="a GNSS fix at every K-th sample only (10: 1 Hz), the speed and yaw rate at every one")
+    ap.add_argument("--no-sense", action="store_true",
+                    help="with --gnss-every: the speed and yaw rate between fixes are not passed on")
     args = ap.parse_args()
     tables = load_tables()
     settings = load_app().route
@@ -202,6 +226,7 @@ def main() -> None:
     msettings = MatchSettings(**(ms_base.__dict__ | overrides))
     conds = args.cond or list(CONDS)
     doc: dict = {"split": args.split, "drives_per_map": args.drives, "stops": args.stops,
+                 "gnss_every": args.gnss_every, "sense": not args.no_sense,
                  "match_settings": msettings.__dict__, "maps": {}}
     loaded = []
     paths = args.map or [fetch.data_path("maps", name) for name in MAPS]
@@ -220,11 +245,11 @@ def main() -> None:
             for d in drives:
                 tracker = RouteTracker(rmap, settings, tables)
                 tracker.matcher = Matcher(rmap, msettings)
-                r, m, dl = replay(tracker, d, cond)
+                r, m, dl = replay(tracker, d, cond, args.gnss_every, not args.no_sense)
                 results.append(r)
                 ms.extend(m)
                 delays.extend(dl)
-            per[cond] = score(rmap, limits, drives, results) | {"update_ms": pct(ms), "record_delay_s": pct(delays)}
+            per[cond] = score(rmap, limits, [every_kth(d, args.gnss_every) for d in drives], results) | {"update_ms": pct(ms), "record_delay_s": pct(delays)}
         doc["maps"][name] = per
         print(json.dumps({name: per}, indent=1), flush=True)
     if not args.no_california:

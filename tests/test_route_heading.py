@@ -305,3 +305,36 @@ def test_an_anchored_gyro_carries_the_match_through_a_long_gap(tmp_path):
     _, without = run(False)
     assert all(way == 1 for gap, way in without if gap < 29.0)
     assert all(way is None for gap, way in without if gap > 31.0), without
+
+
+def test_a_few_degrees_of_anchor_noise_teach_no_large_bias():
+    """Anchor measurements a few degrees off for a while (the matched edge's bearing on a gentle curve,
+    a 1 Hz fitted course) are not a drift: the bias is learnt over at least ``bias_min_s``, so 6 deg
+    between measurements 2.4 s apart does not read as a bias of degrees per second (which then turns
+    the heading too fast to ever count as straight again)."""
+    g = GyroHeading()
+    g.update(0.0, 0.0, 10.0, 0.0)
+    t, odo, got = _anchored(g, 0.0, 0.0, 90.0, 90.0)
+    assert got[-1]
+    worst = 0.0
+    for k in range(20):  # 48 s straight on, the gyro without bias; three measurements 6 deg off
+        t, odo = _drive_straight(g, t, 2.4, 0.0, 10.0, odo)
+        g.anchor_to(96.0 if 5 <= k <= 7 else 90.0, 90.0)
+        worst = max(worst, abs(g.bias))
+    assert worst < 0.5, worst
+    assert bearing_diff_deg(g.course(), 90.0) < 6.0
+
+
+def test_a_1hz_receiver_still_gets_a_fitted_course(tmp_path):
+    """The course fitted to the fixes needs five of them: a 1 Hz receiver has three in the 3 s window,
+    so the window keeps the last five (here 4 s); without a course the gyro is never anchored."""
+    rmap = load_map(_t_junction(tmp_path / "t.osm"), use_cache=False)
+    origin = rmap.a["node_xy"].min(axis=0)
+    m = Matcher(rmap, MatchSettings())
+    for i in range(8):  # 1 Hz fixes, 10 m/s east along the street
+        lat, lon = rmap.unproject(origin + np.array([10.0 * i, 0.0]))
+        m.update(Fix(float(i), float(lat), float(lon), 10.0))
+    assert m.course_deg() == pytest.approx(90.0, abs=1.0)
+    lat, lon = rmap.unproject(origin + np.array([200.0, 0.0]))
+    m.update(Fix(20.0, float(lat), float(lon), 10.0))  # 13 s later (a gap): the old fixes are dropped
+    assert m.course_deg() is None

@@ -49,8 +49,15 @@ class GyroSettings:
     drift_dps: float = 1.5
     """...that drifts by at most this (deg/s): an unlearnt bias, or a gentle curve."""
     bias_anchor_gain: float = 0.3
-    """Share of the bias an anchor measurement shows (its drift from the anchor over the time since
-    the last one) taken into the bias estimate."""
+    """Share of the bias an anchor measurement shows (its drift from an earlier measurement over the
+    time between them) taken into the bias estimate..."""
+    bias_min_s: float = 10.0
+    """...measured over at least this long: a measurement is a few degrees off (the matched edge's
+    bearing on a curve, noise), and over 2 s a 6-deg error reads as a 3 deg/s bias (seen with 1 Hz
+    fixes: the learnt bias then turned the heading so fast that it could never anchor again)..."""
+    bias_max_s: float = 60.0
+    """...and at most this long (an older reference is replaced: the drift since may include turns the
+    integration got wrong)."""
     anchor_gain: float = 0.3
     agree_deg: float = 30.0
     """The independent course must be this close to the road's bearing for a measurement; the
@@ -91,7 +98,7 @@ class GyroHeading:
         self._hist: deque[tuple[float, float, float]] = deque()  # (odometer, t, rel) over the last straight_m
         self._trail: deque[tuple[float, float]] = deque()  # (odometer, rel) over the last trail_m
         self._votes: deque[tuple[float, float]] = deque()  # (t, measured anchor) not yet agreed on
-        self._anchored_t: float | None = None
+        self._bias_ref: tuple[float, float] | None = None  # (t, anchor measurement) the bias's drift is measured from
         self._sign_ref: tuple[float, float, float] | None = None  # (t, fixes' course, rel) before a turn
 
     def update(self, t_s: float, yaw_dps: float | None, speed_mps: float | None, odometer_m: float) -> None:
@@ -172,11 +179,14 @@ class GyroHeading:
         t = self._last[0]
         if self.anchor is not None and abs(wrap180(meas - self.anchor)) <= s.agree_deg:
             innovation = wrap180(meas - self.anchor)
-            if self._anchored_t is not None and t - self._anchored_t >= 2.0:
-                # the integrated heading ran ahead of the road by -innovation since the last anchor
-                self.bias -= s.bias_anchor_gain * innovation / (t - self._anchored_t)
+            ref = self._bias_ref
+            if ref is None or t - ref[0] > s.bias_max_s:
+                self._bias_ref = (t, meas)
+            elif t - ref[0] >= s.bias_min_s:
+                # the integrated heading ran ahead of the road by -(meas - ref meas) since then
+                self.bias -= s.bias_anchor_gain * wrap180(meas - ref[1]) / (t - ref[0])
+                self._bias_ref = (t, meas)
             self.anchor = wrap180(self.anchor + s.anchor_gain * innovation)
-            self._anchored_t = t
             self._votes.clear()
             return True
         votes = self._votes
@@ -187,7 +197,7 @@ class GyroHeading:
         if agreed is None:
             return False
         self.anchor = agreed
-        self._anchored_t = t
+        self._bias_ref = (t, agreed)
         votes.clear()
         return True
 

@@ -76,7 +76,9 @@ class MatchSettings:
     heading_min_speed_mps: float = 3.0
     course_window_s: float = 3.0
     """Course over ground estimated from the fixes of the last this many seconds (a fix without a GNSS
-    heading); 0 turns the estimate off."""
+    heading); 0 turns the estimate off. A slower receiver (1 Hz) has too few fixes in it: the window
+    then keeps the last ``course_min_fixes``, if they lie within 3 windows."""
+    course_min_fixes: int = 5
     course_min_m: float = 15.0
     """...only when the car travelled at least this far in that window (shorter: too noisy)."""
     course_sigma_deg: float = 35.0
@@ -363,7 +365,8 @@ class Matcher:
         if rec and fix.t_s - rec[-1][0] > self.s.course_window_s:
             rec.clear()
         rec.append((fix.t_s, float(xy[0]), float(xy[1]), self._odometer))
-        while rec and fix.t_s - rec[0][0] > self.s.course_window_s:
+        window, keep = self.s.course_window_s, self.s.course_min_fixes
+        while rec and (fix.t_s - rec[0][0] > 3 * window or (fix.t_s - rec[0][0] > window and len(rec) > keep)):
             rec.popleft()
 
     def _gnss_heading(self, fix: Fix) -> float | None:
@@ -419,7 +422,7 @@ class Matcher:
         fitted to x(t) and y(t) over the window, when the car moved far enough for it to mean
         something (by speed when known, else by the fitted displacement); else None."""
         rec = self._recent
-        if len(rec) < 5:
+        if len(rec) < self.s.course_min_fixes:
             return None
         arr = np.asarray(rec)
         t = arr[:, 0] - arr[:, 0].mean()
