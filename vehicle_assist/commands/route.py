@@ -63,7 +63,8 @@ def register(app: typer.Typer) -> None:
     def match(
         track: Path = typer.Option(..., "--track", metavar="FILE", help="Track: CSV with header "
                                    "t,lat,lon,speed_mps[,heading_deg][,yaw_rate_dps] (heading_deg: GNSS course over ground; "
-                                   "yaw_rate_dps: gyro yaw rate, deg/s, clockwise positive; empty cell: unknown), "
+                                   "yaw_rate_dps: gyro yaw rate, deg/s, clockwise positive; empty cell: unknown; a row with no "
+                                   "lat/lon is a GPS gap, its speed and yaw rate still dead-reckon), "
                                    "or telemetry that `run` reads (CSV/JSON Lines, comma2k19 folder)."),
         map_file: Optional[Path] = typer.Option(None, "--map", metavar="FILE", help=MAP_HELP),
         vehicle_type: Optional[str] = typer.Option(None, "--vehicle", metavar="TYPE", help="Rule 124 vehicle type (default: route.vehicle_type)."),
