@@ -105,7 +105,7 @@ def main() -> None:
         per_map: dict = {"hours": round(hours, 2), "truth_alerts": sum(map(len, truth))}
         for cond in conds:
             for lag in lags:
-                tr_settings = settings.model_copy(update={"match_lag_s": lag})
+                tr_settings = settings.model_copy(update={"match_lag_s": lag, "match_whole_track": False})
                 got, false, missed, delays, rec_delay, under = 0, 0, 0, [], [], 0
                 for d, tru in zip(drives, truth):
                     ctxs, _, delay = replay(RouteTracker(rmap, tr_settings, tables), d, cond)

@@ -696,6 +696,17 @@ class RouteSettings(StrictModel):
     """Fixed lag of ``route match`` and the bench: a fix's road and limit are decided with the fixes
     of the next this many seconds (its record comes out that much plus up to one matching step
     later); 0: each record at once. The runtime's route lane answers at once (filtered) either way."""
+    match_whole_track: bool = False
+    """``route match`` and the bench (:meth:`RouteTracker.push`): each fix decided with the whole
+    track: the best path through all of its fixes, and the place along that path smoothed with the
+    fixes before and after it (:mod:`vehicle_assist.route.smooth`); the records come out once the
+    track has been read. False: with the next ``match_lag_s`` of fixes, streamed. The runtime's route
+    lane answers at once either way."""
+    gnss_coloured: float = Field(0.8, ge=0, le=1)
+    """The smoothing's GNSS error model: this share of the variance (``gps_sigma_m`` squared) is
+    coloured, a first-order Gauss-Markov process..."""
+    gnss_tau_s: float = Field(5.0, ge=0)
+    """...with this time constant (s); the rest is white."""
     lookahead_s: float = Field(10.0, gt=0)
     """Features ahead are looked for within this many seconds of travel..."""
     lookahead_min_m: float = Field(100.0, ge=0)

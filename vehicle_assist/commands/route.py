@@ -69,8 +69,16 @@ def register(app: typer.Typer) -> None:
         map_file: Optional[Path] = typer.Option(None, "--map", metavar="FILE", help=MAP_HELP),
         vehicle_type: Optional[str] = typer.Option(None, "--vehicle", metavar="TYPE", help="Rule 124 vehicle type (default: route.vehicle_type)."),
         as_json: bool = typer.Option(False, "--json", help="JSON Lines: one record per fix, in order."),
+        lag: Optional[float] = typer.Option(None, "--lag", metavar="SECONDS", min=0.0, max=10.0,
+                                            help="Decide each fix with only the next SECONDS of fixes and stream the "
+                                            "records as the track is read (0: each fix at once, as the onboard route "
+                                            "lane does). Default: the whole track (route.match_whole_track)."),
     ) -> None:
         """Match each fix of a track to the map: road, class, speed limit and its source, features ahead.
+
+        By default each fix is decided with the whole track: the best path through all of its fixes,
+        and the place along it smoothed with the fixes before and after (the records come out once
+        the track has been read). --lag decides with fewer fixes and streams.
 
         A fix with no road of the map within reach (outside its coverage) gets way_id and
         speed_limit_mph null: nothing is claimed.
@@ -83,6 +91,8 @@ def register(app: typer.Typer) -> None:
         settings = config.load_app().route
         if vehicle_type:
             settings = settings.model_copy(update={"vehicle_type": vehicle_type})
+        if lag is not None:
+            settings = settings.model_copy(update={"match_whole_track": False, "match_lag_s": lag})
         try:
             tables = load_tables()
             if settings.vehicle_type not in tables.national_limits_mph:
@@ -107,7 +117,7 @@ def register(app: typer.Typer) -> None:
                         console.print(describe(rec), markup=False, highlight=False, soft_wrap=True)
                 return got, hit
 
-            for fix in read_track(track):  # a fix's record comes out once the lag has passed
+            for fix in read_track(track):  # a fix's record comes out once the lag has passed (whole track: at flush)
                 got, hit = out(tracker.push(fix))
                 n, matched = n + got, matched + hit
             got, hit = out(tracker.flush())

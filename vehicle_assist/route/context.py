@@ -13,17 +13,22 @@ from collections import deque
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
+
 from vehicle_assist.config import RouteSettings
 from vehicle_assist.messages import RouteContext
 from vehicle_assist.route.ahead import features_ahead, lookahead_m
 from vehicle_assist.route.limits import way_limits
 from vehicle_assist.route.map import RoadMap, RouteTables, load_map, load_tables
 from vehicle_assist.route.match import Fix, Match, Matcher, MatchSettings
+from vehicle_assist.route.smooth import SmoothSettings, smooth_matches
 
 
 def match_settings(s: RouteSettings) -> MatchSettings:
+    """The matcher's settings; with ``match_whole_track`` its lag is the whole track."""
+    lag = math.inf if s.match_whole_track else s.match_lag_s
     return MatchSettings(sigma_m=s.gps_sigma_m, radius_m=s.radius_m, beta_m=s.beta_m, step_m=s.step_m,
-                         max_step_s=s.max_step_s, max_gap_s=s.max_gap_s, lag_s=s.match_lag_s,
+                         max_step_s=s.max_step_s, max_gap_s=s.max_gap_s, lag_s=lag,
                          turn_cost=s.turn_cost, turn_speed_mps=s.turn_speed_mps, minor_cost=s.minor_cost,
                          minor_classes=tuple(s.minor_classes), segs_per_way=s.segs_per_way,
                          turn_fix_sigma_m=s.turn_fix_sigma_m, hold_speed_mps=s.hold_speed_mps,
@@ -41,6 +46,7 @@ class RouteTracker:
         self.matcher = Matcher(rmap, match_settings(self.settings))
         self.last_match: Match | None = None
         self._held: deque[tuple[int, float | None]] = deque()  # (t_ns, speed) of fixes whose lagged record is not out yet
+        self._track: list[tuple[float, ...]] = []  # whole track: (t, x, y, odometer, course, its sigma) per fix
 
     @classmethod
     def open(cls, map_path: str | Path, settings: RouteSettings | None = None) -> "RouteTracker":
@@ -50,6 +56,8 @@ class RouteTracker:
         """The route context at this fix, decided on it and the fixes before (filtered; no lag;
         ``t_ns`` defaults to the fix's time). Use :meth:`push` or this, not both."""
         t_ns = int(round(fix.t_s * 1e9)) if t_ns is None else t_ns
+        if math.isinf(self.matcher.s.lag_s):
+            raise RuntimeError("a whole-track RouteTracker (route.match_whole_track) is fed with push() and flush()")
         m = self.matcher.update(fix)
         self.last_match = m
         if self.matcher.s.lag_s > 0:  # used fix by fix: the lagged answers are not wanted
@@ -67,19 +75,37 @@ class RouteTracker:
         """Fixed-lag use: the records that are final after this fix, in fix order. With the matcher's
         ``lag_s`` 0 that is this fix's :meth:`update`; with a lag a fix's record comes out once the
         matcher has seen ``lag_s`` seconds of later fixes (its place decided with them), so a record
-        is ``lag_s`` to ``lag_s`` + one matching step late. :meth:`flush` at the end of a track."""
+        is ``lag_s`` to ``lag_s`` + one matching step late. :meth:`flush` at the end of a track.
+        With ``match_whole_track`` (the matcher's lag infinite) every record waits for :meth:`flush`."""
         t_ns = int(round(fix.t_s * 1e9)) if t_ns is None else t_ns
         if self.matcher.s.lag_s <= 0:
             return [self.update(fix, t_ns)]
         self.last_match = self.matcher.update(fix)
         self._held.append((t_ns, fix.speed_mps))
+        if math.isinf(self.matcher.s.lag_s):
+            x = y = math.nan
+            if fix.lat is not None and fix.lon is not None:
+                x, y = (float(v) for v in self.rmap.project(fix.lat, fix.lon))
+            h = self.matcher.heading or (math.nan, math.nan)
+            odo = self.matcher.odometer_m
+            self._track.append((fix.t_s, x, y, math.nan if odo is None else odo, h[0], h[1]))
+            return []
         return self._contexts(self.matcher.take_smoothed())
 
     def flush(self) -> list[RouteContext]:
-        """The records still held back by the lag (end of the track)."""
+        """The records still held back by the lag (end of the track); with ``match_whole_track``, all
+        of them, their places along the best path smoothed over the track (:mod:`~vehicle_assist.route.smooth`)."""
         if self.matcher.s.lag_s <= 0:
             return []
-        return self._contexts(self.matcher.finish())
+        matches = self.matcher.finish()
+        if self._track:
+            arr = np.asarray(self._track, dtype=float)
+            self._track = []
+            s = self.settings
+            matches = smooth_matches(self.rmap, arr[:, 0], arr[:, 1:3], arr[:, 3], matches, self.matcher.route_edges,
+                                     SmoothSettings(sigma_m=s.gps_sigma_m, coloured=s.gnss_coloured, tau_s=s.gnss_tau_s),
+                                     heading=arr[:, 4], heading_sigma=arr[:, 5])
+        return self._contexts(matches)
 
     def _contexts(self, matches: list[Match | None]) -> list[RouteContext]:
         out = []

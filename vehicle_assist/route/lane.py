@@ -63,7 +63,7 @@ class RouteLane:
 
         # the lane answers at once: no fixed lag (its features ahead and speeding are about now)
         return cls(RouteTracker(_load_map(str(paths.resolve(Path(settings.map)))),
-                                settings.model_copy(update={"match_lag_s": 0.0})))
+                                settings.model_copy(update={"match_lag_s": 0.0, "match_whole_track": False})))
 
     def answer(self, intent: Intent) -> Advisory | None:
         """The answer to a question that needs the position ("what's the speed limit here?"), from the

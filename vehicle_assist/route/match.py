@@ -255,6 +255,22 @@ class Matcher:
             return
         self._dead_reckon(t_s, speed_mps, yaw_rate_dps)
 
+    @property
+    def odometer_m(self) -> float | None:
+        """Metres travelled (the speed integral) since the matcher (re)started; None while no speed
+        has been known since then."""
+        return self._odometer if self._last_speed is not None else None
+
+    @property
+    def heading(self) -> tuple[float, float] | None:
+        """The course at the last fix and its 1-sigma (deg): the GNSS one, else the gyro's; or None."""
+        return self._heading
+
+    def route_edges(self, e: int, en: int, dist: float) -> list[int] | None:
+        """The edges from edge ``e`` to edge ``en`` along the shortest route within about ``dist``
+        metres (both included), or None."""
+        return self._route_edges(e, en, dist)
+
     def take_smoothed(self) -> list[Match | None]:
         """The fixed-lag answers decided since the last call, one per fix, in fix order: a fix's
         place on the best Viterbi path through the steps up to ``lag_s`` seconds after it."""
