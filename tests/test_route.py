@@ -28,6 +28,9 @@ from vehicle_assist.route.match import Fix
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 from route_drives import drive, random_path  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from made_up_osm import MadeUpOsm  # noqa: E402
+
 runner = CliRunner()
 NAT = load_tables().national_values
 
@@ -140,18 +143,8 @@ def test_index_is_cached_and_rebuilt_when_the_extract_changes(tmp_path, monkeypa
 def _town_osm(path: Path) -> Path:
     """A made-up extract: roads 1-9 with the tags and surroundings each test case needs, far apart
     (1 km east of each other) so that only their own surroundings count."""
-    nodes, ways, nid = [], [], [1000]
-
-    def node(x_m: float, y_m: float, tags: str = "") -> int:
-        nid[0] += 1
-        lat, lon = 53.8 + y_m / 111_195.0, -1.5 + x_m / (111_195.0 * math.cos(math.radians(53.8)))
-        nodes.append(f'<node id="{nid[0]}" lat="{lat:.7f}" lon="{lon:.7f}" version="1">{tags}</node>')
-        return nid[0]
-
-    def way(wid: int, pts: list[int], tags: dict[str, str]) -> None:
-        nds = "".join(f'<nd ref="{p}"/>' for p in pts)
-        tg = "".join(f'<tag k="{k}" v="{v}"/>' for k, v in tags.items())
-        ways.append(f'<way id="{wid}" version="1">{nds}{tg}</way>')
+    osm = MadeUpOsm(53.8, -1.5, 1000)
+    node, way = osm.node, osm.way
 
     def road(wid: int, x0: float, tags: dict[str, str]) -> None:
         way(wid, [node(x0, 0), node(x0 + 200, 0)], {"highway": "unclassified", "name": f"Road {wid}", **tags})
@@ -174,8 +167,7 @@ def _town_osm(path: Path) -> Path:
     road(9, 8000, {})                                # a lit footway 400 m off: too far, national single
     way(130, [node(8000, 400), node(8200, 400)], {"highway": "footway", "lit": "yes"})
     way(131, [node(8000, 420), node(8200, 420)], {"highway": "footway", "lit": "yes"})
-    path.write_text('<?xml version="1.0"?><osm version="0.6">' + "".join(nodes) + "".join(ways) + "</osm>")
-    return path
+    return osm.write(path)
 
 
 def test_built_up_inferred_for_untagged_roads_from_their_surroundings(tmp_path):
@@ -543,23 +535,13 @@ def test_place_along_the_road_is_fused_with_the_distance_travelled(leeds):
 def _street_with_driveways(path: Path) -> Path:
     """A made-up extract: a 400 m residential street (30 km/h) with an 9 m driveway (service, dead
     end) off its south side every 20 m, as Berlin-Neukoelln's streets have in OSM."""
-    nodes, ways, nid = [], [], [5000]
-
-    def node(x: float, y: float) -> int:
-        nid[0] += 1
-        lat, lon = 52.48 + y / 111_195.0, 13.43 + x / (111_195.0 * math.cos(math.radians(52.48)))
-        nodes.append(f'<node id="{nid[0]}" lat="{lat:.7f}" lon="{lon:.7f}" version="1"/>')
-        return nid[0]
-
-    street = [node(x, 0.0) for x in range(0, 420, 20)]
-    ways.append((1, street, {"highway": "residential", "name": "Hauptstrasse", "maxspeed": "30"}))
+    osm = MadeUpOsm(52.48, 13.43, 5000)
+    street = [osm.node(float(x), 0.0) for x in range(0, 420, 20)]
+    osm.way(1, street, {"highway": "residential", "name": "Hauptstrasse", "maxspeed": "30"})
     for k, n in enumerate(street[1:-1]):
         x = 20.0 * (k + 1)
-        ways.append((100 + k, [n, node(x, -4.0), node(x, -9.0)], {"highway": "service", "service": "driveway"}))
-    text = "".join(f'<way id="{w}" version="1">' + "".join(f'<nd ref="{p}"/>' for p in pts)
-                   + "".join(f'<tag k="{k}" v="{v}"/>' for k, v in tags.items()) + "</way>" for w, pts, tags in ways)
-    path.write_text('<?xml version="1.0"?><osm version="0.6">' + "".join(nodes) + text + "</osm>")
-    return path
+        osm.way(100 + k, [n, osm.node(x, -4.0), osm.node(x, -9.0)], {"highway": "service", "service": "driveway"})
+    return osm.write(path)
 
 
 def test_turn_prior_keeps_the_street_past_its_driveways(tmp_path):
@@ -598,24 +580,10 @@ def test_turn_prior_keeps_the_street_past_its_driveways(tmp_path):
 def _t_junction(path: Path) -> Path:
     """A made-up extract: a 400 m street running east (way 1, 30 km/h) and a side road (way 2, 20 mph)
     going north from its middle (x = 200 m)."""
-    nodes, nid = {}, [7000]
-
-    def node(x: float, y: float) -> int:
-        if (x, y) not in nodes:
-            nid[0] += 1
-            nodes[(x, y)] = nid[0]
-        return nodes[(x, y)]
-
-    main = [node(float(x), 0.0) for x in range(0, 420, 20)]
-    side = [node(200.0, float(y)) for y in range(0, 220, 20)]
-    pts = "".join(f'<node id="{n}" lat="{52.48 + y / 111_195.0:.7f}" '
-                  f'lon="{13.43 + x / (111_195.0 * math.cos(math.radians(52.48))):.7f}" version="1"/>'
-                  for (x, y), n in nodes.items())
-    ways = [(1, main, {"highway": "residential", "maxspeed": "30"}), (2, side, {"highway": "residential", "maxspeed": "20 mph"})]
-    text = "".join(f'<way id="{w}" version="1">' + "".join(f'<nd ref="{p}"/>' for p in ps)
-                   + "".join(f'<tag k="{k}" v="{v}"/>' for k, v in tags.items()) + "</way>" for w, ps, tags in ways)
-    path.write_text('<?xml version="1.0"?><osm version="0.6">' + pts + text + "</osm>")
-    return path
+    osm = MadeUpOsm(52.48, 13.43, 7000)
+    osm.way(1, [osm.node(float(x), 0.0) for x in range(0, 420, 20)], {"highway": "residential", "maxspeed": "30"})
+    osm.way(2, [osm.node(200.0, float(y)) for y in range(0, 220, 20)], {"highway": "residential", "maxspeed": "20 mph"})
+    return osm.write(path)
 
 
 def test_standstill_holds_the_match_while_the_fixes_drift(tmp_path):

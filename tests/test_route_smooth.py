@@ -27,6 +27,9 @@ from vehicle_assist.route.smooth import SmoothSettings, _Poly, chains, smooth_al
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 from route_drives import drive, random_path  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from made_up_osm import MadeUpOsm  # noqa: E402
+
 runner = CliRunner()
 
 
@@ -45,25 +48,12 @@ def _block(path: Path) -> Path:
     two-way block on it: north from x = 100 to y = 40 (way 2), west to x = 80 (way 3), south back
     to the street (way 4). Around the block and on east along the street passes the street's
     80-100 m segment twice."""
-    nodes, nid = {}, [9000]
-
-    def node(x: float, y: float) -> int:
-        if (x, y) not in nodes:
-            nid[0] += 1
-            nodes[(x, y)] = nid[0]
-        return nodes[(x, y)]
-
-    street = [node(float(x), 0.0) for x in range(0, 220, 20)]
-    ways = [(1, street, {"highway": "residential"}), (2, [node(100.0, 0.0), node(100.0, 40.0)], {"highway": "residential"}),
-            (3, [node(100.0, 40.0), node(80.0, 40.0)], {"highway": "residential"}),
-            (4, [node(80.0, 40.0), node(80.0, 0.0)], {"highway": "residential"})]
-    pts = "".join(f'<node id="{n}" lat="{53.80 + y / 111_195.0:.7f}" '
-                  f'lon="{-1.55 + x / (111_195.0 * math.cos(math.radians(53.80))):.7f}" version="1"/>'
-                  for (x, y), n in nodes.items())
-    text = "".join(f'<way id="{w}" version="1">' + "".join(f'<nd ref="{p}"/>' for p in ps)
-                   + "".join(f'<tag k="{k}" v="{v}"/>' for k, v in tags.items()) + "</way>" for w, ps, tags in ways)
-    path.write_text('<?xml version="1.0"?><osm version="0.6">' + pts + text + "</osm>")
-    return path
+    osm = MadeUpOsm(53.80, -1.55, 9000)
+    road = {"highway": "residential"}
+    osm.way(1, [osm.node(float(x), 0.0) for x in range(0, 220, 20)], road)
+    for wid, (a, b) in enumerate((((100, 0), (100, 40)), ((100, 40), (80, 40)), ((80, 40), (80, 0))), start=2):
+        osm.way(wid, [osm.node(*a), osm.node(*b)], road)
+    return osm.write(path)
 
 
 def _edge(rmap, a: tuple[float, float], b: tuple[float, float]) -> int:

@@ -8,7 +8,7 @@ from typing import Any, Optional
 import typer
 from rich.markup import escape
 
-from vehicle_assist.commands._out import console, emit, emit_line, fail, warn
+from vehicle_assist.commands._out import console, emit, emit_line, fail, progress, warn
 
 MAP_HELP = "OpenStreetMap extract (.osm, .osm.pbf); default: route.map in the config."
 
@@ -117,9 +117,12 @@ def register(app: typer.Typer) -> None:
                         console.print(describe(rec), markup=False, highlight=False, soft_wrap=True)
                 return got, hit
 
-            for fix in read_track(track):  # a fix's record comes out once the lag has passed (whole track: at flush)
-                got, hit = out(tracker.push(fix))
-                n, matched = n + got, matched + hit
+            whole = settings.match_whole_track  # the records come at the end: show the fixes read meanwhile
+            with progress("matching fixes", None, enabled=whole) as advance:
+                for fix in read_track(track):  # a fix's record comes out once the lag has passed (whole track: at flush)
+                    got, hit = out(tracker.push(fix))
+                    n, matched = n + got, matched + hit
+                    advance(1)
             got, hit = out(tracker.flush())
             n, matched = n + got, matched + hit
         except TrackError as err:
