@@ -18,6 +18,22 @@ def data_file(group: str, name: str) -> Path:
     return p
 
 
+@pytest.fixture(scope="module")
+def leeds():
+    """The Leeds city centre OSM extract, indexed (route tests)."""
+    from vehicle_assist.route.map import load_map
+
+    return load_map(data_file("maps", "leeds_city_centre.osm"))
+
+
+@pytest.fixture(scope="module")
+def manchester():
+    """The Manchester Kingsway OSM extract, indexed (route tests)."""
+    from vehicle_assist.route.map import load_map
+
+    return load_map(data_file("maps", "manchester_kingsway.osm"))
+
+
 def code_passages() -> dict:
     """The real Highway Code passages (fetched data), by id."""
     import json

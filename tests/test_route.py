@@ -35,23 +35,6 @@ runner = CliRunner()
 NAT = load_tables().national_values
 
 
-@pytest.fixture(scope="module")
-def leeds():
-    from vehicle_assist import fetch
-
-    p = fetch.data_path("maps", "leeds_city_centre.osm")
-    if not p.is_file():
-        pytest.fail(f"{p} missing: run `vehicle-assist fetch maps`")
-    return load_map(p)
-
-
-@pytest.fixture(scope="module")
-def manchester():
-    from vehicle_assist import fetch
-
-    return load_map(fetch.data_path("maps", "manchester_kingsway.osm"))
-
-
 # --- pure tag readers and Rule 124 --------------------------------------------------------------
 
 

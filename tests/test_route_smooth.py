@@ -33,16 +33,6 @@ from made_up_osm import MadeUpOsm  # noqa: E402
 runner = CliRunner()
 
 
-@pytest.fixture(scope="module")
-def leeds():
-    from vehicle_assist import fetch
-
-    p = fetch.data_path("maps", "leeds_city_centre.osm")
-    if not p.is_file():
-        pytest.fail(f"{p} missing: run `vehicle-assist fetch maps`")
-    return load_map(p)
-
-
 def _block(path: Path) -> Path:
     """A made-up extract: a street running east (way 1, nodes every 20 m from x = 0 to 200) and a
     two-way block on it: north from x = 100 to y = 40 (way 2), west to x = 80 (way 3), south back
