@@ -693,9 +693,10 @@ class RouteSettings(StrictModel):
     from 1 m/s and through GNSS gaps (:mod:`vehicle_assist.route.heading`). 0: the yaw rate is ignored.
     Without a yaw rate nothing changes."""
     match_lag_s: float = Field(1.0, ge=0, le=10)
-    """Fixed lag of ``route match`` and the bench: a fix's road and limit are decided with the fixes
-    of the next this many seconds (its record comes out that much plus up to one matching step
-    later); 0: each record at once. The runtime's route lane answers at once (filtered) either way."""
+    """Fixed lag of ``route match`` and the bench when ``match_whole_track`` is off (or ``route match
+    --lag``): a fix's road and limit are decided with the fixes of the next this many seconds (its
+    record comes out that much plus up to one matching step later); 0: each record at once. The
+    runtime's route lane answers at once (filtered) either way."""
     match_whole_track: bool = False
     """``route match`` and the bench (:meth:`RouteTracker.push`): each fix decided with the whole
     track: the best path through all of its fixes, and the place along that path smoothed with the

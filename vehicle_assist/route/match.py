@@ -192,6 +192,9 @@ class _Step:
 class Matcher:
     """Online HMM map matcher over one :class:`RoadMap`; call :meth:`update` per fix, in time order."""
 
+    _AHEAD_STEPS = 8
+    """A lagged fix's place is looked for on the smoothed path up to this many steps past its own."""
+
     def __init__(self, rmap: RoadMap, settings: MatchSettings | None = None) -> None:
         self.rmap = rmap
         self.s = settings or MatchSettings()
@@ -652,9 +655,10 @@ class Matcher:
             return self._moved_on(m.edge, m.offset_m + since, d, stepped, odo)
         sn = self._hist[nxt]
         en, offn, _ = sn.states[path[base + 1]]
-        # the edges of the smoothed path from this step on, as far as the lag has seen
+        # the edges of the smoothed path from this step on, a few steps past the next (as far as the
+        # lag has seen: with the whole track as the lag, not all of it for every fix)
         chain, at_n = [e], 0
-        for k in range(nxt, len(self._hist)):
+        for k in range(nxt, min(len(self._hist), nxt + self._AHEAD_STEPS)):
             sk = self._hist[k]
             ek = sk.states[path[sk.no]][0]
             if ek != chain[-1]:
