@@ -269,11 +269,6 @@ class Matcher:
         """The course at the last fix and its 1-sigma (deg): the GNSS one, else the gyro's; or None."""
         return self._heading
 
-    def route_edges(self, e: int, en: int, dist: float) -> list[int] | None:
-        """The edges from edge ``e`` to edge ``en`` along the shortest route within about ``dist``
-        metres (both included), or None."""
-        return self._route_edges(e, en, dist)
-
     def take_smoothed(self) -> list[Match | None]:
         """The fixed-lag answers decided since the last call, one per fix, in fix order: a fix's
         place on the best Viterbi path through the steps up to ``lag_s`` seconds after it."""
@@ -662,7 +657,7 @@ class Matcher:
             sk = self._hist[k]
             ek = sk.states[path[sk.no]][0]
             if ek != chain[-1]:
-                link = self._route_edges(chain[-1], ek, sk.odo - self._hist[k - 1].odo)
+                link = self.route_edges(chain[-1], ek, sk.odo - self._hist[k - 1].odo)
                 if link is None:
                     break
                 chain.extend(link[1:])
@@ -687,8 +682,9 @@ class Matcher:
             along -= ln
         return self._moved_on(chain[-1], along, d, stepped, odo)  # past what the lag has seen: guessed on
 
-    def _route_edges(self, e: int, en: int, dist: float) -> list[int] | None:
-        """The edges from edge ``e`` to edge ``en`` along the shortest route (both included)."""
+    def route_edges(self, e: int, en: int, dist: float) -> list[int] | None:
+        """The edges from edge ``e`` to edge ``en`` along the shortest route within about ``dist``
+        metres (both included), or None."""
         if e == en:
             return [e]
         key = (e, en)

@@ -151,15 +151,19 @@ class _Poly:
         self.start = np.concatenate([[0.0], np.cumsum(self.len)[:-1]])
         self.total = float(self.len.sum())
 
+    def _index(self, s: np.ndarray | float) -> np.ndarray:
+        """The chain index of the edge at distance(s) ``s`` (before the start: the first; past the end: the last)."""
+        return np.clip(np.searchsorted(self.start, s, side="right") - 1, 0, len(self.len) - 1)
+
     def points(self, s: np.ndarray) -> np.ndarray:
         """The points at distances ``s`` (beyond the ends: on the end edges' lines)."""
-        k = np.clip(np.searchsorted(self.start, s, side="right") - 1, 0, len(self.len) - 1)
+        k = self._index(s)
         d = (self.b[k] - self.a[k]) / self.len[k][:, None]
         return self.a[k] + d * (s - self.start[k])[:, None]
 
     def edge_at(self, s: float) -> tuple[int, float]:
-        k = int(np.searchsorted(self.start, s, side="right")) - 1
-        k = min(max(k, 0), len(self.len) - 1)
+        """The chain index of the edge at distance ``s`` and the offset on it (clamped to the edge)."""
+        k = int(self._index(s))
         return k, min(max(s - self.start[k], 0.0), float(self.len[k]))
 
 
@@ -245,13 +249,14 @@ def smooth_along(poly: _Poly, t: np.ndarray, z: np.ndarray, odo: np.ndarray, s0:
                 out += wk * v
         return out
 
+    like = np.exp(ll - ll.max(axis=1, keepdims=True))  # each fix's likelihood over the grid, up to a factor
     prior = np.exp(-0.5 * (grid / st.sigma_m) ** 2)
     alpha = np.zeros((n, nj))
     cur = prior / prior.sum()
     for i in range(n):
         if i > 0:
             cur = step(cur, float(dv[i]))
-        cur = cur * np.exp(ll[i] - ll[i].max())
+        cur = cur * like[i]
         cur /= cur.sum()
         alpha[i] = cur
     if forward_only:
@@ -263,7 +268,7 @@ def smooth_along(poly: _Poly, t: np.ndarray, z: np.ndarray, odo: np.ndarray, s0:
             g = alpha[i] * beta
             post[i] = g / g.sum()
             if i > 0:
-                beta = step(beta * np.exp(ll[i] - ll[i].max()), float(dv[i]))
+                beta = step(beta * like[i], float(dv[i]))
                 beta /= beta.sum()
     return np.clip(base + post @ grid, 0.0, poly.total)
 
